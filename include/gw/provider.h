@@ -1,0 +1,168 @@
+// The provider extension point.
+//
+// A Provider turns a client's OpenAI-shaped request into the request its
+// upstream expects, and creates a ResponseHandler that turns the upstream's
+// response back into what an OpenAI client expects. One Provider object is
+// shared by all worker threads: prepare() and respond() are const and must be
+// thread-safe. A ResponseHandler belongs to one request and is only ever used
+// from that request's worker thread, never concurrently.
+//
+// Nothing here blocks or throws on the request path; failures are gw::Error.
+#pragma once
+
+#include "gw/error.h"
+
+#include <boost/json/fwd.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace gw {
+
+// Read access to the client's request headers (names are case-insensitive).
+class HeaderLookup {
+ public:
+  virtual ~HeaderLookup() = default;
+  virtual std::optional<std::string_view> get(std::string_view name) const = 0;
+  // Visits every header in order received (names as sent by the client).
+  virtual void forEach(const std::function<void(std::string_view name, std::string_view value)>& visit) const = 0;
+};
+
+// Where a provider lives: parsed from its *_BASE_URL.
+struct UpstreamEndpoint {
+  bool tls = true;
+  std::string host;
+  std::uint16_t port = 443;
+  std::string base_path;  // no trailing slash, e.g. "/v1" or ""
+};
+
+// Static configuration of one provider (from the environment / config file).
+struct ProviderConfig {
+  std::string name;
+  std::string base_url;             // as configured, may contain "{region}"
+  std::string env_api_key;          // e.g. OPENAI_API_KEY; empty when unset
+  // AWS (bedrock only)
+  std::string env_aws_access_key_id;
+  std::string env_aws_secret_access_key;
+  std::string env_aws_session_token;
+  std::string env_aws_region;
+};
+
+// The client's request after routing.
+struct ClientRequest {
+  std::string_view method;
+  std::string_view target;  // as received, e.g. "/v1/chat/completions?x=1"
+  std::string_view path;    // target without the query
+  std::string_view body;    // raw body bytes
+  // Parsed body when it is a JSON object (POST with a body), else nullptr.
+  // The router may have rewritten "model" (provider prefix removed).
+  boost::json::object* json = nullptr;
+  bool body_rewritten = false;  // json differs from body; re-serialise it
+  std::string model;            // model after prefix removal, "" if none
+  bool stream = false;          // "stream": true
+  bool client_wants_usage = false;  // stream_options.include_usage
+  const HeaderLookup* headers = nullptr;
+  const ProviderConfig* config = nullptr;
+};
+
+// The request to send upstream.
+struct UpstreamRequest {
+  UpstreamEndpoint endpoint;
+  std::string method;
+  std::string target;  // path + query on the upstream
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// Token usage as the provider reported it. Unknown values stay empty.
+struct Usage {
+  std::optional<std::int64_t> input;
+  std::optional<std::int64_t> output;
+  std::optional<std::int64_t> total;
+  std::optional<std::int64_t> cached_input;    // prompt tokens read from cache
+  std::optional<std::int64_t> cache_creation;  // tokens written to cache
+  std::optional<std::int64_t> reasoning;       // included in output
+};
+
+// What a ResponseHandler saw, for the request record. Filled incrementally.
+struct ResponseObservation {
+  Usage usage;
+  // Streams: each chunk's JSON as sent to the client (OpenAI chunk form), in
+  // order, then the usage chunk the gateway asked for itself. Capped by the
+  // capture budget; chunks past it are counted, not kept.
+  std::vector<std::string> chunks;
+  std::size_t chunk_bytes = 0;
+  std::size_t chunks_not_captured = 0;
+  std::optional<std::string> response_model;
+  // Set when the upstream reported an error (status >= 400 or an error event).
+  std::optional<std::string> provider_error_type;
+  std::optional<std::string> provider_error_message;
+};
+
+enum class Framing {
+  kBuffered,  // the core reads the whole upstream body, then calls onBody once
+  kRelay,     // the core forwards each piece of output as soon as it exists
+};
+
+struct ClientResponseHead {
+  int status = 200;
+  std::string content_type;
+  Framing framing = Framing::kRelay;
+  // True when the handler forwards the upstream bytes unchanged, so the
+  // upstream's Content-Length (if any) can be forwarded too.
+  bool passthrough_bytes = false;
+};
+
+// The upstream's response status and headers, as the core read them.
+struct UpstreamResponseHead {
+  int status = 0;
+  std::string_view content_type;
+  const HeaderLookup* headers = nullptr;
+};
+
+class ResponseHandler {
+ public:
+  virtual ~ResponseHandler() = default;
+
+  virtual const ClientResponseHead& head() const = 0;
+
+  // Upstream body bytes, in order, split anywhere. Appends what the client
+  // should receive to `out`. An Error means the upstream's bytes were
+  // malformed; the core then calls onUpstreamFailure.
+  virtual Status onBody(std::string_view upstream_bytes, std::string& out) = 0;
+
+  // The upstream body ended normally. Appends any final client bytes (for a
+  // stream: the terminating "data: [DONE]").
+  virtual Status onEnd(std::string& out) = 0;
+
+  // The upstream broke (reset, timeout, malformed data) after head() was sent
+  // to the client. For streams, appends a final error event and terminator.
+  virtual void onUpstreamFailure(const Error& error, std::string& out) = 0;
+
+  virtual ResponseObservation& observation() = 0;
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+
+  virtual std::string_view name() const = 0;
+
+  // Builds the upstream request. Errors (missing credentials, a body the
+  // provider cannot express) go to the client as they are.
+  virtual Result<UpstreamRequest> prepare(const ClientRequest& request) const = 0;
+
+  // Creates the handler for one upstream response. `capture_budget` bounds
+  // the bytes of chunks kept in the observation.
+  virtual std::unique_ptr<ResponseHandler> respond(const ClientRequest& request,
+                                                   const UpstreamResponseHead& head,
+                                                   std::size_t capture_budget) const = 0;
+};
+
+}  // namespace gw

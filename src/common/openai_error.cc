@@ -1,0 +1,19 @@
+#include "common/openai_error.h"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace gw {
+
+std::string openAiErrorBody(const Error& error) {
+  boost::json::object inner;
+  inner["message"] = error.message;
+  inner["type"] = error.type;
+  if (error.code.empty()) inner["code"] = nullptr;
+  else inner["code"] = error.code;
+  boost::json::object outer;
+  outer["error"] = std::move(inner);
+  return boost::json::serialize(outer);
+}
+
+}  // namespace gw

@@ -1,0 +1,124 @@
+// Incremental Server-Sent Events parser (the WHATWG event-stream format).
+//
+// Feed it bytes as they arrive, split at any offset; it calls the callback
+// once per complete event (terminated by a blank line) with the event name and
+// the data lines joined by '\n'. Lines may end in LF, CRLF or CR. Comment
+// lines (":...") are ignored. One parser per stream; not thread-safe.
+//
+// Limits: an event larger than max_event_bytes is an error (the stream is
+// malformed or hostile), so memory stays bounded whatever the upstream sends.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace gw {
+
+struct SseEvent {
+  std::string_view event;  // "" when the event had no "event:" field
+  std::string_view data;
+  std::string_view id;
+};
+
+class SseParser {
+ public:
+  explicit SseParser(std::size_t max_event_bytes = 4 * 1024 * 1024) : max_event_bytes_(max_event_bytes) {}
+
+  // Calls on_event(const SseEvent&) for each complete event; stops and
+  // returns false when on_event returns false or the event limit is exceeded.
+  template <class F>
+  bool feed(std::string_view bytes, F&& on_event);
+
+  // Bytes buffered for an incomplete event.
+  std::size_t pending() const { return line_.size() + data_.size() + event_.size(); }
+  bool overflowed() const { return overflowed_; }
+
+ private:
+  // Returns false when the caller asked to stop.
+  template <class F>
+  bool processLine(std::string_view line, F& on_event);
+
+  std::size_t max_event_bytes_;
+  std::string line_;  // partial line carried between feeds
+  std::string event_;
+  std::string data_;
+  std::string id_;
+  bool has_data_ = false;
+  bool last_was_cr_ = false;
+  bool overflowed_ = false;
+};
+
+template <class F>
+bool SseParser::feed(std::string_view bytes, F&& on_event) {
+  if (overflowed_) return false;
+  std::size_t i = 0;
+  if (last_was_cr_ && !bytes.empty() && bytes[0] == '\n') i = 1;  // CRLF split across feeds
+  last_was_cr_ = false;
+  while (i < bytes.size()) {
+    std::size_t end = bytes.find_first_of("\r\n", i);
+    if (end == std::string_view::npos) {
+      line_.append(bytes.substr(i));
+      if (pending() > max_event_bytes_) {
+        overflowed_ = true;
+        return false;
+      }
+      return true;
+    }
+    bool ok;
+    if (line_.empty()) {
+      ok = processLine(bytes.substr(i, end - i), on_event);
+    } else {
+      line_.append(bytes.substr(i, end - i));
+      std::string line = std::move(line_);
+      line_.clear();
+      ok = processLine(line, on_event);
+    }
+    if (bytes[end] == '\r') {
+      if (end + 1 < bytes.size()) {
+        if (bytes[end + 1] == '\n') ++end;
+      } else {
+        last_was_cr_ = true;
+      }
+    }
+    i = end + 1;
+    if (!ok) return false;
+    if (pending() > max_event_bytes_) {
+      overflowed_ = true;
+      return false;
+    }
+  }
+  return true;
+}
+
+template <class F>
+bool SseParser::processLine(std::string_view line, F& on_event) {
+  if (line.empty()) {
+    bool keep_going = true;
+    if (has_data_) keep_going = on_event(SseEvent{event_, data_, id_});
+    event_.clear();
+    data_.clear();
+    has_data_ = false;
+    return keep_going;
+  }
+  if (line[0] == ':') return true;
+  std::string_view field = line;
+  std::string_view value;
+  if (auto colon = line.find(':'); colon != std::string_view::npos) {
+    field = line.substr(0, colon);
+    value = line.substr(colon + 1);
+    if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
+  }
+  if (field == "data") {
+    if (has_data_) data_.push_back('\n');
+    data_.append(value);
+    has_data_ = true;
+  } else if (field == "event") {
+    event_.assign(value);
+  } else if (field == "id") {
+    id_.assign(value);
+  }
+  return true;
+}
+
+}  // namespace gw

@@ -1,0 +1,32 @@
+// Helpers shared by providers: which client headers go upstream, how
+// credentials are chosen, and how usage is read from OpenAI-shaped JSON.
+#pragma once
+
+#include "gw/provider.h"
+
+#include <boost/json/fwd.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace gw {
+
+// True for headers the gateway never forwards upstream: hop-by-hop headers,
+// framing it recomputes, its own control headers (x-gateway-key, x-provider,
+// x-aws-*) and accept-encoding (the gateway reads bodies for telemetry, so
+// it asks upstreams for identity encoding).
+bool isGatewayOnlyHeader(std::string_view lowercase_name);
+
+// Reads an OpenAI "usage" object ({"prompt_tokens","completion_tokens",
+// "total_tokens","prompt_tokens_details":{"cached_tokens"},
+// "completion_tokens_details":{"reasoning_tokens"}}, or the embeddings form).
+void readOpenAiUsage(const boost::json::object& usage, Usage& out);
+
+// Finds the last top-level-looking "usage":{...} in JSON text and reads it
+// without parsing the rest of the document. Cheap enough for the hot path.
+bool scanOpenAiUsage(std::string_view json_text, Usage& out);
+
+// "model" of an OpenAI response/chunk, found cheaply, or empty.
+std::string scanModel(std::string_view json_text);
+
+}  // namespace gw

@@ -1,0 +1,198 @@
+#include "providers/openai_compatible/openai_compatible_provider.h"
+
+#include "common/openai_error.h"
+#include "common/sse_parser.h"
+#include "common/strings.h"
+#include "config/settings.h"
+#include "providers/common/forwarding.h"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace gw {
+
+OpenAiCompatibleProvider::OpenAiCompatibleProvider(const ProviderConfig& config) : name_(config.name) {
+  // Settings validated the URL at start-up.
+  if (auto ep = parseBaseUrl(config.base_url)) endpoint_ = *ep;
+  if (!config.env_api_key.empty()) env_authorization_ = "Bearer " + config.env_api_key;
+}
+
+bool OpenAiCompatibleProvider::injectsUsage(const ClientRequest& r) {
+  return r.stream && !r.client_wants_usage && r.json != nullptr &&
+         (r.path == "/v1/chat/completions" || r.path == "/v1/completions");
+}
+
+Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r) const {
+  UpstreamRequest up;
+  up.endpoint = endpoint_;
+  up.method = std::string(r.method);
+  std::string_view rest = r.target;
+  if (rest.starts_with("/v1")) rest.remove_prefix(3);
+  up.target.reserve(endpoint_.base_path.size() + rest.size());
+  up.target.append(endpoint_.base_path).append(rest);
+  if (up.target.empty() || up.target[0] != '/') up.target.insert(0, 1, '/');
+
+  bool have_auth = false;
+  r.headers->forEach([&](std::string_view name, std::string_view value) {
+    std::string lower = toLower(name);
+    if (isGatewayOnlyHeader(lower)) return;
+    if (lower == "authorization") {
+      if (trim(value).empty()) return;
+      have_auth = true;
+    }
+    up.headers.emplace_back(std::move(lower), std::string(value));
+  });
+  if (!have_auth) {
+    if (env_authorization_.empty())
+      return Error::unauthorized("missing_api_key",
+                                 "No API key: send 'Authorization: Bearer <key>' or configure the gateway's " +
+                                     toUpper(name_) + "_API_KEY");
+    up.headers.emplace_back("authorization", env_authorization_);
+  }
+
+  if (injectsUsage(r)) {
+    auto& so = (*r.json)["stream_options"];
+    if (!so.is_object()) so = boost::json::object();
+    so.as_object()["include_usage"] = true;
+    up.body = boost::json::serialize(*r.json);
+  } else if (r.body_rewritten && r.json) {
+    up.body = boost::json::serialize(*r.json);
+  } else {
+    up.body = std::string(r.body);
+  }
+  return up;
+}
+
+void stripNullUsage(std::string& s) {
+  static constexpr std::string_view kMember = "\"usage\":null";
+  std::size_t pos = 0;
+  while ((pos = s.find(kMember, pos)) != std::string::npos) {
+    if (pos > 0 && s[pos - 1] == '\\') {  // inside a string value
+      pos += kMember.size();
+      continue;
+    }
+    std::size_t begin = pos, end = pos + kMember.size();
+    if (begin > 0 && s[begin - 1] == ',') --begin;
+    else if (end < s.size() && s[end] == ',') ++end;
+    s.erase(begin, end - begin);
+    pos = begin;
+  }
+}
+
+namespace {
+
+// Non-SSE responses (JSON bodies, errors, files, audio): bytes unchanged.
+class PassthroughHandler final : public ResponseHandler {
+ public:
+  explicit PassthroughHandler(const UpstreamResponseHead& h) {
+    head_.status = h.status;
+    head_.content_type = std::string(h.content_type);
+    head_.framing = Framing::kRelay;
+    head_.passthrough_bytes = true;
+  }
+  const ClientResponseHead& head() const override { return head_; }
+  Status onBody(std::string_view in, std::string& out) override {
+    out.append(in);
+    return ok();
+  }
+  Status onEnd(std::string&) override { return ok(); }
+  void onUpstreamFailure(const Error&, std::string&) override {}
+  ResponseObservation& observation() override { return obs_; }
+
+ private:
+  ClientResponseHead head_;
+  ResponseObservation obs_;
+};
+
+// text/event-stream responses. When the gateway did not change the request,
+// bytes are forwarded exactly as received and only observed; when it added
+// include_usage, events are re-framed so that the usage-only chunk and the
+// "usage":null members can be left out.
+class SseHandler final : public ResponseHandler {
+ public:
+  SseHandler(const UpstreamResponseHead& h, bool injected, std::size_t budget)
+      : injected_(injected), budget_(budget) {
+    head_.status = h.status;
+    head_.content_type = std::string(h.content_type);
+    head_.framing = Framing::kRelay;
+    head_.passthrough_bytes = !injected;
+  }
+  const ClientResponseHead& head() const override { return head_; }
+
+  Status onBody(std::string_view in, std::string& out) override {
+    if (!injected_) out.append(in);
+    bool parsed = parser_.feed(in, [&](const SseEvent& e) {
+      onEvent(e, out);
+      return true;
+    });
+    if (!parsed) return Error::badGateway("upstream_stream_malformed", "upstream event too large");
+    return ok();
+  }
+
+  Status onEnd(std::string&) override {
+    if (!usage_chunk_.empty()) capture(std::move(usage_chunk_));
+    return ok();
+  }
+
+  void onUpstreamFailure(const Error& error, std::string& out) override {
+    out.append("data: ").append(openAiErrorBody(error)).append("\n\n");
+  }
+
+  ResponseObservation& observation() override { return obs_; }
+
+ private:
+  void onEvent(const SseEvent& e, std::string& out) {
+    if (e.data == "[DONE]") {
+      if (injected_) out.append("data: [DONE]\n\n");
+      return;
+    }
+    if (!obs_.response_model) {
+      if (auto m = scanModel(e.data); !m.empty()) obs_.response_model = std::move(m);
+    }
+    if (e.data.starts_with("{\"error\"")) obs_.provider_error_type = "stream_error";
+    if (injected_) {
+      if (e.data.find("\"choices\":[]") != std::string_view::npos &&
+          e.data.find("\"usage\":{") != std::string_view::npos) {
+        scanOpenAiUsage(e.data, obs_.usage);
+        usage_chunk_.assign(e.data);
+        return;  // the client did not ask for it
+      }
+      std::string chunk(e.data);
+      stripNullUsage(chunk);
+      if (!e.event.empty()) out.append("event: ").append(e.event).append("\n");
+      out.append("data: ").append(chunk).append("\n\n");
+      capture(std::move(chunk));
+      return;
+    }
+    if (e.data.find("\"usage\":{") != std::string_view::npos) scanOpenAiUsage(e.data, obs_.usage);
+    capture(std::string(e.data));
+  }
+
+  void capture(std::string chunk) {
+    if (obs_.chunk_bytes + chunk.size() > budget_) {
+      ++obs_.chunks_not_captured;
+      return;
+    }
+    obs_.chunk_bytes += chunk.size();
+    obs_.chunks.push_back(std::move(chunk));
+  }
+
+  bool injected_;
+  std::size_t budget_;
+  ClientResponseHead head_;
+  ResponseObservation obs_;
+  SseParser parser_;
+  std::string usage_chunk_;
+};
+
+}  // namespace
+
+std::unique_ptr<ResponseHandler> OpenAiCompatibleProvider::respond(const ClientRequest& r,
+                                                                   const UpstreamResponseHead& h,
+                                                                   std::size_t capture_budget) const {
+  if (h.status < 300 && iequals(trim(h.content_type.substr(0, h.content_type.find(';'))), "text/event-stream"))
+    return std::make_unique<SseHandler>(h, injectsUsage(r), capture_budget);
+  return std::make_unique<PassthroughHandler>(h);
+}
+
+}  // namespace gw

@@ -1,0 +1,36 @@
+// OpenAI-compatible providers (openai, groq, fireworks, together): requests
+// and responses pass through unchanged, with two exceptions:
+//  - a streamed chat/completions request gets stream_options.include_usage
+//    so the record has token counts; the extra usage-only chunk (and the
+//    "usage":null fields it causes) are then hidden from a client that did
+//    not ask for them;
+//  - a "provider/model" prefix removed by the router is removed upstream too.
+#pragma once
+
+#include "gw/provider.h"
+
+namespace gw {
+
+class OpenAiCompatibleProvider final : public Provider {
+ public:
+  explicit OpenAiCompatibleProvider(const ProviderConfig& config);
+
+  std::string_view name() const override { return name_; }
+  Result<UpstreamRequest> prepare(const ClientRequest& request) const override;
+  std::unique_ptr<ResponseHandler> respond(const ClientRequest& request, const UpstreamResponseHead& head,
+                                           std::size_t capture_budget) const override;
+
+  // True when prepare() adds include_usage for this request.
+  static bool injectsUsage(const ClientRequest& request);
+
+ private:
+  std::string name_;
+  UpstreamEndpoint endpoint_;
+  std::string env_authorization_;  // "Bearer <key>" from the environment, or ""
+};
+
+// Removes every "usage":null member from one chunk's JSON text (OpenAI adds
+// it to each chunk when include_usage is on). Exposed for tests.
+void stripNullUsage(std::string& chunk_json);
+
+}  // namespace gw

@@ -1,0 +1,215 @@
+#include "providers/openai_compatible/openai_compatible_provider.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace gw {
+namespace {
+
+class Headers : public HeaderLookup {
+ public:
+  std::vector<std::pair<std::string, std::string>> items;
+  std::optional<std::string_view> get(std::string_view name) const override {
+    for (auto& [k, v] : items)
+      if (k == name) return std::string_view(v);
+    return std::nullopt;
+  }
+  void forEach(const std::function<void(std::string_view, std::string_view)>& f) const override {
+    for (auto& [k, v] : items) f(k, v);
+  }
+};
+
+ProviderConfig openaiConfig(std::string key = "") {
+  ProviderConfig c;
+  c.name = "openai";
+  c.base_url = "http://127.0.0.1:9999/v1";
+  c.env_api_key = std::move(key);
+  return c;
+}
+
+std::vector<std::string> transcriptLines() {
+  std::ifstream in(GW_TESTDATA_DIR "/providers/transcripts/openai-stream.chunks.jsonl");
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+struct Fixture {
+  Headers headers;
+  boost::json::object json;
+  std::string body;
+  ClientRequest req;
+  explicit Fixture(std::string b, const ProviderConfig& config) : body(std::move(b)) {
+    json = boost::json::parse(body).as_object();
+    req.method = "POST";
+    req.target = "/v1/chat/completions";
+    req.path = "/v1/chat/completions";
+    req.body = body;
+    req.json = &json;
+    req.config = &config;
+    req.headers = &headers;
+    if (auto* s = json.if_contains("stream")) req.stream = s->is_bool() && s->as_bool();
+    if (auto* so = json.if_contains("stream_options"); so && so->is_object())
+      if (auto* iu = so->as_object().if_contains("include_usage")) req.client_wants_usage = iu->is_bool() && iu->as_bool();
+  }
+};
+
+TEST(OpenAiCompatible, NonStreamingBodyAndPathPassThroughUnchanged) {
+  auto config = openaiConfig();
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"gpt-4o",  "messages":[]})", config);
+  f.headers.items = {{"Authorization", "Bearer sk-client"}, {"X-Gateway-Key", "g"}, {"Accept-Encoding", "gzip"},
+                     {"OpenAI-Organization", "org-1"}};
+  auto up = p.prepare(f.req);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->body, f.body);
+  EXPECT_EQ(up->target, "/v1/chat/completions");
+  EXPECT_EQ(up->endpoint.host, "127.0.0.1");
+  EXPECT_EQ(up->endpoint.port, 9999);
+  EXPECT_FALSE(up->endpoint.tls);
+  std::map<std::string, std::string> h(up->headers.begin(), up->headers.end());
+  EXPECT_EQ(h["authorization"], "Bearer sk-client");
+  EXPECT_EQ(h["openai-organization"], "org-1");
+  EXPECT_FALSE(h.contains("x-gateway-key"));
+  EXPECT_FALSE(h.contains("accept-encoding"));
+}
+
+TEST(OpenAiCompatible, GroqBasePathIsJoined) {
+  ProviderConfig c;
+  c.name = "groq";
+  c.base_url = "https://api.groq.com/openai/v1/";
+  c.env_api_key = "gsk";
+  OpenAiCompatibleProvider p(c);
+  Fixture f(R"({"model":"llama"})", c);
+  f.req.target = "/v1/embeddings?x=1";
+  f.req.path = "/v1/embeddings";
+  auto up = p.prepare(f.req);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->target, "/openai/v1/embeddings?x=1");
+  EXPECT_TRUE(up->endpoint.tls);
+  EXPECT_EQ(up->endpoint.port, 443);
+  std::map<std::string, std::string> h(up->headers.begin(), up->headers.end());
+  EXPECT_EQ(h["authorization"], "Bearer gsk");
+}
+
+TEST(OpenAiCompatible, MissingCredentialsIs401WithoutSecrets) {
+  auto config = openaiConfig();
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"gpt-4o"})", config);
+  auto up = p.prepare(f.req);
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().http_status, 401);
+  EXPECT_NE(up.error().message.find("OPENAI_API_KEY"), std::string::npos);
+}
+
+TEST(OpenAiCompatible, StreamGetsIncludeUsageAndClientNeverSeesIt) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"gpt-4.1-nano","stream":true,"messages":[]})", config);
+  auto up = p.prepare(f.req);
+  ASSERT_TRUE(up);
+  auto sent = boost::json::parse(up->body);
+  EXPECT_TRUE(sent.at("stream_options").at("include_usage").as_bool());
+
+  Headers upstream_headers;
+  UpstreamResponseHead head{200, "text/event-stream; charset=utf-8", &upstream_headers};
+  auto handler = p.respond(f.req, head, 1 << 20);
+  EXPECT_FALSE(handler->head().passthrough_bytes);
+  auto lines = transcriptLines();
+  std::string upstream;
+  for (auto& l : lines) upstream += "data: " + l + "\n\n";
+  upstream += "data: [DONE]\n\n";
+  // Feed in awkward 7-byte pieces.
+  std::string out;
+  for (std::size_t i = 0; i < upstream.size(); i += 7) ASSERT_TRUE(handler->onBody(std::string_view(upstream).substr(i, 7), out));
+  ASSERT_TRUE(handler->onEnd(out));
+  EXPECT_EQ(out.find("\"usage\""), std::string::npos);
+  EXPECT_NE(out.find("data: [DONE]\n\n"), std::string::npos);
+  auto& obs = handler->observation();
+  EXPECT_EQ(obs.usage.input, 16);
+  EXPECT_EQ(obs.usage.output, 300);
+  EXPECT_EQ(obs.usage.total, 316);
+  EXPECT_EQ(obs.usage.cached_input, 0);
+  ASSERT_EQ(obs.chunks.size(), lines.size());
+  EXPECT_NE(obs.chunks.back().find("\"usage\":{"), std::string::npos) << "usage chunk last";
+  EXPECT_EQ(obs.response_model, "gpt-4.1-nano-2025-04-14");
+  // Every forwarded chunk is valid JSON.
+  std::size_t events = 0;
+  for (std::size_t pos = 0; (pos = out.find("data: {", pos)) != std::string::npos; ++events) {
+    auto end = out.find("\n\n", pos);
+    boost::json::parse(out.substr(pos + 6, end - pos - 6));
+    pos = end;
+  }
+  EXPECT_EQ(events, lines.size() - 1);
+}
+
+TEST(OpenAiCompatible, StreamWhereClientAskedForUsageIsByteIdentical) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})", config);
+  auto up = p.prepare(f.req);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->body, f.body);
+  Headers hh;
+  auto handler = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", &hh}, 1 << 20);
+  EXPECT_TRUE(handler->head().passthrough_bytes);
+  std::string upstream;
+  for (auto& l : transcriptLines()) upstream += "data: " + l + "\r\n\r\n";
+  upstream += ": keep-alive comment\n\ndata: [DONE]\n\n";
+  std::string out;
+  for (std::size_t i = 0; i < upstream.size(); i += 13) ASSERT_TRUE(handler->onBody(std::string_view(upstream).substr(i, 13), out));
+  ASSERT_TRUE(handler->onEnd(out));
+  EXPECT_EQ(out, upstream);
+  EXPECT_EQ(handler->observation().usage.total, 316);
+}
+
+TEST(OpenAiCompatible, CaptureBudgetCountsWhatItDoesNotKeep) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})", config);
+  Headers hh;
+  auto handler = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", &hh}, 1000);
+  std::string upstream;
+  auto lines = transcriptLines();
+  for (auto& l : lines) upstream += "data: " + l + "\n\n";
+  std::string out;
+  ASSERT_TRUE(handler->onBody(upstream, out));
+  auto& obs = handler->observation();
+  EXPECT_LE(obs.chunk_bytes, 1000u);
+  EXPECT_EQ(obs.chunks.size() + obs.chunks_not_captured, lines.size());
+  EXPECT_EQ(obs.usage.total, 316) << "usage is read even past the capture budget";
+}
+
+TEST(OpenAiCompatible, StripNullUsage) {
+  std::string a = R"({"id":"x","choices":[],"usage":null})";
+  stripNullUsage(a);
+  EXPECT_EQ(a, R"({"id":"x","choices":[]})");
+  std::string b = R"({"usage":null,"id":"x"})";
+  stripNullUsage(b);
+  EXPECT_EQ(b, R"({"id":"x"})");
+  std::string c = R"({"content":"say \"usage\":null"})";
+  stripNullUsage(c);
+  EXPECT_EQ(c, R"({"content":"say \"usage\":null"})");
+}
+
+TEST(OpenAiCompatible, ErrorResponsesPassThrough) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"m","stream":true})", config);
+  Headers hh;
+  auto handler = p.respond(f.req, UpstreamResponseHead{429, "application/json", &hh}, 1000);
+  EXPECT_EQ(handler->head().status, 429);
+  EXPECT_TRUE(handler->head().passthrough_bytes);
+  std::string out;
+  ASSERT_TRUE(handler->onBody("{\"error\":{}}", out));
+  EXPECT_EQ(out, "{\"error\":{}}");
+}
+
+}  // namespace
+}  // namespace gw

@@ -1,0 +1,31 @@
+// Where the request path hands finished request records.
+//
+// Called from every worker thread, concurrently. Both calls are wait-free or
+// lock-free in the real implementation, never block, never throw, and never
+// allocate unboundedly: when the pipeline is full the record is counted as
+// dropped (and logged, rate-limited).
+#pragma once
+
+#include "gw/request_record.h"
+
+#include <memory>
+
+namespace gw {
+
+class TelemetrySink {
+ public:
+  virtual ~TelemetrySink() = default;
+  // A request started / ended (the ai_gateway_active_requests gauge).
+  virtual void requestStarted() noexcept {}
+  virtual void requestEnded() noexcept {}
+  // Hands over one finished record.
+  virtual void submit(std::unique_ptr<RequestRecord> record) noexcept = 0;
+};
+
+// Discards records (ENABLED_EXPORTERS=none and unit tests).
+class NullTelemetrySink final : public TelemetrySink {
+ public:
+  void submit(std::unique_ptr<RequestRecord>) noexcept override {}
+};
+
+}  // namespace gw

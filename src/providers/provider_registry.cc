@@ -1,14 +1,8 @@
 #include "providers/provider_registry.h"
 
-#include "providers/openai_compatible/openai_compatible_provider.h"
-#if __has_include("providers/anthropic/anthropic_provider.h")
 #include "providers/anthropic/anthropic_provider.h"
-#define GW_HAVE_ANTHROPIC 1
-#endif
-#if __has_include("providers/bedrock/bedrock_provider.h")
 #include "providers/bedrock/bedrock_provider.h"
-#define GW_HAVE_BEDROCK 1
-#endif
+#include "providers/openai_compatible/openai_compatible_provider.h"
 
 namespace gw {
 
@@ -18,14 +12,10 @@ ProviderRegistry ProviderRegistry::create(const std::map<std::string, ProviderCo
     std::unique_ptr<Provider> p;
     if (name == "openai" || name == "groq" || name == "fireworks" || name == "together")
       p = std::make_unique<OpenAiCompatibleProvider>(config);
-#ifdef GW_HAVE_ANTHROPIC
     else if (name == "anthropic")
-      p = std::make_unique<AnthropicProvider>();
-#endif
-#ifdef GW_HAVE_BEDROCK
+      p = std::make_unique<AnthropicProvider>(config);
     else if (name == "bedrock")
-      p = std::make_unique<BedrockProvider>();
-#endif
+      p = std::make_unique<BedrockProvider>(config);
     if (p) r.providers_.emplace(name, std::move(p));
     r.configs_.emplace(name, config);
   }

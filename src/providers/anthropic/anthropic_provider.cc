@@ -1,0 +1,103 @@
+#include "providers/anthropic/anthropic_provider.h"
+
+#include "common/strings.h"
+#include "config/settings.h"
+#include "providers/anthropic/anthropic_translate.h"
+#include "providers/anthropic/buffered_handler.h"
+#include "providers/anthropic/openai_chat.h"
+
+#include <boost/json/object.hpp>
+
+namespace gw {
+
+namespace {
+
+constexpr std::string_view kAnthropicVersion = "2023-06-01";
+
+// The streamed answer: Anthropic's SSE events in, OpenAI chunks out.
+class StreamHandler final : public ResponseHandler {
+ public:
+  StreamHandler(std::string model, bool client_wants_usage, std::size_t capture_budget)
+      : translator_(obs_, capture_budget, std::move(model), client_wants_usage, openai_chat::unixNow()) {
+    head_.status = 200;
+    head_.content_type = "text/event-stream";
+    head_.framing = Framing::kRelay;
+  }
+  const ClientResponseHead& head() const override { return head_; }
+  Status onBody(std::string_view bytes, std::string& out) override { return translator_.feed(bytes, out); }
+  Status onEnd(std::string& out) override { return translator_.finish(out); }
+  void onUpstreamFailure(const Error& error, std::string& out) override { translator_.fail(error, out); }
+  ResponseObservation& observation() override { return obs_; }
+
+ private:
+  ClientResponseHead head_;
+  ResponseObservation obs_;
+  anthropic::StreamTranslator translator_;
+};
+
+}  // namespace
+
+AnthropicProvider::AnthropicProvider(const ProviderConfig& config) : env_api_key_(config.env_api_key) {
+  // Settings validated the URL at start-up.
+  if (auto ep = parseBaseUrl(config.base_url)) endpoint_ = *ep;
+}
+
+Result<UpstreamRequest> AnthropicProvider::prepare(const ClientRequest& r) const {
+  if (r.method != "POST" || r.path != "/v1/chat/completions")
+    return Error(404, "invalid_request_error", "unsupported_endpoint",
+                 "the anthropic provider serves POST /v1/chat/completions only");
+  if (r.json == nullptr) return Error::badRequest("invalid_json", "the request body must be a JSON object");
+
+  std::string api_key;
+  if (auto auth = r.headers->get("authorization")) {
+    std::string_view v = trim(*auth);
+    if (v.size() > 7 && iequals(v.substr(0, 7), "bearer ")) api_key = std::string(trim(v.substr(7)));
+  }
+  if (api_key.empty())
+    if (auto key = r.headers->get("x-api-key")) api_key = std::string(trim(*key));
+  if (api_key.empty()) api_key = env_api_key_;
+  if (api_key.empty())
+    return Error::unauthorized("missing_api_key",
+                               "No API key: send 'Authorization: Bearer <key>' or configure the gateway's "
+                               "ANTHROPIC_API_KEY");
+  if (hasHeaderUnsafeBytes(api_key)) return Error::unauthorized("invalid_api_key", "the API key is malformed");
+
+  auto chat = openai_chat::parseChatRequest(*r.json, "anthropic");
+  if (!chat) return chat.error();
+
+  UpstreamRequest up;
+  up.endpoint = endpoint_;
+  up.method = "POST";
+  up.target = endpoint_.base_path + "/v1/messages";
+  up.headers.emplace_back("x-api-key", std::move(api_key));
+  up.headers.emplace_back("anthropic-version", std::string(kAnthropicVersion));
+  up.headers.emplace_back("content-type", "application/json");
+  up.headers.emplace_back("accept", chat->stream ? "text/event-stream" : "application/json");
+  // Beta features are opted into per request by Anthropic clients.
+  if (auto beta = r.headers->get("anthropic-beta"); beta && !hasHeaderUnsafeBytes(*beta))
+    up.headers.emplace_back("anthropic-beta", std::string(*beta));
+  up.body = anthropic::toMessagesRequest(*chat);
+  return up;
+}
+
+std::unique_ptr<ResponseHandler> AnthropicProvider::respond(const ClientRequest& r, const UpstreamResponseHead& h,
+                                                            std::size_t capture_budget) const {
+  int status = h.status;
+  if (status >= 300) {
+    return std::make_unique<BufferedResponseHandler>(
+        status, [status](std::string_view body, ResponseObservation& obs, std::string& out) -> Status {
+          out.append(anthropic::translateError(status, body, obs));
+          return ok();
+        });
+  }
+  if (r.stream) return std::make_unique<StreamHandler>(r.model, r.client_wants_usage, capture_budget);
+  return std::make_unique<BufferedResponseHandler>(
+      status, [](std::string_view body, ResponseObservation& obs, std::string& out) -> Status {
+        auto translated = anthropic::translateResponse(body, openai_chat::unixNow(), obs);
+        if (!translated) return translated.error();
+        out.append(*translated);
+        return ok();
+      });
+}
+
+}  // namespace gw

@@ -1,0 +1,175 @@
+#include "providers/bedrock/bedrock_provider.h"
+
+#include "common/ids.h"
+#include "common/strings.h"
+#include "config/settings.h"
+#include "providers/anthropic/buffered_handler.h"
+#include "providers/anthropic/openai_chat.h"
+#include "providers/bedrock/bedrock_translate.h"
+#include "providers/bedrock/sigv4.h"
+
+#include <boost/json/object.hpp>
+
+namespace gw {
+
+namespace {
+
+class StreamHandler final : public ResponseHandler {
+ public:
+  StreamHandler(std::string model, bool client_wants_usage, std::size_t capture_budget)
+      : translator_(obs_, capture_budget, "chatcmpl-" + newRequestId(), std::move(model), client_wants_usage,
+                    openai_chat::unixNow()) {
+    head_.status = 200;
+    head_.content_type = "text/event-stream";
+    head_.framing = Framing::kRelay;
+  }
+  const ClientResponseHead& head() const override { return head_; }
+  Status onBody(std::string_view bytes, std::string& out) override { return translator_.feed(bytes, out); }
+  Status onEnd(std::string& out) override { return translator_.finish(out); }
+  void onUpstreamFailure(const Error& error, std::string& out) override { translator_.fail(error, out); }
+  ResponseObservation& observation() override { return obs_; }
+
+ private:
+  ClientResponseHead head_;
+  ResponseObservation obs_;
+  bedrock::StreamTranslator translator_;
+};
+
+bool isLower(char c) { return c >= 'a' && c <= 'z'; }
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+}  // namespace
+
+bool isValidAwsRegion(std::string_view r) {
+  if (r.size() < 6 || r.size() > 32) return false;
+  if (!isLower(r[0]) || !isLower(r[1]) || r[2] != '-') return false;
+  // Trailing "-N" or "-NN".
+  std::size_t digits = 0;
+  while (digits < r.size() && isDigit(r[r.size() - 1 - digits])) ++digits;
+  if (digits < 1 || digits > 2) return false;
+  std::size_t dash = r.size() - 1 - digits;
+  if (r[dash] != '-') return false;
+  // Between: one or more "-[a-z]+" groups, i.e. r[2..dash) = (-[a-z]+)+.
+  std::string_view middle = r.substr(2, dash - 2);
+  if (middle.empty()) return false;
+  bool after_dash = false;
+  for (char c : middle) {
+    if (c == '-') {
+      if (after_dash) return false;  // "--"
+      after_dash = true;
+    } else if (isLower(c)) {
+      after_dash = false;
+    } else {
+      return false;
+    }
+  }
+  return !after_dash;
+}
+
+BedrockProvider::BedrockProvider(const ProviderConfig& config, std::function<std::string()> amz_date_now)
+    : config_(config), amz_date_now_(amz_date_now ? std::move(amz_date_now) : std::function<std::string()>(sigv4::amzDateNow)) {}
+
+Result<UpstreamRequest> BedrockProvider::prepare(const ClientRequest& r) const {
+  if (r.method != "POST" || r.path != "/v1/chat/completions")
+    return Error(404, "invalid_request_error", "unsupported_endpoint",
+                 "the bedrock provider serves POST /v1/chat/completions only");
+  if (r.json == nullptr) return Error::badRequest("invalid_json", "the request body must be a JSON object");
+
+  auto header = [&](std::string_view name) -> std::string {
+    auto v = r.headers->get(name);
+    return v ? std::string(trim(*v)) : std::string();
+  };
+  sigv4::Credentials creds;
+  creds.access_key_id = header("x-aws-access-key-id");
+  creds.secret_access_key = header("x-aws-secret-access-key");
+  if (!creds.access_key_id.empty() || !creds.secret_access_key.empty()) {
+    if (creds.access_key_id.empty() || creds.secret_access_key.empty())
+      return Error::unauthorized("incomplete_aws_credentials",
+                                 "send both x-aws-access-key-id and x-aws-secret-access-key");
+    creds.session_token = header("x-aws-session-token");
+  } else {
+    creds.access_key_id = config_.env_aws_access_key_id;
+    creds.secret_access_key = config_.env_aws_secret_access_key;
+    creds.session_token = config_.env_aws_session_token;
+  }
+  if (creds.access_key_id.empty() || creds.secret_access_key.empty())
+    return Error::unauthorized("missing_aws_credentials",
+                               "No AWS credentials: send x-aws-access-key-id and x-aws-secret-access-key or "
+                               "configure the gateway's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+  if (hasHeaderUnsafeBytes(creds.access_key_id) || hasHeaderUnsafeBytes(creds.session_token))
+    return Error::unauthorized("invalid_aws_credentials", "the AWS credentials are malformed");
+
+  std::string region = header("x-aws-region");
+  if (region.empty()) region = config_.env_aws_region;
+  if (region.empty())
+    return Error::badRequest("missing_aws_region", "No AWS region: send x-aws-region or configure AWS_REGION");
+  if (!isValidAwsRegion(region))
+    return Error::badRequest("invalid_aws_region", "x-aws-region is not a valid AWS region name");
+
+  auto chat = openai_chat::parseChatRequest(*r.json, "bedrock");
+  if (!chat) return chat.error();
+  auto body = bedrock::toConverseRequest(*chat);
+  if (!body) return body.error();
+
+  std::string base_url = config_.base_url;
+  if (auto pos = base_url.find("{region}"); pos != std::string::npos) base_url.replace(pos, 8, region);
+  auto endpoint = parseBaseUrl(base_url);
+  if (!endpoint) return Error::internal("BEDROCK_BASE_URL does not form a valid URL");
+
+  UpstreamRequest up;
+  up.endpoint = *endpoint;
+  up.method = "POST";
+  up.target = endpoint->base_path + "/model/" + sigv4::uriEncode(chat->model, true) +
+              (chat->stream ? "/converse-stream" : "/converse");
+  up.body = std::move(*body);
+
+  bool default_port = endpoint->port == (endpoint->tls ? 443 : 80);
+  std::string host = default_port ? endpoint->host : endpoint->host + ":" + std::to_string(endpoint->port);
+  std::string amz_date = amz_date_now_();
+
+  sigv4::Request signing;
+  signing.method = "POST";
+  // Every service but S3 signs the path URI-encoded twice: the path as sent
+  // (the model id already percent-encoded once) is encoded again.
+  signing.canonical_uri = sigv4::uriEncode(up.target, false);
+  signing.headers = {{"host", host},
+                     {"content-type", "application/json"},
+                     {"accept", chat->stream ? "application/vnd.amazon.eventstream" : "application/json"},
+                     {"x-amz-date", amz_date}};
+  if (!creds.session_token.empty()) signing.headers.emplace_back("x-amz-security-token", creds.session_token);
+  signing.payload = up.body;
+  auto signature = sigv4::sign(signing, creds, region, "bedrock", amz_date);
+
+  up.headers = std::move(signing.headers);
+  up.headers.emplace_back("authorization", std::move(signature.authorization));
+  return up;
+}
+
+std::unique_ptr<ResponseHandler> BedrockProvider::respond(const ClientRequest& r, const UpstreamResponseHead& h,
+                                                          std::size_t capture_budget) const {
+  int status = h.status;
+  if (status >= 300) {
+    std::string error_type;
+    if (h.headers)
+      if (auto t = h.headers->get("x-amzn-errortype")) error_type = std::string(*t);
+    return std::make_unique<BufferedResponseHandler>(
+        status, [status, error_type](std::string_view body, ResponseObservation& obs, std::string& out) -> Status {
+          out.append(bedrock::translateError(status, error_type, body, obs));
+          return ok();
+        });
+  }
+  std::string model = r.model;
+  if (r.json)
+    if (const auto* m = r.json->if_contains("model"); m && m->is_string()) model = std::string(m->as_string());
+  if (r.stream) return std::make_unique<StreamHandler>(std::move(model), r.client_wants_usage, capture_budget);
+  return std::make_unique<BufferedResponseHandler>(
+      status, [model](std::string_view body, ResponseObservation& obs, std::string& out) -> Status {
+        auto translated =
+            bedrock::translateResponse(body, "chatcmpl-" + newRequestId(), model, openai_chat::unixNow(), obs);
+        if (!translated) return translated.error();
+        out.append(*translated);
+        return ok();
+      });
+}
+
+}  // namespace gw

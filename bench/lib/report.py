@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Turns the raw data of one bench/run.sh run into the Markdown report (stdout).
+
+Usage: report.py OUT_DIR
+
+Reads OUT_DIR/results.tsv (one line per wrk run), rss.tsv, first_event.tsv, memory.tsv, checks.txt, meta.env.
+Every figure is a median over rounds. A ratio "x nginx" is computed per round (target / nginx in the same
+round, same cell) and then the median of those per-round ratios is shown, so that slow drift of the machine
+between rounds cancels out. "added" latency is target minus direct, also paired per round.
+"""
+import csv
+import json
+import pathlib
+import statistics
+import sys
+from collections import defaultdict
+
+MODE_TITLES = {
+    "nonstream": "Non-streaming (`chat.completion`, 945 bytes)",
+    "stream": "Streaming (23 `chat.completion.chunk` events + `data: [DONE]`)",
+}
+
+
+def load_results(path):
+    rows = list(csv.DictReader(path.open(), delimiter="\t"))
+    for row in rows:
+        for key in ("round", "conns", "requests", "errors"):
+            row[key] = int(row[key])
+        for key in ("rps", "p50_us", "p90_us", "p99_us", "p999_us", "mock_cpu_us_per_req"):
+            row[key] = float(row[key])
+        row["proxy_cpu_us_per_req"] = float(row["proxy_cpu_us_per_req"]) if row["proxy_cpu_us_per_req"] else None
+    return rows
+
+
+class Results:
+    def __init__(self, rows):
+        self.rows = rows
+        self.cell = {(r["round"], r["target"], r["mode"], r["conns"]): r for r in rows}
+        self.rounds = sorted({r["round"] for r in rows})
+        self.targets = list(dict.fromkeys(r["target"] for r in rows))
+        self.modes = list(dict.fromkeys(r["mode"] for r in rows))
+        self.conns = sorted({r["conns"] for r in rows})
+
+    def median(self, target, mode, conns, metric):
+        values = [self.cell[(rd, target, mode, conns)][metric] for rd in self.rounds
+                  if (rd, target, mode, conns) in self.cell]
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    def paired(self, target, base, mode, conns, metric, how):
+        """Median over rounds of how(target value, base value) in the same round; None if never both."""
+        values = []
+        for rd in self.rounds:
+            a = self.cell.get((rd, target, mode, conns))
+            b = self.cell.get((rd, base, mode, conns))
+            if a and b and a[metric] is not None and b[metric] is not None:
+                values.append(how(a[metric], b[metric]))
+        return statistics.median(values) if values else None
+
+    def ratio(self, target, base, mode, conns, metric):
+        return self.paired(target, base, mode, conns, metric, lambda a, b: a / b if b else float("nan"))
+
+    def added(self, target, mode, conns, metric):
+        return self.paired(target, "direct", mode, conns, metric, lambda a, b: a - b)
+
+
+def fmt(value, digits=0, suffix=""):
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def fmt_ratio(value):
+    return "—" if value is None else f"{value:.2f}x"
+
+
+def read_meta(out):
+    meta = {}
+    path = out / "meta.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition("=")
+            meta[key] = value
+    return meta
+
+
+def summary_table(res, mode, cpu_at):
+    low = res.conns[0]
+    loads = [c for c in res.conns if c != low] or [low]
+    has_nginx = "nginx" in res.targets
+    has_direct = "direct" in res.targets
+    head = [f"target", f"p50 @{low}c µs"]
+    if has_direct:
+        head.append("added p50 µs")
+    head.append(f"p99 @{low}c µs")
+    if has_direct:
+        head.append("added p99 µs")
+    for c in loads:
+        head.append(f"req/s @{c}c")
+        if has_nginx:
+            head.append("x nginx")
+    head.append(f"CPU µs/req @{cpu_at}c")
+    if has_nginx:
+        head.append("x nginx")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for t in res.targets:
+        cells = [t, fmt(res.median(t, mode, low, "p50_us"))]
+        if has_direct:
+            cells.append("—" if t == "direct" else fmt(res.added(t, mode, low, "p50_us"), 0, ""))
+        cells.append(fmt(res.median(t, mode, low, "p99_us")))
+        if has_direct:
+            cells.append("—" if t == "direct" else fmt(res.added(t, mode, low, "p99_us")))
+        for c in loads:
+            cells.append(fmt(res.median(t, mode, c, "rps")))
+            if has_nginx:
+                cells.append(fmt_ratio(res.ratio(t, "nginx", mode, c, "rps")))
+        cells.append(fmt(res.median(t, mode, cpu_at, "proxy_cpu_us_per_req"), 1))
+        if has_nginx:
+            cells.append("—" if t == "direct" else fmt_ratio(res.ratio(t, "nginx", mode, cpu_at, "proxy_cpu_us_per_req")))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def detail_table(res):
+    head = ["mode", "conns", "target", "req/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU µs/req", "mock CPU µs/req",
+            "errors"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for mode in res.modes:
+        for c in res.conns:
+            for t in res.targets:
+                errors = sum(res.cell[(rd, t, mode, c)]["errors"] for rd in res.rounds if (rd, t, mode, c) in res.cell)
+                lines.append("| " + " | ".join([
+                    mode, str(c), t, fmt(res.median(t, mode, c, "rps")), fmt(res.median(t, mode, c, "p50_us")),
+                    fmt(res.median(t, mode, c, "p99_us")), fmt(res.median(t, mode, c, "p999_us")),
+                    fmt(res.median(t, mode, c, "proxy_cpu_us_per_req"), 1),
+                    fmt(res.median(t, mode, c, "mock_cpu_us_per_req"), 1), str(errors)]) + " |")
+    return lines
+
+
+def read_json_tsv(path, keys):
+    """Lines of KEY...\\tJSON -> {tuple(keys): dict}."""
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split("\t")
+            out[tuple(parts[:keys])] = json.loads(parts[keys])
+    return out
+
+
+def bar_checks(res, first_event, memory, cpu_at):
+    """The issues' bars, checked mechanically where the data for them was collected."""
+    checks = []
+
+    def check(what, value, limit, ok):
+        checks.append(f"| {what} | {value} | {limit} | {'pass' if ok else '**FAIL**'} |")
+
+    low = res.conns[0]
+    load = 32 if 32 in res.conns else res.conns[-1]
+    if "gateway" in res.targets and "nginx" in res.targets:
+        for mode in res.modes:
+            r = res.ratio("gateway", "nginx", mode, cpu_at, "proxy_cpu_us_per_req")
+            if r is not None:
+                check(f"gateway {mode}: CPU per request vs nginx", fmt_ratio(r), "<= 1.00x", r <= 1.0)
+            if "direct" in res.targets:
+                g, n = res.added("gateway", mode, low, "p50_us"), res.added("nginx", mode, low, "p50_us")
+                if g is not None and n is not None:
+                    check(f"gateway {mode}: added p50 @{low}c vs nginx's", f"{g:.0f} µs vs {n:.0f} µs", "<= 1.0x",
+                          g <= n)
+            r = res.ratio("gateway", "nginx", mode, load, "rps")
+            if r is not None:
+                check(f"gateway {mode}: req/s @{load}c vs nginx", fmt_ratio(r), ">= 0.95x", r >= 0.95)
+    telemetry = {"gateway-prometheus": (1.15, True), "gateway-console+prometheus": (1.5, False)}
+    for target, (cpu_limit, check_rps) in telemetry.items():
+        if target in res.targets and "gateway" in res.targets:
+            for mode in res.modes:
+                r = res.ratio(target, "gateway", mode, cpu_at, "proxy_cpu_us_per_req")
+                if r is not None:
+                    limit = 1.10 if mode == "stream" else cpu_limit
+                    check(f"{target} {mode}: CPU per request vs gateway", fmt_ratio(r), f"<= {limit:.2f}x", r <= limit)
+                if check_rps:
+                    r = res.ratio(target, "gateway", mode, load, "rps")
+                    if r is not None:
+                        check(f"{target} {mode}: req/s @{load}c vs gateway", fmt_ratio(r), ">= 0.95x", r >= 0.95)
+    direct = first_event.get(("direct",))
+    for (target,), data in first_event.items():
+        if target.startswith("gateway") and direct:
+            added = data["median_ms"] - direct["median_ms"]
+            check(f"{target}: time to first event vs direct", f"+{added:.3f} ms", "<= 0.5 ms", added <= 0.5)
+    for (target, kind), data in memory.items():
+        if target.startswith("gateway"):
+            limit = 50 if kind == "idle" else 200
+            mb = data["rss_peak_kb"] / 1024
+            ok = mb < limit and data["failed"] == 0
+            check(f"{target}: RSS with {data['connections']} {'idle connections' if kind == 'idle' else 'slow streams'}",
+                  f"{mb:.1f} MB ({data['failed']} failed)", f"< {limit} MB", ok)
+    if not checks:
+        return []
+    return ["| bar | measured | limit | |", "|---|---|---|---|"] + checks
+
+
+def main():
+    out = pathlib.Path(sys.argv[1])
+    meta = read_meta(out)
+    res = Results(load_results(out / "results.tsv"))
+    if not res.rows:
+        raise SystemExit("report.py: results.tsv has no rows")
+    cpu_at = int(meta.get("cpu_at", 32))
+    if cpu_at not in res.conns:
+        cpu_at = res.conns[-1]
+    first_event = read_json_tsv(out / "first_event.tsv", 1)
+    memory = read_json_tsv(out / "memory.tsv", 2)
+
+    p = print
+    p(f"### Run of {meta.get('date', '?')}")
+    p()
+    p(f"- Command: `{meta.get('command', '?')}`")
+    p(f"- Machine: {meta.get('cpu', '?')}, {meta.get('kernel', '?')}; load average at start {meta.get('loadavg_at_start', '?')}")
+    p(f"- Software: nginx {meta.get('nginx', '?')}, wrk {meta.get('wrk', '?')}, gateway {meta.get('gateway', '?')}, "
+      f"git {meta.get('git', '?')}")
+    p(f"- Pinning: {meta.get('pinning', '?')}")
+    p(f"- {len(res.rounds)} interleaved round(s); medians over rounds; `x nginx` = median of per-round ratios; "
+      f"`added` = target minus direct in the same round.")
+    p()
+    for mode in res.modes:
+        p(f"#### {MODE_TITLES.get(mode, mode)}")
+        p()
+        for line in summary_table(res, mode, cpu_at):
+            p(line)
+        p()
+    rss = out / "rss.tsv"
+    if rss.exists():
+        rows = list(csv.DictReader(rss.open(), delimiter="\t"))
+        if rows:
+            p("#### Peak memory over the load runs (VmHWM of the measured process)")
+            p()
+            p("| target | peak RSS MB |")
+            p("|---|---|")
+            for row in rows:
+                p(f"| {row['target']} | {int(row['vmhwm_kb']) / 1024:.1f} |")
+            p()
+    if first_event:
+        delay = meta.get("first_event_delay_ms", "?")
+        p(f"#### Time to first streamed event (upstream waits {delay} ms before its first event)")
+        p()
+        p("| target | median ms | p90 ms | added median ms | errors |")
+        p("|---|---|---|---|---|")
+        direct = first_event.get(("direct",))
+        for (target,), d in first_event.items():
+            added = "—" if target == "direct" or not direct else f"{d['median_ms'] - direct['median_ms']:+.3f}"
+            p(f"| {target} | {d['median_ms']:.3f} | {d['p90_ms']:.3f} | {added} | {d['errors']} |")
+        p()
+    if memory:
+        p(f"#### Memory with many connections (fresh process each; slow streams paced "
+          f"{meta.get('slow_event_gap_ms', '?')} ms per event)")
+        p()
+        p("| target | check | connections | ok | failed | RSS before MB | peak RSS MB | peak open fds |")
+        p("|---|---|---|---|---|---|---|---|")
+        for (target, kind), d in memory.items():
+            p(f"| {target} | {kind} | {d['connections']} | {d['ok']} | {d['failed']} | "
+              f"{d['rss_before_kb'] / 1024:.1f} | {d['rss_peak_kb'] / 1024:.1f} | {d['fds_peak']} |")
+        p()
+    bars = bar_checks(res, first_event, memory, cpu_at)
+    if bars:
+        p("#### Bars from the issues")
+        p()
+        for line in bars:
+            p(line)
+        p()
+    errors = [r for r in res.rows if r["errors"]]
+    if errors:
+        p(f"**Warning:** {len(errors)} run(s) had errors (non-2xx, socket errors or timeouts); see the detail table.")
+        p()
+    checks = out / "checks.txt"
+    if checks.exists() and checks.read_text().strip():
+        p("<details><summary>Response checks before measuring</summary>")
+        p()
+        for line in checks.read_text().splitlines():
+            p(f"- {line}")
+        p()
+        p("</details>")
+        p()
+    p("<details><summary>All cells (medians over rounds)</summary>")
+    p()
+    for line in detail_table(res):
+        p(line)
+    p()
+    p("</details>")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+# shellcheck shell=bash disable=SC2034  # variables here are used by the scripts that source this file
+# Starting the mock upstream and the targets under test. Sourced by bench/run.sh after common.sh.
+#
+# A target is named in TARGETS:
+#   direct                 the load generator talks to the mock itself (the floor every proxy is compared to)
+#   nginx                  nginx as a plain reverse proxy (bench/nginx/proxy.conf.in)
+#   gateway                the gateway with ENABLED_EXPORTERS=none (telemetry off)
+#   gateway-A+B            the gateway with ENABLED_EXPORTERS=A,B, e.g. gateway-prometheus,
+#                          gateway-console+prometheus (console records go to a file in the output directory)
+# To add a kind of target (another proxy), add a start_<kind> function below and a case in start_target.
+#
+# start_target sets, for the target's name:
+#   TARGET_PORT[name]  where the load generator connects
+#   TARGET_PID[name]   the process whose CPU and memory are measured (nginx: its single worker); empty for direct
+#   TARGET_LOG[name]   file the target's stdout goes to (cleared after each measurement)
+#   TARGET_ALL_PIDS[name]  every process of the target (nginx: master and worker), for stop_target
+
+declare -A TARGET_PORT TARGET_PID TARGET_LOG TARGET_ALL_PIDS
+
+# render TEMPLATE OUT NAME=VALUE...: copy TEMPLATE to OUT replacing every @NAME@ with VALUE.
+render() {
+  local template=$1 out=$2 expr=() kv
+  shift 2
+  for kv in "$@"; do expr+=(-e "s#@${kv%%=*}@#${kv#*=}#g"); done
+  sed "${expr[@]}" "$template" >"$out"
+  if grep -q '@[A-Z_]*@' "$out"; then die "unfilled placeholder in $out: $(grep -o '@[A-Z_]*@' "$out" | head -1)"; fi
+}
+
+# nginx_worker MASTER_PID: the pid of the single worker (at most 5 s for it to appear).
+nginx_worker() {
+  local i children
+  for ((i = 0; i < 100; i++)); do
+    children=$(cat "/proc/$1/task/$1/children" 2>/dev/null) || return 1
+    if [[ -n "${children// /}" ]]; then echo "${children%% *}"; return 0; fi
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_mock: the mock upstream, pinned to LOAD_CPU next to the load generator.
+start_mock() {
+  python3 "$BENCH_DIR/mock/make_mock.py" "$RUN_DIR/mock" || die "make_mock.py failed"
+  mkdir -p "$RUN_DIR/mock.tmp"
+  render "$BENCH_DIR/mock/mock.conf.in" "$RUN_DIR/mock.conf" \
+    RUN_DIR="$RUN_DIR" MOCK_PORT="$MOCK_PORT" MOCK_TTFB_PORT="$MOCK_TTFB_PORT" MOCK_SLOW_PORT="$MOCK_SLOW_PORT" \
+    TTFB_DELAY_S="$(awk -v ms="$FIRST_EVENT_DELAY_MS" 'BEGIN { printf "%.3f", ms / 1000 }')" \
+    SLOW_GAP_S="$(awk -v ms="$SLOW_EVENT_GAP_MS" 'BEGIN { printf "%.3f", ms / 1000 }')"
+  taskset -c "$LOAD_CPU" nginx -p "$RUN_DIR" -c "$RUN_DIR/mock.conf" >"$RUN_DIR/mock.out" 2>&1 &
+  MOCK_MASTER_PID=$!
+  remember_pid "$MOCK_MASTER_PID"
+  wait_port "$MOCK_PORT" "$MOCK_MASTER_PID" || die "mock did not start; see $RUN_DIR/mock.out and mock.error.log"
+  MOCK_WORKER_PID=$(nginx_worker "$MOCK_MASTER_PID") || die "mock worker not found"
+  remember_pid "$MOCK_WORKER_PID"
+}
+
+# start_nginx NAME PORT UPSTREAM_PORT
+start_nginx() {
+  local name=$1 port=$2 upstream=$3 master worker
+  mkdir -p "$RUN_DIR/$name.tmp"
+  render "$BENCH_DIR/nginx/proxy.conf.in" "$RUN_DIR/$name.conf" \
+    RUN_DIR="$RUN_DIR" NAME="$name" PORT="$port" UPSTREAM_PORT="$upstream"
+  taskset -c "$PROXY_CPU" nginx -p "$RUN_DIR" -c "$RUN_DIR/$name.conf" >"$RUN_DIR/$name.out" 2>&1 &
+  master=$!
+  remember_pid "$master"
+  wait_port "$port" "$master" || die "$name did not start; see $RUN_DIR/$name.out and $name.error.log"
+  worker=$(nginx_worker "$master") || die "$name: worker not found"
+  remember_pid "$worker"
+  TARGET_PID[$name]=$worker
+  TARGET_ALL_PIDS[$name]="$master $worker"
+  TARGET_LOG[$name]=$RUN_DIR/$name.out
+}
+
+# start_gateway NAME PORT UPSTREAM_PORT EXPORTERS
+# A clean environment (env -i) so that nothing from the caller's shell (an exported OPENAI_API_KEY,
+# ENABLED_EXPORTERS, ...) changes what is measured; GATEWAY_ENV adds settings (space-separated NAME=VALUE).
+start_gateway() {
+  local name=$1 port=$2 upstream=$3 exporters=$4 pid
+  [[ -x "$GATEWAY_BIN" ]] || die "GATEWAY_BIN=$GATEWAY_BIN is not an executable (build it, or set TARGETS without gateway*)"
+  local -a extra=()
+  [[ -n "${GATEWAY_ENV:-}" ]] && read -r -a extra <<<"$GATEWAY_ENV"
+  TARGET_LOG[$name]=$RUN_DIR/$name.stdout
+  # >> (O_APPEND), so that truncating the file between measurements keeps it small instead of sparse.
+  env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
+    HOST=127.0.0.1 PORT="$port" WORKER_THREADS=1 LOG_LEVEL=warn \
+    OPENAI_BASE_URL="http://127.0.0.1:$upstream/v1" OPENAI_API_KEY=sk-bench \
+    ENABLED_EXPORTERS="$exporters" TELEMETRY_SPOOL_DIR="$RUN_DIR/$name.spool" \
+    "${extra[@]}" \
+    taskset -c "$PROXY_CPU" "$GATEWAY_BIN" >>"${TARGET_LOG[$name]}" 2>"$RUN_DIR/$name.stderr" &
+  pid=$!
+  remember_pid "$pid"
+  wait_port "$port" "$pid" || die "$name did not start; see $RUN_DIR/$name.stderr"
+  TARGET_PID[$name]=$pid
+  TARGET_ALL_PIDS[$name]=$pid
+}
+
+# start_target NAME PORT UPSTREAM_PORT: NAME may carry an instance suffix after '@' (nginx@slow), which
+# only changes the file names.
+start_target() {
+  local name=$1 port=$2 upstream=$3 kind=${1%%@*}
+  case "$kind" in
+    direct)
+      TARGET_PORT[$name]=$upstream
+      TARGET_PID[$name]=
+      TARGET_ALL_PIDS[$name]=
+      TARGET_LOG[$name]=
+      return 0
+      ;;
+    nginx) start_nginx "$name" "$port" "$upstream" ;;
+    gateway) start_gateway "$name" "$port" "$upstream" none ;;
+    gateway-*)
+      local exporters=${kind#gateway-}
+      start_gateway "$name" "$port" "$upstream" "${exporters//+/,}"
+      ;;
+    *) die "unknown target '$kind' (known: direct, nginx, gateway, gateway-EXPORTER[+EXPORTER...])" ;;
+  esac
+  TARGET_PORT[$name]=$port
+}
+
+# stop_target NAME: stops one target started by start_target (used by the memory and first-event checks,
+# which give every target a fresh process).
+stop_target() {
+  local -a pids
+  read -r -a pids <<<"${TARGET_ALL_PIDS[$1]:-}"
+  ((${#pids[@]})) && stop_pids "${pids[@]}"
+  return 0
+}

@@ -1,0 +1,33 @@
+-- wrk script for the load harness: POST /v1/chat/completions with a small, fixed chat request.
+-- BENCH_STREAM=1 adds "stream": true (the mock then answers with 23 SSE chunks and data: [DONE]).
+-- done() prints one machine-readable line that bench/run.sh parses; keep its format in sync with
+-- parse_wrk in bench/lib/common.sh.
+--
+-- No response() callback on purpose: it makes wrk hand every body to Lua and costs the load generator
+-- more CPU than the proxy under test. Non-2xx answers are counted by wrk itself (summary.errors.status),
+-- and bench/run.sh checks one response from every target byte-for-byte before measuring.
+
+local stream = os.getenv("BENCH_STREAM") == "1"
+
+local body = '{"model":"gpt-4o-mini",'
+if stream then
+  body = body .. '"stream":true,'
+end
+body = body .. '"messages":[{"role":"system","content":"You are a helpful assistant."},'
+  .. '{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
+
+wrk.method = "POST"
+wrk.path = "/v1/chat/completions"
+wrk.body = body
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench"
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH_RESULT requests=%d duration_us=%d bytes=%d err_connect=%d err_read=%d err_write=%d " ..
+    "err_status=%d err_timeout=%d p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f mean_us=%.1f max_us=%.1f\n",
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
+    latency.mean, latency.max))
+end

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# The load harness: the gateway against nginx (a plain reverse proxy) and against no proxy at all, on loopback,
+# measured with wrk in interleaved rounds. One command reruns everything:
+#
+#   bench/run.sh                                     # defaults below
+#   ROUNDS=1 DURATION=3s TARGETS=direct,nginx bench/run.sh
+#
+# It prints a Markdown report on stdout (paste it into bench/RESULTS.md) and keeps raw data, configuration and
+# logs in OUT_DIR. Method, fairness and how to read the report: bench/README.md.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$BENCH_DIR")
+# shellcheck source=lib/common.sh
+source "$BENCH_DIR/lib/common.sh"
+# shellcheck source=lib/targets.sh
+source "$BENCH_DIR/lib/targets.sh"
+
+# --- parameters (environment) ---------------------------------------------------------------------------------
+TARGETS=${TARGETS:-direct,nginx,gateway}      # see lib/targets.sh; e.g. add gateway-prometheus,gateway-console+prometheus
+ROUNDS=${ROUNDS:-5}                           # interleaved rounds; the report gives medians over them
+DURATION=${DURATION:-10s}                     # per wrk run
+WARMUP=${WARMUP:-2s}                          # per target and mode before the first round (not recorded)
+MODES=${MODES:-nonstream,stream}
+CONNECTIONS=${CONNECTIONS:-1,32,128}          # latency is read at the lowest, CPU per request at CPU_AT
+CPU_AT=${CPU_AT:-32}                          # which connection count the summary's CPU per request comes from
+WRK_THREADS=${WRK_THREADS:-1}
+LOAD_CPU=${LOAD_CPU:-0}                       # wrk, the mock and the Python checkers
+PROXY_CPU=${PROXY_CPU:-1}                     # the proxy under test, alone
+GATEWAY_BIN=${GATEWAY_BIN:-$REPO_DIR/build/release/magicapi-gateway}
+GATEWAY_ENV=${GATEWAY_ENV:-}                  # extra NAME=VALUE settings for every gateway target
+BASE_PORT=${BASE_PORT:-18080}                 # ports BASE_PORT .. BASE_PORT+99 on 127.0.0.1
+FIRST_EVENT=${FIRST_EVENT:-1}                 # 1: time to first streamed event with a delaying upstream
+FIRST_EVENT_DELAY_MS=${FIRST_EVENT_DELAY_MS:-50}
+FIRST_EVENT_REQUESTS=${FIRST_EVENT_REQUESTS:-40}
+MEMCHECK=${MEMCHECK:-0}                       # 1: RSS with MEMCHECK_CONNECTIONS idle connections / slow streams
+MEMCHECK_CONNECTIONS=${MEMCHECK_CONNECTIONS:-1000}
+SLOW_EVENT_GAP_MS=${SLOW_EVENT_GAP_MS:-250}   # pacing of the slow streams (24 events: 6 s per stream)
+OUT_DIR=${OUT_DIR:-$REPO_DIR/build/bench/$(date +%Y%m%d-%H%M%S)}
+
+MOCK_PORT=$BASE_PORT
+MOCK_TTFB_PORT=$((BASE_PORT + 1))
+MOCK_SLOW_PORT=$((BASE_PORT + 2))
+RUN_DIR=$OUT_DIR/run
+RESULTS_TSV=$OUT_DIR/results.tsv
+WRK_SCRIPT=$BENCH_DIR/lua/chat.lua
+
+IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
+IFS=, read -r -a MODE_LIST <<<"$MODES"
+IFS=, read -r -a CONN_LIST <<<"$CONNECTIONS"
+
+# --- checks before starting anything ---------------------------------------------------------------------------
+check_setup() {
+  local tool mode c t
+  for tool in nginx wrk taskset python3 curl getconf; do
+    command -v "$tool" >/dev/null || die "'$tool' not found (Debian: apt-get install nginx-light libnginx-mod-http-echo wrk curl python3)"
+  done
+  [[ -f /usr/lib/nginx/modules/ngx_http_echo_module.so ]] ||
+    die "nginx echo module missing (Debian: apt-get install libnginx-mod-http-echo)"
+  [[ "$ROUNDS" =~ ^[1-9][0-9]*$ && "$ROUNDS" -le 100 ]] || die "ROUNDS must be 1..100"
+  [[ "$(seconds "$DURATION")" =~ ^[1-9][0-9]*$ ]] || die "DURATION must look like 10s, 30 or 1m"
+  [[ "$(seconds "$WARMUP")" =~ ^[0-9]+$ ]] || die "WARMUP must look like 2s or 0"
+  for mode in "${MODE_LIST[@]}"; do [[ "$mode" == nonstream || "$mode" == stream ]] || die "MODES: unknown '$mode'"; done
+  for c in "${CONN_LIST[@]}"; do
+    [[ "$c" =~ ^[1-9][0-9]*$ && "$c" -le 10000 && "$c" -ge "$WRK_THREADS" ]] || die "CONNECTIONS: bad '$c'"
+  done
+  ((${#TARGET_LIST[@]})) || die "TARGETS is empty"
+  for t in "${TARGET_LIST[@]}"; do [[ "$t" =~ ^[a-z0-9+-]+$ ]] || die "TARGETS: bad name '$t'"; done
+  local cpus
+  cpus=$(nproc --all)
+  ((LOAD_CPU < cpus && PROXY_CPU < cpus)) || die "LOAD_CPU/PROXY_CPU must be below $cpus"
+  [[ "$LOAD_CPU" != "$PROXY_CPU" ]] || log "warning: LOAD_CPU == PROXY_CPU: proxies share a core with wrk"
+  local port
+  for ((port = BASE_PORT; port < BASE_PORT + 100; port++)); do
+    ! port_in_use "$port" || die "port $port is in use; pick another BASE_PORT"
+  done
+  local need=$((MEMCHECK_CONNECTIONS * 2 + 200))
+  (($(ulimit -n) >= need)) || ulimit -n "$need" 2>/dev/null || die "ulimit -n is below $need"
+}
+
+# --- one measurement -------------------------------------------------------------------------------------------
+# measure ROUND TARGET MODE CONNS: one wrk run; appends a line to results.tsv.
+measure() {
+  local round=$1 target=$2 mode=$3 conns=$4
+  local pid=${TARGET_PID[$target]} port=${TARGET_PORT[$target]} stream=0 out line kv
+  [[ "$mode" == stream ]] && stream=1
+  local c0='' c1='' m0 m1
+  [[ -n "$pid" ]] && c0=$(cpu_ticks "$pid")
+  m0=$(cpu_ticks "$MOCK_WORKER_PID")
+  out=$(BENCH_STREAM=$stream timeout $(($(seconds "$DURATION") + 60)) \
+    taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --timeout 10s -s "$WRK_SCRIPT" \
+    "http://127.0.0.1:$port/v1/chat/completions" 2>&1) || die "wrk failed against $target: $out"
+  if [[ -n "$pid" ]]; then
+    pid_alive "$pid" || die "$target (pid $pid) died during the run; see $RUN_DIR"
+    wait_cpu_quiet "$pid"
+    c1=$(cpu_ticks "$pid")
+  fi
+  m1=$(cpu_ticks "$MOCK_WORKER_PID")
+  [[ -n "${TARGET_LOG[$target]}" ]] && : >"${TARGET_LOG[$target]}"
+  line=$(grep '^BENCH_RESULT ' <<<"$out") || die "no BENCH_RESULT from wrk: $out"
+  local -A r=()
+  for kv in ${line#BENCH_RESULT }; do r[${kv%%=*}]=${kv#*=}; done
+  local errors=$((r[err_connect] + r[err_read] + r[err_write] + r[err_status] + r[err_timeout]))
+  awk -v OFS='\t' -v round="$round" -v target="$target" -v mode="$mode" -v conns="$conns" \
+    -v req="${r[requests]}" -v dur="${r[duration_us]}" -v p50="${r[p50_us]}" -v p90="${r[p90_us]}" \
+    -v p99="${r[p99_us]}" -v p999="${r[p999_us]}" -v errors="$errors" -v c0="$c0" -v c1="$c1" \
+    -v m0="$m0" -v m1="$m1" -v tck="$CLK_TCK" 'BEGIN {
+      rps = dur > 0 ? req / (dur / 1e6) : 0
+      cpu = c0 == "" ? "" : sprintf("%.2f", (c1 - c0) / tck * 1e6 / (req > 0 ? req : 1))
+      mock = sprintf("%.2f", (m1 - m0) / tck * 1e6 / (req > 0 ? req : 1))
+      print round, target, mode, conns, req, sprintf("%.3f", dur / 1e6), sprintf("%.1f", rps), p50, p90, p99, p999, errors, cpu, mock
+    }' >>"$RESULTS_TSV"
+  log "round $round  $(printf '%-28s %-9s c=%-4s' "$target" "$mode" "$conns") $(tail -1 "$RESULTS_TSV" | awk -F'\t' '{ printf "%9.0f req/s  p50 %7.0f us  p99 %7.0f us  cpu/req %6s us  errors %s", $7, $8, $10, ($13 == "" ? "-" : $13), $12 }')"
+}
+
+# --- correctness before speed ------------------------------------------------------------------------------------
+# check_target TARGET: one non-streaming and one streaming request; the answer must be the mock's.
+check_target() {
+  local target=$1 port=${TARGET_PORT[$1]} code
+  local url="http://127.0.0.1:$port/v1/chat/completions"
+  local body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
+  local sbody='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
+  code=$(curl -sS --max-time 10 -o "$RUN_DIR/check.$target.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -H 'Authorization: Bearer sk-bench' --data "$body" "$url") || die "$target: request failed"
+  [[ "$code" == 200 ]] || die "$target: non-streaming answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.json")"
+  if cmp -s "$RUN_DIR/check.$target.json" "$RUN_DIR/mock/completion.json"; then
+    echo "$target nonstream: 200, body byte-identical to the mock's" >>"$OUT_DIR/checks.txt"
+  else
+    echo "$target nonstream: 200, body DIFFERS from the mock's (see run/check.$target.json)" >>"$OUT_DIR/checks.txt"
+    log "warning: $target changes the non-streaming body"
+  fi
+  code=$(curl -sS -N --max-time 10 -o "$RUN_DIR/check.$target.sse" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -H 'Authorization: Bearer sk-bench' --data "$sbody" "$url") || die "$target: streaming request failed"
+  [[ "$code" == 200 ]] || die "$target: streaming answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.sse")"
+  local events last
+  events=$(grep -c '^data: ' "$RUN_DIR/check.$target.sse" || true)
+  last=$(grep '^data: ' "$RUN_DIR/check.$target.sse" | tail -1)
+  [[ "$last" == 'data: [DONE]' ]] || die "$target: stream does not end with data: [DONE] (see $RUN_DIR/check.$target.sse)"
+  if cmp -s "$RUN_DIR/check.$target.sse" "$RUN_DIR/mock/stream.sse"; then
+    echo "$target stream: 200, $events data events, byte-identical to the mock's" >>"$OUT_DIR/checks.txt"
+  else
+    echo "$target stream: 200, $events data events, bytes DIFFER from the mock's (see run/check.$target.sse)" >>"$OUT_DIR/checks.txt"
+    log "warning: $target changes the stream ($events data events)"
+  fi
+}
+
+# --- time to first streamed event (upstream delays its first event by FIRST_EVENT_DELAY_MS) --------------------
+first_event_check() {
+  local t name port=$((BASE_PORT + 60)) json
+  log "time to first event: upstream delays its first event by ${FIRST_EVENT_DELAY_MS} ms"
+  for t in "${TARGET_LIST[@]}"; do
+    name="$t@ttfb"
+    start_target "$name" "$port" "$MOCK_TTFB_PORT"
+    json=$(taskset -c "$LOAD_CPU" timeout 120 python3 "$BENCH_DIR/lib/ttfb.py" --port "${TARGET_PORT[$name]}" \
+      --requests "$FIRST_EVENT_REQUESTS") || die "ttfb.py failed against $name"
+    printf '%s\t%s\n' "$t" "$json" >>"$OUT_DIR/first_event.tsv"
+    log "  $t: $json"
+    stop_target "$name"
+    port=$((port + 1))
+  done
+}
+
+# --- memory: idle keep-alive connections and concurrent slow streams, each on a fresh process --------------------
+memory_check() {
+  local t name kind port=$((BASE_PORT + 80)) json
+  log "memory: $MEMCHECK_CONNECTIONS idle keep-alive connections, then $MEMCHECK_CONNECTIONS concurrent slow streams"
+  for t in "${TARGET_LIST[@]}"; do
+    [[ "$t" == direct ]] && continue
+    for kind in idle streams; do
+      name="$t@mem-$kind"
+      start_target "$name" "$port" "$MOCK_SLOW_PORT"
+      json=$(taskset -c "$LOAD_CPU" timeout 300 python3 "$BENCH_DIR/lib/memcheck.py" "$kind" \
+        --port "$port" --pid "${TARGET_PID[$name]}" --connections "$MEMCHECK_CONNECTIONS" \
+        --stream-seconds "$(awk -v ms="$SLOW_EVENT_GAP_MS" 'BEGIN { print ms * 24 / 1000 }')") ||
+        die "memcheck.py $kind failed against $name"
+      printf '%s\t%s\t%s\n' "$t" "$kind" "$json" >>"$OUT_DIR/memory.tsv"
+      log "  $t $kind: $json"
+      stop_target "$name"
+      port=$((port + 1))
+    done
+  done
+}
+
+write_meta() {
+  local gw_version=n/a
+  if [[ " ${TARGET_LIST[*]} " == *" gateway"* && -x "$GATEWAY_BIN" ]]; then
+    gw_version=$("$GATEWAY_BIN" --version 2>&1 | head -1 || true)
+  fi
+  {
+    echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "command=$(printf 'TARGETS=%s ROUNDS=%s DURATION=%s WARMUP=%s MODES=%s CONNECTIONS=%s MEMCHECK=%s FIRST_EVENT=%s bench/run.sh' \
+      "$TARGETS" "$ROUNDS" "$DURATION" "$WARMUP" "$MODES" "$CONNECTIONS" "$MEMCHECK" "$FIRST_EVENT")"
+    echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) ($(nproc --all) cores)"
+    echo "kernel=$(uname -sr)"
+    echo "loadavg_at_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "nginx=$(nginx -v 2>&1 | sed 's/.*version: //')"
+    echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')"
+    echo "gateway=$gw_version"
+    echo "git=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo n/a)$(git -C "$REPO_DIR" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
+    echo "pinning=load generator and mock on CPU $LOAD_CPU, proxy under test on CPU $PROXY_CPU; 1 nginx worker, WORKER_THREADS=1"
+    echo "cpu_at=$CPU_AT"
+    echo "first_event_delay_ms=$FIRST_EVENT_DELAY_MS"
+    echo "memcheck_connections=$MEMCHECK_CONNECTIONS"
+    echo "slow_event_gap_ms=$SLOW_EVENT_GAP_MS"
+  } >"$OUT_DIR/meta.env"
+}
+
+main() {
+  check_setup
+  mkdir -p "$OUT_DIR" "$RUN_DIR"
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  log "output in $OUT_DIR"
+  write_meta
+  printf 'round\ttarget\tmode\tconns\trequests\tduration_s\trps\tp50_us\tp90_us\tp99_us\tp999_us\terrors\tproxy_cpu_us_per_req\tmock_cpu_us_per_req\n' >"$RESULTS_TSV"
+  : >"$OUT_DIR/checks.txt"
+
+  start_mock
+  local i t mode c round rss_tsv=$OUT_DIR/rss.tsv
+  for i in "${!TARGET_LIST[@]}"; do
+    t=${TARGET_LIST[$i]}
+    start_target "$t" $((BASE_PORT + 10 + i)) "$MOCK_PORT"
+    check_target "$t"
+  done
+
+  if (($(seconds "$WARMUP") > 0)); then
+    log "warm-up: $WARMUP per target and mode"
+    for t in "${TARGET_LIST[@]}"; do
+      for mode in "${MODE_LIST[@]}"; do
+        BENCH_STREAM=$([[ "$mode" == stream ]] && echo 1 || echo 0) timeout $(($(seconds "$WARMUP") + 60)) \
+          taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c32 -d"$WARMUP" -s "$WRK_SCRIPT" \
+          "http://127.0.0.1:${TARGET_PORT[$t]}/v1/chat/completions" >/dev/null 2>&1 || die "warm-up of $t failed"
+        [[ -n "${TARGET_LOG[$t]}" ]] && : >"${TARGET_LOG[$t]}"
+      done
+    done
+  fi
+
+  # Interleaved rounds: every (mode, connections) cell runs all targets back to back, and the order of the
+  # targets rotates from round to round, so that drift on the machine hits every target alike.
+  local n=${#TARGET_LIST[@]}
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for mode in "${MODE_LIST[@]}"; do
+      for c in "${CONN_LIST[@]}"; do
+        for ((i = 0; i < n; i++)); do
+          measure "$round" "${TARGET_LIST[$(((i + round - 1) % n))]}" "$mode" "$c"
+        done
+      done
+    done
+  done
+
+  printf 'target\tvmhwm_kb\tvmrss_kb\n' >"$rss_tsv"
+  for t in "${TARGET_LIST[@]}"; do
+    [[ -n "${TARGET_PID[$t]}" ]] || continue
+    printf '%s\t%s\t%s\n' "$t" "$(status_kb "${TARGET_PID[$t]}" VmHWM)" "$(status_kb "${TARGET_PID[$t]}" VmRSS)" >>"$rss_tsv"
+  done
+  for t in "${TARGET_LIST[@]}"; do stop_target "$t"; done
+
+  ((FIRST_EVENT)) && first_event_check
+  ((MEMCHECK)) && memory_check
+
+  python3 "$BENCH_DIR/lib/report.py" "$OUT_DIR" >"$OUT_DIR/report.md" || die "report.py failed"
+  log "done; raw data and logs in $OUT_DIR"
+  cat "$OUT_DIR/report.md"
+}
+
+main "$@"

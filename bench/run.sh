@@ -27,6 +27,7 @@ CPU_AT=${CPU_AT:-32}                          # which connection count the summa
 WRK_THREADS=${WRK_THREADS:-1}
 LOAD_CPU=${LOAD_CPU:-0}                       # wrk, the mock and the Python checkers
 PROXY_CPU=${PROXY_CPU:-1}                     # the proxy under test, alone
+NGINX_KEEPALIVE=${NGINX_KEEPALIVE:-1024}       # nginx's idle upstream connections (see bench/nginx/proxy.conf.in)
 GATEWAY_BIN=${GATEWAY_BIN:-$REPO_DIR/build/release/magicapi-gateway}
 GATEWAY_ENV=${GATEWAY_ENV:-}                  # extra NAME=VALUE settings for every gateway target
 BASE_PORT=${BASE_PORT:-18080}                 # ports BASE_PORT .. BASE_PORT+99 on 127.0.0.1
@@ -65,6 +66,7 @@ check_setup() {
     [[ "$c" =~ ^[1-9][0-9]*$ && "$c" -le 10000 && "$c" -ge "$WRK_THREADS" ]] || die "CONNECTIONS: bad '$c'"
   done
   ((${#TARGET_LIST[@]})) || die "TARGETS is empty"
+  [[ "$NGINX_KEEPALIVE" =~ ^[1-9][0-9]*$ ]] || die "NGINX_KEEPALIVE must be a positive number"
   for t in "${TARGET_LIST[@]}"; do [[ "$t" =~ ^[a-z0-9+-]+$ ]] || die "TARGETS: bad name '$t'"; done
   local cpus
   cpus=$(nproc --all)
@@ -188,8 +190,9 @@ write_meta() {
   fi
   {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "command=$(printf 'TARGETS=%s ROUNDS=%s DURATION=%s WARMUP=%s MODES=%s CONNECTIONS=%s MEMCHECK=%s FIRST_EVENT=%s bench/run.sh' \
-      "$TARGETS" "$ROUNDS" "$DURATION" "$WARMUP" "$MODES" "$CONNECTIONS" "$MEMCHECK" "$FIRST_EVENT")"
+    echo "command=$(printf 'TARGETS=%s ROUNDS=%s DURATION=%s WARMUP=%s MODES=%s CONNECTIONS=%s MEMCHECK=%s FIRST_EVENT=%s NGINX_KEEPALIVE=%s%s bench/run.sh' \
+      "$TARGETS" "$ROUNDS" "$DURATION" "$WARMUP" "$MODES" "$CONNECTIONS" "$MEMCHECK" "$FIRST_EVENT" "$NGINX_KEEPALIVE" \
+      "${GATEWAY_ENV:+ GATEWAY_ENV='$GATEWAY_ENV'}")"
     echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) ($(nproc --all) cores)"
     echo "kernel=$(uname -sr)"
     echo "loadavg_at_start=$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -58,7 +58,7 @@ start_nginx() {
   local name=$1 port=$2 upstream=$3 master worker
   mkdir -p "$RUN_DIR/$name.tmp"
   render "$BENCH_DIR/nginx/proxy.conf.in" "$RUN_DIR/$name.conf" \
-    RUN_DIR="$RUN_DIR" NAME="$name" PORT="$port" UPSTREAM_PORT="$upstream"
+    RUN_DIR="$RUN_DIR" NAME="$name" PORT="$port" UPSTREAM_PORT="$upstream" KEEPALIVE="$NGINX_KEEPALIVE"
   taskset -c "$PROXY_CPU" nginx -p "$RUN_DIR" -c "$RUN_DIR/$name.conf" >"$RUN_DIR/$name.out" 2>&1 &
   master=$!
   remember_pid "$master"

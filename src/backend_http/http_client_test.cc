@@ -1,0 +1,232 @@
+#include "backend_http/http_client.h"
+#include "backend_http/testing/fake_http_server.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+namespace gw::http {
+namespace {
+
+using testing::FakeHttpServer;
+using testing::FakeResponse;
+using testing::ReceivedRequest;
+using namespace std::chrono_literals;
+
+TEST(HttpClient, PostsBodyAndHeadersAndReadsResponse) {
+  FakeHttpServer server([](const ReceivedRequest& r) {
+    return FakeResponse::json(201, R"({"echo":")" + r.body + "\"}", {{"X-Answer", "42"}});
+  });
+  server.start();
+  Client client;
+  Request req;
+  req.url = server.url() + "/path/x?q=1";
+  req.headers = {{"Content-Type", "text/plain"}, {"X-Custom", "v"}};
+  req.body = "hello";
+  auto res = client.send(req);
+  ASSERT_TRUE(res) << res.error().message;
+  EXPECT_EQ(res->status, 201);
+  EXPECT_EQ(res->body, R"({"echo":"hello"})");
+  EXPECT_EQ(res->header("x-answer").value_or(""), "42");
+  auto got = server.requests();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].method, "POST");
+  EXPECT_EQ(got[0].target, "/path/x?q=1");
+  EXPECT_EQ(got[0].header("x-custom").value_or(""), "v");
+  EXPECT_EQ(got[0].header("host").value_or(""), "127.0.0.1:" + std::to_string(server.port()));
+  EXPECT_FALSE(got[0].gzipped);
+}
+
+TEST(HttpClient, GzipsBodyWhenAsked) {
+  FakeHttpServer server([](const ReceivedRequest&) { return FakeResponse::json(202, "{}"); });
+  server.start();
+  Client client;
+  Request req;
+  req.url = server.url() + "/in";
+  req.body = std::string(10000, 'a');
+  req.gzip_body = true;
+  auto res = client.send(req);
+  ASSERT_TRUE(res) << res.error().message;
+  auto got = server.requests();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].gzipped);
+  EXPECT_EQ(got[0].body, req.body);
+  EXPECT_LT(std::stoul(got[0].header("content-length").value_or("0")), 1000u);
+}
+
+TEST(HttpClient, ReusesKeepAliveConnection) {
+  FakeHttpServer server([](const ReceivedRequest&) { return FakeResponse::json(200, "{}"); });
+  server.start();
+  Client client;
+  Request req;
+  req.url = server.url() + "/a";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(client.send(req));
+  EXPECT_EQ(client.connectionsOpened(), 1u);
+}
+
+TEST(HttpClient, OpensNewConnectionWhenServerCloses) {
+  FakeHttpServer server([](const ReceivedRequest&) {
+    auto r = FakeResponse::json(200, "{}");
+    r.close_connection = true;
+    return r;
+  });
+  server.start();
+  Client client;
+  Request req;
+  req.url = server.url() + "/a";
+  ASSERT_TRUE(client.send(req));
+  ASSERT_TRUE(client.send(req));
+  EXPECT_EQ(client.connectionsOpened(), 2u);
+}
+
+TEST(HttpClient, RetriesOnceWhenIdleConnectionWasClosedByRestart) {
+  FakeHttpServer server([](const ReceivedRequest&) { return FakeResponse::json(200, "{}"); });
+  server.start();
+  const auto port = server.port();
+  Client client;
+  Request req;
+  req.url = server.url() + "/a";
+  ASSERT_TRUE(client.send(req));
+  server.stop();
+  server.start(port);
+  auto res = client.send(req);
+  ASSERT_TRUE(res) << res.error().message;
+  EXPECT_EQ(client.connectionsOpened(), 2u);
+  EXPECT_EQ(server.requestCount(), 2u);
+}
+
+TEST(HttpClient, ConnectionRefusedIsTransportError) {
+  Client client;
+  Request req;
+  req.url = "http://127.0.0.1:" + std::to_string(testing::unusedPort()) + "/x";
+  auto res = client.send(req);
+  ASSERT_FALSE(res);
+  EXPECT_NE(res.error().message.find("connect"), std::string::npos) << res.error().message;
+}
+
+TEST(HttpClient, TotalTimeoutOnSlowServer) {
+  FakeHttpServer server([](const ReceivedRequest&) {
+    auto r = FakeResponse::json(200, "{}");
+    r.delay = 5s;
+    return r;
+  });
+  server.start();
+  ClientOptions options;
+  options.total_timeout = 200ms;
+  Client client(options);
+  Request req;
+  req.url = server.url() + "/slow";
+  auto start = std::chrono::steady_clock::now();
+  auto res = client.send(req);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(res);
+  EXPECT_NE(res.error().message.find("timed out"), std::string::npos) << res.error().message;
+  EXPECT_LT(took, 3s);
+}
+
+TEST(HttpClient, ResponseBodyLimit) {
+  FakeHttpServer server([](const ReceivedRequest&) { return FakeResponse::json(200, std::string(5000, 'x')); });
+  server.start();
+  ClientOptions options;
+  options.max_response_bytes = 1000;
+  Client client(options);
+  Request req;
+  req.url = server.url() + "/big";
+  EXPECT_FALSE(client.send(req));
+}
+
+TEST(HttpClient, HttpsToPlainServerFailsHandshake) {
+  FakeHttpServer server([](const ReceivedRequest&) { return FakeResponse::json(200, "{}"); });
+  server.start();
+  ClientOptions options;
+  options.total_timeout = 2s;
+  Client client(options);
+  Request req;
+  req.url = "https://127.0.0.1:" + std::to_string(server.port()) + "/";
+  auto res = client.send(req);
+  ASSERT_FALSE(res);
+  EXPECT_NE(res.error().message.find("TLS"), std::string::npos) << res.error().message;
+}
+
+TEST(HttpClient, MissingCaFileIsReported) {
+  ClientOptions options;
+  options.ca_file = "/nonexistent/ca.pem";
+  Client client(options);
+  Request req;
+  req.url = "https://127.0.0.1:1/";
+  auto res = client.send(req);
+  ASSERT_FALSE(res);
+  EXPECT_NE(res.error().message.find("CA file"), std::string::npos) << res.error().message;
+}
+
+TEST(HttpClient, RejectsHeaderInjection) {
+  Client client;
+  Request req;
+  req.url = "http://127.0.0.1:1/";
+  req.headers = {{"X-A", "v\r\nInjected: 1"}};
+  auto res = client.send(req);
+  ASSERT_FALSE(res);
+  EXPECT_NE(res.error().message.find("CR/LF"), std::string::npos);
+}
+
+TEST(HttpUrl, ValidateAndJoin) {
+  EXPECT_TRUE(validateUrl("http://localhost:9200"));
+  EXPECT_TRUE(validateUrl("https://[::1]:4318/v1"));
+  EXPECT_FALSE(validateUrl("localhost:9200"));
+  EXPECT_FALSE(validateUrl("ftp://x/"));
+  EXPECT_FALSE(validateUrl("http://user:pw@host/"));
+  EXPECT_FALSE(validateUrl("not a url"));
+  EXPECT_EQ(joinUrl("http://h:1/", "/_bulk"), "http://h:1/_bulk");
+  EXPECT_EQ(joinUrl("http://h:1/base", "v1/logs"), "http://h:1/base/v1/logs");
+}
+
+TEST(RetryAfter, SecondsDatesAndGarbage) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(parseRetryAfter("7"), milliseconds(7000));
+  EXPECT_EQ(parseRetryAfter(" 0 "), milliseconds(0));
+  EXPECT_EQ(parseRetryAfter("999999999"), milliseconds(3600000));
+  EXPECT_FALSE(parseRetryAfter("-3"));
+  EXPECT_FALSE(parseRetryAfter("soon"));
+  EXPECT_FALSE(parseRetryAfter(""));
+  auto now = std::chrono::system_clock::from_time_t(1445412470);  // Wed, 21 Oct 2015 07:27:50 GMT
+  EXPECT_EQ(parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", now), milliseconds(10000));
+  EXPECT_EQ(parseRetryAfter("Wed, 21 Oct 2015 07:27:00 GMT", now), milliseconds(0));
+}
+
+TEST(ResultForStatus, MapsStatuses) {
+  Response r;
+  r.status = 200;
+  EXPECT_EQ(resultForStatus(r, "x").kind, ExportResult::Kind::kSuccess);
+  r.status = 429;
+  r.headers = {{"Retry-After", "3"}};
+  auto res = resultForStatus(r, "x");
+  EXPECT_EQ(res.kind, ExportResult::Kind::kRetryable);
+  EXPECT_EQ(res.retry_after, std::chrono::milliseconds(3000));
+  r.headers.clear();
+  for (int s : {408, 500, 502, 503, 504}) {
+    r.status = s;
+    EXPECT_EQ(resultForStatus(r, "x").kind, ExportResult::Kind::kRetryable) << s;
+  }
+  for (int s : {400, 401, 403, 404, 413}) {
+    r.status = s;
+    EXPECT_EQ(resultForStatus(r, "x").kind, ExportResult::Kind::kPermanent) << s;
+  }
+}
+
+TEST(Gzip, RoundTripAndMalformedInput) {
+  std::string data = "the quick brown fox " + std::string(1000, 'z');
+  auto packed = gzipCompress(data);
+  ASSERT_FALSE(packed.empty());
+  auto unpacked = gzipDecompress(packed, 1 << 20);
+  ASSERT_TRUE(unpacked);
+  EXPECT_EQ(*unpacked, data);
+  EXPECT_FALSE(gzipDecompress("not gzip", 1 << 20));
+  EXPECT_FALSE(gzipDecompress(packed.substr(0, packed.size() / 2), 1 << 20));
+  EXPECT_FALSE(gzipDecompress(packed, 100));  // inflates past the limit
+  EXPECT_FALSE(gzipDecompress(packed + "junk", 1 << 20));
+}
+
+TEST(BasicAuth, EncodesCredentials) { EXPECT_EQ(basicAuth("elastic", "changeme"), "Basic ZWxhc3RpYzpjaGFuZ2VtZQ=="); }
+
+}  // namespace
+}  // namespace gw::http

@@ -1,0 +1,469 @@
+#include "telemetry/record_builder.h"
+
+#include "common/strings.h"
+#include "providers/common/forwarding.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <ctime>
+#include <map>
+
+namespace gw {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kRedacted = "[REDACTED]";
+constexpr std::size_t kMaxPreviewBytes = 4096;
+// Parsing limits for untrusted bodies: depth and size are already bounded by
+// MAX_REQUEST_BODY_BYTES / the capture budget; depth guards the stack.
+constexpr std::size_t kMaxJsonDepth = 256;
+
+std::optional<json::value> parseJson(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  json::parse_options opt;
+  opt.max_depth = kMaxJsonDepth;
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec, {}, opt);
+  if (ec) return std::nullopt;
+  return v;
+}
+
+json::value optionalString(const std::optional<std::string>& s) {
+  return s ? json::value(*s) : json::value(nullptr);
+}
+
+json::value nonEmptyString(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
+
+json::value optionalInt(const std::optional<std::int64_t>& v) { return v ? json::value(*v) : json::value(nullptr); }
+
+std::optional<double> seconds(std::optional<RequestRecord::SteadyTime> from, std::optional<RequestRecord::SteadyTime> to) {
+  if (!from || !to) return std::nullopt;
+  return std::chrono::duration<double>(*to - *from).count();
+}
+
+json::value millis(std::optional<double> s) {
+  if (!s) return nullptr;
+  return static_cast<std::int64_t>(std::llround(*s * 1000.0));
+}
+
+std::string_view statusName(RequestOutcome o) {
+  switch (o) {
+    case RequestOutcome::kSuccess: return "success";
+    case RequestOutcome::kError: return "error";
+    case RequestOutcome::kCancelled: return "cancelled";
+  }
+  return "error";
+}
+
+// error.type (or a string "error") of an OpenAI/Anthropic-shaped error body.
+std::optional<std::string> errorTypeOf(const json::value& v) {
+  if (!v.is_object()) return std::nullopt;
+  const auto* e = v.as_object().if_contains("error");
+  if (!e) return std::nullopt;
+  if (e->is_object()) {
+    const auto& eo = e->as_object();
+    for (std::string_view key : {"type", "code"})
+      if (const auto* t = eo.if_contains(key); t && t->is_string() && !t->as_string().empty())
+        return std::string(t->as_string());
+  }
+  return std::nullopt;
+}
+
+void mergeToolCalls(json::array& into, const json::array& deltas) {
+  for (const auto& d : deltas) {
+    if (!d.is_object()) continue;
+    const auto& dobj = d.as_object();
+    std::int64_t index = static_cast<std::int64_t>(into.size());
+    if (const auto* i = dobj.if_contains("index"); i && i->is_int64()) index = i->as_int64();
+    json::object* target = nullptr;
+    for (auto& existing : into)
+      if (existing.is_object()) {
+        const auto* ei = existing.as_object().if_contains("index");
+        if (ei && ei->is_int64() && ei->as_int64() == index) target = &existing.as_object();
+      }
+    if (!target) {
+      json::object fresh;
+      fresh["index"] = index;
+      into.push_back(std::move(fresh));
+      target = &into.back().as_object();
+    }
+    for (const auto& [key, value] : dobj) {
+      if (key == "index") continue;
+      if (key == "function" && value.is_object()) {
+        auto& fn = (*target)["function"];
+        if (!fn.is_object()) fn = json::object();
+        for (const auto& [fk, fv] : value.as_object()) {
+          auto& slot = fn.as_object()[fk];
+          if (fk == "arguments" && fv.is_string() && slot.is_string())
+            slot.as_string().append(fv.as_string());
+          else if (!fv.is_null())
+            slot = fv;
+        }
+      } else if (!value.is_null()) {
+        (*target)[key] = value;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string formatRfc3339Millis(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  int rem = static_cast<int>(ms % 1000);
+  if (rem < 0) {
+    rem += 1000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, rem);
+}
+
+bool isSecretKey(std::string_view name) {
+  for (std::string_view secret :
+       {"api_key", "apikey", "x-api-key", "authorization", "aws_secret_access_key", "aws_session_token"})
+    if (iequals(name, secret)) return true;
+  return false;
+}
+
+void scrubSecrets(json::value& v) {
+  if (v.is_object()) {
+    for (auto& kv : v.as_object()) {
+      if (isSecretKey(std::string_view(kv.key().data(), kv.key().size())))
+        kv.value() = kRedacted;
+      else
+        scrubSecrets(kv.value());
+    }
+  } else if (v.is_array()) {
+    for (auto& item : v.as_array()) scrubSecrets(item);
+  }
+}
+
+std::string scrubSecretsInText(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] != '"') {
+      out += text[i++];
+      continue;
+    }
+    // A quoted token: find its end (honouring escapes).
+    std::size_t end = i + 1;
+    while (end < text.size() && text[end] != '"') end += (text[end] == '\\') ? 2 : 1;
+    if (end >= text.size()) {
+      out.append(text.substr(i));
+      break;
+    }
+    std::string_view token = text.substr(i + 1, end - i - 1);
+    out.append(text.substr(i, end - i + 1));
+    i = end + 1;
+    if (!isSecretKey(token)) continue;
+    std::size_t j = i;
+    while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) ++j;
+    if (j >= text.size() || text[j] != ':') continue;
+    ++j;
+    while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) ++j;
+    out.append(text.substr(i, j - i));
+    i = j;
+    if (i >= text.size()) break;
+    if (text[i] == '"') {
+      // Skip the secret string (possibly cut off by the preview).
+      std::size_t close = i + 1;
+      while (close < text.size() && text[close] != '"') close += (text[close] == '\\') ? 2 : 1;
+      out += '"';
+      out += kRedacted;
+      out += '"';
+      i = std::min(close + 1, text.size());
+    } else {
+      // A non-string secret value (number, object...): drop it up to the
+      // next delimiter at this level.
+      out += '"';
+      out += kRedacted;
+      out += '"';
+      int depth = 0;
+      while (i < text.size()) {
+        char c = text[i];
+        if (c == '{' || c == '[') ++depth;
+        else if (c == '}' || c == ']') {
+          if (depth == 0) break;
+          --depth;
+        } else if (c == ',' && depth == 0) break;
+        ++i;
+      }
+    }
+  }
+  return out;
+}
+
+std::string_view utf8Prefix(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t n = max_bytes;
+  // Step back over continuation bytes to the start of the cut sequence, then
+  // keep that sequence only if it is complete.
+  std::size_t start = n;
+  while (start > 0 && (static_cast<unsigned char>(text[start - 1]) & 0xC0) == 0x80 && n - start < 4) --start;
+  if (start > 0) {
+    auto lead = static_cast<unsigned char>(text[start - 1]);
+    std::size_t len = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 1;
+    if (lead >= 0x80 && (start - 1) + len > n) n = start - 1;
+  }
+  return text.substr(0, n);
+}
+
+json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut,
+                        std::optional<std::uint64_t> original_bytes) {
+  if (body.empty() && !cut) return nullptr;
+  const std::uint64_t original = original_bytes.value_or(body.size());
+  if (!cut && body.size() <= max_bytes) {
+    if (auto parsed = parseJson(body)) {
+      scrubSecrets(*parsed);
+      return std::move(*parsed);
+    }
+    return json::value(scrubSecretsInText(body));
+  }
+  // Too large: a preview of the (scrubbed) start of the body.
+  std::string scrubbed;
+  if (!cut) {
+    if (auto parsed = parseJson(body)) {
+      scrubSecrets(*parsed);
+      scrubbed = json::serialize(*parsed);
+    }
+  }
+  if (scrubbed.empty()) scrubbed = scrubSecretsInText(body.substr(0, std::min(body.size(), kMaxPreviewBytes + 256)));
+  json::object t;
+  t["_truncated"] = true;
+  t["_original_bytes"] = original;
+  t["_preview"] = std::string(utf8Prefix(scrubbed, std::min(max_bytes, kMaxPreviewBytes)));
+  return t;
+}
+
+json::object assembleStream(const std::vector<std::string>& chunks) {
+  json::object out;
+  out["id"] = nullptr;
+  out["object"] = "chat.completion.chunk";
+  out["created"] = nullptr;
+  out["model"] = nullptr;
+  std::map<std::int64_t, json::object> choices;
+  json::value usage = nullptr;
+  for (const auto& text : chunks) {
+    auto parsed = parseJson(text);
+    if (!parsed || !parsed->is_object()) continue;
+    const auto& chunk = parsed->as_object();
+    for (std::string_view key : {"id", "object", "created", "model", "system_fingerprint"})
+      if (const auto* v = chunk.if_contains(key); v && !v->is_null()) out[key] = *v;
+    if (const auto* u = chunk.if_contains("usage"); u && u->is_object()) usage = *u;
+    const auto* cs = chunk.if_contains("choices");
+    if (!cs || !cs->is_array()) continue;
+    for (const auto& c : cs->as_array()) {
+      if (!c.is_object()) continue;
+      const auto& co = c.as_object();
+      std::int64_t index = 0;
+      if (const auto* i = co.if_contains("index"); i && i->is_int64()) index = i->as_int64();
+      auto [it, fresh] = choices.try_emplace(index);
+      json::object& choice = it->second;
+      if (fresh) {
+        choice["index"] = index;
+        json::object delta;
+        delta["role"] = nullptr;
+        delta["content"] = nullptr;
+        choice["delta"] = std::move(delta);
+        choice["finish_reason"] = nullptr;
+      }
+      auto& delta = choice["delta"].as_object();
+      if (const auto* d = co.if_contains("delta"); d && d->is_object()) {
+        for (const auto& [key, value] : d->as_object()) {
+          if (value.is_null()) continue;
+          if (key == "content" && value.is_string()) {
+            auto& slot = delta["content"];
+            if (slot.is_string()) slot.as_string().append(value.as_string());
+            else slot = value;
+          } else if (key == "tool_calls" && value.is_array()) {
+            auto& slot = delta["tool_calls"];
+            if (!slot.is_array()) slot = json::array();
+            mergeToolCalls(slot.as_array(), value.as_array());
+          } else if (key == "role") {
+            if (delta["role"].is_null()) delta["role"] = value;
+          } else {
+            delta[key] = value;
+          }
+        }
+      }
+      // Legacy completions streams carry "text" instead of a delta.
+      if (const auto* t = co.if_contains("text"); t && t->is_string()) {
+        auto& slot = choice["text"];
+        if (slot.is_string()) slot.as_string().append(t->as_string());
+        else slot = *t;
+      }
+      if (const auto* f = co.if_contains("finish_reason"); f && !f->is_null()) choice["finish_reason"] = *f;
+    }
+  }
+  json::array arr;
+  for (auto& [index, choice] : choices) arr.push_back(std::move(choice));
+  out["choices"] = std::move(arr);
+  out["usage"] = std::move(usage);
+  return out;
+}
+
+RecordBuilder::RecordBuilder(RecordBuilderOptions options, std::shared_ptr<const PricingTable> pricing)
+    : options_(std::move(options)), pricing_(std::move(pricing)) {}
+
+BuiltRecord RecordBuilder::build(const RequestRecord& in) const {
+  RecordSummary sum;
+  const ResponseObservation& obs = in.observation;
+
+  Usage usage = obs.usage;
+
+  // Response: parsed once, used for the record, usage and error type.
+  json::value response = nullptr;
+  std::optional<json::value> parsed_response;  // non-stream, full body only
+  std::optional<std::string> stream_error_type;
+  if (in.streamed) {
+    json::object assembled = assembleStream(obs.chunks);
+    json::array streamed;
+    std::size_t bytes = 0, not_captured = obs.chunks_not_captured;
+    for (const auto& chunk : obs.chunks) {
+      if (bytes + chunk.size() > options_.max_body_bytes) {
+        ++not_captured;
+        continue;
+      }
+      bytes += chunk.size();
+      auto p = parseJson(chunk);
+      json::value v = p ? std::move(*p) : json::value(chunk);
+      if (!stream_error_type) stream_error_type = errorTypeOf(v);
+      scrubSecrets(v);
+      streamed.push_back(std::move(v));
+    }
+    // A stream's usage is in its last usage chunk, when the handler did not
+    // report it itself.
+    if (!usage.input && !usage.output && assembled["usage"].is_object())
+      readOpenAiUsage(assembled["usage"].as_object(), usage);
+    assembled["streamed_data"] = std::move(streamed);
+    if (not_captured > 0) assembled["_chunks_not_captured"] = static_cast<std::uint64_t>(not_captured);
+    if (options_.capture_bodies) response = std::move(assembled);
+  } else if (!in.response_body.empty() || in.response_body_truncated) {
+    if (!in.response_body_truncated) parsed_response = parseJson(in.response_body);
+    if (options_.capture_bodies) {
+      if (parsed_response && in.response_body.size() <= options_.max_body_bytes) {
+        response = *parsed_response;
+        scrubSecrets(response);
+      } else {
+        response = captureBody(in.response_body, options_.max_body_bytes, in.response_body_truncated,
+                               in.response_body_truncated ? std::optional<std::uint64_t>(in.response_size)
+                                                          : std::nullopt);
+      }
+    }
+  }
+
+  // Tokens: what the provider's handler observed, else the response's usage.
+  if (!usage.input && !usage.output && parsed_response && parsed_response->is_object())
+    if (const auto* u = parsed_response->as_object().if_contains("usage"); u && u->is_object())
+      readOpenAiUsage(u->as_object(), usage);
+  if (!usage.total && usage.input && usage.output) usage.total = *usage.input + *usage.output;
+
+  const std::string model = !in.model.empty() ? in.model : obs.response_model.value_or("");
+  std::optional<double> cost;
+  if (pricing_) {
+    cost = pricing_->cost(in.provider, model, usage);
+    if (!cost && obs.response_model && *obs.response_model != model)
+      cost = pricing_->cost(in.provider, *obs.response_model, usage);
+  }
+
+  // Timings.
+  sum.latency_s = seconds(in.received, in.finished);
+  sum.ttfb_s = seconds(in.received, in.first_byte_sent);
+  sum.provider_latency_s = seconds(in.upstream_sent, in.upstream_finished);
+
+  // Errors.
+  const bool is_error = in.status_code >= 400 || in.outcome != RequestOutcome::kSuccess;
+  std::optional<std::string> error_type = in.error_type;
+  if (!error_type && is_error) {
+    if (in.outcome == RequestOutcome::kCancelled) error_type = "client_disconnected";
+    else if (in.provider_status_code && *in.provider_status_code >= 400) error_type = "upstream_http_error";
+    else error_type = "internal";
+  }
+  std::optional<std::string> provider_error_type = obs.provider_error_type;
+  if (!provider_error_type && stream_error_type) provider_error_type = stream_error_type;
+  if (!provider_error_type && in.provider_status_code && *in.provider_status_code >= 400) {
+    if (parsed_response) provider_error_type = errorTypeOf(*parsed_response);
+    if (!provider_error_type) provider_error_type = "http_" + std::to_string(*in.provider_status_code);
+  }
+  const bool provider_error = provider_error_type.has_value();
+
+  json::object tokens;
+  tokens["input"] = optionalInt(usage.input);
+  tokens["output"] = optionalInt(usage.output);
+  tokens["total"] = optionalInt(usage.total);
+
+  json::object meta;
+  meta["project_id"] = optionalString(in.project_id);
+  meta["project_name"] = optionalString(in.project_name);
+  meta["latency"] = millis(sum.latency_s);
+  meta["ttfb"] = millis(sum.ttfb_s);
+  meta["tokens"] = std::move(tokens);
+  meta["cost"] = cost ? json::value(*cost) : json::value(nullptr);
+  meta["status"] = statusName(in.outcome);
+  meta["path"] = nonEmptyString(in.path);
+  meta["method"] = nonEmptyString(in.method);
+  meta["request_size"] = in.request_size;
+  meta["response_size"] = in.response_size;
+  meta["provider_latency"] = millis(sum.provider_latency_s);
+  meta["status_code"] = in.status_code > 0 ? json::value(in.status_code) : json::value(nullptr);
+  meta["provider_status_code"] = in.provider_status_code ? json::value(*in.provider_status_code) : json::value(nullptr);
+  meta["error_count"] = is_error ? 1 : 0;
+  meta["error_type"] = optionalString(error_type);
+  meta["provider_error_count"] = provider_error ? 1 : 0;
+  meta["provider_error_type"] = optionalString(provider_error_type);
+  meta["provider_request_id"] = optionalString(in.provider_request_id);
+
+  json::object attrs;
+  attrs["id"] = in.id;
+  attrs["thread_id"] = optionalString(in.thread_id);
+  attrs["org_id"] = optionalString(in.org_id);
+  attrs["user_id"] = optionalString(in.user_id);
+  attrs["project_id"] = optionalString(in.project_id);
+  attrs["experiment_id"] = optionalString(in.experiment_id);
+  attrs["provider"] = nonEmptyString(in.provider);
+  attrs["model"] = nonEmptyString(model);
+  attrs["request"] = options_.capture_bodies ? captureBody(in.request_body, options_.max_body_bytes)
+                                             : json::value(nullptr);
+  attrs["response"] = std::move(response);
+  attrs["metadata"] = std::move(meta);
+
+  json::object resource;
+  resource["service.name"] = options_.service_name;
+  resource["service.version"] = options_.service_version;
+  resource["deployment.environment"] = options_.deployment_environment;
+
+  auto record = std::make_shared<TelemetryRecord>();
+  record->id = in.id;
+  record->json["timestamp"] = formatRfc3339Millis(in.wall_start);
+  record->json["resource"] = std::move(resource);
+  record->json["name"] = "ai_gateway_request_log";
+  record->json["attributes"] = std::move(attrs);
+  record->serialized = json::serialize(record->json);
+
+  sum.provider = in.provider.empty() ? "unknown" : in.provider;
+  sum.model = model.empty() ? "unknown" : model;
+  sum.status_code = in.status_code;
+  sum.outcome = in.outcome;
+  sum.input_tokens = usage.input;
+  sum.output_tokens = usage.output;
+  sum.cost = cost;
+  sum.is_error = is_error;
+  if (is_error)
+    sum.error_type = error_type ? *error_type : provider_error_type.value_or("internal");
+  return {std::move(record), std::move(sum)};
+}
+
+}  // namespace gw

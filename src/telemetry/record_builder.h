@@ -1,0 +1,96 @@
+// Turns what the request path observed (gw::RequestRecord) into the request
+// record of SPEC section 5 (gw::TelemetryRecord). docs/records.md documents
+// every field.
+//
+// Runs on the telemetry thread only, never on the request path: it parses
+// bodies, scrubs secrets, caps bodies, assembles streams and looks up prices.
+// A RecordBuilder is immutable after construction; build() is const and may
+// be called from any thread.
+#pragma once
+
+#include "gw/exporter.h"
+#include "gw/request_record.h"
+#include "telemetry/pricing.h"
+
+#include <boost/json/value.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gw {
+
+struct RecordBuilderOptions {
+  std::string service_name = "noveum_ai_gateway";
+  std::string service_version = GW_VERSION;
+  std::string deployment_environment = "development";
+  bool capture_bodies = true;           // TELEMETRY_CAPTURE_BODIES
+  std::size_t max_body_bytes = 1 << 20;  // TELEMETRY_MAX_BODY_BYTES
+};
+
+// The facts the metrics need, so they are not read back from the JSON.
+struct RecordSummary {
+  std::string provider;  // "unknown" when no provider was chosen
+  std::string model;     // "unknown" when no model is known
+  int status_code = 0;
+  RequestOutcome outcome = RequestOutcome::kSuccess;
+  std::optional<double> latency_s, ttfb_s, provider_latency_s;  // exact, not rounded
+  std::optional<std::int64_t> input_tokens, output_tokens;
+  std::optional<double> cost;
+  bool is_error = false;
+  std::string error_type;  // gateway error_type, else provider error type, else "http_<status>"
+};
+
+struct BuiltRecord {
+  RecordPtr record;
+  RecordSummary summary;
+};
+
+class RecordBuilder {
+ public:
+  RecordBuilder(RecordBuilderOptions options, std::shared_ptr<const PricingTable> pricing);
+
+  BuiltRecord build(const RequestRecord& in) const;
+
+  const RecordBuilderOptions& options() const { return options_; }
+
+ private:
+  RecordBuilderOptions options_;
+  std::shared_ptr<const PricingTable> pricing_;
+};
+
+// --- Pieces of build(), public for tests and for exporters that need them.
+
+// "2026-11-26T20:01:02.345Z"
+std::string formatRfc3339Millis(std::chrono::system_clock::time_point t);
+
+// True for member names whose values are secrets (case-insensitive):
+// api_key, apiKey, x-api-key, authorization, aws_secret_access_key,
+// aws_session_token.
+bool isSecretKey(std::string_view name);
+
+// Replaces the value of every secret member, at any depth, by "[REDACTED]".
+void scrubSecrets(boost::json::value& v);
+
+// Redacts the string value after every quoted secret key in (possibly cut
+// or malformed) JSON-ish text, for body previews that cannot be parsed.
+std::string scrubSecretsInText(std::string_view text);
+
+// The longest prefix of `text` of at most `max_bytes` bytes that does not
+// end inside a UTF-8 sequence.
+std::string_view utf8Prefix(std::string_view text, std::size_t max_bytes);
+
+// A body as it goes into the record: parsed JSON (scrubbed) or the string,
+// or the {"_truncated":true,...} object when over `max_bytes` (or when
+// `cut` says the capture already stopped at the budget; `original_bytes` is
+// then the full size).
+boost::json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut = false,
+                               std::optional<std::uint64_t> original_bytes = std::nullopt);
+
+// The assembled response of a stream from its chunks (OpenAI chunk JSON
+// texts, in order), without "streamed_data". Unparseable chunks are skipped.
+boost::json::object assembleStream(const std::vector<std::string>& chunks);
+
+}  // namespace gw

@@ -1,0 +1,124 @@
+// A bounded on-disk spool of records for one exporter: what could not be
+// delivered yet (queue full, circuit open, retries exhausted) waits here and
+// is replayed when the backend recovers and when the gateway starts again.
+//
+// Layout: TELEMETRY_SPOOL_DIR/<exporter>/segment-<20-digit sequence>.spool,
+// append-only. Each record is one frame:
+//   u32 little-endian payload length | u32 little-endian zlib crc32(payload) | payload
+// where the payload is the record's compact JSON (TelemetryRecord::serialized).
+// Frames are written with one write(2) each, so a killed process (kill -9)
+// never leaves a half-written frame behind in the page cache; what reaches
+// the disk after a power loss depends on the fsync policy:
+//   always  fdatasync after every append, before append() returns: a spooled
+//           record survives a power loss / kernel crash.
+//   batch   (default) fdatasync by sync(), which the exporter worker calls at
+//           most once per TELEMETRY_FLUSH_INTERVAL_MS while it has spooled
+//           something, and when a segment is closed and at shutdown: a power
+//           loss may lose the records spooled in the last interval.
+//   never   the kernel writes back when it likes (~30 s): a power loss may
+//           lose more; a process crash still loses nothing.
+// Whatever the policy, a torn or corrupt tail (CRC or length mismatch) is
+// detected when the segment is read: the segment is cut at the last good
+// frame, the rest skipped and counted (corruptTails()).
+//
+// Replay reads the oldest segment into memory and hands out its records with
+// peek()/consume(); a segment is deleted once every record in it has been
+// consumed. The read position is not persisted: after a crash the segment
+// being replayed is replayed again from its start, so delivery is
+// at-least-once and backends deduplicate by record id.
+//
+// Bounds: the sum of the segment files never exceeds max_bytes; append()
+// stores what fits and reports the rest, which the caller counts as dropped.
+//
+// Threading: every method is thread-safe (one mutex; appends come from the
+// telemetry thread when a queue overflows and from the exporter's worker).
+#pragma once
+
+#include "gw/error.h"
+#include "gw/exporter.h"
+
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace gw {
+
+enum class FsyncPolicy { kAlways, kBatch, kNever };
+
+struct SpoolOptions {
+  std::filesystem::path dir;              // this exporter's own directory
+  std::uint64_t max_bytes = 256ull << 20;  // TELEMETRY_SPOOL_MAX_BYTES
+  std::uint64_t segment_bytes = 8ull << 20;
+  FsyncPolicy fsync = FsyncPolicy::kBatch;  // TELEMETRY_SPOOL_FSYNC
+};
+
+class Spool {
+ public:
+  // Scans the segments already in `dir` (created lazily on first append),
+  // cutting corrupt tails. Errors only when `dir` exists but cannot be read.
+  static Result<std::unique_ptr<Spool>> open(SpoolOptions options);
+  ~Spool();
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+
+  // Appends records in order; returns how many were stored (a prefix of
+  // `records`). Stops at the first that does not fit or cannot be written.
+  std::size_t append(std::span<const RecordPtr> records);
+
+  // Up to `n` of the oldest records, not yet removed. Repeated calls
+  // without consume() return the same records.
+  std::vector<RecordPtr> peek(std::size_t n);
+  // Removes the first `n` records that peek() returned.
+  void consume(std::size_t n);
+
+  // fdatasync of the segment being written (the "batch" policy's tick).
+  void sync();
+
+  std::uint64_t records() const;  // records waiting
+  std::uint64_t bytes() const;    // bytes of segment files
+  std::uint64_t corruptTails() const;
+  std::uint64_t unreadableRecords() const;  // frames with a good CRC whose JSON is not a record
+  const SpoolOptions& options() const { return options_; }
+
+  // Frame helpers (also used by tests to craft corrupt segments).
+  static std::string frame(std::string_view payload);
+
+ private:
+  explicit Spool(SpoolOptions options);
+  struct Segment {
+    std::uint64_t seq = 0;
+    std::filesystem::path path;
+    std::uint64_t bytes = 0;
+    std::uint64_t records = 0;
+  };
+  Status scanLocked();
+  bool openWriterLocked();
+  void closeWriterLocked();
+  void loadOldestLocked();
+  // Reads a segment's good frames (cutting a corrupt tail).
+  std::vector<std::string> readFramesLocked(Segment& segment);
+
+  SpoolOptions options_;
+  mutable std::mutex mutex_;
+  std::deque<Segment> segments_;  // oldest first; the writer appends to the last when writer_fd_ >= 0
+  int writer_fd_ = -1;
+  bool dirty_ = false;  // written since the last fdatasync
+  std::uint64_t next_seq_ = 1;
+  std::uint64_t total_bytes_ = 0;
+  std::uint64_t total_records_ = 0;
+  std::uint64_t corrupt_tails_ = 0;
+  std::uint64_t unreadable_ = 0;
+  // Replay: the oldest segment's records in memory, and how many are consumed.
+  bool loaded_ = false;
+  std::vector<RecordPtr> loaded_records_;
+  std::size_t consumed_ = 0;
+};
+
+// Parses a spooled record back (id from attributes.id). nullptr if invalid.
+RecordPtr recordFromJson(std::string_view serialized);
+
+}  // namespace gw

@@ -1,0 +1,314 @@
+#include "telemetry/telemetry.h"
+
+#include "common/log.h"
+#include "telemetry/metrics_endpoint.h"
+
+#include <boost/lockfree/queue.hpp>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace gw {
+
+namespace {
+constexpr std::size_t kMaxIngestCapacity = 65534;  // boost::lockfree fixed_sized uses 16-bit node indexes
+constexpr std::chrono::seconds kDropLogInterval{10};
+std::shared_ptr<spdlog::logger> logger() {
+  static auto l = log::get("telemetry");
+  return l;
+}
+}  // namespace
+
+Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& config) {
+  TelemetryOptions o;
+  auto integer = [&](std::string_view name, std::int64_t def, std::int64_t min, std::int64_t max,
+                     auto&& assign) -> Status {
+    auto v = config.getInt(name, def, min, max);
+    if (!v) return v.error();
+    assign(*v);
+    return ok();
+  };
+  using std::chrono::milliseconds;
+  auto& e = o.exporter;
+  for (auto st : {
+           integer("TELEMETRY_BATCH_SIZE", 100, 1, 100000, [&](auto v) { e.batch_size = static_cast<std::size_t>(v); }),
+           integer("TELEMETRY_FLUSH_INTERVAL_MS", 1000, 1, 3600000, [&](auto v) { e.flush_interval = milliseconds(v); }),
+           integer("TELEMETRY_QUEUE_SIZE", 10000, 1, 10000000, [&](auto v) { e.queue_capacity = static_cast<std::size_t>(v); }),
+           integer("TELEMETRY_MAX_RETRIES", 5, 0, 1000, [&](auto v) { e.retry.max_retries = static_cast<int>(v); }),
+           integer("TELEMETRY_RETRY_INITIAL_MS", 500, 1, 3600000, [&](auto v) { e.retry.initial_backoff = milliseconds(v); }),
+           integer("TELEMETRY_RETRY_MAX_MS", 30000, 1, 3600000, [&](auto v) { e.retry.max_backoff = milliseconds(v); }),
+           integer("TELEMETRY_BREAKER_FAILURES", 5, 1, 1000, [&](auto v) { e.breaker_failures = static_cast<int>(v); }),
+           integer("TELEMETRY_BREAKER_OPEN_MS", 30000, 1, 3600000, [&](auto v) { e.breaker_open = milliseconds(v); }),
+           integer("TELEMETRY_INGEST_QUEUE_SIZE", 16384, 1, static_cast<std::int64_t>(kMaxIngestCapacity),
+                   [&](auto v) { o.ingest_capacity = static_cast<std::size_t>(v); }),
+           integer("TELEMETRY_SPOOL_MAX_BYTES", 256ll << 20, 0, 1ll << 50,
+                   [&](auto v) { o.spool_max_bytes = static_cast<std::uint64_t>(v); }),
+       })
+    if (!st) return st.error();
+  o.spool_dir = config.getString("TELEMETRY_SPOOL_DIR", "telemetry-spool");
+  const std::string fsync = config.getString("TELEMETRY_SPOOL_FSYNC", "batch");
+  if (fsync == "always") o.spool_fsync = FsyncPolicy::kAlways;
+  else if (fsync == "batch") o.spool_fsync = FsyncPolicy::kBatch;
+  else if (fsync == "never") o.spool_fsync = FsyncPolicy::kNever;
+  else return configError("TELEMETRY_SPOOL_FSYNC", "must be always, batch or never, not '" + fsync + "'");
+  return o;
+}
+
+struct Telemetry::Impl {
+  MetricsRegistry metrics;  // first: outlives every handle into it
+  std::unique_ptr<RecordBuilder> builder;
+  boost::lockfree::queue<RequestRecord*, boost::lockfree::fixed_sized<true>> ingest;
+  std::atomic<std::uint32_t> ingest_seq{0};
+  std::atomic<bool> accepting{true};
+  std::atomic<bool> stopping{false};
+  bool shut_down = false;
+  std::thread thread;
+
+  std::vector<std::unique_ptr<ExporterWorker>> workers;
+  std::vector<std::unique_ptr<Exporter>> pull_exporters;  // wantsRecords() == false
+  const MetricsEndpoint* prometheus = nullptr;
+
+  Counter requests, tokens, cost, errors;
+  Histogram duration, ttfb, provider_latency, overhead;
+  metrics_detail::Series* active = nullptr;
+  metrics_detail::Series* ingest_dropped = nullptr;
+  std::atomic<std::int64_t> last_drop_log_ns{0};
+
+  explicit Impl(std::size_t capacity) : ingest(capacity) {}
+};
+
+Telemetry::Telemetry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Telemetry::~Telemetry() {
+  shutdown(std::chrono::milliseconds(0));
+  RequestRecord* r = nullptr;
+  while (impl_->ingest.pop(r)) delete r;
+}
+
+MetricsRegistry& Telemetry::metrics() { return impl_->metrics; }
+
+Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, const ConfigSource& config,
+                                                    const ExporterRegistry& registry) {
+  std::shared_ptr<const PricingTable> pricing;
+  std::string path = settings.pricing_file.empty() ? PricingTable::defaultPath() : settings.pricing_file;
+  if (path.empty()) {
+    logger()->warn("no pricing table found ({}); every record's cost is null. Set PRICING_FILE.",
+                   "model_prices_and_context_window.json");
+  } else {
+    auto table = PricingTable::load(path);
+    if (!table) {
+      if (!settings.pricing_file.empty()) return table.error();
+      logger()->warn("{}; every record's cost is null", table.error().message);
+    } else {
+      pricing = std::make_shared<const PricingTable>(std::move(*table));
+    }
+  }
+  return start(settings, config, registry, std::move(pricing));
+}
+
+Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, const ConfigSource& config,
+                                                    const ExporterRegistry& registry,
+                                                    std::shared_ptr<const PricingTable> pricing) {
+  auto options = TelemetryOptions::fromConfig(config);
+  if (!options) return options.error();
+  auto impl = std::make_unique<Impl>(std::min(options->ingest_capacity, kMaxIngestCapacity));
+
+  RecordBuilderOptions bo;
+  bo.service_name = settings.service_name;
+  bo.deployment_environment = settings.deployment_environment;
+  bo.capture_bodies = settings.capture_bodies;
+  bo.max_body_bytes = settings.telemetry_max_body_bytes;
+  impl->builder = std::make_unique<RecordBuilder>(std::move(bo), std::move(pricing));
+
+  // SPEC section 6 metrics, declared before any exporter can read them.
+  auto& m = impl->metrics;
+  const auto& dur = MetricsRegistry::durationBuckets();
+  impl->requests = m.counter("ai_gateway_requests_total", "Proxied requests", "1", {"provider", "model", "status_code"});
+  impl->duration = m.histogram("ai_gateway_request_duration_seconds",
+                               "Request latency: request received to response finished", "s", {"provider", "model"}, dur);
+  impl->ttfb = m.histogram("ai_gateway_ttfb_seconds", "Time to first response byte sent to the client", "s",
+                           {"provider", "model"}, dur);
+  impl->provider_latency = m.histogram("ai_gateway_provider_latency_seconds",
+                                       "Upstream latency: request sent to upstream response finished", "s",
+                                       {"provider", "model"}, dur);
+  impl->overhead = m.histogram("ai_gateway_overhead_seconds",
+                               "Time the gateway added: request latency minus provider latency", "s",
+                               {"provider", "model"}, MetricsRegistry::overheadBuckets());
+  impl->tokens = m.counter("ai_gateway_tokens_total", "Tokens reported by providers", "1", {"provider", "model", "type"});
+  impl->cost = m.counter("ai_gateway_cost_usd_total", "Cost of requests in USD (models with a known price)", "USD",
+                         {"provider", "model"});
+  impl->errors = m.counter("ai_gateway_errors_total", "Requests that ended in an error, by error type", "1",
+                           {"provider", "error_type"});
+  impl->active = m.gauge("ai_gateway_active_requests", "Requests in flight", "1").bind({});
+  impl->ingest_dropped = m.counter("ai_gateway_telemetry_dropped_total",
+                                   "Records dropped before any exporter saw them (telemetry ingest queue full "
+                                   "or submitted after shutdown)", "1").bind({});
+
+  ExporterContext context{config, impl->metrics};
+  auto exporters = registry.create(settings.enabled_exporters, context);
+  if (!exporters) return exporters.error();
+
+  for (auto& exporter : *exporters) {
+    if (!exporter->wantsRecords()) {
+      if (auto* endpoint = dynamic_cast<const MetricsEndpoint*>(exporter.get());
+          endpoint && exporter->name() == "prometheus")
+        impl->prometheus = endpoint;
+      if (auto st = exporter->init(); !st)
+        logger()->warn("exporter {}: init failed: {}", exporter->name(), st.error().message);
+      impl->pull_exporters.push_back(std::move(exporter));
+      continue;
+    }
+    std::unique_ptr<Spool> spool;
+    if (options->spool_max_bytes > 0) {
+      SpoolOptions so;
+      so.dir = std::filesystem::path(options->spool_dir) / std::string(exporter->name());
+      so.max_bytes = options->spool_max_bytes;
+      so.segment_bytes = std::clamp<std::uint64_t>(options->spool_max_bytes / 8, 64 * 1024, 8ull << 20);
+      so.fsync = options->spool_fsync;
+      auto opened = Spool::open(std::move(so));
+      if (!opened) return opened.error();
+      spool = std::move(*opened);
+    }
+    impl->workers.push_back(
+        std::make_unique<ExporterWorker>(std::move(exporter), options->exporter, std::move(spool), impl->metrics));
+  }
+
+  std::unique_ptr<Telemetry> telemetry(new Telemetry(std::move(impl)));
+  for (auto& w : telemetry->impl_->workers) w->start();
+  Telemetry* self = telemetry.get();
+  telemetry->impl_->thread = std::thread([self] { self->run(); });
+  return telemetry;
+}
+
+void Telemetry::requestStarted() noexcept { Gauge::add(impl_->active, 1); }
+void Telemetry::requestEnded() noexcept { Gauge::add(impl_->active, -1); }
+
+void Telemetry::submit(std::unique_ptr<RequestRecord> record) noexcept {
+  if (!record) return;
+  Impl& im = *impl_;
+  if (im.accepting.load(std::memory_order_acquire) && im.ingest.bounded_push(record.get())) {
+    record.release();
+    im.ingest_seq.fetch_add(1, std::memory_order_release);
+    im.ingest_seq.notify_one();
+    return;
+  }
+  Counter::add(im.ingest_dropped, 1);
+  const auto now = std::chrono::steady_clock::now().time_since_epoch();
+  const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
+  auto last = im.last_drop_log_ns.load(std::memory_order_relaxed);
+  if (now_ns - last >= std::chrono::nanoseconds(kDropLogInterval).count() &&
+      im.last_drop_log_ns.compare_exchange_strong(last, now_ns)) {
+    try {
+      logger()->warn("telemetry ingest queue full or shut down: records are dropped (counted in "
+                     "ai_gateway_telemetry_dropped_total)");
+    } catch (...) {
+    }
+  }
+}
+
+void Telemetry::run() {
+  Impl& im = *impl_;
+  RequestRecord* raw = nullptr;
+  for (;;) {
+    const auto observed = im.ingest_seq.load(std::memory_order_acquire);
+    bool any = false;
+    while (im.ingest.pop(raw)) {
+      process(std::unique_ptr<RequestRecord>(raw));
+      any = true;
+    }
+    if (im.stopping.load(std::memory_order_acquire)) {
+      while (im.ingest.pop(raw)) process(std::unique_ptr<RequestRecord>(raw));
+      return;
+    }
+    if (!any) im.ingest_seq.wait(observed, std::memory_order_acquire);
+  }
+}
+
+void Telemetry::process(std::unique_ptr<RequestRecord> record) {
+  Impl& im = *impl_;
+  BuiltRecord built;
+  try {
+    built = im.builder->build(*record);
+  } catch (const std::exception& e) {
+    // Only allocation failure can get here; a record is worth less than the process.
+    Counter::add(im.ingest_dropped, 1);
+    logger()->error("building a record failed: {}", e.what());
+    return;
+  }
+  record.reset();  // free the bodies before fan-out
+  updateMetrics(built.summary);
+  for (auto& w : im.workers) w->offer(built.record);
+  built_.fetch_add(1, std::memory_order_release);
+}
+
+void Telemetry::updateMetrics(const RecordSummary& s) {
+  Impl& im = *impl_;
+  const std::string status = s.status_code > 0 ? std::to_string(s.status_code) : "0";
+  im.requests.add({s.provider, s.model, status});
+  if (s.latency_s) im.duration.observe({s.provider, s.model}, *s.latency_s);
+  if (s.ttfb_s) im.ttfb.observe({s.provider, s.model}, *s.ttfb_s);
+  if (s.provider_latency_s) im.provider_latency.observe({s.provider, s.model}, *s.provider_latency_s);
+  if (s.latency_s && s.provider_latency_s)
+    im.overhead.observe({s.provider, s.model}, std::max(0.0, *s.latency_s - *s.provider_latency_s));
+  if (s.input_tokens) im.tokens.add({s.provider, s.model, "input"}, static_cast<double>(*s.input_tokens));
+  if (s.output_tokens) im.tokens.add({s.provider, s.model, "output"}, static_cast<double>(*s.output_tokens));
+  if (s.cost) im.cost.add({s.provider, s.model}, *s.cost);
+  if (s.is_error) im.errors.add({s.provider, s.error_type});
+}
+
+boost::json::object Telemetry::exporterHealth() const {
+  boost::json::object out;
+  for (const auto& w : impl_->workers) {
+    const auto& st = w->stats();
+    boost::json::object e;
+    switch (st.healthNow()) {
+      case ExporterStats::Health::kHealthy: e["state"] = "healthy"; break;
+      case ExporterStats::Health::kDegraded: e["state"] = "degraded"; break;
+      case ExporterStats::Health::kDown: e["state"] = "down"; break;
+    }
+    e["queue_depth"] = st.queueDepthNow();
+    e["spooled"] = w->spoolRecords();
+    e["dropped"] = st.droppedTotal();
+    out[w->name()] = std::move(e);
+  }
+  for (const auto& p : impl_->pull_exporters) {
+    boost::json::object e;
+    e["state"] = "healthy";
+    e["queue_depth"] = 0;
+    e["spooled"] = 0;
+    e["dropped"] = 0;
+    out[p->name()] = std::move(e);
+  }
+  return out;
+}
+
+std::optional<std::string> Telemetry::prometheusText() const {
+  if (!impl_->prometheus) return std::nullopt;
+  return impl_->prometheus->render();
+}
+
+std::uint64_t Telemetry::recordsDropped() const {
+  return static_cast<std::uint64_t>(impl_->ingest_dropped->value.load(std::memory_order_relaxed));
+}
+
+void Telemetry::shutdown(std::chrono::milliseconds budget) {
+  Impl& im = *impl_;
+  if (im.shut_down) return;
+  im.shut_down = true;
+  const auto deadline = Clock::steady().now() + budget;
+  im.accepting.store(false, std::memory_order_release);
+  im.stopping.store(true, std::memory_order_release);
+  im.ingest_seq.fetch_add(1, std::memory_order_release);
+  im.ingest_seq.notify_one();
+  if (im.thread.joinable()) im.thread.join();
+  // A submit() that passed the accepting check just before it was cleared.
+  RequestRecord* raw = nullptr;
+  while (im.ingest.pop(raw)) process(std::unique_ptr<RequestRecord>(raw));
+  // Every worker drains in parallel against the same deadline.
+  std::vector<std::thread> stoppers;
+  for (auto& w : im.workers) stoppers.emplace_back([&w, deadline] { w->stop(deadline); });
+  for (auto& t : stoppers) t.join();
+  for (auto& p : im.pull_exporters) p->shutdown();
+}
+
+}  // namespace gw

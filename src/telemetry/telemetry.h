@@ -1,0 +1,94 @@
+// The telemetry pipeline: the TelemetrySink the request path hands records
+// to, and everything behind it.
+//
+//   request threads --submit()--> bounded lock-free MPSC queue (pointers)
+//       --> telemetry thread: RecordBuilder (JSON, scrubbing, cost) + metrics
+//       --> one ExporterWorker per exporter that wants records (own bounded
+//           queue, batching, retry, circuit breaker, spool, own thread)
+//
+// submit() is wait-free apart from the queue's CAS loop: no lock, no
+// allocation, no I/O. When the ingest queue is full the record is dropped,
+// counted (ai_gateway_telemetry_dropped_total) and logged, rate-limited.
+#pragma once
+
+#include "common/config_source.h"
+#include "config/settings.h"
+#include "telemetry/clock.h"
+#include "telemetry/export_processor.h"
+#include "telemetry/exporter_registry.h"
+#include "telemetry/metrics.h"
+#include "telemetry/pricing.h"
+#include "telemetry/record_builder.h"
+#include "telemetry/telemetry_sink.h"
+
+#include <boost/json/object.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace gw {
+
+// The pipeline's own settings (read from the ConfigSource; see docs/records.md
+// and docs/telemetry-plugins.md for the documented defaults).
+struct TelemetryOptions {
+  ExportOptions exporter;
+  std::size_t ingest_capacity = 16384;                // TELEMETRY_INGEST_QUEUE_SIZE (max 65534)
+  std::string spool_dir = "telemetry-spool";          // TELEMETRY_SPOOL_DIR (relative: to the working directory)
+  std::uint64_t spool_max_bytes = 256ull << 20;       // TELEMETRY_SPOOL_MAX_BYTES (0: spooling off)
+  FsyncPolicy spool_fsync = FsyncPolicy::kBatch;      // TELEMETRY_SPOOL_FSYNC=always|batch|never
+
+  static Result<TelemetryOptions> fromConfig(const ConfigSource& config);
+};
+
+class Telemetry final : public TelemetrySink {
+ public:
+  // Called once by main; starts the telemetry thread and exporter workers.
+  // Errors are config errors (message starts with the variable name): bad
+  // pipeline settings, PRICING_FILE, an unknown exporter or a failing
+  // exporter factory.
+  static Result<std::unique_ptr<Telemetry>> start(const Settings& settings, const ConfigSource& config,
+                                                  const ExporterRegistry& registry);
+  // The same with a pricing table given (tests, benchmarks; nullptr: no costs).
+  static Result<std::unique_ptr<Telemetry>> start(const Settings& settings, const ConfigSource& config,
+                                                  const ExporterRegistry& registry,
+                                                  std::shared_ptr<const PricingTable> pricing);
+  ~Telemetry() override;
+
+  // Request path, any thread: never block, never throw.
+  void requestStarted() noexcept override;
+  void requestEnded() noexcept override;
+  void submit(std::unique_ptr<RequestRecord> record) noexcept override;
+
+  // {NAME:{"state":"healthy|degraded|down","queue_depth","spooled","dropped"}}, any thread.
+  boost::json::object exporterHealth() const;
+  // The Prometheus text exposition; nullopt when prometheus is not enabled. Any thread.
+  std::optional<std::string> prometheusText() const;
+  MetricsRegistry& metrics();
+
+  // Builds every record already submitted, delivers what each exporter can
+  // within `budget`, spools the rest, and shuts the exporters down. Records
+  // submitted afterwards are dropped (counted). Idempotent; call from one
+  // thread (main).
+  void shutdown(std::chrono::milliseconds budget);
+
+  // Records built so far (tests and benchmarks wait on it).
+  std::uint64_t recordsBuilt() const { return built_.load(std::memory_order_acquire); }
+  std::uint64_t recordsDropped() const;
+
+ private:
+  struct Impl;
+  explicit Telemetry(std::unique_ptr<Impl> impl);
+  void run();
+  void process(std::unique_ptr<RequestRecord> record);
+  void updateMetrics(const RecordSummary& s);
+
+  std::unique_ptr<Impl> impl_;  // owns the MetricsRegistry, destroyed last
+  std::atomic<std::uint64_t> built_{0};
+};
+
+}  // namespace gw

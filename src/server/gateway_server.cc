@@ -1,0 +1,359 @@
+// Listener, connection sessions and the non-proxy routes (/health, /metrics,
+// CORS preflight). The proxy itself is in proxy.cc.
+#include "server/gateway_server.h"
+
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/openai_error.h"
+#include "common/strings.h"
+#include "server/router.h"
+#include "server/server_internal.h"
+#include "telemetry/telemetry_sink.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <condition_variable>
+#include <mutex>
+
+namespace gw {
+
+namespace server {
+
+namespace {
+constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
+}
+
+Worker::Worker(Shared& s) : shared(s) {}
+
+std::optional<std::string_view> BeastHeaders::get(std::string_view name) const {
+  auto it = request_.find(name);
+  if (it == request_.end()) return std::nullopt;
+  return it->value();
+}
+
+void BeastHeaders::forEach(const std::function<void(std::string_view, std::string_view)>& visit) const {
+  for (const auto& f : request_) visit(f.name_string(), f.value());
+}
+
+std::string buildResponseHead(const ResponseHeadParams& p) {
+  std::string h;
+  h.reserve(256);
+  h.append("HTTP/1.1 ").append(std::to_string(p.status)).append(" ");
+  auto reason = http::obsolete_reason(static_cast<http::status>(p.status));
+  h.append(reason.empty() ? std::string_view("Unknown") : std::string_view(reason.data(), reason.size())).append("\r\n");
+  if (!p.content_type.empty()) h.append("Content-Type: ").append(p.content_type).append("\r\n");
+  if (p.content_length) h.append("Content-Length: ").append(std::to_string(*p.content_length)).append("\r\n");
+  else h.append("Transfer-Encoding: chunked\r\n");
+  h.append("x-request-id: ").append(p.request_id).append("\r\n");
+  if (!p.cors_origin.empty()) {
+    h.append("Access-Control-Allow-Origin: ").append(p.cors_origin).append("\r\n");
+    h.append("Access-Control-Expose-Headers: x-request-id\r\n");
+    if (p.cors_origin != "*") h.append("Vary: Origin\r\n");
+  }
+  if (p.extra)
+    for (const auto& [k, v] : *p.extra) h.append(k).append(": ").append(v).append("\r\n");
+  if (!p.keep_alive) h.append("Connection: close\r\n");
+  h.append("\r\n");
+  return h;
+}
+
+std::string corsOriginFor(const Settings& s, const Request& req) {
+  if (s.cors_allowed_origins.empty()) return {};
+  auto it = req.find(http::field::origin);
+  if (it == req.end()) return {};
+  for (const auto& o : s.cors_allowed_origins) {
+    if (o == "*") return "*";
+    if (o == it->value()) return std::string(it->value());
+  }
+  return {};
+}
+
+net::awaitable<bool> writeSimpleResponse(beast::tcp_stream& client, const ResponseHeadParams& head,
+                                         std::string_view body) {
+  ResponseHeadParams p = head;
+  p.content_length = body.size();
+  std::string h = buildResponseHead(p);
+  std::array<net::const_buffer, 2> bufs{net::buffer(h), net::buffer(body)};
+  auto [ec, n] = co_await net::async_write(client, bufs, kAsTuple);
+  co_return !ec;
+}
+
+namespace {
+
+// Errors before a request could be parsed: answer and close.
+net::awaitable<void> writeEarlyError(beast::tcp_stream& client, const Error& e) {
+  std::string id = newRequestId();
+  ResponseHeadParams p;
+  p.status = e.http_status;
+  p.content_type = "application/json";
+  p.request_id = id;
+  p.keep_alive = false;
+  co_await writeSimpleResponse(client, p, openAiErrorBody(e));
+}
+
+net::awaitable<bool> serveHealth(Worker& w, beast::tcp_stream& client, const Request& req, std::string_view id,
+                                 bool keep_alive) {
+  boost::json::object body;
+  bool draining = w.shared.draining.load(std::memory_order_relaxed);
+  body["status"] = draining ? "shutting_down" : "healthy";
+  body["version"] = GW_VERSION;
+  body["exporters"] = w.shared.deps.exporter_health ? w.shared.deps.exporter_health() : boost::json::object();
+  ResponseHeadParams p;
+  p.status = draining ? 503 : 200;
+  p.content_type = "application/json";
+  p.request_id = id;
+  p.keep_alive = keep_alive;
+  std::string cors = corsOriginFor(w.shared.settings(), req);
+  p.cors_origin = cors;
+  co_return co_await writeSimpleResponse(client, p, boost::json::serialize(body));
+}
+
+net::awaitable<bool> serveMetrics(Worker& w, beast::tcp_stream& client, std::string_view id, bool keep_alive) {
+  ResponseHeadParams p;
+  p.request_id = id;
+  p.keep_alive = keep_alive;
+  std::optional<std::string> text = w.shared.deps.metrics_text ? w.shared.deps.metrics_text() : std::nullopt;
+  if (!text) {
+    p.status = 404;
+    p.content_type = "application/json";
+    co_return co_await writeSimpleResponse(
+        client, p, openAiErrorBody(Error{404, "invalid_request_error", "not_found",
+                                         "/metrics is served when the prometheus exporter is enabled"}));
+  }
+  p.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  co_return co_await writeSimpleResponse(client, p, *text);
+}
+
+net::awaitable<bool> servePreflight(Worker& w, beast::tcp_stream& client, const Request& req, std::string_view id,
+                                    bool keep_alive) {
+  std::string origin = corsOriginFor(w.shared.settings(), req);
+  std::vector<std::pair<std::string, std::string>> extra;
+  if (!origin.empty()) {
+    extra.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    auto rh = req.find(http::field::access_control_request_headers);
+    std::string allow = rh != req.end() ? std::string(rh->value()) : std::string("authorization, content-type");
+    if (hasHeaderUnsafeBytes(allow)) allow = "authorization, content-type";
+    extra.emplace_back("Access-Control-Allow-Headers", allow);
+    extra.emplace_back("Access-Control-Max-Age", "600");
+  }
+  ResponseHeadParams p;
+  p.status = 204;
+  p.request_id = id;
+  p.keep_alive = keep_alive;
+  p.cors_origin = origin;
+  p.extra = &extra;
+  co_return co_await writeSimpleResponse(client, p, "");
+}
+
+// Handles one parsed request; returns whether to keep the connection.
+net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_buffer& buffer, Request& req,
+                              std::chrono::steady_clock::time_point received) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  bool keep_alive = req.keep_alive() && !w.shared.draining.load(std::memory_order_relaxed);
+  if (path == "/v1" || path.starts_with("/v1/")) {
+    if (req.method() == http::verb::options && !w.shared.settings().cors_allowed_origins.empty()) {
+      BeastHeaders headers(req);
+      co_return co_await servePreflight(w, client, req, requestIdFor(headers), keep_alive) && keep_alive;
+    }
+    co_return co_await proxyRequest(w, client, buffer, req, received);
+  }
+  BeastHeaders headers(req);
+  std::string id = requestIdFor(headers);
+  if (req.method() == http::verb::options && !w.shared.settings().cors_allowed_origins.empty())
+    co_return co_await servePreflight(w, client, req, id, keep_alive) && keep_alive;
+  bool is_get = req.method() == http::verb::get || req.method() == http::verb::head;
+  if (path == "/health" && is_get) co_return co_await serveHealth(w, client, req, id, keep_alive) && keep_alive;
+  if (path == "/metrics" && is_get) co_return co_await serveMetrics(w, client, id, keep_alive) && keep_alive;
+  ResponseHeadParams p;
+  p.status = (path == "/health" || path == "/metrics") ? 405 : 404;
+  p.content_type = "application/json";
+  p.request_id = id;
+  p.keep_alive = keep_alive;
+  Error e{p.status, "invalid_request_error", p.status == 405 ? "method_not_allowed" : "not_found",
+          p.status == 405 ? "Method not allowed" : "Unknown route: the gateway serves /v1/*, /health and /metrics"};
+  co_return co_await writeSimpleResponse(client, p, openAiErrorBody(e)) && keep_alive;
+}
+
+// One client connection: read requests one at a time (so pipelined requests
+// are answered in order), dispatch, repeat while keep-alive.
+net::awaitable<void> session(Worker& w, tcp::socket socket) {
+  const Settings& s = w.shared.settings();
+  beast::tcp_stream client(std::move(socket));
+  tcp::socket* registered = &client.socket();
+  w.sockets.insert(registered);
+  beast::flat_buffer buffer;
+  for (;;) {
+    if (w.shared.draining.load(std::memory_order_relaxed) && buffer.size() == 0) break;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(s.max_header_bytes);
+    parser.body_limit(s.max_request_body_bytes);
+    client.expires_after(buffer.size() ? s.client_header_timeout : s.idle_timeout);
+    auto [hec, hn] = co_await http::async_read_header(client, buffer, parser, kAsTuple);
+    if (hec) {
+      if (hec == http::error::header_limit)
+        co_await writeEarlyError(client, Error{431, "invalid_request_error", "headers_too_large",
+                                               "Request headers exceed MAX_HEADER_BYTES"});
+      else if (hec == http::error::body_limit)
+        co_await writeEarlyError(client, Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
+      else if (hec.category() == http::make_error_code(http::error::bad_target).category() && hec != http::error::end_of_stream &&
+               hec != http::error::partial_message)
+        co_await writeEarlyError(client, Error::badRequest("bad_request", "Malformed HTTP request: " + hec.message()));
+      break;
+    }
+    auto received = std::chrono::steady_clock::now();
+    if (auto cl = parser.content_length(); cl && *cl > s.max_request_body_bytes) {
+      co_await writeEarlyError(client, Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
+      break;
+    }
+    if (!parser.is_done()) {
+      auto expect = parser.get().find(http::field::expect);
+      if (expect != parser.get().end() && iequals(expect->value(), "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [cec, cn] = co_await net::async_write(client, net::buffer(kContinue), kAsTuple);
+        if (cec) break;
+      }
+      client.expires_after(s.client_header_timeout);
+      auto [bec, bn] = co_await http::async_read(client, buffer, parser, kAsTuple);
+      if (bec) {
+        if (bec == http::error::body_limit)
+          co_await writeEarlyError(client, Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
+        else if (bec.category() == http::make_error_code(http::error::bad_target).category() && bec != http::error::partial_message)
+          co_await writeEarlyError(client, Error::badRequest("bad_request", "Malformed HTTP request body"));
+        break;
+      }
+    }
+    client.expires_never();
+    Request req = parser.release();
+    bool keep = co_await dispatch(w, client, buffer, req, received);
+    if (!keep) break;
+  }
+  boost::system::error_code ec;
+  client.socket().shutdown(tcp::socket::shutdown_send, ec);
+  w.sockets.erase(registered);
+  client.socket().close(ec);
+}
+
+net::awaitable<void> acceptLoop(Worker& w) {
+  for (;;) {
+    auto [ec, socket] = co_await w.acceptor->async_accept(kAsTuple);
+    if (ec) {
+      if (ec == net::error::operation_aborted || !w.acceptor->is_open()) co_return;
+      // EMFILE and friends: log (rate-limited by the logger level) and go on.
+      log::get("server")->warn("accept failed: {}", ec.message());
+      continue;
+    }
+    boost::system::error_code oec;
+    socket.set_option(tcp::no_delay(true), oec);
+    net::co_spawn(w.io, session(w, std::move(socket)), net::detached);
+  }
+}
+
+}  // namespace
+}  // namespace server
+
+struct GatewayServer::Impl {
+  server::Shared shared;
+  std::vector<std::unique_ptr<server::Worker>> workers;
+  std::uint16_t port = 0;
+  bool started = false;
+  bool stopped = false;
+};
+
+GatewayServer::GatewayServer(ServerDeps deps) : impl_(std::make_unique<Impl>()) {
+  impl_->shared.deps = std::move(deps);
+}
+
+GatewayServer::~GatewayServer() { shutdown(std::chrono::milliseconds(0)); }
+
+std::uint16_t GatewayServer::port() const { return impl_->port; }
+
+std::size_t GatewayServer::inFlight() const { return impl_->shared.in_flight.load(); }
+
+Status GatewayServer::start() {
+  using namespace server;
+  const Settings& s = impl_->shared.settings();
+  auto tls = upstream::makeClientTlsContext(s.upstream_ca_file);
+  if (!tls) return tls.error();
+  impl_->shared.tls = *tls;
+
+  boost::system::error_code ec;
+  auto address = net::ip::make_address(s.host == "localhost" ? "127.0.0.1" : s.host, ec);
+  if (ec) return configError("HOST", "not an IP address: " + s.host);
+  std::uint16_t port = s.port;
+  upstream::PoolOptions pool_options;
+  pool_options.connect_timeout = s.upstream_connect_timeout;
+  pool_options.max_connections_per_host = s.max_connections_per_host;
+  pool_options.max_idle_per_host = s.max_idle_connections_per_host;
+
+  for (int i = 0; i < s.worker_threads; ++i) {
+    auto w = std::make_unique<Worker>(impl_->shared);
+    tcp::endpoint ep(address, port);
+    w->acceptor.emplace(w->io);
+    w->acceptor->open(ep.protocol(), ec);
+    if (!ec) w->acceptor->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      // Every worker listens on the same port; the kernel spreads connections.
+      int one = 1;
+      if (::setsockopt(w->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        ec = boost::system::error_code(errno, boost::system::system_category());
+    }
+    if (!ec) w->acceptor->bind(ep, ec);
+    if (!ec) w->acceptor->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return configError("PORT", "cannot listen on " + s.host + ":" + std::to_string(port) + ": " + ec.message());
+    port = w->acceptor->local_endpoint().port();
+    w->pool.emplace(w->io, impl_->shared.tls, pool_options);
+    impl_->workers.push_back(std::move(w));
+  }
+  impl_->port = port;
+  for (auto& w : impl_->workers) {
+    net::co_spawn(w->io, acceptLoop(*w), net::detached);
+    w->thread = std::thread([wp = w.get()] { wp->io.run(); });
+  }
+  impl_->started = true;
+  return ok();
+}
+
+void GatewayServer::shutdown(std::chrono::milliseconds grace) {
+  using namespace server;
+  if (!impl_->started || impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->shared.draining = true;
+  // 1. Stop accepting: new connections are refused.
+  for (auto& w : impl_->workers)
+    net::post(w->io, [wp = w.get()] {
+      boost::system::error_code ec;
+      wp->acceptor->close(ec);
+    });
+  // 2. Let in-flight requests finish, within the grace period.
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (impl_->shared.in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // 3. Close every connection that is left (idle keep-alive ones, and
+  //    requests past the grace period) and the idle upstream connections.
+  for (auto& w : impl_->workers)
+    net::post(w->io, [wp = w.get()] {
+      boost::system::error_code ec;
+      for (auto* sock : wp->sockets) sock->close(ec);
+      wp->pool->closeIdle();
+    });
+  // 4. Workers exit when their last operation finishes; bound the wait.
+  auto stop_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (auto& w : impl_->workers) {
+    while (!w->io.stopped() && std::chrono::steady_clock::now() < stop_deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    w->io.stop();
+    if (w->thread.joinable()) w->thread.join();
+  }
+  for (auto& w : impl_->workers) w->pool.reset();
+}
+
+}  // namespace gw

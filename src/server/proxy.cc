@@ -1,0 +1,531 @@
+// The proxy: one /v1/* request from routing to the last byte sent, relaying
+// the upstream response piece by piece and observing it for the record.
+#include "common/log.h"
+#include "common/openai_error.h"
+#include "common/strings.h"
+#include "providers/common/forwarding.h"
+#include "providers/provider_registry.h"
+#include "server/router.h"
+#include "server/server_internal.h"
+#include "telemetry/telemetry_sink.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/value.hpp>
+
+#include <array>
+#include <cstdio>
+
+namespace gw::server {
+
+namespace {
+
+using namespace boost::asio::experimental::awaitable_operators;
+constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
+using Clock = std::chrono::steady_clock;
+
+// Upper bound for an upstream body the gateway must hold whole (a
+// non-streamed response it translates). Relayed bodies are never held.
+constexpr std::size_t kMaxBufferedUpstreamBody = 64u << 20;
+// Pipelined bytes the client may send while a request is in flight before
+// the gateway stops reading from it (TCP backpressure does the rest).
+constexpr std::size_t kMaxPipelinedBytes = 1u << 20;
+
+struct UpstreamHeaders final : HeaderLookup {
+  const http::fields* fields = nullptr;
+  std::optional<std::string_view> get(std::string_view name) const override {
+    auto it = fields->find(name);
+    if (it == fields->end()) return std::nullopt;
+    return it->value();
+  }
+  void forEach(const std::function<void(std::string_view, std::string_view)>& visit) const override {
+    for (const auto& f : *fields) visit(f.name_string(), f.value());
+  }
+};
+
+// Headers from the upstream response that reach the client. Passthrough
+// responses keep the provider's headers (rate limits, processing time...);
+// translated ones keep only what still means the same thing.
+void forwardableHeaders(const http::fields& upstream, bool passthrough,
+                        std::vector<std::pair<std::string, std::string>>& out) {
+  for (const auto& f : upstream) {
+    std::string name = toLower(f.name_string());
+    if (name == "content-type" || name == "content-length" || name == "transfer-encoding" ||
+        name == "connection" || name == "keep-alive" || name == "x-request-id" || name == "set-cookie" ||
+        name == "proxy-connection" || name == "upgrade" || name == "trailer" || name == "te" ||
+        name == "alt-svc" || name == "date" || name == "server")
+      continue;
+    if (!passthrough && name != "retry-after" && name.find("ratelimit") == std::string::npos) continue;
+    out.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  }
+}
+
+std::optional<std::string> providerRequestId(const http::fields& h) {
+  for (std::string_view name : {"x-request-id", "request-id", "x-amzn-requestid", "x-amz-request-id",
+                                "x-fireworks-request-id", "cf-ray"}) {
+    auto it = h.find(name);
+    if (it != h.end() && !it->value().empty()) return std::string(it->value().substr(0, 256));
+  }
+  return std::nullopt;
+}
+
+// Everything one proxied request carries through its stages.
+struct ProxyContext {
+  ProxyContext(Worker& w, beast::tcp_stream& c, beast::flat_buffer& b, Request& r)
+      : worker(w), client(c), client_buffer(b), request(r), record(std::make_unique<RequestRecord>()) {}
+
+  Worker& worker;
+  beast::tcp_stream& client;
+  beast::flat_buffer& client_buffer;
+  Request& request;
+  std::unique_ptr<RequestRecord> record;
+  std::string request_id;
+  std::string cors_origin;
+  bool keep_alive = true;
+  std::size_t capture_budget = 0;
+
+  // Response state.
+  bool head_sent = false;
+  bool chunked = true;
+  bool response_finished = false;  // the client got a complete response
+  bool client_gone = false;
+  std::unique_ptr<upstream::Connection> upstream;  // current connection, if any
+
+  const Settings& settings() const { return worker.shared.settings(); }
+};
+
+void captureBody(ProxyContext& ctx, std::string_view bytes) {
+  auto& body = ctx.record->response_body;
+  if (ctx.record->response_body_truncated) return;
+  if (body.size() + bytes.size() > ctx.capture_budget) {
+    body.append(bytes.substr(0, ctx.capture_budget - body.size()));
+    ctx.record->response_body_truncated = true;
+    return;
+  }
+  body.append(bytes);
+}
+
+// Writes body bytes (head first, if not sent yet) in one gather write.
+net::awaitable<bool> sendToClient(ProxyContext& ctx, const std::string& head, std::string_view body, bool last) {
+  char size_line[24];
+  std::array<net::const_buffer, 5> bufs;
+  std::size_t n = 0;
+  if (!ctx.head_sent) bufs[n++] = net::buffer(head);
+  if (ctx.chunked) {
+    if (!body.empty()) {
+      int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", body.size());
+      bufs[n++] = net::buffer(size_line, static_cast<std::size_t>(len));
+      bufs[n++] = net::buffer(body);
+      bufs[n++] = net::buffer("\r\n", 2);
+    }
+    if (last) bufs[n++] = net::buffer("0\r\n\r\n", 5);
+  } else if (!body.empty()) {
+    bufs[n++] = net::buffer(body);
+  }
+  if (n == 0) co_return true;
+  auto [ec, written] =
+      co_await net::async_write(ctx.client, std::vector<net::const_buffer>(bufs.begin(), bufs.begin() + static_cast<std::ptrdiff_t>(n)), kAsTuple);
+  if (ec) {
+    ctx.client_gone = true;
+    co_return false;
+  }
+  ctx.head_sent = true;
+  if (!body.empty()) {
+    if (!ctx.record->first_byte_sent) ctx.record->first_byte_sent = Clock::now();
+    ctx.record->response_size += body.size();
+  }
+  if (last) ctx.response_finished = true;
+  co_return true;
+}
+
+// A gateway-generated error (before any response byte was sent).
+net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, std::string_view error_type) {
+  ctx.record->status_code = e.http_status;
+  ctx.record->outcome = RequestOutcome::kError;
+  if (!ctx.record->error_type) ctx.record->error_type = std::string(error_type);
+  std::string body = openAiErrorBody(e);
+  ResponseHeadParams p;
+  p.status = e.http_status;
+  p.content_type = "application/json";
+  p.request_id = ctx.request_id;
+  p.keep_alive = ctx.keep_alive;
+  p.cors_origin = ctx.cors_origin;
+  p.content_length = body.size();
+  ctx.chunked = false;
+  std::string head = buildResponseHead(p);
+  captureBody(ctx, body);
+  if (!co_await sendToClient(ctx, head, body, true)) ctx.keep_alive = false;
+}
+
+std::string_view errorTypeFor(const Error& e) {
+  if (e.http_status == 504) return "upstream_timeout";
+  if (e.code == "upstream_unreachable" || e.code == "upstream_connection_limit") return "upstream_unreachable";
+  if (e.http_status == 502) return "upstream_broken";
+  if (e.http_status == 401) return "authentication";
+  if (e.http_status == 413) return "request_too_large";
+  if (e.http_status >= 400 && e.http_status < 500) return "invalid_request";
+  return "internal";
+}
+
+Error transportError(const boost::system::error_code& ec, std::string_view stage) {
+  if (ec == beast::error::timeout) return Error::gatewayTimeout("The upstream did not answer in time");
+  return Error::badGateway("upstream_broken", "Upstream connection failed while " + std::string(stage) + ": " +
+                                                  ec.message());
+}
+
+template <class Stream>
+net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provider& provider,
+                                const ClientRequest& creq, http::request<http::string_body>& ureq,
+                                Clock::time_point deadline, bool& retry_on_fresh_connection) {
+  auto& rec = *ctx.record;
+  upstream::Connection& conn = *ctx.upstream;
+  beast::get_lowest_layer(stream).expires_at(deadline);
+  rec.upstream_sent = Clock::now();
+  auto [wec, wn] = co_await http::async_write(stream, ureq, kAsTuple);
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);
+  parser.header_limit(64 * 1024);
+  boost::system::error_code hec = wec;
+  if (!hec) std::tie(hec, std::ignore) = co_await http::async_read_header(stream, conn.buffer(), parser, kAsTuple);
+  if (hec) {
+    if (ctx.client_gone) co_return;
+    // A reused keep-alive connection the upstream closed just before our
+    // request: nothing was received, so sending again on a new connection is
+    // safe.
+    if (conn.reused() && parser.got_some() == false &&
+        (hec == http::error::end_of_stream || hec == net::error::connection_reset ||
+         hec == net::error::broken_pipe || hec == net::error::eof)) {
+      retry_on_fresh_connection = true;
+      co_return;
+    }
+    Error e = transportError(hec, wec ? "sending the request" : "reading the response headers");
+    co_await sendError(ctx, e, errorTypeFor(e));
+    co_return;
+  }
+
+  const auto& uh = parser.get();
+  rec.provider_status_code = static_cast<int>(uh.result_int());
+  rec.provider_request_id = providerRequestId(uh);
+  UpstreamHeaders lookup;
+  lookup.fields = &uh.base();
+  auto ct = uh.find(http::field::content_type);
+  UpstreamResponseHead uhead{static_cast<int>(uh.result_int()), ct == uh.end() ? std::string_view() : std::string_view(ct->value()),
+                             &lookup};
+  auto handler = provider.respond(creq, uhead, ctx.capture_budget);
+  const ClientResponseHead& chead = handler->head();
+  rec.status_code = chead.status;
+  if (chead.status >= 400) {
+    rec.outcome = RequestOutcome::kError;
+    rec.error_type = "upstream_http_error";
+  }
+  rec.streamed = iequals(trim(std::string_view(chead.content_type).substr(0, chead.content_type.find(';'))),
+                         "text/event-stream");
+
+  std::vector<std::pair<std::string, std::string>> extra;
+  forwardableHeaders(uh.base(), chead.passthrough_bytes, extra);
+  ResponseHeadParams hp;
+  hp.status = chead.status;
+  hp.content_type = chead.content_type;
+  hp.request_id = ctx.request_id;
+  hp.keep_alive = ctx.keep_alive;
+  hp.cors_origin = ctx.cors_origin;
+  hp.extra = &extra;
+
+  std::array<char, 16 * 1024> buf;
+  std::string out;
+  auto readPiece = [&]() -> net::awaitable<std::pair<boost::system::error_code, std::size_t>> {
+    parser.get().body().data = buf.data();
+    parser.get().body().size = buf.size();
+    auto [ec, n] = co_await http::async_read_some(stream, conn.buffer(), parser, kAsTuple);
+    if (ec == http::error::need_buffer) ec = {};
+    co_return std::pair{ec, buf.size() - parser.get().body().size};
+  };
+
+  if (chead.framing == Framing::kBuffered) {
+    std::string body;
+    while (!parser.is_done()) {
+      auto [ec, n] = co_await readPiece();
+      if (ec) {
+        if (ctx.client_gone) co_return;
+        Error e = transportError(ec, "reading the response body");
+        co_await sendError(ctx, e, errorTypeFor(e));
+        co_return;
+      }
+      if (body.size() + n > kMaxBufferedUpstreamBody) {
+        Error e = Error::badGateway("upstream_response_too_large", "The upstream response is too large");
+        co_await sendError(ctx, e, "upstream_broken");
+        co_return;
+      }
+      body.append(buf.data(), n);
+    }
+    rec.upstream_finished = Clock::now();
+    Status st = handler->onBody(body, out);
+    if (st) st = handler->onEnd(out);
+    rec.observation = std::move(handler->observation());
+    if (!st) {
+      co_await sendError(ctx, st.error(), "upstream_broken");
+      co_return;
+    }
+    if (parser.keep_alive()) ctx.worker.pool->release(std::move(ctx.upstream));
+    ctx.chunked = false;
+    hp.content_length = out.size();
+    std::string head = buildResponseHead(hp);
+    captureBody(ctx, out);
+    if (!co_await sendToClient(ctx, head, out, true)) ctx.keep_alive = false;
+    co_return;
+  }
+
+  // Relay: forward each piece as soon as the handler produced output.
+  if (chead.passthrough_bytes && parser.content_length()) {
+    ctx.chunked = false;
+    hp.content_length = *parser.content_length();
+  }
+  std::string head = buildResponseHead(hp);
+  std::optional<Error> failure;
+  while (!parser.is_done()) {
+    auto [ec, n] = co_await readPiece();
+    if (ec) {
+      if (ctx.client_gone) break;
+      failure = transportError(ec, "relaying the response");
+      break;
+    }
+    out.clear();
+    if (Status st = handler->onBody(std::string_view(buf.data(), n), out); !st) {
+      failure = st.error();
+      break;
+    }
+    if (out.empty()) continue;
+    if (!rec.streamed) captureBody(ctx, out);
+    if (!co_await sendToClient(ctx, head, out, false)) break;
+  }
+  rec.upstream_finished = Clock::now();
+  if (ctx.client_gone) {
+    rec.observation = std::move(handler->observation());
+    co_return;
+  }
+  out.clear();
+  if (failure && !ctx.head_sent && !rec.streamed) {
+    // Nothing reached the client yet: it can still get a proper error.
+    rec.observation = std::move(handler->observation());
+    co_await sendError(ctx, *failure, errorTypeFor(*failure));
+    ctx.keep_alive = false;
+    co_return;
+  }
+  if (failure) {
+    rec.outcome = RequestOutcome::kError;
+    rec.error_type = failure->http_status == 504 ? "upstream_timeout" : "upstream_broken";
+    handler->onUpstreamFailure(*failure, out);
+    rec.observation = std::move(handler->observation());
+    if (ctx.chunked) {
+      if (!rec.streamed) captureBody(ctx, out);
+      co_await sendToClient(ctx, head, out, true);
+    }
+    // A response with a Content-Length cannot be ended early: closing the
+    // connection is how HTTP/1.1 tells the client it was cut short.
+    ctx.keep_alive = false;
+    co_return;
+  }
+  if (Status st = handler->onEnd(out); !st) {
+    rec.outcome = RequestOutcome::kError;
+    rec.error_type = "upstream_broken";
+    handler->onUpstreamFailure(st.error(), out);
+  }
+  rec.observation = std::move(handler->observation());
+  if (parser.keep_alive()) ctx.worker.pool->release(std::move(ctx.upstream));
+  if (!rec.streamed) captureBody(ctx, out);
+  if (!co_await sendToClient(ctx, head, out, true)) ctx.keep_alive = false;
+}
+
+// Connects (or reuses a connection) and runs the exchange, retrying once on
+// a fresh connection when a pooled one turned out to be closed.
+net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
+                              UpstreamRequest& up) {
+  auto deadline = Clock::now() + ctx.settings().upstream_timeout;
+  http::request<http::string_body> ureq;
+  ureq.method_string(up.method);
+  ureq.target(up.target);
+  ureq.version(11);
+  bool default_port = up.endpoint.port == (up.endpoint.tls ? 443 : 80);
+  std::string host = up.endpoint.host.find(':') != std::string::npos ? "[" + up.endpoint.host + "]" : up.endpoint.host;
+  ureq.set(http::field::host, default_port ? host : host + ":" + std::to_string(up.endpoint.port));
+  for (auto& [k, v] : up.headers) {
+    if (hasHeaderUnsafeBytes(k) || hasHeaderUnsafeBytes(v)) continue;
+    ureq.insert(k, v);
+  }
+  ureq.body() = std::move(up.body);
+  if (!ureq.body().empty() || ureq.method() == http::verb::post || ureq.method() == http::verb::put ||
+      ureq.method() == http::verb::patch)
+    ureq.prepare_payload();
+  ureq.keep_alive(true);
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto conn = co_await ctx.worker.pool->acquire(up.endpoint);
+    if (!conn) {
+      if (ctx.client_gone) co_return;
+      co_await sendError(ctx, conn.error(), errorTypeFor(conn.error()));
+      co_return;
+    }
+    ctx.upstream = std::move(*conn);
+    bool retry = false;
+    if (ctx.upstream->tls())
+      co_await exchangeOn(ctx, ctx.upstream->secure(), provider, creq, ureq, deadline, retry);
+    else
+      co_await exchangeOn(ctx, ctx.upstream->plain(), provider, creq, ureq, deadline, retry);
+    if (ctx.upstream) {  // not returned to the pool: it cannot be reused
+      ctx.worker.pool->discard(std::move(ctx.upstream));
+    }
+    if (!retry) co_return;
+  }
+  co_await sendError(ctx, Error::badGateway("upstream_broken", "The upstream closed the connection"),
+                     "upstream_broken");
+}
+
+// Completes when the client closes or resets its connection, so that the
+// upstream request can be cancelled at once. Pipelined bytes that arrive
+// meanwhile are kept for the next request.
+net::awaitable<void> watchClient(ProxyContext& ctx) {
+  auto& socket = ctx.client.socket();
+  for (;;) {
+    if (ctx.client_buffer.size() >= kMaxPipelinedBytes) {
+      net::steady_timer forever(socket.get_executor(), Clock::time_point::max());
+      co_await forever.async_wait(kAsTuple);
+      co_return;
+    }
+    auto [ec, n] = co_await socket.async_read_some(ctx.client_buffer.prepare(16 * 1024), kAsTuple);
+    if (ec == net::error::operation_aborted) co_return;  // the exchange finished first
+    if (ec) {
+      ctx.client_gone = true;
+      if (ctx.upstream) ctx.upstream->close();
+      co_return;
+    }
+    ctx.client_buffer.commit(n);
+  }
+}
+
+}  // namespace
+
+net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
+                                  Request& request, Clock::time_point received) {
+  const Settings& s = w.shared.settings();
+  w.shared.in_flight.fetch_add(1, std::memory_order_relaxed);
+  TelemetrySink& telemetry = *w.shared.deps.telemetry;
+  telemetry.requestStarted();
+
+  ProxyContext ctx(w, client, client_buffer, request);
+  auto& rec = *ctx.record;
+  BeastHeaders headers(request);
+  ctx.request_id = requestIdFor(headers);
+  ctx.keep_alive = request.keep_alive() && !w.shared.draining.load(std::memory_order_relaxed);
+  ctx.cors_origin = corsOriginFor(s, request);
+  ctx.capture_budget = s.capture_bodies ? s.telemetry_max_body_bytes : 64 * 1024;
+  rec.id = ctx.request_id;
+  rec.wall_start = std::chrono::system_clock::now() -
+                   std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - received);
+  rec.received = received;
+  rec.method = std::string(request.method_string());
+  std::string_view target = request.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  rec.path = std::string(path);
+  rec.request_size = request.body().size();
+  copyTrackingHeaders(headers, rec);
+
+  auto finish = [&]() {
+    rec.finished = Clock::now();
+    if (!rec.request_body.size() && s.capture_bodies) rec.request_body = std::move(request.body());
+    telemetry.submit(std::move(ctx.record));
+    telemetry.requestEnded();
+    w.shared.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  };
+
+  // Access control.
+  if (!s.gateway_api_keys.empty()) {
+    auto key = headers.get("x-gateway-key");
+    if (!key || !gatewayKeyAccepted(trim(*key), s.gateway_api_keys)) {
+      co_await sendError(ctx, Error::unauthorized("invalid_gateway_key", "Missing or invalid x-gateway-key"),
+                         "authentication");
+      finish();
+      co_return ctx.keep_alive;
+    }
+  }
+
+  // Body: parsed when it is JSON, passed through as bytes otherwise
+  // (multipart uploads to /v1/files, /v1/audio/...).
+  boost::json::object json;
+  ClientRequest creq;
+  bool has_json = false;
+  if (!request.body().empty()) {
+    auto ct = request.find(http::field::content_type);
+    std::string_view ctype = ct == request.end() ? std::string_view() : std::string_view(ct->value());
+    // Everything is JSON except uploads. curl -d sends JSON as
+    // application/x-www-form-urlencoded, so that type does not opt out.
+    std::string lower = toLower(ctype);
+    bool json_type = !(lower.starts_with("multipart/") || lower.starts_with("application/octet-stream") ||
+                       lower.starts_with("audio/") || lower.starts_with("image/") || lower.starts_with("video/"));
+    if (json_type) {
+      auto parsed = parseJsonBody(request.body());
+      if (!parsed) {
+        co_await sendError(ctx, parsed.error(), "invalid_request");
+        finish();
+        co_return ctx.keep_alive;
+      }
+      json = std::move(*parsed);
+      has_json = true;
+    }
+  }
+  auto route = selectProvider(headers, has_json ? &json : nullptr, *w.shared.deps.providers, s.default_provider);
+  if (!route) {
+    co_await sendError(ctx, route.error(), "invalid_request");
+    finish();
+    co_return ctx.keep_alive;
+  }
+  rec.provider = route->provider_name;
+  rec.model = route->model;
+  creq.method = request.method_string();
+  creq.target = target;
+  creq.path = path;
+  creq.body = request.body();
+  creq.json = has_json ? &json : nullptr;
+  creq.body_rewritten = route->model_rewritten;
+  creq.model = route->model;
+  creq.headers = &headers;
+  creq.config = route->config;
+  if (has_json) {
+    if (auto* st = json.if_contains("stream")) creq.stream = st->is_bool() && st->as_bool();
+    if (auto* so = json.if_contains("stream_options"); so && so->is_object())
+      if (auto* iu = so->as_object().if_contains("include_usage"))
+        creq.client_wants_usage = iu->is_bool() && iu->as_bool();
+  }
+
+  auto up = route->provider->prepare(creq);
+  if (!up) {
+    co_await sendError(ctx, up.error(), errorTypeFor(up.error()));
+    finish();
+    co_return ctx.keep_alive;
+  }
+
+  co_await (exchange(ctx, *route->provider, creq, *up) || watchClient(ctx));
+
+  if (ctx.client_gone) {
+    rec.outcome = RequestOutcome::kCancelled;
+    rec.error_type = "client_disconnected";
+    if (rec.status_code == 0) rec.status_code = 499;  // nginx's "client closed request"
+    if (!rec.upstream_finished && rec.upstream_sent) rec.upstream_finished = Clock::now();
+    ctx.keep_alive = false;
+  } else if (!ctx.response_finished) {
+    ctx.keep_alive = false;
+  }
+  // Usage of a non-streamed OpenAI-shaped body, read from what was captured.
+  if (!rec.streamed && !rec.observation.usage.input && !rec.response_body_truncated && rec.status_code < 400)
+    scanOpenAiUsage(rec.response_body, rec.observation.usage);
+  if (!s.capture_bodies) rec.response_body.clear();
+  finish();
+  co_return ctx.keep_alive;
+}
+
+}  // namespace gw::server

@@ -1,0 +1,95 @@
+// Internals shared by the server's translation units (Beast included here,
+// so only src/server .cc files include this header).
+#pragma once
+
+#include "config/settings.h"
+#include "gw/provider.h"
+#include "server/gateway_server.h"
+#include "upstream/upstream_pool.h"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_set>
+
+namespace gw::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using Request = http::request<http::string_body>;
+
+struct Shared;
+
+// One worker thread: its io_context, listener, upstream pool and sessions.
+// Everything in a Worker is touched only from its own thread, except
+// `io` (posted to) and the atomics.
+struct Worker {
+  explicit Worker(Shared& shared);
+
+  Shared& shared;
+  net::io_context io{1};
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<upstream::UpstreamPool> pool;
+  std::unordered_set<tcp::socket*> sockets;  // live client connections
+  std::thread thread;
+};
+
+// State shared by all workers; read-only after start() except atomics.
+struct Shared {
+  ServerDeps deps;
+  const Settings& settings() const { return *deps.settings; }
+  std::shared_ptr<net::ssl::context> tls;
+  std::atomic<bool> draining{false};
+  std::atomic<std::size_t> in_flight{0};
+  std::string cors_preflight_headers;  // precomputed
+};
+
+// Read-only view of a Beast request's headers for providers and the router.
+class BeastHeaders final : public HeaderLookup {
+ public:
+  explicit BeastHeaders(const Request& request) : request_(request) {}
+  std::optional<std::string_view> get(std::string_view name) const override;
+  void forEach(const std::function<void(std::string_view, std::string_view)>& visit) const override;
+
+ private:
+  const Request& request_;
+};
+
+// What the session needs to write a response head.
+struct ResponseHeadParams {
+  int status = 200;
+  std::string_view content_type;
+  std::optional<std::uint64_t> content_length;  // nullopt = chunked
+  std::string_view request_id;
+  bool keep_alive = true;
+  std::string_view cors_origin;  // "" = no CORS headers
+  const std::vector<std::pair<std::string, std::string>>* extra = nullptr;
+};
+
+// Serialises a response status line and headers (ends with the blank line).
+std::string buildResponseHead(const ResponseHeadParams& params);
+
+// The Access-Control-Allow-Origin value for this request, or "".
+std::string corsOriginFor(const Settings& settings, const Request& request);
+
+// Serves one /v1/* request; returns whether the connection may be reused.
+// Runs on the worker's thread.
+net::awaitable<bool> proxyRequest(Worker& worker, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
+                                  Request& request, std::chrono::steady_clock::time_point received);
+
+// Writes a complete response with a body. Returns false if the write failed.
+net::awaitable<bool> writeSimpleResponse(beast::tcp_stream& client, const ResponseHeadParams& head,
+                                         std::string_view body);
+
+}  // namespace gw::server

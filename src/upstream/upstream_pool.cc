@@ -1,0 +1,166 @@
+#include "upstream/upstream_pool.h"
+
+#include "common/log.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+
+#include <openssl/ssl.h>
+
+#include <sys/socket.h>
+
+namespace gw::upstream {
+
+namespace {
+constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
+}
+
+Connection::Connection(std::string key, beast::tcp_stream stream)
+    : key_(std::move(key)), tcp_(std::make_unique<beast::tcp_stream>(std::move(stream))) {}
+
+Connection::Connection(std::string key, std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream)
+    : key_(std::move(key)), ssl_(std::move(stream)) {}
+
+void Connection::close() {
+  boost::system::error_code ec;
+  tcpStream().socket().shutdown(tcp::socket::shutdown_both, ec);
+  tcpStream().socket().close(ec);
+}
+
+std::string endpointKey(const UpstreamEndpoint& e) {
+  return (e.tls ? "https://" : "http://") + e.host + ":" + std::to_string(e.port);
+}
+
+Result<std::shared_ptr<net::ssl::context>> makeClientTlsContext(const std::string& extra_ca_file) {
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+  boost::system::error_code ec;
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1,
+                   ec);
+  ctx->set_default_verify_paths(ec);
+  if (ec) return Error::internal("cannot load the system CA store: " + ec.message());
+  if (!extra_ca_file.empty()) {
+    ctx->load_verify_file(extra_ca_file, ec);
+    if (ec) return Error{2, "config_error", "UPSTREAM_CA_FILE", "UPSTREAM_CA_FILE: cannot load " + extra_ca_file};
+  }
+  ctx->set_verify_mode(net::ssl::verify_peer);
+  return ctx;
+}
+
+UpstreamPool::UpstreamPool(net::io_context& io, std::shared_ptr<net::ssl::context> tls, PoolOptions options)
+    : io_(io), tls_(std::move(tls)), options_(options), resolver_(io) {}
+
+UpstreamPool::~UpstreamPool() { closeIdle(); }
+
+std::size_t UpstreamPool::idleCount() const {
+  std::size_t n = 0;
+  for (const auto& [k, h] : hosts_) n += h.idle.size();
+  return n;
+}
+
+void UpstreamPool::closeIdle() {
+  for (auto& [k, h] : hosts_) {
+    for (auto& c : h.idle) c->close();
+    h.open -= static_cast<std::uint32_t>(h.idle.size());
+    h.idle.clear();
+  }
+}
+
+bool UpstreamPool::stillAlive(Connection& c) {
+  // An idle keep-alive connection the upstream has closed reads EOF (or has
+  // unexpected bytes). Peek without blocking; "would block" means alive.
+  if (c.buffer_.size() != 0) return false;
+  char byte;
+  ssize_t n = ::recv(c.tcpStream().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+net::awaitable<Result<tcp::resolver::results_type>> UpstreamPool::resolve(const UpstreamEndpoint& e) {
+  auto now = std::chrono::steady_clock::now();
+  std::string key = e.host + ":" + std::to_string(e.port);
+  if (auto it = dns_cache_.find(key); it != dns_cache_.end() && it->second.expires > now)
+    co_return it->second.results;
+  // Asio resolves on its internal thread: the event loop never blocks.
+  auto [ec, results] = co_await resolver_.async_resolve(e.host, std::to_string(e.port), kAsTuple);
+  if (ec) co_return Error::badGateway("upstream_unreachable", "cannot resolve upstream host " + e.host);
+  dns_cache_[key] = ResolvedHost{results, now + std::chrono::seconds(30)};
+  co_return results;
+}
+
+net::awaitable<Result<std::unique_ptr<Connection>>> UpstreamPool::acquire(const UpstreamEndpoint& e) {
+  std::string key = endpointKey(e);
+  HostState& host = hosts_[key];
+  auto now = std::chrono::steady_clock::now();
+  while (!host.idle.empty()) {
+    auto c = std::move(host.idle.back());
+    host.idle.pop_back();
+    if (now - c->idle_since_ < options_.max_idle_time && stillAlive(*c)) {
+      c->reused_ = true;
+      co_return std::move(c);
+    }
+    c->close();
+    --host.open;
+  }
+  if (host.open >= options_.max_connections_per_host)
+    co_return Error{503, "upstream_error", "upstream_connection_limit",
+                    "Too many concurrent connections to the upstream"};
+  ++host.open;  // reserved; given back below on failure
+  auto fail = [&](Error err) -> Result<std::unique_ptr<Connection>> {
+    --hosts_[key].open;
+    return err;
+  };
+
+  auto deadline = now + options_.connect_timeout;
+  auto resolved = co_await resolve(e);
+  if (!resolved) co_return fail(resolved.error());
+
+  beast::tcp_stream stream(io_);
+  stream.expires_at(deadline);
+  auto [cec, ep] = co_await stream.async_connect(*resolved, kAsTuple);
+  if (cec) {
+    if (cec == beast::error::timeout) co_return fail(Error::gatewayTimeout("Timed out connecting to the upstream"));
+    co_return fail(Error::badGateway("upstream_unreachable", "Cannot connect to the upstream " + e.host + ": " +
+                                                                 cec.message()));
+  }
+  stream.socket().set_option(tcp::no_delay(true));
+  if (!e.tls) {
+    stream.expires_never();
+    co_return std::make_unique<Connection>(key, std::move(stream));
+  }
+
+  auto tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(stream), *tls_);
+  // SNI and host-name verification (the certificate must name the host).
+  if (!SSL_set_tlsext_host_name(tls->native_handle(), e.host.c_str()))
+    co_return fail(Error::badGateway("upstream_unreachable", "TLS: cannot set server name"));
+  tls->set_verify_callback(net::ssl::host_name_verification(e.host));
+  auto [hec] = co_await tls->async_handshake(net::ssl::stream_base::client, kAsTuple);
+  if (hec) {
+    if (hec == beast::error::timeout) co_return fail(Error::gatewayTimeout("Timed out in the TLS handshake"));
+    co_return fail(Error::badGateway("upstream_unreachable", "TLS handshake with " + e.host + " failed: " +
+                                                                 hec.message()));
+  }
+  beast::get_lowest_layer(*tls).expires_never();
+  co_return std::make_unique<Connection>(key, std::move(tls));
+}
+
+void UpstreamPool::release(std::unique_ptr<Connection> c) {
+  auto it = hosts_.find(c->key());
+  if (it == hosts_.end()) return;
+  HostState& host = it->second;
+  if (host.idle.size() >= options_.max_idle_per_host || c->buffer_.size() != 0) {
+    c->close();
+    --host.open;
+    return;
+  }
+  c->idle_since_ = std::chrono::steady_clock::now();
+  host.idle.push_back(std::move(c));
+}
+
+void UpstreamPool::discard(std::unique_ptr<Connection> c) {
+  c->close();
+  if (auto it = hosts_.find(c->key()); it != hosts_.end()) --it->second.open;
+}
+
+}  // namespace gw::upstream

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""A scriptable mock LLM upstream for the integration tests.
+
+Serves OpenAI-shaped responses on 127.0.0.1 (port printed on stdout as
+"PORT <n>"). Behaviour is chosen by the request: the JSON body's "model"
+selects a scenario, so a test drives the gateway exactly as a client would.
+
+Scenarios (model name):
+  anything else    -> the recorded OpenAI transcript (non-stream or stream)
+  slow-stream      -> 5 chunks, one every 200 ms
+  hang             -> accept, never answer
+  reset-headers    -> close the socket without answering
+  reset-mid-stream -> 3 chunks, then reset
+  error-429        -> 429 with an OpenAI error body and Retry-After
+  echo             -> 200 with the request seen (method, path, headers, body)
+Every request is logged to the file given with --log (one JSON per line), so
+tests can check what reached the upstream (and that cancelled requests were
+cancelled: "closed" events).
+"""
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+TRANSCRIPTS = os.path.join(os.path.dirname(__file__), "..", "testdata", "providers", "transcripts")
+
+
+def load_chunks():
+    with open(os.path.join(TRANSCRIPTS, "openai-stream.chunks.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+CHAT = open(os.path.join(TRANSCRIPTS, "openai-chat.json"), "rb").read()
+CHUNKS = load_chunks()
+
+
+class Log:
+    def __init__(self, path):
+        self.f = open(path, "a", buffering=1) if path else None
+
+    def write(self, **event):
+        if self.f:
+            self.f.write(json.dumps(event) + "\n")
+
+
+def sse_chunks(include_usage):
+    out = []
+    for c in CHUNKS:
+        c = dict(c)
+        if not include_usage:
+            if not c.get("choices"):
+                continue
+            c.pop("usage", None)
+        out.append(b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n")
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+async def read_request(reader):
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, _ = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    body = b""
+    if "content-length" in headers:
+        body = await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        while True:
+            size = int((await reader.readline()).strip(), 16)
+            if size == 0:
+                await reader.readline()
+                break
+            body += await reader.readexactly(size)
+            await reader.readline()
+    return method, path, headers, body
+
+
+def response(status, body, ctype="application/json", extra=b""):
+    reason = {200: b"OK", 429: b"Too Many Requests", 500: b"Internal Server Error"}.get(status, b"X")
+    return (b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nx-request-id: req_upstream_1\r\n%s\r\n"
+            % (status, reason, ctype.encode(), len(body), extra)) + body
+
+
+async def handle(reader, writer, log):
+    try:
+        while True:
+            try:
+                method, path, headers, body = await read_request(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            try:
+                req = json.loads(body) if body else {}
+            except ValueError:
+                req = {}
+            model = req.get("model", "") if isinstance(req, dict) else ""
+            log.write(event="request", method=method, path=path, headers=headers, body=body.decode("utf-8", "replace"), model=model)
+            stream = isinstance(req, dict) and req.get("stream") is True
+            if model == "hang":
+                try:
+                    await reader.read()  # until the gateway closes
+                finally:
+                    log.write(event="closed", model=model)
+                return
+            if model == "reset-headers":
+                writer.transport.abort()
+                return
+            if model == "error-429":
+                writer.write(response(429, b'{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}', extra=b"Retry-After: 7\r\n"))
+                await writer.drain()
+                continue
+            if model == "echo":
+                seen = json.dumps({"method": method, "path": path, "headers": headers, "body": body.decode("utf-8", "replace")}).encode()
+                writer.write(response(200, seen))
+                await writer.drain()
+                continue
+            if path.endswith("/models") and method == "GET":
+                writer.write(response(200, b'{"object":"list","data":[{"id":"gpt-4o","object":"model"}]}'))
+                await writer.drain()
+                continue
+            if not stream:
+                writer.write(response(200, CHAT))
+                await writer.drain()
+                continue
+            include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nx-request-id: req_upstream_stream\r\n\r\n")
+            chunks = sse_chunks(include_usage)
+            delay = 0
+            if model == "slow-stream":
+                chunks = chunks[:5] + chunks[-2:]
+                delay = 0.2
+            if model == "reset-mid-stream":
+                for c in chunks[:3]:
+                    writer.write(b"%x\r\n%s\r\n" % (len(c), c))
+                await writer.drain()
+                await asyncio.sleep(0.05)
+                writer.transport.abort()
+                return
+            try:
+                for i, c in enumerate(chunks):
+                    writer.write(b"%x\r\n%s\r\n" % (len(c), c))
+                    await writer.drain()
+                    if delay and i < len(chunks) - 1:
+                        await asyncio.sleep(delay)
+                        if reader.at_eof():
+                            raise ConnectionError
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+            except (ConnectionError, OSError):
+                log.write(event="closed", model=model)
+                return
+    finally:
+        try:
+            writer.close()
+        except Exception:
+            pass
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--log", default="")
+    args = ap.parse_args()
+    log = Log(args.log)
+    server = await asyncio.start_server(lambda r, w: handle(r, w, log), "127.0.0.1", args.port, limit=1 << 24, backlog=1024)
+    print("PORT", server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -66,14 +66,14 @@ class ExporterStats {
   enum class Health { kHealthy, kDegraded, kDown };
   ExporterStats(MetricsRegistry& metrics, const std::string& exporter);
 
-  void exported(std::size_t n) { Counter::add(exported_, static_cast<double>(n)); }
-  void retried(std::size_t n) { Counter::add(retried_, static_cast<double>(n)); }
-  void spooled(std::size_t n) { Counter::add(spooled_, static_cast<double>(n)); }
-  void dropped(std::size_t n) { Counter::add(dropped_, static_cast<double>(n)); }
-  void queueDepth(std::size_t n) { Gauge::set(queue_depth_, static_cast<double>(n)); }
-  void spoolRecords(std::uint64_t n) { Gauge::set(spool_records_, static_cast<double>(n)); }
-  void corruptTails(std::uint64_t n) { Counter::add(corrupt_, static_cast<double>(n)); }
-  void exportDuration(double seconds) { duration_.observe(duration_series_, seconds); }
+  void exported(std::size_t n) { Counter::addTo(exported_, static_cast<double>(n)); }
+  void retried(std::size_t n) { Counter::addTo(retried_, static_cast<double>(n)); }
+  void spooled(std::size_t n) { Counter::addTo(spooled_, static_cast<double>(n)); }
+  void dropped(std::size_t n) { Counter::addTo(dropped_, static_cast<double>(n)); }
+  void queueDepth(std::size_t n) { Gauge::setTo(queue_depth_, static_cast<double>(n)); }
+  void spoolRecords(std::uint64_t n) { Gauge::setTo(spool_records_, static_cast<double>(n)); }
+  void corruptTails(std::uint64_t n) { Counter::addTo(corrupt_, static_cast<double>(n)); }
+  void exportDuration(double seconds) { duration_.observeInto(duration_series_, seconds); }
   void health(Health h) { health_.store(h, std::memory_order_relaxed); }
 
   std::uint64_t exportedTotal() const { return load(exported_); }

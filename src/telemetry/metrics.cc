@@ -69,27 +69,27 @@ LabelValues toValues(std::initializer_list<std::string_view> labels) {
 using metrics_detail::Family;
 using metrics_detail::Series;
 
-void Counter::add(const LabelValues& labels, double v) const { add(bind(labels), v); }
+void Counter::add(const LabelValues& labels, double v) const { addTo(bind(labels), v); }
 void Counter::add(std::initializer_list<std::string_view> labels, double v) const {
   add(metrics_detail::toValues(labels), v);
 }
 Series* Counter::bind(const LabelValues& labels) const { return family_->get(labels); }
-void Counter::add(Series* series, double v) {
+void Counter::addTo(Series* series, double v) {
   if (v > 0) metrics_detail::atomicAdd(series->value, v);
 }
 
-void Gauge::set(const LabelValues& labels, double v) const { set(bind(labels), v); }
-void Gauge::add(const LabelValues& labels, double v) const { add(bind(labels), v); }
+void Gauge::set(const LabelValues& labels, double v) const { setTo(bind(labels), v); }
+void Gauge::add(const LabelValues& labels, double v) const { addTo(bind(labels), v); }
 Series* Gauge::bind(const LabelValues& labels) const { return family_->get(labels); }
-void Gauge::set(Series* series, double v) { series->value.store(v, std::memory_order_relaxed); }
-void Gauge::add(Series* series, double v) { metrics_detail::atomicAdd(series->value, v); }
+void Gauge::setTo(Series* series, double v) { series->value.store(v, std::memory_order_relaxed); }
+void Gauge::addTo(Series* series, double v) { metrics_detail::atomicAdd(series->value, v); }
 
-void Histogram::observe(const LabelValues& labels, double v) const { observe(bind(labels), v); }
+void Histogram::observe(const LabelValues& labels, double v) const { observeInto(bind(labels), v); }
 void Histogram::observe(std::initializer_list<std::string_view> labels, double v) const {
   observe(metrics_detail::toValues(labels), v);
 }
 Series* Histogram::bind(const LabelValues& labels) const { return family_->get(labels); }
-void Histogram::observe(Series* series, double v) const {
+void Histogram::observeInto(Series* series, double v) const {
   const auto& bounds = family_->bounds;
   auto it = std::lower_bound(bounds.begin(), bounds.end(), v);  // first bound >= v: le is inclusive
   if (it != bounds.end()) series->buckets[static_cast<std::size_t>(it - bounds.begin())].fetch_add(1, std::memory_order_relaxed);

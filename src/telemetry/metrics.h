@@ -84,7 +84,9 @@ class Counter {
   void add(std::initializer_list<std::string_view> labels, double v = 1) const;
   // Resolves a label set once, for hot call sites.
   metrics_detail::Series* bind(const LabelValues& labels) const;
-  static void add(metrics_detail::Series* series, double v);
+  // Updates a bound series (named differently so that add({}, v) can never
+  // pick it with a null pointer).
+  static void addTo(metrics_detail::Series* series, double v);
 
  private:
   friend class MetricsRegistry;
@@ -98,8 +100,8 @@ class Gauge {
   void set(const LabelValues& labels, double v) const;
   void add(const LabelValues& labels, double v) const;  // v may be negative
   metrics_detail::Series* bind(const LabelValues& labels) const;
-  static void set(metrics_detail::Series* series, double v);
-  static void add(metrics_detail::Series* series, double v);
+  static void setTo(metrics_detail::Series* series, double v);
+  static void addTo(metrics_detail::Series* series, double v);
 
  private:
   friend class MetricsRegistry;
@@ -113,7 +115,7 @@ class Histogram {
   void observe(const LabelValues& labels, double v) const;
   void observe(std::initializer_list<std::string_view> labels, double v) const;
   metrics_detail::Series* bind(const LabelValues& labels) const;
-  void observe(metrics_detail::Series* series, double v) const;
+  void observeInto(metrics_detail::Series* series, double v) const;
 
  private:
   friend class MetricsRegistry;

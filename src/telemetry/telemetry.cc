@@ -180,8 +180,8 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
   return telemetry;
 }
 
-void Telemetry::requestStarted() noexcept { Gauge::add(impl_->active, 1); }
-void Telemetry::requestEnded() noexcept { Gauge::add(impl_->active, -1); }
+void Telemetry::requestStarted() noexcept { Gauge::addTo(impl_->active, 1); }
+void Telemetry::requestEnded() noexcept { Gauge::addTo(impl_->active, -1); }
 
 void Telemetry::submit(std::unique_ptr<RequestRecord> record) noexcept {
   if (!record) return;
@@ -192,7 +192,7 @@ void Telemetry::submit(std::unique_ptr<RequestRecord> record) noexcept {
     im.ingest_seq.notify_one();
     return;
   }
-  Counter::add(im.ingest_dropped, 1);
+  Counter::addTo(im.ingest_dropped, 1);
   const auto now = std::chrono::steady_clock::now().time_since_epoch();
   const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
   auto last = im.last_drop_log_ns.load(std::memory_order_relaxed);
@@ -231,7 +231,7 @@ void Telemetry::process(std::unique_ptr<RequestRecord> record) {
     built = im.builder->build(*record);
   } catch (const std::exception& e) {
     // Only allocation failure can get here; a record is worth less than the process.
-    Counter::add(im.ingest_dropped, 1);
+    Counter::addTo(im.ingest_dropped, 1);
     logger()->error("building a record failed: {}", e.what());
     return;
   }

@@ -7,7 +7,7 @@
 #
 # It prints a Markdown report on stdout (paste it into bench/RESULTS.md) and keeps raw data, configuration and
 # logs in OUT_DIR. Method, fairness and how to read the report: bench/README.md.
-set -euo pipefail
+set -Eeuo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$BENCH_DIR")
@@ -87,18 +87,18 @@ measure() {
   local pid=${TARGET_PID[$target]} port=${TARGET_PORT[$target]} stream=0 out line kv
   [[ "$mode" == stream ]] && stream=1
   local c0='' c1='' m0 m1
-  [[ -n "$pid" ]] && c0=$(cpu_ticks "$pid")
-  m0=$(cpu_ticks "$MOCK_WORKER_PID")
+  if [[ -n "$pid" ]]; then c0=$(cpu_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"; fi
+  m0=$(cpu_ticks "$MOCK_WORKER_PID") || die "the mock (pid $MOCK_WORKER_PID) is gone; see $RUN_DIR"
   out=$(BENCH_STREAM=$stream timeout $(($(seconds "$DURATION") + 60)) \
     taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --timeout 10s -s "$WRK_SCRIPT" \
     "http://127.0.0.1:$port/v1/chat/completions" 2>&1) || die "wrk failed against $target: $out"
   if [[ -n "$pid" ]]; then
     pid_alive "$pid" || die "$target (pid $pid) died during the run; see $RUN_DIR"
     wait_cpu_quiet "$pid"
-    c1=$(cpu_ticks "$pid")
+    c1=$(cpu_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"
   fi
-  m1=$(cpu_ticks "$MOCK_WORKER_PID")
-  [[ -n "${TARGET_LOG[$target]}" ]] && : >"${TARGET_LOG[$target]}"
+  m1=$(cpu_ticks "$MOCK_WORKER_PID") || die "the mock is gone; see $RUN_DIR"
+  if [[ -n "${TARGET_LOG[$target]}" ]]; then : >"${TARGET_LOG[$target]}"; fi
   line=$(grep '^BENCH_RESULT ' <<<"$out") || die "no BENCH_RESULT from wrk: $out"
   local -A r=()
   for kv in ${line#BENCH_RESULT }; do r[${kv%%=*}]=${kv#*=}; done
@@ -186,18 +186,18 @@ memory_check() {
 write_meta() {
   local gw_version=n/a
   if [[ " ${TARGET_LIST[*]} " == *" gateway"* && -x "$GATEWAY_BIN" ]]; then
-    gw_version=$("$GATEWAY_BIN" --version 2>&1 | head -1 || true)
+    gw_version=$(timeout 5 "$GATEWAY_BIN" --version 2>&1 | head -1) || gw_version="(--version failed)"
   fi
   {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "command=$(printf 'TARGETS=%s ROUNDS=%s DURATION=%s WARMUP=%s MODES=%s CONNECTIONS=%s MEMCHECK=%s FIRST_EVENT=%s NGINX_KEEPALIVE=%s%s bench/run.sh' \
       "$TARGETS" "$ROUNDS" "$DURATION" "$WARMUP" "$MODES" "$CONNECTIONS" "$MEMCHECK" "$FIRST_EVENT" "$NGINX_KEEPALIVE" \
-      "${GATEWAY_ENV:+ GATEWAY_ENV='$GATEWAY_ENV'}")"
+      "${GATEWAY_ENV:+ GATEWAY_ENV=\"$GATEWAY_ENV\"}")"
     echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) ($(nproc --all) cores)"
     echo "kernel=$(uname -sr)"
     echo "loadavg_at_start=$(cut -d' ' -f1-3 /proc/loadavg)"
     echo "nginx=$(nginx -v 2>&1 | sed 's/.*version: //')"
-    echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')"
+    echo "wrk=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $2 }')"
     echo "gateway=$gw_version"
     echo "git=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo n/a)$(git -C "$REPO_DIR" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
     echo "pinning=load generator and mock on CPU $LOAD_CPU, proxy under test on CPU $PROXY_CPU; 1 nginx worker, WORKER_THREADS=1"
@@ -212,6 +212,7 @@ main() {
   check_setup
   mkdir -p "$OUT_DIR" "$RUN_DIR"
   trap cleanup EXIT
+  trap 'log "error: \"$BASH_COMMAND\" failed (line $LINENO)"' ERR
   trap 'exit 130' INT
   trap 'exit 143' TERM
   log "output in $OUT_DIR"
@@ -234,7 +235,7 @@ main() {
         BENCH_STREAM=$([[ "$mode" == stream ]] && echo 1 || echo 0) timeout $(($(seconds "$WARMUP") + 60)) \
           taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c32 -d"$WARMUP" -s "$WRK_SCRIPT" \
           "http://127.0.0.1:${TARGET_PORT[$t]}/v1/chat/completions" >/dev/null 2>&1 || die "warm-up of $t failed"
-        [[ -n "${TARGET_LOG[$t]}" ]] && : >"${TARGET_LOG[$t]}"
+        if [[ -n "${TARGET_LOG[$t]}" ]]; then : >"${TARGET_LOG[$t]}"; fi
       done
     done
   fi
@@ -259,8 +260,8 @@ main() {
   done
   for t in "${TARGET_LIST[@]}"; do stop_target "$t"; done
 
-  ((FIRST_EVENT)) && first_event_check
-  ((MEMCHECK)) && memory_check
+  if ((FIRST_EVENT)); then first_event_check; fi
+  if ((MEMCHECK)); then memory_check; fi
 
   python3 "$BENCH_DIR/lib/report.py" "$OUT_DIR" >"$OUT_DIR/report.md" || die "report.py failed"
   log "done; raw data and logs in $OUT_DIR"

@@ -36,7 +36,8 @@ pid_alive() {
 # stop_pids PID...: SIGTERM, up to 5 s for them to exit, then SIGKILL; forgets them.
 stop_pids() {
   local pid alive i
-  for pid in "$@"; do pid_alive "$pid" && kill -TERM "$pid" 2>/dev/null; done
+  # `|| true`: a process may exit between the check and the signal (an nginx worker follows its master).
+  for pid in "$@"; do pid_alive "$pid" && { kill -TERM "$pid" 2>/dev/null || true; }; done
   for ((i = 0; i < 50; i++)); do
     alive=0
     for pid in "$@"; do pid_alive "$pid" && alive=1; done
@@ -44,7 +45,7 @@ stop_pids() {
     sleep 0.1
   done
   for pid in "$@"; do
-    pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+    pid_alive "$pid" && { kill -KILL "$pid" 2>/dev/null || true; }
     unset "PID_START[$pid]"
   done
   return 0

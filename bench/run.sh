@@ -11,9 +11,9 @@ set -Eeuo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$BENCH_DIR")
-# shellcheck source=lib/common.sh
+# shellcheck source=SCRIPTDIR/lib/common.sh
 source "$BENCH_DIR/lib/common.sh"
-# shellcheck source=lib/targets.sh
+# shellcheck source=SCRIPTDIR/lib/targets.sh
 source "$BENCH_DIR/lib/targets.sh"
 
 # --- parameters (environment) ---------------------------------------------------------------------------------

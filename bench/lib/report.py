@@ -122,18 +122,27 @@ def summary_table(res, mode, cpu_at):
 
 
 def detail_table(res):
-    head = ["mode", "conns", "target", "req/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU µs/req", "mock CPU µs/req",
-            "errors"]
+    has_nginx, has_direct = "nginx" in res.targets, "direct" in res.targets
+    head = ["mode", "conns", "target", "req/s"] + (["x nginx"] if has_nginx else []) + ["p50 µs", "p99 µs", "p99.9 µs"]
+    if has_direct:
+        head += ["added p50", "added p99", "added p99.9"]
+    head += ["CPU µs/req"] + (["x nginx"] if has_nginx else []) + ["mock CPU µs/req", "errors"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for mode in res.modes:
         for c in res.conns:
             for t in res.targets:
                 errors = sum(res.cell[(rd, t, mode, c)]["errors"] for rd in res.rounds if (rd, t, mode, c) in res.cell)
-                lines.append("| " + " | ".join([
-                    mode, str(c), t, fmt(res.median(t, mode, c, "rps")), fmt(res.median(t, mode, c, "p50_us")),
-                    fmt(res.median(t, mode, c, "p99_us")), fmt(res.median(t, mode, c, "p999_us")),
-                    fmt(res.median(t, mode, c, "proxy_cpu_us_per_req"), 1),
-                    fmt(res.median(t, mode, c, "mock_cpu_us_per_req"), 1), str(errors)]) + " |")
+                cells = [mode, str(c), t, fmt(res.median(t, mode, c, "rps"))]
+                if has_nginx:
+                    cells.append(fmt_ratio(res.ratio(t, "nginx", mode, c, "rps")))
+                cells += [fmt(res.median(t, mode, c, m)) for m in ("p50_us", "p99_us", "p999_us")]
+                if has_direct:
+                    cells += ["—" if t == "direct" else fmt(res.added(t, mode, c, m)) for m in ("p50_us", "p99_us", "p999_us")]
+                cells.append(fmt(res.median(t, mode, c, "proxy_cpu_us_per_req"), 1))
+                if has_nginx:
+                    cells.append("—" if t == "direct" else fmt_ratio(res.ratio(t, "nginx", mode, c, "proxy_cpu_us_per_req")))
+                cells += [fmt(res.median(t, mode, c, "mock_cpu_us_per_req"), 1), str(errors)]
+                lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 

@@ -79,6 +79,7 @@ start_gateway() {
   local -a extra=()
   [[ -n "${GATEWAY_ENV:-}" ]] && read -r -a extra <<<"$GATEWAY_ENV"
   TARGET_LOG[$name]=$RUN_DIR/$name.stdout
+  mkdir -p "$RUN_DIR/$name.spool"   # the default (telemetry-spool/ in the working directory) would litter the caller's
   # >> (O_APPEND), so that truncating the file between measurements keeps it small instead of sparse.
   env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
     HOST=127.0.0.1 PORT="$port" WORKER_THREADS=1 LOG_LEVEL=warn \

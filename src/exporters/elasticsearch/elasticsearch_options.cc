@@ -1,0 +1,52 @@
+#include "exporters/elasticsearch/elasticsearch_options.h"
+
+#include "backend_http/http_client.h"
+#include "common/config_source.h"
+
+#include <fstream>
+
+namespace gw::exporters::elasticsearch {
+
+bool isValidIndexName(const std::string& name) {
+  if (name.empty() || name.size() > 200 || name == "." || name == "..") return false;
+  if (name[0] == '-' || name[0] == '_' || name[0] == '+') return false;
+  for (char c : name) {
+    if (c >= 'A' && c <= 'Z') return false;
+    if (std::string_view("\\/*?\"<>| ,#:").find(c) != std::string_view::npos) return false;
+    if (static_cast<unsigned char>(c) < 0x20) return false;
+  }
+  return true;
+}
+
+Result<Options> Options::fromEnv(const ConfigSource& config) {
+  Options o;
+  o.url = config.getString("ELASTICSEARCH_URL", o.url);
+  if (auto v = http::validateUrl(o.url); !v) return configError("ELASTICSEARCH_URL", v.error());
+  o.index = config.getString("ELASTICSEARCH_INDEX", o.index);
+  if (!isValidIndexName(o.index))
+    return configError("ELASTICSEARCH_INDEX",
+                       "'" + o.index + "' is not a valid index name (lower case, no spaces or \\/*?\"<>|,#:)");
+  auto suffix = config.getBool("ELASTICSEARCH_INDEX_DATE_SUFFIX", false);
+  if (!suffix) return suffix.error();
+  o.index_date_suffix = *suffix;
+  o.username = config.getString("ELASTICSEARCH_USERNAME", "");
+  o.password = config.getString("ELASTICSEARCH_PASSWORD", "");
+  o.api_key = config.getString("ELASTICSEARCH_API_KEY", "");
+  if (o.username.empty() != o.password.empty())
+    return configError(o.username.empty() ? "ELASTICSEARCH_USERNAME" : "ELASTICSEARCH_PASSWORD",
+                       "ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD must be set together");
+  if (!o.api_key.empty() && !o.username.empty())
+    return configError("ELASTICSEARCH_API_KEY", "set either an API key or a username and password, not both");
+  o.ca_file = config.getString("ELASTICSEARCH_CA_FILE", "");
+  if (!o.ca_file.empty() && !std::ifstream(o.ca_file).good())
+    return configError("ELASTICSEARCH_CA_FILE", "cannot read " + o.ca_file);
+  auto install = config.getBool("ELASTICSEARCH_INSTALL_TEMPLATE", true);
+  if (!install) return install.error();
+  o.install_template = *install;
+  auto timeout = config.getInt("ELASTICSEARCH_TIMEOUT_MS", 10000, 100, 600000);
+  if (!timeout) return timeout.error();
+  o.timeout = std::chrono::milliseconds(*timeout);
+  return o;
+}
+
+}  // namespace gw::exporters::elasticsearch

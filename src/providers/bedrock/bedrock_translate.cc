@@ -32,6 +32,13 @@ const json::object* objectField(const json::object& o, std::string_view key) {
 
 Error malformed(std::string message) { return Error::badGateway("upstream_stream_malformed", std::move(message)); }
 
+// OpenAI error type for a ConverseStream exception (:exception-type).
+std::string streamErrorType(std::string_view exception) {
+  if (exception == "throttlingException" || exception == "serviceQuotaExceededException") return "rate_limit_error";
+  if (exception == "validationException") return "invalid_request_error";
+  return "api_error";
+}
+
 }  // namespace
 
 Result<std::string> toConverseRequest(const ChatRequest& req) {
@@ -236,7 +243,7 @@ Status StreamTranslator::onMessage(const eventstream::Message& m, std::string& o
     if (message.empty()) message = "the Bedrock stream reported " + type;
     obs_.provider_error_type = type;
     obs_.provider_error_message = message;
-    writer_.error(Error(502, "api_error", type, message), out);
+    writer_.error(Error(502, streamErrorType(type), type, message), out);
     ended_ = true;
     return ok();
   }

@@ -1,0 +1,51 @@
+// Fuzzes the Anthropic SSE -> OpenAI chunk translator with arbitrary bytes
+// fed in input-chosen pieces. Invariant: whatever comes in, every "data:"
+// line written to the client is either [DONE] or valid JSON.
+#include "providers/anthropic/anthropic_translate.h"
+
+#include <boost/json/parse.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace {
+void checkClientBytes(std::string_view out) {
+  std::size_t pos = 0;
+  while ((pos = out.find("data: ", pos)) != std::string_view::npos) {
+    std::size_t end = out.find("\n\n", pos);
+    if (end == std::string_view::npos) std::abort();
+    std::string_view payload = out.substr(pos + 6, end - pos - 6);
+    if (payload != "[DONE]") {
+      boost::system::error_code ec;
+      boost::json::parse(payload, ec);
+      if (ec) std::abort();
+    }
+    pos = end + 2;
+  }
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  std::size_t step = 1 + data[0] % 128;
+  bool wants_usage = data[0] & 0x80;
+  std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
+  gw::ResponseObservation obs;
+  gw::anthropic::StreamTranslator translator(obs, 4096, "model", wants_usage, 0);
+  std::string out;
+  bool failed = false;
+  for (std::size_t at = 0; at < bytes.size() && !failed; at += step) {
+    if (auto st = translator.feed(bytes.substr(at, step), out); !st) {
+      translator.fail(st.error(), out);
+      failed = true;
+    }
+  }
+  if (!failed)
+    if (auto st = translator.finish(out); !st) translator.fail(st.error(), out);
+  checkClientBytes(out);
+  if (obs.chunk_bytes > 4096) std::abort();
+  return 0;
+}

@@ -1,0 +1,27 @@
+// Settings of the postgres exporter (SPEC section 6), read once at start-up.
+#pragma once
+
+#include "gw/error.h"
+
+#include <chrono>
+#include <string>
+
+namespace gw {
+class ConfigSource;
+}
+
+namespace gw::exporters::postgres {
+
+struct Options {
+  std::string url;                      // POSTGRES_URL: libpq URI or key=value string (required)
+  std::string table = "ai_gateway_logs";  // POSTGRES_TABLE: `table` or `schema.table`
+  std::chrono::milliseconds connect_timeout{5000};     // POSTGRES_CONNECT_TIMEOUT_MS
+  std::chrono::milliseconds statement_timeout{30000};  // POSTGRES_STATEMENT_TIMEOUT_MS
+
+  static Result<Options> fromEnv(const ConfigSource& config);
+};
+
+// `name` or `schema.name`, each part [A-Za-z_][A-Za-z0-9_]* of at most 63 bytes.
+bool isValidTableName(const std::string& table);
+
+}  // namespace gw::exporters::postgres

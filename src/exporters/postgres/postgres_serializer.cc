@@ -1,0 +1,95 @@
+#include "exporters/postgres/postgres_serializer.h"
+
+#include "backend_http/record_fields.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace gw::exporters::postgres {
+namespace {
+
+std::string quoteIdent(std::string_view s) { return "\"" + std::string(s) + "\""; }  // validated: no quotes inside
+
+std::string bareName(const std::string& table) {
+  auto dot = table.find('.');
+  return dot == std::string::npos ? table : table.substr(dot + 1);
+}
+
+std::optional<std::string> text(const std::optional<std::int64_t>& v) {
+  return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
+}
+
+// INTEGER columns hold milliseconds; the record may carry fractions.
+std::optional<std::string> roundedMs(const std::optional<double>& v) {
+  if (!v || !std::isfinite(*v)) return std::nullopt;
+  return std::to_string(std::llround(*v));
+}
+
+}  // namespace
+
+std::string quotedTable(const std::string& table) {
+  auto dot = table.find('.');
+  if (dot == std::string::npos) return quoteIdent(table);
+  return quoteIdent(std::string_view(table).substr(0, dot)) + "." + quoteIdent(std::string_view(table).substr(dot + 1));
+}
+
+std::vector<std::string> schemaStatements(const std::string& table) {
+  const std::string t = quotedTable(table);
+  const std::string base = bareName(table).substr(0, 40);  // index names stay under 63 bytes
+  return {
+      "CREATE TABLE IF NOT EXISTS " + t +
+          " (id SERIAL PRIMARY KEY, timestamp TIMESTAMPTZ NOT NULL, log_data JSONB NOT NULL, ttfb INTEGER, "
+          "latency INTEGER, request_id TEXT UNIQUE NOT NULL, provider TEXT, model TEXT, project_id TEXT, "
+          "org_id TEXT, user_id TEXT, input_tokens INTEGER, output_tokens INTEGER, total_tokens INTEGER, "
+          "cost DOUBLE PRECISION, status TEXT, status_code INTEGER)",
+      "CREATE INDEX IF NOT EXISTS " + quoteIdent(base + "_timestamp_idx") + " ON " + t + " (timestamp)",
+      "CREATE INDEX IF NOT EXISTS " + quoteIdent(base + "_project_id_idx") + " ON " + t + " (project_id)",
+      "CREATE INDEX IF NOT EXISTS " + quoteIdent(base + "_model_idx") + " ON " + t + " (model)",
+  };
+}
+
+std::optional<Row> rowFor(const TelemetryRecord& record) {
+  auto f = readFields(record);
+  if (f.id.empty() || !f.unix_nanos || record.serialized.empty()) return std::nullopt;
+  Row row;
+  row.reserve(kColumnCount);
+  row.emplace_back(f.timestamp);
+  row.emplace_back(record.serialized);
+  row.push_back(roundedMs(f.ttfb_ms));
+  row.push_back(roundedMs(f.latency_ms));
+  row.emplace_back(f.id);
+  row.push_back(f.provider);
+  row.push_back(f.model);
+  row.push_back(f.project_id);
+  row.push_back(f.org_id);
+  row.push_back(f.user_id);
+  row.push_back(text(f.input_tokens));
+  row.push_back(text(f.output_tokens));
+  row.push_back(text(f.total_tokens));
+  if (f.cost) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.17g", *f.cost);
+    row.emplace_back(buf);
+  } else {
+    row.emplace_back(std::nullopt);
+  }
+  row.push_back(f.status);
+  row.push_back(text(f.status_code));
+  return row;
+}
+
+std::string insertStatement(const std::string& table, std::size_t rows) {
+  std::string sql = "INSERT INTO " + quotedTable(table) + " (";
+  for (std::size_t c = 0; c < kColumnCount; ++c) sql += (c ? ", " : "") + std::string(kColumns[c]);
+  sql += ") VALUES ";
+  std::size_t n = 1;
+  for (std::size_t r = 0; r < rows; ++r) {
+    sql += r ? ", (" : "(";
+    for (std::size_t c = 0; c < kColumnCount; ++c) sql += (c ? ", $" : "$") + std::to_string(n++);
+    sql += ")";
+  }
+  sql += " ON CONFLICT (request_id) DO NOTHING";
+  return sql;
+}
+
+}  // namespace gw::exporters::postgres

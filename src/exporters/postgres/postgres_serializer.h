@@ -1,0 +1,37 @@
+// Pure functions from request records to SQL: the schema statements and the
+// batched, idempotent INSERT. Values always travel as parameters ($n), never
+// inside the SQL text; the table name is validated and quoted.
+#pragma once
+
+#include "gw/exporter.h"
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace gw::exporters::postgres {
+
+// "schema"."table" or "table", double-quoted.
+std::string quotedTable(const std::string& table);
+
+// CREATE TABLE IF NOT EXISTS with the SPEC section 6 columns, and the indexes
+// on timestamp, project_id and model.
+std::vector<std::string> schemaStatements(const std::string& table);
+
+// The 16 column values of one record, in kColumns order, as text
+// parameters (nullopt = NULL). Nullopt overall when the record cannot be
+// stored (no id, unparsable timestamp): it is rejected without a round trip.
+using Row = std::vector<std::optional<std::string>>;
+std::optional<Row> rowFor(const TelemetryRecord& record);
+
+inline constexpr const char* kColumns[] = {
+    "timestamp", "log_data",  "ttfb",    "latency",     "request_id",    "provider",     "model",  "project_id",
+    "org_id",    "user_id",   "input_tokens", "output_tokens", "total_tokens", "cost", "status", "status_code"};
+inline constexpr std::size_t kColumnCount = std::size(kColumns);
+
+// INSERT INTO t (...) VALUES ($1,...),(...) ON CONFLICT (request_id) DO NOTHING
+// for `rows` rows.
+std::string insertStatement(const std::string& table, std::size_t rows);
+
+}  // namespace gw::exporters::postgres

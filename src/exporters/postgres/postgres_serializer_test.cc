@@ -1,0 +1,72 @@
+#include "backend_http/testing/test_records.h"
+#include "exporters/postgres/postgres_serializer.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace gw::exporters::postgres {
+namespace {
+using namespace gw::exporters::testing;
+
+std::string rowsAsJson(const std::vector<RecordPtr>& batch) {
+  boost::json::array out;
+  for (const auto& r : batch) {
+    auto row = rowFor(*r);
+    if (!row) {
+      out.emplace_back("REJECTED");
+      continue;
+    }
+    boost::json::object o;
+    for (std::size_t c = 0; c < kColumnCount; ++c) {
+      if (std::string(kColumns[c]) == "log_data") {
+        o[kColumns[c]] = (*row)[c] == r->serialized ? "<record.serialized>" : "MISMATCH";
+      } else {
+        o[kColumns[c]] = (*row)[c] ? boost::json::value(*(*row)[c]) : boost::json::value(nullptr);
+      }
+    }
+    out.push_back(std::move(o));
+  }
+  return boost::json::serialize(out) + "\n";
+}
+
+TEST(PostgresSerializer, SchemaMatchesGolden) {
+  std::string all;
+  for (const auto& s : schemaStatements("ai_gateway_logs")) all += s + ";\n";
+  expectGolden(all, "postgres/schema.sql");
+}
+
+TEST(PostgresSerializer, InsertMatchesGolden) {
+  expectGolden(insertStatement("ai_gateway_logs", 2) + "\n", "postgres/insert_2_rows.sql");
+}
+
+TEST(PostgresSerializer, RowsMatchGolden) {
+  std::vector<RecordPtr> batch{
+      makeRecord(),
+      makeRecordWith([](RecordSpec& s) {
+        s.id = "req-err";
+        s.status = "error";
+        s.status_code = 502;
+        s.cost = std::nullopt;
+        s.project_id = std::nullopt;
+        s.latency_ms = 12.6;
+        s.error_type = "upstream_error";
+      }),
+      makeRecordWith([](RecordSpec& s) { s.timestamp = "yesterday"; })};
+  expectGolden(rowsAsJson(batch), "postgres/rows.json");
+}
+
+TEST(PostgresSerializer, SchemaQualifiedTable) {
+  EXPECT_EQ(quotedTable("s.t"), "\"s\".\"t\"");
+  auto stmts = schemaStatements("s.t");
+  EXPECT_NE(stmts[1].find("\"t_timestamp_idx\" ON \"s\".\"t\""), std::string::npos) << stmts[1];
+}
+
+TEST(PostgresSerializer, ParameterCountPerRow) {
+  auto sql = insertStatement("t", 3);
+  EXPECT_NE(sql.find("$48)"), std::string::npos);
+  EXPECT_EQ(sql.find("$49"), std::string::npos);
+  EXPECT_NE(sql.find("ON CONFLICT (request_id) DO NOTHING"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gw::exporters::postgres

@@ -1,0 +1,133 @@
+#include "exporters/file/file_exporter.h"
+
+#include "common/config_source.h"
+#include "telemetry/exporter_registry.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace gw::exporters::file {
+namespace {
+std::string errnoText(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+}  // namespace
+
+Result<Options> Options::fromEnv(const ConfigSource& config) {
+  Options o;
+  o.path = config.getString("FILE_EXPORTER_PATH", o.path);
+  auto max_bytes = config.getInt("FILE_EXPORTER_MAX_BYTES", static_cast<std::int64_t>(o.max_bytes), 0,
+                                 std::int64_t{1} << 50);
+  if (!max_bytes) return max_bytes.error();
+  o.max_bytes = static_cast<std::uint64_t>(*max_bytes);
+  auto max_files = config.getInt("FILE_EXPORTER_MAX_FILES", o.max_files, 1, 1000);
+  if (!max_files) return max_files.error();
+  o.max_files = static_cast<int>(*max_files);
+  auto fsync = config.getBool("FILE_EXPORTER_FSYNC", true);
+  if (!fsync) return fsync.error();
+  o.fsync = *fsync;
+  // The directory must exist: a typo should stop start-up, not drop records later.
+  auto slash = o.path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : o.path.substr(0, slash));
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return configError("FILE_EXPORTER_PATH", "directory " + dir + " does not exist");
+  return o;
+}
+
+std::string serializeLines(std::span<const RecordPtr> batch, std::vector<std::size_t>* rejected) {
+  std::string out;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& s = batch[i]->serialized;
+    // A line must be one record: compact JSON never holds a raw newline.
+    if (s.empty() || s.find('\n') != std::string::npos) {
+      if (rejected) rejected->push_back(i);
+      continue;
+    }
+    out += s;
+    out += '\n';
+  }
+  return out;
+}
+
+FileExporter::FileExporter(Options options) : options_(std::move(options)) {}
+FileExporter::~FileExporter() { closeFile(); }
+
+void FileExporter::closeFile() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void FileExporter::shutdown() { closeFile(); }
+
+Status FileExporter::openFile() {
+  if (fd_ >= 0) return ok();
+  fd_ = ::open(options_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd_ < 0) return Error::internal(errnoText("file exporter: open " + options_.path, errno));
+  struct stat st{};
+  if (::fstat(fd_, &st) != 0) {
+    int err = errno;
+    closeFile();
+    return Error::internal(errnoText("file exporter: stat " + options_.path, err));
+  }
+  size_ = static_cast<std::uint64_t>(st.st_size);
+  return ok();
+}
+
+Status FileExporter::rotate() {
+  closeFile();
+  const std::string& p = options_.path;
+  ::unlink((p + "." + std::to_string(options_.max_files)).c_str());
+  for (int i = options_.max_files - 1; i >= 1; --i)
+    ::rename((p + "." + std::to_string(i)).c_str(), (p + "." + std::to_string(i + 1)).c_str());
+  if (::rename(p.c_str(), (p + ".1").c_str()) != 0 && errno != ENOENT)
+    return Error::internal(errnoText("file exporter: rotate " + p, errno));
+  return openFile();
+}
+
+Status FileExporter::init() { return openFile(); }
+
+ExportResult FileExporter::exportBatch(std::span<const RecordPtr> batch) {
+  ExportResult result;
+  std::string data = serializeLines(batch, &result.rejected_indexes);
+  if (auto st = openFile(); !st) return ExportResult::retryable(st.error().message);
+  if (options_.max_bytes > 0 && size_ > 0 && size_ + data.size() > options_.max_bytes) {
+    if (auto st = rotate(); !st) return ExportResult::retryable(st.error().message);
+  }
+  const std::uint64_t before = size_;
+  std::size_t written = 0;
+  while (written < data.size()) {
+    ssize_t n = ::write(fd_, data.data() + written, data.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      // Roll back the partial batch: the retry writes it whole, once.
+      if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
+      return ExportResult::retryable(errnoText("file exporter: write " + options_.path, err));
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (options_.fsync && ::fdatasync(fd_) != 0) {
+    int err = errno;
+    if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
+    return ExportResult::retryable(errnoText("file exporter: fdatasync " + options_.path, err));
+  }
+  size_ = before + data.size();
+  if (result.rejected_indexes.empty()) return ExportResult::success();
+  result.kind = ExportResult::Kind::kPermanent;
+  result.message = "file exporter: " + std::to_string(result.rejected_indexes.size()) + " record(s) without JSON";
+  return result;
+}
+
+}  // namespace gw::exporters::file
+
+namespace {
+gw::Result<std::unique_ptr<gw::Exporter>> makeFileExporter(const gw::ExporterContext& context) {
+  auto options = gw::exporters::file::Options::fromEnv(context.config);
+  if (!options) return options.error();
+  return std::unique_ptr<gw::Exporter>(std::make_unique<gw::exporters::file::FileExporter>(std::move(*options)));
+}
+}  // namespace
+
+GW_REGISTER_EXPORTER(file, makeFileExporter)

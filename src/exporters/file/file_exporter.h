@@ -1,0 +1,64 @@
+// The file exporter: one JSON record per line, appended to FILE_EXPORTER_PATH,
+// with size-based rotation. The zero-dependency durable sink.
+//
+// fsync policy: every batch is written with write(2) and then fdatasync(2)
+// before exportBatch() reports success, so a record reported exported
+// survives a crash or power loss (FILE_EXPORTER_FSYNC=false trades that for
+// speed: the OS flushes when it likes). A failed or short write is rolled
+// back (ftruncate to the previous size), so the file never holds a partial
+// line and a retried batch is not written twice.
+//
+// Rotation: when the next batch would push the file past
+// FILE_EXPORTER_MAX_BYTES, PATH is renamed PATH.1 (PATH.1 -> PATH.2, ...,
+// keeping FILE_EXPORTER_MAX_FILES rotated files) and a new PATH is started.
+// A single batch larger than the limit is still written whole.
+//
+// Called only from the exporter's worker thread.
+#pragma once
+
+#include "gw/exporter.h"
+
+#include <cstdint>
+#include <string>
+
+namespace gw {
+class ConfigSource;
+}
+
+namespace gw::exporters::file {
+
+struct Options {
+  std::string path = "magicapi-gateway-records.jsonl";  // FILE_EXPORTER_PATH
+  std::uint64_t max_bytes = 100ull * 1024 * 1024;      // FILE_EXPORTER_MAX_BYTES (0: never rotate)
+  int max_files = 5;                                    // FILE_EXPORTER_MAX_FILES: rotated files kept
+  bool fsync = true;                                    // FILE_EXPORTER_FSYNC
+
+  static Result<Options> fromEnv(const ConfigSource& config);
+};
+
+// JSON lines for a batch (the pure serializer): each record's compact JSON
+// and '\n'. Records without a serialized form are skipped and their indexes
+// returned in `rejected`.
+std::string serializeLines(std::span<const RecordPtr> batch, std::vector<std::size_t>* rejected);
+
+class FileExporter final : public Exporter {
+ public:
+  explicit FileExporter(Options options);
+  ~FileExporter() override;
+
+  std::string_view name() const override { return "file"; }
+  Status init() override;
+  ExportResult exportBatch(std::span<const RecordPtr> batch) override;
+  void shutdown() override;
+
+ private:
+  Status openFile();
+  Status rotate();
+  void closeFile();
+
+  Options options_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
+}  // namespace gw::exporters::file

@@ -136,15 +136,7 @@ void ExportProcessor::moveQueueToSpool() {
 // batches stay where they are (not consumed), unless only part of them is
 // left, which is then re-appended and the original frames consumed.
 void ExportProcessor::giveUp(Clock::time_point now) {
-  if (source_ == Source::kQueue) {
-    spoolRecords(batch_);
-  } else if (batch_.size() < spool_taken_) {
-    spool_->consume(spool_taken_);
-    spoolRecords(batch_);
-  }
-  batch_.clear();
-  retries_ = 0;
-  spool_taken_ = 0;
+  releaseBatchToSpool();
   if (breaker_.state() != CircuitBreaker::State::kOpen) breaker_.trip(now);
 }
 
@@ -312,10 +304,25 @@ Clock::time_point ExportProcessor::step() {
       spool_->sync();
       last_sync_ = now;
     }
-    if (!yielded && spool_->records() > 0) next = std::min(next, now + options_.flush_interval);
+    // Written but not yet synced (e.g. by the telemetry thread on overflow):
+    // come back within one interval to sync it.
+    if (!yielded && spool_->dirty()) next = std::min(next, last_sync_ + options_.flush_interval);
   }
   publishHealth();
   return next;
+}
+
+void ExportProcessor::releaseBatchToSpool() {
+  if (batch_.empty()) return;
+  if (source_ == Source::kQueue) {
+    spoolRecords(batch_);
+  } else if (batch_.size() < spool_taken_) {
+    spool_->consume(spool_taken_);
+    spoolRecords(batch_);
+  }  // else: a whole spool batch is still in the spool
+  batch_.clear();
+  retries_ = 0;
+  spool_taken_ = 0;
 }
 
 void ExportProcessor::drain(Clock::time_point deadline) {
@@ -323,26 +330,19 @@ void ExportProcessor::drain(Clock::time_point deadline) {
     const auto now = clock_.now();
     if (now >= deadline) break;
     if (!batch_.empty()) {
-      // No waiting for a backoff at shutdown: what is not due goes to disk.
-      if (now < next_attempt_ || !breaker_.allow(now)) break;
-      attempt(now);
+      // No waiting for a backoff at shutdown: a batch whose retry is not
+      // due yet goes to disk, and the queue behind it still gets its try.
+      if (now >= next_attempt_ && breaker_.allow(now)) attempt(now);
+      else releaseBatchToSpool();
       continue;
     }
-    if (breaker_.state() == CircuitBreaker::State::kOpen) break;
+    if (breaker_.state() == CircuitBreaker::State::kOpen && now < breaker_.reopenAt()) break;
     if (queue_.pop(options_.batch_size, batch_) == 0) break;
     source_ = Source::kQueue;
     retries_ = 0;
     next_attempt_ = now;
   }
-  if (!batch_.empty()) {
-    if (source_ == Source::kQueue) {
-      spoolRecords(batch_);
-    } else if (batch_.size() < spool_taken_) {
-      spool_->consume(spool_taken_);
-      spoolRecords(batch_);
-    }
-    batch_.clear();
-  }
+  releaseBatchToSpool();
   moveQueueToSpool();
   if (spool_) spool_->sync();
   publishHealth();
@@ -385,9 +385,19 @@ void ExporterWorker::offer(const RecordPtr& record) {
     return;
   }
   // Queue full (a slow or dead backend): straight to the spool.
+  const bool was_dirty = spool_ && spool_->dirty();
   std::size_t stored = spool_ ? spool_->append(std::span<const RecordPtr>(&record, 1)) : 0;
   if (stored == 1) {
     stats_.spooled(1);
+    // The "batch" fsync policy: the worker syncs within one interval of the
+    // first unsynced append, even while it waits for a long backoff.
+    if (!was_dirty && spool_->dirty()) {
+      {
+        std::lock_guard lock(mutex_);
+        signalled_ = true;
+      }
+      wake_.notify_one();
+    }
     return;
   }
   stats_.dropped(1);

@@ -118,7 +118,8 @@ class ExportProcessor {
   enum class Source { kQueue, kSpool };
   void attempt(Clock::time_point now);
   void finishBatch(std::size_t delivered);
-  void giveUp(Clock::time_point now);  // retries exhausted / breaker open: spool the batch
+  void giveUp(Clock::time_point now);  // retries exhausted / breaker open: spool the batch, open the breaker
+  void releaseBatchToSpool();
   void spoolRecords(std::span<const RecordPtr> records);
   void moveQueueToSpool();
   void publishHealth();

@@ -46,7 +46,11 @@ struct Family;
 
 // One time series (one label set).
 struct Series {
-  explicit Series(std::size_t bucket_count) : buckets(bucket_count) {}
+  explicit Series(std::size_t bucket_count) : buckets(bucket_count) {
+    // std::atomic's default constructor leaves the value uninitialised
+    // before C++20's P0883 (not in libstdc++ 12).
+    for (auto& b : buckets) b.store(0, std::memory_order_relaxed);
+  }
   LabelValues labels;
   std::atomic<double> value{0};  // counter / gauge
   // Histogram: non-cumulative counts per finite upper bound; the +Inf bucket

@@ -303,6 +303,11 @@ void Spool::consume(std::size_t n) {
   consumed_ = 0;
 }
 
+bool Spool::dirty() const {
+  std::lock_guard lock(mutex_);
+  return dirty_ && writer_fd_ >= 0 && options_.fsync == FsyncPolicy::kBatch;
+}
+
 std::uint64_t Spool::records() const {
   std::lock_guard lock(mutex_);
   return total_records_;

@@ -11,10 +11,11 @@
 // the disk after a power loss depends on the fsync policy:
 //   always  fdatasync after every append, before append() returns: a spooled
 //           record survives a power loss / kernel crash.
-//   batch   (default) fdatasync by sync(), which the exporter worker calls at
-//           most once per TELEMETRY_FLUSH_INTERVAL_MS while it has spooled
-//           something, and when a segment is closed and at shutdown: a power
-//           loss may lose the records spooled in the last interval.
+//   batch   (default) fdatasync by sync(), which the exporter's worker calls
+//           within one TELEMETRY_FLUSH_INTERVAL_MS of any append (its own or
+//           the telemetry thread's), and when a segment is closed and at
+//           shutdown: a power loss may lose the records spooled in the last
+//           interval (plus the worker's wake-up latency).
 //   never   the kernel writes back when it likes (~30 s): a power loss may
 //           lose more; a process crash still loses nothing.
 // Whatever the policy, a torn or corrupt tail (CRC or length mismatch) is
@@ -78,6 +79,7 @@ class Spool {
   // fdatasync of the segment being written (the "batch" policy's tick).
   void sync();
 
+  bool dirty() const;             // "batch" policy: appended since the last fdatasync
   std::uint64_t records() const;  // records waiting
   std::uint64_t bytes() const;    // bytes of segment files
   std::uint64_t corruptTails() const;

@@ -1,0 +1,314 @@
+// Record shape (SPEC section 5) against golden files in
+// tests/testdata/telemetry/records/. GW_UPDATE_GOLDEN=1 rewrites them (then
+// review the diff: a golden file is only as good as its review).
+#include "telemetry/record_builder.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace gw {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+std::shared_ptr<const PricingTable> pricing() {
+  static auto table = [] {
+    auto t = PricingTable::load(std::string(GW_SOURCE_DIR) + "/data/model_prices_and_context_window.json");
+    return std::make_shared<const PricingTable>(std::move(*t));
+  }();
+  return table;
+}
+
+RecordBuilder builder(bool capture = true, std::size_t max_body = 1 << 20) {
+  RecordBuilderOptions o;
+  o.service_name = "noveum_ai_gateway";
+  o.service_version = "9.9.9-test";
+  o.deployment_environment = "test";
+  o.capture_bodies = capture;
+  o.max_body_bytes = max_body;
+  return RecordBuilder(o, pricing());
+}
+
+// 2026-11-26T20:01:02.345Z, and a request that took 351.6 ms.
+RequestRecord base() {
+  RequestRecord r;
+  r.id = "req-1";
+  r.wall_start = std::chrono::system_clock::time_point(std::chrono::milliseconds(1795723262345LL));
+  r.received = RequestRecord::SteadyTime(10s);
+  r.first_byte_sent = r.received + 120400us;
+  r.upstream_sent = r.received + 2ms;
+  r.upstream_finished = r.received + 350600us;
+  r.finished = r.received + 351600us;
+  r.provider = "openai";
+  r.model = "gpt-4o";
+  r.method = "POST";
+  r.path = "/v1/chat/completions";
+  r.thread_id = "t-1";
+  r.org_id = "org-1";
+  r.user_id = "u-1";
+  r.project_id = "p-1";
+  r.project_name = "Project One";
+  r.experiment_id = "e-1";
+  r.request_body = R"({"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}]})";
+  r.request_size = r.request_body.size();
+  r.status_code = 200;
+  r.provider_status_code = 200;
+  r.provider_request_id = "chatcmpl-upstream-1";
+  return r;
+}
+
+void expectGolden(const TelemetryRecord& record, const std::string& name) {
+  const std::string path = std::string(GW_TESTDATA_DIR) + "/telemetry/records/" + name + ".json";
+  if (std::getenv("GW_UPDATE_GOLDEN")) {
+    std::ofstream(path) << json::serialize(record.json) << "\n";
+  }
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << "missing golden file " << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json::value expected = json::parse(ss.str());
+  EXPECT_EQ(json::value(record.json), expected) << "got:      " << record.serialized << "\nexpected: " << ss.str();
+  // The serialized form is the JSON, and every key of SPEC section 5 is present in order.
+  EXPECT_EQ(json::parse(record.serialized), json::value(record.json));
+}
+
+void expectShape(const json::object& r) {
+  std::vector<std::string> top, attrs, meta;
+  for (const auto& kv : r) top.emplace_back(kv.key());
+  for (const auto& kv : r.at("attributes").as_object()) attrs.emplace_back(kv.key());
+  for (const auto& kv : r.at("attributes").at("metadata").as_object()) meta.emplace_back(kv.key());
+  EXPECT_EQ(top, (std::vector<std::string>{"timestamp", "resource", "name", "attributes"}));
+  EXPECT_EQ(attrs, (std::vector<std::string>{"id", "thread_id", "org_id", "user_id", "project_id", "experiment_id",
+                                             "provider", "model", "request", "response", "metadata"}));
+  EXPECT_EQ(meta, (std::vector<std::string>{"project_id", "project_name", "latency", "ttfb", "tokens", "cost",
+                                            "status", "path", "method", "request_size", "response_size",
+                                            "provider_latency", "status_code", "provider_status_code", "error_count",
+                                            "error_type", "provider_error_count", "provider_error_type",
+                                            "provider_request_id"}));
+}
+
+TEST(RecordBuilder, SuccessNonStream) {
+  RequestRecord r = base();
+  r.response_body = R"({"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-2024-08-06",)"
+                    R"("choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}],)"
+                    R"("usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}})";
+  r.response_size = r.response_body.size();
+  auto built = builder().build(r);
+  expectShape(built.record->json);
+  expectGolden(*built.record, "success_non_stream");
+  EXPECT_EQ(built.record->id, "req-1");
+  EXPECT_EQ(built.record->json.at("timestamp"), "2026-11-26T20:01:02.345Z");
+  const auto& meta = built.record->json.at("attributes").at("metadata");
+  EXPECT_EQ(meta.at("latency"), 352);  // 351.6 ms rounded
+  EXPECT_EQ(meta.at("ttfb"), 120);
+  EXPECT_EQ(meta.at("provider_latency"), 349);  // 348.6 ms
+  EXPECT_NEAR(meta.at("cost").as_double(), 9 * 2.5e-6 + 2 * 1e-5, 1e-15);
+  EXPECT_FALSE(built.summary.is_error);
+  EXPECT_EQ(built.summary.input_tokens, 9);
+}
+
+TEST(RecordBuilder, StreamWithChunks) {
+  RequestRecord r = base();
+  r.streamed = true;
+  r.request_body = R"({"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Hi"}]})";
+  r.observation.chunks = {
+      R"({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]})",
+      R"({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]})",
+      R"({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":null}]})",
+      R"({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\""}}]},"finish_reason":null}]})",
+      R"({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]},"finish_reason":"tool_calls"}]})",
+      R"({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-2024-08-06","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}})"};
+  for (const auto& c : r.observation.chunks) r.response_size += c.size() + 8;
+  r.observation.usage.input = 9;
+  r.observation.usage.output = 3;
+  r.observation.usage.total = 12;
+  auto built = builder().build(r);
+  expectShape(built.record->json);
+  expectGolden(*built.record, "stream_with_chunks");
+  const auto& resp = built.record->json.at("attributes").at("response").as_object();
+  EXPECT_EQ(resp.at("choices").at(0).at("delta").at("content"), "Hello");
+  EXPECT_EQ(resp.at("choices").at(0).at("delta").at("tool_calls").at(0).at("function").at("arguments"), "{\"a\":1}");
+  EXPECT_EQ(resp.at("choices").at(0).at("finish_reason"), "tool_calls");
+  EXPECT_EQ(resp.at("streamed_data").as_array().size(), 6u);
+}
+
+TEST(RecordBuilder, StreamUsageFromTheLastUsageChunkWhenNotObserved) {
+  RequestRecord r = base();
+  r.streamed = true;
+  r.observation.chunks = {R"({"id":"c","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":5,"total_tokens":9}})"};
+  auto built = builder().build(r);
+  EXPECT_EQ(built.record->json.at("attributes").at("metadata").at("tokens").at("total"), 9);
+}
+
+TEST(RecordBuilder, UpstreamClientError) {
+  RequestRecord r = base();
+  r.status_code = 400;
+  r.provider_status_code = 400;
+  r.outcome = RequestOutcome::kError;
+  r.error_type = "upstream_http_error";
+  r.first_byte_sent = r.received + 200ms;
+  r.response_body = R"({"error":{"message":"Invalid 'messages'","type":"invalid_request_error","param":"messages","code":null}})";
+  r.response_size = r.response_body.size();
+  auto built = builder().build(r);
+  expectShape(built.record->json);
+  expectGolden(*built.record, "upstream_4xx");
+  EXPECT_TRUE(built.summary.is_error);
+  EXPECT_EQ(built.summary.error_type, "upstream_http_error");
+}
+
+TEST(RecordBuilder, UpstreamServerErrorWithoutJsonBodyIsHttpStatus) {
+  RequestRecord r = base();
+  r.status_code = 503;
+  r.provider_status_code = 503;
+  r.outcome = RequestOutcome::kError;
+  r.error_type = "upstream_http_error";
+  r.response_body = "Service Unavailable";
+  auto built = builder().build(r);
+  const auto& meta = built.record->json.at("attributes").at("metadata");
+  EXPECT_EQ(meta.at("provider_error_type"), "http_503");
+  EXPECT_EQ(meta.at("provider_error_count"), 1);
+  EXPECT_EQ(built.record->json.at("attributes").at("response"), "Service Unavailable");
+}
+
+TEST(RecordBuilder, GatewayErrorBeforeAnyProvider) {
+  RequestRecord r = base();
+  r.provider.clear();
+  r.model.clear();
+  r.thread_id.reset();
+  r.org_id.reset();
+  r.user_id.reset();
+  r.project_id.reset();
+  r.project_name.reset();
+  r.experiment_id.reset();
+  r.request_body = "{not json";
+  r.request_size = r.request_body.size();
+  r.first_byte_sent = r.received + 1ms;
+  r.upstream_sent.reset();
+  r.upstream_finished.reset();
+  r.finished = r.received + 1ms;
+  r.provider_status_code.reset();
+  r.provider_request_id.reset();
+  r.status_code = 400;
+  r.outcome = RequestOutcome::kError;
+  r.error_type = "invalid_request";
+  r.response_body = R"({"error":{"message":"malformed JSON","type":"invalid_request_error","code":"invalid_json"}})";
+  r.response_size = r.response_body.size();
+  auto built = builder().build(r);
+  expectShape(built.record->json);
+  expectGolden(*built.record, "gateway_error");
+  EXPECT_EQ(built.summary.provider, "unknown");
+  EXPECT_EQ(built.summary.error_type, "invalid_request");
+}
+
+TEST(RecordBuilder, CancelledStream) {
+  RequestRecord r = base();
+  r.streamed = true;
+  r.outcome = RequestOutcome::kCancelled;
+  r.error_type = "client_disconnected";
+  r.upstream_finished.reset();
+  r.observation.chunks = {
+      R"({"id":"c2","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":"Once upon"},"finish_reason":null}]})"};
+  r.response_size = r.observation.chunks[0].size() + 8;
+  auto built = builder().build(r);
+  expectShape(built.record->json);
+  expectGolden(*built.record, "cancelled_stream");
+  const auto& meta = built.record->json.at("attributes").at("metadata");
+  EXPECT_EQ(meta.at("status"), "cancelled");
+  EXPECT_EQ(meta.at("error_count"), 1);
+  EXPECT_TRUE(meta.at("provider_latency").is_null());
+  EXPECT_TRUE(meta.at("cost").is_null());  // no usage known
+}
+
+TEST(RecordBuilder, TruncatedBody) {
+  RequestRecord r = base();
+  std::string big = R"({"model":"gpt-4o","api_key":"sk-secret-1","messages":[{"role":"user","content":")" +
+                    std::string(300, 'a') + "\u00e9\"}]}";
+  r.request_body = big;
+  r.request_size = big.size();
+  auto built = builder(true, 64).build(r);
+  expectGolden(*built.record, "truncated_body");
+  const auto& req = built.record->json.at("attributes").at("request").as_object();
+  EXPECT_EQ(req.at("_truncated"), true);
+  EXPECT_EQ(req.at("_original_bytes"), big.size());
+  const auto preview = std::string(req.at("_preview").as_string());
+  EXPECT_LE(preview.size(), 64u);
+  EXPECT_EQ(built.record->serialized.find("sk-secret-1"), std::string::npos);
+}
+
+TEST(RecordBuilder, CutResponseCaptureIsTruncatedWithTheFullSize) {
+  RequestRecord r = base();
+  r.response_body = R"({"id":"x","choices":[{"message":{"content":"abc)";
+  r.response_body_truncated = true;
+  r.response_size = 5000;
+  auto built = builder().build(r);
+  const auto& resp = built.record->json.at("attributes").at("response").as_object();
+  EXPECT_EQ(resp.at("_truncated"), true);
+  EXPECT_EQ(resp.at("_original_bytes"), 5000);
+  EXPECT_EQ(resp.at("_preview").as_string(), r.response_body);
+}
+
+TEST(RecordBuilder, SecretsScrubbedAtAnyDepth) {
+  RequestRecord r = base();
+  r.request_body = R"({"model":"gpt-4o","api_key":"sk-1","nested":{"apiKey":"sk-2","list":[{"X-Api-Key":"sk-3"},)"
+                   R"({"Authorization":"Bearer sk-4"}]},"aws_secret_access_key":"aws-5","AWS_SESSION_TOKEN":"tok-6",)"
+                   R"("messages":[{"role":"user","content":"api_key is a word"}]})";
+  r.response_body = R"({"echo":{"authorization":"Bearer sk-7"}})";
+  auto built = builder().build(r);
+  expectGolden(*built.record, "secrets_scrubbed");
+  for (std::string_view secret : {"sk-1", "sk-2", "sk-3", "sk-4", "aws-5", "tok-6", "sk-7"})
+    EXPECT_EQ(built.record->serialized.find(secret), std::string::npos) << secret;
+  EXPECT_NE(built.record->serialized.find("api_key is a word"), std::string::npos);
+}
+
+TEST(RecordBuilder, BodiesOff) {
+  RequestRecord r = base();
+  r.response_body = R"({"id":"x","usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}})";
+  auto built = builder(false).build(r);
+  const auto& attrs = built.record->json.at("attributes");
+  EXPECT_TRUE(attrs.at("request").is_null());
+  EXPECT_TRUE(attrs.at("response").is_null());
+  EXPECT_EQ(attrs.at("metadata").at("tokens").at("total"), 2);  // usage still read
+}
+
+TEST(RecordBuilder, NonJsonRequestBodyIsKeptAsAString) {
+  RequestRecord r = base();
+  r.request_body = "plain text";
+  auto built = builder().build(r);
+  EXPECT_EQ(built.record->json.at("attributes").at("request"), "plain text");
+}
+
+TEST(RecordBuilder, Helpers) {
+  EXPECT_EQ(formatRfc3339Millis(std::chrono::system_clock::time_point(std::chrono::milliseconds(5))),
+            "1970-01-01T00:00:00.005Z");
+  EXPECT_TRUE(isSecretKey("Api_Key"));
+  EXPECT_FALSE(isSecretKey("api_keys"));
+  EXPECT_EQ(utf8Prefix("a\xc3\xa9", 2), "a");  // never cut inside é
+  EXPECT_EQ(utf8Prefix("a\xc3\xa9", 3), "a\xc3\xa9");
+  EXPECT_EQ(utf8Prefix("\xe2\x82\xac\xe2\x82\xac", 4), "\xe2\x82\xac");
+  EXPECT_EQ(scrubSecretsInText(R"({"api_key": "sk-9", "x":1, "Authorization":12, "y":"z")"),
+            R"({"api_key": "[REDACTED]", "x":1, "Authorization":"[REDACTED]", "y":"z")");
+  EXPECT_EQ(scrubSecretsInText(R"({"api_key":"sk-cut-off)"), R"({"api_key":"[REDACTED]")");
+  auto v = captureBody("", 10);
+  EXPECT_TRUE(v.is_null());
+}
+
+TEST(RecordBuilder, MalformedAndHostileChunksDoNotBreakAssembly) {
+  RequestRecord r = base();
+  r.streamed = true;
+  r.observation.chunks = {"not json", "[1,2]", R"({"choices":"x"})", R"({"choices":[1,{"index":"a"}]})",
+                          std::string(1000, '[') + std::string(1000, ']')};
+  auto built = builder().build(r);
+  const auto& resp = built.record->json.at("attributes").at("response").as_object();
+  EXPECT_EQ(resp.at("streamed_data").as_array().size(), 5u);
+  EXPECT_EQ(resp.at("streamed_data").at(0), "not json");
+}
+
+}  // namespace
+}  // namespace gw

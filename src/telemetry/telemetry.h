@@ -6,8 +6,8 @@
 //       --> one ExporterWorker per exporter that wants records (own bounded
 //           queue, batching, retry, circuit breaker, spool, own thread)
 //
-// submit() is wait-free apart from the queue's CAS loop: no lock, no
-// allocation, no I/O. When the ingest queue is full the record is dropped,
+// submit() is lock-free (the queue's CAS loop): no lock, no allocation, no
+// I/O, no syscall (the telemetry thread polls; see Telemetry::run). When the ingest queue is full the record is dropped,
 // counted (ai_gateway_telemetry_dropped_total) and logged, rate-limited.
 #pragma once
 

@@ -119,6 +119,22 @@ std::optional<double> numberAt(const boost::json::object& root, std::initializer
   return std::nullopt;
 }
 
+std::string genAiOperationName(const std::optional<std::string>& path) {
+  if (!path) return "generate_content";
+  std::string_view p(*path);
+  p = p.substr(0, p.find('?'));
+  if (p.ends_with("/chat/completions")) return "chat";
+  if (p.ends_with("/completions")) return "text_completion";
+  if (p.ends_with("/embeddings")) return "embeddings";
+  return "generate_content";
+}
+
+std::string genAiProviderName(const std::optional<std::string>& provider) {
+  if (!provider) return "_OTHER";
+  if (*provider == "bedrock") return "aws.bedrock";
+  return *provider;
+}
+
 RecordFields readFields(const TelemetryRecord& record) {
   const auto& j = record.json;
   RecordFields f;

@@ -39,6 +39,13 @@ std::optional<std::int64_t> parseRfc3339(std::string_view text);
 // Nanoseconds since the epoch to "2024-05-01T12:00:00.123Z".
 std::string formatRfc3339Millis(std::int64_t unix_nanos);
 
+// OpenTelemetry GenAI semantic-convention values for a record:
+// gen_ai.operation.name from the route ("chat", "text_completion",
+// "embeddings", else "generate_content"), gen_ai.provider.name from the
+// gateway's provider name ("aws.bedrock", "openai", "anthropic", "groq", ...).
+std::string genAiOperationName(const std::optional<std::string>& path);
+std::string genAiProviderName(const std::optional<std::string>& provider);
+
 // Helpers for walking untrusted JSON without exceptions.
 const boost::json::value* findPath(const boost::json::object& root, std::initializer_list<std::string_view> path);
 std::optional<std::string> stringAt(const boost::json::object& root, std::initializer_list<std::string_view> path);

@@ -89,7 +89,7 @@ inline RecordPtr makeRecord(const RecordSpec& s = {}) {
                           {"metadata", std::move(metadata)}};
   json::object record{{"timestamp", s.timestamp},
                       {"resource", json::object{{"service.name", "noveum_ai_gateway"},
-                                                {"service.version", "0.1.0"},
+                                                {"service.version", "1.2.3-test"},
                                                 {"deployment.environment", "test"}}},
                       {"name", "ai_gateway_request_log"},
                       {"attributes", std::move(attributes)}};

@@ -1,0 +1,35 @@
+// The otlp exporter: each batch as OTLP/HTTP JSON traces, logs and metrics.
+//
+// The three signals are three requests. Each signal remembers the record ids
+// it has delivered (DeliveredIds), so when one signal fails and the pipeline
+// retries the batch, the signals that already went through are not sent
+// twice. Called only from the exporter's worker thread.
+#pragma once
+
+#include "backend_http/delivered_ids.h"
+#include "backend_http/http_client.h"
+#include "exporters/otlp/otlp_options.h"
+#include "exporters/otlp/otlp_serializer.h"
+#include "gw/exporter.h"
+
+namespace gw::exporters::otlp {
+
+class OtlpExporter final : public Exporter {
+ public:
+  explicit OtlpExporter(Options options);
+
+  std::string_view name() const override { return "otlp"; }
+  ExportResult exportBatch(std::span<const RecordPtr> batch) override;
+  void shutdown() override { client_.close(); }
+
+ private:
+  using Serialize = std::string (*)(std::span<const RecordPtr>, const Attributes&);
+  ExportResult sendSignal(const char* what, const std::string& url, Serialize serialize,
+                          std::span<const RecordPtr> records, DeliveredIds& delivered);
+
+  Options options_;
+  http::Client client_;
+  DeliveredIds traces_sent_, logs_sent_, metrics_sent_;
+};
+
+}  // namespace gw::exporters::otlp

@@ -1,0 +1,133 @@
+#include "backend_http/testing/test_records.h"
+#include "exporters/otlp/fake_otlp_receiver.h"
+#include "exporters/otlp/otlp_exporter.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace gw::exporters::otlp {
+namespace {
+using namespace gw::exporters::testing;
+using Kind = ExportResult::Kind;
+namespace json = boost::json;
+
+Options optionsFor(const std::string& base) {
+  Options o;
+  o.logs_url = base + "/v1/logs";
+  o.metrics_url = base + "/v1/metrics";
+  o.traces_url = base + "/v1/traces";
+  o.timeout = std::chrono::milliseconds(2000);
+  return o;
+}
+
+std::string attr(const json::object& item, const std::string& key) {
+  for (const auto& kv : item.at("attributes").as_array())
+    if (kv.at("key").as_string() == key) return json::serialize(kv.at("value"));
+  return "";
+}
+
+TEST(OtlpExporter, DeliversOneSpanOneLogAndMetricsPerRequest) {
+  testing::FakeOtlpReceiver receiver;
+  receiver.server().start();
+  auto o = optionsFor(receiver.url());
+  o.headers = {{"x-api-key", "k1"}};
+  o.gzip = true;
+  OtlpExporter exporter(o);
+  auto batch = makeRecords(6);
+  auto r = exporter.exportBatch(batch);
+  ASSERT_EQ(r.kind, Kind::kSuccess) << r.message;
+  EXPECT_TRUE(receiver.violations().empty()) << receiver.violations().front();
+  auto spans = receiver.spans();
+  auto logs = receiver.logRecords();
+  ASSERT_EQ(spans.size(), 6u);
+  ASSERT_EQ(logs.size(), 6u);
+  EXPECT_EQ(spans[2].at("name").as_string(), "chat gpt-4o-mini");
+  EXPECT_EQ(attr(spans[2], "gen_ai.usage.input_tokens"), R"({"intValue":"12"})");
+  EXPECT_EQ(attr(spans[2], "gen_ai.provider.name"), R"({"stringValue":"openai"})");
+  EXPECT_EQ(logs[2].at("traceId"), spans[2].at("traceId"));
+  std::uint64_t token_count = 0;
+  for (const auto& m : receiver.metrics())
+    if (m.at("name").as_string() == "gen_ai.client.token.usage")
+      for (const auto& p : m.at("histogram").at("dataPoints").as_array())
+        token_count += std::stoull(std::string(p.at("count").as_string()));
+  EXPECT_EQ(token_count, 12u);  // input + output per request
+  for (const auto& req : receiver.server().requests()) {
+    EXPECT_TRUE(req.gzipped);
+    EXPECT_EQ(req.header("x-api-key").value_or(""), "k1");
+  }
+}
+
+TEST(OtlpExporter, DownAtStartIsRetryable) {
+  OtlpExporter exporter(optionsFor("http://127.0.0.1:" + std::to_string(http::testing::unusedPort())));
+  EXPECT_EQ(exporter.exportBatch(makeRecords(1)).kind, Kind::kRetryable);
+}
+
+TEST(OtlpExporter, FailedSignalIsRetriedWithoutResendingTheOthers) {
+  testing::FakeOtlpReceiver receiver;
+  receiver.server().start();
+  OtlpExporter exporter(optionsFor(receiver.url()));
+  receiver.failNext("/v1/metrics", 1, 503);
+  auto batch = makeRecords(3);
+  EXPECT_EQ(exporter.exportBatch(batch).kind, Kind::kRetryable);
+  EXPECT_EQ(exporter.exportBatch(batch).kind, Kind::kSuccess);
+  EXPECT_EQ(receiver.spans().size(), 3u);       // not 6
+  EXPECT_EQ(receiver.logRecords().size(), 3u);  // not 6
+  std::uint64_t durations = 0;
+  for (const auto& m : receiver.metrics())
+    if (m.at("name").as_string() == "gen_ai.client.operation.duration")
+      for (const auto& p : m.at("histogram").at("dataPoints").as_array())
+        durations += std::stoull(std::string(p.at("count").as_string()));
+  EXPECT_EQ(durations, 3u);
+}
+
+TEST(OtlpExporter, Http429WithRetryAfter) {
+  testing::FakeOtlpReceiver receiver;
+  receiver.server().start();
+  OtlpExporter exporter(optionsFor(receiver.url()));
+  receiver.failNext("/v1/traces", 1, 429, "5");
+  auto r = exporter.exportBatch(makeRecords(1));
+  EXPECT_EQ(r.kind, Kind::kRetryable);
+  ASSERT_TRUE(r.retry_after);
+  EXPECT_EQ(r.retry_after->count(), 5000);
+}
+
+TEST(OtlpExporter, Http400IsPermanent) {
+  testing::FakeOtlpReceiver receiver;
+  receiver.server().start();
+  OtlpExporter exporter(optionsFor(receiver.url()));
+  receiver.failNext("/v1/logs", 1, 400);
+  EXPECT_EQ(exporter.exportBatch(makeRecords(1)).kind, Kind::kPermanent);
+}
+
+TEST(OtlpExporter, OneBadRecordRejectedOthersDelivered) {
+  testing::FakeOtlpReceiver receiver;
+  receiver.server().start();
+  OtlpExporter exporter(optionsFor(receiver.url()));
+  auto batch = makeRecords(3);
+  batch[1] = makeRecordWith([](RecordSpec& s) {
+    s.id = "bad";
+    s.timestamp = "13/13/2024";
+  });
+  auto r = exporter.exportBatch(batch);
+  EXPECT_EQ(r.kind, Kind::kPermanent);
+  EXPECT_EQ(r.rejected_indexes, (std::vector<std::size_t>{1}));
+  EXPECT_EQ(receiver.spans().size(), 2u);
+}
+
+TEST(OtlpExporter, ResourceAttributesFromRecordAndEnvironment) {
+  testing::FakeOtlpReceiver receiver;
+  receiver.server().start();
+  auto o = optionsFor(receiver.url());
+  o.resource_attributes = {{"host.name", "gw-1"}, {"service.name", "ignored"}};
+  OtlpExporter exporter(o);
+  ASSERT_EQ(exporter.exportBatch(makeRecords(1)).kind, Kind::kSuccess);
+  auto resources = receiver.resources();
+  ASSERT_FALSE(resources.empty());
+  auto s = json::serialize(resources[0]);
+  EXPECT_NE(s.find(R"({"key":"service.name","value":{"stringValue":"noveum_ai_gateway"}})"), std::string::npos) << s;
+  EXPECT_NE(s.find(R"({"key":"host.name","value":{"stringValue":"gw-1"}})"), std::string::npos) << s;
+  EXPECT_EQ(s.find("ignored"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gw::exporters::otlp

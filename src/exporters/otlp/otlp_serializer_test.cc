@@ -1,0 +1,93 @@
+#include "backend_http/testing/test_records.h"
+#include "exporters/otlp/otlp_serializer.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace gw::exporters::otlp {
+namespace {
+using namespace gw::exporters::testing;
+namespace json = boost::json;
+
+std::vector<RecordPtr> goldenBatch() {
+  return {makeRecordWith([](RecordSpec& s) {
+            s.id = "6f1c2a4e-8b3d-4c5e-9f01-23456789abcd";
+            s.stream = true;
+          }),
+          makeRecordWith([](RecordSpec& s) {
+            s.id = "client-chosen-id";
+            s.model = "gpt-4o";
+            s.status = "error";
+            s.status_code = 502;
+            s.error_type = "upstream_error";
+            s.latency_ms = 30;
+            s.input_tokens = 5000;
+            s.cost = std::nullopt;
+          })};
+}
+
+// The scope carries the gateway's version: keep the golden files version-free.
+std::string pretty(std::string compact) {
+  const std::string scope = std::string(R"("version":")") + GW_VERSION + "\"";
+  for (auto pos = compact.find(scope); pos != std::string::npos; pos = compact.find(scope))
+    compact.replace(pos, scope.size(), R"("version":"GW_VERSION")");
+  return compact + "\n";
+}
+
+TEST(OtlpSerializer, LogsMatchGolden) {
+  auto batch = goldenBatch();
+  expectGolden(pretty(logsJson(batch, {{"host.name", "gw-1"}})), "otlp/logs.json");
+}
+TEST(OtlpSerializer, TracesMatchGolden) {
+  auto batch = goldenBatch();
+  expectGolden(pretty(tracesJson(batch, {})), "otlp/traces.json");
+}
+TEST(OtlpSerializer, MetricsMatchGolden) {
+  auto batch = goldenBatch();
+  expectGolden(pretty(metricsJson(batch, {})), "otlp/metrics.json");
+}
+
+TEST(OtlpSerializer, IdsAreHexOfTheRightLength) {
+  EXPECT_EQ(traceIdFor("6F1C2A4E-8B3D-4C5E-9F01-23456789ABCD"), "6f1c2a4e8b3d4c5e9f0123456789abcd");
+  auto t = traceIdFor("not-a-uuid");
+  EXPECT_EQ(t.size(), 32u);
+  EXPECT_EQ(t, traceIdFor("not-a-uuid"));
+  EXPECT_NE(t, traceIdFor("not-a-uuid2"));
+  EXPECT_EQ(spanIdFor("x").size(), 16u);
+  EXPECT_EQ(t.find_first_not_of("0123456789abcdef"), std::string::npos);
+}
+
+TEST(OtlpSerializer, AnyValueMapping) {
+  auto v = toAnyValue(json::parse(R"({"s":"x","i":-3,"u":18446744073709551615,"d":1.5,"b":true,"n":null,"a":[1]})"));
+  auto s = json::serialize(v);
+  EXPECT_NE(s.find(R"({"key":"i","value":{"intValue":"-3"}})"), std::string::npos) << s;
+  EXPECT_NE(s.find(R"({"intValue":"18446744073709551615"})"), std::string::npos);
+  EXPECT_NE(s.find(R"({"key":"n","value":{}})"), std::string::npos);
+  EXPECT_NE(s.find(R"({"arrayValue":{"values":[{"intValue":"1"}]}})"), std::string::npos);
+  EXPECT_NE(s.find(R"({"doubleValue":1.5E0})"), std::string::npos);
+}
+
+TEST(OtlpSerializer, HistogramBucketsFollowTheConventions) {
+  // 850 ms falls in (0.64, 1.28]; 12 tokens in (4, 16]; 30 in (16, 64].
+  auto metrics = json::parse(metricsJson(makeRecords(1), {}));
+  const auto& list = metrics.at("resourceMetrics").at(0).at("scopeMetrics").at(0).at("metrics").as_array();
+  ASSERT_EQ(list.size(), 2u);  // not streamed: no time_to_first_chunk
+  const auto& tokens = list[0].as_object();
+  EXPECT_EQ(tokens.at("name").as_string(), "gen_ai.client.token.usage");
+  EXPECT_EQ(tokens.at("unit").as_string(), "{token}");
+  const auto& points = tokens.at("histogram").at("dataPoints").as_array();
+  ASSERT_EQ(points.size(), 2u);
+  const auto& duration = list[1].at("histogram").at("dataPoints").at(0);
+  EXPECT_EQ(duration.at("bucketCounts").at(7).as_string(), "1");
+  EXPECT_EQ(duration.at("explicitBounds").as_array().size(), 14u);
+  EXPECT_EQ(duration.at("count").as_string(), "1");
+}
+
+TEST(OtlpSerializer, UnexportableRecordsAreLeftOut) {
+  std::vector<RecordPtr> batch{makeRecordWith([](RecordSpec& s) { s.timestamp = "bad"; })};
+  EXPECT_FALSE(exportable(*batch[0]));
+  EXPECT_EQ(logsJson(batch, {}), R"({"resourceLogs":[]})");
+}
+
+}  // namespace
+}  // namespace gw::exporters::otlp

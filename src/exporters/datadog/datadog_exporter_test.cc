@@ -1,0 +1,225 @@
+#include "backend_http/testing/fake_http_server.h"
+#include "backend_http/testing/test_records.h"
+#include "common/config_source.h"
+#include "exporters/datadog/datadog_exporter.h"
+#include "telemetry/exporter_registry.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+
+namespace gw::exporters::datadog {
+namespace {
+using namespace gw::exporters::testing;
+using http::testing::FakeResponse;
+using http::testing::ReceivedRequest;
+using Kind = ExportResult::Kind;
+namespace json = boost::json;
+
+// Strict stand-in for Datadog's intakes: API key, JSON shapes of
+// /api/v2/series and /api/v2/logs, the documented logs limits.
+class FakeDatadog {
+ public:
+  explicit FakeDatadog(std::string key) : key_(std::move(key)), server_([this](const ReceivedRequest& r) { return handle(r); }) {
+    server_.start();
+  }
+  std::string url() const { return server_.url(); }
+  http::testing::FakeHttpServer& server() { return server_; }
+  void failNext(int n, int status, std::string retry_after = "") {
+    std::lock_guard lock(m_);
+    fail_ = n;
+    fail_status_ = status;
+    retry_after_ = std::move(retry_after);
+  }
+  double metricSum(const std::string& metric) {
+    std::lock_guard lock(m_);
+    double total = 0;
+    for (const auto& s : series_)
+      if (s.at("metric").as_string() == metric)
+        for (const auto& p : s.at("points").as_array()) total += p.at("value").to_number<double>();
+    return total;
+  }
+  std::vector<json::object> logs() {
+    std::lock_guard lock(m_);
+    return logs_;
+  }
+  std::vector<std::string> violations() {
+    std::lock_guard lock(m_);
+    return violations_;
+  }
+
+ private:
+  FakeResponse handle(const ReceivedRequest& r) {
+    std::lock_guard lock(m_);
+    auto bad = [&](std::string why) {
+      violations_.push_back(why);
+      return FakeResponse::json(400, R"({"errors":[")" + why + R"("]})");
+    };
+    if (r.header("DD-API-KEY").value_or("") != key_) return FakeResponse::json(403, R"({"errors":["Forbidden"]})");
+    if (fail_ > 0) {
+      --fail_;
+      auto res = FakeResponse::json(fail_status_, R"({"errors":["Rate limit exceeded"]})");
+      if (!retry_after_.empty()) res.headers.emplace_back("Retry-After", retry_after_);
+      return res;
+    }
+    if (r.header("Content-Type").value_or("") != "application/json") return bad("content type");
+    json::error_code ec;
+    auto doc = json::parse(r.body, ec);
+    if (ec) return bad("invalid JSON");
+    if (r.target == "/api/v2/series") {
+      if (!doc.is_object() || !doc.as_object().contains("series") || !doc.at("series").is_array())
+        return bad("series must be an array");
+      for (const auto& s : doc.at("series").as_array()) {
+        const auto* o = s.if_object();
+        if (!o || !o->contains("metric") || !o->at("metric").is_string()) return bad("metric name");
+        if (!o->contains("type") || !o->at("type").is_int64() || o->at("type").as_int64() < 0 || o->at("type").as_int64() > 3)
+          return bad("type must be 0..3");
+        if (!o->contains("points") || !o->at("points").is_array() || o->at("points").as_array().empty()) return bad("points");
+        for (const auto& p : o->at("points").as_array())
+          if (!p.is_object() || !p.as_object().contains("timestamp") || !p.at("timestamp").is_int64() ||
+              !p.as_object().contains("value") || !p.at("value").is_number())
+            return bad("point must have integer timestamp and numeric value");
+        if (o->contains("tags"))
+          for (const auto& t : o->at("tags").as_array())
+            if (!t.is_string()) return bad("tags must be strings");
+        series_.push_back(*o);
+      }
+      return FakeResponse::json(202, R"({"errors":[]})");
+    }
+    if (r.target == "/api/v2/logs") {
+      if (r.body.size() > kMaxLogsPayloadBytes) return FakeResponse::json(413, R"({"errors":["Payload too large"]})");
+      if (!doc.is_array()) return bad("logs must be an array");
+      if (doc.as_array().size() > kMaxLogsPerRequest) return bad("more than 1000 logs");
+      for (const auto& l : doc.as_array()) {
+        if (!l.is_object() || !l.as_object().contains("message") || !l.at("message").is_string())
+          return bad("log entry needs a message");
+        logs_.push_back(l.as_object());
+      }
+      return FakeResponse::json(202, "{}");
+    }
+    return FakeResponse::json(404, R"({"errors":["Not found"]})");
+  }
+
+  std::mutex m_;
+  std::string key_;
+  int fail_ = 0, fail_status_ = 503;
+  std::string retry_after_;
+  std::vector<json::object> series_, logs_;
+  std::vector<std::string> violations_;
+  http::testing::FakeHttpServer server_;
+};
+
+Options optionsFor(const std::string& url) {
+  Options o;
+  o.api_key = "dd-test-key";
+  o.url = url;
+  o.logs_url = url;
+  o.tags = {"env:test"};
+  o.timeout = std::chrono::milliseconds(2000);
+  return o;
+}
+
+TEST(DatadogOptions, RegisteredAndRequiresApiKey) {
+  ExporterRegistry registry;
+  registerBuiltinExporters(registry);
+  EXPECT_NE(registry.find("datadog"), nullptr);
+  auto missing = Options::fromEnv(ConfigSource({}, {}));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message.rfind("DD_API_KEY: ", 0), 0u);
+  auto eu = Options::fromEnv(ConfigSource({{"DD_API_KEY", "k"}, {"DD_SITE", "datadoghq.eu"}, {"DD_TAGS", "env:prod team:ml"}}, {}));
+  ASSERT_TRUE(eu);
+  EXPECT_EQ(eu->url, "https://api.datadoghq.eu");
+  EXPECT_EQ(eu->logs_url, "https://http-intake.logs.datadoghq.eu");
+  EXPECT_EQ(eu->tags, (std::vector<std::string>{"env:prod", "team:ml"}));
+  auto bad = Options::fromEnv(ConfigSource({{"DD_API_KEY", "secret-key"}, {"DD_URL", "nope"}}, {}));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message.rfind("DD_URL: ", 0), 0u);
+  EXPECT_EQ(bad.error().message.find("secret-key"), std::string::npos);
+}
+
+TEST(DatadogSerializer, SeriesAndLogsMatchGolden) {
+  std::vector<RecordPtr> batch{makeRecord(), makeRecordWith([](RecordSpec& s) {
+                                 s.id = "req-2";
+                                 s.latency_ms = 150;
+                               }),
+                               makeRecordWith([](RecordSpec& s) {
+                                 s.id = "req-3";
+                                 s.status = "error";
+                                 s.status_code = 429;
+                               })};
+  expectGolden(seriesJson(batch, {"env:test"}) + "\n", "datadog/series.json");
+  expectGolden(logEntryJson(*batch[2], {"env:test"}, "gw-1") + "\n", "datadog/log_entry.json");
+}
+
+TEST(DatadogExporter, SendsMetricsAndLogsWithKeyAndGzip) {
+  FakeDatadog dd("dd-test-key");
+  DatadogExporter exporter(optionsFor(dd.url()));
+  auto r = exporter.exportBatch(makeRecords(5));
+  ASSERT_EQ(r.kind, Kind::kSuccess) << r.message;
+  EXPECT_TRUE(dd.violations().empty());
+  EXPECT_EQ(dd.metricSum("ai_gateway.requests"), 5);
+  EXPECT_EQ(dd.metricSum("ai_gateway.tokens.input"), 10 + 11 + 12 + 13 + 14);
+  EXPECT_EQ(dd.logs().size(), 5u);
+  for (const auto& req : dd.server().requests()) EXPECT_TRUE(req.gzipped);
+}
+
+TEST(DatadogExporter, WrongKeyIsPermanent) {
+  FakeDatadog dd("other");
+  DatadogExporter exporter(optionsFor(dd.url()));
+  auto r = exporter.exportBatch(makeRecords(1));
+  EXPECT_EQ(r.kind, Kind::kPermanent);
+  EXPECT_EQ(r.message.find("dd-test-key"), std::string::npos);
+}
+
+TEST(DatadogExporter, DownAtStartAnd429And5xxAreRetryable) {
+  DatadogExporter down(optionsFor("http://127.0.0.1:" + std::to_string(http::testing::unusedPort())));
+  EXPECT_EQ(down.exportBatch(makeRecords(1)).kind, Kind::kRetryable);
+  FakeDatadog dd("dd-test-key");
+  DatadogExporter exporter(optionsFor(dd.url()));
+  dd.failNext(1, 429, "30");
+  auto r = exporter.exportBatch(makeRecords(1));
+  EXPECT_EQ(r.kind, Kind::kRetryable);
+  ASSERT_TRUE(r.retry_after);
+  EXPECT_EQ(r.retry_after->count(), 30000);
+  dd.failNext(1, 500);
+  EXPECT_EQ(exporter.exportBatch(makeRecords(1)).kind, Kind::kRetryable);
+}
+
+TEST(DatadogExporter, LogsFailureRetryDoesNotRecountMetrics) {
+  FakeDatadog dd("dd-test-key");
+  DatadogExporter exporter(optionsFor(dd.url()));
+  auto batch = makeRecords(4);
+  // The series request goes through, the logs request (second) fails once.
+  std::atomic<int> calls = 0;  // touched only by the server thread
+  dd.server().setHandler([&calls](const ReceivedRequest& r) {
+    ++calls;
+    if (r.target == "/api/v2/logs" && calls == 2) return FakeResponse::json(503, "{}");
+    return FakeResponse::json(202, "{}");
+  });
+  EXPECT_EQ(exporter.exportBatch(batch).kind, Kind::kRetryable);
+  EXPECT_EQ(exporter.exportBatch(batch).kind, Kind::kSuccess);
+  int series_requests = 0, logs_requests = 0;
+  for (const auto& r : dd.server().requests()) (r.target == "/api/v2/series" ? series_requests : logs_requests)++;
+  EXPECT_EQ(series_requests, 1);  // metrics were not sent twice
+  EXPECT_EQ(logs_requests, 2);
+}
+
+TEST(DatadogExporter, SplitsLogsAtTheCountLimitAndRejectsOversizedEntries) {
+  FakeDatadog dd("dd-test-key");
+  DatadogExporter exporter(optionsFor(dd.url()));
+  auto batch = makeRecords(1001);
+  auto big = std::make_shared<TelemetryRecord>(*makeRecordWith([](RecordSpec& s) { s.id = "huge"; }));
+  big->serialized = std::string(kMaxLogEntryBytes + 10, 'x');
+  batch.push_back(big);
+  auto r = exporter.exportBatch(batch);
+  EXPECT_EQ(r.kind, Kind::kPermanent);
+  EXPECT_EQ(r.rejected_indexes, (std::vector<std::size_t>{1001}));
+  EXPECT_EQ(dd.logs().size(), 1001u);
+  EXPECT_TRUE(dd.violations().empty());
+  EXPECT_EQ(dd.metricSum("ai_gateway.requests"), 1002);
+}
+
+}  // namespace
+}  // namespace gw::exporters::datadog

@@ -1,0 +1,176 @@
+#include "exporters/newrelic/newrelic_exporter.h"
+
+#include "backend_http/batch_aggregate.h"
+#include "common/config_source.h"
+#include "common/strings.h"
+#include "telemetry/exporter_registry.h"
+
+#include <boost/json.hpp>
+
+namespace gw::exporters::newrelic {
+namespace json = boost::json;
+
+Result<Options> Options::fromEnv(const ConfigSource& config) {
+  Options o;
+  auto key = config.get("NEW_RELIC_LICENSE_KEY");
+  if (!key) return configError("NEW_RELIC_LICENSE_KEY", "required when the newrelic exporter is enabled");
+  if (hasHeaderUnsafeBytes(*key)) return configError("NEW_RELIC_LICENSE_KEY", "contains CR, LF or NUL");
+  o.license_key = *key;
+  o.region = toUpper(config.getString("NEW_RELIC_REGION", "US"));
+  if (o.region != "US" && o.region != "EU") return configError("NEW_RELIC_REGION", "must be US or EU");
+  const bool eu = o.region == "EU";
+  o.log_url = config.getString("NEW_RELIC_LOG_URL",
+                               eu ? "https://log-api.eu.newrelic.com/log/v1" : "https://log-api.newrelic.com/log/v1");
+  if (auto v = http::validateUrl(o.log_url); !v) return configError("NEW_RELIC_LOG_URL", v.error());
+  o.metric_url = config.getString(
+      "NEW_RELIC_METRIC_URL", eu ? "https://metric-api.eu.newrelic.com/metric/v1" : "https://metric-api.newrelic.com/metric/v1");
+  if (auto v = http::validateUrl(o.metric_url); !v) return configError("NEW_RELIC_METRIC_URL", v.error());
+  auto timeout = config.getInt("NEW_RELIC_TIMEOUT_MS", 10000, 100, 600000);
+  if (!timeout) return timeout.error();
+  o.timeout = std::chrono::milliseconds(*timeout);
+  return o;
+}
+
+namespace {
+json::object commonAttributes(const RecordFields& f) {
+  json::object a{{"service.name", f.service_name.value_or("noveum_ai_gateway")}, {"instrumentation.provider", "magicapi-gateway"}};
+  if (f.service_version) a["service.version"] = *f.service_version;
+  if (f.environment) a["deployment.environment"] = *f.environment;
+  return a;
+}
+}  // namespace
+
+std::string metricsJson(std::span<const RecordPtr> batch) {
+  auto agg = aggregate(batch);
+  // The interval the batch covers; New Relic requires a positive interval for counts.
+  const std::int64_t interval = std::max<std::int64_t>(1, agg.last_unix_ms - agg.first_unix_ms);
+  json::array metrics;
+  for (const auto& [key, v] : agg.series) {
+    json::object attrs{{"provider", key.provider}, {"model", key.model}, {"project_id", key.project_id},
+                       {"status_code", key.status_code}};
+    auto count = [&](const char* name, double value) {
+      metrics.push_back(json::object{{"name", name}, {"type", "count"}, {"value", value}, {"attributes", attrs}});
+    };
+    count("ai_gateway.requests", static_cast<double>(v.requests));
+    if (v.errors) count("ai_gateway.errors", static_cast<double>(v.errors));
+    count("ai_gateway.tokens.input", static_cast<double>(v.input_tokens));
+    count("ai_gateway.tokens.output", static_cast<double>(v.output_tokens));
+    count("ai_gateway.cost_usd", v.cost_usd);
+    if (v.latency_count)
+      metrics.push_back(json::object{{"name", "ai_gateway.request.duration_ms"},
+                                     {"type", "summary"},
+                                     {"value", json::object{{"count", v.latency_count},
+                                                            {"sum", v.latency_sum_ms},
+                                                            {"min", v.latency_min_ms},
+                                                            {"max", v.latency_max_ms}}},
+                                     {"attributes", attrs}});
+  }
+  json::object common{{"timestamp", agg.first_unix_ms}, {"interval.ms", interval}};
+  if (!batch.empty()) common["attributes"] = commonAttributes(readFields(*batch.front()));
+  return json::serialize(json::array{json::object{{"common", std::move(common)}, {"metrics", std::move(metrics)}}});
+}
+
+std::string logEntryJson(const TelemetryRecord& record) {
+  auto f = readFields(record);
+  json::object attrs{{"request.id", f.id}, {"logtype", f.name}};
+  auto set = [&](const char* k, const std::optional<std::string>& v) {
+    if (v) attrs[k] = *v;
+  };
+  set("provider", f.provider);
+  set("model", f.model);
+  set("project_id", f.project_id);
+  set("org_id", f.org_id);
+  set("user_id", f.user_id);
+  set("status", f.status);
+  set("error_type", f.error_type);
+  if (f.status_code) attrs["status_code"] = *f.status_code;
+  if (f.input_tokens) attrs["tokens.input"] = *f.input_tokens;
+  if (f.output_tokens) attrs["tokens.output"] = *f.output_tokens;
+  if (f.cost) attrs["cost_usd"] = *f.cost;
+  if (f.latency_ms) attrs["latency_ms"] = *f.latency_ms;
+  if (f.ttfb_ms) attrs["ttfb_ms"] = *f.ttfb_ms;
+  json::object entry{{"message", record.serialized}, {"attributes", std::move(attrs)}};
+  if (f.unix_nanos) entry["timestamp"] = *f.unix_nanos / 1000000;
+  return json::serialize(entry);
+}
+
+std::string logsPayload(const std::vector<std::string>& entries, const TelemetryRecord& first) {
+  json::object common{{"attributes", commonAttributes(readFields(first))}};
+  std::string out = R"([{"common":)" + json::serialize(common) + R"(,"logs":[)";
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (i) out += ',';
+    out += entries[i];
+  }
+  out += "]}]";
+  return out;
+}
+
+NewRelicExporter::NewRelicExporter(Options options)
+    : options_(std::move(options)), client_([&] {
+        http::ClientOptions c;
+        c.total_timeout = options_.timeout;
+        c.connect_timeout = std::min(options_.timeout, std::chrono::milliseconds(5000));
+        return c;
+      }()) {}
+
+ExportResult NewRelicExporter::post(const std::string& url, const char* what, std::string body) {
+  http::Request req;
+  req.url = url;
+  req.headers = {{"Api-Key", options_.license_key}, {"Content-Type", "application/json"}};
+  req.body = std::move(body);
+  req.gzip_body = true;
+  auto res = client_.send(req);
+  if (!res) return http::resultForTransportError(res.error(), what);
+  return http::resultForStatus(*res, what);
+}
+
+ExportResult NewRelicExporter::exportBatch(std::span<const RecordPtr> batch) {
+  ExportResult result;
+  std::vector<RecordPtr> metrics_pending;
+  std::vector<std::pair<std::size_t, std::string>> logs_pending;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!metrics_sent_.contains(batch[i]->id)) metrics_pending.push_back(batch[i]);
+    if (logs_sent_.contains(batch[i]->id)) continue;
+    auto entry = logEntryJson(*batch[i]);
+    if (entry.size() > kMaxLogsPayloadBytes) {
+      result.rejected_indexes.push_back(i);
+      continue;
+    }
+    logs_pending.emplace_back(i, std::move(entry));
+  }
+  if (!metrics_pending.empty()) {
+    auto r = post(options_.metric_url, "newrelic metrics", metricsJson(metrics_pending));
+    if (r.kind != ExportResult::Kind::kSuccess) return r;
+    for (const auto& rec : metrics_pending) metrics_sent_.add(rec->id);
+  }
+  std::size_t next = 0;
+  while (next < logs_pending.size()) {
+    std::vector<std::string> entries;
+    std::size_t bytes = 0, end = next;
+    while (end < logs_pending.size() && bytes + logs_pending[end].second.size() + 1 <= kMaxLogsPayloadBytes) {
+      bytes += logs_pending[end].second.size() + 1;
+      entries.push_back(logs_pending[end].second);
+      ++end;
+    }
+    auto r = post(options_.log_url, "newrelic logs", logsPayload(entries, *batch[logs_pending[next].first]));
+    if (r.kind != ExportResult::Kind::kSuccess) return r;
+    for (std::size_t k = next; k < end; ++k) logs_sent_.add(batch[logs_pending[k].first]->id);
+    next = end;
+  }
+  if (result.rejected_indexes.empty()) return ExportResult::success();
+  result.kind = ExportResult::Kind::kPermanent;
+  result.message = "newrelic logs: " + std::to_string(result.rejected_indexes.size()) + " record(s) over the payload limit";
+  return result;
+}
+
+}  // namespace gw::exporters::newrelic
+
+namespace {
+gw::Result<std::unique_ptr<gw::Exporter>> makeNewRelicExporter(const gw::ExporterContext& context) {
+  auto options = gw::exporters::newrelic::Options::fromEnv(context.config);
+  if (!options) return options.error();
+  return std::unique_ptr<gw::Exporter>(std::make_unique<gw::exporters::newrelic::NewRelicExporter>(std::move(*options)));
+}
+}  // namespace
+
+GW_REGISTER_EXPORTER(newrelic, makeNewRelicExporter)

@@ -27,7 +27,7 @@ CPU_AT=${CPU_AT:-32}                          # which connection count the summa
 WRK_THREADS=${WRK_THREADS:-1}
 LOAD_CPU=${LOAD_CPU:-0}                       # wrk, the mock and the Python checkers
 PROXY_CPU=${PROXY_CPU:-1}                     # the proxy under test, alone
-NGINX_KEEPALIVE=${NGINX_KEEPALIVE:-1024}       # nginx's idle upstream connections (see bench/nginx/proxy.conf.in)
+UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-1024} # idle upstream connections a proxy may keep (nginx and gateway alike)
 GATEWAY_BIN=${GATEWAY_BIN:-$REPO_DIR/build/release/magicapi-gateway}
 GATEWAY_ENV=${GATEWAY_ENV:-}                  # extra NAME=VALUE settings for every gateway target
 BASE_PORT=${BASE_PORT:-18080}                 # ports BASE_PORT .. BASE_PORT+99 on 127.0.0.1
@@ -66,7 +66,7 @@ check_setup() {
     [[ "$c" =~ ^[1-9][0-9]*$ && "$c" -le 10000 && "$c" -ge "$WRK_THREADS" ]] || die "CONNECTIONS: bad '$c'"
   done
   ((${#TARGET_LIST[@]})) || die "TARGETS is empty"
-  [[ "$NGINX_KEEPALIVE" =~ ^[1-9][0-9]*$ ]] || die "NGINX_KEEPALIVE must be a positive number"
+  [[ "$UPSTREAM_KEEPALIVE" =~ ^[1-9][0-9]*$ ]] || die "UPSTREAM_KEEPALIVE must be a positive number"
   for t in "${TARGET_LIST[@]}"; do [[ "$t" =~ ^[a-z0-9+-]+$ ]] || die "TARGETS: bad name '$t'"; done
   local cpus
   cpus=$(nproc --all)
@@ -86,7 +86,11 @@ measure() {
   local round=$1 target=$2 mode=$3 conns=$4
   local pid=${TARGET_PID[$target]} port=${TARGET_PORT[$target]} stream=0 out line kv
   [[ "$mode" == stream ]] && stream=1
-  local c0='' c1='' m0 m1
+  local c0='' c1='' m0 m1 dropped0='' dropped1='' queued is_gateway=0
+  [[ "$target" == gateway* ]] && is_gateway=1
+  if ((is_gateway)); then
+    read -r queued dropped0 < <(telemetry_counters "$port") || die "$target: GET /health failed"
+  fi
   if [[ -n "$pid" ]]; then c0=$(cpu_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"; fi
   m0=$(cpu_ticks "$MOCK_WORKER_PID") || die "the mock (pid $MOCK_WORKER_PID) is gone; see $RUN_DIR"
   out=$(BENCH_STREAM=$stream timeout $(($(seconds "$DURATION") + 60)) \
@@ -94,8 +98,19 @@ measure() {
     "http://127.0.0.1:$port/v1/chat/completions" 2>&1) || die "wrk failed against $target: $out"
   if [[ -n "$pid" ]]; then
     pid_alive "$pid" || die "$target (pid $pid) died during the run; see $RUN_DIR"
-    wait_cpu_quiet "$pid"
+    # A gateway's exporters may still hold records (batches wait up to TELEMETRY_FLUSH_INTERVAL_MS, 1 s by
+    # default): their cost belongs to this run, so wait for the queues to empty and then for 1.2 s without a
+    # CPU tick; for other processes 0.3 s of quiet is enough.
+    if ((is_gateway)); then
+      drain_telemetry "$port" || die "$target: GET /health failed"
+      wait_cpu_quiet "$pid" 12
+    else
+      wait_cpu_quiet "$pid" 3
+    fi
     c1=$(cpu_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"
+  fi
+  if ((is_gateway)); then
+    read -r queued dropped1 < <(telemetry_counters "$port") || die "$target: GET /health failed"
   fi
   m1=$(cpu_ticks "$MOCK_WORKER_PID") || die "the mock is gone; see $RUN_DIR"
   if [[ -n "${TARGET_LOG[$target]}" ]]; then : >"${TARGET_LOG[$target]}"; fi
@@ -106,13 +121,14 @@ measure() {
   awk -v OFS='\t' -v round="$round" -v target="$target" -v mode="$mode" -v conns="$conns" \
     -v req="${r[requests]}" -v dur="${r[duration_us]}" -v p50="${r[p50_us]}" -v p90="${r[p90_us]}" \
     -v p99="${r[p99_us]}" -v p999="${r[p999_us]}" -v errors="$errors" -v c0="$c0" -v c1="$c1" \
-    -v m0="$m0" -v m1="$m1" -v tck="$CLK_TCK" 'BEGIN {
+    -v m0="$m0" -v m1="$m1" -v tck="$CLK_TCK" -v d0="$dropped0" -v d1="$dropped1" 'BEGIN {
       rps = dur > 0 ? req / (dur / 1e6) : 0
       cpu = c0 == "" ? "" : sprintf("%.2f", (c1 - c0) / tck * 1e6 / (req > 0 ? req : 1))
       mock = sprintf("%.2f", (m1 - m0) / tck * 1e6 / (req > 0 ? req : 1))
-      print round, target, mode, conns, req, sprintf("%.3f", dur / 1e6), sprintf("%.1f", rps), p50, p90, p99, p999, errors, cpu, mock
+      dropped = d0 == "" ? "" : d1 - d0
+      print round, target, mode, conns, req, sprintf("%.3f", dur / 1e6), sprintf("%.1f", rps), p50, p90, p99, p999, errors, cpu, mock, dropped
     }' >>"$RESULTS_TSV"
-  log "round $round  $(printf '%-28s %-9s c=%-4s' "$target" "$mode" "$conns") $(tail -1 "$RESULTS_TSV" | awk -F'\t' '{ printf "%9.0f req/s  p50 %7.0f us  p99 %7.0f us  cpu/req %6s us  errors %s", $7, $8, $10, ($13 == "" ? "-" : $13), $12 }')"
+  log "round $round  $(printf '%-28s %-9s c=%-4s' "$target" "$mode" "$conns") $(tail -1 "$RESULTS_TSV" | awk -F'\t' '{ printf "%9.0f req/s  p50 %7.0f us  p99 %7.0f us  cpu/req %6s us  errors %s%s", $7, $8, $10, ($13 == "" ? "-" : $13), $12, ($15 > 0 ? "  TELEMETRY DROPPED " $15 : "") }')"
 }
 
 # --- correctness before speed ------------------------------------------------------------------------------------
@@ -190,8 +206,8 @@ write_meta() {
   fi
   {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "command=$(printf 'TARGETS=%s ROUNDS=%s DURATION=%s WARMUP=%s MODES=%s CONNECTIONS=%s MEMCHECK=%s FIRST_EVENT=%s NGINX_KEEPALIVE=%s%s bench/run.sh' \
-      "$TARGETS" "$ROUNDS" "$DURATION" "$WARMUP" "$MODES" "$CONNECTIONS" "$MEMCHECK" "$FIRST_EVENT" "$NGINX_KEEPALIVE" \
+    echo "command=$(printf 'TARGETS=%s ROUNDS=%s DURATION=%s WARMUP=%s MODES=%s CONNECTIONS=%s MEMCHECK=%s FIRST_EVENT=%s UPSTREAM_KEEPALIVE=%s%s bench/run.sh' \
+      "$TARGETS" "$ROUNDS" "$DURATION" "$WARMUP" "$MODES" "$CONNECTIONS" "$MEMCHECK" "$FIRST_EVENT" "$UPSTREAM_KEEPALIVE" \
       "${GATEWAY_ENV:+ GATEWAY_ENV=\"$GATEWAY_ENV\"}")"
     echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) ($(nproc --all) cores)"
     echo "kernel=$(uname -sr)"
@@ -217,7 +233,7 @@ main() {
   trap 'exit 143' TERM
   log "output in $OUT_DIR"
   write_meta
-  printf 'round\ttarget\tmode\tconns\trequests\tduration_s\trps\tp50_us\tp90_us\tp99_us\tp999_us\terrors\tproxy_cpu_us_per_req\tmock_cpu_us_per_req\n' >"$RESULTS_TSV"
+  printf 'round\ttarget\tmode\tconns\trequests\tduration_s\trps\tp50_us\tp90_us\tp99_us\tp999_us\terrors\tproxy_cpu_us_per_req\tmock_cpu_us_per_req\ttelemetry_dropped\n' >"$RESULTS_TSV"
   : >"$OUT_DIR/checks.txt"
 
   start_mock
@@ -235,8 +251,12 @@ main() {
         BENCH_STREAM=$([[ "$mode" == stream ]] && echo 1 || echo 0) timeout $(($(seconds "$WARMUP") + 60)) \
           taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c32 -d"$WARMUP" -s "$WRK_SCRIPT" \
           "http://127.0.0.1:${TARGET_PORT[$t]}/v1/chat/completions" >/dev/null 2>&1 || die "warm-up of $t failed"
-        if [[ -n "${TARGET_LOG[$t]}" ]]; then : >"${TARGET_LOG[$t]}"; fi
       done
+      if [[ "$t" == gateway* ]]; then
+        drain_telemetry "${TARGET_PORT[$t]}" || die "$t: GET /health failed"
+        wait_cpu_quiet "${TARGET_PID[$t]}" 12
+      fi
+      if [[ -n "${TARGET_LOG[$t]}" ]]; then : >"${TARGET_LOG[$t]}"; fi
     done
   fi
 

@@ -83,22 +83,22 @@ status_kb() {
   return 1
 }
 
-# wait_cpu_quiet PID: wait until the process stops burning CPU (no tick for 0.3 s; at most 10 s), so that work
-# finished after the load generator stopped (e.g. an exporter draining its queue) is still counted.
+# wait_cpu_quiet PID POLLS: wait until the process stops burning CPU (no tick for POLLS x 0.1 s; at most 15 s), so
+# that work finished after the load generator stopped is still counted.
 wait_cpu_quiet() {
-  local pid=$1 last now still=0 i
+  local pid=$1 polls=$2 last now still=0 i
   last=$(cpu_ticks "$pid") || return 0
-  for ((i = 0; i < 100; i++)); do
+  for ((i = 0; i < 150; i++)); do
     sleep 0.1
     now=$(cpu_ticks "$pid") || return 0
     if [[ "$now" == "$last" ]]; then
-      ((++still >= 3)) && return 0
+      ((++still >= polls)) && return 0
     else
       still=0
       last=$now
     fi
   done
-  log "warning: pid $pid still busy 10 s after the load stopped"
+  log "warning: pid $pid still busy 15 s after the load stopped"
 }
 
 # --- ports ----------------------------------------------------------------------------------------------------

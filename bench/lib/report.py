@@ -29,6 +29,7 @@ def load_results(path):
         for key in ("rps", "p50_us", "p90_us", "p99_us", "p999_us", "mock_cpu_us_per_req"):
             row[key] = float(row[key])
         row["proxy_cpu_us_per_req"] = float(row["proxy_cpu_us_per_req"]) if row["proxy_cpu_us_per_req"] else None
+        row["telemetry_dropped"] = int(row["telemetry_dropped"]) if row.get("telemetry_dropped") else 0
     return rows
 
 
@@ -126,12 +127,14 @@ def detail_table(res):
     head = ["mode", "conns", "target", "req/s"] + (["x nginx"] if has_nginx else []) + ["p50 µs", "p99 µs", "p99.9 µs"]
     if has_direct:
         head += ["added p50", "added p99", "added p99.9"]
-    head += ["CPU µs/req"] + (["x nginx"] if has_nginx else []) + ["mock CPU µs/req", "errors"]
+    head += ["CPU µs/req"] + (["x nginx"] if has_nginx else []) + ["mock CPU µs/req", "errors", "records dropped"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for mode in res.modes:
         for c in res.conns:
             for t in res.targets:
-                errors = sum(res.cell[(rd, t, mode, c)]["errors"] for rd in res.rounds if (rd, t, mode, c) in res.cell)
+                runs = [res.cell[(rd, t, mode, c)] for rd in res.rounds if (rd, t, mode, c) in res.cell]
+                errors = sum(r["errors"] for r in runs)
+                dropped = sum(r["telemetry_dropped"] for r in runs)
                 cells = [mode, str(c), t, fmt(res.median(t, mode, c, "rps"))]
                 if has_nginx:
                     cells.append(fmt_ratio(res.ratio(t, "nginx", mode, c, "rps")))
@@ -141,7 +144,7 @@ def detail_table(res):
                 cells.append(fmt(res.median(t, mode, c, "proxy_cpu_us_per_req"), 1))
                 if has_nginx:
                     cells.append("—" if t == "direct" else fmt_ratio(res.ratio(t, "nginx", mode, c, "proxy_cpu_us_per_req")))
-                cells += [fmt(res.median(t, mode, c, "mock_cpu_us_per_req"), 1), str(errors)]
+                cells += [fmt(res.median(t, mode, c, "mock_cpu_us_per_req"), 1), str(errors), str(dropped)]
                 lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -178,13 +181,17 @@ def bar_checks(res, first_event, memory, cpu_at):
             r = res.ratio("gateway", "nginx", mode, load, "rps")
             if r is not None:
                 check(f"gateway {mode}: req/s @{load}c vs nginx", fmt_ratio(r), ">= 0.95x", r >= 0.95)
-    telemetry = {"gateway-prometheus": (1.15, True), "gateway-console+prometheus": (1.5, False)}
-    for target, (cpu_limit, check_rps) in telemetry.items():
+    # Telemetry issue: CPU limits per mode relative to telemetry off. With prometheus alone, the stream figure
+    # is read as "the per-chunk observation adds at most 10 %"; console serialises whole records with bodies and
+    # has the 1.5x limit in both modes.
+    telemetry = {"gateway-prometheus": ({"nonstream": 1.15, "stream": 1.10}, True),
+                 "gateway-console+prometheus": ({"nonstream": 1.5, "stream": 1.5}, False)}
+    for target, (cpu_limits, check_rps) in telemetry.items():
         if target in res.targets and "gateway" in res.targets:
             for mode in res.modes:
                 r = res.ratio(target, "gateway", mode, cpu_at, "proxy_cpu_us_per_req")
-                if r is not None:
-                    limit = 1.10 if mode == "stream" else cpu_limit
+                if r is not None and mode in cpu_limits:
+                    limit = cpu_limits[mode]
                     check(f"{target} {mode}: CPU per request vs gateway", fmt_ratio(r), f"<= {limit:.2f}x", r <= limit)
                 if check_rps:
                     r = res.ratio(target, "gateway", mode, load, "rps")
@@ -278,6 +285,12 @@ def main():
     errors = [r for r in res.rows if r["errors"]]
     if errors:
         p(f"**Warning:** {len(errors)} run(s) had errors (non-2xx, socket errors or timeouts); see the detail table.")
+        p()
+    dropped = [r for r in res.rows if r["telemetry_dropped"]]
+    if dropped:
+        p(f"**Warning:** in {len(dropped)} run(s) the gateway dropped telemetry records "
+          f"({sum(r['telemetry_dropped'] for r in dropped)} in all, from `/health`): work it skipped is missing "
+          f"from its CPU per request.")
         p()
     checks = out / "checks.txt"
     if checks.exists() and checks.read_text().strip():

@@ -58,7 +58,7 @@ start_nginx() {
   local name=$1 port=$2 upstream=$3 master worker
   mkdir -p "$RUN_DIR/$name.tmp"
   render "$BENCH_DIR/nginx/proxy.conf.in" "$RUN_DIR/$name.conf" \
-    RUN_DIR="$RUN_DIR" NAME="$name" PORT="$port" UPSTREAM_PORT="$upstream" KEEPALIVE="$NGINX_KEEPALIVE"
+    RUN_DIR="$RUN_DIR" NAME="$name" PORT="$port" UPSTREAM_PORT="$upstream" KEEPALIVE="$UPSTREAM_KEEPALIVE"
   taskset -c "$PROXY_CPU" nginx -p "$RUN_DIR" -c "$RUN_DIR/$name.conf" >"$RUN_DIR/$name.out" 2>&1 &
   master=$!
   remember_pid "$master"
@@ -83,6 +83,7 @@ start_gateway() {
   # >> (O_APPEND), so that truncating the file between measurements keeps it small instead of sparse.
   env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
     HOST=127.0.0.1 PORT="$port" WORKER_THREADS=1 LOG_LEVEL=warn \
+    UPSTREAM_MAX_IDLE_CONNECTIONS_PER_HOST="$UPSTREAM_KEEPALIVE" \
     OPENAI_BASE_URL="http://127.0.0.1:$upstream/v1" OPENAI_API_KEY=sk-bench \
     ENABLED_EXPORTERS="$exporters" TELEMETRY_SPOOL_DIR="$RUN_DIR/$name.spool" \
     "${extra[@]}" \
@@ -92,6 +93,26 @@ start_gateway() {
   wait_port "$port" "$pid" || die "$name did not start; see $RUN_DIR/$name.stderr"
   TARGET_PID[$name]=$pid
   TARGET_ALL_PIDS[$name]=$pid
+}
+
+# telemetry_counters PORT: "QUEUED DROPPED" summed over the gateway's exporters, from GET /health (SPEC section 3:
+# exporters.NAME.queue_depth / .dropped); "0 0" with telemetry off. Fails if /health does not answer.
+telemetry_counters() {
+  local health
+  health=$(curl -sS --max-time 2 "http://127.0.0.1:$1/health") || return 1
+  { grep -o '"\(queue_depth\|dropped\)":[0-9]*' <<<"$health" || true; } |
+    awk -F'[":]+' '{ sum[$2] += $3 } END { printf "%d %d\n", sum["queue_depth"], sum["dropped"] }'
+}
+
+# drain_telemetry PORT: wait until no record waits in any exporter queue (at most 15 s).
+drain_telemetry() {
+  local i queued dropped
+  for ((i = 0; i < 150; i++)); do
+    read -r queued dropped < <(telemetry_counters "$1") || return 1
+    ((queued == 0)) && return 0
+    sleep 0.1
+  done
+  log "warning: gateway on port $1 still has $queued records queued after 15 s"
 }
 
 # start_target NAME PORT UPSTREAM_PORT: NAME may carry an instance suffix after '@' (nginx@slow), which

@@ -248,7 +248,20 @@ json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut,
   return t;
 }
 
+namespace {
+json::object assembleParsed(const std::vector<json::value>& chunks);
+}  // namespace
+
 json::object assembleStream(const std::vector<std::string>& chunks) {
+  std::vector<json::value> parsed;
+  parsed.reserve(chunks.size());
+  for (const auto& text : chunks)
+    if (auto v = parseJson(text)) parsed.push_back(std::move(*v));
+  return assembleParsed(parsed);
+}
+
+namespace {
+json::object assembleParsed(const std::vector<json::value>& chunks) {
   json::object out;
   out["id"] = nullptr;
   out["object"] = "chat.completion.chunk";
@@ -256,10 +269,9 @@ json::object assembleStream(const std::vector<std::string>& chunks) {
   out["model"] = nullptr;
   std::map<std::int64_t, json::object> choices;
   json::value usage = nullptr;
-  for (const auto& text : chunks) {
-    auto parsed = parseJson(text);
-    if (!parsed || !parsed->is_object()) continue;
-    const auto& chunk = parsed->as_object();
+  for (const auto& chunk_value : chunks) {
+    if (!chunk_value.is_object()) continue;
+    const auto& chunk = chunk_value.as_object();
     for (std::string_view key : {"id", "object", "created", "model", "system_fingerprint"})
       if (const auto* v = chunk.if_contains(key); v && !v->is_null()) out[key] = *v;
     if (const auto* u = chunk.if_contains("usage"); u && u->is_object()) usage = *u;
@@ -314,6 +326,7 @@ json::object assembleStream(const std::vector<std::string>& chunks) {
   out["usage"] = std::move(usage);
   return out;
 }
+}  // namespace
 
 RecordBuilder::RecordBuilder(RecordBuilderOptions options, std::shared_ptr<const PricingTable> pricing)
     : options_(std::move(options)), pricing_(std::move(pricing)) {}
@@ -329,8 +342,9 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in) const {
   std::optional<json::value> parsed_response;  // non-stream, full body only
   std::optional<std::string> stream_error_type;
   if (in.streamed) {
-    json::object assembled = assembleStream(obs.chunks);
-    json::array streamed;
+    // Each chunk is parsed once: for the assembly and for streamed_data.
+    std::vector<json::value> parsed_chunks;
+    parsed_chunks.reserve(obs.chunks.size());
     std::size_t bytes = 0, not_captured = obs.chunks_not_captured;
     for (const auto& chunk : obs.chunks) {
       if (bytes + chunk.size() > options_.max_body_bytes) {
@@ -342,8 +356,12 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in) const {
       json::value v = p ? std::move(*p) : json::value(chunk);
       if (!stream_error_type) stream_error_type = errorTypeOf(v);
       scrubSecrets(v);
-      streamed.push_back(std::move(v));
+      parsed_chunks.push_back(std::move(v));
     }
+    json::object assembled = assembleParsed(parsed_chunks);
+    json::array streamed;
+    streamed.reserve(parsed_chunks.size());
+    for (auto& v : parsed_chunks) streamed.push_back(std::move(v));
     // A stream's usage is in its last usage chunk, when the handler did not
     // report it itself.
     if (!usage.input && !usage.output && assembled["usage"].is_object())

@@ -203,6 +203,7 @@ write_meta() {
   local gw_version=n/a
   if [[ " ${TARGET_LIST[*]} " == *" gateway"* && -x "$GATEWAY_BIN" ]]; then
     gw_version=$(timeout 5 "$GATEWAY_BIN" --version 2>&1 | head -1) || gw_version="(--version failed)"
+    gw_version="$gw_version (${GATEWAY_BIN#"$REPO_DIR"/}, built $(date -u -r "$GATEWAY_BIN" +%Y-%m-%dT%H:%MZ))"
   fi
   {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"

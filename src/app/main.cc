@@ -5,8 +5,10 @@
 #include "providers/provider_registry.h"
 #include "server/gateway_server.h"
 #include "telemetry/exporter_registry.h"
-#include "telemetry/telemetry_sink.h"
+#include "telemetry/telemetry.h"
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -72,6 +74,15 @@ int configFailure(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Block SIGTERM/SIGINT before any thread exists (threads inherit the
+  // mask), so only the main thread's sigwait() sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
   std::string config_file;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -104,8 +115,8 @@ int main(int argc, char** argv) {
   gw::registerBuiltinExporters(registry);
   if (auto st = registry.validate(); !st) return configFailure(st.error().message);
 
-  // Telemetry is wired in by the telemetry pipeline (src/telemetry).
-  gw::NullTelemetrySink telemetry;
+  auto telemetry = gw::Telemetry::start(*settings, *config, registry);
+  if (!telemetry) return configFailure(telemetry.error().message);
 
   auto providers = gw::ProviderRegistry::create(settings->providers);
 
@@ -117,16 +128,10 @@ int main(int argc, char** argv) {
   gw::ServerDeps deps;
   deps.settings = &*settings;
   deps.providers = &providers;
-  deps.telemetry = &telemetry;
+  deps.telemetry = telemetry->get();
+  deps.exporter_health = [t = telemetry->get()] { return t->exporterHealth(); };
+  deps.metrics_text = [t = telemetry->get()] { return t->prometheusText(); };
   gw::GatewayServer server(deps);
-
-  // Block the signals in every thread; the main thread waits for them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
 
   if (auto st = server.start(); !st) return configFailure(st.error().message);
   logger->info("magicapi-gateway {} listening on {}:{} ({} worker threads)", GW_VERSION, settings->host,
@@ -139,7 +144,13 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   logger->info("received {}, shutting down (grace {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                settings->shutdown_grace.count());
+  auto started = std::chrono::steady_clock::now();
   server.shutdown(settings->shutdown_grace);
+  // Exporters get what is left of the grace period, and at least 2 s, to
+  // deliver; what they cannot deliver goes to their spools.
+  auto left = settings->shutdown_grace - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::steady_clock::now() - started);
+  (*telemetry)->shutdown(std::max(left, std::chrono::milliseconds(2000)));
   logger->info("stopped");
   return 0;
 }

@@ -128,7 +128,10 @@ net::awaitable<bool> sendToClient(ProxyContext& ctx, const std::string& head, st
   } else if (!body.empty()) {
     bufs[n++] = net::buffer(body);
   }
-  if (n == 0) co_return true;
+  if (n == 0) {
+    if (last) ctx.response_finished = true;
+    co_return true;
+  }
   auto [ec, written] =
       co_await net::async_write(ctx.client, std::vector<net::const_buffer>(bufs.begin(), bufs.begin() + static_cast<std::ptrdiff_t>(n)), kAsTuple);
   if (ec) {
@@ -356,7 +359,9 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
   ureq.set(http::field::host, default_port ? host : host + ":" + std::to_string(up.endpoint.port));
   for (auto& [k, v] : up.headers) {
     if (hasHeaderUnsafeBytes(k) || hasHeaderUnsafeBytes(v)) continue;
-    ureq.insert(k, v);
+    // A provider that signs its requests (bedrock) sets Host itself.
+    if (iequals(k, "host")) ureq.set(http::field::host, v);
+    else ureq.insert(k, v);
   }
   ureq.body() = std::move(up.body);
   if (!ureq.body().empty() || ureq.method() == http::verb::post || ureq.method() == http::verb::put ||

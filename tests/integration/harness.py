@@ -1,0 +1,135 @@
+"""Starts the real gateway binary and the mock upstream for integration tests.
+
+Everything listens on 127.0.0.1 with ports picked by the kernel (port 0).
+Processes are always killed on exit, and every wait has a deadline.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import atexit
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GATEWAY_BIN = os.environ.get("GW_GATEWAY_BIN", "")
+TEST_KEY = "sk-test-SECRET-9f8e7d6c5b4a"  # must never appear in any output
+
+
+def wait_for_line(stream, prefix, timeout=15.0):
+    deadline = time.time() + timeout
+    buf = b""
+    fd = stream.fileno()
+    os.set_blocking(fd, False)
+    while time.time() < deadline:
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            chunk = None
+        if chunk:
+            buf += chunk
+            for line in buf.split(b"\n"):
+                if line.startswith(prefix):
+                    return line.decode(), buf
+        elif chunk == b"":
+            break
+        else:
+            time.sleep(0.01)
+    raise RuntimeError("did not see %r; got %r" % (prefix, buf[-2000:]))
+
+
+_LIVE = []
+
+
+@atexit.register
+def _kill_leftovers():
+    """A failing test must not leave processes behind (they would hold the
+    test runner's pipes open)."""
+    for p in _LIVE:
+        if p.poll() is None:
+            p.kill()
+
+
+class MockUpstream:
+    def __init__(self):
+        self.log_path = tempfile.mktemp(prefix="mock-upstream-", suffix=".jsonl")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "mock_upstream.py"), "--log", self.log_path],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        _LIVE.append(self.proc)
+        line, _ = wait_for_line(self.proc.stdout, b"PORT ")
+        self.port = int(line.split()[1])
+        self.url = "http://127.0.0.1:%d/v1" % self.port
+
+    def events(self):
+        if not os.path.exists(self.log_path):
+            return []
+        with open(self.log_path) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Gateway:
+    """The real binary on port 0. stdout (records) and stderr (logs) are kept."""
+
+    def __init__(self, env=None, args=None, expect_start=True):
+        self.out = tempfile.NamedTemporaryFile(prefix="gw-stdout-", delete=False)
+        full_env = {"PATH": os.environ.get("PATH", ""), "PORT": "0", "WORKER_THREADS": "2",
+                    "ENABLED_EXPORTERS": "none", "TELEMETRY_SPOOL_DIR": tempfile.mkdtemp(prefix="gw-spool-")}
+        full_env.update(env or {})
+        self.proc = subprocess.Popen([GATEWAY_BIN] + (args or []), env=full_env, stdout=self.out,
+                                     stderr=subprocess.PIPE)
+        _LIVE.append(self.proc)
+        self.stderr_seen = b""
+        if expect_start:
+            line, self.stderr_seen = wait_for_line(self.proc.stderr, b"listening on port ")
+            self.port = int(line.rsplit(" ", 1)[1])
+
+    def connect(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        return s
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        rest = self.proc.stderr.read() or b""
+        self.stderr_seen += rest
+        return self.proc.returncode
+
+    def stdout_text(self):
+        with open(self.out.name, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=10):
+    """One request on a fresh connection. Returns (status, headers dict lower-case, body bytes)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    conn.request(method, path, body=data, headers=h)
+    r = conn.getresponse()
+    payload = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    conn.close()
+    return r.status, hdrs, payload
+
+
+def sse_events(payload):
+    out = []
+    for block in payload.decode().split("\n\n"):
+        for line in block.split("\n"):
+            if line.startswith("data: "):
+                out.append(line[6:])
+    return out

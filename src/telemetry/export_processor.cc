@@ -276,24 +276,29 @@ Clock::time_point ExportProcessor::step() {
     else if (!oldest_queued_since_) oldest_queued_since_ = now;
     const bool due = queued >= options_.batch_size ||
                      (queued > 0 && now >= *oldest_queued_since_ + options_.flush_interval);
-    if (due) {
-      queue_.pop(options_.batch_size, batch_);
-      source_ = Source::kQueue;
-      retries_ = 0;
-      next_attempt_ = now;
-      if (queue_.size() == 0) oldest_queued_since_.reset();
-      else oldest_queued_since_ = now;
-      continue;
-    }
-    if (spool_ && spool_->records() > 0 && breaker_.allow(now)) {
+    // Under sustained load the queue is always due: alternate with the
+    // spool so that a backlog still drains.
+    const bool replay = spool_ && spool_->records() > 0 && (replay_turn_ || !due);
+    if (replay && breaker_.allow(now)) {
       batch_ = spool_->peek(options_.batch_size);
       if (!batch_.empty()) {
         source_ = Source::kSpool;
         spool_taken_ = batch_.size();
         retries_ = 0;
         next_attempt_ = now;
+        replay_turn_ = false;
         continue;
       }
+    }
+    if (due) {
+      queue_.pop(options_.batch_size, batch_);
+      source_ = Source::kQueue;
+      retries_ = 0;
+      next_attempt_ = now;
+      replay_turn_ = true;
+      if (queue_.size() == 0) oldest_queued_since_.reset();
+      else oldest_queued_since_ = now;
+      continue;
     }
     if (queued > 0) next = *oldest_queued_since_ + options_.flush_interval;
     break;

@@ -140,6 +140,7 @@ class ExportProcessor {
   Source source_ = Source::kQueue;
   std::size_t spool_taken_ = 0;  // records of batch_ that came from spool.peek()
   int retries_ = 0;
+  bool replay_turn_ = false;  // the next batch comes from the spool if it has records
   Clock::time_point next_attempt_{};
   // When the queue last became non-empty: the flush interval runs from here.
   std::optional<Clock::time_point> oldest_queued_since_;

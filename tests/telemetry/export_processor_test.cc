@@ -322,6 +322,25 @@ TEST(ExportProcessor, SpoolIsReplayedAfterRestart) {
   fs::remove_all(dir);
 }
 
+TEST(ExportProcessor, SpoolBacklogDrainsUnderSustainedLoad) {
+  auto o = opts(2);
+  o.queue_capacity = 1000;
+  Harness h(o);
+  std::vector<RecordPtr> old;
+  for (int i = 0; i < 4; ++i) old.push_back(makeRecord("old" + std::to_string(i)));
+  ASSERT_EQ(h.spool->append(old), 4u);
+  // More full batches than one step() handles: the queue stays due, yet the
+  // spool's batches get their turn in between.
+  h.push(0, 400);
+  EXPECT_EQ(h.processor->step(), h.clock.now());  // more to do
+  EXPECT_GT(h.queue.size(), 0u);
+  EXPECT_EQ(h.spool->records(), 0u);
+  auto batches = h.exporter.batchesSnapshot();
+  ASSERT_GE(batches.size(), 4u);
+  EXPECT_EQ(batches[0], ids(0, 2));
+  EXPECT_EQ(batches[1], (std::vector<std::string>{"old0", "old1"}));
+}
+
 TEST(ExporterWorker, QueueOverflowIsSpooledThenDroppedAndCounted) {
   const auto dir = tempDir("overflow");
   MetricsRegistry metrics;

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package the gateway needs to build, run, test and
+# benchmark. The one place where dependencies are pinned (by Debian release).
+# Idempotent: does nothing when everything is already installed.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  g++ cmake ninja-build ccache pkg-config python3 clang libclang-rt-14-dev
+  # libraries (ARCHITECTURE.md)
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev zlib1g-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libpq-dev
+  # tests
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  postgresql prometheus ca-certificates curl
+  # load harness
+  nginx-light libnginx-mod-http-echo wrk util-linux
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian packages start services we do not want running in the background.
+for svc in nginx prometheus postgresql; do
+  $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+done

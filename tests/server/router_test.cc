@@ -1,0 +1,133 @@
+#include "server/router.h"
+
+#include "config/settings.h"
+#include "providers/provider_registry.h"
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace gw {
+namespace {
+
+class Headers : public HeaderLookup {
+ public:
+  std::map<std::string, std::string> items;
+  std::optional<std::string_view> get(std::string_view name) const override {
+    auto it = items.find(std::string(name));
+    if (it == items.end()) return std::nullopt;
+    return std::string_view(it->second);
+  }
+  void forEach(const std::function<void(std::string_view, std::string_view)>& f) const override {
+    for (auto& [k, v] : items) f(k, v);
+  }
+};
+
+ProviderRegistry registry() {
+  auto s = loadSettings(ConfigSource({}, {}), 1);
+  return ProviderRegistry::create(s->providers);
+}
+
+TEST(Router, HeaderWinsOverPrefix) {
+  auto providers = registry();
+  Headers h;
+  h.items["x-provider"] = "Anthropic";
+  auto body = boost::json::parse(R"({"model":"groq/llama"})").as_object();
+  auto r = selectProvider(h, &body, providers, "openai");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->provider_name, "anthropic");
+  EXPECT_EQ(r->model, "groq/llama") << "the prefix is only taken without x-provider";
+  EXPECT_FALSE(r->model_rewritten);
+}
+
+TEST(Router, KnownPrefixIsTakenAndRemoved) {
+  auto providers = registry();
+  Headers h;
+  auto body = boost::json::parse(R"({"model":"groq/llama-3.1-8b-instant"})").as_object();
+  auto r = selectProvider(h, &body, providers, "openai");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->provider_name, "groq");
+  EXPECT_EQ(r->model, "llama-3.1-8b-instant");
+  EXPECT_TRUE(r->model_rewritten);
+  EXPECT_EQ(body.at("model").as_string(), "llama-3.1-8b-instant");
+}
+
+TEST(Router, UnknownPrefixStaysInTheModel) {
+  auto providers = registry();
+  Headers h;
+  auto body = boost::json::parse(R"({"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo"})").as_object();
+  auto r = selectProvider(h, &body, providers, "together");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->provider_name, "together");
+  EXPECT_EQ(r->model, "meta-llama/Llama-3.3-70B-Instruct-Turbo");
+  EXPECT_FALSE(r->model_rewritten);
+}
+
+TEST(Router, DefaultProviderWithoutBody) {
+  auto providers = registry();
+  Headers h;
+  auto r = selectProvider(h, nullptr, providers, "openai");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->provider_name, "openai");
+  EXPECT_EQ(r->model, "");
+}
+
+TEST(Router, UnknownHeaderProviderIs400) {
+  auto providers = registry();
+  Headers h;
+  h.items["x-provider"] = "nosuch";
+  auto r = selectProvider(h, nullptr, providers, "openai");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().http_status, 400);
+  EXPECT_EQ(r.error().code, "unknown_provider");
+}
+
+TEST(Router, JsonBodyLimits) {
+  EXPECT_TRUE(parseJsonBody(R"({"a":1})"));
+  auto bad = parseJsonBody(R"({"a":)");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().http_status, 400);
+  EXPECT_EQ(bad.error().code, "invalid_json");
+  EXPECT_FALSE(parseJsonBody("[1]"));
+  EXPECT_FALSE(parseJsonBody(std::string(100, '[') + std::string(100, ']')));
+  EXPECT_FALSE(parseJsonBody("{\"a\":1} trailing"));
+}
+
+TEST(Router, RequestIds) {
+  Headers h;
+  h.items["x-request-id"] = "abc-123";
+  EXPECT_EQ(requestIdFor(h), "abc-123");
+  h.items["x-request-id"] = "has space";
+  EXPECT_NE(requestIdFor(h), "has space");
+  h.items["x-request-id"] = std::string(200, 'a');
+  EXPECT_EQ(requestIdFor(h).size(), 36u);
+}
+
+TEST(Router, TrackingHeaders) {
+  Headers h;
+  h.items = {{"x-project-id", "p1"}, {"x-project-name", "Proj"}, {"x-organization-id", "o1"},
+             {"x-user-id", "u1"},    {"x-experiment-id", "e1"},  {"x-thread-id", "t1"}};
+  RequestRecord r;
+  copyTrackingHeaders(h, r);
+  EXPECT_EQ(r.project_id, "p1");
+  EXPECT_EQ(r.project_name, "Proj");
+  EXPECT_EQ(r.org_id, "o1");
+  EXPECT_EQ(r.user_id, "u1");
+  EXPECT_EQ(r.experiment_id, "e1");
+  EXPECT_EQ(r.thread_id, "t1");
+  h.items["x-organisation-id"] = "o2";
+  RequestRecord r2;
+  copyTrackingHeaders(h, r2);
+  EXPECT_EQ(r2.org_id, "o2") << "the British spelling of the SPEC comes first";
+}
+
+TEST(Router, GatewayKeys) {
+  std::vector<std::string> keys = {"k1", "k2"};
+  EXPECT_TRUE(gatewayKeyAccepted("k2", keys));
+  EXPECT_FALSE(gatewayKeyAccepted("k3", keys));
+  EXPECT_FALSE(gatewayKeyAccepted("", keys));
+}
+
+}  // namespace
+}  // namespace gw

@@ -35,6 +35,41 @@ CHAT = open(os.path.join(TRANSCRIPTS, "openai-chat.json"), "rb").read()
 CHUNKS = load_chunks()
 
 
+def transcript(name):
+    return open(os.path.join(TRANSCRIPTS, name), "rb").read()
+
+
+def jsonl(name):
+    return [json.loads(l) for l in transcript(name).decode().splitlines() if l.strip()]
+
+
+def eventstream_message(headers, payload):
+    """One application/vnd.amazon.eventstream message (string headers only):
+    prelude (total length, headers length, prelude CRC32), headers, payload,
+    message CRC32 -- AWS's documented framing."""
+    import struct
+    import zlib
+    hbytes = b""
+    for k, v in headers.items():
+        kb, vb = k.encode(), v.encode()
+        hbytes += struct.pack(">B", len(kb)) + kb + b"\x07" + struct.pack(">H", len(vb)) + vb
+    total = 12 + len(hbytes) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(hbytes))
+    prelude += struct.pack(">I", zlib.crc32(prelude) & 0xFFFFFFFF)
+    msg = prelude + hbytes + payload
+    return msg + struct.pack(">I", zlib.crc32(msg) & 0xFFFFFFFF)
+
+
+def bedrock_stream(name):
+    out = []
+    for line in jsonl(name):
+        (etype, payload), = line.items()
+        out.append(eventstream_message({":event-type": etype, ":message-type": "event",
+                                        ":content-type": "application/json"},
+                                       json.dumps(payload, separators=(",", ":")).encode()))
+    return out
+
+
 class Log:
     def __init__(self, path):
         self.f = open(path, "a", buffering=1) if path else None
@@ -81,7 +116,8 @@ async def read_request(reader):
 
 
 def response(status, body, ctype="application/json", extra=b""):
-    reason = {200: b"OK", 429: b"Too Many Requests", 500: b"Internal Server Error"}.get(status, b"X")
+    reason = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden", 429: b"Too Many Requests",
+              500: b"Internal Server Error"}.get(status, b"X")
     return (b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nx-request-id: req_upstream_1\r\n%s\r\n"
             % (status, reason, ctype.encode(), len(body), extra)) + body
 
@@ -116,6 +152,40 @@ async def handle(reader, writer, log):
             if model == "echo":
                 seen = json.dumps({"method": method, "path": path, "headers": headers, "body": body.decode("utf-8", "replace")}).encode()
                 writer.write(response(200, seen))
+                await writer.drain()
+                continue
+            if path == "/v1/messages":  # Anthropic Messages API
+                if not headers.get("x-api-key") or headers.get("anthropic-version") != "2023-06-01":
+                    writer.write(response(401, b'{"type":"error","error":{"type":"authentication_error","message":"missing x-api-key"}}'))
+                elif model == "anthropic-error":
+                    writer.write(response(400, transcript("anthropic-error.json")))
+                elif stream:
+                    events = [b"event: %s\ndata: %s\n\n" % (e["type"].encode(), json.dumps(e, separators=(",", ":")).encode())
+                              for e in jsonl("anthropic-tool.chunks.jsonl" if model == "anthropic-tool" else "anthropic-text.chunks.jsonl")]
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nrequest-id: req_anthropic_1\r\n\r\n")
+                    for e in events:
+                        writer.write(b"%x\r\n%s\r\n" % (len(e), e))
+                    writer.write(b"0\r\n\r\n")
+                else:
+                    writer.write(response(200, transcript("anthropic-tool.json" if model == "anthropic-tool" else "anthropic-text.json")))
+                await writer.drain()
+                continue
+            if path.startswith("/model/") and (path.endswith("/converse") or path.endswith("/converse-stream")):
+                auth = headers.get("authorization", "")
+                if not auth.startswith("AWS4-HMAC-SHA256 Credential=") or "/bedrock/aws4_request" not in auth \
+                        or "x-amz-date" not in headers:
+                    writer.write(response(403, b'{"message":"The request signature we calculated does not match"}'))
+                elif path.endswith("/converse-stream"):
+                    frames = bedrock_stream("bedrock-text.chunks.jsonl")
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\nTransfer-Encoding: chunked\r\nx-amzn-RequestId: req_bedrock_1\r\n\r\n")
+                    blob = b"".join(frames)
+                    # Deliberately split frames across HTTP chunks at odd offsets.
+                    for i in range(0, len(blob), 37):
+                        part = blob[i:i + 37]
+                        writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    writer.write(b"0\r\n\r\n")
+                else:
+                    writer.write(response(200, transcript("bedrock-text.json")))
                 await writer.drain()
                 continue
             if path.endswith("/models") and method == "GET":

@@ -22,7 +22,8 @@ MODE_TITLES = {
 
 
 def load_results(path):
-    rows = list(csv.DictReader(path.open(), delimiter="\t"))
+    with path.open() as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
     for row in rows:
         for key in ("round", "conns", "requests", "errors"):
             row[key] = int(row[key])
@@ -245,7 +246,8 @@ def main():
         p()
     rss = out / "rss.tsv"
     if rss.exists():
-        rows = list(csv.DictReader(rss.open(), delimiter="\t"))
+        with rss.open() as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
         if rows:
             p("#### Peak memory over the load runs (VmHWM of the measured process)")
             p()

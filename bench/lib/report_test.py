@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Tests for report.py: medians over rounds, ratios paired within a round, added latency, bars, warnings.
+
+Run: python3 -m unittest discover -s bench/lib -p '*_test.py'
+"""
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import report  # noqa: E402
+
+COLUMNS = ("round target mode conns requests duration_s rps p50_us p90_us p99_us p999_us errors "
+           "proxy_cpu_us_per_req mock_cpu_us_per_req telemetry_dropped").split()
+
+
+def row(rnd, target, mode, conns, rps, p50, cpu, errors=0, dropped=""):
+    values = dict(round=rnd, target=target, mode=mode, conns=conns, requests=int(rps * 10), duration_s="10.000",
+                  rps=rps, p50_us=p50, p90_us=p50 * 2, p99_us=p50 * 3, p999_us=p50 * 4, errors=errors,
+                  proxy_cpu_us_per_req="" if cpu is None else cpu, mock_cpu_us_per_req=10.0,
+                  telemetry_dropped=dropped)
+    return "\t".join(str(values[c]) for c in COLUMNS)
+
+
+class ReportTest(unittest.TestCase):
+    def write(self, rows, **extra):
+        self.tmp = tempfile.TemporaryDirectory()
+        out = pathlib.Path(self.tmp.name)
+        (out / "results.tsv").write_text("\t".join(COLUMNS) + "\n" + "\n".join(rows) + "\n")
+        (out / "meta.env").write_text("cpu_at=32\ndate=test\n")
+        for name, text in extra.items():
+            (out / name).write_text(text)
+        return out
+
+    def tearDown(self):
+        if hasattr(self, "tmp"):
+            self.tmp.cleanup()
+
+    def test_ratios_are_paired_within_a_round_before_the_median(self):
+        # Round 2 runs on a machine twice as slow for everyone: paired ratios stay 0.5, while the ratio of
+        # medians over rounds would be 0.75 / 1.5 = 0.5 only by luck; with three rounds they differ.
+        rows = []
+        for rnd, scale in ((1, 1.0), (2, 0.5), (3, 0.25)):
+            rows.append(row(rnd, "nginx", "nonstream", 32, 1000 * scale, 100, 40.0))
+            rows.append(row(rnd, "gateway", "nonstream", 32, 500 * scale, 100, 20.0 / scale))
+        res = report.Results(report.load_results(self.write(rows) / "results.tsv"))
+        self.assertAlmostEqual(res.ratio("gateway", "nginx", "nonstream", 32, "rps"), 0.5)
+        self.assertAlmostEqual(res.median("gateway", "nonstream", 32, "rps"), 250)
+        self.assertAlmostEqual(res.ratio("gateway", "nginx", "nonstream", 32, "proxy_cpu_us_per_req"), 1.0)
+
+    def test_added_latency_is_target_minus_direct_in_the_same_round(self):
+        rows = [row(1, "direct", "stream", 1, 9000, 30, None), row(1, "nginx", "stream", 1, 5000, 110, 50.0),
+                row(2, "direct", "stream", 1, 9000, 90, None), row(2, "nginx", "stream", 1, 5000, 150, 50.0),
+                row(3, "direct", "stream", 1, 9000, 40, None), row(3, "nginx", "stream", 1, 5000, 100, 50.0)]
+        res = report.Results(report.load_results(self.write(rows) / "results.tsv"))
+        self.assertEqual(res.added("nginx", "stream", 1, "p50_us"), 60)   # 80, 60, 60
+
+    def test_report_renders_tables_bars_and_warnings(self):
+        rows = []
+        for rnd in (1, 2):
+            for mode in ("nonstream", "stream"):
+                for conns in (1, 32):
+                    rows.append(row(rnd, "direct", mode, conns, 10000, 30, None))
+                    rows.append(row(rnd, "nginx", mode, conns, 8000, 110, 45.0))
+                    rows.append(row(rnd, "gateway", mode, conns, 8400, 100, 40.0, dropped=0))
+                    rows.append(row(rnd, "gateway-prometheus", mode, conns, 8300, 105, 50.0,
+                                    errors=3 if rnd == 2 else 0, dropped=7 if rnd == 1 else 0))
+        first_event = ("direct\t" + json.dumps(dict(n=40, errors=0, median_ms=50.2, p90_ms=50.5, min_ms=50, max_ms=51))
+                       + "\ngateway\t" + json.dumps(dict(n=40, errors=0, median_ms=50.9, p90_ms=51, min_ms=50, max_ms=52))
+                       + "\n")
+        memory = "gateway\tidle\t" + json.dumps(dict(connections=1000, ok=1000, failed=0, rss_before_kb=10240,
+                                                     rss_peak_kb=20480, fds_peak=1010)) + "\n"
+        out = self.write(rows, **{"first_event.tsv": first_event, "memory.tsv": memory})
+        text = subprocess.run([sys.executable, str(HERE / "report.py"), str(out)], check=True,
+                              capture_output=True, text=True).stdout
+        self.assertIn("| gateway | 100 | 70 | 300 | 210 | 8,400 | 1.05x | 40.0 | 0.89x |", text)
+        self.assertIn("| gateway nonstream: CPU per request vs nginx | 0.89x | <= 1.00x | pass |", text)
+        self.assertIn("| gateway-prometheus nonstream: CPU per request vs gateway | 1.25x | <= 1.15x | **FAIL** |", text)
+        self.assertIn("| gateway: time to first event vs direct | +0.700 ms | <= 0.5 ms | **FAIL** |", text)
+        self.assertIn("| gateway: RSS with 1000 idle connections | 20.0 MB (0 failed) | < 50 MB | pass |", text)
+        self.assertIn("run(s) had errors", text)
+        self.assertIn("dropped telemetry records (28 in all", text)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -149,7 +149,12 @@ void ExportProcessor::finishBatch(std::size_t /*delivered*/) {
 
 void ExportProcessor::attempt(Clock::time_point now) {
   if (!initialized_) {
-    auto st = exporter_.init();
+    Status st = ok();
+    try {
+      st = exporter_.init();
+    } catch (const std::exception& e) {
+      st = Error::internal(std::string("init threw: ") + e.what());
+    }
     if (!st) {
       warn("init failed: " + st.error().message);
       breaker_.onFailure(now);
@@ -166,7 +171,14 @@ void ExportProcessor::attempt(Clock::time_point now) {
   }
 
   const auto started = clock_.now();
-  ExportResult r = exporter_.exportBatch(batch_);
+  ExportResult r;
+  try {
+    r = exporter_.exportBatch(batch_);
+  } catch (const std::exception& e) {
+    // Exporters should not throw; if one does, the worker must survive and
+    // the records must not be lost: treat it like a transport error.
+    r = ExportResult::retryable(std::string("exporter threw: ") + e.what());
+  }
   const auto ended = clock_.now();
   stats_.exportDuration(std::chrono::duration<double>(ended - started).count());
   now = ended;

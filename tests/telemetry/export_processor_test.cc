@@ -276,6 +276,21 @@ TEST(ExportProcessor, InitFailureIsRetriedLater) {
   EXPECT_EQ(h.stats.exportedTotal(), 1u);
 }
 
+TEST(ExportProcessor, AThrowingExporterIsRetriedNotFatal) {
+  Harness h(opts(1));
+  int calls = 0;
+  h.exporter.behaviour = [&](std::span<const RecordPtr>) -> ExportResult {
+    if (++calls == 1) throw std::runtime_error("boom");
+    return ExportResult::success();
+  };
+  h.push(0, 1);
+  h.processor->step();
+  EXPECT_EQ(h.stats.retriedTotal(), 1u);
+  h.clock.advance(100ms);
+  h.processor->step();
+  EXPECT_EQ(h.stats.exportedTotal(), 1u);
+}
+
 TEST(ExportProcessor, NoSpoolMeansCountedDrops) {
   auto o = opts(1);
   o.retry.max_retries = 0;

@@ -13,6 +13,8 @@ Scenarios (model name):
   reset-mid-stream -> 3 chunks, then reset
   error-429        -> 429 with an OpenAI error body and Retry-After
   echo             -> 200 with the request seen (method, path, headers, body)
+  unpriced-*       -> the recorded chat completion, but naming the requested
+                      model (one no price table knows), non-stream only
 Every request is logged to the file given with --log (one JSON per line), so
 tests can check what reached the upstream (and that cancelled requests were
 cancelled: "closed" events).
@@ -190,6 +192,12 @@ async def handle(reader, writer, log):
                 continue
             if path.endswith("/models") and method == "GET":
                 writer.write(response(200, b'{"object":"list","data":[{"id":"gpt-4o","object":"model"}]}'))
+                await writer.drain()
+                continue
+            if model.startswith("unpriced-") and not stream:
+                doc = json.loads(CHAT)
+                doc["model"] = model
+                writer.write(response(200, json.dumps(doc).encode()))
                 await writer.drain()
                 continue
             if not stream:

@@ -99,13 +99,14 @@ measure() {
   if [[ -n "$pid" ]]; then
     pid_alive "$pid" || die "$target (pid $pid) died during the run; see $RUN_DIR"
     # A gateway's exporters may still hold records (batches wait up to TELEMETRY_FLUSH_INTERVAL_MS, 1 s by
-    # default): their cost belongs to this run, so wait for the queues to empty and then for 1.2 s without a
-    # CPU tick; for other processes 0.3 s of quiet is enough.
+    # default): their cost belongs to this run, so wait for the queues to empty and then for a 1.2 s window
+    # with at most 3 ticks (2.5 % of a core: the gateway's idle background polling); for nginx, 0.3 s without
+    # a tick.
     if ((is_gateway)); then
       drain_telemetry "$port" || die "$target: GET /health failed"
-      wait_cpu_quiet "$pid" 12
+      wait_cpu_quiet "$pid" 12 3
     else
-      wait_cpu_quiet "$pid" 3
+      wait_cpu_quiet "$pid" 3 0
     fi
     c1=$(cpu_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"
   fi
@@ -255,7 +256,7 @@ main() {
       done
       if [[ "$t" == gateway* ]]; then
         drain_telemetry "${TARGET_PORT[$t]}" || die "$t: GET /health failed"
-        wait_cpu_quiet "${TARGET_PID[$t]}" 12
+        wait_cpu_quiet "${TARGET_PID[$t]}" 12 3
       fi
       if [[ -n "${TARGET_LOG[$t]}" ]]; then : >"${TARGET_LOG[$t]}"; fi
     done

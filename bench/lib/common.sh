@@ -83,20 +83,18 @@ status_kb() {
   return 1
 }
 
-# wait_cpu_quiet PID POLLS: wait until the process stops burning CPU (no tick for POLLS x 0.1 s; at most 15 s), so
-# that work finished after the load generator stopped is still counted.
+# wait_cpu_quiet PID POLLS MAX_TICKS: wait until the process has used at most MAX_TICKS clock ticks over the last
+# POLLS x 0.1 s (at most 15 s in all), so that work finished after the load generator stopped is still counted.
+# MAX_TICKS > 0 tolerates a process that polls in the background when idle (a few ticks per second): waiting for
+# complete silence would then always hit the 15 s bound and charge that idle time to the run.
 wait_cpu_quiet() {
-  local pid=$1 polls=$2 last now still=0 i
-  last=$(cpu_ticks "$pid") || return 0
-  for ((i = 0; i < 150; i++)); do
+  local pid=$1 polls=$2 max_ticks=$3 i
+  local -a seen=()
+  seen[0]=$(cpu_ticks "$pid") || return 0
+  for ((i = 1; i <= 150; i++)); do
     sleep 0.1
-    now=$(cpu_ticks "$pid") || return 0
-    if [[ "$now" == "$last" ]]; then
-      ((++still >= polls)) && return 0
-    else
-      still=0
-      last=$now
-    fi
+    seen[i]=$(cpu_ticks "$pid") || return 0
+    if ((i >= polls && seen[i] - seen[i - polls] <= max_ticks)); then return 0; fi
   done
   log "warning: pid $pid still busy 15 s after the load stopped"
 }

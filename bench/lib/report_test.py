@@ -11,6 +11,7 @@ import tempfile
 import unittest
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.dont_write_bytecode = True  # keep bench/lib free of __pycache__
 sys.path.insert(0, str(HERE))
 import report  # noqa: E402
 

@@ -1,5 +1,6 @@
 #include "backend_http/http_client.h"
 #include "backend_http/testing/fake_http_server.h"
+#include "backend_http/testing/test_pki.h"
 
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@ namespace {
 using testing::FakeHttpServer;
 using testing::FakeResponse;
 using testing::ReceivedRequest;
+using testing::TestPki;
 using namespace std::chrono_literals;
 
 TEST(HttpClient, PostsBodyAndHeadersAndReadsResponse) {
@@ -167,6 +169,138 @@ TEST(HttpClient, RejectsHeaderInjection) {
   auto res = client.send(req);
   ASSERT_FALSE(res);
   EXPECT_NE(res.error().message.find("CR/LF"), std::string::npos);
+}
+
+// --- HTTPS against a TLS fake server with a CA generated for the test ---
+
+// The fake server with a certificate for `names`, signed by a fresh CA.
+struct TlsServer {
+  explicit TlsServer(const std::vector<std::string>& names)
+      : pki(TestPki::generate(names)),
+        server([](const ReceivedRequest& r) { return FakeResponse::json(200, R"({"got":")" + r.body + "\"}"); }) {
+    server.useTls(pki.cert_file, pki.key_file);
+    server.start();
+  }
+  std::string url(const std::string& host, const std::string& path = "/v1/x") const {
+    return "https://" + host + ":" + std::to_string(server.port()) + path;
+  }
+  TestPki pki;
+  FakeHttpServer server;
+};
+
+ClientOptions trusting(const std::string& ca_file) {
+  ClientOptions options;
+  options.ca_file = ca_file;
+  options.total_timeout = 5s;
+  return options;
+}
+
+TEST(HttpClientTls, VerifiesServerWithCaFileAndKeepsConnection) {
+  TlsServer tls({"IP:127.0.0.1", "DNS:localhost"});
+  EXPECT_EQ(tls.server.url().rfind("https://127.0.0.1:", 0), 0u);
+  Client client(trusting(tls.pki.ca_file));
+  Request req;
+  req.url = tls.url("127.0.0.1");
+  req.body = "secret-free payload";
+  req.gzip_body = true;
+  for (int i = 0; i < 2; ++i) {
+    auto res = client.send(req);
+    ASSERT_TRUE(res) << res.error().message;
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->body, R"({"got":"secret-free payload"})");
+  }
+  EXPECT_EQ(client.connectionsOpened(), 1u);  // keep-alive over TLS
+  auto got = tls.server.requests();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_TRUE(got[0].gzipped);
+  EXPECT_EQ(got[0].target, "/v1/x");
+  EXPECT_EQ(got[0].header("host").value_or(""), "127.0.0.1:" + std::to_string(tls.server.port()));
+
+  // The same CA, the DNS name of the certificate.
+  req.url = tls.url("localhost");
+  auto res = client.send(req);
+  ASSERT_TRUE(res) << res.error().message;
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST(HttpClientTls, UnknownCaIsRejected) {
+  TlsServer tls({"IP:127.0.0.1", "DNS:localhost"});
+  ClientOptions options;  // system trust store: does not know the test CA
+  options.total_timeout = 5s;
+  Client client(options);
+  Request req;
+  req.url = tls.url("127.0.0.1");
+  auto res = client.send(req);
+  ASSERT_FALSE(res);
+  EXPECT_NE(res.error().message.find("TLS handshake"), std::string::npos) << res.error().message;
+  EXPECT_NE(res.error().message.find("certificate verify failed"), std::string::npos) << res.error().message;
+  EXPECT_TRUE(tls.server.waitForFailedHandshakes(1, 5s));
+  EXPECT_EQ(tls.server.requestCount(), 0u);  // nothing was sent to an unverified server
+
+  // A CA file that holds a different CA is no better than none.
+  TestPki other = TestPki::generate({"IP:127.0.0.1"}, "some other CA");
+  Client wrong_ca(trusting(other.ca_file));
+  res = wrong_ca.send(req);
+  ASSERT_FALSE(res);
+  EXPECT_NE(res.error().message.find("certificate verify failed"), std::string::npos) << res.error().message;
+  EXPECT_EQ(tls.server.requestCount(), 0u);
+}
+
+TEST(HttpClientTls, HostNameMismatchIsRejected) {
+  // Trusted CA, but the certificate names only "localhost".
+  TlsServer tls({"DNS:localhost"});
+  Client client(trusting(tls.pki.ca_file));
+  Request req;
+  req.url = tls.url("127.0.0.1");
+  auto res = client.send(req);
+  ASSERT_FALSE(res);
+  EXPECT_NE(res.error().message.find("certificate verify failed"), std::string::npos) << res.error().message;
+  EXPECT_TRUE(tls.server.waitForFailedHandshakes(1, 5s));
+  EXPECT_EQ(tls.server.requestCount(), 0u);
+  // The same server under the name it has a certificate for is accepted:
+  // the failure above is the host-name check, not the chain.
+  req.url = tls.url("localhost");
+  res = client.send(req);
+  ASSERT_TRUE(res) << res.error().message;
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(tls.server.requestCount(), 1u);
+}
+
+TEST(HttpClientTls, CertificateWithoutSubjectAltNameIsRejected) {
+  // Only a CN ("gateway test server"); modern clients ignore CN for host names.
+  TlsServer tls({});
+  Client client(trusting(tls.pki.ca_file));
+  Request req;
+  req.url = tls.url("127.0.0.1");
+  auto res = client.send(req);
+  ASSERT_FALSE(res);
+  EXPECT_NE(res.error().message.find("certificate verify failed"), std::string::npos) << res.error().message;
+}
+
+TEST(HttpClientTls, ResendsOnceWhenServerRestartedUnderIdleConnection) {
+  TlsServer tls({"IP:127.0.0.1"});
+  Client client(trusting(tls.pki.ca_file));
+  Request req;
+  req.url = tls.url("127.0.0.1");
+  ASSERT_TRUE(client.send(req));
+  const auto port = tls.server.port();
+  tls.server.stop();
+  tls.server.start(port);
+  auto res = client.send(req);
+  ASSERT_TRUE(res) << res.error().message;
+  EXPECT_EQ(client.connectionsOpened(), 2u);
+  EXPECT_EQ(tls.server.requestCount(), 2u);
+}
+
+TEST(HttpClientTls, PlainHttpClientToTlsServerGetsNoAnswer) {
+  TlsServer tls({"IP:127.0.0.1"});
+  ClientOptions options;
+  options.total_timeout = 2s;
+  Client client(options);
+  Request req;
+  req.url = "http://127.0.0.1:" + std::to_string(tls.server.port()) + "/";
+  EXPECT_FALSE(client.send(req));
+  EXPECT_EQ(tls.server.requestCount(), 0u);
 }
 
 TEST(HttpUrl, ValidateAndJoin) {

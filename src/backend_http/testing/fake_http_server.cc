@@ -7,16 +7,21 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <optional>
 
 namespace gw::http::testing {
 namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxBody = 64 * 1024 * 1024;
@@ -25,6 +30,7 @@ constexpr std::size_t kMaxBody = 64 * 1024 * 1024;
 struct FakeHttpServer::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
+  std::optional<ssl::context> tls;  // set when serving HTTPS
 };
 
 std::optional<std::string> ReceivedRequest::header(std::string_view name) const {
@@ -45,7 +51,19 @@ FakeResponse FakeResponse::json(int status, std::string body, Headers extra) {
 FakeHttpServer::FakeHttpServer(Handler handler) : handler_(std::move(handler)) {}
 FakeHttpServer::~FakeHttpServer() { stop(); }
 
-std::string FakeHttpServer::url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+std::string FakeHttpServer::url() const {
+  return (tls_cert_file_.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") + std::to_string(port_);
+}
+
+void FakeHttpServer::useTls(std::string cert_file, std::string key_file) {
+  tls_cert_file_ = std::move(cert_file);
+  tls_key_file_ = std::move(key_file);
+}
+
+bool FakeHttpServer::waitForFailedHandshakes(std::size_t n, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return cv_.wait_for(lock, timeout, [&] { return failed_handshakes_ >= n; });
+}
 
 void FakeHttpServer::setHandler(Handler handler) {
   std::lock_guard lock(mutex_);
@@ -79,17 +97,27 @@ FakeResponse FakeHttpServer::handle(ReceivedRequest request) {
     handler = handler_;
   }
   FakeResponse response = handler ? handler(request) : FakeResponse{};
+  record(std::move(request));
+  return response;
+}
+
+void FakeHttpServer::record(ReceivedRequest request) {
   {
     std::lock_guard lock(mutex_);
     requests_.push_back(std::move(request));
   }
   cv_.notify_all();
-  return response;
 }
 
 void FakeHttpServer::start(unsigned short port) {
   stop();
   impl_ = std::make_unique<Impl>();
+  if (!tls_cert_file_.empty()) {
+    impl_->tls.emplace(ssl::context::tls_server);
+    impl_->tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3);
+    impl_->tls->use_certificate_chain_file(tls_cert_file_);
+    impl_->tls->use_private_key_file(tls_key_file_, ssl::context::pem);
+  }
   tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
   impl_->acceptor.open(endpoint.protocol());
   impl_->acceptor.set_option(asio::socket_base::reuse_address(true));
@@ -101,11 +129,12 @@ void FakeHttpServer::start(unsigned short port) {
   thread_ = std::thread([io = &impl_->io] { io->run(); });
 }
 
-// Coroutines are free functions taking everything by parameter: a lambda
+// Coroutines are static functions taking everything by parameter: a lambda
 // coroutine's captures would dangle once the lambda object is gone.
-asio::awaitable<void> FakeHttpServer::session(FakeHttpServer* self, tcp::socket socket) {
-  {
-    beast::tcp_stream stream(std::move(socket));
+struct FakeHttpServer::Session {
+  // Serves requests on `stream` (plain or TLS) until the peer closes.
+  template <class Stream>
+  static asio::awaitable<void> serve(FakeHttpServer* self, Stream& stream) {
     beast::flat_buffer buffer;
     for (;;) {
       bhttp::request_parser<bhttp::string_body> parser;
@@ -134,9 +163,7 @@ asio::awaitable<void> FakeHttpServer::session(FakeHttpServer* self, tcp::socket 
       }
       if (bad_gzip) {
         response = FakeResponse::json(400, R"({"error":"malformed gzip body"})");
-        std::lock_guard lock(self->mutex_);
-        self->requests_.push_back(std::move(request));
-        self->cv_.notify_all();
+        self->record(std::move(request));
       } else {
         response = self->handle(std::move(request));
       }
@@ -152,17 +179,41 @@ asio::awaitable<void> FakeHttpServer::session(FakeHttpServer* self, tcp::socket 
       auto [wec, wn] = co_await bhttp::async_write(stream, out, kTuple);
       if (wec || !out.keep_alive()) break;
     }
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
 
-}
+  static asio::awaitable<void> run(FakeHttpServer* self, tcp::socket socket, ssl::context* tls) {
+    beast::error_code ignored;
+    if (!tls) {
+      beast::tcp_stream stream(std::move(socket));
+      co_await serve(self, stream);
+      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, kTuple);
+    beast::get_lowest_layer(stream).expires_never();
+    if (ec) {
+      {
+        std::lock_guard lock(self->mutex_);
+        ++self->failed_handshakes_;
+      }
+      self->cv_.notify_all();
+    } else {
+      co_await serve(self, stream);
+    }
+    // No TLS close_notify: the tests only need the connection gone, and a
+    // client that never answers one would hold this coroutine.
+    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+};
 
 asio::awaitable<void> FakeHttpServer::acceptLoop(FakeHttpServer* self, tcp::acceptor* acceptor) {
   for (;;) {
     auto [ec, socket] = co_await acceptor->async_accept(kTuple);
     if (ec) co_return;
-    asio::co_spawn(acceptor->get_executor(), session(self, std::move(socket)), asio::detached);
+    ssl::context* tls = self->impl_->tls ? &*self->impl_->tls : nullptr;
+    asio::co_spawn(acceptor->get_executor(), Session::run(self, std::move(socket), tls), asio::detached);
   }
 }
 

@@ -4,7 +4,9 @@
 // It runs on its own thread with its own io_context, listens on 127.0.0.1,
 // records every request (gzip bodies are inflated, malformed gzip is answered
 // 400 like the real intakes do), can answer slowly, and can be stopped and
-// started again on the same port to simulate a backend going down.
+// started again on the same port to simulate a backend going down. With
+// useTls() it serves HTTPS instead (one TLS server per instance; see
+// test_pki.h for throwaway certificates).
 //
 // Test-only: linked as gw_backend_http_testing.
 #pragma once
@@ -54,13 +56,18 @@ class FakeHttpServer {
   FakeHttpServer(const FakeHttpServer&) = delete;
   FakeHttpServer& operator=(const FakeHttpServer&) = delete;
 
+  // Serve HTTPS with this certificate (chain) and private key, both PEM.
+  // Call before start(); applies to every later start().
+  void useTls(std::string cert_file, std::string key_file);
+
   // Listens on 127.0.0.1:`port` (0: a free port chosen by the kernel).
+  // Throws when the port or (with TLS) the certificate cannot be used.
   void start(unsigned short port = 0);
   // Closes the listener and every connection; pending answers are dropped.
   void stop();
 
   unsigned short port() const { return port_; }
-  std::string url() const;  // "http://127.0.0.1:PORT"
+  std::string url() const;  // "http://127.0.0.1:PORT" (https:// with TLS)
 
   void setHandler(Handler handler);
   std::vector<ReceivedRequest> requests() const;
@@ -68,17 +75,23 @@ class FakeHttpServer {
   void clearRequests();
   // Waits (condition variable, bounded) until `n` requests were received.
   bool waitForRequests(std::size_t n, std::chrono::milliseconds timeout) const;
+  // Waits (bounded) until `n` TLS handshakes have failed on this server (a
+  // client that refused our certificate).
+  bool waitForFailedHandshakes(std::size_t n, std::chrono::milliseconds timeout) const;
 
  private:
   struct Impl;
+  struct Session;  // the per-connection coroutines, in the .cc
   FakeResponse handle(ReceivedRequest request);
+  void record(ReceivedRequest request);
   static boost::asio::awaitable<void> acceptLoop(FakeHttpServer* self, boost::asio::ip::tcp::acceptor* acceptor);
-  static boost::asio::awaitable<void> session(FakeHttpServer* self, boost::asio::ip::tcp::socket socket);
 
   Handler handler_;
   std::unique_ptr<Impl> impl_;
   std::thread thread_;
   unsigned short port_ = 0;
+  std::string tls_cert_file_, tls_key_file_;  // empty: plain HTTP
+  std::size_t failed_handshakes_ = 0;          // guarded by mutex_
   mutable std::mutex mutex_;
   mutable std::condition_variable cv_;
   std::vector<ReceivedRequest> requests_;

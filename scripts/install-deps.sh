@@ -10,6 +10,7 @@ PACKAGES=(
   # libraries (ARCHITECTURE.md)
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev zlib1g-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libpq-dev
+  protobuf-compiler libprotobuf-dev
   # tests
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   postgresql prometheus ca-certificates curl

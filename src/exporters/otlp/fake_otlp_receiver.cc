@@ -1,6 +1,12 @@
 #include "exporters/otlp/fake_otlp_receiver.h"
 
+#include "google/rpc/status.pb.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
 #include <boost/json.hpp>
+#include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 
@@ -81,7 +87,145 @@ struct Checker {
   }
 };
 
+namespace gpb = google::protobuf;
+namespace pb = opentelemetry::proto;
+
+std::string toHex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+// The path of the first message under `m` that carries unknown fields.
+std::optional<std::string> unknownFields(const gpb::Message& m) {
+  const auto* reflection = m.GetReflection();
+  if (!reflection->GetUnknownFields(m).empty()) return m.GetDescriptor()->full_name();
+  std::vector<const gpb::FieldDescriptor*> fields;
+  reflection->ListFields(m, &fields);
+  for (const auto* f : fields) {
+    if (f->cpp_type() != gpb::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      for (int i = 0; i < reflection->FieldSize(m, f); ++i)
+        if (auto where = unknownFields(reflection->GetRepeatedMessage(m, f, i))) return where;
+    } else if (auto where = unknownFields(reflection->GetMessage(m, f))) {
+      return where;
+    }
+  }
+  return std::nullopt;
+}
+
+struct Decoded {
+  json::object root;
+  std::string error;
+};
+
+// protobuf's JSON mapping, then the OTLP differences: trace and span ids are
+// hex, not base64. `ids` holds, per item in order, its (trace id, span id)
+// bytes; the items of the JSON form are in the same order.
+Decoded toOtlpJson(const gpb::Message& request, const char* resources_key, const char* scopes_key,
+                   const char* items_key, const std::vector<std::pair<std::string, std::string>>& ids) {
+  Decoded d;
+  if (auto where = unknownFields(request)) {
+    d.error = "unknown fields in " + *where;
+    return d;
+  }
+  gpb::util::JsonPrintOptions options;
+  options.always_print_enums_as_ints = true;  // as the OTLP JSON mapping requires
+  std::string text;
+  if (!gpb::util::MessageToJsonString(request, &text, options).ok()) {
+    d.error = "cannot print the request as JSON";
+    return d;
+  }
+  auto doc = json::parse(text);
+  if (!doc.as_object().contains(resources_key)) doc.as_object()[resources_key] = json::array{};
+  std::size_t next = 0;
+  for (auto& rv : doc.as_object()[resources_key].as_array()) {
+    auto& resource = rv.as_object();
+    if (!resource.contains(scopes_key)) resource[scopes_key] = json::array{};
+    for (auto& sv : resource[scopes_key].as_array()) {
+      auto& scope = sv.as_object();
+      if (!scope.contains(items_key)) scope[items_key] = json::array{};
+      for (auto& iv : scope[items_key].as_array()) {
+        if (ids.empty()) continue;  // metrics carry no ids
+        const auto& [trace_id, span_id] = ids.at(next++);
+        auto& item = iv.as_object();
+        if (!trace_id.empty() || !span_id.empty()) {
+          if (trace_id.size() != 16 || span_id.size() != 8) {
+            d.error = std::string(items_key) + ": trace_id must be 16 bytes and span_id 8";
+            return d;
+          }
+          item["traceId"] = toHex(trace_id);
+          item["spanId"] = toHex(span_id);
+        }
+      }
+    }
+  }
+  d.root = std::move(doc.as_object());
+  return d;
+}
+
+Decoded decode(const std::string& target, const std::string& body) {
+  auto parse = [&](gpb::Message& m) { return m.ParseFromString(body); };
+  std::vector<std::pair<std::string, std::string>> ids;
+  if (target == "/v1/logs") {
+    pb::collector::logs::v1::ExportLogsServiceRequest request;
+    if (!parse(request)) return {{}, "body is not an ExportLogsServiceRequest"};
+    for (const auto& rl : request.resource_logs())
+      for (const auto& sl : rl.scope_logs())
+        for (const auto& l : sl.log_records()) ids.emplace_back(l.trace_id(), l.span_id());
+    return toOtlpJson(request, "resourceLogs", "scopeLogs", "logRecords", ids);
+  }
+  if (target == "/v1/traces") {
+    pb::collector::trace::v1::ExportTraceServiceRequest request;
+    if (!parse(request)) return {{}, "body is not an ExportTraceServiceRequest"};
+    for (const auto& rs : request.resource_spans())
+      for (const auto& ss : rs.scope_spans())
+        for (const auto& s : ss.spans()) ids.emplace_back(s.trace_id(), s.span_id());
+    return toOtlpJson(request, "resourceSpans", "scopeSpans", "spans", ids);
+  }
+  pb::collector::metrics::v1::ExportMetricsServiceRequest request;
+  if (!parse(request)) return {{}, "body is not an ExportMetricsServiceRequest"};
+  return toOtlpJson(request, "resourceMetrics", "scopeMetrics", "metrics", ids);
+}
+
 }  // namespace
+
+boost::system::result<json::object, std::string> protobufToOtlpJson(const std::string& path,
+                                                                   const std::string& body) {
+  if (path != "/v1/logs" && path != "/v1/traces" && path != "/v1/metrics") return std::string("unknown path");
+  auto d = decode(path, body);
+  if (!d.error.empty()) return d.error;
+  return std::move(d.root);
+}
+
+json::value canonicalOtlpJson(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_:
+      return v.to_number<double>();
+    case json::kind::array: {
+      json::array out;
+      for (const auto& item : v.get_array()) out.push_back(canonicalOtlpJson(item));
+      return out;
+    }
+    case json::kind::object: {
+      json::object out;
+      for (const auto& [k, item] : v.get_object()) {
+        auto c = canonicalOtlpJson(item);
+        if ((c.is_array() && c.get_array().empty()) || (c.is_object() && c.get_object().empty())) continue;
+        out[k] = std::move(c);
+      }
+      return out;
+    }
+    default:
+      return v;
+  }
+}
 
 FakeOtlpReceiver::FakeOtlpReceiver() : server_([this](const ReceivedRequest& r) { return handle(r); }) {}
 
@@ -110,26 +254,53 @@ std::vector<std::string> FakeOtlpReceiver::violations() const {
   std::lock_guard lock(mutex_);
   return violations_;
 }
+std::vector<std::string> FakeOtlpReceiver::encodings() const {
+  std::lock_guard lock(mutex_);
+  return encodings_;
+}
 
 FakeResponse FakeOtlpReceiver::handle(const ReceivedRequest& r) {
   std::lock_guard lock(mutex_);
+  const std::string content_type = r.header("Content-Type").value_or("");
+  const bool protobuf = content_type.starts_with("application/x-protobuf");
+  // An error answer: google.rpc.Status in the request's encoding.
+  auto status = [&](int http_status, int code, const std::string& message) {
+    if (!protobuf)
+      return FakeResponse::json(http_status, json::serialize(json::object{{"code", code}, {"message", message}}));
+    google::rpc::Status s;
+    s.set_code(code);
+    s.set_message(message);
+    FakeResponse res;
+    res.status = http_status;
+    res.headers.emplace_back("Content-Type", "application/x-protobuf");
+    res.body = s.SerializeAsString();
+    return res;
+  };
   auto bad = [&](const std::string& message) {
     violations_.push_back(message);
-    return FakeResponse::json(400, json::serialize(json::object{{"code", 3}, {"message", message}}));
+    return status(400, 3, message);  // INVALID_ARGUMENT
   };
-  if (r.method != "POST") return FakeResponse::json(405, R"({"code":12,"message":"method not allowed"})");
+  if (r.method != "POST") return status(405, 12, "method not allowed");
   if (auto it = failures_.find(r.target); it != failures_.end() && it->second.remaining > 0) {
     --it->second.remaining;
-    auto res = FakeResponse::json(it->second.status, R"({"code":14,"message":"unavailable"})");
+    auto res = status(it->second.status, 14, "unavailable");
     if (!it->second.retry_after.empty()) res.headers.emplace_back("Retry-After", it->second.retry_after);
     return res;
   }
-  if (r.header("Content-Type").value_or("").rfind("application/json", 0) != 0)
-    return FakeResponse::json(415, R"({"code":3,"message":"unsupported content type"})");
-  json::error_code ec;
-  auto doc = json::parse(r.body, ec);
-  if (ec || !doc.is_object()) return bad("body is not a JSON object");
-  const auto& root = doc.as_object();
+  if (r.target != "/v1/logs" && r.target != "/v1/traces" && r.target != "/v1/metrics")
+    return status(404, 5, "not found");
+  if (!protobuf && !content_type.starts_with("application/json")) return status(415, 3, "unsupported content type");
+  json::object root;
+  if (protobuf) {
+    auto decoded = decode(r.target, r.body);
+    if (!decoded.error.empty()) return bad(decoded.error);
+    root = std::move(decoded.root);
+  } else {
+    json::error_code ec;
+    auto doc = json::parse(r.body, ec);
+    if (ec || !doc.is_object()) return bad("body is not a JSON object");
+    root = std::move(doc.as_object());
+  }
 
   struct Shape {
     const char* resource_key;
@@ -141,10 +312,8 @@ FakeResponse FakeOtlpReceiver::handle(const ReceivedRequest& r) {
     shape = {"resourceLogs", "scopeLogs", "logRecords"};
   } else if (r.target == "/v1/traces") {
     shape = {"resourceSpans", "scopeSpans", "spans"};
-  } else if (r.target == "/v1/metrics") {
-    shape = {"resourceMetrics", "scopeMetrics", "metrics"};
   } else {
-    return FakeResponse::json(404, R"({"code":5,"message":"not found"})");
+    shape = {"resourceMetrics", "scopeMetrics", "metrics"};
   }
   Checker c;
   const json::array* resources = nullptr;
@@ -226,7 +395,11 @@ FakeResponse FakeOtlpReceiver::handle(const ReceivedRequest& r) {
   auto& store = r.target == "/v1/logs" ? logs_ : r.target == "/v1/traces" ? spans_ : metrics_;
   store.insert(store.end(), items.begin(), items.end());
   resources_.insert(resources_.end(), seen_resources.begin(), seen_resources.end());
-  return FakeResponse::json(200, "{}");
+  encodings_.push_back(content_type);
+  if (!protobuf) return FakeResponse::json(200, "{}");
+  FakeResponse ok;  // an empty Export*ServiceResponse: full success
+  ok.headers.emplace_back("Content-Type", "application/x-protobuf");
+  return ok;
 }
 
 }  // namespace gw::exporters::otlp::testing

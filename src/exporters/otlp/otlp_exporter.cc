@@ -2,6 +2,8 @@
 
 #include "common/config_source.h"
 #include "common/log.h"
+#include "exporters/otlp/otlp_protobuf.h"
+#include "exporters/otlp/otlp_serializer.h"
 #include "telemetry/exporter_registry.h"
 
 #include <boost/json.hpp>
@@ -17,31 +19,60 @@ OtlpExporter::OtlpExporter(Options options)
         return c;
       }()) {}
 
-ExportResult OtlpExporter::sendSignal(const char* what, const std::string& url, Serialize serialize,
-                                      std::span<const RecordPtr> records, DeliveredIds& delivered) {
+namespace {
+
+using Serialize = std::string (*)(std::span<const RecordPtr>, const Attributes&);
+
+// The partial-success message of a 2xx answer, in the encoding we sent.
+std::optional<std::string> partialSuccessMessage(Protocol protocol, std::string_view signal,
+                                                 const http::Response& response) {
+  if (protocol == Protocol::kHttpProtobuf) return protobufPartialSuccessMessage(signal, response.body);
+  boost::json::error_code ec;
+  auto body = boost::json::parse(response.body, ec);
+  if (ec || !body.is_object()) return std::nullopt;
+  const auto* partial = body.as_object().if_contains("partialSuccess");
+  if (!partial || !partial->is_object()) return std::nullopt;
+  const auto* msg = partial->as_object().if_contains("errorMessage");
+  if (!msg || !msg->is_string() || msg->as_string().empty()) return std::nullopt;
+  return std::string(msg->as_string());
+}
+
+}  // namespace
+
+struct OtlpExporter::Signal {
+  const char* name;  // "traces", "logs", "metrics"
+  const char* what;  // for messages
+  const std::string& url;
+  Serialize json;
+  Serialize protobuf;
+  DeliveredIds& delivered;
+};
+
+ExportResult OtlpExporter::sendSignal(const Signal& signal, std::span<const RecordPtr> records) {
   std::vector<RecordPtr> pending;
   for (const auto& r : records)
-    if (!delivered.contains(r->id)) pending.push_back(r);
+    if (!signal.delivered.contains(r->id)) pending.push_back(r);
   if (pending.empty()) return ExportResult::success();
+  const bool protobuf = options_.protocol == Protocol::kHttpProtobuf;
   http::Request req;
-  req.url = url;
+  req.url = signal.url;
   req.headers = options_.headers;
-  req.headers.emplace_back("Content-Type", "application/json");
-  req.body = serialize(pending, options_.resource_attributes);
+  req.headers.emplace_back("Content-Type", protobuf ? "application/x-protobuf" : "application/json");
+  req.body = (protobuf ? signal.protobuf : signal.json)(pending, options_.resource_attributes);
   req.gzip_body = options_.gzip;
   auto res = client_.send(req);
-  if (!res) return http::resultForTransportError(res.error(), what);
-  auto result = http::resultForStatus(*res, what);
+  if (!res) return http::resultForTransportError(res.error(), signal.what);
+  if (protobuf && (res->status < 200 || res->status >= 300)) {
+    // The receiver's google.rpc.Status is binary: keep only its message.
+    if (res->header("Content-Type").value_or("").starts_with("application/x-protobuf"))
+      res->body = protobufStatusMessage(res->body).value_or("");
+  }
+  auto result = http::resultForStatus(*res, signal.what);
   if (result.kind != ExportResult::Kind::kSuccess) return result;
   // A partial success names counts, not records: nothing to retry, but said.
-  boost::json::error_code ec;
-  auto body = boost::json::parse(res->body, ec);
-  if (!ec && body.is_object())
-    if (const auto* partial = body.as_object().if_contains("partialSuccess"); partial && partial->is_object())
-      if (const auto* msg = partial->as_object().if_contains("errorMessage"); msg && msg->is_string() &&
-                                                                              !msg->as_string().empty())
-        log::get("otlp")->warn("{}: receiver rejected part of the batch: {}", what, std::string(msg->as_string()));
-  for (const auto& r : pending) delivered.add(r->id);
+  if (auto message = partialSuccessMessage(options_.protocol, signal.name, *res))
+    log::get("otlp")->warn("{}: receiver rejected part of the batch: {}", signal.what, *message);
+  for (const auto& r : pending) signal.delivered.add(r->id);
   return ExportResult::success();
 }
 
@@ -56,12 +87,15 @@ ExportResult OtlpExporter::exportBatch(std::span<const RecordPtr> batch) {
     }
   }
   if (!good.empty()) {
-    auto traces = sendSignal("otlp traces", options_.traces_url, &tracesJson, good, traces_sent_);
-    if (traces.kind != ExportResult::Kind::kSuccess) return traces;
-    auto logs = sendSignal("otlp logs", options_.logs_url, &logsJson, good, logs_sent_);
-    if (logs.kind != ExportResult::Kind::kSuccess) return logs;
-    auto metrics = sendSignal("otlp metrics", options_.metrics_url, &metricsJson, good, metrics_sent_);
-    if (metrics.kind != ExportResult::Kind::kSuccess) return metrics;
+    const Signal signals[] = {
+        {"traces", "otlp traces", options_.traces_url, &tracesJson, &tracesProtobuf, traces_sent_},
+        {"logs", "otlp logs", options_.logs_url, &logsJson, &logsProtobuf, logs_sent_},
+        {"metrics", "otlp metrics", options_.metrics_url, &metricsJson, &metricsProtobuf, metrics_sent_},
+    };
+    for (const auto& signal : signals) {
+      auto sent = sendSignal(signal, good);
+      if (sent.kind != ExportResult::Kind::kSuccess) return sent;
+    }
   }
   if (result.rejected_indexes.empty()) return ExportResult::success();
   result.kind = ExportResult::Kind::kPermanent;

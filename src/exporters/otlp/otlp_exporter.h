@@ -1,4 +1,5 @@
-// The otlp exporter: each batch as OTLP/HTTP JSON traces, logs and metrics.
+// The otlp exporter: each batch as OTLP/HTTP traces, logs and metrics, in
+// the protobuf (default) or JSON encoding.
 //
 // The three signals are three requests. Each signal remembers the record ids
 // it has delivered (DeliveredIds), so when one signal fails and the pipeline
@@ -9,7 +10,7 @@
 #include "backend_http/delivered_ids.h"
 #include "backend_http/http_client.h"
 #include "exporters/otlp/otlp_options.h"
-#include "exporters/otlp/otlp_serializer.h"
+#include "exporters/otlp/otlp_model.h"
 #include "gw/exporter.h"
 
 namespace gw::exporters::otlp {
@@ -23,9 +24,8 @@ class OtlpExporter final : public Exporter {
   void shutdown() override { client_.close(); }
 
  private:
-  using Serialize = std::string (*)(std::span<const RecordPtr>, const Attributes&);
-  ExportResult sendSignal(const char* what, const std::string& url, Serialize serialize,
-                          std::span<const RecordPtr> records, DeliveredIds& delivered);
+  struct Signal;
+  ExportResult sendSignal(const Signal& signal, std::span<const RecordPtr> records);
 
   Options options_;
   http::Client client_;

@@ -11,13 +11,21 @@ using namespace gw::exporters::testing;
 using Kind = ExportResult::Kind;
 namespace json = boost::json;
 
-Options optionsFor(const std::string& base) {
+Options optionsFor(const std::string& base, Protocol protocol = Protocol::kHttpProtobuf) {
   Options o;
+  o.protocol = protocol;
   o.logs_url = base + "/v1/logs";
   o.metrics_url = base + "/v1/metrics";
   o.traces_url = base + "/v1/traces";
   o.timeout = std::chrono::milliseconds(2000);
   return o;
+}
+
+// Every behaviour holds in both encodings.
+class OtlpExporterTest : public ::testing::TestWithParam<Protocol> {};
+
+std::string contentTypeOf(Protocol p) {
+  return p == Protocol::kHttpProtobuf ? "application/x-protobuf" : "application/json";
 }
 
 std::string attr(const json::object& item, const std::string& key) {
@@ -26,10 +34,10 @@ std::string attr(const json::object& item, const std::string& key) {
   return "";
 }
 
-TEST(OtlpExporter, DeliversOneSpanOneLogAndMetricsPerRequest) {
+TEST_P(OtlpExporterTest, DeliversOneSpanOneLogAndMetricsPerRequest) {
   testing::FakeOtlpReceiver receiver;
   receiver.server().start();
-  auto o = optionsFor(receiver.url());
+  auto o = optionsFor(receiver.url(), GetParam());
   o.headers = {{"x-api-key", "k1"}};
   o.gzip = true;
   OtlpExporter exporter(o);
@@ -54,18 +62,20 @@ TEST(OtlpExporter, DeliversOneSpanOneLogAndMetricsPerRequest) {
   for (const auto& req : receiver.server().requests()) {
     EXPECT_TRUE(req.gzipped);
     EXPECT_EQ(req.header("x-api-key").value_or(""), "k1");
+    EXPECT_EQ(req.header("content-type").value_or(""), contentTypeOf(GetParam()));
   }
+  EXPECT_EQ(receiver.encodings(), std::vector<std::string>(3, contentTypeOf(GetParam())));
 }
 
-TEST(OtlpExporter, DownAtStartIsRetryable) {
-  OtlpExporter exporter(optionsFor("http://127.0.0.1:" + std::to_string(http::testing::unusedPort())));
+TEST_P(OtlpExporterTest, DownAtStartIsRetryable) {
+  OtlpExporter exporter(optionsFor("http://127.0.0.1:" + std::to_string(http::testing::unusedPort()), GetParam()));
   EXPECT_EQ(exporter.exportBatch(makeRecords(1)).kind, Kind::kRetryable);
 }
 
-TEST(OtlpExporter, FailedSignalIsRetriedWithoutResendingTheOthers) {
+TEST_P(OtlpExporterTest, FailedSignalIsRetriedWithoutResendingTheOthers) {
   testing::FakeOtlpReceiver receiver;
   receiver.server().start();
-  OtlpExporter exporter(optionsFor(receiver.url()));
+  OtlpExporter exporter(optionsFor(receiver.url(), GetParam()));
   receiver.failNext("/v1/metrics", 1, 503);
   auto batch = makeRecords(3);
   EXPECT_EQ(exporter.exportBatch(batch).kind, Kind::kRetryable);
@@ -80,10 +90,10 @@ TEST(OtlpExporter, FailedSignalIsRetriedWithoutResendingTheOthers) {
   EXPECT_EQ(durations, 3u);
 }
 
-TEST(OtlpExporter, Http429WithRetryAfter) {
+TEST_P(OtlpExporterTest, Http429WithRetryAfter) {
   testing::FakeOtlpReceiver receiver;
   receiver.server().start();
-  OtlpExporter exporter(optionsFor(receiver.url()));
+  OtlpExporter exporter(optionsFor(receiver.url(), GetParam()));
   receiver.failNext("/v1/traces", 1, 429, "5");
   auto r = exporter.exportBatch(makeRecords(1));
   EXPECT_EQ(r.kind, Kind::kRetryable);
@@ -91,18 +101,18 @@ TEST(OtlpExporter, Http429WithRetryAfter) {
   EXPECT_EQ(r.retry_after->count(), 5000);
 }
 
-TEST(OtlpExporter, Http400IsPermanent) {
+TEST_P(OtlpExporterTest, Http400IsPermanent) {
   testing::FakeOtlpReceiver receiver;
   receiver.server().start();
-  OtlpExporter exporter(optionsFor(receiver.url()));
+  OtlpExporter exporter(optionsFor(receiver.url(), GetParam()));
   receiver.failNext("/v1/logs", 1, 400);
   EXPECT_EQ(exporter.exportBatch(makeRecords(1)).kind, Kind::kPermanent);
 }
 
-TEST(OtlpExporter, OneBadRecordRejectedOthersDelivered) {
+TEST_P(OtlpExporterTest, OneBadRecordRejectedOthersDelivered) {
   testing::FakeOtlpReceiver receiver;
   receiver.server().start();
-  OtlpExporter exporter(optionsFor(receiver.url()));
+  OtlpExporter exporter(optionsFor(receiver.url(), GetParam()));
   auto batch = makeRecords(3);
   batch[1] = makeRecordWith([](RecordSpec& s) {
     s.id = "bad";
@@ -114,10 +124,10 @@ TEST(OtlpExporter, OneBadRecordRejectedOthersDelivered) {
   EXPECT_EQ(receiver.spans().size(), 2u);
 }
 
-TEST(OtlpExporter, ResourceAttributesFromRecordAndEnvironment) {
+TEST_P(OtlpExporterTest, ResourceAttributesFromRecordAndEnvironment) {
   testing::FakeOtlpReceiver receiver;
   receiver.server().start();
-  auto o = optionsFor(receiver.url());
+  auto o = optionsFor(receiver.url(), GetParam());
   o.resource_attributes = {{"host.name", "gw-1"}, {"service.name", "ignored"}};
   OtlpExporter exporter(o);
   ASSERT_EQ(exporter.exportBatch(makeRecords(1)).kind, Kind::kSuccess);
@@ -127,6 +137,60 @@ TEST(OtlpExporter, ResourceAttributesFromRecordAndEnvironment) {
   EXPECT_NE(s.find(R"({"key":"service.name","value":{"stringValue":"noveum_ai_gateway"}})"), std::string::npos) << s;
   EXPECT_NE(s.find(R"({"key":"host.name","value":{"stringValue":"gw-1"}})"), std::string::npos) << s;
   EXPECT_EQ(s.find("ignored"), std::string::npos);
+}
+
+TEST_P(OtlpExporterTest, ErrorStatusMessageIsReadable) {
+  testing::FakeOtlpReceiver receiver;
+  receiver.server().start();
+  OtlpExporter exporter(optionsFor(receiver.url(), GetParam()));
+  receiver.failNext("/v1/traces", 1, 503);
+  auto r = exporter.exportBatch(makeRecords(1));
+  EXPECT_EQ(r.kind, Kind::kRetryable);
+  // The google.rpc.Status message, whatever the encoding: no binary bytes.
+  EXPECT_NE(r.message.find("HTTP 503: "), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("unavailable"), std::string::npos) << r.message;
+  for (unsigned char c : r.message) EXPECT_GE(c, 0x20) << r.message;
+}
+
+std::string encodingName(const ::testing::TestParamInfo<Protocol>& p) {
+  return p.param == Protocol::kHttpProtobuf ? "protobuf" : "json";
+}
+INSTANTIATE_TEST_SUITE_P(Encodings, OtlpExporterTest, ::testing::Values(Protocol::kHttpProtobuf, Protocol::kHttpJson),
+                         encodingName);
+
+// One batch through each encoding: the receiver decodes both to the same content.
+TEST(OtlpExporterEncodings, ProtobufAndJsonDeliverTheSameContent) {
+  testing::FakeOtlpReceiver as_protobuf, as_json;
+  as_protobuf.server().start();
+  as_json.server().start();
+  auto batch = makeRecords(5);
+  batch.push_back(makeRecordWith([](RecordSpec& s) {
+    s.id = "failed-stream";
+    s.stream = true;
+    s.status = "error";
+    s.status_code = 500;
+    s.error_type = "upstream_error";
+  }));
+  auto o = optionsFor(as_protobuf.url(), Protocol::kHttpProtobuf);
+  o.resource_attributes = {{"host.name", "gw-1"}};
+  OtlpExporter protobuf_exporter(o);
+  o = optionsFor(as_json.url(), Protocol::kHttpJson);
+  o.resource_attributes = {{"host.name", "gw-1"}};
+  OtlpExporter json_exporter(o);
+  ASSERT_EQ(protobuf_exporter.exportBatch(batch).kind, Kind::kSuccess);
+  ASSERT_EQ(json_exporter.exportBatch(batch).kind, Kind::kSuccess);
+  EXPECT_TRUE(as_protobuf.violations().empty());
+  EXPECT_TRUE(as_json.violations().empty());
+  auto canonical = [](const std::vector<json::object>& items) {
+    json::array out;
+    for (const auto& i : items) out.push_back(testing::canonicalOtlpJson(i));
+    return out;
+  };
+  ASSERT_EQ(as_protobuf.spans().size(), 6u);
+  EXPECT_EQ(canonical(as_protobuf.spans()), canonical(as_json.spans()));
+  EXPECT_EQ(canonical(as_protobuf.logRecords()), canonical(as_json.logRecords()));
+  EXPECT_EQ(canonical(as_protobuf.metrics()), canonical(as_json.metrics()));
+  EXPECT_EQ(canonical(as_protobuf.resources()), canonical(as_json.resources()));
 }
 
 }  // namespace

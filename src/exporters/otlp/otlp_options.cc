@@ -43,10 +43,17 @@ Result<Options> Options::fromEnv(const ConfigSource& config) {
       *s.url = http::joinUrl(base, s.path);
     }
   }
-  const std::string protocol = config.getString("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
-  if (protocol != "http/json")
+  const std::string protocol = config.getString("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+  if (protocol == "http/protobuf") {
+    o.protocol = Protocol::kHttpProtobuf;
+  } else if (protocol == "http/json") {
+    o.protocol = Protocol::kHttpJson;
+  } else if (protocol == "grpc") {
+    return configError("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc is not supported; use http/protobuf or http/json");
+  } else {
     return configError("OTEL_EXPORTER_OTLP_PROTOCOL",
-                       "'" + protocol + "' is not supported by this build; use http/json");
+                       "'" + protocol.substr(0, 100) + "' is not one of http/protobuf, http/json");
+  }
   if (auto headers = config.get("OTEL_EXPORTER_OTLP_HEADERS")) {
     auto parsed = parseKeyValueList(*headers);
     if (!parsed) return configError("OTEL_EXPORTER_OTLP_HEADERS", parsed.error());

@@ -16,12 +16,19 @@ class ConfigSource;
 
 namespace gw::exporters::otlp {
 
+// OTEL_EXPORTER_OTLP_PROTOCOL. grpc is not built in (refused at start-up).
+enum class Protocol {
+  kHttpProtobuf,  // "http/protobuf": Content-Type application/x-protobuf (the OTLP default)
+  kHttpJson,      // "http/json": Content-Type application/json
+};
+
 struct Options {
   // OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318) + /v1/{signal},
   // or the per-signal OTEL_EXPORTER_OTLP_{LOGS,METRICS,TRACES}_ENDPOINT as is.
   std::string logs_url = "http://localhost:4318/v1/logs";
   std::string metrics_url = "http://localhost:4318/v1/metrics";
   std::string traces_url = "http://localhost:4318/v1/traces";
+  Protocol protocol = Protocol::kHttpProtobuf;
   http::Headers headers;  // OTEL_EXPORTER_OTLP_HEADERS: k=v,k2=v2 (values percent-decoded)
   bool gzip = false;      // OTEL_EXPORTER_OTLP_COMPRESSION: gzip | none
   std::chrono::milliseconds timeout{10000};  // OTEL_EXPORTER_OTLP_TIMEOUT (ms)

@@ -1,0 +1,262 @@
+#include "exporters/otlp/otlp_model.h"
+
+#include "backend_http/record_fields.h"
+
+#include <boost/json.hpp>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <climits>
+#include <map>
+
+namespace gw::exporters::otlp {
+namespace json = boost::json;
+namespace {
+
+std::string hex(const unsigned char* data, std::size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) {
+    out += digits[data[i] >> 4];
+    out += digits[data[i] & 15];
+  }
+  return out;
+}
+
+std::string sha256Hex(const std::string& text, std::size_t bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  return hex(digest, bytes);
+}
+
+void addString(KeyValues& attrs, const char* key, const std::optional<std::string>& v) {
+  if (v) attrs.push_back({key, json::string(*v)});
+}
+void addInt(KeyValues& attrs, const char* key, const std::optional<std::int64_t>& v) {
+  if (v) attrs.push_back({key, *v});
+}
+void addDouble(KeyValues& attrs, const char* key, const std::optional<double>& v) {
+  if (v) attrs.push_back({key, *v});
+}
+
+std::int64_t msToNanos(double ms) { return static_cast<std::int64_t>(ms * 1e6); }
+
+bool failed(const RecordFields& f) { return f.status && *f.status != "success"; }
+std::string errorType(const RecordFields& f) { return f.error_type.value_or(f.status.value_or("")); }
+
+// The semantic-convention and gateway attributes of one request.
+KeyValues requestAttributes(const RecordFields& f) {
+  KeyValues a;
+  a.push_back({"gen_ai.operation.name", json::string(genAiOperationName(f.path))});
+  a.push_back({"gen_ai.provider.name", json::string(genAiProviderName(f.provider))});
+  addString(a, "gen_ai.request.model", f.model);
+  addString(a, "gen_ai.response.model", f.response_model);
+  addInt(a, "gen_ai.usage.input_tokens", f.input_tokens);
+  addInt(a, "gen_ai.usage.output_tokens", f.output_tokens);
+  addString(a, "http.request.method", f.method);
+  addString(a, "url.path", f.path);
+  addInt(a, "http.response.status_code", f.status_code);
+  if (failed(f)) a.push_back({"error.type", json::string(errorType(f))});
+  a.push_back({"ai_gateway.request.id", json::string(f.id)});
+  addString(a, "ai_gateway.status", f.status);
+  addString(a, "ai_gateway.project_id", f.project_id);
+  addString(a, "ai_gateway.org_id", f.org_id);
+  addString(a, "ai_gateway.user_id", f.user_id);
+  addString(a, "ai_gateway.thread_id", f.thread_id);
+  addString(a, "ai_gateway.experiment_id", f.experiment_id);
+  addString(a, "ai_gateway.provider_request_id", f.provider_request_id);
+  addDouble(a, "ai_gateway.cost_usd", f.cost);
+  addDouble(a, "ai_gateway.ttfb_ms", f.ttfb_ms);
+  addDouble(a, "ai_gateway.provider_latency_ms", f.provider_latency_ms);
+  return a;
+}
+
+KeyValues resourceFor(const TelemetryRecord& r, const Attributes& extra) {
+  KeyValues attrs;
+  if (const auto* res = r.json.if_contains("resource"); res && res->is_object())
+    for (const auto& [k, v] : res->as_object())
+      if (!v.is_null()) attrs.push_back({std::string(k), v});
+  for (const auto& [k, v] : extra) {
+    bool present = std::any_of(attrs.begin(), attrs.end(), [&](const KeyValue& a) { return a.key == k; });
+    if (!present) attrs.push_back({k, json::string(v)});  // the record's own resource wins
+  }
+  return attrs;
+}
+
+// A stable text form of attributes, for grouping and ordering.
+std::string keyOf(const KeyValues& attrs) {
+  json::array a;
+  for (const auto& kv : attrs) a.push_back(json::array{json::string(kv.key), kv.value});
+  return json::serialize(a);
+}
+
+// The group of `resource` in `groups`, added at the end when new.
+template <class Item>
+ResourceGroup<Item>& groupFor(std::vector<ResourceGroup<Item>>& groups, std::vector<std::string>& keys,
+                              KeyValues resource) {
+  auto key = keyOf(resource);
+  auto it = std::find(keys.begin(), keys.end(), key);
+  if (it != keys.end()) return groups[static_cast<std::size_t>(it - keys.begin())];
+  keys.push_back(std::move(key));
+  groups.push_back({std::move(resource), {}});
+  return groups.back();
+}
+
+template <class Item, class Make>
+std::vector<ResourceGroup<Item>> groupByResource(std::span<const RecordPtr> batch, const Attributes& extra,
+                                                 Make make) {
+  std::vector<ResourceGroup<Item>> groups;
+  std::vector<std::string> keys;
+  for (const auto& r : batch) {
+    if (!exportable(*r)) continue;
+    groupFor(groups, keys, resourceFor(*r, extra)).items.push_back(make(r));
+  }
+  return groups;
+}
+
+// Accumulates one histogram: attributes -> point.
+class HistogramBuilder {
+ public:
+  HistogramBuilder(std::string name, std::string description, std::string unit, std::span<const double> bounds)
+      : name_(std::move(name)), description_(std::move(description)), unit_(std::move(unit)), bounds_(bounds) {}
+
+  void record(const KeyValues& attributes, double value) {
+    auto [it, inserted] = points_.try_emplace(keyOf(attributes));
+    HistogramPointData& p = it->second;
+    if (inserted) {
+      p.attributes = attributes;
+      p.bucket_counts.assign(bounds_.size() + 1, 0);
+      p.min = p.max = value;
+    }
+    ++p.count;
+    p.sum += value;
+    p.min = std::min(p.min, value);
+    p.max = std::max(p.max, value);
+    // Bucket i holds values in (bounds[i-1], bounds[i]]: upper bounds inclusive.
+    auto idx = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
+    ++p.bucket_counts[idx];
+  }
+
+  bool empty() const { return points_.empty(); }
+
+  HistogramData build(std::int64_t start_nanos, std::int64_t end_nanos) const {
+    HistogramData h{name_, description_, unit_, bounds_, {}};
+    for (const auto& [key, p] : points_) {
+      h.points.push_back(p);
+      h.points.back().start_time_unix_nano = start_nanos;
+      h.points.back().time_unix_nano = end_nanos;
+    }
+    return h;
+  }
+
+ private:
+  std::string name_, description_, unit_;
+  std::span<const double> bounds_;
+  std::map<std::string, HistogramPointData> points_;  // ordered: deterministic output
+};
+
+struct MetricSet {
+  HistogramBuilder tokens{"gen_ai.client.token.usage", "Number of input and output tokens used.", "{token}",
+                          kTokenBuckets};
+  HistogramBuilder duration{"gen_ai.client.operation.duration", "GenAI operation duration.", "s", kDurationBuckets};
+  HistogramBuilder first_chunk{"gen_ai.client.operation.time_to_first_chunk",
+                               "Time to receive the first chunk of a streaming response.", "s", kDurationBuckets};
+  std::int64_t start = INT64_MAX, end = 0;
+
+  void add(const RecordFields& f) {
+    const std::int64_t begin = *f.unix_nanos;
+    start = std::min(start, begin);
+    end = std::max(end, begin + msToNanos(f.latency_ms.value_or(0)));
+    KeyValues base{{"gen_ai.operation.name", json::string(genAiOperationName(f.path))},
+                   {"gen_ai.provider.name", json::string(genAiProviderName(f.provider))}};
+    addString(base, "gen_ai.request.model", f.model);
+    addString(base, "gen_ai.response.model", f.response_model);
+    for (const auto& [type, count] : {std::pair{"input", f.input_tokens}, std::pair{"output", f.output_tokens}}) {
+      if (!count) continue;
+      auto a = base;
+      a.push_back({"gen_ai.token.type", json::string(type)});
+      tokens.record(a, static_cast<double>(*count));
+    }
+    auto with_error = base;
+    if (failed(f)) with_error.push_back({"error.type", json::string(errorType(f))});
+    if (f.latency_ms) duration.record(with_error, *f.latency_ms / 1000.0);
+    if (f.streamed && f.ttfb_ms) first_chunk.record(base, *f.ttfb_ms / 1000.0);
+  }
+};
+
+}  // namespace
+
+std::string traceIdFor(const std::string& id) {
+  std::string compact;
+  for (char c : id)
+    if (c != '-') compact += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  bool uuid = id.size() == 36 && compact.size() == 32 &&
+              std::all_of(compact.begin(), compact.end(),
+                          [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }) &&
+              compact != std::string(32, '0');
+  return uuid ? compact : sha256Hex(id, 16);
+}
+
+std::string spanIdFor(const std::string& id) { return sha256Hex("span:" + id, 8); }
+
+bool exportable(const TelemetryRecord& record) {
+  if (record.id.empty()) return false;
+  const auto* ts = record.json.if_contains("timestamp");
+  return ts && ts->is_string() && parseRfc3339(ts->get_string()).has_value();
+}
+
+LogsModel buildLogs(std::span<const RecordPtr> batch, const Attributes& extra) {
+  return groupByResource<LogRecordData>(batch, extra, [](const RecordPtr& r) {
+    auto f = readFields(*r);
+    const bool error = failed(f);
+    LogRecordData log;
+    log.time_unix_nano = *f.unix_nanos + msToNanos(f.latency_ms.value_or(0));
+    log.severity_number = error ? 17 : 9;  // SEVERITY_NUMBER_ERROR : SEVERITY_NUMBER_INFO
+    log.severity_text = error ? "ERROR" : "INFO";
+    log.event_name = f.name;
+    log.record = r;
+    log.attributes = requestAttributes(f);
+    log.trace_id = traceIdFor(f.id);
+    log.span_id = spanIdFor(f.id);
+    return log;
+  });
+}
+
+TracesModel buildTraces(std::span<const RecordPtr> batch, const Attributes& extra) {
+  return groupByResource<SpanData>(batch, extra, [](const RecordPtr& r) {
+    auto f = readFields(*r);
+    SpanData span;
+    span.trace_id = traceIdFor(f.id);
+    span.span_id = spanIdFor(f.id);
+    span.name = genAiOperationName(f.path);
+    if (f.model) span.name += " " + *f.model;
+    span.start_time_unix_nano = *f.unix_nanos;
+    span.end_time_unix_nano = span.start_time_unix_nano + msToNanos(f.latency_ms.value_or(0));
+    span.attributes = requestAttributes(f);
+    if (f.ttfb_ms) span.events.push_back({span.start_time_unix_nano + msToNanos(*f.ttfb_ms), "ai_gateway.first_byte_sent"});
+    if (failed(f)) {
+      span.error = true;
+      span.status_message = errorType(f);
+    }
+    return span;
+  });
+}
+
+MetricsModel buildMetrics(std::span<const RecordPtr> batch, const Attributes& extra) {
+  // One resource per distinct record resource; within it, the three histograms.
+  std::vector<ResourceGroup<HistogramData>> groups;
+  std::vector<std::string> keys;
+  std::vector<MetricSet> sets;
+  for (const auto& r : batch) {
+    if (!exportable(*r)) continue;
+    auto& group = groupFor(groups, keys, resourceFor(*r, extra));
+    if (sets.size() < groups.size()) sets.emplace_back();
+    sets[static_cast<std::size_t>(&group - groups.data())].add(readFields(*r));
+  }
+  for (std::size_t i = 0; i < groups.size(); ++i)
+    for (const HistogramBuilder* h : {&sets[i].tokens, &sets[i].duration, &sets[i].first_chunk})
+      if (!h->empty()) groups[i].items.push_back(h->build(sets[i].start, sets[i].end));
+  return groups;
+}
+
+}  // namespace gw::exporters::otlp

@@ -1,0 +1,113 @@
+// What the otlp exporter sends, built once from a batch of request records
+// and independent of the encoding: the JSON writer (otlp_serializer.h) and
+// the protobuf writer (otlp_protobuf.h) both encode these structures, so the
+// two encodings carry the same content by construction.
+//
+// - logs: one LogRecord per request (body = the whole record; gen_ai.*
+//   attributes; trace/span ids of the request's span),
+// - traces: one CLIENT span per request, "{operation} {model}", from request
+//   received to response finished, with an event at the first byte,
+// - metrics: the GenAI client histograms with the semantic conventions'
+//   bucket boundaries, as DELTA points covering the batch.
+//
+// Records are grouped by resource in first-seen order, so each resource
+// appears once per request. Pure functions, callable from any thread.
+#pragma once
+
+#include "gw/exporter.h"
+
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gw::exporters::otlp {
+
+// Extra resource attributes (OTEL_RESOURCE_ATTRIBUTES).
+using Attributes = std::vector<std::pair<std::string, std::string>>;
+
+// An attribute whose value is plain JSON: string, integer, double, bool,
+// array, object (a key-value list) or null (the empty AnyValue).
+struct KeyValue {
+  std::string key;
+  boost::json::value value;
+};
+using KeyValues = std::vector<KeyValue>;
+
+inline constexpr const char* kScopeName = "magicapi-gateway";
+
+struct LogRecordData {
+  std::int64_t time_unix_nano = 0;  // response finished; also the observed time
+  int severity_number = 0;          // SeverityNumber: 9 INFO, 17 ERROR
+  std::string severity_text;
+  std::string event_name;
+  RecordPtr record;  // body: the whole record
+  KeyValues attributes;
+  std::string trace_id;  // 32 hex digits
+  std::string span_id;   // 16 hex digits
+};
+
+struct SpanEventData {
+  std::int64_t time_unix_nano = 0;
+  std::string name;
+};
+
+struct SpanData {
+  std::string trace_id, span_id;  // hex
+  std::string name;
+  int kind = 3;  // SPAN_KIND_CLIENT, per the GenAI conventions
+  std::int64_t start_time_unix_nano = 0, end_time_unix_nano = 0;
+  KeyValues attributes;
+  std::vector<SpanEventData> events;
+  bool error = false;  // status ERROR with status_message; else status unset
+  std::string status_message;
+};
+
+struct HistogramPointData {
+  KeyValues attributes;
+  std::int64_t start_time_unix_nano = 0, time_unix_nano = 0;
+  std::uint64_t count = 0;
+  double sum = 0, min = 0, max = 0;
+  std::vector<std::uint64_t> bucket_counts;  // bounds.size() + 1
+};
+
+struct HistogramData {
+  std::string name, description, unit;
+  std::span<const double> bounds;
+  std::vector<HistogramPointData> points;  // ordered by attributes: deterministic
+  static constexpr int kTemporality = 1;   // AGGREGATION_TEMPORALITY_DELTA
+};
+
+template <class Item>
+struct ResourceGroup {
+  KeyValues resource;
+  std::vector<Item> items;
+};
+
+using LogsModel = std::vector<ResourceGroup<LogRecordData>>;
+using TracesModel = std::vector<ResourceGroup<SpanData>>;
+using MetricsModel = std::vector<ResourceGroup<HistogramData>>;  // only non-empty histograms
+
+// Records that are not exportable() are left out.
+LogsModel buildLogs(std::span<const RecordPtr> batch, const Attributes& extra_resource);
+TracesModel buildTraces(std::span<const RecordPtr> batch, const Attributes& extra_resource);
+MetricsModel buildMetrics(std::span<const RecordPtr> batch, const Attributes& extra_resource);
+
+// 32 hex digits: the request id itself when it is a UUID, else the first 16
+// bytes of its SHA-256. Stable, so every signal of a request correlates.
+std::string traceIdFor(const std::string& request_id);
+// 16 hex digits from SHA-256("span:" + id).
+std::string spanIdFor(const std::string& request_id);
+
+// True when a record can be expressed in OTLP (it has an id and a valid timestamp).
+bool exportable(const TelemetryRecord& record);
+
+inline constexpr double kTokenBuckets[] = {1,       4,       16,       64,       256,      1024,     4096,
+                                           16384,   65536,   262144,   1048576,  4194304,  16777216, 67108864};
+inline constexpr double kDurationBuckets[] = {0.01, 0.02, 0.04, 0.08,  0.16,  0.32,  0.64,
+                                              1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
+
+}  // namespace gw::exporters::otlp

@@ -191,19 +191,21 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
   tcp::socket* registered = &client.socket();
   w.sockets.insert(registered);
   beast::flat_buffer buffer;
+  buffer.reserve(8 * 1024);  // read requests in one piece, not Beast's 512-byte minimum
   for (;;) {
     if (w.shared.draining.load(std::memory_order_relaxed) && buffer.size() == 0) break;
     http::request_parser<http::string_body> parser;
     parser.header_limit(s.max_header_bytes);
-    parser.body_limit(s.max_request_body_bytes);
+    // The body limit is applied after the head is read (below), so that a
+    // refused request still has all its headers: its x-request-id is echoed
+    // and its record written.
+    parser.body_limit(boost::none);
     client.expires_after(buffer.size() ? s.client_header_timeout : s.idle_timeout);
     auto [hec, hn] = co_await http::async_read_header(client, buffer, parser, kAsTuple);
     if (hec) {
       if (hec == http::error::header_limit)
         co_await writeEarlyError(client, Error{431, "invalid_request_error", "headers_too_large",
                                                "Request headers exceed MAX_HEADER_BYTES"});
-      else if (hec == http::error::body_limit)
-        co_await writeEarlyError(client, Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
       else if (hec.category() == http::make_error_code(http::error::bad_target).category() && hec != http::error::end_of_stream &&
                hec != http::error::partial_message)
         co_await writeEarlyError(client, Error::badRequest("bad_request", "Malformed HTTP request: " + hec.message()));
@@ -211,9 +213,11 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
     }
     auto received = std::chrono::steady_clock::now();
     if (auto cl = parser.content_length(); cl && *cl > s.max_request_body_bytes) {
-      co_await writeEarlyError(client, Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
+      co_await rejectRequest(w, client, buffer, parser.get(), received,
+                             Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
       break;
     }
+    parser.body_limit(s.max_request_body_bytes);
     if (!parser.is_done()) {
       auto expect = parser.get().find(http::field::expect);
       if (expect != parser.get().end() && iequals(expect->value(), "100-continue")) {
@@ -225,9 +229,12 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
       auto [bec, bn] = co_await http::async_read(client, buffer, parser, kAsTuple);
       if (bec) {
         if (bec == http::error::body_limit)
-          co_await writeEarlyError(client, Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
-        else if (bec.category() == http::make_error_code(http::error::bad_target).category() && bec != http::error::partial_message)
-          co_await writeEarlyError(client, Error::badRequest("bad_request", "Malformed HTTP request body"));
+          co_await rejectRequest(w, client, buffer, parser.get(), received,
+                                 Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
+        else if (bec.category() == http::make_error_code(http::error::bad_target).category() &&
+                 bec != http::error::partial_message)
+          co_await rejectRequest(w, client, buffer, parser.get(), received,
+                                 Error::badRequest("bad_request", "Malformed HTTP request body"));
         break;
       }
     }

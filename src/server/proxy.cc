@@ -20,6 +20,7 @@
 #include <boost/json/value.hpp>
 
 #include <array>
+#include <charconv>
 #include <cstdio>
 
 namespace gw::server {
@@ -36,6 +37,15 @@ constexpr std::size_t kMaxBufferedUpstreamBody = 64u << 20;
 // Pipelined bytes the client may send while a request is in flight before
 // the gateway stops reading from it (TCP backpressure does the rest).
 constexpr std::size_t kMaxPipelinedBytes = 1u << 20;
+// Bytes a chunked body can leave in the read buffer without any body data
+// being ready: the CRLF ending a chunk plus the next chunk's size line.
+constexpr std::size_t kChunkFramingSlack = 32;
+// See proxyRequest: the least the request path keeps of a response.
+constexpr std::size_t kMinCaptureBytes = 1u << 20;
+// Bytes kept from the end of an over-budget body to read its usage.
+constexpr std::size_t kUsageTailBytes = 16u << 10;
+// Output gathered from already-buffered upstream bytes before one write.
+constexpr std::size_t kCoalesceBytes = 64u << 10;
 
 struct UpstreamHeaders final : HeaderLookup {
   const http::fields* fields = nullptr;
@@ -95,6 +105,8 @@ struct ProxyContext {
   bool chunked = true;
   bool response_finished = false;  // the client got a complete response
   bool client_gone = false;
+  bool upstream_timed_out = false;
+  std::string usage_tail;  // last bytes of a body past the capture budget
   std::unique_ptr<upstream::Connection> upstream;  // current connection, if any
 
   const Settings& settings() const { return worker.shared.settings(); }
@@ -102,10 +114,17 @@ struct ProxyContext {
 
 void captureBody(ProxyContext& ctx, std::string_view bytes) {
   auto& body = ctx.record->response_body;
-  if (ctx.record->response_body_truncated) return;
+  if (ctx.record->response_body_truncated) {
+    // Past the budget only the tail is kept, because OpenAI-shaped bodies
+    // put "usage" last: a large embeddings response still has its tokens.
+    ctx.usage_tail.append(bytes);
+    if (ctx.usage_tail.size() > 2 * kUsageTailBytes) ctx.usage_tail.erase(0, ctx.usage_tail.size() - kUsageTailBytes);
+    return;
+  }
   if (body.size() + bytes.size() > ctx.capture_budget) {
     body.append(bytes.substr(0, ctx.capture_budget - body.size()));
     ctx.record->response_body_truncated = true;
+    ctx.usage_tail.assign(bytes.substr(bytes.size() > kUsageTailBytes ? bytes.size() - kUsageTailBytes : 0));
     return;
   }
   body.append(bytes);
@@ -114,7 +133,9 @@ void captureBody(ProxyContext& ctx, std::string_view bytes) {
 // Writes body bytes (head first, if not sent yet) in one gather write.
 net::awaitable<bool> sendToClient(ProxyContext& ctx, const std::string& head, std::string_view body, bool last) {
   char size_line[24];
-  std::array<net::const_buffer, 5> bufs;
+  // Unused slots stay empty: writev skips zero-length buffers, and a fixed
+  // array costs no allocation per write.
+  std::array<net::const_buffer, 5> bufs{};
   std::size_t n = 0;
   if (!ctx.head_sent) bufs[n++] = net::buffer(head);
   if (ctx.chunked) {
@@ -132,8 +153,7 @@ net::awaitable<bool> sendToClient(ProxyContext& ctx, const std::string& head, st
     if (last) ctx.response_finished = true;
     co_return true;
   }
-  auto [ec, written] =
-      co_await net::async_write(ctx.client, std::vector<net::const_buffer>(bufs.begin(), bufs.begin() + static_cast<std::ptrdiff_t>(n)), kAsTuple);
+  auto [ec, written] = co_await net::async_write(ctx.client.socket(), bufs, kAsTuple);
   if (ec) {
     ctx.client_gone = true;
     co_return false;
@@ -176,8 +196,9 @@ std::string_view errorTypeFor(const Error& e) {
   return "internal";
 }
 
-Error transportError(const boost::system::error_code& ec, std::string_view stage) {
-  if (ec == beast::error::timeout) return Error::gatewayTimeout("The upstream did not answer in time");
+Error transportError(const ProxyContext& ctx, const boost::system::error_code& ec, std::string_view stage) {
+  if (ctx.upstream_timed_out || ec == beast::error::timeout)
+    return Error::gatewayTimeout("The upstream did not answer in time");
   return Error::badGateway("upstream_broken", "Upstream connection failed while " + std::string(stage) + ": " +
                                                   ec.message());
 }
@@ -185,10 +206,11 @@ Error transportError(const boost::system::error_code& ec, std::string_view stage
 template <class Stream>
 net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provider& provider,
                                 const ClientRequest& creq, http::request<http::string_body>& ureq,
-                                Clock::time_point deadline, bool& retry_on_fresh_connection) {
+                                bool& retry_on_fresh_connection) {
   auto& rec = *ctx.record;
   upstream::Connection& conn = *ctx.upstream;
-  beast::get_lowest_layer(stream).expires_at(deadline);
+  // The whole-response deadline is enforced by upstreamDeadline() (one timer
+  // per request), not by a timer per read as Beast's stream timeouts would.
   rec.upstream_sent = Clock::now();
   auto [wec, wn] = co_await http::async_write(stream, ureq, kAsTuple);
   http::response_parser<http::buffer_body> parser;
@@ -207,7 +229,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
       retry_on_fresh_connection = true;
       co_return;
     }
-    Error e = transportError(hec, wec ? "sending the request" : "reading the response headers");
+    Error e = transportError(ctx, hec, wec ? "sending the request" : "reading the response headers");
     co_await sendError(ctx, e, errorTypeFor(e));
     co_return;
   }
@@ -220,7 +242,9 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   auto ct = uh.find(http::field::content_type);
   UpstreamResponseHead uhead{static_cast<int>(uh.result_int()), ct == uh.end() ? std::string_view() : std::string_view(ct->value()),
                              &lookup};
-  auto handler = provider.respond(creq, uhead, ctx.capture_budget);
+  // Stream chunks serve only the record's response, so none are kept when
+  // bodies are off (usage is read as the chunks pass).
+  auto handler = provider.respond(creq, uhead, ctx.settings().capture_bodies ? ctx.capture_budget : 0);
   const ClientResponseHead& chead = handler->head();
   rec.status_code = chead.status;
   if (chead.status >= 400) {
@@ -256,7 +280,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
       auto [ec, n] = co_await readPiece();
       if (ec) {
         if (ctx.client_gone) co_return;
-        Error e = transportError(ec, "reading the response body");
+        Error e = transportError(ctx, ec, "reading the response body");
         co_await sendError(ctx, e, errorTypeFor(e));
         co_return;
       }
@@ -295,24 +319,30 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
     auto [ec, n] = co_await readPiece();
     if (ec) {
       if (ctx.client_gone) break;
-      failure = transportError(ec, "relaying the response");
+      failure = transportError(ctx, ec, "relaying the response");
       break;
     }
-    out.clear();
     if (Status st = handler->onBody(std::string_view(buf.data(), n), out); !st) {
       failure = st.error();
       break;
     }
+    // Beast's read_some returns one chunk at a time, even when several SSE
+    // events came in one TCP read. Parse what is already buffered before
+    // writing, so they reach the client in one write -- but never wait on
+    // the network for it: a leftover chunk terminator or a partial chunk
+    // header (a few bytes) must not hold back what we have. A parser that
+    // is never eager returns after each chunk, so this loop sees each one.
+    if (conn.buffer().size() > kChunkFramingSlack && !parser.is_done() && out.size() < kCoalesceBytes) continue;
     if (out.empty()) continue;
     if (!rec.streamed) captureBody(ctx, out);
     if (!co_await sendToClient(ctx, head, out, false)) break;
+    out.clear();
   }
-  rec.upstream_finished = Clock::now();
   if (ctx.client_gone) {
     rec.observation = std::move(handler->observation());
     co_return;
   }
-  out.clear();
+  rec.upstream_finished = Clock::now();
   if (failure && !ctx.head_sent && !rec.streamed) {
     // Nothing reached the client yet: it can still get a proper error.
     rec.observation = std::move(handler->observation());
@@ -349,7 +379,6 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
 // a fresh connection when a pooled one turned out to be closed.
 net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
                               UpstreamRequest& up) {
-  auto deadline = Clock::now() + ctx.settings().upstream_timeout;
   http::request<http::string_body> ureq;
   ureq.method_string(up.method);
   ureq.target(up.target);
@@ -379,9 +408,9 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
     ctx.upstream = std::move(*conn);
     bool retry = false;
     if (ctx.upstream->tls())
-      co_await exchangeOn(ctx, ctx.upstream->secure(), provider, creq, ureq, deadline, retry);
+      co_await exchangeOn(ctx, ctx.upstream->secure(), provider, creq, ureq, retry);
     else
-      co_await exchangeOn(ctx, ctx.upstream->plain(), provider, creq, ureq, deadline, retry);
+      co_await exchangeOn(ctx, ctx.upstream->plain(), provider, creq, ureq, retry);
     if (ctx.upstream) {  // not returned to the pool: it cannot be reused
       ctx.worker.pool->discard(std::move(ctx.upstream));
     }
@@ -389,6 +418,20 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
   }
   co_await sendError(ctx, Error::badGateway("upstream_broken", "The upstream closed the connection"),
                      "upstream_broken");
+}
+
+// Enforces UPSTREAM_TIMEOUT_MS for the whole exchange with one timer: on
+// expiry it marks the request and closes the upstream connection, which ends
+// the exchange's pending read; the exchange then answers 504 (or ends the
+// stream with an error event). Never completes by itself.
+net::awaitable<void> upstreamDeadline(ProxyContext& ctx) {
+  net::steady_timer timer(ctx.client.socket().get_executor(), ctx.settings().upstream_timeout);
+  auto [ec] = co_await timer.async_wait(kAsTuple);
+  if (ec) co_return;  // the exchange finished first
+  ctx.upstream_timed_out = true;
+  if (ctx.upstream) ctx.upstream->close();
+  net::steady_timer forever(ctx.client.socket().get_executor(), Clock::time_point::max());
+  co_await forever.async_wait(kAsTuple);
 }
 
 // Completes when the client closes or resets its connection, so that the
@@ -415,6 +458,37 @@ net::awaitable<void> watchClient(ProxyContext& ctx) {
 
 }  // namespace
 
+net::awaitable<void> rejectRequest(Worker& w, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
+                                   Request& request, Clock::time_point received, const Error& error) {
+  const Settings& s = w.shared.settings();
+  ProxyContext ctx(w, client, client_buffer, request);
+  BeastHeaders headers(request);
+  ctx.request_id = requestIdFor(headers);
+  ctx.keep_alive = false;  // the rest of the body was not read
+  ctx.cors_origin = corsOriginFor(s, request);
+  ctx.capture_budget = s.capture_bodies ? s.telemetry_max_body_bytes : 0;
+  std::string_view target = request.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  co_await sendError(ctx, error, errorTypeFor(error));
+  if (!(path == "/v1" || path.starts_with("/v1/"))) co_return;
+  // A /v1 request the gateway refused still gets its one record.
+  auto& rec = *ctx.record;
+  rec.id = ctx.request_id;
+  rec.wall_start = std::chrono::system_clock::now() -
+                   std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - received);
+  rec.received = received;
+  rec.method = std::string(request.method_string());
+  rec.path = std::string(path);
+  if (auto cl = request.find(http::field::content_length); cl != request.end()) {
+    std::uint64_t n = 0;
+    auto v = cl->value();
+    if (std::from_chars(v.data(), v.data() + v.size(), n).ec == std::errc()) rec.request_size = n;
+  }
+  copyTrackingHeaders(headers, rec);
+  rec.finished = Clock::now();
+  w.shared.deps.telemetry->submit(std::move(ctx.record));
+}
+
 net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
                                   Request& request, Clock::time_point received) {
   const Settings& s = w.shared.settings();
@@ -428,7 +502,11 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   ctx.request_id = requestIdFor(headers);
   ctx.keep_alive = request.keep_alive() && !w.shared.draining.load(std::memory_order_relaxed);
   ctx.cors_origin = corsOriginFor(s, request);
-  ctx.capture_budget = s.capture_bodies ? s.telemetry_max_body_bytes : 64 * 1024;
+  // What the request path keeps of a response for the record builder: the
+  // body (or stream chunks) up to TELEMETRY_MAX_BODY_BYTES, but at least
+  // kMinCaptureBytes so that a small cap still leaves usage and the
+  // assembled stream intact; the builder applies the cap itself.
+  ctx.capture_budget = std::max<std::size_t>(s.telemetry_max_body_bytes, kMinCaptureBytes);
   rec.id = ctx.request_id;
   rec.wall_start = std::chrono::system_clock::now() -
                    std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - received);
@@ -514,20 +592,23 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     co_return ctx.keep_alive;
   }
 
-  co_await (exchange(ctx, *route->provider, creq, *up) || watchClient(ctx));
+  co_await (exchange(ctx, *route->provider, creq, *up) || watchClient(ctx) || upstreamDeadline(ctx));
 
   if (ctx.client_gone) {
     rec.outcome = RequestOutcome::kCancelled;
     rec.error_type = "client_disconnected";
-    if (rec.status_code == 0) rec.status_code = 499;  // nginx's "client closed request"
-    if (!rec.upstream_finished && rec.upstream_sent) rec.upstream_finished = Clock::now();
+    // status_code stays what the client received (null when no head was
+    // sent); provider_latency stays null: the upstream response never finished.
+    if (!ctx.head_sent) rec.status_code = 0;
+    rec.upstream_finished.reset();
     ctx.keep_alive = false;
   } else if (!ctx.response_finished) {
     ctx.keep_alive = false;
   }
   // Usage of a non-streamed OpenAI-shaped body, read from what was captured.
-  if (!rec.streamed && !rec.observation.usage.input && !rec.response_body_truncated && rec.status_code < 400)
-    scanOpenAiUsage(rec.response_body, rec.observation.usage);
+  if (!rec.streamed && !rec.observation.usage.input && rec.status_code < 400)
+    scanOpenAiUsage(rec.response_body_truncated ? std::string_view(ctx.usage_tail) : rec.response_body,
+                    rec.observation.usage);
   if (!s.capture_bodies) rec.response_body.clear();
   finish();
   co_return ctx.keep_alive;

@@ -88,6 +88,13 @@ std::string corsOriginFor(const Settings& settings, const Request& request);
 net::awaitable<bool> proxyRequest(Worker& worker, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
                                   Request& request, std::chrono::steady_clock::time_point received);
 
+// Answers a request the gateway refuses before reading its body (413 and
+// the like) with `error` and Connection: close, echoing the client's
+// x-request-id; a /v1 request also gets its record. Runs on the worker's thread.
+net::awaitable<void> rejectRequest(Worker& worker, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
+                                   Request& request, std::chrono::steady_clock::time_point received,
+                                   const Error& error);
+
 // Writes a complete response with a body. Returns false if the write failed.
 net::awaitable<bool> writeSimpleResponse(beast::tcp_stream& client, const ResponseHeadParams& head,
                                          std::string_view body);

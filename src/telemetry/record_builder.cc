@@ -131,7 +131,8 @@ std::string formatRfc3339Millis(std::chrono::system_clock::time_point t) {
 
 bool isSecretKey(std::string_view name) {
   for (std::string_view secret :
-       {"api_key", "apikey", "x-api-key", "authorization", "aws_secret_access_key", "aws_session_token"})
+       {"api_key", "apikey", "api-key", "x-api-key", "authorization", "aws_secret_access_key", "aws_session_token",
+        "access_token", "client_secret", "password", "secret", "x-goog-api-key"})
     if (iequals(name, secret)) return true;
   return false;
 }
@@ -149,7 +150,63 @@ void scrubSecrets(json::value& v) {
   }
 }
 
+namespace {
+
+bool isNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+         c == '.';
+}
+
+// Bodies that are not JSON: application/x-www-form-urlencoded pairs
+// (api_key=...&...) and multipart fields (name="api_key"\r\n\r\nVALUE).
+std::string scrubFormSecrets(std::string in) {
+  std::string out;
+  out.reserve(in.size());
+  std::size_t i = 0;
+  while (i < in.size()) {
+    // A name=value pair at the start or after a separator.
+    if (isNameChar(in[i]) && (i == 0 || !isNameChar(in[i - 1]))) {
+      std::size_t end = i;
+      while (end < in.size() && isNameChar(in[end])) ++end;
+      std::string_view name(in.data() + i, end - i);
+      out.append(name);
+      i = end;
+      if (i < in.size() && in[i] == '=' && isSecretKey(name)) {
+        out += '=';
+        out += kRedacted;
+        ++i;
+        while (i < in.size() && in[i] != '&' && in[i] != ';' && in[i] != ' ' && in[i] != '\r' && in[i] != '\n') ++i;
+      }
+      continue;
+    }
+    if (in[i] == '"' ) {
+      std::size_t close = in.find('"', i + 1);
+      if (close != std::string::npos && close - i - 1 < 128) {
+        std::string_view name(in.data() + i + 1, close - i - 1);
+        out.append(in, i, close - i + 1);
+        i = close + 1;
+        if (isSecretKey(name) && in.compare(i, 4, "\r\n\r\n") == 0) {
+          out += "\r\n\r\n";
+          out += kRedacted;
+          i += 4;
+          std::size_t line_end = in.find("\r\n", i);
+          i = line_end == std::string::npos ? in.size() : line_end;
+        }
+        continue;
+      }
+    }
+    out += in[i++];
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string scrubSecretsInText(std::string_view text) {
+  return scrubFormSecrets(scrubJsonTextSecrets(text));
+}
+
+std::string scrubJsonTextSecrets(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   std::size_t i = 0;
@@ -343,15 +400,21 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in) const {
   std::optional<std::string> stream_error_type;
   if (in.streamed) {
     // Each chunk is parsed once: for the assembly and for streamed_data.
+    // The assembled response is built from every chunk the request path
+    // kept (its own, larger, memory bound); TELEMETRY_MAX_BODY_BYTES caps
+    // only the chunks listed in streamed_data.
     std::vector<json::value> parsed_chunks;
     parsed_chunks.reserve(obs.chunks.size());
-    std::size_t bytes = 0, not_captured = obs.chunks_not_captured;
+    std::size_t bytes = 0, listed = 0, not_captured = obs.chunks_not_captured;
+    bool budget_left = true;
     for (const auto& chunk : obs.chunks) {
-      if (bytes + chunk.size() > options_.max_body_bytes) {
+      if (budget_left && bytes + chunk.size() <= options_.max_body_bytes) {
+        bytes += chunk.size();
+        ++listed;
+      } else {
+        budget_left = false;  // keep streamed_data a prefix, in order
         ++not_captured;
-        continue;
       }
-      bytes += chunk.size();
       auto p = parseJson(chunk);
       json::value v = p ? std::move(*p) : json::value(chunk);
       if (!stream_error_type) stream_error_type = errorTypeOf(v);
@@ -360,8 +423,8 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in) const {
     }
     json::object assembled = assembleParsed(parsed_chunks);
     json::array streamed;
-    streamed.reserve(parsed_chunks.size());
-    for (auto& v : parsed_chunks) streamed.push_back(std::move(v));
+    streamed.reserve(listed);
+    for (std::size_t i = 0; i < listed; ++i) streamed.push_back(std::move(parsed_chunks[i]));
     // A stream's usage is in its last usage chunk, when the handler did not
     // report it itself.
     if (!usage.input && !usage.output && assembled["usage"].is_object())

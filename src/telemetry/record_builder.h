@@ -77,6 +77,8 @@ void scrubSecrets(boost::json::value& v);
 // Redacts the string value after every quoted secret key in (possibly cut
 // or malformed) JSON-ish text, for body previews that cannot be parsed.
 std::string scrubSecretsInText(std::string_view text);
+// The JSON-text part of scrubSecretsInText ("name": value members only).
+std::string scrubJsonTextSecrets(std::string_view text);
 
 // The longest prefix of `text` of at most `max_bytes` bytes that does not
 // end inside a UTF-8 sequence.

@@ -17,11 +17,20 @@ namespace {
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 }
 
+// Beast sizes each socket read by the buffer's free capacity (at least 512
+// bytes). Reserving up front makes every read take what the kernel has, up
+// to 64 KiB, instead of 512-byte pieces.
+constexpr std::size_t kReadBufferBytes = 64 * 1024;
+
 Connection::Connection(std::string key, beast::tcp_stream stream)
-    : key_(std::move(key)), tcp_(std::make_unique<beast::tcp_stream>(std::move(stream))) {}
+    : key_(std::move(key)), tcp_(std::make_unique<beast::tcp_stream>(std::move(stream))) {
+  buffer_.reserve(kReadBufferBytes);
+}
 
 Connection::Connection(std::string key, std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream)
-    : key_(std::move(key)), ssl_(std::move(stream)) {}
+    : key_(std::move(key)), ssl_(std::move(stream)) {
+  buffer_.reserve(kReadBufferBytes);
+}
 
 void Connection::close() {
   boost::system::error_code ec;

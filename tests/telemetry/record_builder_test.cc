@@ -312,3 +312,21 @@ TEST(RecordBuilder, MalformedAndHostileChunksDoNotBreakAssembly) {
 
 }  // namespace
 }  // namespace gw
+
+namespace gw {
+namespace {
+
+TEST(RecordBuilderScrub, FormAndMultipartBodiesAreScrubbed) {
+  EXPECT_EQ(scrubSecretsInText("api_key=sk-SECRET&x=1"), "api_key=[REDACTED]&x=1");
+  EXPECT_EQ(scrubSecretsInText("model=m&Password=hunter2"), "model=m&Password=[REDACTED]");
+  EXPECT_EQ(scrubSecretsInText("mykey_api_key=v"), "mykey_api_key=v") << "only whole names";
+  std::string multipart =
+      "--b\r\nContent-Disposition: form-data; name=\"api_key\"\r\n\r\nsk-SECRET\r\n--b\r\n"
+      "Content-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--b--\r\n";
+  std::string scrubbed = scrubSecretsInText(multipart);
+  EXPECT_EQ(scrubbed.find("sk-SECRET"), std::string::npos) << scrubbed;
+  EXPECT_NE(scrubbed.find("whisper-1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gw

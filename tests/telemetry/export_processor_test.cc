@@ -397,7 +397,14 @@ TEST(ExporterWorker, ShutdownWithABatchInFlight) {
     }
     return ExportResult::success();
   };
-  ExporterWorker worker(std::move(owned), opts(3), openSpool(dir), metrics);
+  // A retry far beyond the stop deadline: whether release or stop() comes
+  // first (they race, and under sanitizers either order happens), the failed
+  // batch is never due again before shutdown. With the default 100 ms full
+  // jitter a retry could fall due at once and be delivered instead.
+  auto o = opts(3);
+  o.retry.initial_backoff = 60s;
+  o.retry.max_backoff = 60s;
+  ExporterWorker worker(std::move(owned), o, openSpool(dir), metrics);
   worker.start();
   for (int i = 0; i < 3; ++i) worker.offer(makeRecord("r" + std::to_string(i)));
   entered.get_future().wait();  // the worker is inside exportBatch

@@ -9,7 +9,7 @@ PACKAGES=(
   g++ cmake ninja-build ccache pkg-config python3 clang libclang-rt-14-dev
   # libraries (ARCHITECTURE.md)
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev zlib1g-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libpq-dev
+  libssl-dev zlib1g-dev libgoogle-perftools-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libpq-dev
   protobuf-compiler libprotobuf-dev
   # tests
   googletest libgtest-dev libgmock-dev libbenchmark-dev

@@ -260,6 +260,8 @@ net::awaitable<void> acceptLoop(Worker& w) {
     }
     boost::system::error_code oec;
     socket.set_option(tcp::no_delay(true), oec);
+    // Synchronous reads on it must never block the worker (see watchClient).
+    socket.non_blocking(true, oec);
     net::co_spawn(w.io, session(w, std::move(socket)), net::detached);
   }
 }

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -153,7 +154,21 @@ net::awaitable<bool> sendToClient(ProxyContext& ctx, const std::string& head, st
     if (last) ctx.response_finished = true;
     co_return true;
   }
-  auto [ec, written] = co_await net::async_write(ctx.client.socket(), bufs, kAsTuple);
+  // Fast path: the client socket is non-blocking and usually has room, so
+  // try writev() at once. Only what did not fit goes through an async write
+  // (a round through the scheduler and the reactor).
+  boost::system::error_code ec;
+  std::size_t total = net::buffer_size(bufs);
+  std::size_t written = ctx.client.socket().write_some(bufs, ec);
+  if (ec == net::error::would_block || ec == net::error::try_again) {
+    ec = {};
+    written = 0;
+  }
+  if (!ec && written < total) {
+    beast::buffers_suffix<decltype(bufs)> rest(bufs);
+    rest.consume(written);
+    std::tie(ec, std::ignore) = co_await net::async_write(ctx.client.socket(), rest, kAsTuple);
+  }
   if (ec) {
     ctx.client_gone = true;
     co_return false;
@@ -445,9 +460,14 @@ net::awaitable<void> watchClient(ProxyContext& ctx) {
       co_await forever.async_wait(kAsTuple);
       co_return;
     }
-    auto [ec, n] = co_await socket.async_read_some(ctx.client_buffer.prepare(16 * 1024), kAsTuple);
-    if (ec == net::error::operation_aborted) co_return;  // the exchange finished first
-    if (ec) {
+    // Wait for readability first: an async read would try recv() at once
+    // and pay a syscall per request for the usual "nothing yet".
+    auto [wec] = co_await socket.async_wait(tcp::socket::wait_read, kAsTuple);
+    if (wec == net::error::operation_aborted) co_return;  // the exchange finished first
+    boost::system::error_code ec;
+    std::size_t n = wec ? 0 : socket.read_some(ctx.client_buffer.prepare(16 * 1024), ec);
+    if (ec == net::error::would_block) continue;
+    if (wec || ec) {
       ctx.client_gone = true;
       if (ctx.upstream) ctx.upstream->close();
       co_return;

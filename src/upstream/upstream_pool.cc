@@ -21,6 +21,7 @@ constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 // bytes). Reserving up front makes every read take what the kernel has, up
 // to 64 KiB, instead of 512-byte pieces.
 constexpr std::size_t kReadBufferBytes = 64 * 1024;
+constexpr auto kPeekAfterIdle = std::chrono::seconds(1);
 
 Connection::Connection(std::string key, beast::tcp_stream stream)
     : key_(std::move(key)), tcp_(std::make_unique<beast::tcp_stream>(std::move(stream))) {
@@ -105,7 +106,11 @@ net::awaitable<Result<std::unique_ptr<Connection>>> UpstreamPool::acquire(const 
   while (!host.idle.empty()) {
     auto c = std::move(host.idle.back());
     host.idle.pop_back();
-    if (now - c->idle_since_ < options_.max_idle_time && stillAlive(*c)) {
+    // Peeking costs a syscall per request, so it is saved for connections
+    // idle long enough for an upstream to have closed them; a connection
+    // that dies sooner is caught by the one retry on a fresh connection.
+    auto idle_for = now - c->idle_since_;
+    if (idle_for < options_.max_idle_time && (idle_for < kPeekAfterIdle || stillAlive(*c))) {
       c->reused_ = true;
       co_return std::move(c);
     }

@@ -73,7 +73,7 @@ bool scanOpenAiUsage(std::string_view text, Usage& out) {
 
 std::string scanModel(std::string_view text) {
   static constexpr std::string_view kKey = "\"model\":\"";
-  auto pos = text.find(kKey);
+  auto pos = findBytes(text, kKey);
   if (pos == std::string_view::npos) return {};
   pos += kKey.size();
   auto end = text.find('"', pos);

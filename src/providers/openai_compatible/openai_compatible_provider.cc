@@ -66,7 +66,7 @@ Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r
 void stripNullUsage(std::string& s) {
   static constexpr std::string_view kMember = "\"usage\":null";
   std::size_t pos = 0;
-  while ((pos = s.find(kMember, pos)) != std::string::npos) {
+  while ((pos = findBytes(s, kMember, pos)) != std::string::npos) {
     if (pos > 0 && s[pos - 1] == '\\') {  // inside a string value
       pos += kMember.size();
       continue;
@@ -151,8 +151,7 @@ class SseHandler final : public ResponseHandler {
     }
     if (e.data.starts_with("{\"error\"")) obs_.provider_error_type = "stream_error";
     if (injected_) {
-      if (e.data.find("\"choices\":[]") != std::string_view::npos &&
-          e.data.find("\"usage\":{") != std::string_view::npos) {
+      if (containsBytes(e.data, "\"usage\":{") && containsBytes(e.data, "\"choices\":[]")) {
         scanOpenAiUsage(e.data, obs_.usage);
         usage_chunk_.assign(e.data);
         return;  // the client did not ask for it
@@ -164,7 +163,7 @@ class SseHandler final : public ResponseHandler {
       capture(std::move(chunk));
       return;
     }
-    if (e.data.find("\"usage\":{") != std::string_view::npos) scanOpenAiUsage(e.data, obs_.usage);
+    if (containsBytes(e.data, "\"usage\":{")) scanOpenAiUsage(e.data, obs_.usage);
     capture(std::string(e.data));
   }
 

@@ -153,6 +153,24 @@ class CoreTest(unittest.TestCase):
         s.close()
         self.assertTrue(resp.startswith(b"HTTP/1.1 413"), resp[:100])
 
+    def test_oversized_request_head_is_431(self):
+        s = self.gw.connect()
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (70 * 1024) + b"\r\n\r\n")
+        resp = s.recv(65536)
+        s.close()
+        self.assertTrue(resp.startswith(b"HTTP/1.1 431"), resp[:80])
+        self.assertEqual(self.via(CHAT_BODY)[0], 200)
+
+    def test_malformed_http_is_400_and_nothing_else_breaks(self):
+        for raw in [b"GARBAGE\r\n\r\n", b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 5\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n"]:
+            s = self.gw.connect()
+            s.sendall(raw)
+            resp = s.recv(65536)
+            s.close()
+            self.assertTrue(resp.startswith(b"HTTP/1.1 400"), (raw, resp[:80]))
+        self.assertEqual(self.via(CHAT_BODY)[0], 200)
+
     def test_pipelined_requests_are_answered_in_order(self):
         bodies = [json.dumps({"model": "echo", "n": i}).encode() for i in range(3)]
         raw = b"".join(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -268,6 +286,27 @@ class FailureModesTest(unittest.TestCase):
             self.assertEqual(st, 504)
             self.assertLess(time.time() - t0, 3)
             self.assertEqual(json.loads(b)["error"]["code"], "upstream_timeout")
+        finally:
+            gw.stop()
+            mock.stop()
+
+    def test_upstream_connection_limit_is_503(self):
+        mock = MockUpstream()
+        gw = Gateway({"OPENAI_BASE_URL": mock.url, "OPENAI_API_KEY": TEST_KEY, "WORKER_THREADS": "1",
+                      "UPSTREAM_MAX_CONNECTIONS_PER_HOST": "1", "UPSTREAM_TIMEOUT_MS": "3000"})
+        try:
+            hung = gw.connect()
+            body = json.dumps({"model": "hang"}).encode()
+            hung.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            deadline = time.time() + 5
+            while not any(e.get("model") == "hang" for e in mock.events()):
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.02)
+            st, _, b = http_request(gw.port, "POST", "/v1/chat/completions", CHAT_BODY)
+            self.assertEqual(st, 503)
+            self.assertEqual(json.loads(b)["error"]["code"], "upstream_connection_limit")
+            hung.close()
         finally:
             gw.stop()
             mock.stop()

@@ -54,9 +54,10 @@ def _kill_leftovers():
 
 
 class MockUpstream:
-    def __init__(self):
+    def __init__(self, extra_args=()):
         self.log_path = tempfile.mktemp(prefix="mock-upstream-", suffix=".jsonl")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "mock_upstream.py"), "--log", self.log_path],
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "mock_upstream.py"), "--log", self.log_path,
+                                      *extra_args],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         _LIVE.append(self.proc)
         line, _ = wait_for_line(self.proc.stdout, b"PORT ")

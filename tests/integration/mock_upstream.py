@@ -242,9 +242,17 @@ async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--log", default="")
+    ap.add_argument("--tls-cert", default="", help="serve HTTPS with this certificate chain (PEM)")
+    ap.add_argument("--tls-key", default="")
     args = ap.parse_args()
     log = Log(args.log)
-    server = await asyncio.start_server(lambda r, w: handle(r, w, log), "127.0.0.1", args.port, limit=1 << 24, backlog=1024)
+    ssl_ctx = None
+    if args.tls_cert:
+        import ssl
+        ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ssl_ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    server = await asyncio.start_server(lambda r, w: handle(r, w, log), "127.0.0.1", args.port, limit=1 << 24,
+                                        backlog=1024, ssl=ssl_ctx)
     print("PORT", server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()

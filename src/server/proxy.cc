@@ -371,12 +371,16 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
     handler->onUpstreamFailure(*failure, out);
     rec.observation = std::move(handler->observation());
     if (ctx.chunked) {
+      // The error event and the last chunk end the response properly, so
+      // the client connection stays usable: closing it here would make a
+      // keep-alive client's next request fail with "socket hang up".
       if (!rec.streamed) captureBody(ctx, out);
-      co_await sendToClient(ctx, head, out, true);
+      if (!co_await sendToClient(ctx, head, out, true)) ctx.keep_alive = false;
+    } else {
+      // A response with a Content-Length cannot be ended early: closing the
+      // connection is how HTTP/1.1 tells the client it was cut short.
+      ctx.keep_alive = false;
     }
-    // A response with a Content-Length cannot be ended early: closing the
-    // connection is how HTTP/1.1 tells the client it was cut short.
-    ctx.keep_alive = false;
     co_return;
   }
   if (Status st = handler->onEnd(out); !st) {

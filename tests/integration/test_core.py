@@ -234,11 +234,20 @@ class CoreTest(unittest.TestCase):
             time.sleep(0.02)
 
     def test_upstream_reset_mid_stream_ends_with_error_event(self):
-        s, h, b = self.via({"model": "reset-mid-stream", "stream": True})
-        self.assertEqual(s, 200)
-        events = sse_events(b)
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=10)
+        conn.request("POST", "/v1/chat/completions", body=json.dumps({"model": "reset-mid-stream", "stream": True}),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        events = sse_events(r.read())
         self.assertGreaterEqual(len(events), 2)
         self.assertIn("error", json.loads(events[-1]))
+        # The response was properly terminated, so the keep-alive connection
+        # still serves the next request (SDK clients reuse it).
+        conn.request("GET", "/v1/models")
+        self.assertEqual(conn.getresponse().status, 200)
+        conn.close()
 
     def test_upstream_reset_before_headers_is_502(self):
         s, _, b = self.via({"model": "reset-headers"})

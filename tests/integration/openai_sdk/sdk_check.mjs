@@ -1,0 +1,41 @@
+// Drives the gateway with the official OpenAI SDK, as users do. Prints one
+// JSON line of observations; test_openai_sdk.py asserts on it.
+import OpenAI from "openai";
+
+const [port] = process.argv.slice(2);
+const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "sk-sdk-test", maxRetries: 0 });
+const out = {};
+
+const r = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] });
+out.nonstream = { content: r.choices[0].message.content.length > 0, total: r.usage.total_tokens };
+
+const s = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], stream: true });
+let text = "", chunks = 0, usage = null;
+for await (const c of s) { chunks++; if (c.usage) usage = c.usage; text += c.choices[0]?.delta?.content ?? ""; }
+out.stream = { chunks, length: text.length, usage };
+
+const su = await client.chat.completions.create({ model: "gpt-4o", messages: [], stream: true, stream_options: { include_usage: true } });
+let lastUsage = null;
+for await (const c of su) if (c.usage) lastUsage = c.usage;
+out.stream_usage = lastUsage?.total_tokens ?? null;
+
+const a = await client.chat.completions.create(
+  { model: "claude-sonnet-4-5", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "hi" }], stream: true, stream_options: { include_usage: true } },
+  { headers: { "x-provider": "anthropic" } });
+let at = "", au = null;
+for await (const c of a) { if (c.usage) au = c.usage; at += c.choices[0]?.delta?.content ?? ""; }
+out.anthropic = { length: at.length, total: au?.total_tokens ?? null };
+
+try { await client.chat.completions.create({ model: "error-429", messages: [] }); out.error = "none"; }
+catch (e) { out.error = { status: e.status, code: e.error?.code ?? e.code, request_id: !!e.headers?.["x-request-id"] }; }
+
+try {
+  const broken = await client.chat.completions.create({ model: "reset-mid-stream", messages: [], stream: true });
+  for await (const c of broken) { /* the error event ends the stream */ }
+  out.midstream = "no error";
+} catch (e) { out.midstream = e.constructor.name; }
+
+// The same keep-alive connections must still work after all of the above.
+const models = await client.models.list();
+out.models = models.data.length;
+console.log(JSON.stringify(out));

@@ -1,0 +1,44 @@
+"""The official OpenAI Node SDK against the real binary (installed from npm
+into the build tree on first run)."""
+import json
+import os
+import shutil
+import subprocess
+import unittest
+
+from harness import HERE, TEST_KEY, Gateway, MockUpstream
+
+SDK_DIR = os.environ.get("GW_SDK_DIR", os.path.join(HERE, "openai_sdk"))
+
+
+class OpenAiSdkTest(unittest.TestCase):
+    def test_sdk_end_to_end(self):
+        work = os.environ.get("GW_SDK_WORK_DIR") or os.path.join(os.environ.get("TMPDIR", "/tmp"), "gw-openai-sdk")
+        os.makedirs(work, exist_ok=True)
+        for f in ("package.json", "sdk_check.mjs"):
+            shutil.copy(os.path.join(SDK_DIR, f), work)
+        if not os.path.isdir(os.path.join(work, "node_modules", "openai")):
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=work, check=True,
+                           timeout=300)
+        mock = MockUpstream()
+        self.addCleanup(mock.stop)
+        gw = Gateway({"OPENAI_BASE_URL": mock.url, "ANTHROPIC_BASE_URL": "http://127.0.0.1:%d" % mock.port,
+                      "ANTHROPIC_API_KEY": TEST_KEY})
+        self.addCleanup(gw.stop)
+        r = subprocess.run(["node", "sdk_check.mjs", str(gw.port)], cwd=work, capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        out = json.loads(r.stdout.decode().strip().splitlines()[-1])
+        self.assertEqual(out["nonstream"], {"content": True, "total": 379})
+        self.assertGreater(out["stream"]["chunks"], 10)
+        self.assertGreater(out["stream"]["length"], 100)
+        self.assertIsNone(out["stream"]["usage"], "the usage chunk the gateway asked for is not shown")
+        self.assertEqual(out["stream_usage"], 316)
+        self.assertGreater(out["anthropic"]["length"], 0)
+        self.assertGreater(out["anthropic"]["total"], 0)
+        self.assertEqual(out["error"], {"status": 429, "code": "rate_limit_exceeded", "request_id": True})
+        self.assertEqual(out["midstream"], "APIError")
+        self.assertEqual(out["models"], 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

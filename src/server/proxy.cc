@@ -11,6 +11,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -38,9 +39,8 @@ constexpr std::size_t kMaxBufferedUpstreamBody = 64u << 20;
 // Pipelined bytes the client may send while a request is in flight before
 // the gateway stops reading from it (TCP backpressure does the rest).
 constexpr std::size_t kMaxPipelinedBytes = 1u << 20;
-// Bytes a chunked body can leave in the read buffer without any body data
-// being ready: the CRLF ending a chunk plus the next chunk's size line.
-constexpr std::size_t kChunkFramingSlack = 32;
+// One socket read from an upstream.
+constexpr std::size_t kUpstreamReadBytes = 64u << 10;
 // See proxyRequest: the least the request path keeps of a response.
 constexpr std::size_t kMinCaptureBytes = 1u << 20;
 // Bytes kept from the end of an over-budget body to read its usage.
@@ -281,12 +281,46 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
 
   std::array<char, 16 * 1024> buf;
   std::string out;
+  // Reads the next piece of the body into `buf`. The parser is driven
+  // directly: every byte already received is parsed first (all complete
+  // chunks of a chunked body, not one per call as Beast's read_some does,
+  // which costs a trip through the scheduler per chunk), and the socket is
+  // read only when nothing buffered can be parsed. Returns the body bytes
+  // produced; 0 with no error only when the message is complete.
   auto readPiece = [&]() -> net::awaitable<std::pair<boost::system::error_code, std::size_t>> {
-    parser.get().body().data = buf.data();
-    parser.get().body().size = buf.size();
-    auto [ec, n] = co_await http::async_read_some(stream, conn.buffer(), parser, kAsTuple);
-    if (ec == http::error::need_buffer) ec = {};
-    co_return std::pair{ec, buf.size() - parser.get().body().size};
+    auto& body = parser.get().body();
+    body.data = buf.data();
+    body.size = buf.size();
+    auto produced = [&] { return buf.size() - body.size; };
+    for (;;) {
+      boost::system::error_code ec;
+      while (conn.buffer().size() > 0 && !parser.is_done() && body.size > 0) {
+        std::size_t used = parser.put(conn.buffer().data(), ec);
+        conn.buffer().consume(used);
+        if (ec == http::error::need_more) {
+          ec = {};
+          break;
+        }
+        if (ec == http::error::need_buffer) {
+          ec = {};
+          break;
+        }
+        if (ec) co_return std::pair{ec, produced()};
+        if (used == 0) break;
+      }
+      if (produced() > 0 || parser.is_done()) co_return std::pair{boost::system::error_code{}, produced()};
+      auto [rec_ec, n] = co_await stream.async_read_some(conn.buffer().prepare(kUpstreamReadBytes), kAsTuple);
+      conn.buffer().commit(n);
+      if (rec_ec == net::error::eof || rec_ec == net::ssl::error::stream_truncated) {
+        // A body delimited by the end of the connection ends here; any
+        // other body was cut short.
+        boost::system::error_code eof_ec;
+        parser.put_eof(eof_ec);
+        if (!eof_ec && parser.is_done()) co_return std::pair{boost::system::error_code{}, produced()};
+        co_return std::pair{eof_ec ? eof_ec : rec_ec, produced()};
+      }
+      if (rec_ec) co_return std::pair{rec_ec, produced()};
+    }
   };
 
   if (chead.framing == Framing::kBuffered) {
@@ -341,13 +375,9 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
       failure = st.error();
       break;
     }
-    // Beast's read_some returns one chunk at a time, even when several SSE
-    // events came in one TCP read. Parse what is already buffered before
-    // writing, so they reach the client in one write -- but never wait on
-    // the network for it: a leftover chunk terminator or a partial chunk
-    // header (a few bytes) must not hold back what we have. A parser that
-    // is never eager returns after each chunk, so this loop sees each one.
-    if (conn.buffer().size() > kChunkFramingSlack && !parser.is_done() && out.size() < kCoalesceBytes) continue;
+    // readPiece() already parsed everything buffered; only a full body
+    // buffer means more is waiting in memory (never on the network).
+    if (n == buf.size() && !parser.is_done() && out.size() < kCoalesceBytes) continue;
     if (out.empty()) continue;
     if (!rec.streamed) captureBody(ctx, out);
     if (!co_await sendToClient(ctx, head, out, false)) break;

@@ -52,7 +52,6 @@ struct Shared {
   std::shared_ptr<net::ssl::context> tls;
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> in_flight{0};
-  std::string cors_preflight_headers;  // precomputed
 };
 
 // Read-only view of a Beast request's headers for providers and the router.

@@ -64,12 +64,6 @@ UpstreamPool::UpstreamPool(net::io_context& io, std::shared_ptr<net::ssl::contex
 
 UpstreamPool::~UpstreamPool() { closeIdle(); }
 
-std::size_t UpstreamPool::idleCount() const {
-  std::size_t n = 0;
-  for (const auto& [k, h] : hosts_) n += h.idle.size();
-  return n;
-}
-
 void UpstreamPool::closeIdle() {
   for (auto& [k, h] : hosts_) {
     for (auto& c : h.idle) c->close();

@@ -88,7 +88,6 @@ class UpstreamPool {
   // Closes every idle connection (shutdown).
   void closeIdle();
 
-  std::size_t idleCount() const;
 
  private:
   struct HostState {

@@ -5,6 +5,8 @@
 
 namespace gw::anthropic {
 namespace json = boost::json;
+using openai_chat::intField;
+using openai_chat::stringField;
 using openai_chat::ChatRequest;
 using openai_chat::ContentPart;
 using openai_chat::Message;
@@ -24,18 +26,6 @@ json::object imageBlock(const openai_chat::Image& image) {
   return json::object{{"type", "image"}, {"source", std::move(source)}};
 }
 
-std::optional<std::int64_t> intField(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  if (!v) return std::nullopt;
-  if (v->is_int64()) return v->as_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-  return std::nullopt;
-}
-
-std::string_view stringField(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
-}
 
 }  // namespace
 

@@ -157,4 +157,9 @@ class ChunkWriter {
 // Seconds since the Unix epoch, for "created".
 std::int64_t unixNow();
 
+// Field readers for upstream JSON shared by the translators: a missing or
+// mistyped field reads as empty.
+std::optional<std::int64_t> intField(const boost::json::object& o, std::string_view key);
+std::string_view stringField(const boost::json::object& o, std::string_view key);
+
 }  // namespace gw::openai_chat

@@ -31,7 +31,8 @@ def wait_for_line(stream, prefix, timeout=15.0):
             chunk = None
         if chunk:
             buf += chunk
-            for line in buf.split(b"\n"):
+            # Only complete lines: a read can end in the middle of one.
+            for line in buf.split(b"\n")[:-1]:
                 if line.startswith(prefix):
                     return line.decode(), buf
         elif chunk == b"":

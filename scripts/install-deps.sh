@@ -13,7 +13,7 @@ PACKAGES=(
   protobuf-compiler libprotobuf-dev
   # tests
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql prometheus ca-certificates curl
+  postgresql prometheus ca-certificates curl python3-protobuf
   # load harness
   nginx-light libnginx-mod-http-echo wrk util-linux
 )

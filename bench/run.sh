@@ -105,6 +105,8 @@ measure() {
     if ((is_gateway)); then
       drain_telemetry "$port" || die "$target: GET /health failed"
       wait_cpu_quiet "$pid" 12 3
+    elif [[ "$target" == portkey* ]]; then
+      wait_cpu_quiet "$pid" 12 3   # node's timers (garbage collection, idle sweeps) tick now and then, like the gateway's
     else
       wait_cpu_quiet "$pid" 3 0
     fi
@@ -136,11 +138,16 @@ measure() {
 # check_target TARGET: one non-streaming and one streaming request; the answer must be the mock's.
 check_target() {
   local target=$1 port=${TARGET_PORT[$1]} code
-  local url="http://127.0.0.1:$port/v1/chat/completions"
+  local url="http://127.0.0.1:$port/v1/chat/completions" h
+  local -a extra=()
+  if [[ -n "${BENCH_HEADERS:-}" ]]; then
+    IFS='|' read -r -a hs <<<"$BENCH_HEADERS"
+    for h in "${hs[@]}"; do extra+=(-H "$h"); done
+  fi
   local body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
   local sbody='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
   code=$(curl -sS --max-time 10 -o "$RUN_DIR/check.$target.json" -w '%{http_code}' -H 'Content-Type: application/json' \
-    -H 'Authorization: Bearer sk-bench' --data "$body" "$url") || die "$target: request failed"
+    -H 'Authorization: Bearer sk-bench' "${extra[@]}" --data "$body" "$url") || die "$target: request failed"
   [[ "$code" == 200 ]] || die "$target: non-streaming answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.json")"
   if cmp -s "$RUN_DIR/check.$target.json" "$RUN_DIR/mock/completion.json"; then
     echo "$target nonstream: 200, body byte-identical to the mock's" >>"$OUT_DIR/checks.txt"
@@ -149,7 +156,7 @@ check_target() {
     log "warning: $target changes the non-streaming body"
   fi
   code=$(curl -sS -N --max-time 10 -o "$RUN_DIR/check.$target.sse" -w '%{http_code}' -H 'Content-Type: application/json' \
-    -H 'Authorization: Bearer sk-bench' --data "$sbody" "$url") || die "$target: streaming request failed"
+    -H 'Authorization: Bearer sk-bench' "${extra[@]}" --data "$sbody" "$url") || die "$target: streaming request failed"
   [[ "$code" == 200 ]] || die "$target: streaming answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.sse")"
   local events last
   events=$(grep -c '^data: ' "$RUN_DIR/check.$target.sse" || true)
@@ -168,6 +175,7 @@ first_event_check() {
   local t name port=$((BASE_PORT + 60)) json
   log "time to first event: upstream delays its first event by ${FIRST_EVENT_DELAY_MS} ms"
   for t in "${TARGET_LIST[@]}"; do
+    [[ "$t" == portkey* ]] && { log "  $t: skipped (ttfb.py does not send Portkey's routing headers)"; continue; }
     name="$t@ttfb"
     start_target "$name" "$port" "$MOCK_TTFB_PORT"
     json=$(taskset -c "$LOAD_CPU" timeout 120 python3 "$BENCH_DIR/lib/ttfb.py" --port "${TARGET_PORT[$name]}" \
@@ -185,6 +193,7 @@ memory_check() {
   log "memory: $MEMCHECK_CONNECTIONS idle keep-alive connections, then $MEMCHECK_CONNECTIONS concurrent slow streams"
   for t in "${TARGET_LIST[@]}"; do
     [[ "$t" == direct ]] && continue
+    [[ "$t" == portkey* ]] && { log "  $t: skipped (memcheck.py does not send Portkey's routing headers)"; continue; }
     for kind in idle streams; do
       name="$t@mem-$kind"
       start_target "$name" "$port" "$MOCK_SLOW_PORT"
@@ -279,6 +288,13 @@ main() {
   for t in "${TARGET_LIST[@]}"; do
     [[ -n "${TARGET_PID[$t]}" ]] || continue
     printf '%s\t%s\t%s\n' "$t" "$(status_kb "${TARGET_PID[$t]}" VmHWM)" "$(status_kb "${TARGET_PID[$t]}" VmRSS)" >>"$rss_tsv"
+  done
+  # The gateway's own view of its overhead (ai_gateway_overhead_seconds, request latency minus provider latency)
+  # over the whole load, from every gateway target that exports Prometheus metrics.
+  for t in "${TARGET_LIST[@]}"; do
+    [[ "$t" == gateway-*prometheus* ]] || continue
+    curl -sS --max-time 5 -o "$OUT_DIR/metrics.$t.txt" "http://127.0.0.1:${TARGET_PORT[$t]}/metrics" ||
+      log "warning: GET /metrics failed on $t"
   done
   for t in "${TARGET_LIST[@]}"; do stop_target "$t"; done
 

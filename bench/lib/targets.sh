@@ -7,6 +7,9 @@
 #   gateway                the gateway with ENABLED_EXPORTERS=none (telemetry off)
 #   gateway-A+B            the gateway with ENABLED_EXPORTERS=A,B, e.g. gateway-prometheus,
 #                          gateway-console+prometheus (console records go to a file in the output directory)
+#   portkey                the Portkey gateway (npm @portkey-ai/gateway, PORTKEY_JS), one node process; it finds
+#                          the upstream from the request headers x-portkey-provider / x-portkey-custom-host, so
+#                          the caller must send them (BENCH_HEADERS, see bench/race.sh)
 # To add a kind of target (another proxy), add a start_<kind> function below and a case in start_target.
 #
 # start_target sets, for the target's name:
@@ -95,6 +98,22 @@ start_gateway() {
   TARGET_ALL_PIDS[$name]=$pid
 }
 
+# start_portkey NAME PORT: node PORTKEY_JS --port=PORT --headless, pinned like every proxy. The upstream is not
+# configured here: Portkey takes it from every request (x-portkey-custom-host), which BENCH_HEADERS supplies.
+start_portkey() {
+  local name=$1 port=$2 pid
+  [[ -f "${PORTKEY_JS:-}" ]] || die "PORTKEY_JS=${PORTKEY_JS:-} not found (bench/race.sh installs @portkey-ai/gateway)"
+  command -v node >/dev/null || die "'node' not found (Debian: apt-get install nodejs)"
+  TARGET_LOG[$name]=$RUN_DIR/$name.stdout
+  env -i PATH="$PATH" HOME="${HOME:-/tmp}" NODE_ENV=production \
+    taskset -c "$PROXY_CPU" node "$PORTKEY_JS" --port="$port" --headless >>"${TARGET_LOG[$name]}" 2>"$RUN_DIR/$name.stderr" &
+  pid=$!
+  remember_pid "$pid"
+  wait_port "$port" "$pid" || die "$name did not start; see $RUN_DIR/$name.stderr"
+  TARGET_PID[$name]=$pid
+  TARGET_ALL_PIDS[$name]=$pid
+}
+
 # telemetry_counters PORT: "QUEUED DROPPED" summed over the gateway's exporters, from GET /health (SPEC section 3:
 # exporters.NAME.queue_depth / .dropped); "0 0" with telemetry off. Fails if /health does not answer.
 telemetry_counters() {
@@ -128,12 +147,13 @@ start_target() {
       return 0
       ;;
     nginx) start_nginx "$name" "$port" "$upstream" ;;
+    portkey) start_portkey "$name" "$port" ;;
     gateway) start_gateway "$name" "$port" "$upstream" none ;;
     gateway-*)
       local exporters=${kind#gateway-}
       start_gateway "$name" "$port" "$upstream" "${exporters//+/,}"
       ;;
-    *) die "unknown target '$kind' (known: direct, nginx, gateway, gateway-EXPORTER[+EXPORTER...])" ;;
+    *) die "unknown target '$kind' (known: direct, nginx, portkey, gateway, gateway-EXPORTER[+EXPORTER...])" ;;
   esac
   TARGET_PORT[$name]=$port
 }

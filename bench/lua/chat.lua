@@ -21,6 +21,12 @@ wrk.path = "/v1/chat/completions"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench"
+-- BENCH_HEADERS="Name: value|Name: value": extra headers sent to every target alike (bench/race.sh uses it for
+-- Portkey's x-portkey-provider / x-portkey-custom-host, which the other targets simply forward or ignore).
+for h in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^|]+") do
+  local name, value = string.match(h, "^%s*([^:]+):%s*(.-)%s*$")
+  if name then wrk.headers[name] = value end
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

@@ -12,15 +12,33 @@ import sys
 import tempfile
 import time
 import atexit
+import threading
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GATEWAY_BIN = os.environ.get("GW_GATEWAY_BIN", "")
 TEST_KEY = "sk-test-SECRET-9f8e7d6c5b4a"  # must never appear in any output
+# Sanitizer builds run the gateway 5-15x slower: the TSan/ASan test presets
+# set GW_SLOW_FACTOR, and every deadline a test derives from the gateway's
+# speed is multiplied by it (SLOW). The plain debug suite keeps its figures.
+SLOW = max(1.0, float(os.environ.get("GW_SLOW_FACTOR", "1") or 1))
+# A ThreadSanitizer report in the gateway's stderr fails the test that ran
+# it (Gateway.stop()), whatever the exit status: TSAN_OPTIONS=halt_on_error=1
+# also makes the gateway exit 66 at the first report.
+SANITIZER_MARKERS = (b"WARNING: ThreadSanitizer", b"ERROR: ThreadSanitizer", b"ThreadSanitizer: reported")
+
+
+def sanitizer_report(text):
+    """The first sanitizer report in `text` (bytes), or None."""
+    for marker in SANITIZER_MARKERS:
+        i = text.find(marker)
+        if i >= 0:
+            return text[max(0, i - 200):i + 6000].decode("utf-8", "replace")
+    return None
 
 
 def wait_for_line(stream, prefix, timeout=15.0):
-    deadline = time.time() + timeout
+    deadline = time.time() + timeout * SLOW
     buf = b""
     fd = stream.fileno()
     os.set_blocking(fd, False)
@@ -89,23 +107,52 @@ class Gateway:
         _LIVE.append(self.proc)
         self.stderr_seen = b""
         if expect_start:
-            line, self.stderr_seen = wait_for_line(self.proc.stderr, b"listening on port ")
+            try:
+                line, self.stderr_seen = wait_for_line(self.proc.stderr, b"listening on port ")
+            except RuntimeError:
+                self.proc.kill()
+                self.proc.wait()
+                report = sanitizer_report(self.stderr_seen + (self.proc.stderr.read() or b""))
+                if report:
+                    raise AssertionError("sanitizer report at start-up:\n" + report)
+                raise
             self.port = int(line.rsplit(" ", 1)[1])
+        # stderr is drained all along (a chatty LOG_LEVEL=debug gateway
+        # would otherwise fill the pipe and block on its next log line).
+        self._drainer = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drainer.start()
+
+    def _drain_stderr(self):
+        fd = self.proc.stderr.fileno()
+        os.set_blocking(fd, True)
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.stderr_seen += chunk
 
     def connect(self):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         return s
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Stops the gateway and returns its exit status; raises
+        AssertionError if its stderr holds a sanitizer report."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            self.proc.wait(timeout=timeout)
+            self.proc.wait(timeout=timeout * SLOW)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        rest = self.proc.stderr.read() or b""
-        self.stderr_seen += rest
+        self._drainer.join(10)
+        report = sanitizer_report(self.stderr_seen)
+        if report and not getattr(self, "_reported", False):
+            self._reported = True  # once, even if stop() is called again by a cleanup
+            raise AssertionError("the gateway (exit status %s) reported:\n%s" % (self.proc.returncode, report))
         return self.proc.returncode
 
     def stdout_text(self):
@@ -116,7 +163,7 @@ class Gateway:
 def http_request(port, method, path, body=None, headers=None, timeout=10):
     """One request on a fresh connection. Returns (status, headers dict lower-case, body bytes)."""
     import http.client
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout * SLOW)
     data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
     h = {"Content-Type": "application/json"}
     h.update(headers or {})

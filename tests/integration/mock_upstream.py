@@ -15,6 +15,8 @@ Scenarios (model name):
   echo             -> 200 with the request seen (method, path, headers, body)
   unpriced-*       -> the recorded chat completion, but naming the requested
                       model (one no price table knows), non-stream only
+  fault-*          -> fault injection (resets, hangs, slow and large bodies):
+                      see fault_scenario below
 Every request is logged to the file given with --log (one JSON per line), so
 tests can check what reached the upstream (and that cancelled requests were
 cancelled: "closed" events).
@@ -138,6 +140,10 @@ async def handle(reader, writer, log):
             model = req.get("model", "") if isinstance(req, dict) else ""
             log.write(event="request", method=method, path=path, headers=headers, body=body.decode("utf-8", "replace"), model=model)
             stream = isinstance(req, dict) and req.get("stream") is True
+            if model.startswith("fault-"):  # fault injection (test_faults.py): see fault_scenario below
+                if await fault_scenario(model, req, reader, writer, log):
+                    continue
+                return
             if model == "hang":
                 try:
                     await reader.read()  # until the gateway closes
@@ -236,6 +242,140 @@ async def handle(reader, writer, log):
             writer.close()
         except Exception:
             pass
+
+
+# --- Fault injection scenarios (test_faults.py) ---------------------------
+# model "fault-<action>-<k>[-<n>]"; the request body's "tag" is logged with
+# every event of the request. Streams are n synthetic SSE events (default 20)
+# in a chunked body, one HTTP chunk per event, then [DONE].
+#   resetbytes-K     the raw response (head + chunked body) cut after K bytes, then reset
+#   resetevents-K    K events, then reset
+#   resetchunkhdr-K  K events, then half a chunk-size line, then reset
+#   resetmidchunk-K  K events, then half of the next chunk, then reset
+#   finevents-K      K events, then a clean close (FIN): a truncated chunked body
+#   hangevents-K     K events, then silence until the gateway closes ("closed" event)
+#   nsresetbytes-K   non-stream: a Content-Length body cut after K bytes of the raw response, then reset
+#   slowstream-N-MS  N events, one every MS ms ("closed" event if the gateway goes away)
+#   slowbody-N-MS    non-stream: a Content-Length JSON body sent in N pieces, one every MS ms ("closed" likewise)
+#   bigstream-N-SIZE N events of SIZE bytes each, as fast as the gateway reads; "progress"
+#                    events every 64 KiB (sent = bytes written so far), "done" or "closed" at the end
+# Returns True when the connection can serve another request.
+FAULT_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+              b"x-request-id: req_fault\r\n\r\n")
+
+
+def fault_event(i, size=0):
+    text = "tok%d " % i
+    if size:
+        text = text + "x" * max(0, size - 120)
+    doc = {"id": "chatcmpl-fault", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
+           "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+    return b"data: " + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
+
+
+def fault_chunk(payload):
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+async def fault_scenario(model, req, reader, writer, log):
+    parts = model.split("-")
+    action = parts[1]
+    nums = [int(x) for x in parts[2:]]
+    k = nums[0] if nums else 0
+    tag = req.get("tag", "") if isinstance(req, dict) else ""
+    n_events = 20
+    events = [fault_chunk(fault_event(i)) for i in range(n_events)]
+    tail = [fault_chunk(b"data: [DONE]\n\n"), b"0\r\n\r\n"]
+
+    async def gone():
+        """Waits until the gateway closes the connection; logs it."""
+        try:
+            await reader.read()
+        except (ConnectionError, OSError):
+            pass
+        log.write(event="closed", model=model, tag=tag)
+
+    try:
+        if action == "resetbytes":
+            raw = FAULT_HEAD + b"".join(events) + b"".join(tail)
+            writer.write(raw[:k])
+            await writer.drain()
+            await asyncio.sleep(0.02)
+            writer.transport.abort()
+            return False
+        if action == "nsresetbytes":
+            raw = response(200, CHAT)
+            writer.write(raw[:k])
+            await writer.drain()
+            await asyncio.sleep(0.02)
+            writer.transport.abort()
+            return False
+        if action in ("resetevents", "resetchunkhdr", "resetmidchunk", "finevents", "hangevents"):
+            writer.write(FAULT_HEAD + b"".join(events[:k]))
+            if action == "resetchunkhdr":
+                writer.write((b"%x" % len(fault_event(k)))[:1])  # e.g. "f" of "fb\r\n"
+            elif action == "resetmidchunk":
+                nxt = events[k % n_events]
+                writer.write(nxt[:len(nxt) // 2])
+            await writer.drain()
+            if action == "hangevents":
+                await gone()
+                return False
+            await asyncio.sleep(0.02)
+            if action == "finevents":
+                writer.close()
+            else:
+                writer.transport.abort()
+            return False
+        if action == "slowstream":
+            count, delay = nums[0], nums[1] / 1000.0
+            writer.write(FAULT_HEAD)
+            for i in range(count):
+                writer.write(fault_chunk(fault_event(i)))
+                await writer.drain()
+                await asyncio.sleep(delay)
+                if reader.at_eof():
+                    raise ConnectionError
+            writer.write(b"".join(tail))
+            await writer.drain()
+            log.write(event="done", model=model, tag=tag)
+            return True
+        if action == "slowbody":
+            count, delay = nums[0], nums[1] / 1000.0
+            body = CHAT
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                         b"x-request-id: req_fault\r\n\r\n" % len(body))
+            step = max(1, len(body) // count)
+            for i in range(0, len(body), step):
+                writer.write(body[i:i + step])
+                await writer.drain()
+                await asyncio.sleep(delay)
+                if reader.at_eof():
+                    raise ConnectionError
+            log.write(event="done", model=model, tag=tag)
+            return True
+        if action == "bigstream":
+            count, size = nums[0], nums[1]
+            one = fault_chunk(fault_event(0, size))
+            writer.write(FAULT_HEAD)
+            sent, next_report = 0, 64 << 10
+            for i in range(count):
+                writer.write(one)
+                sent += len(one)
+                await writer.drain()
+                if sent >= next_report:
+                    log.write(event="progress", model=model, tag=tag, sent=sent)
+                    next_report += 64 << 10
+            writer.write(b"".join(tail))
+            await writer.drain()
+            log.write(event="done", model=model, tag=tag, sent=sent)
+            return True
+    except (ConnectionError, OSError):
+        log.write(event="closed", model=model, tag=tag)
+        return False
+    writer.write(response(400, b'{"error":{"message":"unknown fault scenario","type":"invalid_request_error"}}'))
+    await writer.drain()
+    return True
 
 
 async def main():

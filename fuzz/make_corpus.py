@@ -66,3 +66,180 @@ for name in ["anthropic-text", "anthropic-tool"]:
     write("anthropic_stream", name + "-crlf", b"\x05" + sse.replace("\n", "\r\n").encode())
 write("anthropic_stream", "error-event",
       b"\x20event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n")
+
+
+# --- Seeds for the request-path, relay, config, pricing and exporter targets.
+P = "tests/testdata/providers"
+
+
+def compact(path):
+    return json.dumps(json.load(open(path)), separators=(",", ":")).encode()
+
+
+def lp(data):
+    """A FuzzInput length-prefixed string (fuzz_support.h): one length byte."""
+    assert len(data) < 256
+    return bytes([len(data)]) + data
+
+
+def http_request(target, headers, body=b"", method="POST", chunked=False):
+    head = "%s %s HTTP/1.1\r\nHost: localhost:3000\r\n" % (method, target)
+    for name, value in headers:
+        head += "%s: %s\r\n" % (name, value)
+    if chunked:
+        head += "Transfer-Encoding: chunked\r\n\r\n"
+        out = head.encode()
+        for i in range(0, len(body), 100):
+            part = body[i:i + 100]
+            out += b"%x\r\n" % len(part) + part + b"\r\n"
+        return out + b"0\r\n\r\n"
+    if body or method == "POST":
+        head += "Content-Length: %d\r\n" % len(body)
+    return head.encode() + b"\r\n" + body
+
+
+JSON = [("Content-Type", "application/json")]
+KEY = [("x-gateway-key", "gw-key-1")]
+TRACK = [("x-project-id", "proj-42"), ("x-organisation-id", "org-7"), ("x-user-id", "user-9"),
+         ("x-thread-id", "thread-1"), ("x-experiment-id", "exp-3"), ("x-request-id", "req-abc")]
+openai_body = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}],"temperature":0.2}'
+openai_stream = (b'{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"system","content":"Be brief"},'
+                 b'{"role":"user","content":"Say hi"}]}')
+for name, provider in [("anthropic", "anthropic"), ("bedrock", "bedrock")]:
+    for case in ["text", "text-stream", "tool-stream", "multi-turn-system", "tool-results"]:
+        path = os.path.join(P, name, case, "request.json")
+        if os.path.exists(path):
+            write("http_request", "%s-%s" % (name, case),
+                  http_request("/v1/chat/completions", [("x-provider", provider)] + JSON + KEY, compact(path)))
+write("http_request", "openai-chat", http_request("/v1/chat/completions", JSON + KEY + TRACK, openai_body))
+write("http_request", "openai-stream-injected-usage",
+      http_request("/v1/chat/completions", JSON + KEY + [("Authorization", "Bearer sk-client")], openai_stream))
+write("http_request", "openai-stream-client-usage", http_request(
+    "/v1/chat/completions", JSON + KEY,
+    b'{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}'))
+write("http_request", "groq-prefix", http_request(
+    "/v1/chat/completions", JSON + KEY,
+    b'{"model":"groq/llama-3.1-8b-instant","messages":[{"role":"user","content":"hi"}]}'))
+write("http_request", "together-slash-model", http_request(
+    "/v1/chat/completions?trace=1", JSON + KEY + [("x-provider", "together")],
+    b'{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"hi"}]}'))
+write("http_request", "bedrock-client-credentials", http_request(
+    "/v1/chat/completions", JSON + KEY + [("x-provider", "bedrock"), ("x-aws-access-key-id", "AKIDCLIENT"),
+                                         ("x-aws-secret-access-key", "secretsecret"), ("x-aws-session-token", "tok"),
+                                         ("x-aws-region", "eu-west-1")],
+    b'{"model":"anthropic.claude-3-haiku-20240307-v1:0","stream":true,"max_tokens":50,'
+    b'"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}'))
+write("http_request", "chunked-pipelined",
+      http_request("/v1/chat/completions", JSON + KEY, openai_body, chunked=True) +
+      http_request("/v1/models", KEY, method="GET") +
+      http_request("/v1/embeddings", JSON + KEY, b'{"model":"text-embedding-3-small","input":["a","b"]}'))
+write("http_request", "multipart-upload", http_request(
+    "/v1/files", KEY + [("Content-Type", "multipart/form-data; boundary=XyZ")],
+    b'--XyZ\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--XyZ--\r\n'))
+write("http_request", "expect-continue", http_request(
+    "/v1/completions", JSON + KEY + [("Expect", "100-continue")], b'{"model":"gpt-3.5-turbo-instruct","prompt":"x"}'))
+
+# fuzz_sse_parser: stop-after byte, piece sizes, stream.
+# The first chunks and the usage-only chunk at the end: small seeds fuzz faster.
+openai_lines = lines("openai-stream.chunks.jsonl")
+openai_sse = "".join("data: %s\n\n" % l for l in openai_lines[:6] + openai_lines[-2:]) + "data: [DONE]\n\n"
+write("sse_parser", "openai-stream", b"\xff" + lp(b"\x07\x01\x20\x03") + openai_sse.encode())
+write("sse_parser", "openai-stream-crlf", b"\xff" + lp(b"\x00\x05") + openai_sse.replace("\n", "\r\n").encode())
+anthropic_sse = open(os.path.join(P, "anthropic", "tool-stream", "upstream_response.sse"), "rb").read()
+write("sse_parser", "anthropic-stream", b"\x03" + lp(b"\x0d") + anthropic_sse)
+write("sse_parser", "fields", b"\xff" + lp(b"\x01") +
+      b": comment\nid: 7\nevent: ping\ndata: a\ndata:b\r\ndata\rretry: 10\n\n\r\nevent: x\n\n")
+
+# fuzz_provider_response: control (provider | stream 0x04 | usage 0x08 |
+# not-chat 0x10), head (status | content type << 3), piece sizes, body.
+def response(control, status_idx, type_idx, sizes, body):
+    return bytes([control, status_idx | (type_idx << 3)]) + lp(sizes) + body
+openai_json = open(os.path.join(T, "openai-chat.json"), "rb").read()
+write("provider_response", "openai-json", response(0x00, 0, 1, b"\x40", openai_json))
+write("provider_response", "openai-stream-injected", response(0x04, 0, 0, b"\x11\x02", openai_sse.encode()))
+write("provider_response", "openai-stream-passthrough", response(0x0c, 0, 3, b"\x80", openai_sse.encode()))
+write("provider_response", "openai-error", response(0x00, 5, 1, b"",
+      b'{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}'))
+write("provider_response", "anthropic-json", response(0x01, 0, 1, b"\x30",
+      open(os.path.join(T, "anthropic-text.json"), "rb").read()))
+write("provider_response", "anthropic-stream", response(0x0d, 0, 0, b"\x09\x21", anthropic_sse))
+write("provider_response", "anthropic-error", response(0x01, 3, 1, b"",
+      open(os.path.join(T, "anthropic-error.json"), "rb").read()))
+write("provider_response", "bedrock-json", response(0x02, 0, 1, b"\x50",
+      open(os.path.join(T, "bedrock-tool.json"), "rb").read()))
+write("provider_response", "bedrock-stream", response(0x0e, 0, 2, b"\x05\x40",
+      bedrock(lines("bedrock-text.chunks.jsonl"))))
+write("provider_response", "bedrock-error", response(0x02, 4, 1, b"",
+      b'{"message":"The security token included in the request is invalid."}'))
+
+# fuzz_config: YAML, NUL, environment lines.
+write("config", "exporters", b"""# magicapi-gateway --config
+port: 8080
+host: 0.0.0.0
+worker_threads: 2
+log_level: debug
+enabled_exporters:
+  - console
+  - elasticsearch
+  - otlp
+elasticsearch_url: https://es.internal:9200
+elasticsearch_index: gateway-logs
+otel_exporter_otlp_endpoint: http://collector:4318
+otel_resource_attributes: k8s.pod.name=gw-0,team=ai
+cors_allowed_origins: "*"
+\x00DD_API_KEY=abc
+ENABLED_EXPORTERS=console,prometheus,datadog
+MAX_REQUEST_BODY_BYTES=1048576
+""")
+write("config", "providers", b"""default_provider: anthropic
+anthropic_base_url: http://127.0.0.1:9000
+bedrock_base_url: https://bedrock-runtime.{region}.amazonaws.com
+gateway_api_keys: [k1, k2]
+upstream_timeout_ms: 30000
+\x00AWS_REGION=us-west-2
+OPENAI_BASE_URL=http://localhost:11434/v1
+RUST_LOG=info
+""")
+write("config", "postgres-newrelic", b"""enabled_exporters: postgres,newrelic,file
+postgres_url: postgresql://gw:pw@db:5432/gateway
+postgres_table: public.request_logs
+new_relic_license_key: NRAK-123
+new_relic_region: EU
+file_exporter_path: /tmp/gw.ndjson
+telemetry_batch_size: 100
+\x00""")
+write("config", "bad-values", b"port: 99999\nlog_level: loud\n\x00ENABLED_EXPORTERS=nope\nPORT=-1\n")
+
+# fuzz_pricing: presence bits, 6 x (flag, 8 bytes), then the table.
+usage = bytes([0x3f]) + b"".join(b"\x00" + struct.pack(">q", v) for v in [1200, 300, 1500, 200, 100, 50])
+extreme = bytes([0x3f]) + b"".join(b"\x80" + struct.pack(">q", v) for v in [-2**63, 2**63 - 1, 0, 2**63 - 1, -1, -2**63])
+prices = json.load(open("data/model_prices_and_context_window.json"))
+subset = {k: prices[k] for k in ["sample_spec", "gpt-4o", "gpt-4o-mini", "groq/llama-3.1-8b-instant",
+                                  "claude-3-5-sonnet-20241022", "anthropic.claude-3-haiku-20240307-v1:0",
+                                  "fireworks_ai/accounts/fireworks/models/llama-v3p1-8b-instruct"] if k in prices}
+write("pricing", "litellm-subset", usage + json.dumps(subset, indent=1).encode())
+write("pricing", "extreme-usage", extreme + json.dumps(subset, separators=(",", ":")).encode())
+write("pricing", "wrong-types", usage + b'{"m":{"input_cost_per_token":"1","output_cost_per_token":null},'
+      b'"n":[],"o":{"input_cost_per_token":1e308,"output_cost_per_token":-1,"litellm_provider":7}}')
+
+# fuzz_exporters: mode 1 (odd control byte) is a record as the spool reads it.
+R = "tests/testdata/telemetry/records"
+for name in sorted(os.listdir(R)):
+    write("exporters", "record-" + name[:-5], b"\x01" + compact(os.path.join(R, name)))
+    write("exporters", "record-batch-" + name[:-5], b"\x0f" + compact(os.path.join(R, name)))
+write("exporters", "built-stream", b"\x00" + bytes(range(1, 200)) * 2)
+write("exporters", "built-record", b"\x06\x00\x01" + lp(b"t-1") + b"\x01" + lp(b"org-\xff\xfe") + b"\x00" * 4 +
+      b"\x00\x00\x00\x00" + lp(b'{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}') +
+      lp(b'{"id":"x","usage":{"prompt_tokens":5,"completion_tokens":2}}') + b"\x00\x01\x07" + b"\x01" * 64)
+
+# fuzz_backend_responses: item count, then the backend's answer.
+write("backend_responses", "es-bulk-mixed", b"\x02" + b'{"took":3,"errors":true,"items":['
+      b'{"create":{"_index":"g","_id":"a","status":201}},'
+      b'{"create":{"_index":"g","_id":"b","status":409,"error":{"type":"version_conflict_engine_exception"}}},'
+      b'{"create":{"_index":"g","_id":"c","status":429,"error":{"type":"es_rejected_execution_exception"}}}]}')
+write("backend_responses", "es-bulk-ok", b"\x00" + b'{"took":1,"errors":false,"items":[{"create":{"status":201}}]}')
+write("backend_responses", "es-error", b"\x01" + b'{"error":{"type":"illegal_argument_exception","reason":"x"},"status":400}')
+# ExportLogsServiceResponse{partial_success{rejected_log_records=2, error_message="bad"}}
+write("backend_responses", "otlp-partial-success", b"\x00" + b"\x0a\x07\x08\x02\x12\x03bad")
+# google.rpc.Status{code=3, message="invalid"}
+write("backend_responses", "otlp-status", b"\x00" + b"\x08\x03\x12\x07invalid")

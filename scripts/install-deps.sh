@@ -6,7 +6,10 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  g++ cmake ninja-build ccache pkg-config python3 clang libclang-rt-14-dev
+  g++ cmake ninja-build ccache pkg-config python3
+  # fuzzing (scripts/run-fuzzers.sh): clang, libFuzzer and the sanitizer runtimes,
+  # llvm-symbolizer for readable stacks in crash reports
+  clang libclang-rt-14-dev llvm-14
   # libraries (ARCHITECTURE.md)
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev zlib1g-dev libgoogle-perftools-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libpq-dev

@@ -6,6 +6,7 @@
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -139,17 +140,26 @@ std::optional<double> PricingTable::cost(std::string_view provider, std::string_
   if (!usage.input && !usage.output) return std::nullopt;
   const ModelPrice* p = find(provider, model);
   if (!p) return std::nullopt;
-  auto nonNegative = [](std::int64_t v) { return static_cast<double>(std::max<std::int64_t>(0, v)); };
-  const std::int64_t input = usage.input.value_or(0);
-  const std::int64_t cached = usage.cached_input.value_or(0);
-  const std::int64_t creation = usage.cache_creation.value_or(0);
-  const std::int64_t output = usage.output.value_or(0);
-  const std::int64_t reasoning = std::min(usage.reasoning.value_or(0), output);
-  double c = nonNegative(input - cached - creation) * p->input;
-  c += nonNegative(cached) * p->cache_read.value_or(p->input);
-  c += nonNegative(creation) * p->cache_creation.value_or(p->input);
-  c += nonNegative(output - reasoning) * p->output;
-  c += nonNegative(reasoning) * p->reasoning.value_or(p->output);
+  // Token counts come from the upstream's JSON, so any int64 is possible:
+  // the arithmetic is done in double (int64 differences such as
+  // input - cached can overflow), and a negative count counts as zero.
+  auto tokens = [](const std::optional<std::int64_t>& v) {
+    return std::max(0.0, static_cast<double>(v.value_or(0)));
+  };
+  const double input = tokens(usage.input);
+  const double cached = tokens(usage.cached_input);
+  const double creation = tokens(usage.cache_creation);
+  const double output = tokens(usage.output);
+  const double reasoning = std::min(tokens(usage.reasoning), output);
+  double c = std::max(0.0, input - cached - creation) * p->input;
+  c += cached * p->cache_read.value_or(p->input);
+  c += creation * p->cache_creation.value_or(p->input);
+  c += (output - reasoning) * p->output;
+  c += reasoning * p->reasoning.value_or(p->output);
+  // An absurd table entry (a price of 1e308, a negative price) must not put
+  // Infinity or NaN into the record: Boost.JSON would write them as bare
+  // words, and every backend would reject the record as invalid JSON.
+  if (!std::isfinite(c)) return std::nullopt;
   return c;
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 namespace gw {
 namespace {
@@ -97,6 +98,33 @@ TEST(Pricing, LookupOrder) {
   EXPECT_EQ(table->find("openai", "sample_spec"), nullptr);
   EXPECT_EQ(table->find("openai", "noprice"), nullptr);
   EXPECT_EQ(PricingTable::litellmProvider("fireworks"), "fireworks_ai");
+}
+
+// Token counts come from the upstream's JSON (fuzz_pricing feeds any int64):
+// input - cached_input used to overflow int64 (UB) for extreme values.
+TEST(Pricing, ExtremeTokenCountsDoNotOverflow) {
+  Usage u;
+  u.input = std::numeric_limits<std::int64_t>::min();
+  u.cached_input = std::numeric_limits<std::int64_t>::max();
+  u.output = std::numeric_limits<std::int64_t>::max();
+  u.reasoning = std::numeric_limits<std::int64_t>::min();
+  auto c = shipped().cost("openai", "gpt-4o", u);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(std::isfinite(*c));
+  EXPECT_GT(*c, 0);
+  // Negative counts count as zero.
+  auto none = shipped().cost("openai", "gpt-4o", usage(-5, -7));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, 0);
+}
+
+TEST(Pricing, NonFiniteCostIsUnknownNotInfinity) {
+  // PRICING_FILE is operator input: a typo such as 1e308 must not put
+  // Infinity (invalid JSON) into the record.
+  auto t = PricingTable::parse(R"({"m":{"input_cost_per_token":1e308,"output_cost_per_token":1e308}})");
+  ASSERT_TRUE(t);
+  EXPECT_FALSE(t->cost("openai", "m", usage(1'000'000, 1'000'000)));
+  EXPECT_TRUE(t->cost("openai", "m", usage(0, 0)));
 }
 
 TEST(Pricing, MalformedTableIsAConfigError) {

@@ -1,0 +1,75 @@
+// Fuzzes configuration parsing: the text of a `--config` YAML file and
+// environment values, through ConfigSource (src/common/config_source.*) to
+// the validated Settings (src/config/settings.*), the telemetry pipeline's
+// options and every exporter's options, as start-up reads them. Any input
+// may be refused with an error (exit status 2 at start-up); none may crash.
+//
+// Input: YAML text, then a NUL byte, then environment lines "NAME=value".
+// Environment names are taken as written, so the fuzzer can hit every
+// variable the gateway reads (the dictionary lists them).
+#include "common/config_source.h"
+#include "config/settings.h"
+#include "exporters/console/console_exporter.h"
+#include "exporters/datadog/datadog_exporter.h"
+#include "exporters/elasticsearch/elasticsearch_options.h"
+#include "exporters/file/file_exporter.h"
+#include "exporters/newrelic/newrelic_exporter.h"
+#include "exporters/otlp/otlp_options.h"
+#ifdef GW_FUZZ_HAVE_POSTGRES  // built only where libpq is installed
+#include "exporters/postgres/postgres_options.h"
+#endif
+#include "telemetry/telemetry.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <string_view>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::size_t nul = input.find('\0');
+  std::string_view yaml = input.substr(0, nul);
+  std::string_view env_text = nul == std::string_view::npos ? std::string_view() : input.substr(nul + 1);
+
+  std::map<std::string, std::string> file;
+  if (auto parsed = gw::ConfigSource::parseYaml(yaml)) {
+    file = std::move(*parsed);
+    for (const auto& [key, value] : file)
+      for (char c : key)
+        if (c >= 'a' && c <= 'z') std::abort();  // keys are upper-cased
+  }
+
+  // As the process environment would hold them: the first '=' separates.
+  std::map<std::string, std::string> env;
+  while (!env_text.empty()) {
+    std::size_t end = env_text.find('\n');
+    std::string_view line = env_text.substr(0, end);
+    env_text = end == std::string_view::npos ? std::string_view() : env_text.substr(end + 1);
+    std::size_t eq = line.find('=');
+    if (eq != std::string_view::npos && eq > 0) env[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+  }
+
+  gw::ConfigSource config(env, file);
+  if (auto settings = gw::loadSettings(config, 4)) {
+    (void)gw::exposesEnvironmentKeys(*settings);
+    if (settings->worker_threads < 1) std::abort();
+    if (settings->providers.find(settings->default_provider) == settings->providers.end()) std::abort();
+  } else if (settings.error().message.empty()) {
+    std::abort();  // start-up must say what is wrong
+  }
+  (void)gw::TelemetryOptions::fromConfig(config);
+  (void)gw::ConsoleOptions::fromConfig(config);
+  (void)gw::exporters::datadog::Options::fromEnv(config);
+  (void)gw::exporters::elasticsearch::Options::fromEnv(config);
+  (void)gw::exporters::file::Options::fromEnv(config);
+  (void)gw::exporters::newrelic::Options::fromEnv(config);
+  (void)gw::exporters::otlp::Options::fromEnv(config);
+#ifdef GW_FUZZ_HAVE_POSTGRES
+  (void)gw::exporters::postgres::Options::fromEnv(config);
+#endif
+  // parseBaseUrl is also what every *_BASE_URL goes through.
+  (void)gw::parseBaseUrl(yaml);
+  return 0;
+}

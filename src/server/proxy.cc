@@ -10,7 +10,6 @@
 #include "telemetry/telemetry_sink.h"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,18 +17,18 @@
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <type_traits>
 
 namespace gw::server {
 
 namespace {
 
-using namespace boost::asio::experimental::awaitable_operators;
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 using Clock = std::chrono::steady_clock;
 
@@ -218,16 +217,42 @@ Error transportError(const ProxyContext& ctx, const boost::system::error_code& e
                                                   ec.message());
 }
 
+// Writes all of `bufs` to an upstream. Plain TCP tries writev() at once on
+// the non-blocking socket (the usual case: the request fits in the socket
+// buffer) and only falls back to an async write for what did not fit; TLS
+// always goes through the SSL stream.
+template <class Stream>
+net::awaitable<boost::system::error_code> writeUpstream(Stream& stream, const std::array<net::const_buffer, 2>& bufs) {
+  boost::system::error_code ec;
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    std::size_t total = net::buffer_size(bufs);
+    std::size_t written = stream.socket().write_some(bufs, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      written = 0;
+    }
+    if (!ec && written < total) {
+      beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
+      rest.consume(written);
+      std::tie(ec, std::ignore) = co_await net::async_write(stream.socket(), rest, kAsTuple);
+    }
+  } else {
+    std::tie(ec, std::ignore) = co_await net::async_write(stream, bufs, kAsTuple);
+  }
+  co_return ec;
+}
+
 template <class Stream>
 net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provider& provider,
-                                const ClientRequest& creq, http::request<http::string_body>& ureq,
-                                bool& retry_on_fresh_connection) {
+                                const ClientRequest& creq, const std::string& request_head,
+                                const std::string& request_body, bool& retry_on_fresh_connection) {
   auto& rec = *ctx.record;
   upstream::Connection& conn = *ctx.upstream;
-  // The whole-response deadline is enforced by upstreamDeadline() (one timer
+  // The whole-response deadline is enforced by ExchangeGuards (one timer
   // per request), not by a timer per read as Beast's stream timeouts would.
   rec.upstream_sent = Clock::now();
-  auto [wec, wn] = co_await http::async_write(stream, ureq, kAsTuple);
+  boost::system::error_code wec =
+      co_await writeUpstream(stream, std::array<net::const_buffer, 2>{net::buffer(request_head), net::buffer(request_body)});
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(boost::none);
   parser.header_limit(64 * 1024);
@@ -424,42 +449,77 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   if (!co_await sendToClient(ctx, head, out, true)) ctx.keep_alive = false;
 }
 
+// The upstream request head, serialised once (and reused by the retry on a
+// fresh connection). Header names and values come from the provider, which
+// only forwards client headers Beast already validated; anything holding
+// CR, LF or NUL is still dropped here so that no header can be injected.
+std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up) {
+  if (hasHeaderUnsafeBytes(up.method) || hasHeaderUnsafeBytes(up.target) ||
+      up.target.find(' ') != std::string::npos || up.method.find(' ') != std::string::npos)
+    return std::nullopt;
+  std::string head;
+  head.reserve(256 + up.target.size() + up.headers.size() * 48);
+  head.append(up.method).append(" ").append(up.target).append(" HTTP/1.1\r\nHost: ");
+  // A provider that signs its requests (bedrock) sets Host itself.
+  auto signed_host = std::find_if(up.headers.begin(), up.headers.end(),
+                                  [](const auto& h) { return iequals(h.first, "host") && !hasHeaderUnsafeBytes(h.second); });
+  if (signed_host != up.headers.end()) {
+    head.append(signed_host->second);
+  } else {
+    bool ipv6 = up.endpoint.host.find(':') != std::string::npos;
+    if (ipv6) head.append("[");
+    head.append(up.endpoint.host);
+    if (ipv6) head.append("]");
+    if (up.endpoint.port != (up.endpoint.tls ? 443 : 80)) head.append(":").append(std::to_string(up.endpoint.port));
+  }
+  head.append("\r\n");
+  for (const auto& [k, v] : up.headers) {
+    if (iequals(k, "host") || hasHeaderUnsafeBytes(k) || hasHeaderUnsafeBytes(v) || k.empty()) continue;
+    head.append(k).append(": ").append(v).append("\r\n");
+  }
+  // The body is always sent with its own Content-Length (the gateway
+  // re-frames every request: nothing the client wrote about framing reaches
+  // the upstream). Methods that carry a body get one even when it is empty.
+  if (!up.body.empty() || up.method == "POST" || up.method == "PUT" || up.method == "PATCH")
+    head.append("Content-Length: ").append(std::to_string(up.body.size())).append("\r\n");
+  head.append("\r\n");
+  return head;
+}
+
 // Connects (or reuses a connection) and runs the exchange, retrying once on
 // a fresh connection when a pooled one turned out to be closed.
 net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
                               UpstreamRequest& up) {
-  http::request<http::string_body> ureq;
-  ureq.method_string(up.method);
-  ureq.target(up.target);
-  ureq.version(11);
-  bool default_port = up.endpoint.port == (up.endpoint.tls ? 443 : 80);
-  std::string host = up.endpoint.host.find(':') != std::string::npos ? "[" + up.endpoint.host + "]" : up.endpoint.host;
-  ureq.set(http::field::host, default_port ? host : host + ":" + std::to_string(up.endpoint.port));
-  for (auto& [k, v] : up.headers) {
-    if (hasHeaderUnsafeBytes(k) || hasHeaderUnsafeBytes(v)) continue;
-    // A provider that signs its requests (bedrock) sets Host itself.
-    if (iequals(k, "host")) ureq.set(http::field::host, v);
-    else ureq.insert(k, v);
+  std::optional<std::string> head = upstreamRequestHead(up);
+  if (!head) {
+    co_await sendError(ctx, Error::badRequest("invalid_request", "The request cannot be forwarded: invalid target"),
+                       "invalid_request");
+    co_return;
   }
-  ureq.body() = std::move(up.body);
-  if (!ureq.body().empty() || ureq.method() == http::verb::post || ureq.method() == http::verb::put ||
-      ureq.method() == http::verb::patch)
-    ureq.prepare_payload();
-  ureq.keep_alive(true);
 
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto conn = co_await ctx.worker.pool->acquire(up.endpoint);
+    if (ctx.client_gone) {
+      // The client left while the gateway connected: nothing to send.
+      if (conn) ctx.worker.pool->discard(std::move(*conn));
+      co_return;
+    }
     if (!conn) {
-      if (ctx.client_gone) co_return;
       co_await sendError(ctx, conn.error(), errorTypeFor(conn.error()));
+      co_return;
+    }
+    if (ctx.upstream_timed_out) {
+      ctx.worker.pool->discard(std::move(*conn));
+      Error e = Error::gatewayTimeout("The upstream did not answer in time");
+      co_await sendError(ctx, e, errorTypeFor(e));
       co_return;
     }
     ctx.upstream = std::move(*conn);
     bool retry = false;
     if (ctx.upstream->tls())
-      co_await exchangeOn(ctx, ctx.upstream->secure(), provider, creq, ureq, retry);
+      co_await exchangeOn(ctx, ctx.upstream->secure(), provider, creq, *head, up.body, retry);
     else
-      co_await exchangeOn(ctx, ctx.upstream->plain(), provider, creq, ureq, retry);
+      co_await exchangeOn(ctx, ctx.upstream->plain(), provider, creq, *head, up.body, retry);
     if (ctx.upstream) {  // not returned to the pool: it cannot be reused
       ctx.worker.pool->discard(std::move(ctx.upstream));
     }
@@ -469,46 +529,90 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
                      "upstream_broken");
 }
 
-// Enforces UPSTREAM_TIMEOUT_MS for the whole exchange with one timer: on
-// expiry it marks the request and closes the upstream connection, which ends
-// the exchange's pending read; the exchange then answers 504 (or ends the
-// stream with an error event). Never completes by itself.
-net::awaitable<void> upstreamDeadline(ProxyContext& ctx) {
-  net::steady_timer timer(ctx.client.socket().get_executor(), ctx.settings().upstream_timeout);
-  auto [ec] = co_await timer.async_wait(kAsTuple);
-  if (ec) co_return;  // the exchange finished first
-  ctx.upstream_timed_out = true;
-  if (ctx.upstream) ctx.upstream->close();
-  net::steady_timer forever(ctx.client.socket().get_executor(), Clock::time_point::max());
-  co_await forever.async_wait(kAsTuple);
-}
-
-// Completes when the client closes or resets its connection, so that the
-// upstream request can be cancelled at once. Pipelined bytes that arrive
-// meanwhile are kept for the next request.
-net::awaitable<void> watchClient(ProxyContext& ctx) {
-  auto& socket = ctx.client.socket();
-  for (;;) {
-    if (ctx.client_buffer.size() >= kMaxPipelinedBytes) {
-      net::steady_timer forever(socket.get_executor(), Clock::time_point::max());
-      co_await forever.async_wait(kAsTuple);
-      co_return;
-    }
-    // Wait for readability first: an async read would try recv() at once
-    // and pay a syscall per request for the usual "nothing yet".
-    auto [wec] = co_await socket.async_wait(tcp::socket::wait_read, kAsTuple);
-    if (wec == net::error::operation_aborted) co_return;  // the exchange finished first
-    boost::system::error_code ec;
-    std::size_t n = wec ? 0 : socket.read_some(ctx.client_buffer.prepare(16 * 1024), ec);
-    if (ec == net::error::would_block) continue;
-    if (wec || ec) {
-      ctx.client_gone = true;
-      if (ctx.upstream) ctx.upstream->close();
-      co_return;
-    }
-    ctx.client_buffer.commit(n);
+// While the exchange runs: watches the client connection (so that the
+// upstream request is cancelled at once when the client goes away) and
+// enforces UPSTREAM_TIMEOUT_MS for the whole exchange with one timer. Both
+// are plain completion handlers on the worker's thread, not coroutines in a
+// parallel group: that cost three coroutine frames and a cancellation signal
+// per request. Either one acts by closing the upstream connection, which
+// ends the exchange's pending read; the exchange then reports the cause it
+// finds in the context (client_gone -> cancelled, upstream_timed_out -> 504
+// or a final error event).
+//
+// The handlers may run after the request ended (a cancelled operation still
+// completes), so they share only `State` with it; the destructor detaches
+// the context and cancels both operations.
+class ExchangeGuards {
+ public:
+  explicit ExchangeGuards(ProxyContext& ctx)
+      : state_(std::make_shared<State>(ctx)), timer_(ctx.client.socket().get_executor()) {
+    timer_.expires_after(ctx.settings().upstream_timeout);
+    timer_.async_wait([st = state_](boost::system::error_code ec) {
+      if (ec || !st->ctx) return;
+      st->ctx->upstream_timed_out = true;
+      if (st->ctx->upstream) st->ctx->upstream->close();
+    });
+    watchClient(state_);
   }
-}
+  ~ExchangeGuards() {
+    ProxyContext& ctx = *state_->ctx;
+    state_->ctx = nullptr;
+    timer_.cancel();
+    // Ends the pending readiness wait, so that the session's next read on
+    // this socket is tried at once instead of queueing behind it.
+    if (state_->watching && !ctx.client_gone) {
+      boost::system::error_code ec;
+      ctx.client.socket().cancel(ec);
+    }
+  }
+  ExchangeGuards(const ExchangeGuards&) = delete;
+  ExchangeGuards& operator=(const ExchangeGuards&) = delete;
+
+ private:
+  struct State {
+    explicit State(ProxyContext& c) : ctx(&c) {}
+    ProxyContext* ctx;  // null once the exchange is over
+    bool watching = false;
+  };
+
+  // Waits for readability, then reads without blocking: pipelined bytes are
+  // kept for the next request; end of stream or an error means the client
+  // is gone. Waiting first avoids a recv() per request for the usual
+  // "nothing yet".
+  static void watchClient(std::shared_ptr<State> st) {
+    ProxyContext& ctx = *st->ctx;
+    // Enough pipelined bytes buffered: stop reading (TCP backpressure does
+    // the rest) and stop watching.
+    if (ctx.client_buffer.size() >= kMaxPipelinedBytes) {
+      st->watching = false;
+      return;
+    }
+    st->watching = true;
+    auto& socket = ctx.client.socket();
+    socket.async_wait(tcp::socket::wait_read, [st = std::move(st)](boost::system::error_code wec) mutable {
+      st->watching = false;
+      ProxyContext* c = st->ctx;
+      if (!c || wec == net::error::operation_aborted) return;
+      boost::system::error_code ec;
+      std::size_t n = wec ? 0 : c->client.socket().read_some(c->client_buffer.prepare(16 * 1024), ec);
+      if (!wec && ec == net::error::would_block) return watchClient(std::move(st));
+      if (wec || ec) {
+        c->client_gone = true;
+        if (c->upstream) c->upstream->close();
+        // A write to the client that is stuck (the peer stopped reading
+        // and left) ends now too.
+        boost::system::error_code cec;
+        c->client.socket().cancel(cec);
+        return;
+      }
+      c->client_buffer.commit(n);
+      watchClient(std::move(st));
+    });
+  }
+
+  std::shared_ptr<State> state_;
+  net::steady_timer timer_;
+};
 
 }  // namespace
 
@@ -646,7 +750,10 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     co_return ctx.keep_alive;
   }
 
-  co_await (exchange(ctx, *route->provider, creq, *up) || watchClient(ctx) || upstreamDeadline(ctx));
+  {
+    ExchangeGuards guards(ctx);
+    co_await exchange(ctx, *route->provider, creq, *up);
+  }
 
   if (ctx.client_gone) {
     rec.outcome = RequestOutcome::kCancelled;

@@ -133,6 +133,10 @@ net::awaitable<Result<std::unique_ptr<Connection>>> UpstreamPool::acquire(const 
                                                                  cec.message()));
   }
   stream.socket().set_option(tcp::no_delay(true));
+  // The proxy writes requests with a synchronous writev() first (see
+  // writeUpstream in server/proxy.cc): it must never block the worker.
+  boost::system::error_code nbec;
+  stream.socket().non_blocking(true, nbec);
   if (!e.tls) {
     stream.expires_never();
     co_return std::make_unique<Connection>(key, std::move(stream));

@@ -20,6 +20,7 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 
@@ -87,6 +88,20 @@ net::awaitable<bool> writeSimpleResponse(beast::tcp_stream& client, const Respon
 }
 
 namespace {
+
+bool isRefusedCrossSite(const Settings& s, const Request& req) {
+  // Browsers (and only browsers) send Sec-Fetch-Site. A page on another site
+  // can make the browser POST to a gateway on 127.0.0.1 without a preflight
+  // ("simple" requests: text/plain bodies, which the gateway reads as JSON)
+  // and spend the operator's keys, even though it cannot read the answer.
+  // Same-origin requests and direct navigation ("none") are fine, and so is
+  // any origin that CORS_ALLOWED_ORIGINS lets in.
+  auto it = req.find("sec-fetch-site");
+  if (it == req.end()) return false;
+  std::string_view site = trim(it->value());
+  if (!iequals(site, "cross-site") && !iequals(site, "same-site")) return false;
+  return corsOriginFor(s, req).empty();
+}
 
 // Errors before a request could be parsed: answer and close.
 net::awaitable<void> writeEarlyError(beast::tcp_stream& client, const Error& e) {
@@ -164,6 +179,18 @@ net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_
       BeastHeaders headers(req);
       co_return co_await servePreflight(w, client, req, requestIdFor(headers), keep_alive) && keep_alive;
     }
+    if (std::string problem = targetPathProblem(path); !problem.empty()) {
+      // Never forwarded: see targetPathProblem. The request still gets its
+      // record; the connection is closed like for any refused request.
+      co_await rejectRequest(w, client, buffer, req, received, Error::badRequest("invalid_path", problem));
+      co_return false;
+    }
+    if (isRefusedCrossSite(w.shared.settings(), req)) {
+      co_await rejectRequest(w, client, buffer, req, received,
+                             Error(403, "invalid_request_error", "cross_site_request",
+                                   "Cross-site browser requests need their origin in CORS_ALLOWED_ORIGINS"));
+      co_return false;
+    }
     co_return co_await proxyRequest(w, client, buffer, req, received);
   }
   BeastHeaders headers(req);
@@ -200,16 +227,63 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
     // refused request still has all its headers: its x-request-id is echoed
     // and its record written.
     parser.body_limit(boost::none);
+    // The whole head is gathered (and screened) before Beast parses it.
+    // Waiting for the first byte is the keep-alive idle time; from the first
+    // byte on, the whole head must arrive within CLIENT_HEADER_TIMEOUT_MS
+    // (one deadline, not one per read: a client trickling a byte at a time
+    // cannot stretch it).
     client.expires_after(buffer.size() ? s.client_header_timeout : s.idle_timeout);
-    auto [hec, hn] = co_await http::async_read_header(client, buffer, parser, kAsTuple);
+    HeadScan scan = scanRequestHead(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
+    bool read_failed = false;
+    while (!scan.complete && !scan.obs_fold && !scan.bare_lf && buffer.size() <= s.max_header_bytes) {
+      bool first = buffer.size() == 0;
+      std::size_t room = std::max<std::size_t>(512, buffer.capacity() - buffer.size());
+      auto [rec, rn] = co_await client.async_read_some(buffer.prepare(std::min<std::size_t>(room, 64 * 1024)), kAsTuple);
+      if (rec) {
+        read_failed = true;
+        break;
+      }
+      buffer.commit(rn);
+      if (first) client.expires_after(s.client_header_timeout);
+      scan = scanRequestHead(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
+    }
+    if (read_failed) break;  // closed, reset or timed out: nobody to answer
+    if (scan.obs_fold || scan.bare_lf) {
+      co_await writeEarlyError(client, Error::badRequest("bad_request",
+                                                         scan.obs_fold ? "Malformed HTTP request: obsolete line folding"
+                                                                       : "Malformed HTTP request: bare LF line ending"));
+      break;
+    }
+    if (!scan.complete || scan.end > s.max_header_bytes) {
+      co_await writeEarlyError(client, Error{431, "invalid_request_error", "headers_too_large",
+                                             "Request headers exceed MAX_HEADER_BYTES"});
+      break;
+    }
+    // The head is complete in the buffer: parse it without another read.
+    boost::system::error_code hec;
+    buffer.consume(parser.put(net::buffer(buffer.data().data(), scan.end), hec));
+    if (!hec && !parser.is_header_done()) hec = http::error::partial_message;
     if (hec) {
       if (hec == http::error::header_limit)
         co_await writeEarlyError(client, Error{431, "invalid_request_error", "headers_too_large",
                                                "Request headers exceed MAX_HEADER_BYTES"});
-      else if (hec.category() == http::make_error_code(http::error::bad_target).category() && hec != http::error::end_of_stream &&
-               hec != http::error::partial_message)
+      else
         co_await writeEarlyError(client, Error::badRequest("bad_request", "Malformed HTTP request: " + hec.message()));
       break;
+    }
+    // Framing that the gateway and a proxy in front of it could read
+    // differently is refused, and the connection closed: whatever follows
+    // on it cannot be trusted to start a request.
+    {
+      const auto& head = parser.get();
+      std::vector<std::string_view> te;
+      for (const auto& f : head)
+        if (f.name() == http::field::transfer_encoding) te.push_back(f.value());
+      std::string problem = framingProblem(head.version(), te, head.find(http::field::content_length) != head.end());
+      if (!problem.empty()) {
+        co_await writeEarlyError(client, Error::badRequest("bad_request", "Malformed HTTP request: " + problem));
+        break;
+      }
     }
     auto received = std::chrono::steady_clock::now();
     if (auto cl = parser.content_length(); cl && *cl > s.max_request_body_bytes) {
@@ -226,6 +300,7 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
         if (cec) break;
       }
       client.expires_after(s.client_header_timeout);
+      const auto head_fields = static_cast<std::size_t>(std::distance(parser.get().begin(), parser.get().end()));
       auto [bec, bn] = co_await http::async_read(client, buffer, parser, kAsTuple);
       if (bec) {
         if (bec == http::error::body_limit)
@@ -237,6 +312,14 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
                                  Error::badRequest("bad_request", "Malformed HTTP request body"));
         break;
       }
+      // Beast adds the fields of a chunked body's trailer to the headers.
+      // A trailer is not a header (RFC 9110 section 6.5): a proxy in front
+      // checked the head only, so a trailer could add a header it never saw
+      // (x-provider, authorization...). Drop them.
+      auto& fields = parser.get();
+      auto it = fields.begin();
+      std::advance(it, static_cast<std::ptrdiff_t>(head_fields));
+      while (it != fields.end()) it = fields.erase(it);
     }
     client.expires_never();
     Request req = parser.release();

@@ -129,5 +129,51 @@ TEST(Router, GatewayKeys) {
   EXPECT_FALSE(gatewayKeyAccepted("", keys));
 }
 
+TEST(RequestHygiene, HeadScanFindsTheEndAndRefusesFoldingAndBareLf) {
+  auto complete = scanRequestHead("GET / HTTP/1.1\r\nHost: x\r\n\r\nNEXT");
+  EXPECT_TRUE(complete.complete);
+  EXPECT_EQ(complete.end, 27u);
+  EXPECT_FALSE(complete.obs_fold || complete.bare_lf);
+
+  EXPECT_FALSE(scanRequestHead("GET / HTTP/1.1\r\nHost: x\r\n").complete);
+  EXPECT_FALSE(scanRequestHead("GET / HTTP/1.1\r\nHost: x\r\n\r").complete);
+  EXPECT_FALSE(scanRequestHead("").complete);
+
+  auto fold = scanRequestHead("GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n");
+  EXPECT_TRUE(fold.obs_fold);
+  EXPECT_FALSE(fold.complete);
+  EXPECT_TRUE(scanRequestHead("GET / HTTP/1.1\r\nX-A: a\r\n\tb\r\n\r\n").obs_fold);
+  // Only once the next byte is known can folding be told from a new line.
+  EXPECT_FALSE(scanRequestHead("GET / HTTP/1.1\r\nX-A: a\r\n").obs_fold);
+
+  EXPECT_TRUE(scanRequestHead("GET / HTTP/1.1\nHost: x\r\n\r\n").bare_lf);
+  EXPECT_TRUE(scanRequestHead("GET / HTTP/1.1\r\nHost: x\n\n").bare_lf);
+  // Folding after the blank line is body, not head.
+  EXPECT_TRUE(scanRequestHead("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n\r\n ").complete);
+}
+
+TEST(RequestHygiene, FramingAmbiguityIsNamed) {
+  EXPECT_EQ(framingProblem(11, {}, true), "");
+  EXPECT_EQ(framingProblem(11, {"chunked"}, false), "");
+  EXPECT_EQ(framingProblem(11, {" Chunked "}, false), "");
+  EXPECT_NE(framingProblem(10, {"chunked"}, false), "");
+  EXPECT_NE(framingProblem(11, {"chunked"}, true), "");
+  EXPECT_NE(framingProblem(11, {"chunked", "chunked"}, false), "");
+  EXPECT_NE(framingProblem(11, {"chunked, identity"}, false), "");
+  EXPECT_NE(framingProblem(11, {"gzip, chunked"}, false), "");
+  EXPECT_NE(framingProblem(11, {"identity"}, false), "");
+  EXPECT_NE(framingProblem(11, {""}, false), "");
+}
+
+TEST(RequestHygiene, TargetPathsThatCouldLeaveTheBasePath) {
+  for (std::string_view ok : {"/v1/chat/completions", "/v1", "/v1/", "/v1/models/meta-llama/Llama-3",
+                              "/v1/models/meta-llama%2FLlama-3", "/v1/files/file-abc...x", "/v1/a..b/.c/d."})
+    EXPECT_EQ(targetPathProblem(ok), "") << ok;
+  for (std::string_view bad : {"/v1/../admin", "/v1/..", "/v1/./x", "/v1/.", "/v1/%2e%2e/admin", "/v1/%2E%2e",
+                               "/v1/.%2e/x", "/v1/x/..%2fadmin", "/v1/x/..%2Fadmin", "/v1/x%2f..%2fadmin",
+                               "/v1/..\\admin", "/v1/%5c..", "/v1/a%00b"})
+    EXPECT_NE(targetPathProblem(bad), "") << bad;
+}
+
 }  // namespace
 }  // namespace gw

@@ -5,6 +5,7 @@
 #include "providers/anthropic/anthropic_translate.h"
 #include "providers/anthropic/buffered_handler.h"
 #include "providers/anthropic/openai_chat.h"
+#include "providers/common/forwarding.h"
 
 #include <boost/json/object.hpp>
 
@@ -84,9 +85,20 @@ std::unique_ptr<ResponseHandler> AnthropicProvider::respond(const ClientRequest&
                                                             std::size_t capture_budget) const {
   int status = h.status;
   if (status >= 300) {
+    // The key sent upstream (the client's or the operator's) is redacted
+    // should Anthropic echo it in an error message.
+    std::vector<std::string> secrets{env_api_key_};
+    if (r.headers) {
+      if (auto auth = r.headers->get("authorization")) secrets.emplace_back(bearerToken(*auth));
+      if (auto key = r.headers->get("x-api-key")) secrets.emplace_back(trim(*key));
+    }
     return std::make_unique<BufferedResponseHandler>(
-        status, [status](std::string_view body, ResponseObservation& obs, std::string& out) -> Status {
-          out.append(anthropic::translateError(status, body, obs));
+        status, [status, secrets = std::move(secrets)](std::string_view body, ResponseObservation& obs,
+                                                      std::string& out) -> Status {
+          std::string translated = anthropic::translateError(status, body, obs);
+          redactSecrets(translated, secrets);
+          if (obs.provider_error_message) redactSecrets(*obs.provider_error_message, secrets);
+          out.append(translated);
           return ok();
         });
   }

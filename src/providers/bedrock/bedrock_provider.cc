@@ -6,6 +6,7 @@
 #include "providers/anthropic/buffered_handler.h"
 #include "providers/anthropic/openai_chat.h"
 #include "providers/bedrock/bedrock_translate.h"
+#include "providers/common/forwarding.h"
 #include "providers/bedrock/sigv4.h"
 
 #include <boost/json/object.hpp>
@@ -108,6 +109,11 @@ Result<UpstreamRequest> BedrockProvider::prepare(const ClientRequest& r) const {
 
   auto chat = openai_chat::parseChatRequest(*r.json, "bedrock");
   if (!chat) return chat.error();
+  // The model id is one path segment, percent-encoded below ('/', '?', '#'
+  // and '%' cannot change the path); "." and ".." are left as they are by
+  // that encoding and would be dot segments: refused.
+  if (chat->model.empty() || chat->model == "." || chat->model == "..")
+    return Error::badRequest("invalid_model", "the model is not a valid Bedrock model id");
   auto body = bedrock::toConverseRequest(*chat);
   if (!body) return body.error();
 
@@ -152,9 +158,20 @@ std::unique_ptr<ResponseHandler> BedrockProvider::respond(const ClientRequest& r
     std::string error_type;
     if (h.headers)
       if (auto t = h.headers->get("x-amzn-errortype")) error_type = std::string(*t);
+    // Only the session token travels (x-amz-security-token), but neither
+    // it nor the secret key may come back through an error message.
+    std::vector<std::string> secrets{config_.env_aws_secret_access_key, config_.env_aws_session_token};
+    if (r.headers) {
+      for (std::string_view name : {"x-aws-secret-access-key", "x-aws-session-token"})
+        if (auto v = r.headers->get(name)) secrets.emplace_back(trim(*v));
+    }
     return std::make_unique<BufferedResponseHandler>(
-        status, [status, error_type](std::string_view body, ResponseObservation& obs, std::string& out) -> Status {
-          out.append(bedrock::translateError(status, error_type, body, obs));
+        status, [status, error_type, secrets = std::move(secrets)](std::string_view body, ResponseObservation& obs,
+                                                                  std::string& out) -> Status {
+          std::string translated = bedrock::translateError(status, error_type, body, obs);
+          redactSecrets(translated, secrets);
+          if (obs.provider_error_message) redactSecrets(*obs.provider_error_message, secrets);
+          out.append(translated);
           return ok();
         });
   }

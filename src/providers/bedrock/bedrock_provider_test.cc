@@ -364,5 +364,44 @@ TEST(BedrockProvider, RespondHandlers) {
   EXPECT_EQ(e->observation().provider_error_type, "ThrottlingException");
 }
 
+TEST(BedrockProvider, ModelIdCannotChangeThePath) {
+  ProviderFixture p;
+  auto prepare = [&](std::string_view model) {
+    std::string body = R"({"model":")" + std::string(model) + R"(","messages":[{"role":"user","content":"x"}]})";
+    ClientFixture f(body, p.config);
+    f.headers.items = {{"x-aws-access-key-id", "A"}, {"x-aws-secret-access-key", "S"}, {"x-aws-region", "us-east-1"}};
+    return p.provider.prepare(f.req);
+  };
+  auto traversal = prepare("../../x");
+  ASSERT_TRUE(traversal);
+  EXPECT_EQ(traversal->target, "/model/..%2F..%2Fx/converse");
+  auto query = prepare("a?b#c%2F");
+  ASSERT_TRUE(query);
+  EXPECT_EQ(query->target, "/model/a%3Fb%23c%252F/converse");
+  EXPECT_EQ(query->endpoint.host, "bedrock-runtime.us-east-1.amazonaws.com");
+  for (std::string_view dots : {".", ".."}) {
+    auto refused = prepare(dots);
+    ASSERT_FALSE(refused) << dots;
+    EXPECT_EQ(refused.error().http_status, 400);
+    EXPECT_EQ(refused.error().code, "invalid_model");
+  }
+}
+
+TEST(BedrockProvider, ErrorEchoingTheSessionTokenIsRedacted) {
+  ProviderFixture p;
+  p.config.env_aws_session_token = "EnvSessionToken/With+Slash==";
+  BedrockProvider provider(p.config, [] { return std::string("20240517T093000Z"); });
+  ClientFixture f(R"({"model":"m1","messages":[]})", p.config);
+  f.headers.items = {{"x-aws-session-token", "ClientSessionToken1234"}};
+  auto e = provider.respond(f.req, UpstreamResponseHead{403, "application/json", nullptr}, 1 << 20);
+  std::string out;
+  ASSERT_TRUE(e->onBody(R"({"message":"bad token ClientSessionToken1234 and EnvSessionToken\/With+Slash=="})", out));
+  ASSERT_TRUE(e->onEnd(out));
+  EXPECT_EQ(out.find("SessionToken"), std::string::npos) << out;
+  EXPECT_NE(out.find("[REDACTED]"), std::string::npos) << out;
+  ASSERT_TRUE(e->observation().provider_error_message.has_value());
+  EXPECT_EQ(e->observation().provider_error_message->find("SessionToken"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace gw

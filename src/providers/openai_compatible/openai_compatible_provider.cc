@@ -36,6 +36,10 @@ Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r
   r.headers->forEach([&](std::string_view name, std::string_view value) {
     std::string lower = toLower(name);
     if (isGatewayOnlyHeader(lower)) return;
+    // Credentials meant for someone else: Anthropic's key header (a client
+    // configured for several providers may send it to all of them) and the
+    // cookies of the gateway's own site. Neither is part of the OpenAI API.
+    if (lower == "x-api-key" || lower == "cookie") return;
     if (lower == "authorization") {
       if (trim(value).empty()) return;
       have_auth = true;
@@ -100,6 +104,37 @@ class PassthroughHandler final : public ResponseHandler {
   ResponseObservation& observation() override { return obs_; }
 
  private:
+  ClientResponseHead head_;
+  ResponseObservation obs_;
+};
+
+// Error responses (status >= 400): still the provider's bytes, but read
+// whole (they are small) so that the API key the gateway sent can be
+// redacted should the provider echo it: the client may be spending the
+// operator's key, and records must hold no key at all.
+class ErrorPassthroughHandler final : public ResponseHandler {
+ public:
+  ErrorPassthroughHandler(const UpstreamResponseHead& h, std::vector<std::string> secrets)
+      : secrets_(std::move(secrets)) {
+    head_.status = h.status;
+    head_.content_type = std::string(h.content_type);
+    head_.framing = Framing::kBuffered;
+    head_.passthrough_bytes = true;  // the provider's headers (Retry-After...) still apply
+  }
+  const ClientResponseHead& head() const override { return head_; }
+  Status onBody(std::string_view in, std::string& out) override {
+    // Framing::kBuffered: `in` is the whole body, so no secret is split.
+    std::string body(in);
+    redactSecrets(body, secrets_);
+    out.append(body);
+    return ok();
+  }
+  Status onEnd(std::string&) override { return ok(); }
+  void onUpstreamFailure(const Error&, std::string&) override {}
+  ResponseObservation& observation() override { return obs_; }
+
+ private:
+  std::vector<std::string> secrets_;
   ClientResponseHead head_;
   ResponseObservation obs_;
 };
@@ -191,6 +226,15 @@ std::unique_ptr<ResponseHandler> OpenAiCompatibleProvider::respond(const ClientR
                                                                    std::size_t capture_budget) const {
   if (h.status < 300 && iequals(trim(h.content_type.substr(0, h.content_type.find(';'))), "text/event-stream"))
     return std::make_unique<SseHandler>(h, injectsUsage(r), capture_budget);
+  if (h.status >= 400) {
+    std::vector<std::string> secrets;
+    if (auto auth = r.headers ? r.headers->get("authorization") : std::nullopt) {
+      if (auto token = bearerToken(*auth); !token.empty()) secrets.emplace_back(token);
+      else secrets.emplace_back(trim(*auth));
+    }
+    if (env_authorization_.size() > 7) secrets.push_back(env_authorization_.substr(7));
+    return std::make_unique<ErrorPassthroughHandler>(h, std::move(secrets));
+  }
   return std::make_unique<PassthroughHandler>(h);
 }
 

@@ -211,5 +211,40 @@ TEST(OpenAiCompatible, ErrorResponsesPassThrough) {
   EXPECT_EQ(out, "{\"error\":{}}");
 }
 
+TEST(OpenAiCompatible, CredentialsForOthersAreNotForwarded) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"m"})", config);
+  f.headers.items = {{"Authorization", "Bearer sk-client"}, {"x-api-key", "sk-ant-for-anthropic"},
+                     {"Cookie", "session=gateway-site"}, {"x-gateway-key", "gk"}, {"x-aws-session-token", "t"},
+                     {"OpenAI-Organization", "org-1"}};
+  auto up = p.prepare(f.req);
+  ASSERT_TRUE(up);
+  std::map<std::string, std::string> h(up->headers.begin(), up->headers.end());
+  EXPECT_EQ(h["authorization"], "Bearer sk-client");
+  EXPECT_EQ(h["openai-organization"], "org-1");
+  for (const char* gone : {"x-api-key", "cookie", "x-gateway-key", "x-aws-session-token"})
+    EXPECT_FALSE(h.contains(gone)) << gone;
+}
+
+TEST(OpenAiCompatible, ErrorEchoingTheKeyIsRedacted) {
+  auto config = openaiConfig("sk-env-operator-key");
+  OpenAiCompatibleProvider p(config);
+  Fixture env(R"({"model":"m"})", config);
+  auto handler = p.respond(env.req, UpstreamResponseHead{401, "application/json", nullptr}, 1000);
+  EXPECT_EQ(handler->head().framing, Framing::kBuffered) << "read whole, so no key is split across pieces";
+  EXPECT_TRUE(handler->head().passthrough_bytes);
+  std::string out;
+  ASSERT_TRUE(handler->onBody(R"({"error":{"message":"Incorrect API key provided: sk-env-operator-key."}})", out));
+  EXPECT_EQ(out, R"({"error":{"message":"Incorrect API key provided: [REDACTED]."}})");
+
+  Fixture client(R"({"model":"m"})", config);
+  client.headers.items = {{"authorization", "Bearer sk-client-key-123"}};  // the fixture matches names exactly
+  auto h2 = p.respond(client.req, UpstreamResponseHead{400, "application/json", nullptr}, 1000);
+  std::string out2;
+  ASSERT_TRUE(h2->onBody("key sk-client-key-123 and short keys stay: sk-", out2));
+  EXPECT_EQ(out2, "key [REDACTED] and short keys stay: sk-");
+}
+
 }  // namespace
 }  // namespace gw

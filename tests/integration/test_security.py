@@ -15,7 +15,11 @@ import threading
 import time
 import unittest
 
+import harness
 from harness import TEST_KEY, Gateway, MockUpstream, http_request
+
+# Deadlines stretch under slow builds (the TSan preset sets GW_SLOW_FACTOR).
+SLOW = getattr(harness, "SLOW", 1.0)
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -674,7 +678,7 @@ class LimitsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.mock = MockUpstream()
-        cls.gw = Gateway({"OPENAI_BASE_URL": cls.mock.url, "OPENAI_API_KEY": TEST_KEY, "IDLE_TIMEOUT_MS": "6000",
+        cls.gw = Gateway({"OPENAI_BASE_URL": cls.mock.url, "OPENAI_API_KEY": TEST_KEY, "IDLE_TIMEOUT_MS": str(int(6000 * SLOW)),
                           "CLIENT_HEADER_TIMEOUT_MS": "500", "MAX_HEADER_BYTES": "2048",
                           "MAX_REQUEST_BODY_BYTES": "1000"})
 
@@ -692,7 +696,7 @@ class LimitsTest(unittest.TestCase):
         s.sendall(b"GET /health HTTP/1.1\r\n")
         closed = False
         try:
-            for _ in range(60):  # a byte every 100 ms: 6 s if never cut
+            for _ in range(int(60 * SLOW)):  # a byte every 100 ms: the idle timeout if never cut
                 time.sleep(0.1)
                 s.sendall(b"X")
         except OSError:
@@ -702,14 +706,14 @@ class LimitsTest(unittest.TestCase):
             closed = closed_within(s, 0.5)
         s.close()
         self.assertTrue(closed)
-        self.assertLess(elapsed, 2.5, "CLIENT_HEADER_TIMEOUT_MS=500 must bound the whole head")
+        self.assertLess(elapsed, 2.5 * SLOW, "CLIENT_HEADER_TIMEOUT_MS=500 must bound the whole head")
 
     def test_slow_body_is_cut_at_the_header_timeout(self):
         s = self.gw.connect()
         s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\":")
         t0 = time.time()
-        self.assertTrue(closed_within(s, 3))
-        self.assertLess(time.time() - t0, 2.5)
+        self.assertTrue(closed_within(s, 3 * SLOW))
+        self.assertLess(time.time() - t0, 2.5 * SLOW)
         s.close()
 
     def test_idle_keep_alive_connection_is_closed_at_the_idle_timeout(self):
@@ -718,7 +722,7 @@ class LimitsTest(unittest.TestCase):
         time.sleep(0.2)
         self.assertIn(b"HTTP/1.1 200", s.recv(65536))
         t0 = time.time()
-        self.assertTrue(closed_within(s, 9))
+        self.assertTrue(closed_within(s, 9 * SLOW))
         self.assertGreater(time.time() - t0, 4.5, "an idle client gets IDLE_TIMEOUT_MS, not the header timeout")
         s.close()
 

@@ -343,6 +343,47 @@ class ElasticsearchFaults(FaultTests, unittest.TestCase):
 class DatadogFaults(FaultTests, unittest.TestCase):
     backend = DatadogBackend()
 
+    def test_counts_and_distributions_per_flush_interval(self):
+        self.make_fake()
+        gw = self.gateway()
+        sent = traffic(gw.port, "dist", 10)
+        self.assertEqual(self.settle(sent), 0)
+        # Counts in /api/v2/series, every request once.
+        self.assertEqual(self.fake.series_sum("ai_gateway.requests"), len(sent))
+        # One value per request in the distributions (every record has a latency).
+        durations = self.fake.distribution_values("ai_gateway.request.duration")
+        self.assertEqual(len(durations), len(sent))
+        self.assertTrue(all(v >= 0 for v in durations))
+        with self.fake.lock:
+            series = list(self.fake.distributions)
+        metrics = {s["metric"] for s in series}
+        self.assertTrue({"ai_gateway.request.duration", "ai_gateway.request.ttfb", "ai_gateway.provider.latency",
+                         "ai_gateway.request.tokens.input", "ai_gateway.request.tokens.output"} <= metrics, metrics)
+        for s in series:
+            tags = s["tags"]
+            self.assertTrue(any(t.startswith("provider:") for t in tags) and
+                            any(t.startswith("model:") for t in tags) and
+                            any(t.startswith("project:") for t in tags) and "env:test" in tags, tags)
+        # Successful chat requests of the mock upstream: 16 input tokens each.
+        self.assertIn(16, self.fake.distribution_values("ai_gateway.request.tokens.input"))
+        self.assertEqual(gw.stop(), 0)
+
+    def test_endpoint_without_distributions_is_warned_once_and_nothing_dropped(self):
+        self.fake = fb.FakeDatadog(DD_KEY, distributions_unknown=True)
+        self.addCleanup(self.fake.stop)
+        gw = self.gateway()
+        sent = traffic(gw.port, "nodist", 6)
+        self.assertEqual(self.settle(sent), 0)
+        sent += traffic(gw.port, "nodist-2", 6)
+        self.assertEqual(self.settle(sent), 0)
+        asked = [r for r in self.fake.timed_requests() if r[1] == "/api/v1/distribution_points"]
+        self.assertEqual(len(asked), 1, "asked once, never again")
+        self.assertEqual(self.fake.series_sum("ai_gateway.requests"), len(sent))
+        self.assertEqual(gw.stop(), 0)
+        warnings = [l for l in gw.stderr_seen.decode("utf-8", "replace").splitlines() if "distribution_points" in l]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertNotIn(DD_KEY, gw.stderr_seen.decode("utf-8", "replace"))
+
 
 class NewRelicFaults(FaultTests, unittest.TestCase):
     backend = NewRelicBackend()

@@ -2,10 +2,15 @@
 
 #include "backend_http/batch_aggregate.h"
 #include "common/config_source.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "telemetry/exporter_registry.h"
 
 #include <boost/json.hpp>
+#include <zlib.h>
+
+#include <map>
+#include <tuple>
 
 namespace gw::exporters::datadog {
 namespace json = boost::json;
@@ -31,6 +36,9 @@ Result<Options> Options::fromEnv(const ConfigSource& config) {
   auto timeout = config.getInt("DD_TIMEOUT_MS", 10000, 100, 600000);
   if (!timeout) return timeout.error();
   o.timeout = std::chrono::milliseconds(*timeout);
+  auto distributions = config.getBool("DD_DISTRIBUTIONS", true);
+  if (!distributions) return distributions.error();
+  o.distributions = *distributions;
   return o;
 }
 
@@ -67,6 +75,66 @@ std::string seriesJson(std::span<const RecordPtr> batch, const std::vector<std::
   return json::serialize(json::object{{"series", std::move(series)}});
 }
 
+std::string distributionsJson(std::span<const RecordPtr> batch, const std::vector<std::string>& tags,
+                              const std::string& hostname) {
+  // Per (provider, model, project): the values of each distribution, in batch order.
+  using Key = std::tuple<std::string, std::string, std::string>;
+  struct Values {
+    json::array duration, ttfb, provider_latency, input_tokens, output_tokens;
+  };
+  std::map<Key, Values> groups;
+  std::int64_t last_unix_ms = 0;
+  bool any_time = false;
+  for (const auto& r : batch) {
+    auto f = readFields(*r);
+    if (!f.unix_nanos) continue;  // as in the series: a record without a time has no point
+    const std::int64_t ms = *f.unix_nanos / 1000000;
+    last_unix_ms = any_time ? std::max(last_unix_ms, ms) : ms;
+    any_time = true;
+    auto& v = groups[Key{f.provider.value_or("unknown"), f.model.value_or("unknown"), f.project_id.value_or("none")}];
+    if (f.latency_ms) v.duration.push_back(*f.latency_ms);
+    if (f.ttfb_ms) v.ttfb.push_back(*f.ttfb_ms);
+    if (f.provider_latency_ms) v.provider_latency.push_back(*f.provider_latency_ms);
+    if (f.input_tokens) v.input_tokens.push_back(static_cast<double>(*f.input_tokens));
+    if (f.output_tokens) v.output_tokens.push_back(static_cast<double>(*f.output_tokens));
+  }
+  const std::int64_t ts = last_unix_ms / 1000;
+  json::array series;
+  for (auto& [key, v] : groups) {
+    json::array t;
+    t.push_back(json::string("provider:" + std::get<0>(key)));
+    t.push_back(json::string("model:" + std::get<1>(key)));
+    t.push_back(json::string("project:" + std::get<2>(key)));
+    for (const auto& extra : tags) t.push_back(json::string(extra));
+    auto add = [&](const char* metric, json::array& values) {
+      if (values.empty()) return;
+      json::object s{{"metric", metric},
+                     {"type", "distribution"},
+                     {"points", json::array{json::array{ts, std::move(values)}}},
+                     {"tags", t}};
+      if (!hostname.empty()) s["host"] = hostname;
+      series.push_back(std::move(s));
+    };
+    add("ai_gateway.request.duration", v.duration);            // ms
+    add("ai_gateway.request.ttfb", v.ttfb);                    // ms
+    add("ai_gateway.provider.latency", v.provider_latency);    // ms
+    add("ai_gateway.request.tokens.input", v.input_tokens);    // tokens per request
+    add("ai_gateway.request.tokens.output", v.output_tokens);  // tokens per request
+  }
+  if (series.empty()) return {};
+  return json::serialize(json::object{{"series", std::move(series)}});
+}
+
+std::string deflateCompress(std::string_view data) {
+  uLongf size = compressBound(static_cast<uLong>(data.size()));
+  std::string out(size, '\0');
+  if (compress2(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(data.data()),
+                static_cast<uLong>(data.size()), Z_DEFAULT_COMPRESSION) != Z_OK)
+    return {};
+  out.resize(size);
+  return out;
+}
+
 std::string logEntryJson(const TelemetryRecord& record, const std::vector<std::string>& tags,
                          const std::string& hostname) {
   auto f = readFields(record);
@@ -90,7 +158,8 @@ DatadogExporter::DatadogExporter(Options options)
         c.total_timeout = options_.timeout;
         c.connect_timeout = std::min(options_.timeout, std::chrono::milliseconds(5000));
         return c;
-      }()) {}
+      }()),
+      distributions_enabled_(options_.distributions) {}
 
 ExportResult DatadogExporter::post(const std::string& url, const char* what, std::string body) {
   http::Request req;
@@ -103,13 +172,49 @@ ExportResult DatadogExporter::post(const std::string& url, const char* what, std
   return http::resultForStatus(*res, what);
 }
 
+ExportResult DatadogExporter::postDistributions(std::span<const RecordPtr> records) {
+  std::string body = distributionsJson(records, options_.tags, options_.hostname);
+  if (body.empty()) return ExportResult::success();
+  std::string compressed = deflateCompress(body);
+  http::Request req;
+  req.url = http::joinUrl(options_.url, "/api/v1/distribution_points");
+  req.headers = {{"DD-API-KEY", options_.api_key}, {"Content-Type", "application/json"}};
+  if (!compressed.empty()) {
+    // Datadog documents deflate (not gzip) for this v1 endpoint.
+    req.headers.emplace_back("Content-Encoding", "deflate");
+    req.body = std::move(compressed);
+  } else {
+    req.body = std::move(body);
+  }
+  auto res = client_.send(req);
+  if (!res) return http::resultForTransportError(res.error(), "datadog distribution_points");
+  if (res->status == 404 || res->status == 405) {
+    // A Datadog-compatible intake without the distributions API: the
+    // records still go out as series and logs. Said once.
+    distributions_enabled_ = false;
+    log::get("datadog")->warn("datadog distribution_points: HTTP {} from {}; distributions are not sent any more "
+                              "(counts and logs still are). Set DD_DISTRIBUTIONS=false to silence this.",
+                              res->status, options_.url);
+    return ExportResult::success();
+  }
+  auto result = http::resultForStatus(*res, "datadog distribution_points");
+  if (result.kind == ExportResult::Kind::kPermanent) {
+    // The points of this batch are refused; the records themselves are
+    // delivered by the logs, so they are not dropped for it.
+    log::get("datadog")->warn("{}; the distribution points of {} records are skipped", result.message, records.size());
+    return ExportResult::success();
+  }
+  return result;
+}
+
 ExportResult DatadogExporter::exportBatch(std::span<const RecordPtr> batch) {
   ExportResult result;
-  std::vector<RecordPtr> metrics_pending;
+  std::vector<RecordPtr> metrics_pending, distributions_pending;
   std::vector<std::pair<std::size_t, std::string>> logs_pending;  // batch index, entry
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& r = batch[i];
     if (!metrics_sent_.contains(r->id)) metrics_pending.push_back(r);
+    if (distributions_enabled_ && !distributions_sent_.contains(r->id)) distributions_pending.push_back(r);
     if (logs_sent_.contains(r->id)) continue;
     auto entry = logEntryJson(*r, options_.tags, options_.hostname);
     if (entry.size() > kMaxLogEntryBytes) {
@@ -123,6 +228,11 @@ ExportResult DatadogExporter::exportBatch(std::span<const RecordPtr> batch) {
                   seriesJson(metrics_pending, options_.tags));
     if (r.kind != ExportResult::Kind::kSuccess) return r;
     for (const auto& rec : metrics_pending) metrics_sent_.add(rec->id);
+  }
+  if (distributions_enabled_ && !distributions_pending.empty()) {
+    auto r = postDistributions(distributions_pending);
+    if (r.kind != ExportResult::Kind::kSuccess) return r;
+    for (const auto& rec : distributions_pending) distributions_sent_.add(rec->id);
   }
   std::size_t next = 0;
   while (next < logs_pending.size()) {

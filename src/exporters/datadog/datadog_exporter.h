@@ -1,9 +1,16 @@
 // The datadog exporter: per batch, metrics to POST {DD_URL}/api/v2/series
-// (counts per series, latency as avg/max gauges) and every record as a log
-// to POST {DD_LOGS_URL}/api/v2/logs (gzip, split to Datadog's documented
-// limits: 1000 entries and 5 MB uncompressed per request, 1 MB per entry).
-// Header DD-API-KEY. Metrics and logs remember the records they delivered,
-// so a retried batch never counts a request twice.
+// (counts per series, latency as avg/max gauges), the per-request values as
+// distributions to POST {DD_URL}/api/v1/distribution_points (request
+// duration, ttfb, provider latency, input/output tokens; deflate), and every
+// record as a log to POST {DD_LOGS_URL}/api/v2/logs (gzip, split to
+// Datadog's documented limits: 1000 entries and 5 MB uncompressed per
+// request, 1 MB per entry). Header DD-API-KEY. Series, distributions and
+// logs each remember the records they delivered, so a retried batch never
+// counts a request twice.
+//
+// A Datadog-compatible endpoint that does not know the distributions API
+// (404 or 405) gets one warning and no more distributions for the lifetime
+// of the exporter; the records are not dropped (logs and series carry them).
 //
 // Called only from the exporter's worker thread.
 #pragma once
@@ -29,6 +36,7 @@ struct Options {
   std::vector<std::string> tags;                              // DD_TAGS: "env:prod,team:ml" (or space-separated)
   std::string hostname;                                       // DD_HOSTNAME (optional)
   std::chrono::milliseconds timeout{10000};                   // DD_TIMEOUT_MS
+  bool distributions = true;                                  // DD_DISTRIBUTIONS
 
   static Result<Options> fromEnv(const ConfigSource& config);
 };
@@ -40,6 +48,13 @@ inline constexpr std::size_t kMaxLogEntryBytes = 1000 * 1000;
 // Pure serializers. `series` covers the whole batch; `logEntry` is one
 // element of the /api/v2/logs array.
 std::string seriesJson(std::span<const RecordPtr> batch, const std::vector<std::string>& tags);
+// The body of POST /api/v1/distribution_points: one series per (metric,
+// provider, model, project), one point [unix seconds, [values...]] per
+// batch. Empty string when no record has a value to report.
+std::string distributionsJson(std::span<const RecordPtr> batch, const std::vector<std::string>& tags,
+                              const std::string& hostname);
+// zlib-wrapped deflate (RFC 1950), HTTP's "Content-Encoding: deflate".
+std::string deflateCompress(std::string_view data);
 std::string logEntryJson(const TelemetryRecord& record, const std::vector<std::string>& tags,
                          const std::string& hostname);
 
@@ -50,12 +65,17 @@ class DatadogExporter final : public Exporter {
   ExportResult exportBatch(std::span<const RecordPtr> batch) override;
   void shutdown() override { client_.close(); }
 
+  // False once the endpoint answered 404/405 to distribution_points (or DD_DISTRIBUTIONS=false).
+  bool distributionsEnabled() const { return distributions_enabled_; }
+
  private:
   ExportResult post(const std::string& url, const char* what, std::string body);
+  ExportResult postDistributions(std::span<const RecordPtr> records);
 
   Options options_;
   http::Client client_;
-  DeliveredIds metrics_sent_, logs_sent_;
+  DeliveredIds metrics_sent_, distributions_sent_, logs_sent_;
+  bool distributions_enabled_ = true;
 };
 
 }  // namespace gw::exporters::datadog

@@ -247,6 +247,8 @@ class FakeElasticsearch(FakeBackend):
         self.templates = {}
         self.reject_ids = set()
         self.bulk_items = 0
+        self.items_429 = 0  # the next N new documents are answered a per-item 429
+        self.ids_429 = []
         super().__init__(*a, **kw)
 
     def error_body(self, status):
@@ -306,6 +308,13 @@ class FakeElasticsearch(FakeBackend):
                 errors = True
                 items.append({op: dict(base, status=400, error={
                     "type": "mapper_parsing_exception", "reason": "failed to parse field [attributes.metadata]"})})
+            elif self.items_429 > 0 and (index, doc_id) not in self.docs:
+                self.items_429 -= 1
+                self.ids_429.append(doc_id)
+                errors = True
+                items.append({op: dict(base, status=429, error={
+                    "type": "es_rejected_execution_exception",
+                    "reason": "rejected execution of coordinating operation"})})
             elif op == "create" and (index, doc_id) in self.docs:
                 errors = True
                 items.append({op: dict(base, status=409, error={

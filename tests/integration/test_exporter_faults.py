@@ -43,7 +43,7 @@ from harness import TEST_KEY, Gateway, MockUpstream, http_request
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 BATCH = 5
-TIMEOUT_MS = 700  # each exporter's per-request timeout in these tests
+TIMEOUT_MS = 2000  # each exporter's per-request timeout in these tests (loaded CI machines stay well within it)
 FAST = {"TELEMETRY_FLUSH_INTERVAL_MS": "50", "TELEMETRY_BATCH_SIZE": str(BATCH), "TELEMETRY_MAX_RETRIES": "2",
         "TELEMETRY_RETRY_INITIAL_MS": "20", "TELEMETRY_RETRY_MAX_MS": "100", "TELEMETRY_BREAKER_FAILURES": "3",
         "TELEMETRY_BREAKER_OPEN_MS": "200", "TELEMETRY_MAX_BODY_BYTES": str(4 << 20)}
@@ -334,6 +334,19 @@ class FaultTests:
 class ElasticsearchFaults(FaultTests, unittest.TestCase):
     backend = ElasticsearchBackend()
 
+    def test_per_item_429_retries_only_those_items(self):
+        """A bulk answer with mixed item statuses (201 and 429): only the
+        rejected items are sent again."""
+        self.make_fake()
+        self.fake.items_429 = 2
+        gw = self.gateway()
+        sent = traffic(gw.port, "item429", 10)
+        self.assertEqual(self.settle(sent), 0)
+        self.assertEqual(len(self.fake.ids_429), 2)
+        self.assertEqual(self.fake.attempts(), len(sent) + 2, "only the two 429 items were sent twice")
+        self.assertGreaterEqual(scrape(gw.port, "elasticsearch", "retried"), 2)
+        self.figure(len(sent), 0)
+
     def inject_bad_record(self, gw):
         self.fake.reject_ids.add("bad-one")
         _, h, _ = http_request(gw.port, "POST", "/v1/chat/completions", CHAT, {"x-request-id": "bad-one"})
@@ -367,6 +380,21 @@ class DatadogFaults(FaultTests, unittest.TestCase):
         # Successful chat requests of the mock upstream: 16 input tokens each.
         self.assertIn(16, self.fake.distribution_values("ai_gateway.request.tokens.input"))
         self.assertEqual(gw.stop(), 0)
+
+    def test_slow_series_counts_that_batch_twice(self):
+        """The at-least-once cost on the metrics side: a series request stored
+        but answered after the timeout is sent again, so that batch's counts
+        are added twice; its logs are sent once (after the retried series)."""
+        self.make_fake()
+        self.fake.slow_next(1, TIMEOUT_MS / 1000.0 + 0.8, path="/api/v2/series")
+        gw = self.gateway()
+        sent = traffic(gw.port, "slowseries", 10)
+        self.assertEqual(self.settle(sent), 0, "logs: no duplicate")
+        over = self.fake.series_sum("ai_gateway.requests") - len(sent)
+        self.assertGreaterEqual(over, 1)
+        self.assertLessEqual(over, BATCH, "at most one batch counted twice")
+        sys.stderr.write("FIGURE exporter=datadog test=slow_series requests_counted=%d sent=%d overcount=%d\n" % (
+            len(sent) + over, len(sent), over))
 
     def test_endpoint_without_distributions_is_warned_once_and_nothing_dropped(self):
         self.fake = fb.FakeDatadog(DD_KEY, distributions_unknown=True)

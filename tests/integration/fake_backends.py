@@ -575,8 +575,9 @@ class FakeOtlp(FakeBackend):
 
     name = "otlp"
 
-    def __init__(self, protocol, *a, **kw):
+    def __init__(self, protocol, *a, gzip=False, **kw):
         self.protocol = protocol  # "http/json" or "http/protobuf"
+        self.gzip = gzip  # OTEL_EXPORTER_OTLP_COMPRESSION=gzip expected
         self.reject_ids = set()
         self.received = {"traces": [], "logs": [], "metrics": []}  # record ids per signal
         self.metric_points = 0
@@ -594,7 +595,9 @@ class FakeOtlp(FakeBackend):
         if ctype != want:
             self.violation("%s content type %r, expected %r" % (path, ctype, want))
             return _json_response(415, {})
-        body = _decode_body(headers, raw)
+        body = _decode_body(headers, raw, require="gzip" if self.gzip else None)
+        if not self.gzip and headers.get("Content-Encoding"):
+            self.violation("unexpected Content-Encoding %r" % headers.get("Content-Encoding"))
         if ctype == "application/json":
             doc = json.loads(body)
             hex_ids = True

@@ -141,15 +141,17 @@ class OtlpBackend(Backend):
     data_path = "/v1/logs"
     first_path = "/v1/traces"
 
-    def __init__(self, protocol):
+    def __init__(self, protocol, gzip=False):
         self.protocol = protocol
+        self.gzip = gzip
 
     def make(self, port=None, start=True):
-        return fb.FakeOtlp(self.protocol, port=port, start=start)
+        return fb.FakeOtlp(self.protocol, port=port, start=start, gzip=self.gzip)
 
     def env(self, fake):
         return {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_EXPORTER_OTLP_PROTOCOL": self.protocol,
-                "OTEL_EXPORTER_OTLP_TIMEOUT": str(TIMEOUT_MS)}
+                "OTEL_EXPORTER_OTLP_TIMEOUT": str(TIMEOUT_MS),
+                "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip" if self.gzip else "none"}
 
 
 def scrape(port, exporter, outcome):
@@ -433,7 +435,7 @@ class OtlpJsonFaults(FaultTests, unittest.TestCase):
 
 
 class OtlpProtobufFaults(OtlpJsonFaults):
-    backend = OtlpBackend("http/protobuf")
+    backend = OtlpBackend("http/protobuf", gzip=True)  # and OTEL_EXPORTER_OTLP_COMPRESSION=gzip
 
 
 if __name__ == "__main__":

@@ -284,7 +284,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
                              &lookup};
   // Stream chunks serve only the record's response, so none are kept when
   // bodies are off (usage is read as the chunks pass).
-  auto handler = provider.respond(creq, uhead, ctx.settings().capture_bodies ? ctx.capture_budget : 0);
+  auto handler = provider.respond(creq, uhead, ctx.capture_budget);
   const ClientResponseHead& chead = handler->head();
   rec.status_code = chead.status;
   if (chead.status >= 400) {
@@ -664,7 +664,9 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   // body (or stream chunks) up to TELEMETRY_MAX_BODY_BYTES, but at least
   // kMinCaptureBytes so that a small cap still leaves usage and the
   // assembled stream intact; the builder applies the cap itself.
-  ctx.capture_budget = std::max<std::size_t>(s.telemetry_max_body_bytes, kMinCaptureBytes);
+  // Nothing is kept when no exporter consumes records (metrics only).
+  const bool keep_bodies = s.capture_bodies && telemetry.recordsWanted();
+  ctx.capture_budget = keep_bodies ? std::max<std::size_t>(s.telemetry_max_body_bytes, kMinCaptureBytes) : 0;
   rec.id = ctx.request_id;
   rec.wall_start = std::chrono::system_clock::now() -
                    std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - received);
@@ -678,7 +680,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
 
   auto finish = [&]() {
     rec.finished = Clock::now();
-    if (!rec.request_body.size() && s.capture_bodies) rec.request_body = std::move(request.body());
+    if (!rec.request_body.size() && keep_bodies) rec.request_body = std::move(request.body());
     telemetry.submit(std::move(ctx.record));
     telemetry.requestEnded();
     w.shared.in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -770,7 +772,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   if (!rec.streamed && !rec.observation.usage.input && rec.status_code < 400)
     scanOpenAiUsage(rec.response_body_truncated ? std::string_view(ctx.usage_tail) : rec.response_body,
                     rec.observation.usage);
-  if (!s.capture_bodies) rec.response_body.clear();
+  if (!keep_bodies) rec.response_body.clear();
   finish();
   co_return ctx.keep_alive;
 }

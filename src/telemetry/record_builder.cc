@@ -388,7 +388,7 @@ json::object assembleParsed(const std::vector<json::value>& chunks) {
 RecordBuilder::RecordBuilder(RecordBuilderOptions options, std::shared_ptr<const PricingTable> pricing)
     : options_(std::move(options)), pricing_(std::move(pricing)) {}
 
-BuiltRecord RecordBuilder::build(const RequestRecord& in) const {
+BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) const {
   RecordSummary sum;
   const ResponseObservation& obs = in.observation;
 
@@ -434,7 +434,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in) const {
     if (options_.capture_bodies) response = std::move(assembled);
   } else if (!in.response_body.empty() || in.response_body_truncated) {
     if (!in.response_body_truncated) parsed_response = parseJson(in.response_body);
-    if (options_.capture_bodies) {
+    if (options_.capture_bodies && with_record) {
       if (parsed_response && in.response_body.size() <= options_.max_body_bytes) {
         response = *parsed_response;
         scrubSecrets(response);
@@ -480,6 +480,18 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in) const {
     if (!provider_error_type) provider_error_type = "http_" + std::to_string(*in.provider_status_code);
   }
   const bool provider_error = provider_error_type.has_value();
+
+  sum.provider = in.provider.empty() ? "unknown" : in.provider;
+  sum.model = model.empty() ? "unknown" : model;
+  sum.status_code = in.status_code;
+  sum.outcome = in.outcome;
+  sum.input_tokens = usage.input;
+  sum.output_tokens = usage.output;
+  sum.cost = cost;
+  sum.is_error = is_error;
+  if (is_error)
+    sum.error_type = error_type ? *error_type : provider_error_type.value_or("internal");
+  if (!with_record) return {nullptr, std::move(sum)};
 
   json::object tokens;
   tokens["input"] = optionalInt(usage.input);
@@ -534,16 +546,6 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in) const {
   record->json["attributes"] = std::move(attrs);
   record->serialized = json::serialize(record->json);
 
-  sum.provider = in.provider.empty() ? "unknown" : in.provider;
-  sum.model = model.empty() ? "unknown" : model;
-  sum.status_code = in.status_code;
-  sum.outcome = in.outcome;
-  sum.input_tokens = usage.input;
-  sum.output_tokens = usage.output;
-  sum.cost = cost;
-  sum.is_error = is_error;
-  if (is_error)
-    sum.error_type = error_type ? *error_type : provider_error_type.value_or("internal");
   return {std::move(record), std::move(sum)};
 }
 

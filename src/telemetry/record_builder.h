@@ -52,7 +52,9 @@ class RecordBuilder {
  public:
   RecordBuilder(RecordBuilderOptions options, std::shared_ptr<const PricingTable> pricing);
 
-  BuiltRecord build(const RequestRecord& in) const;
+  // With `with_record` false only the summary is made (BuiltRecord::record
+  // stays null): for when no exporter consumes records.
+  BuiltRecord build(const RequestRecord& in, bool with_record = true) const;
 
   const RecordBuilderOptions& options() const { return options_; }
 

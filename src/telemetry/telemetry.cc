@@ -188,6 +188,8 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
   return telemetry;
 }
 
+bool Telemetry::recordsWanted() const noexcept { return !impl_->workers.empty(); }
+
 void Telemetry::requestStarted() noexcept { Gauge::addTo(impl_->active, 1); }
 void Telemetry::requestEnded() noexcept { Gauge::addTo(impl_->active, -1); }
 
@@ -244,7 +246,9 @@ void Telemetry::process(std::unique_ptr<RequestRecord> record) {
   Impl& im = *impl_;
   BuiltRecord built;
   try {
-    built = im.builder->build(*record);
+    // Metrics exporters alone need only the summary: no record JSON is
+    // built or serialised for nobody.
+    built = im.builder->build(*record, /*with_record=*/!im.workers.empty());
   } catch (const std::exception& e) {
     // Only allocation failure can get here; a record is worth less than the process.
     Counter::addTo(im.ingest_dropped, 1);

@@ -63,6 +63,7 @@ class Telemetry final : public TelemetrySink {
   void requestStarted() noexcept override;
   void requestEnded() noexcept override;
   void submit(std::unique_ptr<RequestRecord> record) noexcept override;
+  bool recordsWanted() const noexcept override;
 
   // {NAME:{"state":"healthy|degraded|down","queue_depth","spooled","dropped"}}, any thread.
   boost::json::object exporterHealth() const;

@@ -20,12 +20,19 @@ class TelemetrySink {
   virtual void requestEnded() noexcept {}
   // Hands over one finished record.
   virtual void submit(std::unique_ptr<RequestRecord> record) noexcept = 0;
+  // Whether any exporter consumes whole records. When none does (only
+  // metrics exporters such as prometheus, or none at all), the request path
+  // keeps no bodies or stream chunks: the metrics need only what the
+  // handlers observe as the response passes (usage, model, status).
+  // Constant after start-up; any thread.
+  virtual bool recordsWanted() const noexcept { return true; }
 };
 
 // Discards records (ENABLED_EXPORTERS=none and unit tests).
 class NullTelemetrySink final : public TelemetrySink {
  public:
   void submit(std::unique_ptr<RequestRecord>) noexcept override {}
+  bool recordsWanted() const noexcept override { return false; }
 };
 
 }  // namespace gw

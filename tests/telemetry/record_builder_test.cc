@@ -330,3 +330,41 @@ TEST(RecordBuilderScrub, FormAndMultipartBodiesAreScrubbed) {
 
 }  // namespace
 }  // namespace gw
+
+namespace gw {
+namespace {
+
+// Metrics exporters alone: no record is built, and the summary the metrics
+// read is the one a full build gives.
+TEST(RecordBuilder, SummaryOnlyMatchesTheFullBuild) {
+  RequestRecord r = base();
+  r.response_body = R"({"id":"chatcmpl-1","model":"gpt-4o-2024-08-06","choices":[],)"
+                    R"("usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}})";
+  r.observation.usage.input = 9;
+  r.observation.usage.output = 2;
+  r.status_code = 429;
+  r.outcome = RequestOutcome::kError;
+  r.error_type = "upstream_http_error";
+  auto full = builder().build(r);
+  auto summary_only = builder().build(r, /*with_record=*/false);
+  EXPECT_EQ(summary_only.record, nullptr);
+  ASSERT_NE(full.record, nullptr);
+  const RecordSummary& a = full.summary;
+  const RecordSummary& b = summary_only.summary;
+  EXPECT_EQ(a.provider, b.provider);
+  EXPECT_EQ(a.model, b.model);
+  EXPECT_EQ(a.status_code, b.status_code);
+  EXPECT_EQ(a.input_tokens, b.input_tokens);
+  EXPECT_EQ(a.output_tokens, b.output_tokens);
+  EXPECT_EQ(a.cost, b.cost);
+  EXPECT_EQ(a.latency_s, b.latency_s);
+  EXPECT_EQ(a.ttfb_s, b.ttfb_s);
+  EXPECT_EQ(a.provider_latency_s, b.provider_latency_s);
+  EXPECT_TRUE(b.is_error);
+  EXPECT_EQ(b.error_type, "upstream_http_error");
+  EXPECT_EQ(b.input_tokens, 9);
+  EXPECT_TRUE(b.cost.has_value());
+}
+
+}  // namespace
+}  // namespace gw

@@ -67,16 +67,16 @@ Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r
   return up;
 }
 
-void stripNullUsage(std::string& s) {
+void stripNullUsage(std::string& s, std::size_t from) {
   static constexpr std::string_view kMember = "\"usage\":null";
-  std::size_t pos = 0;
+  std::size_t pos = from;
   while ((pos = findBytes(s, kMember, pos)) != std::string::npos) {
-    if (pos > 0 && s[pos - 1] == '\\') {  // inside a string value
+    if (pos > from && s[pos - 1] == '\\') {  // inside a string value
       pos += kMember.size();
       continue;
     }
     std::size_t begin = pos, end = pos + kMember.size();
-    if (begin > 0 && s[begin - 1] == ',') --begin;
+    if (begin > from && s[begin - 1] == ',') --begin;
     else if (end < s.size() && s[end] == ',') ++end;
     s.erase(begin, end - begin);
     pos = begin;
@@ -165,7 +165,7 @@ class SseHandler final : public ResponseHandler {
   }
 
   Status onEnd(std::string&) override {
-    if (!usage_chunk_.empty()) capture(std::move(usage_chunk_));
+    if (!usage_chunk_.empty()) capture(usage_chunk_);
     return ok();
   }
 
@@ -191,24 +191,29 @@ class SseHandler final : public ResponseHandler {
         usage_chunk_.assign(e.data);
         return;  // the client did not ask for it
       }
-      std::string chunk(e.data);
-      stripNullUsage(chunk);
+      // Re-framed in place in the output: no copy of the chunk per event.
       if (!e.event.empty()) out.append("event: ").append(e.event).append("\n");
-      out.append("data: ").append(chunk).append("\n\n");
-      capture(std::move(chunk));
+      out.append("data: ");
+      const std::size_t start = out.size();
+      out.append(e.data);
+      stripNullUsage(out, start);
+      capture(std::string_view(out).substr(start));
+      out.append("\n\n");
       return;
     }
     if (containsBytes(e.data, "\"usage\":{")) scanOpenAiUsage(e.data, obs_.usage);
-    capture(std::string(e.data));
+    capture(e.data);
   }
 
-  void capture(std::string chunk) {
+  // Copies a chunk for the record only when it fits the capture budget (0
+  // when no exporter wants records).
+  void capture(std::string_view chunk) {
     if (obs_.chunk_bytes + chunk.size() > budget_) {
       ++obs_.chunks_not_captured;
       return;
     }
     obs_.chunk_bytes += chunk.size();
-    obs_.chunks.push_back(std::move(chunk));
+    obs_.chunks.emplace_back(chunk);
   }
 
   bool injected_;

@@ -31,6 +31,6 @@ class OpenAiCompatibleProvider final : public Provider {
 
 // Removes every "usage":null member from one chunk's JSON text (OpenAI adds
 // it to each chunk when include_usage is on). Exposed for tests.
-void stripNullUsage(std::string& chunk_json);
+void stripNullUsage(std::string& chunk_json, std::size_t from = 0);
 
 }  // namespace gw

@@ -196,6 +196,14 @@ TEST(OpenAiCompatible, StripNullUsage) {
   std::string c = R"({"content":"say \"usage\":null"})";
   stripNullUsage(c);
   EXPECT_EQ(c, R"({"content":"say \"usage\":null"})");
+  // In place after a prefix (the relay's output buffer): the prefix is
+  // never touched, even when it ends in a comma or a backslash.
+  std::string d = R"(data: x,{"usage":null,"id":"x"})";
+  stripNullUsage(d, 9);
+  EXPECT_EQ(d, R"(data: x,{"id":"x"})");
+  std::string e = R"(prefix,"usage":null)";
+  stripNullUsage(e, 7);
+  EXPECT_EQ(e, R"(prefix,)");
 }
 
 TEST(OpenAiCompatible, ErrorResponsesPassThrough) {

@@ -103,9 +103,14 @@ class VectorHeaders final : public HeaderLookup {
   static char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 };
 
+// Valid JSON (UTF-8 included). The depth limit is a receiver's, not
+// Boost's default of 32: OTLP's AnyValue encoding nests four levels per
+// level of the record.
 inline bool isJson(std::string_view text) {
+  boost::json::parse_options options;
+  options.max_depth = 10000;
   boost::system::error_code ec;
-  boost::json::parse(text, ec);
+  boost::json::parse(text, ec, {}, options);
   return !ec;
 }
 

@@ -245,7 +245,8 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
       }
       buffer.commit(rn);
       if (first) client.expires_after(s.client_header_timeout);
-      scan = scanRequestHead(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
+      scan = scanRequestHead(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()),
+                             scan.resume);
     }
     if (read_failed) break;  // closed, reset or timed out: nobody to answer
     if (scan.obs_fold || scan.bare_lf) {

@@ -9,6 +9,7 @@
 #include <boost/json/parse_options.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 namespace gw {
@@ -88,13 +89,17 @@ bool gatewayKeyAccepted(std::string_view key, const std::vector<std::string>& ke
   return accepted;
 }
 
-HeadScan scanRequestHead(std::string_view b) {
+HeadScan scanRequestHead(std::string_view b, std::size_t from) {
   HeadScan scan;
-  std::size_t pos = 0;
+  std::size_t pos = std::min(from, b.size());
   for (;;) {
     const void* hit = pos < b.size() ? std::memchr(b.data() + pos, '\n', b.size() - pos) : nullptr;
-    if (!hit) return scan;
+    if (!hit) {
+      scan.resume = b.size();
+      return scan;
+    }
     std::size_t lf = static_cast<std::size_t>(static_cast<const char*>(hit) - b.data());
+    scan.resume = lf;  // until this line end is settled, resume from it
     if (lf == 0 || b[lf - 1] != '\r') {
       // Beast fails on it too, but somewhere later; say it now.
       scan.bare_lf = true;
@@ -112,7 +117,7 @@ HeadScan scanRequestHead(std::string_view b) {
     if (b[next] == '\r') {
       if (next + 1 >= b.size()) return scan;
       if (b[next + 1] == '\n') {
-        // A head that is only CRLF is Beast's to refuse; that one is not ours.
+        // The blank line that ends the head.
         scan.complete = true;
         scan.end = next + 2;
         return scan;

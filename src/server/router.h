@@ -61,8 +61,11 @@ struct HeadScan {
   std::size_t end = 0;    // bytes of the head, terminator included (when complete)
   bool obs_fold = false;
   bool bare_lf = false;
+  std::size_t resume = 0;  // pass as `from` once more bytes were appended
 };
-HeadScan scanRequestHead(std::string_view bytes);
+// `from`: the previous scan's `resume`, so that a head trickled in one byte
+// at a time is scanned once in all, not once per read (quadratic).
+HeadScan scanRequestHead(std::string_view bytes, std::size_t from = 0);
 
 // Why a request's framing is ambiguous (RFC 9112 section 6.3), or "" when it
 // is not: Transfer-Encoding in HTTP/1.0, more than one Transfer-Encoding

@@ -148,6 +148,22 @@ TEST(RequestHygiene, HeadScanFindsTheEndAndRefusesFoldingAndBareLf) {
 
   EXPECT_TRUE(scanRequestHead("GET / HTTP/1.1\nHost: x\r\n\r\n").bare_lf);
   EXPECT_TRUE(scanRequestHead("GET / HTTP/1.1\r\nHost: x\n\n").bare_lf);
+  // Fed a byte at a time, resuming where the last scan stopped, the result
+  // is the same as in one piece.
+  for (std::string_view whole : {std::string_view("GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\nBODY"),
+                                 std::string_view("GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n"),
+                                 std::string_view("GET / HTTP/1.1\r\nX-A: a\n\r\n")}) {
+    HeadScan one = scanRequestHead(whole);
+    HeadScan step;
+    for (std::size_t n = 1; n <= whole.size(); ++n) {
+      step = scanRequestHead(whole.substr(0, n), step.resume);
+      if (step.complete || step.obs_fold || step.bare_lf) break;
+    }
+    EXPECT_EQ(step.complete, one.complete) << whole;
+    EXPECT_EQ(step.end, one.end) << whole;
+    EXPECT_EQ(step.obs_fold, one.obs_fold) << whole;
+    EXPECT_EQ(step.bare_lf, one.bare_lf) << whole;
+  }
   // Folding after the blank line is body, not head.
   EXPECT_TRUE(scanRequestHead("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n\r\n ").complete);
 }

@@ -264,6 +264,20 @@ class SmugglingTest(GatewayCase):
         self.assertNotIn("x-trailer", seen["headers"])
         self.assertEqual(seen["body"].encode(), body)
 
+    def test_trailer_fields_are_not_headers(self):
+        # Beast merges trailer fields into the headers: a proxy in front that
+        # checked (or set) the head never saw them.
+        body = b'{"model":"echo"}'
+        data = raw(self.gw.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\nAuthorization: Bearer sk-from-trailer\r\n"
+                   b"x-provider: groq\r\nx-request-id: from-trailer\r\n\r\n" % (len(body), body))
+        self.assertEqual(statuses(data), [200], data[:300])
+        self.assertNotIn(b"from-trailer", data.split(b"\r\n\r\n")[0])
+        seen = json.loads(data.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(seen["headers"]["authorization"], "Bearer " + TEST_KEY, "the environment key, not the trailer's")
+        self.assertNotIn("x-provider", seen["headers"])
+        self.assertNotIn("from-trailer", json.dumps(seen))
+
     def test_identical_duplicate_content_length_is_one_length(self):
         body = b'{"model":"echo"}'
         data = raw(self.gw.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"

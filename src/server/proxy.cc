@@ -242,6 +242,29 @@ net::awaitable<boost::system::error_code> writeUpstream(Stream& stream, const st
   co_return ec;
 }
 
+// Reads an upstream response head, driving the parser directly over what is
+// buffered (as readPiece() does for the body) instead of through Beast's
+// composed read operations. Errors as http::async_read_header gives them:
+// end_of_stream when the connection closed before any byte, partial_message
+// when it closed mid-head.
+template <class Stream, class Parser>
+net::awaitable<boost::system::error_code> readResponseHead(Stream& stream, beast::flat_buffer& buffer, Parser& parser) {
+  for (;;) {
+    if (buffer.size() > 0) {
+      boost::system::error_code ec;
+      std::size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (parser.is_header_done()) co_return boost::system::error_code{};
+      if (ec && ec != http::error::need_more) co_return ec;
+    }
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kUpstreamReadBytes), kAsTuple);
+    buffer.commit(n);
+    if (ec == net::error::eof || ec == net::ssl::error::stream_truncated)
+      co_return (parser.got_some() || buffer.size() > 0) ? http::error::partial_message : http::error::end_of_stream;
+    if (ec) co_return ec;
+  }
+}
+
 template <class Stream>
 net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provider& provider,
                                 const ClientRequest& creq, const std::string& request_head,
@@ -257,7 +280,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   parser.body_limit(boost::none);
   parser.header_limit(64 * 1024);
   boost::system::error_code hec = wec;
-  if (!hec) std::tie(hec, std::ignore) = co_await http::async_read_header(stream, conn.buffer(), parser, kAsTuple);
+  if (!hec) hec = co_await readResponseHead(stream, conn.buffer(), parser);
   if (hec) {
     if (ctx.client_gone) co_return;
     // A reused keep-alive connection the upstream closed just before our

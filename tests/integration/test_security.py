@@ -315,6 +315,13 @@ class UpstreamResponseFramingTest(unittest.TestCase):
         s, _, b = http_request(gw.port, "POST", "/v1/chat/completions", CHAT)
         self.assertEqual(s, 502)
 
+    def test_oversized_upstream_head_is_502(self):
+        gw, _ = self.gateway(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"a" * (70 * 1024) +
+                             b"\r\nContent-Length: 2\r\n\r\n{}")
+        s, h, b = http_request(gw.port, "POST", "/v1/chat/completions", CHAT)
+        self.assertEqual(s, 502, b[:200])
+        self.assertNotIn("x-pad", h)
+
     def test_nul_in_an_upstream_header_is_502(self):
         gw, _ = self.gateway(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Evil: a\x00b\r\n"
                              b"Content-Length: 2\r\n\r\n{}")

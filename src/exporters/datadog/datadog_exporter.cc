@@ -200,8 +200,17 @@ ExportResult DatadogExporter::postDistributions(std::span<const RecordPtr> recor
   auto result = http::resultForStatus(*res, "datadog distribution_points");
   if (result.kind == ExportResult::Kind::kPermanent) {
     // The points of this batch are refused; the records themselves are
-    // delivered by the logs, so they are not dropped for it.
-    log::get("datadog")->warn("{}; the distribution points of {} records are skipped", result.message, records.size());
+    // delivered by the logs, so they are not dropped for it. Said at most
+    // once a minute.
+    skipped_distribution_records_ += records.size();
+    const auto now = std::chrono::steady_clock::now();
+    if (last_distribution_warning_ == std::chrono::steady_clock::time_point{} ||
+        now - last_distribution_warning_ >= std::chrono::minutes(1)) {
+      log::get("datadog")->warn("{}; the distribution points of {} records were skipped since the last warning",
+                                result.message, skipped_distribution_records_);
+      last_distribution_warning_ = now;
+      skipped_distribution_records_ = 0;
+    }
     return ExportResult::success();
   }
   return result;

@@ -76,6 +76,8 @@ class DatadogExporter final : public Exporter {
   http::Client client_;
   DeliveredIds metrics_sent_, distributions_sent_, logs_sent_;
   bool distributions_enabled_ = true;
+  std::chrono::steady_clock::time_point last_distribution_warning_{};
+  std::size_t skipped_distribution_records_ = 0;
 };
 
 }  // namespace gw::exporters::datadog

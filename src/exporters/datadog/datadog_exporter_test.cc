@@ -295,6 +295,23 @@ TEST(DatadogExporter, EndpointWithoutDistributionsIsWarnedOnceAndNotDropped) {
   EXPECT_FALSE(opts->distributions);
 }
 
+TEST(DatadogExporter, RefusedDistributionPointsAreSkippedNotDropped) {
+  FakeDatadog dd("dd-test-key");
+  DatadogExporter exporter(optionsFor(dd.url()));
+  dd.server().setHandler([](const ReceivedRequest& r) {
+    if (r.target == "/api/v1/distribution_points") return FakeResponse::json(400, R"({"errors":["bad points"]})");
+    return FakeResponse::json(202, "{}");
+  });
+  auto r = exporter.exportBatch(makeRecords(3));
+  EXPECT_EQ(r.kind, Kind::kSuccess) << r.message;
+  EXPECT_TRUE(r.rejected_indexes.empty());
+  EXPECT_TRUE(exporter.distributionsEnabled());  // only 404/405 switch them off
+  std::map<std::string, int> per_target;
+  for (const auto& req : dd.server().requests()) ++per_target[req.target];
+  EXPECT_EQ(per_target["/api/v2/logs"], 1);
+  EXPECT_EQ(per_target["/api/v1/distribution_points"], 1);
+}
+
 TEST(DatadogExporter, DistributionsFailureRetryResendsNeitherSeriesNorPoints) {
   FakeDatadog dd("dd-test-key");
   DatadogExporter exporter(optionsFor(dd.url()));

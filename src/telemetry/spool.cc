@@ -182,7 +182,7 @@ bool Spool::openWriterLocked() {
   s.path = options_.dir / name;
   writer_fd_ = ::open(s.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
   if (writer_fd_ < 0) {
-    logger()->error("spool: cannot create {}: {}", s.path.string(), std::strerror(errno));
+    writeErrorLocked("cannot create " + s.path.string() + ": " + std::strerror(errno));
     return false;
   }
   if (options_.fsync != FsyncPolicy::kNever) syncDirectory(options_.dir);
@@ -208,13 +208,21 @@ std::size_t Spool::append(std::span<const RecordPtr> records) {
     if (writer_fd_ < 0 && !openWriterLocked()) break;
     Segment& seg = segments_.back();
     if (!writeAll(writer_fd_, f)) {
-      logger()->error("spool: write to {} failed: {}", seg.path.string(), std::strerror(errno));
+      writeErrorLocked("write to " + seg.path.string() + " failed: " + std::strerror(errno));
       // Cut a partial frame so the segment stays well-formed, and start a
       // fresh segment next time.
       if (::ftruncate(writer_fd_, static_cast<off_t>(seg.bytes)) != 0) {
         // The reader's CRC check skips whatever remains.
       }
       closeWriterLocked();
+      if (seg.records == 0) {
+        // A segment that never got a record (a full disk fails the first
+        // write of every new segment): remove it, or each failed append
+        // would leave one more empty file and Segment behind.
+        std::error_code ec;
+        fs::remove(seg.path, ec);
+        segments_.pop_back();
+      }
       break;
     }
     seg.bytes += f.size();
@@ -229,6 +237,22 @@ std::size_t Spool::append(std::span<const RecordPtr> records) {
     dirty_ = false;
   }
   return stored;
+}
+
+void Spool::writeErrorLocked(const std::string& message) {
+  constexpr std::chrono::seconds kInterval{10};
+  const auto now = std::chrono::steady_clock::now();
+  if (last_write_error_ != std::chrono::steady_clock::time_point{} && now - last_write_error_ < kInterval) {
+    ++suppressed_write_errors_;
+    return;
+  }
+  last_write_error_ = now;
+  if (suppressed_write_errors_ > 0)
+    logger()->error("spool: {} ({} similar errors in the last {} s; the records are dropped and counted)", message,
+                    suppressed_write_errors_, kInterval.count());
+  else
+    logger()->error("spool: {} (the records are dropped and counted)", message);
+  suppressed_write_errors_ = 0;
 }
 
 void Spool::sync() {

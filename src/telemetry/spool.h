@@ -38,6 +38,7 @@
 #include "gw/error.h"
 #include "gw/exporter.h"
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -103,6 +104,9 @@ class Spool {
   void loadOldestLocked();
   // Reads a segment's good frames (cutting a corrupt tail).
   std::vector<std::string> readFramesLocked(Segment& segment);
+  // Logs a write error, at most once per 10 s (a full disk fails every
+  // append: one line per record would flood the log).
+  void writeErrorLocked(const std::string& message);
 
   SpoolOptions options_;
   mutable std::mutex mutex_;
@@ -114,6 +118,8 @@ class Spool {
   std::uint64_t total_records_ = 0;
   std::uint64_t corrupt_tails_ = 0;
   std::uint64_t unreadable_ = 0;
+  std::chrono::steady_clock::time_point last_write_error_{};
+  std::uint64_t suppressed_write_errors_ = 0;
   // Replay: the oldest segment's records in memory, and how many are consumed.
   bool loaded_ = false;
   std::vector<RecordPtr> loaded_records_;

@@ -89,9 +89,10 @@ std::string_view utf8Prefix(std::string_view text, std::size_t max_bytes);
 // A body as it goes into the record: parsed JSON (scrubbed) or the string,
 // or the {"_truncated":true,...} object when over `max_bytes` (or when
 // `cut` says the capture already stopped at the budget; `original_bytes` is
-// then the full size).
+// then the full size). Built in `sp`'s memory resource.
 boost::json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut = false,
-                               std::optional<std::uint64_t> original_bytes = std::nullopt);
+                               std::optional<std::uint64_t> original_bytes = std::nullopt,
+                               boost::json::storage_ptr sp = {});
 
 // The assembled response of a stream from its chunks (OpenAI chunk JSON
 // texts, in order), without "streamed_data". Unparseable chunks are skipped.

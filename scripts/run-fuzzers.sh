@@ -13,6 +13,7 @@
 #   FUZZ_JOBS       build parallelism (default: nproc)
 #   FUZZ_KEEP       directory that receives crashing inputs and full logs
 #                   (default: $FUZZ_BUILD_DIR/fuzz-findings)
+#   FUZZ_NO_BUILD   when 1, use the existing build as it is (no configure/build)
 #   FUZZ_CORPUS_OUT when set, the grown corpus of each target is copied to
 #                   FUZZ_CORPUS_OUT/<target>/ (for minimising into the tree by hand)
 set -euo pipefail
@@ -29,14 +30,6 @@ keep=${FUZZ_KEEP:-$build/fuzz-findings}
 # under test, not just the entry points.
 cache=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DGW_BUILD_FUZZ=ON
        -DGW_BUILD_TESTS=OFF -DGW_BUILD_BENCH=OFF -DGW_SANITIZE=address,undefined,fuzzer-no-link)
-echo "=== fuzz: configure and build ($build)"
-if [ -z "${FUZZ_BUILD_DIR:-}" ]; then
-  cmake --preset fuzz "${cache[@]}" >/dev/null
-else
-  cmake -S . -B "$build" -G Ninja "${cache[@]}" >/dev/null
-fi
-cmake --build "$build" --target fuzzers -j "$jobs"
-
 if [ $# -gt 0 ]; then
   targets=("$@")
 else
@@ -45,6 +38,17 @@ else
     name=$(basename "$src" _fuzz.cc)
     targets+=("fuzz_$name")
   done
+fi
+
+if [ "${FUZZ_NO_BUILD:-0}" != "1" ]; then
+  echo "=== fuzz: configure and build ($build)"
+  if [ -z "${FUZZ_BUILD_DIR:-}" ]; then
+    cmake --preset fuzz "${cache[@]}" >/dev/null
+  else
+    cmake -S . -B "$build" -G Ninja "${cache[@]}" >/dev/null
+  fi
+  # Only the fuzz targets and what they link: not the server's Beast units.
+  cmake --build "$build" --target "${targets[@]}" -j "$jobs"
 fi
 
 # Inputs longer than this are not generated; seeds are truncated to it.

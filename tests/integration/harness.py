@@ -33,7 +33,10 @@ def sanitizer_report(text):
     for marker in SANITIZER_MARKERS:
         i = text.find(marker)
         if i >= 0:
-            return text[max(0, i - 200):i + 6000].decode("utf-8", "replace")
+            # The whole report: both stacks (Boost frames are long) up to its SUMMARY line.
+            end = text.find(b"\n", text.find(b"SUMMARY: ThreadSanitizer", i))
+            end = len(text) if end < 0 else end
+            return text[max(0, i - 200):min(end, i + 60000)].decode("utf-8", "replace")
     return None
 
 

@@ -233,6 +233,7 @@ struct Client::Impl {
       response.status = static_cast<int>(message.result_int());
       for (const auto& field : message) response.headers.emplace_back(field.name_string(), field.value());
       response.body = std::move(message.body());
+      if (response.status >= 300) response.sent_secrets = requestSecrets(request.headers);
       if (message.keep_alive()) {
         conn->buffer.consume(conn->buffer.size());
         idle[t.origin] = std::move(conn);
@@ -308,8 +309,12 @@ ExportResult resultForStatus(const Response& response, std::string_view what) {
   const int s = response.status;
   if (s >= 200 && s < 300) return ExportResult::success();
   std::string message = std::string(what) + ": HTTP " + std::to_string(s);
-  // A short excerpt of the body helps operators; backends do not echo keys.
-  std::string excerpt = response.body.substr(0, 300);
+  // A short excerpt of the body helps operators. A backend (or a proxy in
+  // front of it) may echo the credential it got: those are redacted before
+  // the excerpt is cut, so that no cut leaves part of a key behind.
+  std::string body = response.body.substr(0, 64 * 1024);
+  redactSecrets(body, response.sent_secrets);
+  std::string excerpt = body.substr(0, 300);
   for (auto& c : excerpt)
     if (c == '\n' || c == '\r') c = ' ';
   if (!excerpt.empty()) message += ": " + excerpt;
@@ -319,6 +324,33 @@ ExportResult resultForStatus(const Response& response, std::string_view what) {
     return ExportResult::retryable(std::move(message), after);
   }
   return ExportResult::permanent(std::move(message));
+}
+
+std::vector<std::string> requestSecrets(const Headers& headers) {
+  std::vector<std::string> out;
+  for (const auto& [name, raw] : headers) {
+    if (iequals(name, "content-type") || iequals(name, "content-encoding") || iequals(name, "accept") ||
+        iequals(name, "user-agent"))
+      continue;
+    std::string_view value = trim(raw);
+    if (value.size() >= 8) out.emplace_back(value);
+    auto space = value.find(' ');
+    if (space == std::string_view::npos) continue;
+    std::string_view scheme = value.substr(0, space);
+    std::string_view token = trim(value.substr(space + 1));
+    if (token.size() >= 8) out.emplace_back(token);
+    if (iequals(scheme, "basic") && !token.empty() && token.size() < 4096) {
+      std::string decoded(token.size(), '\0');
+      int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
+                              reinterpret_cast<const unsigned char*>(token.data()), static_cast<int>(token.size()));
+      if (n <= 0) continue;
+      decoded.resize(static_cast<std::size_t>(n));
+      while (!decoded.empty() && decoded.back() == '\0') decoded.pop_back();  // Base64 padding
+      if (auto colon = decoded.find(':'); colon != std::string::npos) out.push_back(decoded.substr(colon + 1));
+      out.push_back(std::move(decoded));
+    }
+  }
+  return out;
 }
 
 ExportResult resultForTransportError(const TransportError& error, std::string_view what) {

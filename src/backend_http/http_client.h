@@ -56,6 +56,9 @@ struct Response {
   int status = 0;
   Headers headers;  // names as received
   std::string body;
+  // Credentials the request carried (see requestSecrets), so that an error
+  // message quoting the body cannot repeat one a backend echoed.
+  std::vector<std::string> sent_secrets;
 
   // First value of header `name` (case-insensitive).
   std::optional<std::string> header(std::string_view name) const;
@@ -105,6 +108,12 @@ std::optional<std::chrono::milliseconds> parseRetryAfter(
 // 408, 429 and 5xx retryable (Retry-After honoured); other statuses permanent.
 // `what` names the call in the message ("elasticsearch _bulk").
 ExportResult resultForStatus(const Response& response, std::string_view what);
+
+// The credential values in request headers: every value of 8 bytes or more
+// except the few headers that describe the body (Content-Type...), the token
+// of an "Authorization: <scheme> <token>" value, and for Basic the decoded
+// "user:password" and its password.
+std::vector<std::string> requestSecrets(const Headers& headers);
 ExportResult resultForTransportError(const TransportError& error, std::string_view what);
 
 // gzip (RFC 1952) with zlib.

@@ -347,6 +347,27 @@ TEST(ResultForStatus, MapsStatuses) {
   }
 }
 
+// A backend that echoes the credentials it got must not put them in the
+// gateway's log: every form of each one is redacted from the excerpt.
+TEST(ResultForStatus, EchoedCredentialsAreRedactedFromTheMessage) {
+  Headers sent = {{"Content-Type", "application/json"},
+                  {"DD-API-KEY", "dd-key-0123456789abcdef"},
+                  {"Authorization", "Basic ZWxhc3RpYzpjaGFuZ2VtZTEy"},  // elastic:changeme12
+                  {"Api-Key", "short"}};
+  Response r;
+  r.status = 401;
+  r.sent_secrets = requestSecrets(sent);
+  r.body = "bad key dd-key-0123456789abcdef; auth Basic ZWxhc3RpYzpjaGFuZ2VtZTEy (elastic:changeme12, "
+           "password changeme12); content application/json";
+  auto res = resultForStatus(r, "x");
+  EXPECT_EQ(res.kind, ExportResult::Kind::kPermanent);
+  for (std::string_view leaked : {"dd-key-0123456789abcdef", "ZWxhc3RpYzpjaGFuZ2VtZTEy", "changeme12"})
+    EXPECT_EQ(res.message.find(leaked), std::string::npos) << leaked << " in: " << res.message;
+  EXPECT_NE(res.message.find("[REDACTED]"), std::string::npos);
+  // What describes the body is not a secret and stays readable.
+  EXPECT_NE(res.message.find("application/json"), std::string::npos) << res.message;
+}
+
 TEST(Gzip, RoundTripAndMalformedInput) {
   std::string data = "the quick brown fox " + std::string(1000, 'z');
   auto packed = gzipCompress(data);

@@ -72,6 +72,13 @@ inline bool hasHeaderUnsafeBytes(std::string_view s) {
   return false;
 }
 
+// Replaces each secret (of 8 bytes or more: a shorter "secret" would
+// redact ordinary text) in `text` with [REDACTED], also where JSON escaped
+// its '/' as "\/". For error bodies that are passed on or logged: a
+// provider or telemetry backend that echoes the key it was sent must not
+// hand it to a client, a record or a log line.
+void redactSecrets(std::string& text, const std::vector<std::string>& secrets);
+
 // Constant-time comparison for secrets (gateway keys): the time taken does
 // not depend on where the strings first differ.
 bool constantTimeEquals(std::string_view a, std::string_view b);

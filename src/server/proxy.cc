@@ -71,6 +71,9 @@ void forwardableHeaders(const http::fields& upstream, bool passthrough,
         name == "proxy-connection" || name == "upgrade" || name == "trailer" || name == "te" ||
         name == "alt-svc" || name == "date" || name == "server")
       continue;
+    // The gateway's CORS policy (CORS_ALLOWED_ORIGINS) decides what a
+    // browser may read, never the upstream's.
+    if (name.starts_with("access-control-")) continue;
     if (!passthrough && name != "retry-after" && name.find("ratelimit") == std::string::npos) continue;
     out.emplace_back(std::string(f.name_string()), std::string(f.value()));
   }
@@ -448,15 +451,16 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
     rec.error_type = failure->http_status == 504 ? "upstream_timeout" : "upstream_broken";
     handler->onUpstreamFailure(*failure, out);
     rec.observation = std::move(handler->observation());
-    if (ctx.chunked) {
-      // The error event and the last chunk end the response properly, so
-      // the client connection stays usable: closing it here would make a
-      // keep-alive client's next request fail with "socket hang up".
-      if (!rec.streamed) captureBody(ctx, out);
+    if (ctx.chunked && rec.streamed) {
+      // An SSE stream: the error event tells the client what happened, and
+      // the last chunk ends the response properly, so the client connection
+      // stays usable: closing it here would make a keep-alive client's next
+      // request fail with "socket hang up".
       if (!co_await sendToClient(ctx, head, out, true)) ctx.keep_alive = false;
     } else {
-      // A response with a Content-Length cannot be ended early: closing the
-      // connection is how HTTP/1.1 tells the client it was cut short.
+      // Any other body (a Content-Length, or a plain body relayed chunked)
+      // has no way to say "cut short" but the end of the connection: a last
+      // chunk would make a truncated body look complete.
       ctx.keep_alive = false;
     }
     co_return;

@@ -21,7 +21,6 @@ constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 // bytes). Reserving up front makes every read take what the kernel has, up
 // to 64 KiB, instead of 512-byte pieces.
 constexpr std::size_t kReadBufferBytes = 64 * 1024;
-constexpr auto kPeekAfterIdle = std::chrono::seconds(1);
 
 Connection::Connection(std::string key, beast::tcp_stream stream)
     : key_(std::move(key)), tcp_(std::make_unique<beast::tcp_stream>(std::move(stream))) {
@@ -100,11 +99,13 @@ net::awaitable<Result<std::unique_ptr<Connection>>> UpstreamPool::acquire(const 
   while (!host.idle.empty()) {
     auto c = std::move(host.idle.back());
     host.idle.pop_back();
-    // Peeking costs a syscall per request, so it is saved for connections
-    // idle long enough for an upstream to have closed them; a connection
-    // that dies sooner is caught by the one retry on a fresh connection.
+    // Every reuse is checked, at the cost of one non-blocking recv(MSG_PEEK)
+    // per request: bytes that arrived after the last response (a broken
+    // upstream, or a proxy before it) would otherwise be read as the next
+    // request's response, which may be another client's. A closed
+    // connection is caught here too.
     auto idle_for = now - c->idle_since_;
-    if (idle_for < options_.max_idle_time && (idle_for < kPeekAfterIdle || stillAlive(*c))) {
+    if (idle_for < options_.max_idle_time && stillAlive(*c)) {
       c->reused_ = true;
       co_return std::move(c);
     }

@@ -444,11 +444,8 @@ class SecretsScanTest(unittest.TestCase):
         stderr = dict(run["texts"])["D stderr"]
         self.assertIn(b"HTTP 401", stderr, "the rejections were logged (and are scanned)")
 
-    # Needs a fix in src/backend_http/http_client.cc resultForStatus (see
-    # docs/security.md, "Exporter backends"): the 300-byte excerpt of a
-    # backend's error body goes into the exporter's warning as it is, so a
-    # backend that echoes the credential it was sent puts it in the log.
-    @unittest.expectedFailure
+    # The excerpt of a backend's error body in the exporter's warning has
+    # every credential the request carried redacted (resultForStatus).
     def test_no_secret_when_exporter_backends_echo_keys(self):
         run = self.run_exporters_against_echoing_backend()
         self.assertNoSecretIn(run["texts"])

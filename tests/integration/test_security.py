@@ -352,10 +352,8 @@ class UpstreamResponseFramingTest(unittest.TestCase):
         self.assertIn(b'data: {"error"', body)
         self.assertTrue(body.endswith(b"0\r\n\r\n"), body[-80:])
 
-    # Needs a fix in src/server/proxy.cc (see docs/security.md, "Response
-    # framing"): a non-SSE body cut short by a bad chunk is today closed with
-    # a proper last chunk, so the client takes a truncated body for a whole one.
-    @unittest.expectedFailure
+    # A non-SSE body cut short by a bad chunk must not end with a proper
+    # last chunk: the client would take a truncated body for a whole one.
     def test_bad_chunk_in_a_plain_body_is_not_a_complete_response(self):
         # The first chunk is relayed before the bad one arrives.
         gw, _ = self.gateway([b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -390,11 +388,9 @@ class UpstreamResponseFramingTest(unittest.TestCase):
         s, _, b = http_request(gw.port, "POST", "/v1/chat/completions", CHAT)
         self.assertEqual((s, b), (200, b'{"n": 2}\n'))
 
-    # Needs a fix in src/upstream/upstream_pool.cc (see docs/security.md,
-    # "Response framing"): bytes that arrive on an idle pooled connection
-    # after its response ended are read as the next request's response when
-    # it is reused within a second (no liveness peek then).
-    @unittest.expectedFailure
+    # Bytes that arrive on an idle pooled connection after its response
+    # ended must never be read as the next request's response (every reuse
+    # is checked with a non-blocking peek).
     def test_late_upstream_bytes_on_an_idle_connection_are_not_the_next_response(self):
         n = {"i": 0}
 
@@ -414,10 +410,8 @@ class UpstreamResponseFramingTest(unittest.TestCase):
         s, _, b = http_request(gw.port, "POST", "/v1/chat/completions", CHAT)
         self.assertEqual((s, b), (200, b'{"n": 2}\n'))
 
-    # Needs a fix in src/server/proxy.cc forwardableHeaders (see
-    # docs/security.md, "CORS"): the gateway's CORS policy, not the
-    # upstream's, must decide which origins may read responses.
-    @unittest.expectedFailure
+    # The gateway's CORS policy, not the upstream's, decides which origins
+    # may read responses.
     def test_upstream_cors_headers_are_not_relayed(self):
         gw, _ = self.gateway(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\n"
                              b"Access-Control-Allow-Credentials: true\r\nContent-Length: 2\r\n\r\n{}")

@@ -18,32 +18,6 @@ bool isGatewayOnlyHeader(std::string_view n) {
   return n.starts_with("x-aws-");
 }
 
-namespace {
-void replaceAll(std::string& text, std::string_view needle, std::string_view with) {
-  std::size_t pos = 0;
-  while ((pos = findBytes(text, needle, pos)) != std::string::npos) {
-    text.replace(pos, needle.size(), with);
-    pos += with.size();
-  }
-}
-}  // namespace
-
-void redactSecrets(std::string& text, const std::vector<std::string>& secrets) {
-  static constexpr std::string_view kRedacted = "[REDACTED]";
-  for (const auto& secret : secrets) {
-    if (secret.size() < 8) continue;
-    replaceAll(text, secret, kRedacted);
-    if (secret.find('/') != std::string::npos) {
-      std::string escaped;
-      for (char c : secret) {
-        if (c == '/') escaped.push_back('\\');
-        escaped.push_back(c);
-      }
-      replaceAll(text, escaped, kRedacted);
-    }
-  }
-}
-
 std::string_view bearerToken(std::string_view authorization) {
   std::string_view v = trim(authorization);
   if (v.size() > 7 && iequals(v.substr(0, 7), "bearer ")) return trim(v.substr(7));

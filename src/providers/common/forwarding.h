@@ -18,12 +18,7 @@ namespace gw {
 // it asks upstreams for identity encoding).
 bool isGatewayOnlyHeader(std::string_view lowercase_name);
 
-// Replaces each secret (of 8 bytes or more: a shorter "secret" would
-// redact ordinary text) in `text` with [REDACTED], also where JSON escaped
-// its '/' as "\/". For upstream error bodies: a provider that echoes the key
-// it was sent must not hand the operator's key to a client, nor put any key
-// in a record.
-void redactSecrets(std::string& text, const std::vector<std::string>& secrets);
+// redactSecrets() is in common/strings.h.
 
 // The API key in an "Authorization: Bearer KEY" value, or "".
 std::string_view bearerToken(std::string_view authorization);

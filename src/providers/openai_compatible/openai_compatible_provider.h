@@ -33,4 +33,9 @@ class OpenAiCompatibleProvider final : public Provider {
 // it to each chunk when include_usage is on). Exposed for tests.
 void stripNullUsage(std::string& chunk_json, std::size_t from = 0);
 
+// The length of the longest prefix of `sse` that ends with a blank line
+// (the end of an event), or 0. A CR at the very end does not count yet: a
+// LF may follow in the next read.
+std::size_t completeSseEventsPrefix(std::string_view sse);
+
 }  // namespace gw

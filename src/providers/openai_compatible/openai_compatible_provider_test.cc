@@ -169,6 +169,45 @@ TEST(OpenAiCompatible, StreamWhereClientAskedForUsageIsByteIdentical) {
   EXPECT_EQ(handler->observation().usage.total, 316);
 }
 
+TEST(OpenAiCompatible, CompleteSseEventsPrefix) {
+  EXPECT_EQ(completeSseEventsPrefix(""), 0u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\n\n"), 9u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\n\ndata: b"), 9u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\n\ndata: b\n"), 9u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\r\n\r\n"), 11u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\r\n\r"), 0u) << "the CR may be the start of a CRLF";
+  EXPECT_EQ(completeSseEventsPrefix("data: a\r\rdata: b"), 9u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\n\r\nx"), 10u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\ndata: b\n"), 0u);
+}
+
+// The client asked for usage, so bytes pass unchanged; the upstream breaks
+// in the middle of an event. Whatever the read boundaries, the client only
+// ever gets whole events, and the error event last, whole.
+TEST(OpenAiCompatible, PassthroughStreamCutMidEventEndsWithAWholeErrorEvent) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})", config);
+  Headers hh;
+  const std::string complete = "data: {\"id\":\"1\",\"choices\":[]}\n\ndata: {\"id\":\"2\",\"choices\":[]}\r\n\r\n";
+  const std::string upstream = complete + "data: {\"id\":\"3\",\"mod";
+  for (std::size_t piece : {1u, 5u, 13u, 1000u}) {
+    auto handler = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", &hh}, 1 << 20);
+    std::string out;
+    for (std::size_t i = 0; i < upstream.size(); i += piece) {
+      ASSERT_TRUE(handler->onBody(std::string_view(upstream).substr(i, piece), out));
+      EXPECT_EQ(out.size(), completeSseEventsPrefix(out)) << "only whole events are forwarded, piece " << piece;
+    }
+    EXPECT_EQ(out, complete) << piece;
+    handler->onUpstreamFailure(Error::badGateway("upstream_broken", "cut"), out);
+    ASSERT_TRUE(out.starts_with(complete));
+    std::string_view last = std::string_view(out).substr(complete.size());
+    EXPECT_TRUE(last.starts_with("data: {\"error\":")) << last;
+    EXPECT_TRUE(last.ends_with("}\n\n")) << last;
+    EXPECT_EQ(last.find("\"mod"), std::string_view::npos) << "the half event is not forwarded";
+  }
+}
+
 TEST(OpenAiCompatible, CaptureBudgetCountsWhatItDoesNotKeep) {
   auto config = openaiConfig("sk-env");
   OpenAiCompatibleProvider p(config);

@@ -578,6 +578,13 @@ class ExchangeGuards {
       if (ec || !st->ctx) return;
       st->ctx->upstream_timed_out = true;
       if (st->ctx->upstream) st->ctx->upstream->close();
+      // A write to a client that stopped reading would otherwise never end
+      // (client writes have no deadline of their own): it fails now, and the
+      // request ends as cancelled. A pending write to a client that reads
+      // is only a write in progress: the client then misses the error
+      // event, which it could not have received any sooner.
+      boost::system::error_code cec;
+      st->ctx->client.socket().cancel(cec);
     });
     watchClient(state_);
   }

@@ -117,8 +117,13 @@ start_portkey() {
 # telemetry_counters PORT: "QUEUED DROPPED" summed over the gateway's exporters, from GET /health (SPEC section 3:
 # exporters.NAME.queue_depth / .dropped); "0 0" with telemetry off. Fails if /health does not answer.
 telemetry_counters() {
-  local health
-  health=$(curl -sS --max-time 2 "http://127.0.0.1:$1/health") || return 1
+  local health i
+  # Three tries of 5 s: a single-threaded gateway on a contended core can take seconds to answer right after
+  # a run at 256 connections (the race lost a whole run to one 2 s timeout).
+  for ((i = 0; i < 3; i++)); do
+    health=$(curl -sS --max-time 5 "http://127.0.0.1:$1/health") && break
+    ((i < 2)) || return 1
+  done
   { grep -o '"\(queue_depth\|dropped\)":[0-9]*' <<<"$health" || true; } |
     awk -F'[":]+' '{ sum[$2] += $3 } END { printf "%d %d\n", sum["queue_depth"], sum["dropped"] }'
 }

@@ -72,6 +72,18 @@ inline bool hasHeaderUnsafeBytes(std::string_view s) {
   return false;
 }
 
+// Length of the valid UTF-8 sequence starting at text[i] (1-4), or 0 when
+// the bytes there are not one (stray continuation byte, overlong form,
+// surrogate, beyond U+10FFFF, cut short).
+std::size_t utf8SequenceLength(std::string_view text, std::size_t i);
+
+bool isValidUtf8(std::string_view text);
+
+// `text` with every byte that does not start a valid UTF-8 sequence replaced
+// by U+FFFD: for untrusted bytes (HTTP header values, binary bodies) that go
+// into JSON, which must be UTF-8.
+std::string toValidUtf8(std::string_view text);
+
 // Replaces each secret (of 8 bytes or more: a shorter "secret" would
 // redact ordinary text) in `text` with [REDACTED], also where JSON escaped
 // its '/' as "\/". For error bodies that are passed on or logged: a

@@ -56,15 +56,22 @@ class RecordArena final : public json::memory_resource {
 };
 
 // Setters that build the value in its slot's own storage (assigning a
-// value made elsewhere would copy it across resources).
+// value made elsewhere would copy it across resources). Strings from HTTP
+// headers may hold any byte: JSON text must be UTF-8, so invalid sequences
+// become U+FFFD (the check is a scan; the copy only happens when needed).
+void setString(json::value& slot, std::string_view s) {
+  if (isValidUtf8(s)) slot = s;
+  else slot = toValidUtf8(s);
+}
+
 void setOptionalString(json::value& slot, const std::optional<std::string>& s) {
-  if (s) slot = std::string_view(*s);
+  if (s) setString(slot, *s);
   else slot = nullptr;
 }
 
 void setNonEmptyString(json::value& slot, const std::string& s) {
   if (s.empty()) slot = nullptr;
-  else slot = std::string_view(s);
+  else setString(slot, s);
 }
 
 json::value optionalInt(const std::optional<std::int64_t>& v) { return v ? json::value(*v) : json::value(nullptr); }
@@ -314,6 +321,13 @@ json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut,
       scrubSecrets(*parsed);
       return std::move(*parsed);
     }
+    if (!isValidUtf8(body)) {
+      // Binary (an upload's bytes): not representable as a JSON string.
+      json::object b(sp);
+      b["_binary"] = true;
+      b["_original_bytes"] = original;
+      return b;
+    }
     return json::value(json::string_view(scrubSecretsInText(body)), sp);
   }
   // Too large: a preview of the (scrubbed) start of the body.
@@ -328,7 +342,7 @@ json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut,
   json::object t(sp);
   t["_truncated"] = true;
   t["_original_bytes"] = original;
-  t["_preview"] = utf8Prefix(scrubbed, std::min(max_bytes, kMaxPreviewBytes));
+  setString(t["_preview"], utf8Prefix(scrubbed, std::min(max_bytes, kMaxPreviewBytes)));
   return t;
 }
 
@@ -446,7 +460,9 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
         ++not_captured;
       }
       auto p = parseJson(chunk, sp);
-      json::value v = p ? std::move(*p) : json::value(json::string_view(chunk), sp);
+      json::value v(sp);
+      if (p) v = std::move(*p);
+      else setString(v, chunk);
       if (!stream_error_type) stream_error_type = errorTypeOf(v);
       scrubSecrets(v);
       parsed_chunks.push_back(std::move(v));
@@ -551,7 +567,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   setOptionalString(meta["provider_request_id"], in.provider_request_id);
 
   json::object attrs(sp);
-  attrs["id"] = std::string_view(in.id);
+  setString(attrs["id"], in.id);
   setOptionalString(attrs["thread_id"], in.thread_id);
   setOptionalString(attrs["org_id"], in.org_id);
   setOptionalString(attrs["user_id"], in.user_id);
@@ -572,7 +588,8 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
 
   // The record's tree is in the arena too (a member default-constructed
   // with the default resource would copy every subtree moved into it).
-  auto record = std::make_shared<TelemetryRecord>(in.id, json::object(sp), std::string());
+  auto record = std::make_shared<TelemetryRecord>(isValidUtf8(in.id) ? in.id : toValidUtf8(in.id),
+                                                  json::object(sp), std::string());
   record->json.reserve(4);
   record->json["timestamp"] = formatRfc3339Millis(in.wall_start);
   record->json["resource"] = std::move(resource);

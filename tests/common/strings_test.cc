@@ -30,3 +30,29 @@ TEST(Strings, HeaderUnsafeBytes) {
 
 }  // namespace
 }  // namespace gw
+
+namespace gw {
+namespace {
+
+TEST(Utf8, ValidationFollowsRfc3629) {
+  EXPECT_TRUE(isValidUtf8(""));
+  EXPECT_TRUE(isValidUtf8("plain ascii"));
+  EXPECT_TRUE(isValidUtf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));  // é € 😀
+  EXPECT_FALSE(isValidUtf8("org-\xff\xfe"));
+  EXPECT_FALSE(isValidUtf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(isValidUtf8("\xE0\x80\xAF"));      // overlong
+  EXPECT_FALSE(isValidUtf8("\xED\xA0\x80"));      // surrogate U+D800
+  EXPECT_FALSE(isValidUtf8("\xF4\x90\x80\x80"));  // beyond U+10FFFF
+  EXPECT_FALSE(isValidUtf8("\xE2\x82"));          // cut short
+  EXPECT_FALSE(isValidUtf8("\x80"));              // stray continuation byte
+}
+
+TEST(Utf8, InvalidBytesBecomeReplacementCharacters) {
+  EXPECT_EQ(toValidUtf8("org-\xff\xfe"), "org-\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(toValidUtf8("caf\xC3\xA9"), "caf\xC3\xA9");
+  EXPECT_EQ(toValidUtf8("a\xE2\x82" "b"), "a\xEF\xBF\xBD\xEF\xBF\xBD" "b");
+  EXPECT_TRUE(isValidUtf8(toValidUtf8("\xF0\x9F\x98")));
+}
+
+}  // namespace
+}  // namespace gw

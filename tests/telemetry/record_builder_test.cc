@@ -3,6 +3,8 @@
 // review the diff: a golden file is only as good as its review).
 #include "telemetry/record_builder.h"
 
+#include "common/strings.h"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -364,6 +366,37 @@ TEST(RecordBuilder, SummaryOnlyMatchesTheFullBuild) {
   EXPECT_EQ(b.error_type, "upstream_http_error");
   EXPECT_EQ(b.input_tokens, 9);
   EXPECT_TRUE(b.cost.has_value());
+}
+
+}  // namespace
+}  // namespace gw
+
+namespace gw {
+namespace {
+
+// HTTP header values may hold any byte, and uploads are binary: the record
+// must still be JSON (UTF-8) for every exporter.
+TEST(RecordBuilder, InvalidUtf8AndBinaryBodiesStillMakeValidJson) {
+  RequestRecord r = base();
+  r.org_id = std::string("org-\xff\xfe");
+  r.user_id = std::string("u-\xC0\xAF");
+  r.id = std::string("req-\x80");
+  r.request_body = std::string("--b\r\nContent-Type: audio/mpeg\r\n\r\nID3\x04\x00\xff\xfb\x90\r\n--b--\r\n", 52);
+  r.request_size = r.request_body.size();
+  r.response_body = "plain \xff text";
+  r.response_size = r.response_body.size();
+  auto built = builder().build(r);
+  ASSERT_NE(built.record, nullptr);
+  boost::system::error_code ec;
+  json::value reparsed = json::parse(built.record->serialized, ec);
+  ASSERT_FALSE(ec) << "the record is valid JSON: " << ec.message();
+  const auto& attrs = reparsed.at("attributes");
+  EXPECT_EQ(attrs.at("org_id"), "org-\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(attrs.at("id"), "req-\xEF\xBF\xBD");
+  EXPECT_TRUE(isValidUtf8(built.record->id));
+  EXPECT_EQ(attrs.at("request").at("_binary"), true);
+  EXPECT_EQ(attrs.at("request").at("_original_bytes"), 52);
+  EXPECT_EQ(attrs.at("response").at("_binary"), true);
 }
 
 }  // namespace

@@ -77,7 +77,8 @@ KeyValues resourceFor(const TelemetryRecord& r, const Attributes& extra) {
     for (const auto& [k, v] : res->as_object())
       if (!v.is_null()) attrs.push_back({std::string(k), v});
   for (const auto& [k, v] : extra) {
-    bool present = std::any_of(attrs.begin(), attrs.end(), [&](const KeyValue& a) { return a.key == k; });
+    // A named capture, not [&]: clang before 16 cannot capture a structured binding.
+    bool present = std::any_of(attrs.begin(), attrs.end(), [&key = k](const KeyValue& a) { return a.key == key; });
     if (!present) attrs.push_back({k, json::string(v)});  // the record's own resource wins
   }
   return attrs;

@@ -588,8 +588,10 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
 
   // The record's tree is in the arena too (a member default-constructed
   // with the default resource would copy every subtree moved into it).
-  auto record = std::make_shared<TelemetryRecord>(isValidUtf8(in.id) ? in.id : toValidUtf8(in.id),
-                                                  json::object(sp), std::string());
+  // (Braces, then a move: clang before 16 has no parenthesised aggregate
+  // initialisation. Moving a json::object keeps its storage.)
+  auto record = std::make_shared<TelemetryRecord>(
+      TelemetryRecord{isValidUtf8(in.id) ? in.id : toValidUtf8(in.id), json::object(sp), std::string()});
   record->json.reserve(4);
   record->json["timestamp"] = formatRfc3339Millis(in.wall_start);
   record->json["resource"] = std::move(resource);

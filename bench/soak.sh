@@ -86,7 +86,7 @@ sampler() {
   local t0=$SECONDS done
   printf 'elapsed_s\trequests_done\tpercent\tvmrss_kb\tvmhwm_kb\tfds\tthreads\n'
   while [[ ! -e "$OUT_DIR/.load-done" ]] && pid_alive "$pid"; do
-    done=$(curl -sS --max-time 2 "http://127.0.0.1:$GW_PORT/metrics" | awk '/^ai_gateway_requests_total\{/ { s += $NF } END { printf "%d", s }') || done=-1
+    done=$(curl -sS --max-time 5 "http://127.0.0.1:$GW_PORT/metrics" 2>/dev/null | awk '/^ai_gateway_requests_total\{/ { s += $NF } END { printf "%d", s }') || done=-1
     printf '%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n' $((SECONDS - t0)) "$done" "$(awk -v d="$done" -v n="$SOAK_REQUESTS" 'BEGIN { print 100 * d / n }')" \
       "$(status_kb "$pid" VmRSS)" "$(status_kb "$pid" VmHWM)" "$(ls "/proc/$pid/fd" | wc -l)" "$(status_kb "$pid" Threads)"
     sleep "$SOAK_SAMPLE_SECONDS"

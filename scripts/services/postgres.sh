@@ -54,15 +54,22 @@ case "$cmd" in
     [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$data"
     as_owner "$INITDB" -D "$data" -U gw -A trust --no-sync -E UTF8 >"$state/initdb.log" 2>&1 ||
       { cat "$state/initdb.log" >&2; exit 1; }
-    port=""
-    for _ in $(seq 1 50); do
-      candidate=$((20000 + RANDOM % 30000))
-      if port_free "$candidate"; then port=$candidate; break; fi
-    done
-    [[ -n "$port" ]] || { echo "postgres.sh: no free port" >&2; exit 1; }
     echo "$data" >"$state/datadir"
-    echo "$port" >"$state/port"
-    start_server "$data" "$port" || { cat "$data/server.log" >&2; exit 1; }
+    # A port nobody listens on can still be taken (the local end of some
+    # connection, or a server that starts meanwhile): try a few.
+    started=""
+    for _attempt in 1 2 3 4 5; do
+      port=""
+      for _ in $(seq 1 50); do
+        candidate=$((20000 + RANDOM % 30000))
+        if port_free "$candidate"; then port=$candidate; break; fi
+      done
+      [[ -n "$port" ]] || { echo "postgres.sh: no free port" >&2; exit 1; }
+      echo "$port" >"$state/port"
+      if start_server "$data" "$port"; then started=1; break; fi
+      grep -q "could not bind\|could not create any TCP/IP sockets" "$data/server.log" 2>/dev/null || break
+    done
+    [[ -n "$started" ]] || { cat "$data/server.log" >&2; exit 1; }
     url="postgresql://gw@127.0.0.1:$port/postgres"
     echo "$url" >"$state/url"
     echo "$url"

@@ -60,8 +60,12 @@ Telemetry
   ENABLE_ELASTICSEARCH        true adds elasticsearch
   TELEMETRY_CAPTURE_BODIES    include request/response bodies (default true)
   TELEMETRY_MAX_BODY_BYTES    cap per body (default 1048576)
-  TELEMETRY_BATCH_SIZE, TELEMETRY_FLUSH_INTERVAL_MS, TELEMETRY_SPOOL_DIR,
-  TELEMETRY_SPOOL_MAX_BYTES   delivery pipeline (see docs/telemetry-plugins.md)
+  TELEMETRY_BATCH_SIZE, TELEMETRY_FLUSH_INTERVAL_MS, TELEMETRY_QUEUE_SIZE,
+  TELEMETRY_QUEUE_MAX_BYTES, TELEMETRY_INGEST_QUEUE_SIZE, TELEMETRY_INGEST_MAX_BYTES,
+  TELEMETRY_MAX_RETRIES, TELEMETRY_RETRY_INITIAL_MS, TELEMETRY_RETRY_MAX_MS,
+  TELEMETRY_BREAKER_FAILURES, TELEMETRY_BREAKER_OPEN_MS, TELEMETRY_SPOOL_DIR,
+  TELEMETRY_SPOOL_MAX_BYTES, TELEMETRY_SPOOL_FSYNC
+                              delivery pipeline (see docs/telemetry-plugins.md)
   PRICING_FILE                LiteLLM-format price table (default: the shipped copy)
   Exporter settings: see docs/exporters.md.
 )";

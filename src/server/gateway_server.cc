@@ -300,9 +300,25 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
         auto [cec, cn] = co_await net::async_write(client, net::buffer(kContinue), kAsTuple);
         if (cec) break;
       }
-      client.expires_after(s.client_header_timeout);
       const auto head_fields = static_cast<std::size_t>(std::distance(parser.get().begin(), parser.get().end()));
-      auto [bec, bn] = co_await http::async_read(client, buffer, parser, kAsTuple);
+      // A body that arrived with its head (the usual case) is parsed at once:
+      // an asynchronous read would complete through the scheduler even with
+      // nothing left to read.
+      boost::system::error_code bec;
+      parser.eager(true);
+      while (buffer.size() > 0 && !parser.is_done()) {
+        std::size_t used = parser.put(buffer.data(), bec);
+        buffer.consume(used);
+        if (bec == http::error::need_more) {
+          bec = {};
+          break;
+        }
+        if (bec || used == 0) break;
+      }
+      if (!bec && !parser.is_done()) {
+        client.expires_after(s.client_header_timeout);
+        std::tie(bec, std::ignore) = co_await http::async_read(client, buffer, parser, kAsTuple);
+      }
       if (bec) {
         if (bec == http::error::body_limit)
           co_await rejectRequest(w, client, buffer, parser.get(), received,

@@ -20,10 +20,13 @@ constexpr int kMaxActionsPerStep = 64;
 // --- RecordQueue
 
 bool RecordQueue::push(RecordPtr r, std::size_t* size_after) {
+  const std::size_t footprint = recordFootprint(*r);
   std::lock_guard lock(mutex_);
-  if (items_.size() >= capacity_) return false;
+  const std::size_t bytes = bytes_.load(std::memory_order_relaxed);
+  if (items_.size() >= capacity_ || (!items_.empty() && bytes + footprint > max_bytes_)) return false;
   items_.push_back(std::move(r));
   size_.store(items_.size(), std::memory_order_relaxed);
+  bytes_.store(bytes + footprint, std::memory_order_relaxed);
   if (size_after) *size_after = items_.size();
   return true;
 }
@@ -32,6 +35,7 @@ std::size_t RecordQueue::pop(std::size_t n, std::vector<RecordPtr>& out) {
   std::lock_guard lock(mutex_);
   std::size_t taken = 0;
   while (taken < n && !items_.empty()) {
+    bytes_.store(bytes_.load(std::memory_order_relaxed) - recordFootprint(*items_.front()), std::memory_order_relaxed);
     out.push_back(std::move(items_.front()));
     items_.pop_front();
     ++taken;
@@ -267,7 +271,7 @@ Clock::time_point ExportProcessor::step() {
         next = next_attempt_;
         // The queue must not fill up behind a long Retry-After: keep
         // spooling what is waiting.
-        if (queue_.size() >= queue_.capacity()) moveQueueToSpool();
+        if (queue_.full()) moveQueueToSpool();
         break;
       }
       if (!breaker_.allow(now)) {
@@ -377,7 +381,7 @@ ExporterWorker::ExporterWorker(std::unique_ptr<Exporter> exporter, ExportOptions
       spool_(std::move(spool)),
       clock_(clock),
       stats_(metrics, name_),
-      queue_(options.queue_capacity),
+      queue_(options.queue_capacity, options.queue_max_bytes),
       processor_(*exporter_, options, clock, queue_, spool_.get(), stats_) {}
 
 ExporterWorker::~ExporterWorker() { stop(clock_.now()); }

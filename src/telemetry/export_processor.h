@@ -34,28 +34,42 @@ struct ExportOptions {
   std::size_t batch_size = 100;                       // TELEMETRY_BATCH_SIZE
   std::chrono::milliseconds flush_interval{1000};     // TELEMETRY_FLUSH_INTERVAL_MS
   std::size_t queue_capacity = 10000;                 // TELEMETRY_QUEUE_SIZE (per exporter)
+  std::size_t queue_max_bytes = 64u << 20;            // TELEMETRY_QUEUE_MAX_BYTES (per exporter)
   RetryPolicy retry;
   int breaker_failures = 5;                           // TELEMETRY_BREAKER_FAILURES
   std::chrono::milliseconds breaker_open{30000};      // TELEMETRY_BREAKER_OPEN_MS
 };
 
-// A bounded multi-producer queue of records in front of one exporter. The
-// mutex is held only to move pointers; never while exporting.
+// The memory a record held in a queue keeps alive, estimated from its
+// serialised size: the text plus its JSON tree (in the record's arena).
+inline std::size_t recordFootprint(const TelemetryRecord& r) { return 3 * r.serialized.size() + 256; }
+
+// A bounded multi-producer queue of records in front of one exporter,
+// bounded both in records and in bytes (recordFootprint): a few large
+// records must not hold gigabytes while a backend is slow. The mutex is held
+// only to move pointers; never while exporting.
 class RecordQueue {
  public:
-  explicit RecordQueue(std::size_t capacity) : capacity_(std::max<std::size_t>(1, capacity)) {}
-  // False when full. `size_after` receives the new size.
+  explicit RecordQueue(std::size_t capacity, std::size_t max_bytes = SIZE_MAX)
+      : capacity_(std::max<std::size_t>(1, capacity)), max_bytes_(max_bytes) {}
+  // False when full (one record is always accepted into an empty queue,
+  // however large). `size_after` receives the new size.
   bool push(RecordPtr r, std::size_t* size_after = nullptr);
   // Moves up to `n` records to `out` (appends).
   std::size_t pop(std::size_t n, std::vector<RecordPtr>& out);
   std::size_t size() const { return size_.load(std::memory_order_relaxed); }
+  std::size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   std::size_t capacity() const { return capacity_; }
+  // At its record or byte bound: what arrives now goes to the spool.
+  bool full() const { return size() >= capacity_ || bytes() >= max_bytes_; }
 
  private:
   const std::size_t capacity_;
+  const std::size_t max_bytes_;
   mutable std::mutex mutex_;
   std::deque<RecordPtr> items_;
   std::atomic<std::size_t> size_{0};
+  std::atomic<std::size_t> bytes_{0};
 };
 
 // Per-exporter accounting, shared by the telemetry thread, the worker and

@@ -15,6 +15,12 @@ namespace gw {
 namespace {
 constexpr std::size_t kMaxIngestCapacity = 65534;  // boost::lockfree fixed_sized uses 16-bit node indexes
 constexpr std::chrono::seconds kDropLogInterval{10};
+
+// The memory a submitted record holds until the telemetry thread has built
+// it: its bodies and stream chunks, plus a fixed part for the rest.
+std::size_t ingestFootprint(const RequestRecord& r) {
+  return r.request_body.size() + r.response_body.size() + r.observation.chunk_bytes + 1024;
+}
 std::shared_ptr<spdlog::logger> logger() {
   static auto l = log::get("telemetry");
   return l;
@@ -36,6 +42,10 @@ Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& config
            integer("TELEMETRY_BATCH_SIZE", 100, 1, 100000, [&](auto v) { e.batch_size = static_cast<std::size_t>(v); }),
            integer("TELEMETRY_FLUSH_INTERVAL_MS", 1000, 1, 3600000, [&](auto v) { e.flush_interval = milliseconds(v); }),
            integer("TELEMETRY_QUEUE_SIZE", 10000, 1, 10000000, [&](auto v) { e.queue_capacity = static_cast<std::size_t>(v); }),
+           integer("TELEMETRY_QUEUE_MAX_BYTES", 64ll << 20, 1, 1ll << 50,
+                   [&](auto v) { e.queue_max_bytes = static_cast<std::size_t>(v); }),
+           integer("TELEMETRY_INGEST_MAX_BYTES", 256ll << 20, 1, 1ll << 50,
+                   [&](auto v) { o.ingest_max_bytes = static_cast<std::size_t>(v); }),
            integer("TELEMETRY_MAX_RETRIES", 5, 0, 1000, [&](auto v) { e.retry.max_retries = static_cast<int>(v); }),
            integer("TELEMETRY_RETRY_INITIAL_MS", 500, 1, 3600000, [&](auto v) { e.retry.initial_backoff = milliseconds(v); }),
            integer("TELEMETRY_RETRY_MAX_MS", 30000, 1, 3600000, [&](auto v) { e.retry.max_backoff = milliseconds(v); }),
@@ -60,6 +70,11 @@ struct Telemetry::Impl {
   MetricsRegistry metrics;  // first: outlives every handle into it
   std::unique_ptr<RecordBuilder> builder;
   boost::lockfree::queue<RequestRecord*, boost::lockfree::fixed_sized<true>> ingest;
+  // Bytes held by the records in `ingest` (ingestFootprint): bounded by
+  // TELEMETRY_INGEST_MAX_BYTES as the queue is by record count, so that large
+  // bodies cannot pile up in memory while the telemetry thread is behind.
+  std::atomic<std::size_t> ingest_bytes{0};
+  std::size_t ingest_max_bytes = 256u << 20;
   std::atomic<bool> accepting{true};
   // ENABLED_EXPORTERS=none: nobody consumes records or metrics, so the
   // request path discards records at once and no telemetry thread runs.
@@ -118,6 +133,7 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
   auto options = TelemetryOptions::fromConfig(config);
   if (!options) return options.error();
   auto impl = std::make_unique<Impl>(std::min(options->ingest_capacity, kMaxIngestCapacity));
+  impl->ingest_max_bytes = options->ingest_max_bytes;
 
   RecordBuilderOptions bo;
   bo.service_name = settings.service_name;
@@ -197,12 +213,18 @@ void Telemetry::submit(std::unique_ptr<RequestRecord> record) noexcept {
   if (!record) return;
   Impl& im = *impl_;
   if (im.export_off) return;  // the record is freed here, nothing else to do
-  if (im.accepting.load(std::memory_order_acquire) && im.ingest.bounded_push(record.get())) {
+  const std::size_t footprint = ingestFootprint(*record);
+  const std::size_t held = im.ingest_bytes.fetch_add(footprint, std::memory_order_relaxed);
+  // One record is always let in, however large (its bodies are already
+  // capped by the capture budget).
+  const bool room = held == 0 || held + footprint <= im.ingest_max_bytes;
+  if (room && im.accepting.load(std::memory_order_acquire) && im.ingest.bounded_push(record.get())) {
     // No wake-up call: the telemetry thread polls (see run()), so the
     // request path never pays a futex syscall.
     record.release();
     return;
   }
+  im.ingest_bytes.fetch_sub(footprint, std::memory_order_relaxed);
   Counter::addTo(im.ingest_dropped, 1);
   const auto now = std::chrono::steady_clock::now().time_since_epoch();
   const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
@@ -229,11 +251,15 @@ void Telemetry::run() {
   for (;;) {
     bool any = false;
     while (im.ingest.pop(raw)) {
+      im.ingest_bytes.fetch_sub(ingestFootprint(*raw), std::memory_order_relaxed);
       process(std::unique_ptr<RequestRecord>(raw));
       any = true;
     }
     if (im.stopping.load(std::memory_order_acquire)) {
-      while (im.ingest.pop(raw)) process(std::unique_ptr<RequestRecord>(raw));
+      while (im.ingest.pop(raw)) {
+        im.ingest_bytes.fetch_sub(ingestFootprint(*raw), std::memory_order_relaxed);
+        process(std::unique_ptr<RequestRecord>(raw));
+      }
       return;
     }
     if (any) continue;
@@ -325,7 +351,10 @@ void Telemetry::shutdown(std::chrono::milliseconds budget) {
   if (im.thread.joinable()) im.thread.join();
   // A submit() that passed the accepting check just before it was cleared.
   RequestRecord* raw = nullptr;
-  while (im.ingest.pop(raw)) process(std::unique_ptr<RequestRecord>(raw));
+  while (im.ingest.pop(raw)) {
+    im.ingest_bytes.fetch_sub(ingestFootprint(*raw), std::memory_order_relaxed);
+    process(std::unique_ptr<RequestRecord>(raw));
+  }
   // Every worker drains in parallel against the same deadline.
   std::vector<std::thread> stoppers;
   for (auto& w : im.workers) stoppers.emplace_back([&w, deadline] { w->stop(deadline); });

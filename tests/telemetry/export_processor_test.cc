@@ -488,3 +488,36 @@ TEST(ExportProcessor, KillDashNineDuringExportLosesNothing) {
 
 }  // namespace
 }  // namespace gw
+
+namespace gw {
+namespace {
+
+// The queue is bounded in bytes as well as in records: a few large records
+// must not hold gigabytes while a backend is slow.
+TEST(RecordQueue, IsBoundedInBytes) {
+  auto big = [](int i) {
+    return recordFromJson(R"({"name":"ai_gateway_request_log","attributes":{"id":"b)" + std::to_string(i) +
+                                   R"(","request":")" + std::string(1000, 'x') + R"("}})");
+  };
+  const std::size_t one = recordFootprint(*big(0));
+  RecordQueue queue(100, 3 * one + one / 2);
+  EXPECT_TRUE(queue.push(big(1)));
+  EXPECT_TRUE(queue.push(big(2)));
+  EXPECT_TRUE(queue.push(big(3)));
+  EXPECT_FALSE(queue.full());
+  EXPECT_FALSE(queue.push(big(4))) << "a fourth record would pass the byte bound";
+  EXPECT_EQ(queue.size(), 3u);
+  EXPECT_EQ(queue.bytes(), 3 * one);
+  std::vector<RecordPtr> out;
+  EXPECT_EQ(queue.pop(2, out), 2u);
+  EXPECT_EQ(queue.bytes(), one);
+  EXPECT_TRUE(queue.push(big(4)));
+  // An empty queue always takes one record, however large.
+  RecordQueue tiny(100, 1);
+  EXPECT_TRUE(tiny.push(big(5)));
+  EXPECT_TRUE(tiny.full());
+  EXPECT_FALSE(tiny.push(big(6)));
+}
+
+}  // namespace
+}  // namespace gw

@@ -204,3 +204,31 @@ TEST_F(TelemetryTest, NoPrometheusMeansNoMetricsText) {
 
 }  // namespace
 }  // namespace gw
+
+namespace gw {
+namespace {
+
+// Records waiting for the telemetry thread are bounded in bytes
+// (TELEMETRY_INGEST_MAX_BYTES): past it they are dropped and counted, never
+// held. Every record is either delivered or counted as dropped.
+TEST_F(TelemetryTest, IngestIsBoundedInBytes) {
+  auto t = Telemetry::start(settings_, config({{"TELEMETRY_INGEST_MAX_BYTES", "1000000"},
+                                               {"TELEMETRY_QUEUE_SIZE", "100000"},
+                                               {"TELEMETRY_QUEUE_MAX_BYTES", "1000000000"}}),
+                            registry_);
+  ASSERT_TRUE(t) << t.error().message;
+  constexpr int kRecords = 400;
+  const std::string body = R"({"model":"gpt-4o","messages":[{"role":"user","content":")" + std::string(200000, 'x') + R"("}]})";
+  for (int i = 0; i < kRecords; ++i) {
+    auto r = request(i);
+    r->request_body = body;
+    (*t)->submit(std::move(r));
+  }
+  (*t)->shutdown(10s);
+  const auto dropped = (*t)->recordsDropped();
+  EXPECT_GT(dropped, 0u) << "400 records of 200 KB cannot all wait within 1 MB";
+  EXPECT_EQ(fake_->allIds().size() + dropped, static_cast<std::size_t>(kRecords));
+}
+
+}  // namespace
+}  // namespace gw

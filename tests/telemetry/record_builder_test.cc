@@ -381,7 +381,8 @@ TEST(RecordBuilder, InvalidUtf8AndBinaryBodiesStillMakeValidJson) {
   r.org_id = std::string("org-\xff\xfe");
   r.user_id = std::string("u-\xC0\xAF");
   r.id = std::string("req-\x80");
-  r.request_body = std::string("--b\r\nContent-Type: audio/mpeg\r\n\r\nID3\x04\x00\xff\xfb\x90\r\n--b--\r\n", 52);
+  static constexpr char kUpload[] = "--b\r\nContent-Type: audio/mpeg\r\n\r\nID3\x04\x00\xff\xfb\x90\r\n--b--\r\n";
+  r.request_body.assign(kUpload, sizeof kUpload - 1);  // with its NUL byte
   r.request_size = r.request_body.size();
   r.response_body = "plain \xff text";
   r.response_size = r.response_body.size();
@@ -395,7 +396,7 @@ TEST(RecordBuilder, InvalidUtf8AndBinaryBodiesStillMakeValidJson) {
   EXPECT_EQ(attrs.at("id"), "req-\xEF\xBF\xBD");
   EXPECT_TRUE(isValidUtf8(built.record->id));
   EXPECT_EQ(attrs.at("request").at("_binary"), true);
-  EXPECT_EQ(attrs.at("request").at("_original_bytes"), 52);
+  EXPECT_EQ(attrs.at("request").at("_original_bytes"), sizeof kUpload - 1);
   EXPECT_EQ(attrs.at("response").at("_binary"), true);
 }
 

@@ -63,7 +63,7 @@ void FileExporter::shutdown() { closeFile(); }
 
 Status FileExporter::openFile() {
   if (fd_ >= 0) return ok();
-  fd_ = ::open(options_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  fd_ = ::open(options_.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);  // read: dropTornTail
   if (fd_ < 0) return Error::internal(errnoText("file exporter: open " + options_.path, errno));
   struct stat st{};
   if (::fstat(fd_, &st) != 0) {
@@ -72,7 +72,30 @@ Status FileExporter::openFile() {
     return Error::internal(errnoText("file exporter: stat " + options_.path, err));
   }
   size_ = static_cast<std::uint64_t>(st.st_size);
+  dropTornTail();
   return ok();
+}
+
+// A process killed in the middle of a write() leaves part of a line at the
+// end of the file; the next batch would be glued to it. Cut the file back
+// to its last complete line (the torn records come back from the spool, or
+// were never acknowledged).
+void FileExporter::dropTornTail() {
+  std::uint64_t end = size_;
+  char buf[4096];
+  while (end > 0) {
+    const std::uint64_t start = end > sizeof buf ? end - sizeof buf : 0;
+    const auto want = static_cast<std::size_t>(end - start);
+    if (::pread(fd_, buf, want, static_cast<off_t>(start)) != static_cast<ssize_t>(want)) return;  // leave it be
+    for (std::size_t i = want; i > 0; --i) {
+      if (buf[i - 1] != '\n') continue;
+      const std::uint64_t keep = start + i;
+      if (keep != size_ && ::ftruncate(fd_, static_cast<off_t>(keep)) == 0) size_ = keep;
+      return;
+    }
+    end = start;
+  }
+  if (size_ > 0 && ::ftruncate(fd_, 0) == 0) size_ = 0;  // not one complete line
 }
 
 Status FileExporter::rotate() {

@@ -52,6 +52,7 @@ class FileExporter final : public Exporter {
   void shutdown() override;
 
  private:
+  void dropTornTail();
   Status openFile();
   Status rotate();
   void closeFile();

@@ -103,6 +103,23 @@ TEST_F(FileExporterTest, ReopensExistingFileAndCountsItsSize) {
   EXPECT_EQ(lines(path() + ".1").size(), 2u);
 }
 
+// A write torn by kill -9 leaves half a line: the next start cuts it off
+// instead of gluing the next record to it.
+TEST_F(FileExporterTest, TornLastLineIsCutAtStart) {
+  Options o;
+  o.path = path();
+  {
+    FileExporter first(o);
+    ASSERT_EQ(first.exportBatch(makeRecords(2)).kind, Kind::kSuccess);
+  }
+  { std::ofstream(path(), std::ios::app) << R"({"timestamp":"2026-11-27T00:00:00.000Z","resou)"; }
+  FileExporter second(o);
+  ASSERT_EQ(second.exportBatch(makeRecords(1, "next")).kind, Kind::kSuccess);
+  auto got = lines(path());
+  ASSERT_EQ(got.size(), 3u);
+  for (const auto& line : got) EXPECT_NO_THROW(boost::json::parse(line)) << line;
+}
+
 TEST_F(FileExporterTest, RecordWithoutJsonIsRejectedOthersWritten) {
   Options o;
   o.path = path();

@@ -4,8 +4,10 @@
 #pragma once
 
 #include "backend_http/record_fields.h"
+#include "common/saturating.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <span>
 #include <string>
@@ -46,8 +48,8 @@ inline BatchAggregate aggregate(std::span<const RecordPtr> batch) {
     auto& v = out.series[key];
     ++v.requests;
     if (f.status && *f.status != "success") ++v.errors;
-    v.input_tokens += f.input_tokens.value_or(0);
-    v.output_tokens += f.output_tokens.value_or(0);
+    v.input_tokens = saturatingAdd(v.input_tokens, f.input_tokens.value_or(0));
+    v.output_tokens = saturatingAdd(v.output_tokens, f.output_tokens.value_or(0));
     v.cost_usd += f.cost.value_or(0);
     if (f.latency_ms) {
       v.latency_min_ms = v.latency_count ? std::min(v.latency_min_ms, *f.latency_ms) : *f.latency_ms;

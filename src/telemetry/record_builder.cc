@@ -1,4 +1,5 @@
 #include "telemetry/record_builder.h"
+#include "common/saturating.h"
 
 #include "common/strings.h"
 #include "providers/common/forwarding.h"
@@ -497,7 +498,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   if (!usage.input && !usage.output && parsed_response && parsed_response->is_object())
     if (const auto* u = parsed_response->as_object().if_contains("usage"); u && u->is_object())
       readOpenAiUsage(u->as_object(), usage);
-  if (!usage.total && usage.input && usage.output) usage.total = *usage.input + *usage.output;
+  if (!usage.total && usage.input && usage.output) usage.total = saturatingAdd(*usage.input, *usage.output);
 
   const std::string model = !in.model.empty() ? in.model : obs.response_model.value_or("");
   std::optional<double> cost;

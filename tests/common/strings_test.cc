@@ -56,3 +56,24 @@ TEST(Utf8, InvalidBytesBecomeReplacementCharacters) {
 
 }  // namespace
 }  // namespace gw
+
+#include "common/saturating.h"
+
+namespace gw {
+namespace {
+
+TEST(Saturating, SumsAndConversionsNeverOverflow) {
+  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr auto kMin = std::numeric_limits<std::int64_t>::min();
+  EXPECT_EQ(saturatingAdd(2, 3), 5);
+  EXPECT_EQ(saturatingAdd(kMax, 1), kMax);
+  EXPECT_EQ(saturatingAdd(kMin, -1), kMin);
+  EXPECT_EQ(saturatingInt64(1e300), kMax);
+  EXPECT_EQ(saturatingInt64(-1e300), kMin);
+  EXPECT_EQ(saturatingInt64(std::nan("")), 0);
+  EXPECT_EQ(saturatingInt64(42.9), 42);
+  EXPECT_EQ(saturatingInt64(std::uint64_t{18446744073709551615ull}), kMax);
+}
+
+}  // namespace
+}  // namespace gw

@@ -1,4 +1,5 @@
 #include "providers/anthropic/openai_chat.h"
+#include "common/saturating.h"
 
 #include "common/openai_error.h"
 
@@ -462,7 +463,7 @@ std::optional<std::int64_t> intField(const json::object& o, std::string_view key
   const auto* v = o.if_contains(key);
   if (!v) return std::nullopt;
   if (v->is_int64()) return v->as_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
+  if (v->is_uint64()) return saturatingInt64(v->as_uint64());
   return std::nullopt;
 }
 

@@ -1,4 +1,5 @@
 #include "providers/bedrock/bedrock_translate.h"
+#include "common/saturating.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -138,11 +139,11 @@ std::string finishReason(std::string_view r) {
 void readUsage(const json::object& u, Usage& out) {
   auto read = intField(u, "cacheReadInputTokens");
   auto write = intField(u, "cacheWriteInputTokens");
-  if (auto in = intField(u, "inputTokens")) out.input = *in + read.value_or(0) + write.value_or(0);
+  if (auto in = intField(u, "inputTokens")) out.input = saturatingAdd(saturatingAdd(*in, read.value_or(0)), write.value_or(0));
   if (read) out.cached_input = read;
   if (write) out.cache_creation = write;
   if (auto o = intField(u, "outputTokens")) out.output = o;
-  if (out.input && out.output) out.total = *out.input + *out.output;
+  if (out.input && out.output) out.total = saturatingAdd(*out.input, *out.output);
 }
 
 Result<std::string> translateResponse(std::string_view body, std::string_view id, std::string_view model,

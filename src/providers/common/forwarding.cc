@@ -1,4 +1,5 @@
 #include "providers/common/forwarding.h"
+#include "common/saturating.h"
 
 #include "common/strings.h"
 
@@ -28,8 +29,8 @@ namespace {
 std::optional<std::int64_t> asInt(const boost::json::value* v) {
   if (!v) return std::nullopt;
   if (v->is_int64()) return v->as_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-  if (v->is_double()) return static_cast<std::int64_t>(v->as_double());
+  if (v->is_uint64()) return saturatingInt64(v->as_uint64());
+  if (v->is_double()) return saturatingInt64(v->as_double());
   return std::nullopt;
 }
 }  // namespace
@@ -43,7 +44,7 @@ void readOpenAiUsage(const boost::json::object& u, Usage& out) {
   if (const auto* d = u.if_contains("completion_tokens_details"); d && d->is_object())
     if (auto v = asInt(d->as_object().if_contains("reasoning_tokens"))) out.reasoning = v;
   if (out.input && !out.output && !u.contains("completion_tokens")) out.output = 0;  // embeddings
-  if (!out.total && out.input && out.output) out.total = *out.input + *out.output;
+  if (!out.total && out.input && out.output) out.total = saturatingAdd(*out.input, *out.output);
 }
 
 bool scanOpenAiUsage(std::string_view text, Usage& out) {

@@ -64,6 +64,10 @@ std::optional<std::int64_t> parseRfc3339(std::string_view s) {
   tm.tm_min = minute;
   tm.tm_sec = second;
   std::int64_t epoch = timegm(&tm) - offset_seconds;
+  // Nanoseconds since 1970 in an int64 span the years 1677-2262; a
+  // timestamp outside them is not one this gateway wrote (fuzz_exporters).
+  constexpr std::int64_t kMaxSeconds = 9'223'372'035;
+  if (epoch > kMaxSeconds || epoch < -kMaxSeconds) return std::nullopt;
   return epoch * 1000000000 + nanos;
 }
 

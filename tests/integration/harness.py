@@ -40,6 +40,19 @@ def sanitizer_report(text):
     return None
 
 
+def wait_until(what, predicate, timeout=30.0, interval=0.05):
+    """Polls predicate() until it returns something truthy and returns that;
+    fails after `timeout` seconds (scaled by GW_SLOW_FACTOR)."""
+    deadline = time.time() + timeout * SLOW
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
 def wait_for_line(stream, prefix, timeout=15.0):
     deadline = time.time() + timeout * SLOW
     buf = b""

@@ -18,22 +18,12 @@ import time
 import unittest
 import uuid
 
-from harness import HERE, TEST_KEY, Gateway, MockUpstream, http_request
+from harness import HERE, TEST_KEY, Gateway, MockUpstream, http_request, wait_until
 
 PG_SCRIPT = os.path.join(HERE, "..", "..", "scripts", "services", "postgres.sh")
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def wait_until(what, predicate, timeout=30.0, interval=0.05):
-    """Polls predicate() until it returns something truthy; fails after timeout."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 def traffic(port, prefix, n):

@@ -39,7 +39,7 @@ import time
 import unittest
 
 import fake_backends as fb
-from harness import TEST_KEY, Gateway, MockUpstream, http_request
+from harness import TEST_KEY, Gateway, MockUpstream, http_request, wait_until
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 BATCH = 5
@@ -51,15 +51,6 @@ DD_KEY = "dd-fault-test-key-1234"
 NR_KEY = "nr-fault-test-license-5678"
 
 
-def wait_until(what, predicate, timeout=30.0, interval=0.05):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 def traffic(port, prefix, n):

@@ -31,7 +31,7 @@ import time
 import unittest
 import zlib
 
-from harness import SLOW, TEST_KEY, Gateway, MockUpstream, http_request, sse_events
+from harness import SLOW, TEST_KEY, Gateway, MockUpstream, http_request, sse_events, wait_until
 
 SEED = int(os.environ.get("GW_FAULT_SEED", "0") or 0) or int(time.time()) % 100000
 print("GW_FAULT_SEED=%d" % SEED, flush=True)
@@ -39,15 +39,6 @@ print("GW_FAULT_SEED=%d" % SEED, flush=True)
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def wait_until(what, predicate, timeout=10.0, interval=0.05):
-    deadline = time.time() + timeout * SLOW
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 # --- raw HTTP client --------------------------------------------------------

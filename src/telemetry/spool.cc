@@ -4,6 +4,7 @@
 #include "common/log.h"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -96,7 +97,7 @@ RecordPtr recordFromJson(std::string_view serialized) {
   auto r = std::make_shared<TelemetryRecord>();
   r->id = std::string(id->as_string());
   r->json = std::move(v.as_object());
-  r->serialized = std::string(serialized);
+  r->serialized = boost::json::serialize(r->json);
   return r;
 }
 

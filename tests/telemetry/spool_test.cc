@@ -54,6 +54,18 @@ class SpoolTest : public ::testing::Test {
   fs::path dir_;
 };
 
+TEST(RecordFromJson, ReadsTheIdAndPutsTheTextOnOneLine) {
+  // Pretty-printed JSON (another build's spool, a hand edit) must not reach
+  // an exporter that writes one record per line (fuzz_exporters finding).
+  RecordPtr r = recordFromJson("{\"attributes\": {\"id\": \"r1\"},\n \"latency\": 12}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->id, "r1");
+  EXPECT_EQ(r->serialized, R"({"attributes":{"id":"r1"},"latency":12})");
+  EXPECT_FALSE(recordFromJson(R"({"attributes":{}})"));
+  EXPECT_FALSE(recordFromJson(R"({"attributes":{"id":7}})"));
+  EXPECT_FALSE(recordFromJson("{\"attributes\":"));
+}
+
 TEST_F(SpoolTest, AppendPeekConsumeInOrderAcrossSegments) {
   auto spool = Spool::open(options());
   ASSERT_TRUE(spool);

@@ -131,7 +131,10 @@ gw::RecordPtr fromRequestRecord(FuzzInput& in) {
   if (!gw::fuzz::isJson(built.record->serialized)) std::abort();
 
   // Hostile values in record fields the exporters read.
-  auto record = std::make_shared<gw::TelemetryRecord>(*built.record);
+  // A copy with storage of its own, to modify: the built tree is read-only.
+  auto record = std::make_shared<gw::TelemetryRecord>();
+  record->id = built.record->id;
+  record->json = boost::json::object(built.record->json, boost::json::storage_ptr());
   static constexpr std::string_view kFields[] = {
       "timestamp", "id", "provider", "model", "cost", "latency", "ttfb", "status", "status_code",
       "input_tokens", "output_tokens", "total_tokens", "project_id", "request", "response", "metadata"};

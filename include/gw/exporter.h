@@ -34,7 +34,15 @@ class MetricsRegistry;
 
 // One finished request record in the shape of SPEC section 5. Immutable and
 // shared by every exporter's queue.
+//
+// The record builder makes `json` in one arena owned by `arena` (declared
+// first, so that it outlives the tree). The tree is read-only. A subtree
+// copied the Boost.JSON default way (`json::value v = record.json.at("x")`)
+// lives in that arena too, so it is valid only while the record is (hold
+// the RecordPtr); a copy that must outlive the record needs storage of its
+// own: `json::value v(record.json.at("x"), json::storage_ptr())`.
 struct TelemetryRecord {
+  std::shared_ptr<void> arena;     // owns json's memory when the builder made it; may be null
   std::string id;                  // attributes.id: idempotency key at every backend
   boost::json::object json;        // the whole record
   std::string serialized;          // json serialised once, compact

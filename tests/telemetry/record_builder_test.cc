@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace gw {
 namespace {
@@ -398,6 +399,36 @@ TEST(RecordBuilder, InvalidUtf8AndBinaryBodiesStillMakeValidJson) {
   EXPECT_EQ(attrs.at("request").at("_binary"), true);
   EXPECT_EQ(attrs.at("request").at("_original_bytes"), sizeof kUpload - 1);
   EXPECT_EQ(attrs.at("response").at("_binary"), true);
+}
+
+// Exporters read one record from several threads at once and may copy
+// subtrees: a default copy allocates in the record's arena (locked once the
+// record is built) and lives while the record does; a copy with storage of
+// its own outlives it. The TSan and ASan suites run this.
+TEST(RecordBuilder, ExportersMayCopyFromOneRecordConcurrently) {
+  RequestRecord r = base();
+  r.response_body = R"({"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"}}]})";
+  auto built = builder().build(r);
+  std::string expected = json::serialize(built.record->json.at("attributes"));
+  std::vector<std::string> seen(4);
+  std::vector<json::value> kept(4);
+  {
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < kept.size(); ++i)
+      threads.emplace_back([&, i, record = built.record] {
+        for (int n = 0; n < 50; ++n) {
+          json::value in_arena = record->json.at("attributes");  // default copy: the record's storage
+          seen[i] = json::serialize(in_arena);
+          kept[i] = json::value(record->json.at("attributes"), json::storage_ptr());
+        }
+      });
+    for (auto& t : threads) t.join();
+  }
+  built.record.reset();
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    EXPECT_EQ(seen[i], expected);
+    EXPECT_EQ(json::serialize(kept[i]), expected);
+  }
 }
 
 }  // namespace

@@ -12,7 +12,9 @@ using Kind = ExportResult::Kind;
 Options optionsFor(const std::string& url) {
   Options o;
   o.url = url;
-  o.timeout = std::chrono::milliseconds(2000);
+  // Generous: these tests are about what is sent, not about speed, and
+  // the TSan suite on a loaded 2-core machine took over 2 s for one batch.
+  o.timeout = std::chrono::milliseconds(30000);
   return o;
 }
 

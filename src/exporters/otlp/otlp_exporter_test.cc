@@ -17,7 +17,9 @@ Options optionsFor(const std::string& base, Protocol protocol = Protocol::kHttpP
   o.logs_url = base + "/v1/logs";
   o.metrics_url = base + "/v1/metrics";
   o.traces_url = base + "/v1/traces";
-  o.timeout = std::chrono::milliseconds(2000);
+  // Generous: these tests are about what is sent, not about speed, and
+  // the TSan suite on a loaded 2-core machine took over 2 s for one batch.
+  o.timeout = std::chrono::milliseconds(30000);
   return o;
 }
 

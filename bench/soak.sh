@@ -170,7 +170,7 @@ echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT_DIR/meta.env"
   echo "driver_status=$rc"
   echo "load_seconds=$load_seconds"
   grep '^SOAK_RESULT' "$OUT_DIR/wrk.out" | sed 's/^SOAK_RESULT //' | tr ' ' '\n' | sed 's/^/wrk_/'
-  echo "first_bad=$(grep '^SOAK_FIRST_BAD' "$OUT_DIR/wrk.out" | head -1)"
+  echo "first_bad=$({ grep '^SOAK_FIRST_BAD' "$OUT_DIR/wrk.out" || true; } | head -1)"  # none in a good run
 } >"$OUT_DIR/soak.env"
 python3 - "$OUT_DIR" "$SOAK_REQUESTS" >"$OUT_DIR/soak.md" <<'EOF'
 import json, pathlib, sys

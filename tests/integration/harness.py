@@ -28,6 +28,20 @@ SLOW = max(1.0, float(os.environ.get("GW_SLOW_FACTOR", "1") or 1))
 SANITIZER_MARKERS = (b"WARNING: ThreadSanitizer", b"ERROR: ThreadSanitizer", b"ThreadSanitizer: reported")
 
 
+# What every gateway a test starts inherits from the test's own environment:
+# PATH, and the sanitizer settings of the suite (test.sh sets TSAN_OPTIONS
+# with the suppression file and halt_on_error; without it a known
+# third-party false positive in tests/tsan.supp would fail a test).
+INHERITED = ("PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS")
+
+
+def base_env(settings=None):
+    """A clean environment for the gateway: INHERITED from ours, then `settings`."""
+    env = {name: os.environ[name] for name in INHERITED if name in os.environ}
+    env.update(settings or {})
+    return env
+
+
 def sanitizer_report(text):
     """The first sanitizer report in `text` (bytes), or None."""
     for marker in SANITIZER_MARKERS:
@@ -115,8 +129,8 @@ class Gateway:
 
     def __init__(self, env=None, args=None, expect_start=True):
         self.out = tempfile.NamedTemporaryFile(prefix="gw-stdout-", delete=False)
-        full_env = {"PATH": os.environ.get("PATH", ""), "PORT": "0", "WORKER_THREADS": "2",
-                    "ENABLED_EXPORTERS": "none", "TELEMETRY_SPOOL_DIR": tempfile.mkdtemp(prefix="gw-spool-")}
+        full_env = base_env({"PORT": "0", "WORKER_THREADS": "2", "ENABLED_EXPORTERS": "none",
+                             "TELEMETRY_SPOOL_DIR": tempfile.mkdtemp(prefix="gw-spool-")})
         full_env.update(env or {})
         self.proc = subprocess.Popen([GATEWAY_BIN] + (args or []), env=full_env, stdout=self.out,
                                      stderr=subprocess.PIPE)

@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from harness import GATEWAY_BIN, TEST_KEY, Gateway, MockUpstream, http_request, sse_events
+from harness import GATEWAY_BIN, TEST_KEY, Gateway, MockUpstream, base_env, http_request, sse_events
 
 CHAT_BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -384,7 +384,7 @@ class FailureModesTest(unittest.TestCase):
 
 class CliTest(unittest.TestCase):
     def run_gw(self, env, args=()):
-        full = {"PATH": os.environ.get("PATH", ""), "PORT": "0"}
+        full = base_env({"PORT": "0"})
         full.update(env)
         return subprocess.run([GATEWAY_BIN, *args], env=full, capture_output=True, timeout=20)
 

@@ -243,3 +243,13 @@ write("backend_responses", "es-error", b"\x01" + b'{"error":{"type":"illegal_arg
 write("backend_responses", "otlp-partial-success", b"\x00" + b"\x0a\x07\x08\x02\x12\x03bad")
 # google.rpc.Status{code=3, message="invalid"}
 write("backend_responses", "otlp-status", b"\x00" + b"\x08\x03\x12\x07invalid")
+
+# fuzz_stream_assembly: a stream's chunks separated by 0x1E.
+write("stream_assembly", "openai-stream", "\x1e".join(openai_lines).encode())
+write("stream_assembly", "openai-stream-head", "\x1e".join(openai_lines[:4]).encode())
+write("stream_assembly", "mixed", "\x1e".join([
+    openai_lines[0],
+    '{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{"}}]}}]}',
+    '{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"}"}}]}}]}',
+    '{"error":{"type":"server_error"}}', '{"x":{"api_key":"sk-1"}}', '{"id":"a","id":"b"}',
+    '{"choices":[{"index":1,"text":"t"}]}\n', 'not json', '[1]']).encode())

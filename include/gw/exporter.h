@@ -17,11 +17,13 @@
 #pragma once
 
 #include "gw/error.h"
+#include "gw/record_fields.h"
 
 #include <boost/json/object.hpp>
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,20 +34,48 @@ namespace gw {
 class ConfigSource;
 class MetricsRegistry;
 
-// One finished request record in the shape of SPEC section 5. Immutable and
-// shared by every exporter's queue.
+// One finished request record in the shape of SPEC section 5. Immutable
+// once made and shared by every exporter's queue; every member function is
+// safe to call from any thread.
 //
-// The record builder makes `json` in one arena owned by `arena` (declared
-// first, so that it outlives the tree). The tree is read-only. A subtree
-// copied the Boost.JSON default way (`json::value v = record.json.at("x")`)
-// lives in that arena too, so it is valid only while the record is (hold
-// the RecordPtr); a copy that must outlive the record needs storage of its
-// own: `json::value v(record.json.at("x"), json::storage_ptr())`.
-struct TelemetryRecord {
-  std::shared_ptr<void> arena;     // owns json's memory when the builder made it; may be null
-  std::string id;                  // attributes.id: idempotency key at every backend
-  boost::json::object json;        // the whole record
-  std::string serialized;          // json serialised once, compact
+// What an exporter reads, cheapest first:
+// - `fields`: the facts exporters index and tag on (ids, provider, model,
+//   tokens, cost, timings, status), typed (gw/record_fields.h);
+// - `serialized`: the whole record as compact JSON on one line, what most
+//   backends are sent;
+// - `json()`: the whole record as a tree, for exporters that map it
+//   member by member (OTLP log bodies, pretty console output). The tree is
+//   parsed from `serialized` on the first call (one parse per record, shared
+//   by every exporter that asks) so that records nobody walks never pay for
+//   one: the record builder writes `serialized` directly, splicing each
+//   streamed chunk's own text in.
+//   A subtree copied the Boost.JSON default way
+//   (`json::value v = record.json().at("x")`) lives in the tree's memory,
+//   so it is valid only while the record is (hold the RecordPtr); a copy
+//   that must outlive the record needs storage of its own:
+//   `json::value v(record.json().at("x"), json::storage_ptr())`.
+class TelemetryRecord {
+ public:
+  // `serialized` must be a JSON object in the shape of SPEC section 5 and
+  // `fields` what it holds (gw::fieldsFromJson); gw::recordFromJson makes
+  // both from any record text.
+  TelemetryRecord(std::string id, std::string serialized, RecordFields fields);
+  ~TelemetryRecord();
+  TelemetryRecord(const TelemetryRecord&) = delete;
+  TelemetryRecord& operator=(const TelemetryRecord&) = delete;
+
+  const std::string id;          // attributes.id: idempotency key at every backend
+  const std::string serialized;  // the whole record, compact JSON, one line
+  const RecordFields fields;
+
+  // The whole record as a tree (an empty object if `serialized` is not a
+  // JSON object, which the record builder never makes).
+  const boost::json::object& json() const;
+
+ private:
+  struct ParsedTree;
+  mutable std::once_flag parse_once_;
+  mutable std::unique_ptr<ParsedTree> tree_;
 };
 using RecordPtr = std::shared_ptr<const TelemetryRecord>;
 

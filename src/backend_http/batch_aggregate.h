@@ -37,7 +37,7 @@ inline BatchAggregate aggregate(std::span<const RecordPtr> batch) {
   BatchAggregate out;
   bool first = true;
   for (const auto& r : batch) {
-    auto f = readFields(*r);
+    const auto& f = r->fields;
     if (!f.unix_nanos) continue;
     const std::int64_t ms = *f.unix_nanos / 1000000;
     out.first_unix_ms = first ? ms : std::min(out.first_unix_ms, ms);

@@ -1,19 +1,21 @@
 #include "telemetry/record_builder.h"
-#include "common/saturating.h"
 
+#include "common/saturating.h"
 #include "common/strings.h"
 #include "providers/common/forwarding.h"
+#include "telemetry/record_fields.h"
+#include "telemetry/stream_assembler.h"
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 
 #include <fmt/format.h>
 
 #include <cmath>
 #include <ctime>
-#include <map>
-#include <mutex>
+#include <iterator>
 
 namespace gw {
 
@@ -23,81 +25,30 @@ namespace {
 
 constexpr std::string_view kRedacted = "[REDACTED]";
 constexpr std::size_t kMaxPreviewBytes = 4096;
-// Parsing limits for untrusted bodies: depth and size are already bounded by
-// MAX_REQUEST_BODY_BYTES / the capture budget; depth guards the stack.
-constexpr std::size_t kMaxJsonDepth = 256;
-
-std::optional<json::value> parseJson(std::string_view text, json::storage_ptr sp = {}) {
-  if (text.empty()) return std::nullopt;
-  json::parse_options opt;
-  opt.max_depth = kMaxJsonDepth;
-  boost::system::error_code ec;
-  json::value v = json::parse(json::string_view(text.data(), text.size()), ec, std::move(sp), opt);
-  if (ec) return std::nullopt;
-  return v;
-}
-
-// One record's JSON tree lives in one arena: building it is a pointer bump
-// per node instead of a malloc, and since the arena frees nothing one node
-// at a time (is_deallocate_trivial below) and is not reference-counted
-// (the record owns it), Boost.JSON neither counts references per node nor
-// walks the tree to destroy it: the record's memory goes in a few large
-// frees. Both were ~10 % of a streamed request's CPU with the console
-// exporter (perf, 2026-11-27), and a lock per allocation another 6 %.
-//
-// Once the record is built the tree is read-only and the arena is sealed.
-// An exporter that copy-constructs a subtree still allocates here
-// (Boost.JSON copies into the source's storage), from its own thread, so
-// allocations after seal() take a lock; such copies live as long as the
-// record (documented on TelemetryRecord). While the record is built only
-// the building thread can reach the arena, and it takes no lock. `sealed_`
-// is a plain bool: seal() runs before the record is handed to the
-// exporters' queues, whose hand-off orders it before any read on another
-// thread.
-class RecordArena final : public json::memory_resource {
- public:
-  void seal() { sealed_ = true; }
-
- private:
-  void* do_allocate(std::size_t n, std::size_t align) override {
-    if (!sealed_) return arena_.allocate(n, align);
-    std::lock_guard lock(mutex_);
-    return arena_.allocate(n, align);
-  }
-  void do_deallocate(void*, std::size_t, std::size_t) override {}
-  bool do_is_equal(const memory_resource& other) const noexcept override { return this == &other; }
-
-  bool sealed_ = false;
-  std::mutex mutex_;
-  json::monotonic_resource arena_{4096};
-};
-
-}  // namespace
-}  // namespace gw
-
-template <>
-struct boost::json::is_deallocate_trivial<gw::RecordArena> : std::true_type {};
-
-namespace gw {
-namespace {
 
 // Setters that build the value in its slot's own storage (assigning a
 // value made elsewhere would copy it across resources). Strings from HTTP
 // headers may hold any byte: JSON text must be UTF-8, so invalid sequences
 // become U+FFFD (the check is a scan; the copy only happens when needed).
-void setString(json::value& slot, std::string_view s) {
-  if (isValidUtf8(s)) slot = s;
-  else slot = toValidUtf8(s);
+// Each returns what it wrote (nullopt for null), for the record's fields.
+std::string setString(json::value& slot, std::string_view s) {
+  std::string text = isValidUtf8(s) ? std::string(s) : toValidUtf8(s);
+  slot = std::string_view(text);
+  return text;
 }
 
-void setOptionalString(json::value& slot, const std::optional<std::string>& s) {
-  if (s) setString(slot, *s);
-  else slot = nullptr;
+std::optional<std::string> setOptionalString(json::value& slot, const std::optional<std::string>& s) {
+  if (s) return setString(slot, *s);
+  slot = nullptr;
+  return std::nullopt;
 }
 
-void setNonEmptyString(json::value& slot, const std::string& s) {
-  if (s.empty()) slot = nullptr;
-  else setString(slot, s);
+std::optional<std::string> setNonEmptyString(json::value& slot, const std::string& s) {
+  if (s.empty()) {
+    slot = nullptr;
+    return std::nullopt;
+  }
+  return setString(slot, s);
 }
 
 json::value optionalInt(const std::optional<std::int64_t>& v) { return v ? json::value(*v) : json::value(nullptr); }
@@ -121,7 +72,69 @@ std::string_view statusName(RequestOutcome o) {
   return "error";
 }
 
-// error.type (or a string "error") of an OpenAI/Anthropic-shaped error body.
+// Appends `v`'s compact JSON text to `out` (through a stack buffer: no
+// temporary string, no zero-filling of `out`'s spare capacity).
+void appendJson(std::string& out, const json::value& v) {
+  json::serializer sr;
+  sr.reset(&v);
+  char buffer[4096];
+  while (!sr.done()) {
+    const json::string_view written = sr.read(buffer, sizeof(buffer));
+    out.append(written.data(), written.size());
+  }
+}
+
+// The record's text from its tree, with a stream's chunks spliced in: each
+// listed chunk's own text (StreamAssembler), not a tree parsed from it and
+// serialised again. The keys of the record and of its attributes are the
+// builder's own (plain ASCII, written as they are).
+std::string writeRecord(const json::object& root, const std::optional<std::string>& streamed_data,
+                        std::uint64_t chunks_not_captured) {
+  std::string out;
+  out.reserve(4096 + (streamed_data ? streamed_data->size() : 0));
+  auto writeMembers = [&out](const json::object& object, auto&& writeValue) {
+    out += '{';
+    bool first = true;
+    for (const auto& [key, value] : object) {
+      if (!first) out += ',';
+      first = false;
+      out += '"';
+      out.append(key.data(), key.size());
+      out += "\":";
+      writeValue(key, value);
+    }
+    out += '}';
+  };
+  writeMembers(root, [&](json::string_view key, const json::value& value) {
+    if (key != "attributes" || !value.is_object()) return appendJson(out, value);
+    writeMembers(value.as_object(), [&](json::string_view attr, const json::value& attr_value) {
+      if (attr != "response" || !streamed_data || !attr_value.is_object()) return appendJson(out, attr_value);
+      // The assembled response, its closing brace replaced by the chunks.
+      appendJson(out, attr_value);
+      out.pop_back();
+      if (!attr_value.as_object().empty()) out += ',';
+      out += "\"streamed_data\":[";
+      out += *streamed_data;
+      out += ']';
+      if (chunks_not_captured > 0) fmt::format_to(std::back_inserter(out), ",\"_chunks_not_captured\":{}", chunks_not_captured);
+      out += '}';
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+std::optional<json::value> parseUntrustedJson(std::string_view text, json::storage_ptr sp) {
+  if (text.empty()) return std::nullopt;
+  json::parse_options opt;
+  opt.max_depth = kMaxUntrustedJsonDepth;
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec, std::move(sp), opt);
+  if (ec) return std::nullopt;
+  return v;
+}
+
 std::optional<std::string> errorTypeOf(const json::value& v) {
   if (!v.is_object()) return std::nullopt;
   const auto* e = v.as_object().if_contains("error");
@@ -134,45 +147,6 @@ std::optional<std::string> errorTypeOf(const json::value& v) {
   }
   return std::nullopt;
 }
-
-void mergeToolCalls(json::array& into, const json::array& deltas) {
-  for (const auto& d : deltas) {
-    if (!d.is_object()) continue;
-    const auto& dobj = d.as_object();
-    std::int64_t index = static_cast<std::int64_t>(into.size());
-    if (const auto* i = dobj.if_contains("index"); i && i->is_int64()) index = i->as_int64();
-    json::object* target = nullptr;
-    for (auto& existing : into)
-      if (existing.is_object()) {
-        const auto* ei = existing.as_object().if_contains("index");
-        if (ei && ei->is_int64() && ei->as_int64() == index) target = &existing.as_object();
-      }
-    if (!target) {
-      json::object fresh(into.storage());
-      fresh["index"] = index;
-      into.push_back(std::move(fresh));
-      target = &into.back().as_object();
-    }
-    for (const auto& [key, value] : dobj) {
-      if (key == "index") continue;
-      if (key == "function" && value.is_object()) {
-        auto& fn = (*target)["function"];
-        if (!fn.is_object()) fn.emplace_object();
-        for (const auto& [fk, fv] : value.as_object()) {
-          auto& slot = fn.as_object()[fk];
-          if (fk == "arguments" && fv.is_string() && slot.is_string())
-            slot.as_string().append(fv.as_string());
-          else if (!fv.is_null())
-            slot = fv;
-        }
-      } else if (!value.is_null()) {
-        (*target)[key] = value;
-      }
-    }
-  }
-}
-
-}  // namespace
 
 std::string formatRfc3339Millis(std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
@@ -197,6 +171,13 @@ bool isSecretKey(std::string_view name) {
   static constexpr std::string_view kSecretKeys[] = {
       "api_key"sv,      "apikey"sv,       "api-key"sv,  "x-api-key"sv, "authorization"sv,   "aws_secret_access_key"sv,
       "aws_session_token"sv, "access_token"sv, "client_secret"sv, "password"sv, "secret"sv, "x-goog-api-key"sv};
+  // Most names have none of these lengths: one test rules them out.
+  constexpr std::uint32_t kLengths = [] {
+    std::uint32_t mask = 0;
+    for (std::string_view secret : kSecretKeys) mask |= 1u << secret.size();
+    return mask;
+  }();
+  if (name.size() >= 32 || !(kLengths & (1u << name.size()))) return false;
   for (std::string_view secret : kSecretKeys)
     if (name.size() == secret.size() && iequals(name, secret)) return true;
   return false;
@@ -348,7 +329,7 @@ json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut,
   if (body.empty() && !cut) return json::value(nullptr, sp);
   const std::uint64_t original = original_bytes.value_or(body.size());
   if (!cut && body.size() <= max_bytes) {
-    if (auto parsed = parseJson(body, sp)) {
+    if (auto parsed = parseUntrustedJson(body, sp)) {
       scrubSecrets(*parsed);
       return std::move(*parsed);
     }
@@ -364,7 +345,7 @@ json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut,
   // Too large: a preview of the (scrubbed) start of the body.
   std::string scrubbed;
   if (!cut) {
-    if (auto parsed = parseJson(body)) {
+    if (auto parsed = parseUntrustedJson(body)) {
       scrubSecrets(*parsed);
       scrubbed = json::serialize(*parsed);
     }
@@ -377,161 +358,82 @@ json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut,
   return t;
 }
 
-namespace {
-json::object assembleParsed(const std::vector<json::value>& chunks, const json::storage_ptr& sp);
-}  // namespace
-
-json::object assembleStream(const std::vector<std::string>& chunks) {
-  std::vector<json::value> parsed;
-  parsed.reserve(chunks.size());
-  for (const auto& text : chunks)
-    if (auto v = parseJson(text)) parsed.push_back(std::move(*v));
-  return assembleParsed(parsed, {});
-}
-
-namespace {
-json::object assembleParsed(const std::vector<json::value>& chunks, const json::storage_ptr& sp) {
-  json::object out(sp);
-  out["id"] = nullptr;
-  out["object"] = "chat.completion.chunk";
-  out["created"] = nullptr;
-  out["model"] = nullptr;
-  std::map<std::int64_t, json::object> choices;
-  json::value usage(nullptr, sp);
-  for (const auto& chunk_value : chunks) {
-    if (!chunk_value.is_object()) continue;
-    const auto& chunk = chunk_value.as_object();
-    for (std::string_view key : {"id", "object", "created", "model", "system_fingerprint"})
-      if (const auto* v = chunk.if_contains(key); v && !v->is_null()) out[key] = *v;
-    if (const auto* u = chunk.if_contains("usage"); u && u->is_object()) usage = *u;
-    const auto* cs = chunk.if_contains("choices");
-    if (!cs || !cs->is_array()) continue;
-    for (const auto& c : cs->as_array()) {
-      if (!c.is_object()) continue;
-      const auto& co = c.as_object();
-      std::int64_t index = 0;
-      if (const auto* i = co.if_contains("index"); i && i->is_int64()) index = i->as_int64();
-      auto [it, fresh] = choices.try_emplace(index, sp);
-      json::object& choice = it->second;
-      if (fresh) {
-        choice["index"] = index;
-        json::object delta(sp);
-        delta["role"] = nullptr;
-        delta["content"] = nullptr;
-        choice["delta"] = std::move(delta);
-        choice["finish_reason"] = nullptr;
-      }
-      auto& delta = choice["delta"].as_object();
-      if (const auto* d = co.if_contains("delta"); d && d->is_object()) {
-        for (const auto& [key, value] : d->as_object()) {
-          if (value.is_null()) continue;
-          if (key == "content" && value.is_string()) {
-            auto& slot = delta["content"];
-            if (slot.is_string()) slot.as_string().append(value.as_string());
-            else slot = value;
-          } else if (key == "tool_calls" && value.is_array()) {
-            auto& slot = delta["tool_calls"];
-            if (!slot.is_array()) slot.emplace_array();
-            mergeToolCalls(slot.as_array(), value.as_array());
-          } else if (key == "role") {
-            if (delta["role"].is_null()) delta["role"] = value;
-          } else {
-            delta[key] = value;
-          }
-        }
-      }
-      // Legacy completions streams carry "text" instead of a delta.
-      if (const auto* t = co.if_contains("text"); t && t->is_string()) {
-        auto& slot = choice["text"];
-        if (slot.is_string()) slot.as_string().append(t->as_string());
-        else slot = *t;
-      }
-      if (const auto* f = co.if_contains("finish_reason"); f && !f->is_null()) choice["finish_reason"] = *f;
-    }
-  }
-  json::array arr(sp);
-  for (auto& [index, choice] : choices) arr.push_back(std::move(choice));
-  out["choices"] = std::move(arr);
-  out["usage"] = std::move(usage);
-  return out;
-}
-}  // namespace
-
 RecordBuilder::RecordBuilder(RecordBuilderOptions options, std::shared_ptr<const PricingTable> pricing)
     : options_(std::move(options)), pricing_(std::move(pricing)) {}
 
 BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) const {
   RecordSummary sum;
   const ResponseObservation& obs = in.observation;
-  // Null storage (the default resource) when no record is made.
-  json::storage_ptr sp;
-  std::shared_ptr<RecordArena> arena;
-  if (with_record) {
-    arena = std::make_shared<RecordArena>();
-    sp = json::storage_ptr(arena.get());
-  }
+  // The record's tree is scaffolding for its text (TelemetryRecord parses
+  // the text again only for an exporter that asks for a tree): it is built
+  // in scratch memory, a stack buffer first, all freed when build returns.
+  unsigned char scratch_buffer[16384];
+  json::monotonic_resource scratch(scratch_buffer, sizeof(scratch_buffer));
+  json::storage_ptr sp(&scratch);
 
   Usage usage = obs.usage;
 
   // Response: parsed once, used for the record, usage and error type.
   json::value response(nullptr, sp);
-  std::optional<json::value> parsed_response;  // non-stream, full body only
-  std::optional<std::string> stream_error_type;
+  bool has_parsed_response = false;  // non-stream, full body, JSON
+  std::optional<std::string> response_error_type;
+  // A stream's streamed_data, as JSON text: the listed chunks, comma-separated,
+  // spliced into the record's text after the assembled response's members.
+  std::optional<std::string> streamed_data;
+  std::uint64_t chunks_not_captured = 0;
   if (in.streamed) {
-    // Each chunk is parsed once: for the assembly and for streamed_data.
     // The assembled response is built from every chunk the request path
     // kept (its own, larger, memory bound); TELEMETRY_MAX_BODY_BYTES caps
     // only the chunks listed in streamed_data.
-    std::vector<json::value> parsed_chunks;
-    parsed_chunks.reserve(obs.chunks.size());
-    std::size_t bytes = 0, listed = 0, not_captured = obs.chunks_not_captured;
+    const bool list_chunks = with_record && options_.capture_bodies;
+    if (list_chunks) streamed_data.emplace().reserve(obs.chunk_bytes + obs.chunks.size());
+    StreamAssembler assembler(sp);
+    std::size_t bytes = 0, listed = 0;
+    chunks_not_captured = obs.chunks_not_captured;
     bool budget_left = true;
     for (const auto& chunk : obs.chunks) {
+      bool listed_here = false;
       if (budget_left && bytes + chunk.size() <= options_.max_body_bytes) {
         bytes += chunk.size();
-        ++listed;
+        listed_here = list_chunks;
+        if (listed_here && listed++ > 0) *streamed_data += ',';
       } else {
         budget_left = false;  // keep streamed_data a prefix, in order
-        ++not_captured;
+        ++chunks_not_captured;
       }
-      auto p = parseJson(chunk, sp);
-      json::value v(sp);
-      if (p) v = std::move(*p);
-      else setString(v, chunk);
-      if (!stream_error_type) stream_error_type = errorTypeOf(v);
-      scrubSecrets(v);
-      parsed_chunks.push_back(std::move(v));
+      assembler.add(chunk, listed_here ? &*streamed_data : nullptr);
     }
-    json::object assembled = assembleParsed(parsed_chunks, sp);
-    json::array streamed(sp);
-    streamed.reserve(listed);
-    for (std::size_t i = 0; i < listed; ++i) streamed.push_back(std::move(parsed_chunks[i]));
+    response_error_type = assembler.errorType();
+    json::object assembled = assembler.finish();
     // A stream's usage is in its last usage chunk, when the handler did not
     // report it itself.
-    if (!usage.input && !usage.output && assembled["usage"].is_object())
-      readOpenAiUsage(assembled["usage"].as_object(), usage);
-    assembled["streamed_data"] = std::move(streamed);
-    if (not_captured > 0) assembled["_chunks_not_captured"] = static_cast<std::uint64_t>(not_captured);
+    if (!usage.input && !usage.output)
+      if (const auto* u = assembled.if_contains("usage"); u && u->is_object()) readOpenAiUsage(u->as_object(), usage);
     if (options_.capture_bodies) response = std::move(assembled);
   } else if (!in.response_body.empty() || in.response_body_truncated) {
-    if (!in.response_body_truncated) parsed_response = parseJson(in.response_body, sp);
+    std::optional<json::value> parsed;
+    if (!in.response_body_truncated) parsed = parseUntrustedJson(in.response_body, sp);
+    if (parsed) {
+      has_parsed_response = true;
+      response_error_type = errorTypeOf(*parsed);
+      // Tokens: what the provider's handler observed, else the response's usage.
+      if (!usage.input && !usage.output && parsed->is_object())
+        if (const auto* u = parsed->as_object().if_contains("usage"); u && u->is_object())
+          readOpenAiUsage(u->as_object(), usage);
+    }
     if (options_.capture_bodies && with_record) {
-      if (parsed_response && in.response_body.size() <= options_.max_body_bytes) {
-        response = *parsed_response;
+      if (parsed && in.response_body.size() <= options_.max_body_bytes) {
+        response = std::move(*parsed);
         scrubSecrets(response);
       } else {
         response = captureBody(in.response_body, options_.max_body_bytes, in.response_body_truncated,
                                in.response_body_truncated ? std::optional<std::uint64_t>(in.response_size)
                                                           : std::nullopt,
-                             sp);
+                               sp);
       }
     }
   }
 
-  // Tokens: what the provider's handler observed, else the response's usage.
-  if (!usage.input && !usage.output && parsed_response && parsed_response->is_object())
-    if (const auto* u = parsed_response->as_object().if_contains("usage"); u && u->is_object())
-      readOpenAiUsage(u->as_object(), usage);
   if (!usage.total && usage.input && usage.output) usage.total = saturatingAdd(*usage.input, *usage.output);
 
   const std::string model = !in.model.empty() ? in.model : obs.response_model.value_or("");
@@ -556,9 +458,9 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
     else error_type = "internal";
   }
   std::optional<std::string> provider_error_type = obs.provider_error_type;
-  if (!provider_error_type && stream_error_type) provider_error_type = stream_error_type;
+  if (!provider_error_type && in.streamed) provider_error_type = response_error_type;
   if (!provider_error_type && in.provider_status_code && *in.provider_status_code >= 400) {
-    if (parsed_response) provider_error_type = errorTypeOf(*parsed_response);
+    if (has_parsed_response) provider_error_type = response_error_type;
     if (!provider_error_type) provider_error_type = "http_" + std::to_string(*in.provider_status_code);
   }
   const bool provider_error = provider_error_type.has_value();
@@ -575,66 +477,95 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
     sum.error_type = error_type ? *error_type : provider_error_type.value_or("internal");
   if (!with_record) return {nullptr, std::move(sum)};
 
+  // The record's tree, and its typed fields (gw/record_fields.h) from the
+  // same values: what fieldsFromJson would read back from the tree, without
+  // looking anything up (fuzz_exporters checks that they agree).
+  RecordFields f;
   json::object tokens(sp);
+  tokens.reserve(3);
   tokens["input"] = optionalInt(usage.input);
   tokens["output"] = optionalInt(usage.output);
   tokens["total"] = optionalInt(usage.total);
+  f.input_tokens = usage.input;
+  f.output_tokens = usage.output;
+  f.total_tokens = usage.total;
+
+  auto sizeField = [](std::uint64_t n) {
+    return n <= static_cast<std::uint64_t>(INT64_MAX) ? std::optional<std::int64_t>(static_cast<std::int64_t>(n))
+                                                      : std::nullopt;
+  };
+  auto millisField = [](const json::value& v) { return v.is_int64() ? std::optional<double>(static_cast<double>(v.get_int64())) : std::nullopt; };
 
   json::object meta(sp);
-  setOptionalString(meta["project_id"], in.project_id);
-  setOptionalString(meta["project_name"], in.project_name);
-  meta["latency"] = millis(sum.latency_s);
-  meta["ttfb"] = millis(sum.ttfb_s);
+  meta.reserve(20);
+  f.project_id = setOptionalString(meta["project_id"], in.project_id);
+  f.project_name = setOptionalString(meta["project_name"], in.project_name);
+  f.latency_ms = millisField(meta["latency"] = millis(sum.latency_s));
+  f.ttfb_ms = millisField(meta["ttfb"] = millis(sum.ttfb_s));
   meta["tokens"] = std::move(tokens);
   meta["cost"] = cost ? json::value(*cost) : json::value(nullptr);
-  meta["status"] = statusName(in.outcome);
-  setNonEmptyString(meta["path"], in.path);
-  setNonEmptyString(meta["method"], in.method);
+  if (cost && std::isfinite(*cost)) f.cost = *cost;
+  f.status = std::string(statusName(in.outcome));
+  meta["status"] = *f.status;
+  f.path = setNonEmptyString(meta["path"], in.path);
+  f.method = setNonEmptyString(meta["method"], in.method);
   meta["request_size"] = in.request_size;
   meta["response_size"] = in.response_size;
-  meta["provider_latency"] = millis(sum.provider_latency_s);
+  f.request_size = sizeField(in.request_size);
+  f.response_size = sizeField(in.response_size);
+  f.provider_latency_ms = millisField(meta["provider_latency"] = millis(sum.provider_latency_s));
   meta["status_code"] = in.status_code > 0 ? json::value(in.status_code) : json::value(nullptr);
   meta["provider_status_code"] = in.provider_status_code ? json::value(*in.provider_status_code) : json::value(nullptr);
+  if (in.status_code > 0) f.status_code = in.status_code;
+  if (in.provider_status_code) f.provider_status_code = *in.provider_status_code;
   meta["error_count"] = is_error ? 1 : 0;
-  setOptionalString(meta["error_type"], error_type);
+  f.error_type = setOptionalString(meta["error_type"], error_type);
   meta["provider_error_count"] = provider_error ? 1 : 0;
-  setOptionalString(meta["provider_error_type"], provider_error_type);
-  setOptionalString(meta["provider_request_id"], in.provider_request_id);
+  f.provider_error_type = setOptionalString(meta["provider_error_type"], provider_error_type);
+  f.provider_request_id = setOptionalString(meta["provider_request_id"], in.provider_request_id);
 
   json::object attrs(sp);
-  setString(attrs["id"], in.id);
-  setOptionalString(attrs["thread_id"], in.thread_id);
-  setOptionalString(attrs["org_id"], in.org_id);
-  setOptionalString(attrs["user_id"], in.user_id);
+  attrs.reserve(11);
+  f.id = setString(attrs["id"], in.id);
+  f.thread_id = setOptionalString(attrs["thread_id"], in.thread_id);
+  f.org_id = setOptionalString(attrs["org_id"], in.org_id);
+  f.user_id = setOptionalString(attrs["user_id"], in.user_id);
   setOptionalString(attrs["project_id"], in.project_id);
-  setOptionalString(attrs["experiment_id"], in.experiment_id);
-  setNonEmptyString(attrs["provider"], in.provider);
-  setNonEmptyString(attrs["model"], model);
-  attrs["request"] = options_.capture_bodies ? captureBody(in.request_body, options_.max_body_bytes, false,
-                                                           std::nullopt, sp)
-                                             : json::value(nullptr, sp);
+  f.experiment_id = setOptionalString(attrs["experiment_id"], in.experiment_id);
+  f.provider = setNonEmptyString(attrs["provider"], in.provider);
+  f.model = setNonEmptyString(attrs["model"], model);
+  json::value& request = attrs["request"] =
+      options_.capture_bodies ? captureBody(in.request_body, options_.max_body_bytes, false, std::nullopt, sp)
+                              : json::value(nullptr, sp);
+  if (const auto* stream = request.is_object() ? request.as_object().if_contains("stream") : nullptr;
+      stream && stream->is_bool())
+    f.streamed = stream->get_bool();
+  if (response.is_object()) f.response_model = stringAt(response.as_object(), {"model"});
   attrs["response"] = std::move(response);
   attrs["metadata"] = std::move(meta);
 
   json::object resource(sp);
+  resource.reserve(3);
   resource["service.name"] = std::string_view(options_.service_name);
   resource["service.version"] = std::string_view(options_.service_version);
   resource["deployment.environment"] = std::string_view(options_.deployment_environment);
+  f.service_name = options_.service_name;
+  f.service_version = options_.service_version;
+  f.environment = options_.deployment_environment;
 
-  // The record's tree is in the arena too (a member default-constructed
-  // with the default resource would copy every subtree moved into it).
-  // (Braces, then a move: clang before 16 has no parenthesised aggregate
-  // initialisation. Moving a json::object keeps its storage.)
-  auto record = std::make_shared<TelemetryRecord>(
-      TelemetryRecord{arena, isValidUtf8(in.id) ? in.id : toValidUtf8(in.id), json::object(sp), std::string()});
-  record->json.reserve(4);
-  record->json["timestamp"] = formatRfc3339Millis(in.wall_start);
-  record->json["resource"] = std::move(resource);
-  record->json["name"] = "ai_gateway_request_log";
-  record->json["attributes"] = std::move(attrs);
-  record->serialized = json::serialize(record->json);
-  if (arena) arena->seal();  // from here on, other threads may copy from the tree
+  json::object root(sp);
+  root.reserve(4);
+  f.timestamp = formatRfc3339Millis(in.wall_start);
+  f.unix_nanos = parseRfc3339(f.timestamp);
+  root["timestamp"] = std::string_view(f.timestamp);
+  root["resource"] = std::move(resource);
+  f.name = "ai_gateway_request_log";
+  root["name"] = std::string_view(f.name);
+  root["attributes"] = std::move(attrs);
 
+  std::string text = writeRecord(root, streamed_data, chunks_not_captured);
+  std::string id = f.id;  // attributes.id as written: valid UTF-8
+  auto record = std::make_shared<const TelemetryRecord>(std::move(id), std::move(text), std::move(f));
   return {std::move(record), std::move(sum)};
 }
 

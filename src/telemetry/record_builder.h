@@ -94,8 +94,17 @@ boost::json::value captureBody(std::string_view body, std::size_t max_bytes, boo
                                std::optional<std::uint64_t> original_bytes = std::nullopt,
                                boost::json::storage_ptr sp = {});
 
-// The assembled response of a stream from its chunks (OpenAI chunk JSON
-// texts, in order), without "streamed_data". Unparseable chunks are skipped.
-boost::json::object assembleStream(const std::vector<std::string>& chunks);
+// Nesting limit for parsing untrusted bodies and chunks (their size is
+// already bounded by MAX_REQUEST_BODY_BYTES and the capture budget; depth
+// guards the stack).
+inline constexpr std::size_t kMaxUntrustedJsonDepth = 256;
+
+// `text` parsed with kMaxUntrustedJsonDepth into `sp`'s memory; nullopt
+// when it is not JSON.
+std::optional<boost::json::value> parseUntrustedJson(std::string_view text, boost::json::storage_ptr sp = {});
+
+// error.type (else a non-empty error.code) of an OpenAI/Anthropic-shaped
+// error body.
+std::optional<std::string> errorTypeOf(const boost::json::value& v);
 
 }  // namespace gw

@@ -1,4 +1,5 @@
 #include "telemetry/spool.h"
+#include "telemetry/record_fields.h"
 
 #include "common/config_source.h"
 #include "common/log.h"
@@ -88,17 +89,19 @@ std::string Spool::frame(std::string_view payload) {
 
 RecordPtr recordFromJson(std::string_view serialized) {
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(boost::json::string_view(serialized.data(), serialized.size()), ec);
+  boost::json::parse_options options;
+  options.max_depth = kMaxRecordDepth;  // the default (32) would refuse records with deep bodies
+  boost::json::value v =
+      boost::json::parse(boost::json::string_view(serialized.data(), serialized.size()), ec, {}, options);
   if (ec || !v.is_object()) return nullptr;
   const auto* attrs = v.as_object().if_contains("attributes");
   if (!attrs || !attrs->is_object()) return nullptr;
   const auto* id = attrs->as_object().if_contains("id");
   if (!id || !id->is_string()) return nullptr;
-  auto r = std::make_shared<TelemetryRecord>();
-  r->id = std::string(id->as_string());
-  r->json = std::move(v.as_object());
-  r->serialized = boost::json::serialize(r->json);
-  return r;
+  // Serialised again, compact: the text read back may hold whitespace (a
+  // raw newline would split a JSON-lines record).
+  return std::make_shared<TelemetryRecord>(std::string(id->as_string()), boost::json::serialize(v),
+                                           fieldsFromJson(v.as_object()));
 }
 
 Spool::Spool(SpoolOptions options) : options_(std::move(options)) {

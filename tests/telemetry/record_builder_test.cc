@@ -2,6 +2,7 @@
 // tests/testdata/telemetry/records/. GW_UPDATE_GOLDEN=1 rewrites them (then
 // review the diff: a golden file is only as good as its review).
 #include "telemetry/record_builder.h"
+#include "telemetry/record_fields.h"
 
 #include "common/strings.h"
 
@@ -70,16 +71,20 @@ RequestRecord base() {
 void expectGolden(const TelemetryRecord& record, const std::string& name) {
   const std::string path = std::string(GW_TESTDATA_DIR) + "/telemetry/records/" + name + ".json";
   if (std::getenv("GW_UPDATE_GOLDEN")) {
-    std::ofstream(path) << json::serialize(record.json) << "\n";
+    std::ofstream(path) << json::serialize(record.json()) << "\n";
   }
   std::ifstream in(path);
   ASSERT_TRUE(in) << "missing golden file " << path;
   std::stringstream ss;
   ss << in.rdbuf();
   json::value expected = json::parse(ss.str());
-  EXPECT_EQ(json::value(record.json), expected) << "got:      " << record.serialized << "\nexpected: " << ss.str();
+  EXPECT_EQ(json::value(record.json()), expected) << "got:      " << record.serialized << "\nexpected: " << ss.str();
   // The serialized form is the JSON, and every key of SPEC section 5 is present in order.
-  EXPECT_EQ(json::parse(record.serialized), json::value(record.json));
+  EXPECT_EQ(json::parse(record.serialized), json::value(record.json()));
+  EXPECT_EQ(record.serialized.find('\n'), std::string::npos);
+  // The typed fields are what the record's JSON holds.
+  EXPECT_EQ(record.fields, fieldsFromJson(record.json()));
+  EXPECT_EQ(record.id, record.fields.id);
 }
 
 void expectShape(const json::object& r) {
@@ -104,11 +109,11 @@ TEST(RecordBuilder, SuccessNonStream) {
                     R"("usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}})";
   r.response_size = r.response_body.size();
   auto built = builder().build(r);
-  expectShape(built.record->json);
+  expectShape(built.record->json());
   expectGolden(*built.record, "success_non_stream");
   EXPECT_EQ(built.record->id, "req-1");
-  EXPECT_EQ(built.record->json.at("timestamp"), "2026-11-26T20:01:02.345Z");
-  const auto& meta = built.record->json.at("attributes").at("metadata");
+  EXPECT_EQ(built.record->json().at("timestamp"), "2026-11-26T20:01:02.345Z");
+  const auto& meta = built.record->json().at("attributes").at("metadata");
   EXPECT_EQ(meta.at("latency"), 352);  // 351.6 ms rounded
   EXPECT_EQ(meta.at("ttfb"), 120);
   EXPECT_EQ(meta.at("provider_latency"), 349);  // 348.6 ms
@@ -133,9 +138,9 @@ TEST(RecordBuilder, StreamWithChunks) {
   r.observation.usage.output = 3;
   r.observation.usage.total = 12;
   auto built = builder().build(r);
-  expectShape(built.record->json);
+  expectShape(built.record->json());
   expectGolden(*built.record, "stream_with_chunks");
-  const auto& resp = built.record->json.at("attributes").at("response").as_object();
+  const auto& resp = built.record->json().at("attributes").at("response").as_object();
   EXPECT_EQ(resp.at("choices").at(0).at("delta").at("content"), "Hello");
   EXPECT_EQ(resp.at("choices").at(0).at("delta").at("tool_calls").at(0).at("function").at("arguments"), "{\"a\":1}");
   EXPECT_EQ(resp.at("choices").at(0).at("finish_reason"), "tool_calls");
@@ -147,7 +152,7 @@ TEST(RecordBuilder, StreamUsageFromTheLastUsageChunkWhenNotObserved) {
   r.streamed = true;
   r.observation.chunks = {R"({"id":"c","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":5,"total_tokens":9}})"};
   auto built = builder().build(r);
-  EXPECT_EQ(built.record->json.at("attributes").at("metadata").at("tokens").at("total"), 9);
+  EXPECT_EQ(built.record->json().at("attributes").at("metadata").at("tokens").at("total"), 9);
 }
 
 TEST(RecordBuilder, UpstreamClientError) {
@@ -160,7 +165,7 @@ TEST(RecordBuilder, UpstreamClientError) {
   r.response_body = R"({"error":{"message":"Invalid 'messages'","type":"invalid_request_error","param":"messages","code":null}})";
   r.response_size = r.response_body.size();
   auto built = builder().build(r);
-  expectShape(built.record->json);
+  expectShape(built.record->json());
   expectGolden(*built.record, "upstream_4xx");
   EXPECT_TRUE(built.summary.is_error);
   EXPECT_EQ(built.summary.error_type, "upstream_http_error");
@@ -174,10 +179,10 @@ TEST(RecordBuilder, UpstreamServerErrorWithoutJsonBodyIsHttpStatus) {
   r.error_type = "upstream_http_error";
   r.response_body = "Service Unavailable";
   auto built = builder().build(r);
-  const auto& meta = built.record->json.at("attributes").at("metadata");
+  const auto& meta = built.record->json().at("attributes").at("metadata");
   EXPECT_EQ(meta.at("provider_error_type"), "http_503");
   EXPECT_EQ(meta.at("provider_error_count"), 1);
-  EXPECT_EQ(built.record->json.at("attributes").at("response"), "Service Unavailable");
+  EXPECT_EQ(built.record->json().at("attributes").at("response"), "Service Unavailable");
 }
 
 TEST(RecordBuilder, GatewayErrorBeforeAnyProvider) {
@@ -204,7 +209,7 @@ TEST(RecordBuilder, GatewayErrorBeforeAnyProvider) {
   r.response_body = R"({"error":{"message":"malformed JSON","type":"invalid_request_error","code":"invalid_json"}})";
   r.response_size = r.response_body.size();
   auto built = builder().build(r);
-  expectShape(built.record->json);
+  expectShape(built.record->json());
   expectGolden(*built.record, "gateway_error");
   EXPECT_EQ(built.summary.provider, "unknown");
   EXPECT_EQ(built.summary.error_type, "invalid_request");
@@ -220,9 +225,9 @@ TEST(RecordBuilder, CancelledStream) {
       R"({"id":"c2","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":"Once upon"},"finish_reason":null}]})"};
   r.response_size = r.observation.chunks[0].size() + 8;
   auto built = builder().build(r);
-  expectShape(built.record->json);
+  expectShape(built.record->json());
   expectGolden(*built.record, "cancelled_stream");
-  const auto& meta = built.record->json.at("attributes").at("metadata");
+  const auto& meta = built.record->json().at("attributes").at("metadata");
   EXPECT_EQ(meta.at("status"), "cancelled");
   EXPECT_EQ(meta.at("error_count"), 1);
   EXPECT_TRUE(meta.at("provider_latency").is_null());
@@ -237,7 +242,7 @@ TEST(RecordBuilder, TruncatedBody) {
   r.request_size = big.size();
   auto built = builder(true, 64).build(r);
   expectGolden(*built.record, "truncated_body");
-  const auto& req = built.record->json.at("attributes").at("request").as_object();
+  const auto& req = built.record->json().at("attributes").at("request").as_object();
   EXPECT_EQ(req.at("_truncated"), true);
   EXPECT_EQ(req.at("_original_bytes"), big.size());
   const auto preview = std::string(req.at("_preview").as_string());
@@ -251,7 +256,7 @@ TEST(RecordBuilder, CutResponseCaptureIsTruncatedWithTheFullSize) {
   r.response_body_truncated = true;
   r.response_size = 5000;
   auto built = builder().build(r);
-  const auto& resp = built.record->json.at("attributes").at("response").as_object();
+  const auto& resp = built.record->json().at("attributes").at("response").as_object();
   EXPECT_EQ(resp.at("_truncated"), true);
   EXPECT_EQ(resp.at("_original_bytes"), 5000);
   EXPECT_EQ(resp.at("_preview").as_string(), r.response_body);
@@ -274,7 +279,7 @@ TEST(RecordBuilder, BodiesOff) {
   RequestRecord r = base();
   r.response_body = R"({"id":"x","usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}})";
   auto built = builder(false).build(r);
-  const auto& attrs = built.record->json.at("attributes");
+  const auto& attrs = built.record->json().at("attributes");
   EXPECT_TRUE(attrs.at("request").is_null());
   EXPECT_TRUE(attrs.at("response").is_null());
   EXPECT_EQ(attrs.at("metadata").at("tokens").at("total"), 2);  // usage still read
@@ -284,7 +289,7 @@ TEST(RecordBuilder, NonJsonRequestBodyIsKeptAsAString) {
   RequestRecord r = base();
   r.request_body = "plain text";
   auto built = builder().build(r);
-  EXPECT_EQ(built.record->json.at("attributes").at("request"), "plain text");
+  EXPECT_EQ(built.record->json().at("attributes").at("request"), "plain text");
 }
 
 TEST(RecordBuilder, Helpers) {
@@ -308,7 +313,7 @@ TEST(RecordBuilder, MalformedAndHostileChunksDoNotBreakAssembly) {
   r.observation.chunks = {"not json", "[1,2]", R"({"choices":"x"})", R"({"choices":[1,{"index":"a"}]})",
                           std::string(1000, '[') + std::string(1000, ']')};
   auto built = builder().build(r);
-  const auto& resp = built.record->json.at("attributes").at("response").as_object();
+  const auto& resp = built.record->json().at("attributes").at("response").as_object();
   EXPECT_EQ(resp.at("streamed_data").as_array().size(), 5u);
   EXPECT_EQ(resp.at("streamed_data").at(0), "not json");
 }
@@ -401,15 +406,17 @@ TEST(RecordBuilder, InvalidUtf8AndBinaryBodiesStillMakeValidJson) {
   EXPECT_EQ(attrs.at("response").at("_binary"), true);
 }
 
-// Exporters read one record from several threads at once and may copy
-// subtrees: a default copy allocates in the record's arena (locked once the
-// record is built) and lives while the record does; a copy with storage of
-// its own outlives it. The TSan and ASan suites run this.
+// Exporters read one record from several threads at once, the first of
+// them making the tree (parsed once), and may copy subtrees: a default copy
+// allocates in the tree's arena (locked once it is parsed) and lives while
+// the record does; a copy with storage of its own outlives it. The TSan and
+// ASan suites run this.
 TEST(RecordBuilder, ExportersMayCopyFromOneRecordConcurrently) {
   RequestRecord r = base();
   r.response_body = R"({"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"}}]})";
   auto built = builder().build(r);
-  std::string expected = json::serialize(built.record->json.at("attributes"));
+  // Nobody has asked for the tree yet: the threads race to parse it too.
+  std::string expected = json::serialize(json::parse(built.record->serialized).at("attributes"));
   std::vector<std::string> seen(4);
   std::vector<json::value> kept(4);
   {
@@ -417,9 +424,9 @@ TEST(RecordBuilder, ExportersMayCopyFromOneRecordConcurrently) {
     for (std::size_t i = 0; i < kept.size(); ++i)
       threads.emplace_back([&, i, record = built.record] {
         for (int n = 0; n < 50; ++n) {
-          json::value in_arena = record->json.at("attributes");  // default copy: the record's storage
+          json::value in_arena = record->json().at("attributes");  // default copy: the record's storage
           seen[i] = json::serialize(in_arena);
-          kept[i] = json::value(record->json.at("attributes"), json::storage_ptr());
+          kept[i] = json::value(record->json().at("attributes"), json::storage_ptr());
         }
       });
     for (auto& t : threads) t.join();

@@ -66,6 +66,25 @@ TEST(RecordFromJson, ReadsTheIdAndPutsTheTextOnOneLine) {
   EXPECT_FALSE(recordFromJson("{\"attributes\":"));
 }
 
+TEST(RecordFromJson, ReadsBackRecordsWithBodiesAsDeepAsTheBuilderCaptures) {
+  // The builder captures bodies nested up to 256 levels; Boost.JSON's
+  // default limit (32) refused such a record when it came back from the
+  // spool, and it was lost.
+  std::string body = std::string(250, '[') + "1" + std::string(250, ']');
+  RecordPtr r = recordFromJson(R"({"attributes":{"id":"deep","request":)" + body + R"(,"provider":"openai"}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->fields.provider, "openai");
+  EXPECT_EQ(r->json().at("attributes").at("provider"), "openai");
+}
+
+TEST(TelemetryRecord, TreeIsParsedFromTheTextOnFirstUse) {
+  TelemetryRecord r("x", R"({"attributes":{"id":"x"},"n":[1,2]})", RecordFields{});
+  EXPECT_EQ(r.json().at("n").as_array().size(), 2u);
+  EXPECT_EQ(&r.json(), &r.json()) << "parsed once";
+  TelemetryRecord broken("y", "not json", RecordFields{});
+  EXPECT_TRUE(broken.json().empty());
+}
+
 TEST_F(SpoolTest, AppendPeekConsumeInOrderAcrossSegments) {
   auto spool = Spool::open(options());
   ASSERT_TRUE(spool);

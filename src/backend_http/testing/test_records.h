@@ -3,6 +3,7 @@
 #pragma once
 
 #include "gw/exporter.h"
+#include "telemetry/record_fields.h"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -38,6 +39,13 @@ struct RecordSpec {
 
 inline boost::json::value nullable(const std::optional<std::string>& s) {
   return s ? boost::json::value(*s) : boost::json::value(nullptr);
+}
+
+// A record whose text is `tree` serialised (for tests that edit a record's tree).
+inline RecordPtr recordFromTree(const boost::json::object& tree) {
+  const auto* id = findPath(tree, {"attributes", "id"});
+  return std::make_shared<TelemetryRecord>(id && id->is_string() ? std::string(id->as_string()) : std::string(),
+                                           boost::json::serialize(tree), fieldsFromJson(tree));
 }
 
 inline RecordPtr makeRecord(const RecordSpec& s = {}) {
@@ -93,11 +101,7 @@ inline RecordPtr makeRecord(const RecordSpec& s = {}) {
                                                 {"deployment.environment", "test"}}},
                       {"name", "ai_gateway_request_log"},
                       {"attributes", std::move(attributes)}};
-  auto out = std::make_shared<TelemetryRecord>();
-  out->id = s.id;
-  out->serialized = json::serialize(record);
-  out->json = std::move(record);
-  return out;
+  return recordFromTree(record);
 }
 
 // makeRecordWith([](RecordSpec& s) { s.id = "x"; }): a default record with changes.

@@ -75,7 +75,7 @@ std::string prettyJson(const boost::json::value& v) {
 std::string serializeConsoleBatch(std::span<const RecordPtr> batch, bool pretty_print) {
   std::string out;
   for (const auto& r : batch) {
-    if (pretty_print) out += prettyJson(r->json);
+    if (pretty_print) out += prettyJson(r->json());
     else out += r->serialized;
     out += '\n';
   }

@@ -384,8 +384,8 @@ TEST(DatadogExporter, SplitsLogsAtTheCountLimitAndRejectsOversizedEntries) {
   FakeDatadog dd("dd-test-key");
   DatadogExporter exporter(optionsFor(dd.url()));
   auto batch = makeRecords(1001);
-  auto big = std::make_shared<TelemetryRecord>(*makeRecordWith([](RecordSpec& s) { s.id = "huge"; }));
-  big->serialized = std::string(kMaxLogEntryBytes + 10, 'x');
+  auto huge = makeRecordWith([](RecordSpec& s) { s.id = "huge"; });
+  auto big = std::make_shared<TelemetryRecord>(huge->id, std::string(kMaxLogEntryBytes + 10, 'x'), huge->fields);
   batch.push_back(big);
   auto r = exporter.exportBatch(batch);
   EXPECT_EQ(r.kind, Kind::kPermanent);

@@ -8,11 +8,10 @@ namespace json = boost::json;
 std::string indexFor(const TelemetryRecord& record, std::string_view index, bool date_suffix) {
   std::string out(index);
   if (!date_suffix) return out;
-  const auto* ts = record.json.if_contains("timestamp");
-  const auto* s = ts ? ts->if_string() : nullptr;
+  const std::string& ts = record.fields.timestamp;
   // "YYYY-MM-DD..." -> "-YYYY.MM.DD"; a record without a usable date goes to the base index.
-  if (s && s->size() >= 10 && (*s)[4] == '-' && (*s)[7] == '-') {
-    std::string day(s->data(), 10);
+  if (ts.size() >= 10 && ts[4] == '-' && ts[7] == '-') {
+    std::string day(ts, 0, 10);
     for (char c : day)
       if ((c < '0' || c > '9') && c != '-') return out;
     day[4] = '.';

@@ -125,8 +125,7 @@ TEST_F(FileExporterTest, RecordWithoutJsonIsRejectedOthersWritten) {
   o.path = path();
   FileExporter exporter(o);
   auto batch = makeRecords(3);
-  auto broken = std::make_shared<TelemetryRecord>();
-  broken->id = "broken";
+  auto broken = std::make_shared<TelemetryRecord>("broken", "", RecordFields{});
   batch.insert(batch.begin() + 1, broken);
   auto r = exporter.exportBatch(batch);
   EXPECT_EQ(r.kind, Kind::kPermanent);

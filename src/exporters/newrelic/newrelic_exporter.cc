@@ -66,12 +66,12 @@ std::string metricsJson(std::span<const RecordPtr> batch) {
                                      {"attributes", attrs}});
   }
   json::object common{{"timestamp", agg.first_unix_ms}, {"interval.ms", interval}};
-  if (!batch.empty()) common["attributes"] = commonAttributes(readFields(*batch.front()));
+  if (!batch.empty()) common["attributes"] = commonAttributes(batch.front()->fields);
   return json::serialize(json::array{json::object{{"common", std::move(common)}, {"metrics", std::move(metrics)}}});
 }
 
 std::string logEntryJson(const TelemetryRecord& record) {
-  auto f = readFields(record);
+  const auto& f = record.fields;
   json::object attrs{{"request.id", f.id}, {"logtype", f.name}};
   auto set = [&](const char* k, const std::optional<std::string>& v) {
     if (v) attrs[k] = *v;
@@ -95,7 +95,7 @@ std::string logEntryJson(const TelemetryRecord& record) {
 }
 
 std::string logsPayload(const std::vector<std::string>& entries, const TelemetryRecord& first) {
-  json::object common{{"attributes", commonAttributes(readFields(first))}};
+  json::object common{{"attributes", commonAttributes(first.fields)}};
   std::string out = R"([{"common":)" + json::serialize(common) + R"(,"logs":[)";
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (i) out += ',';

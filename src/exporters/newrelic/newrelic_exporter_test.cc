@@ -207,8 +207,8 @@ TEST(NewRelicExporter, OversizedRecordRejectedOthersDelivered) {
   FakeNewRelic nr("nr-license");
   NewRelicExporter exporter(optionsFor(nr.url()));
   auto batch = makeRecords(3);
-  auto big = std::make_shared<TelemetryRecord>(*makeRecordWith([](RecordSpec& s) { s.id = "huge"; }));
-  big->serialized = std::string(kMaxLogsPayloadBytes + 1, 'x');
+  auto huge = makeRecordWith([](RecordSpec& s) { s.id = "huge"; });
+  auto big = std::make_shared<TelemetryRecord>(huge->id, std::string(kMaxLogsPayloadBytes + 1, 'x'), huge->fields);
   batch.insert(batch.begin() + 1, big);
   auto r = exporter.exportBatch(batch);
   EXPECT_EQ(r.kind, Kind::kPermanent);

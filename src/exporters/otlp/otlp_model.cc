@@ -73,9 +73,11 @@ KeyValues requestAttributes(const RecordFields& f) {
 
 KeyValues resourceFor(const TelemetryRecord& r, const Attributes& extra) {
   KeyValues attrs;
-  if (const auto* res = r.json.if_contains("resource"); res && res->is_object())
-    for (const auto& [k, v] : res->as_object())
-      if (!v.is_null()) attrs.push_back({std::string(k), v});
+  // The record's resource (SPEC section 5 names these three), from its fields: no tree needed.
+  const RecordFields& f = r.fields;
+  for (const auto& [k, v] : {std::pair{"service.name", &f.service_name}, std::pair{"service.version", &f.service_version},
+                             std::pair{"deployment.environment", &f.environment}})
+    if (*v) attrs.push_back({std::string(k), json::string(**v)});
   for (const auto& [k, v] : extra) {
     // A named capture, not [&]: clang before 16 cannot capture a structured binding.
     bool present = std::any_of(attrs.begin(), attrs.end(), [&key = k](const KeyValue& a) { return a.key == key; });
@@ -202,13 +204,12 @@ std::string spanIdFor(const std::string& id) { return sha256Hex("span:" + id, 8)
 
 bool exportable(const TelemetryRecord& record) {
   if (record.id.empty()) return false;
-  const auto* ts = record.json.if_contains("timestamp");
-  return ts && ts->is_string() && parseRfc3339(ts->get_string()).has_value();
+  return record.fields.unix_nanos.has_value();
 }
 
 LogsModel buildLogs(std::span<const RecordPtr> batch, const Attributes& extra) {
   return groupByResource<LogRecordData>(batch, extra, [](const RecordPtr& r) {
-    auto f = readFields(*r);
+    const auto& f = r->fields;
     const bool error = failed(f);
     LogRecordData log;
     log.time_unix_nano = *f.unix_nanos + msToNanos(f.latency_ms.value_or(0));
@@ -225,7 +226,7 @@ LogsModel buildLogs(std::span<const RecordPtr> batch, const Attributes& extra) {
 
 TracesModel buildTraces(std::span<const RecordPtr> batch, const Attributes& extra) {
   return groupByResource<SpanData>(batch, extra, [](const RecordPtr& r) {
-    auto f = readFields(*r);
+    const auto& f = r->fields;
     SpanData span;
     span.trace_id = traceIdFor(f.id);
     span.span_id = spanIdFor(f.id);
@@ -252,7 +253,7 @@ MetricsModel buildMetrics(std::span<const RecordPtr> batch, const Attributes& ex
     if (!exportable(*r)) continue;
     auto& group = groupFor(groups, keys, resourceFor(*r, extra));
     if (sets.size() < groups.size()) sets.emplace_back();
-    sets[static_cast<std::size_t>(&group - groups.data())].add(readFields(*r));
+    sets[static_cast<std::size_t>(&group - groups.data())].add(r->fields);
   }
   for (std::size_t i = 0; i < groups.size(); ++i)
     for (const HistogramBuilder* h : {&sets[i].tokens, &sets[i].duration, &sets[i].first_chunk})

@@ -100,7 +100,7 @@ std::string logsProtobuf(std::span<const RecordPtr> batch, const Attributes& ext
       log->set_severity_number(static_cast<pb::logs::v1::SeverityNumber>(l.severity_number));
       log->set_severity_text(l.severity_text);
       log->set_event_name(l.event_name);
-      toKeyValueList(l.record->json, log->mutable_body()->mutable_kvlist_value());
+      toKeyValueList(l.record->json(), log->mutable_body()->mutable_kvlist_value());
       addAttributes(l.attributes, log->mutable_attributes());
       log->set_trace_id(hexToBytes(l.trace_id));
       log->set_span_id(hexToBytes(l.span_id));

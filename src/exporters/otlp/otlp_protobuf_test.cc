@@ -23,13 +23,12 @@ namespace pb = opentelemetry::proto;
 // A record from another deployment environment whose client body holds
 // every JSON kind, including an integer past INT64_MAX.
 RecordPtr otherEnvironmentRecord() {
-  auto record = std::make_shared<TelemetryRecord>(*makeRecordWith([](RecordSpec& s) { s.id = "req-other-env"; }));
-  record->json["resource"].as_object()["deployment.environment"] = "staging";
-  record->json["attributes"].as_object()["request"] =
+  json::object tree(makeRecordWith([](RecordSpec& s) { s.id = "req-other-env"; })->json(), json::storage_ptr());
+  tree["resource"].as_object()["deployment.environment"] = "staging";
+  tree["attributes"].as_object()["request"] =
       json::parse(R"({"model":"gpt-4o","n":1,"seed":18446744073709551615,"t":0.5,"b":false,"x":null,)"
                   R"("list":[1,"two",[3],{"k":"v"}],"e":{},"unicode":"h\u00e9 \ud83d\ude00"})");
-  record->serialized = json::serialize(record->json);
-  return record;
+  return recordFromTree(tree);
 }
 
 // The batch of the JSON golden files (otlp_serializer_test.cc) plus records

@@ -75,7 +75,7 @@ std::string logsJson(std::span<const RecordPtr> batch, const Attributes& extra) 
                         {"severityNumber", l.severity_number},
                         {"severityText", l.severity_text},
                         {"eventName", l.event_name},
-                        {"body", toAnyValue(l.record->json)},
+                        {"body", toAnyValue(l.record->json())},
                         {"attributes", attributes(l.attributes)},
                         {"traceId", l.trace_id},
                         {"spanId", l.span_id}};

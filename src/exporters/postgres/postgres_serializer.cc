@@ -49,7 +49,7 @@ std::vector<std::string> schemaStatements(const std::string& table) {
 }
 
 std::optional<Row> rowFor(const TelemetryRecord& record) {
-  auto f = readFields(record);
+  const auto& f = record.fields;
   if (f.id.empty() || !f.unix_nanos || record.serialized.empty()) return std::nullopt;
   Row row;
   row.reserve(kColumnCount);

@@ -1,0 +1,85 @@
+// Fuzzes gw::StreamAssembler (src/telemetry/stream_assembler.h), which reads
+// every chunk of every recorded stream, differentially: its fast path (one
+// SAX pass, the chunk's own text kept in streamed_data) must give exactly
+// what its general path (a tree per chunk, scrubbed, serialised again)
+// gives -- the same assembled response, the same streamed_data values, the
+// same error type -- and streamed_data must be JSON on one line with no
+// secret value left in it. The input is the chunks, separated by 0x1E
+// (so that chunks may hold line breaks, which the fast path must refuse).
+#include "telemetry/stream_assembler.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+struct Result {
+  boost::json::value response;
+  std::string streamed_text;
+  std::optional<std::string> error_type;
+};
+
+Result assemble(const std::vector<std::string_view>& chunks, bool general_path_only) {
+  gw::StreamAssembler assembler({}, general_path_only);
+  Result r;
+  r.streamed_text = "[";
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    if (i > 0) r.streamed_text += ',';
+    assembler.add(chunks[i], &r.streamed_text);
+  }
+  r.streamed_text += ']';
+  r.error_type = assembler.errorType();
+  r.response = assembler.finish();
+  return r;
+}
+
+// A secret key's value in the text other than "[REDACTED]": a leak.
+bool leaksSecret(const boost::json::value& v) {
+  if (v.is_array()) {
+    for (const auto& item : v.as_array())
+      if (leaksSecret(item)) return true;
+  } else if (v.is_object()) {
+    for (const auto& [key, value] : v.as_object()) {
+      std::string lower(key);
+      for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+      if ((lower == "api_key" || lower == "authorization" || lower == "password") && value != "[REDACTED]")
+        return true;
+      if (leaksSecret(value)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::vector<std::string_view> chunks;
+  while (chunks.size() < 64) {
+    std::size_t end = input.find('\x1e');
+    chunks.push_back(input.substr(0, end));
+    if (end == std::string_view::npos) break;
+    input.remove_prefix(end + 1);
+  }
+  Result fast = assemble(chunks, false);
+  Result general = assemble(chunks, true);
+  boost::system::error_code ec_fast, ec_general;
+  boost::json::parse_options options;
+  options.max_depth = 1024;
+  boost::json::value fast_streamed = boost::json::parse(fast.streamed_text, ec_fast, {}, options);
+  boost::json::value general_streamed = boost::json::parse(general.streamed_text, ec_general, {}, options);
+  if (ec_fast || ec_general) std::abort();  // streamed_data is always JSON
+  if (fast.streamed_text.find_first_of("\r\n") != std::string::npos) std::abort();  // on one line
+  if (fast_streamed != general_streamed) std::abort();
+  if (fast.response != general.response) std::abort();
+  if (fast.error_type != general.error_type) std::abort();
+  if (leaksSecret(fast_streamed) || leaksSecret(fast.response)) std::abort();
+  return 0;
+}

@@ -1,0 +1,34 @@
+// The facts of one request record that exporters index, tag or aggregate
+// on, typed. Filled once by whoever makes the record (the record builder,
+// or gw::fieldsFromJson for a record read back from the spool) so that no
+// exporter walks the record's JSON to find them and every exporter reads
+// them the same way. Each field is what the record's JSON holds at the path
+// in its comment (docs/records.md), nullopt where that is null or absent.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace gw {
+
+struct RecordFields {
+  std::string id;                          // attributes.id
+  std::string timestamp;                   // timestamp, as in the record (RFC 3339)
+  std::optional<std::int64_t> unix_nanos;  // the timestamp parsed; nullopt when malformed
+  std::string name;                        // name
+  std::optional<std::string> service_name, service_version, environment;  // resource.*
+  std::optional<std::string> provider, model, project_id, project_name, org_id, user_id, thread_id,
+      experiment_id;  // attributes.* (project_name: attributes.metadata.project_name)
+  std::optional<std::string> status, path, method, error_type, provider_error_type,
+      provider_request_id;                    // attributes.metadata.*
+  std::optional<std::string> response_model;  // attributes.response.model
+  std::optional<std::int64_t> input_tokens, output_tokens, total_tokens;  // attributes.metadata.tokens.*
+  std::optional<std::int64_t> status_code, provider_status_code, request_size, response_size;
+  std::optional<double> cost, latency_ms, ttfb_ms, provider_latency_ms;  // attributes.metadata.*
+  bool streamed = false;  // attributes.request.stream == true
+
+  bool operator==(const RecordFields&) const = default;
+};
+
+}  // namespace gw

@@ -1,0 +1,531 @@
+#include "telemetry/stream_assembler.h"
+
+#include "common/strings.h"
+#include "telemetry/record_builder.h"
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+namespace gw {
+
+namespace json = boost::json;
+
+namespace {
+
+// Untrusted chunks are parsed with the same nesting limit on both paths, so
+// that a chunk one path refuses the other refuses too.
+constexpr std::size_t kMaxChunkDepth = kMaxUntrustedJsonDepth;
+// Duplicate keys are found by comparing hashes with the object's earlier
+// keys; objects with more keys than this take the general path instead.
+constexpr std::size_t kMaxFastObjectKeys = 64;
+
+constexpr std::array<std::string_view, 5> kTopLevelKeys = {"id", "object", "created", "model", "system_fingerprint"};
+
+json::parse_options fastParseOptions() {
+  json::parse_options options;
+  options.max_depth = kMaxChunkDepth;
+  return options;
+}
+
+// A cheap hash for spotting duplicate keys: the length and the first and
+// last eight bytes. Keys that differ only in between collide, which costs
+// nothing but a detour through the general path (that decides for real).
+std::uint64_t hashKey(std::string_view s) {
+  std::uint64_t head = 0, tail = 0;
+  if (s.size() >= 8) {
+    std::memcpy(&head, s.data(), 8);
+    std::memcpy(&tail, s.data() + s.size() - 8, 8);
+  } else {
+    std::memcpy(&head, s.data(), s.size());
+  }
+  return (head * 0x9E3779B97F4A7C15ULL) ^ (tail * 0xC2B2AE3D27D4EB4FULL) ^ s.size();
+}
+
+void mergeToolCalls(json::array& into, const json::array& deltas) {
+  for (const auto& d : deltas) {
+    if (!d.is_object()) continue;
+    const auto& dobj = d.as_object();
+    std::int64_t index = static_cast<std::int64_t>(into.size());
+    if (const auto* i = dobj.if_contains("index"); i && i->is_int64()) index = i->as_int64();
+    json::object* target = nullptr;
+    for (auto& existing : into)
+      if (existing.is_object()) {
+        const auto* ei = existing.as_object().if_contains("index");
+        if (ei && ei->is_int64() && ei->as_int64() == index) target = &existing.as_object();
+      }
+    if (!target) {
+      json::object fresh(into.storage());
+      fresh["index"] = index;
+      into.push_back(std::move(fresh));
+      target = &into.back().as_object();
+    }
+    for (const auto& [key, value] : dobj) {
+      if (key == "index") continue;
+      if (key == "function" && value.is_object()) {
+        auto& fn = (*target)["function"];
+        if (!fn.is_object()) fn.emplace_object();
+        for (const auto& [fk, fv] : value.as_object()) {
+          auto& slot = fn.as_object()[fk];
+          if (fk == "arguments" && fv.is_string() && slot.is_string())
+            slot.as_string().append(fv.as_string());
+          else if (!fv.is_null())
+            slot = fv;
+        }
+      } else if (!value.is_null()) {
+        (*target)[key] = value;
+      }
+    }
+  }
+}
+
+void appendOrSet(json::value& slot, std::string_view text) {
+  if (slot.is_string()) slot.as_string().append(text);
+  else slot = text;
+}
+
+}  // namespace
+
+// The fast path: one SAX pass over a chunk that accepts only the common
+// shape -- top-level scalars, choices whose delta has role/content strings
+// (or nulls), text, finish_reason, index -- and refuses (returns false from
+// a callback, which stops the parser) anything the general path must see:
+// a secret or duplicate key anywhere, "error" or a non-null "usage" at the
+// top level, other delta members, values of unexpected types. What it picks
+// out is applied only once the whole chunk has been accepted.
+class StreamAssembler::FastPass {
+ public:
+  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
+
+  explicit FastPass(StreamAssembler& owner) : owner_(owner) {}
+
+  // Before each chunk.
+  void begin();
+  // After a chunk the parser accepted: folds what it picked out into the
+  // owner's response.
+  void apply();
+
+  // Handler interface of json::basic_parser.
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code& ec);
+  bool on_object_end(std::size_t, boost::system::error_code&) { return close(); }
+  bool on_array_begin(boost::system::error_code& ec);
+  bool on_array_end(std::size_t, boost::system::error_code&) { return close(); }
+  bool on_key_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    part_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, boost::system::error_code& ec);
+  bool on_string_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    part_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, boost::system::error_code& ec);
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t i, json::string_view, boost::system::error_code& ec);
+  bool on_uint64(std::uint64_t u, json::string_view, boost::system::error_code& ec) {
+    return scalar(json::value(u), ec);
+  }
+  bool on_double(double d, json::string_view, boost::system::error_code& ec) { return scalar(json::value(d), ec); }
+  bool on_bool(bool b, boost::system::error_code& ec) { return scalar(json::value(b), ec); }
+  bool on_null(boost::system::error_code& ec);
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+
+ private:
+  // Where the parser is: the innermost open container.
+  enum class Ctx : std::uint8_t { kRoot, kChoices, kChoice, kDelta, kSkip };
+  // What the next value is, from the last key (in an object) or the container (in an array).
+  enum class Slot : std::uint8_t {
+    kIgnore,
+    kTopLevel,  // one of kTopLevelKeys, index in top_key_
+    kChoices,
+    kUsage,
+    kChoiceElement,
+    kIndex,
+    kDelta,
+    kText,
+    kFinishReason,
+    kContent,
+    kRole,
+    kOtherDeltaMember,
+    kRefuse,  // "error" at the top level
+  };
+  struct ChoiceFacts {
+    std::int64_t index = 0;
+    bool has_role = false, has_content = false, has_text = false, has_finish_reason = false;
+    std::string role, content, text, finish_reason;
+  };
+
+  bool refuse(boost::system::error_code& ec) {
+    ec = json::error::syntax;  // any error stops the parser: foldFast() then declines the chunk
+    return false;
+  }
+  Slot top(std::size_t k) {
+    top_key_ = k;
+    return Slot::kTopLevel;
+  }
+  Slot nextSlot() const {
+    if (stack_.empty()) return Slot::kIgnore;
+    switch (stack_.back()) {
+      case Ctx::kChoices: return Slot::kChoiceElement;
+      case Ctx::kSkip: return Slot::kIgnore;
+      default: return slot_;
+    }
+  }
+  bool push(Ctx c) {
+    stack_.push_back(c);
+    key_starts_.push_back(keys_.size());
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    keys_.resize(key_starts_.back());
+    key_starts_.pop_back();
+    return true;
+  }
+  bool scalar(json::value v, boost::system::error_code& ec);
+  Slot classify(Ctx where, std::string_view key);
+  ChoiceFacts& currentChoice() { return choices_[choice_count_ - 1]; }
+  // The text of the string or key just completed (parts included).
+  std::string_view complete(json::string_view s) {
+    if (part_.empty()) return {s.data(), s.size()};
+    part_.append(s.data(), s.size());
+    return part_;
+  }
+
+  StreamAssembler& owner_;
+  std::vector<Ctx> stack_;
+  std::vector<std::uint64_t> keys_;          // hashes of the keys of every open object
+  std::vector<std::size_t> key_starts_;      // where each open container's keys start in keys_
+  Slot slot_ = Slot::kIgnore;
+  std::size_t top_key_ = 0;
+  std::string part_;
+  // Picked out of the chunk, applied when it is accepted. Vectors reused
+  // from chunk to chunk (their strings keep their capacity).
+  std::array<std::optional<json::value>, kTopLevelKeys.size()> top_{};
+  std::vector<ChoiceFacts> choices_;
+  std::size_t choice_count_ = 0;
+};
+
+void StreamAssembler::FastPass::begin() {
+  stack_.clear();
+  keys_.clear();
+  key_starts_.clear();
+  part_.clear();
+  slot_ = Slot::kIgnore;
+  for (auto& t : top_) t.reset();
+  choice_count_ = 0;
+}
+
+void StreamAssembler::FastPass::apply() {
+  for (std::size_t k = 0; k < top_.size(); ++k)
+    if (top_[k]) owner_.setTopLevel(k, *top_[k]);
+  for (std::size_t i = 0; i < choice_count_; ++i) {
+    const ChoiceFacts& f = choices_[i];
+    json::object& choice = owner_.choiceAt(f.index);
+    json::object& delta = choice["delta"].as_object();
+    if (f.has_role) {
+      auto& role = delta["role"];
+      if (role.is_null()) role = f.role;
+    }
+    if (f.has_content) appendOrSet(delta["content"], f.content);
+    if (f.has_text) appendOrSet(choice["text"], f.text);
+    if (f.has_finish_reason) choice["finish_reason"] = f.finish_reason;
+  }
+}
+
+bool StreamAssembler::foldFast(std::string_view chunk) {
+  // A line break would have to go (streamed_data is on the record's one line).
+  if (std::memchr(chunk.data(), '\n', chunk.size()) || std::memchr(chunk.data(), '\r', chunk.size())) return false;
+  fast_->reset();
+  FastPass& pass = fast_->handler();
+  pass.begin();
+  boost::system::error_code ec;
+  const std::size_t used = fast_->write_some(false, chunk.data(), chunk.size(), ec);
+  if (ec || !fast_->done()) return false;
+  for (char c : chunk.substr(used))
+    if (c != ' ' && c != '\t') return false;
+  pass.apply();
+  return true;
+}
+
+bool StreamAssembler::FastPass::on_object_begin(boost::system::error_code& ec) {
+  if (stack_.empty()) return push(Ctx::kRoot);
+  switch (nextSlot()) {
+    case Slot::kChoiceElement:
+      if (choice_count_ == choices_.size()) choices_.emplace_back();
+      {
+        ChoiceFacts& f = choices_[choice_count_++];
+        f.index = 0;
+        f.has_role = f.has_content = f.has_text = f.has_finish_reason = false;
+      }
+      return push(Ctx::kChoice);
+    case Slot::kDelta: return push(Ctx::kDelta);
+    case Slot::kIgnore:
+    case Slot::kChoices:  // not an array: the general path ignores it too
+    case Slot::kText:     // not a string: ignored
+      return push(Ctx::kSkip);
+    default: return refuse(ec);  // usage, a top-level member, index, finish_reason, a delta member
+  }
+}
+
+bool StreamAssembler::FastPass::on_array_begin(boost::system::error_code& ec) {
+  if (stack_.empty()) return refuse(ec);  // not an object: the general path lists it without folding
+  switch (nextSlot()) {
+    case Slot::kChoices: return push(Ctx::kChoices);
+    case Slot::kIgnore:
+    case Slot::kChoiceElement:
+    case Slot::kDelta:
+    case Slot::kText:
+    case Slot::kUsage:
+      return push(Ctx::kSkip);
+    default: return refuse(ec);
+  }
+}
+
+bool StreamAssembler::FastPass::on_key(json::string_view s, std::size_t, boost::system::error_code& ec) {
+  const std::string_view key = complete(s);
+  if (isSecretKey(key)) return refuse(ec);
+  const std::uint64_t h = hashKey(key);
+  const std::size_t start = key_starts_.back();
+  if (keys_.size() - start >= kMaxFastObjectKeys) return refuse(ec);
+  for (std::size_t i = start; i < keys_.size(); ++i)
+    if (keys_[i] == h) return refuse(ec);  // a duplicate (or a hash collision: the general path decides)
+  keys_.push_back(h);
+
+  slot_ = classify(stack_.back(), key);
+  if (slot_ == Slot::kRefuse) {
+    part_.clear();
+    return refuse(ec);
+  }
+  part_.clear();
+  return true;
+}
+
+// What the value after `key` is. By length first: this runs for every key
+// of every chunk.
+StreamAssembler::FastPass::Slot StreamAssembler::FastPass::classify(Ctx where, std::string_view key) {
+  switch (where) {
+    case Ctx::kRoot:
+      switch (key.size()) {
+        case 2:
+          if (key == "id") return top(0);
+          break;
+        case 5:
+          if (key == "model") return top(3);
+          if (key == "usage") return Slot::kUsage;
+          if (key == "error") return Slot::kRefuse;
+          break;
+        case 6:
+          if (key == "object") return top(1);
+          break;
+        case 7:
+          if (key == "created") return top(2);
+          if (key == "choices") return Slot::kChoices;
+          break;
+        case 18:
+          if (key == "system_fingerprint") return top(4);
+          break;
+        default: break;
+      }
+      return Slot::kIgnore;
+    case Ctx::kChoice:
+      switch (key.size()) {
+        case 4:
+          if (key == "text") return Slot::kText;
+          break;
+        case 5:
+          if (key == "index") return Slot::kIndex;
+          if (key == "delta") return Slot::kDelta;
+          break;
+        case 13:
+          if (key == "finish_reason") return Slot::kFinishReason;
+          break;
+        default: break;
+      }
+      return Slot::kIgnore;
+    case Ctx::kDelta:
+      if (key == "content") return Slot::kContent;
+      if (key == "role") return Slot::kRole;
+      return Slot::kOtherDeltaMember;
+    default: return Slot::kIgnore;
+  }
+}
+
+bool StreamAssembler::FastPass::on_string(json::string_view s, std::size_t, boost::system::error_code& ec) {
+  const std::string_view text = complete(s);
+  bool ok = true;
+  switch (nextSlot()) {
+    case Slot::kTopLevel: {
+      const json::value& current = owner_.top_level_[top_key_];
+      if (!current.is_string() || current.as_string() != text) top_[top_key_].emplace(text);
+      break;
+    }
+    case Slot::kText: {
+      ChoiceFacts& f = currentChoice();
+      f.has_text = true;
+      f.text.assign(text);
+      break;
+    }
+    case Slot::kFinishReason: {
+      ChoiceFacts& f = currentChoice();
+      f.has_finish_reason = true;
+      f.finish_reason.assign(text);
+      break;
+    }
+    case Slot::kContent: {
+      ChoiceFacts& f = currentChoice();
+      f.has_content = true;
+      f.content.assign(text);
+      break;
+    }
+    case Slot::kRole: {
+      ChoiceFacts& f = currentChoice();
+      f.has_role = true;
+      f.role.assign(text);
+      break;
+    }
+    case Slot::kIndex:
+    case Slot::kOtherDeltaMember: ok = false; break;
+    default: break;  // ignored, as the general path ignores it
+  }
+  part_.clear();
+  return ok ? true : refuse(ec);
+}
+
+bool StreamAssembler::FastPass::on_int64(std::int64_t i, json::string_view, boost::system::error_code& ec) {
+  if (nextSlot() == Slot::kIndex) {
+    currentChoice().index = i;
+    return true;
+  }
+  return scalar(json::value(i), ec);
+}
+
+bool StreamAssembler::FastPass::on_null(boost::system::error_code&) {
+  return true;  // a null is skipped wherever the general path reads one
+}
+
+// A number or boolean (not an int64 index).
+bool StreamAssembler::FastPass::scalar(json::value v, boost::system::error_code& ec) {
+  switch (nextSlot()) {
+    case Slot::kTopLevel: {
+      if (owner_.top_level_[top_key_] != v) top_[top_key_].emplace(std::move(v));
+      return true;
+    }
+    case Slot::kIndex:
+    case Slot::kFinishReason:
+    case Slot::kContent:
+    case Slot::kRole:
+    case Slot::kOtherDeltaMember: return refuse(ec);
+    default: return true;  // ignored by the general path too (usage, text, delta or choices of another type)
+  }
+}
+
+StreamAssembler::StreamAssembler(json::storage_ptr sp, bool general_path_only)
+    : sp_(std::move(sp)),
+      general_path_only_(general_path_only),
+      top_level_{json::value(nullptr, sp_), json::value("chat.completion.chunk", sp_), json::value(nullptr, sp_),
+                 json::value(nullptr, sp_), json::value(nullptr, sp_)},
+      usage_(nullptr, sp_),
+      fast_(std::make_unique<json::basic_parser<FastPass>>(fastParseOptions(), *this)) {
+}
+
+StreamAssembler::~StreamAssembler() = default;
+
+void StreamAssembler::setTopLevel(std::size_t k, const json::value& v) {
+  if (top_level_[k] != v) top_level_[k] = v;
+}
+
+json::object& StreamAssembler::choiceAt(std::int64_t index) {
+  auto [it, fresh] = choices_.try_emplace(index, sp_);
+  json::object& choice = it->second;
+  if (fresh) {
+    choice["index"] = index;
+    json::object delta(sp_);
+    delta["role"] = nullptr;
+    delta["content"] = nullptr;
+    choice["delta"] = std::move(delta);
+    choice["finish_reason"] = nullptr;
+  }
+  return choice;
+}
+
+void StreamAssembler::add(std::string_view chunk, std::string* streamed_entry) {
+  if (!general_path_only_ && foldFast(chunk)) {
+    ++fast_chunks_;
+    if (streamed_entry) streamed_entry->append(chunk);
+    return;
+  }
+  // The general path: a tree in scratch memory, freed with the chunk.
+  json::monotonic_resource scratch;
+  std::optional<json::value> parsed = parseUntrustedJson(chunk, &scratch);
+  if (!parsed) {
+    if (streamed_entry) streamed_entry->append(json::serialize(json::string_view(toValidUtf8(scrubSecretsInText(chunk)))));
+    return;
+  }
+  if (!error_type_) error_type_ = errorTypeOf(*parsed);
+  scrubSecrets(*parsed);
+  if (parsed->is_object()) foldTree(parsed->as_object());
+  if (streamed_entry) streamed_entry->append(json::serialize(*parsed));
+}
+
+void StreamAssembler::foldTree(const json::object& chunk) {
+  for (std::size_t k = 0; k < kTopLevelKeys.size(); ++k)
+    if (const auto* v = chunk.if_contains(kTopLevelKeys[k]); v && !v->is_null()) setTopLevel(k, *v);
+  if (const auto* u = chunk.if_contains("usage"); u && u->is_object()) usage_ = *u;
+  const auto* cs = chunk.if_contains("choices");
+  if (!cs || !cs->is_array()) return;
+  for (const auto& c : cs->as_array()) {
+    if (!c.is_object()) continue;
+    const auto& co = c.as_object();
+    std::int64_t index = 0;
+    if (const auto* i = co.if_contains("index"); i && i->is_int64()) index = i->as_int64();
+    json::object& choice = choiceAt(index);
+    auto& delta = choice["delta"].as_object();
+    if (const auto* d = co.if_contains("delta"); d && d->is_object()) {
+      for (const auto& [key, value] : d->as_object()) {
+        if (value.is_null()) continue;
+        if (key == "content" && value.is_string()) {
+          appendOrSet(delta["content"], value.as_string());
+        } else if (key == "tool_calls" && value.is_array()) {
+          auto& slot = delta["tool_calls"];
+          if (!slot.is_array()) slot.emplace_array();
+          mergeToolCalls(slot.as_array(), value.as_array());
+        } else if (key == "role") {
+          if (delta["role"].is_null()) delta["role"] = value;
+        } else {
+          delta[key] = value;
+        }
+      }
+    }
+    // Legacy completions streams carry "text" instead of a delta.
+    if (const auto* t = co.if_contains("text"); t && t->is_string()) appendOrSet(choice["text"], t->as_string());
+    if (const auto* f = co.if_contains("finish_reason"); f && !f->is_null()) choice["finish_reason"] = *f;
+  }
+}
+
+json::object StreamAssembler::finish() {
+  json::object out(sp_);
+  out.reserve(kTopLevelKeys.size() + 2);
+  for (std::size_t k = 0; k < kTopLevelKeys.size(); ++k)
+    if (k + 1 < kTopLevelKeys.size() || !top_level_[k].is_null())  // system_fingerprint only when a chunk had one
+      out[kTopLevelKeys[k]] = std::move(top_level_[k]);
+  json::array choices(sp_);
+  choices.reserve(choices_.size());
+  for (auto& [index, choice] : choices_) choices.push_back(std::move(choice));
+  choices_.clear();
+  out["choices"] = std::move(choices);
+  out["usage"] = std::move(usage_);
+  return out;
+}
+
+}  // namespace gw

@@ -13,6 +13,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -38,6 +40,35 @@ Result assemble(const std::vector<std::string_view>& chunks, bool general_path_o
   r.error_type = assembler.errorType();
   r.response = assembler.finish();
   return r;
+}
+
+// Equal values, but doubles only to within rounding: a chunk's own text
+// keeps every digit of a long number, while the general path writes back
+// the double Boost.JSON read, and Boost.JSON 1.81 does not always read the
+// two spellings of one number as the same double.
+bool sameValue(const boost::json::value& a, const boost::json::value& b) {
+  if (a.is_double() && b.is_double()) {
+    double x = a.get_double(), y = b.get_double();
+    return x == y || std::fabs(x - y) <= 1e-12 * std::max(std::fabs(x), std::fabs(y));
+  }
+  if (a.kind() != b.kind()) return false;
+  if (a.is_array()) {
+    const auto &x = a.get_array(), &y = b.get_array();
+    if (x.size() != y.size()) return false;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      if (!sameValue(x[i], y[i])) return false;
+    return true;
+  }
+  if (a.is_object()) {
+    const auto &x = a.get_object(), &y = b.get_object();
+    if (x.size() != y.size()) return false;
+    auto xi = x.begin();
+    auto yi = y.begin();
+    for (; xi != x.end(); ++xi, ++yi)  // same members in the same order
+      if (xi->key() != yi->key() || !sameValue(xi->value(), yi->value())) return false;
+    return true;
+  }
+  return a == b;
 }
 
 // A secret key's value in the text other than "[REDACTED]": a leak.
@@ -77,7 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   boost::json::value general_streamed = boost::json::parse(general.streamed_text, ec_general, {}, options);
   if (ec_fast || ec_general) std::abort();  // streamed_data is always JSON
   if (fast.streamed_text.find_first_of("\r\n") != std::string::npos) std::abort();  // on one line
-  if (fast_streamed != general_streamed) std::abort();
+  if (!sameValue(fast_streamed, general_streamed)) std::abort();
   if (fast.response != general.response) std::abort();
   if (fast.error_type != general.error_type) std::abort();
   if (leaksSecret(fast_streamed) || leaksSecret(fast.response)) std::abort();

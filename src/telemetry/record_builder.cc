@@ -183,16 +183,20 @@ bool isSecretKey(std::string_view name) {
   return false;
 }
 
-void scrubSecrets(json::value& v) {
+void scrubForRecord(json::value& v) {
   if (v.is_object()) {
     for (auto& kv : v.as_object()) {
       if (isSecretKey(std::string_view(kv.key().data(), kv.key().size())))
         kv.value() = kRedacted;
       else
-        scrubSecrets(kv.value());
+        scrubForRecord(kv.value());
     }
   } else if (v.is_array()) {
-    for (auto& item : v.as_array()) scrubSecrets(item);
+    for (auto& item : v.as_array()) scrubForRecord(item);
+  } else if (v.is_double() && !std::isfinite(v.get_double())) {
+    // 1e999 is valid JSON but no double: Boost.JSON reads it as infinity and
+    // would write it back as the bare word Infinity, which is not JSON.
+    v = v.get_double() > 0 ? "Infinity" : "-Infinity";
   }
 }
 
@@ -330,7 +334,7 @@ json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut,
   const std::uint64_t original = original_bytes.value_or(body.size());
   if (!cut && body.size() <= max_bytes) {
     if (auto parsed = parseUntrustedJson(body, sp)) {
-      scrubSecrets(*parsed);
+      scrubForRecord(*parsed);
       return std::move(*parsed);
     }
     if (!isValidUtf8(body)) {
@@ -346,7 +350,7 @@ json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut,
   std::string scrubbed;
   if (!cut) {
     if (auto parsed = parseUntrustedJson(body)) {
-      scrubSecrets(*parsed);
+      scrubForRecord(*parsed);
       scrubbed = json::serialize(*parsed);
     }
   }
@@ -424,7 +428,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
     if (options_.capture_bodies && with_record) {
       if (parsed && in.response_body.size() <= options_.max_body_bytes) {
         response = std::move(*parsed);
-        scrubSecrets(response);
+        scrubForRecord(response);
       } else {
         response = captureBody(in.response_body, options_.max_body_bytes, in.response_body_truncated,
                                in.response_body_truncated ? std::optional<std::uint64_t>(in.response_size)

@@ -73,8 +73,11 @@ std::string formatRfc3339Millis(std::chrono::system_clock::time_point t);
 // aws_session_token.
 bool isSecretKey(std::string_view name);
 
-// Replaces the value of every secret member, at any depth, by "[REDACTED]".
-void scrubSecrets(boost::json::value& v);
+// Makes an untrusted tree fit for a record: replaces the value of every
+// secret member, at any depth, by "[REDACTED]", and every number too large
+// for a double (1e999, read as infinity, which JSON cannot express) by the
+// string "Infinity" or "-Infinity".
+void scrubForRecord(boost::json::value& v);
 
 // Redacts the string value after every quoted secret key in (possibly cut
 // or malformed) JSON-ish text, for body previews that cannot be parsed.

@@ -8,6 +8,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -94,7 +95,8 @@ void appendOrSet(json::value& slot, std::string_view text) {
 // shape -- top-level scalars, choices whose delta has role/content strings
 // (or nulls), text, finish_reason, index -- and refuses (returns false from
 // a callback, which stops the parser) anything the general path must see:
-// a secret or duplicate key anywhere, "error" or a non-null "usage" at the
+// a secret or duplicate key anywhere, a number too large for a double,
+// "error" or a non-null "usage" at the
 // top level, other delta members, values of unexpected types. What it picks
 // out is applied only once the whole chunk has been accepted.
 class StreamAssembler::FastPass {
@@ -134,7 +136,10 @@ class StreamAssembler::FastPass {
   bool on_uint64(std::uint64_t u, json::string_view, boost::system::error_code& ec) {
     return scalar(json::value(u), ec);
   }
-  bool on_double(double d, json::string_view, boost::system::error_code& ec) { return scalar(json::value(d), ec); }
+  bool on_double(double d, json::string_view, boost::system::error_code& ec) {
+    // A number no double holds (1e999) is rewritten by the general path.
+    return std::isfinite(d) ? scalar(json::value(d), ec) : refuse(ec);
+  }
   bool on_bool(bool b, boost::system::error_code& ec) { return scalar(json::value(b), ec); }
   bool on_null(boost::system::error_code& ec);
   bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
@@ -473,7 +478,7 @@ void StreamAssembler::add(std::string_view chunk, std::string* streamed_entry) {
     return;
   }
   if (!error_type_) error_type_ = errorTypeOf(*parsed);
-  scrubSecrets(*parsed);
+  scrubForRecord(*parsed);
   if (parsed->is_object()) foldTree(parsed->as_object());
   if (streamed_entry) streamed_entry->append(json::serialize(*parsed));
 }

@@ -307,6 +307,19 @@ TEST(RecordBuilder, Helpers) {
   EXPECT_TRUE(v.is_null());
 }
 
+TEST(RecordBuilder, BodyNumbersBeyondADoubleKeepTheRecordJson) {
+  RequestRecord r = base();
+  r.request_body = R"({"model":"gpt-4o","temperature":1e999,"seed":-1e400})";
+  r.response_body = R"({"id":"x","usage":{"prompt_tokens":1e999}})";
+  auto built = builder().build(r);
+  boost::system::error_code ec;
+  json::parse(built.record->serialized, ec);
+  ASSERT_FALSE(ec) << built.record->serialized;
+  EXPECT_EQ(built.record->json().at("attributes").at("request").at("temperature"), "Infinity");
+  EXPECT_EQ(built.record->json().at("attributes").at("request").at("seed"), "-Infinity");
+  EXPECT_EQ(built.record->json().at("attributes").at("response").at("usage").at("prompt_tokens"), "Infinity");
+}
+
 TEST(RecordBuilder, MalformedAndHostileChunksDoNotBreakAssembly) {
   RequestRecord r = base();
   r.streamed = true;

@@ -137,6 +137,17 @@ TEST(StreamAssembler, GeneralPathScrubsDeduplicatesAndRemovesLineBreaks) {
   EXPECT_EQ(a.response.at("id"), "c");
 }
 
+// 1e999 is JSON but no double: written back as-is it would be the bare word
+// Infinity, which is not JSON (fuzz_stream_assembly finding).
+TEST(StreamAssembler, NumbersBeyondADoubleBecomeStrings) {
+  Assembled a = expectSame({R"({"choices":[{"index":0,"delta":{"content":"x"}}],"big":1e999,"small":-1e999})",
+                            R"({"created":1e400})"});
+  EXPECT_EQ(a.fast, 0u);
+  EXPECT_EQ(a.streamed.at(0).at("big"), "Infinity");
+  EXPECT_EQ(a.streamed.at(0).at("small"), "-Infinity");
+  EXPECT_EQ(a.response.at("created"), "Infinity");
+}
+
 TEST(StreamAssembler, ErrorTypeIsTheFirstErrorChunks) {
   Assembled a = expectSame({contentChunk("a"), R"({"error":{"code":"rate_limited"}})",
                             R"({"error":{"type":"server_error"}})"});

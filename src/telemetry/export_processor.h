@@ -41,7 +41,8 @@ struct ExportOptions {
 };
 
 // The memory a record held in a queue keeps alive, estimated from its
-// serialised size: the text plus its JSON tree (in the record's arena).
+// serialised size: the text plus the JSON tree an exporter may have had
+// parsed from it (TelemetryRecord::json(), in the record's arena).
 inline std::size_t recordFootprint(const TelemetryRecord& r) { return 3 * r.serialized.size() + 256; }
 
 // A bounded multi-producer queue of records in front of one exporter,

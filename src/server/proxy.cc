@@ -557,41 +557,40 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
 }
 
 // While the exchange runs: watches the client connection (so that the
-// upstream request is cancelled at once when the client goes away) and
-// enforces UPSTREAM_TIMEOUT_MS for the whole exchange with one timer. Both
-// are plain completion handlers on the worker's thread, not coroutines in a
+// upstream request is cancelled when the client goes away) and enforces
+// UPSTREAM_TIMEOUT_MS for the whole exchange, with one timer. Both are
+// plain completion handlers on the worker's thread, not coroutines in a
 // parallel group: that cost three coroutine frames and a cancellation signal
 // per request. Either one acts by closing the upstream connection, which
 // ends the exchange's pending read; the exchange then reports the cause it
 // finds in the context (client_gone -> cancelled, upstream_timed_out -> 504
 // or a final error event).
 //
+// The watch starts only once the exchange has run for kWatchClientAfter:
+// waiting for readability costs ~5 us per request (an EPOLL_CTL_MOD to
+// re-arm the socket, the wait, its cancellation; measured, bench/RESULTS.md),
+// which an exchange that ends within a few milliseconds does not need -- a
+// client that leaves during it costs the upstream at most those
+// milliseconds. The timer first fires then, starts the watch, and is set
+// again for the exchange's deadline.
+//
 // The handlers may run after the request ended (a cancelled operation still
-// completes), so they share only `State` with it; the destructor detaches
-// the context and cancels both operations.
+// completes), so they share only `State` (which owns the timer) with it;
+// the destructor detaches the context and cancels both operations.
 class ExchangeGuards {
  public:
+  static constexpr auto kWatchClientAfter = std::chrono::milliseconds(10);
+
   explicit ExchangeGuards(ProxyContext& ctx)
-      : state_(std::make_shared<State>(ctx)), timer_(ctx.client.socket().get_executor()) {
-    timer_.expires_after(ctx.settings().upstream_timeout);
-    timer_.async_wait([st = state_](boost::system::error_code ec) {
-      if (ec || !st->ctx) return;
-      st->ctx->upstream_timed_out = true;
-      if (st->ctx->upstream) st->ctx->upstream->close();
-      // A write to a client that stopped reading would otherwise never end
-      // (client writes have no deadline of their own): it fails now, and the
-      // request ends as cancelled. A pending write to a client that reads
-      // is only a write in progress: the client then misses the error
-      // event, which it could not have received any sooner.
-      boost::system::error_code cec;
-      st->ctx->client.socket().cancel(cec);
-    });
-    watchClient(state_);
+      : state_(std::make_shared<State>(ctx, ctx.client.socket().get_executor())) {
+    state_->deadline = Clock::now() + ctx.settings().upstream_timeout;
+    state_->timer.expires_after(std::min<Clock::duration>(kWatchClientAfter, ctx.settings().upstream_timeout));
+    state_->timer.async_wait([st = state_](boost::system::error_code ec) { onTimer(st, ec); });
   }
   ~ExchangeGuards() {
     ProxyContext& ctx = *state_->ctx;
     state_->ctx = nullptr;
-    timer_.cancel();
+    state_->timer.cancel();
     // Ends the pending readiness wait, so that the session's next read on
     // this socket is tried at once instead of queueing behind it.
     if (state_->watching && !ctx.client_gone) {
@@ -604,10 +603,36 @@ class ExchangeGuards {
 
  private:
   struct State {
-    explicit State(ProxyContext& c) : ctx(&c) {}
+    State(ProxyContext& c, const net::any_io_executor& executor) : ctx(&c), timer(executor) {}
     ProxyContext* ctx;  // null once the exchange is over
+    net::steady_timer timer;
+    Clock::time_point deadline;
+    bool watch_started = false;
     bool watching = false;
   };
+
+  static void onTimer(const std::shared_ptr<State>& st, boost::system::error_code ec) {
+    if (ec || !st->ctx) return;
+    if (!st->watch_started) {
+      st->watch_started = true;
+      watchClient(st);
+      if (Clock::now() < st->deadline) {
+        st->timer.expires_at(st->deadline);
+        st->timer.async_wait([st](boost::system::error_code wec) { onTimer(st, wec); });
+        return;
+      }
+    }
+    ProxyContext& ctx = *st->ctx;
+    ctx.upstream_timed_out = true;
+    if (ctx.upstream) ctx.upstream->close();
+    // A write to a client that stopped reading would otherwise never end
+    // (client writes have no deadline of their own): it fails now, and the
+    // request ends as cancelled. A pending write to a client that reads
+    // is only a write in progress: the client then misses the error
+    // event, which it could not have received any sooner.
+    boost::system::error_code cec;
+    ctx.client.socket().cancel(cec);
+  }
 
   // Waits for readability, then reads without blocking: pipelined bytes are
   // kept for the next request; end of stream or an error means the client
@@ -645,7 +670,6 @@ class ExchangeGuards {
   }
 
   std::shared_ptr<State> state_;
-  net::steady_timer timer_;
 };
 
 }  // namespace

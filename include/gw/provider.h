@@ -67,6 +67,12 @@ struct ClientRequest {
   std::string model;            // model after prefix removal, "" if none
   bool stream = false;          // "stream": true
   bool client_wants_usage = false;  // stream_options.include_usage
+  // Whether the gateway reads the response at all (usage, model, chunks
+  // for the record). False when telemetry is off (ENABLED_EXPORTERS=none):
+  // a provider then adds nothing to the request for its own use (OpenAI's
+  // stream_options.include_usage) and relays the response without parsing
+  // what it passes through unchanged.
+  bool observed = true;
   const HeaderLookup* headers = nullptr;
   const ProviderConfig* config = nullptr;
 };

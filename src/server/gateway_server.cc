@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/openai_error.h"
 #include "common/strings.h"
+#include "server/draining_buffer.h"
 #include "server/router.h"
 #include "server/server_internal.h"
 #include "telemetry/telemetry_sink.h"
@@ -14,6 +15,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
@@ -210,6 +212,66 @@ net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_
   co_return co_await writeSimpleResponse(client, p, openAiErrorBody(e)) && keep_alive;
 }
 
+// The deadline for reading a request head from a client connection: the
+// keep-alive idle time until the first byte, CLIENT_HEADER_TIMEOUT_MS from
+// there to the end of the head. When it passes, the pending read is
+// cancelled (the session sees operation_aborted and closes).
+//
+// Moving the deadline later is a store: the connection's one timer wakes at
+// the deadline it was set for, finds the later one, and sleeps again; only
+// a deadline earlier than the timer's (a head arriving in pieces) re-arms
+// it. Beast's stream timeouts instead start and cancel a timer around every
+// read, a cost paid per request for a deadline that almost never passes.
+//
+// Used from the session's coroutine on its worker thread. The timer's
+// handler may run after the session ended, so it shares only `State`
+// (which owns the timer) and does nothing once detached.
+class HeadReadDeadline {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit HeadReadDeadline(tcp::socket& socket)
+      : state_(std::make_shared<State>(socket)) {}
+  ~HeadReadDeadline() {
+    state_->socket = nullptr;
+    state_->timer.cancel();
+  }
+  HeadReadDeadline(const HeadReadDeadline&) = delete;
+  HeadReadDeadline& operator=(const HeadReadDeadline&) = delete;
+
+  // Reads from now on must end by `when`.
+  void set(Clock::time_point when) {
+    state_->deadline = when;
+    if (when < state_->armed_for) arm(state_, when);
+  }
+  // No deadline (the request is being served).
+  void clear() { state_->deadline = Clock::time_point::max(); }
+
+ private:
+  struct State {
+    explicit State(tcp::socket& s) : socket(&s), timer(s.get_executor()) {}
+    tcp::socket* socket;  // null once the session ended
+    net::steady_timer timer;
+    Clock::time_point deadline = Clock::time_point::max();
+    Clock::time_point armed_for = Clock::time_point::max();
+  };
+
+  static void arm(const std::shared_ptr<State>& st, Clock::time_point when) {
+    st->armed_for = when;
+    st->timer.expires_at(when);  // a wait already pending completes as aborted
+    st->timer.async_wait([st](boost::system::error_code ec) {
+      if (ec || !st->socket) return;
+      st->armed_for = Clock::time_point::max();
+      if (st->deadline == Clock::time_point::max()) return;  // serving: set() arms again
+      if (Clock::now() < st->deadline) return arm(st, st->deadline);
+      boost::system::error_code cec;
+      st->socket->cancel(cec);
+    });
+  }
+
+  std::shared_ptr<State> state_;
+};
+
 // One client connection: read requests one at a time (so pipelined requests
 // are answered in order), dispatch, repeat while keep-alive.
 net::awaitable<void> session(Worker& w, tcp::socket socket) {
@@ -217,6 +279,7 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
   beast::tcp_stream client(std::move(socket));
   tcp::socket* registered = &client.socket();
   w.sockets.insert(registered);
+  HeadReadDeadline head_deadline(client.socket());
   beast::flat_buffer buffer;
   buffer.reserve(8 * 1024);  // read requests in one piece, not Beast's 512-byte minimum
   for (;;) {
@@ -232,22 +295,28 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
     // byte on, the whole head must arrive within CLIENT_HEADER_TIMEOUT_MS
     // (one deadline, not one per read: a client trickling a byte at a time
     // cannot stretch it).
-    client.expires_after(buffer.size() ? s.client_header_timeout : s.idle_timeout);
     HeadScan scan = scanRequestHead(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
     bool read_failed = false;
+    if (!scan.complete)
+      head_deadline.set(std::chrono::steady_clock::now() + (buffer.size() ? s.client_header_timeout : s.idle_timeout));
     while (!scan.complete && !scan.obs_fold && !scan.bare_lf && buffer.size() <= s.max_header_bytes) {
       bool first = buffer.size() == 0;
       std::size_t room = std::max<std::size_t>(512, buffer.capacity() - buffer.size());
-      auto [rec, rn] = co_await client.async_read_some(buffer.prepare(std::min<std::size_t>(room, 64 * 1024)), kAsTuple);
+      // The socket itself, not the Beast stream: HeadReadDeadline is the
+      // timeout, and a DrainingBuffer makes the read after a response wait
+      // for the next request instead of first trying a recv() that fails.
+      auto [rec, rn] = co_await client.socket().async_read_some(
+          DrainingBuffer{buffer.prepare(std::min<std::size_t>(room, 64 * 1024))}, kAsTuple);
       if (rec) {
         read_failed = true;
         break;
       }
       buffer.commit(rn);
-      if (first) client.expires_after(s.client_header_timeout);
       scan = scanRequestHead(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()),
                              scan.resume);
+      if (first && !scan.complete) head_deadline.set(std::chrono::steady_clock::now() + s.client_header_timeout);
     }
+    head_deadline.clear();
     if (read_failed) break;  // closed, reset or timed out: nobody to answer
     if (scan.obs_fold || scan.bare_lf) {
       co_await writeEarlyError(client, Error::badRequest("bad_request",
@@ -318,6 +387,7 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
       if (!bec && !parser.is_done()) {
         client.expires_after(s.client_header_timeout);
         std::tie(bec, std::ignore) = co_await http::async_read(client, buffer, parser, kAsTuple);
+        client.expires_never();
       }
       if (bec) {
         if (bec == http::error::body_limit)
@@ -338,7 +408,6 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
       std::advance(it, static_cast<std::ptrdiff_t>(head_fields));
       while (it != fields.end()) it = fields.erase(it);
     }
-    client.expires_never();
     Request req = parser.release();
     bool keep = co_await dispatch(w, client, buffer, req, received);
     if (!keep) break;

@@ -5,6 +5,7 @@
 #include "common/strings.h"
 #include "providers/common/forwarding.h"
 #include "providers/provider_registry.h"
+#include "server/draining_buffer.h"
 #include "server/router.h"
 #include "server/server_internal.h"
 #include "telemetry/telemetry_sink.h"
@@ -101,6 +102,7 @@ struct ProxyContext {
   std::string request_id;
   std::string cors_origin;
   bool keep_alive = true;
+  bool observed = true;  // TelemetrySink::observationsWanted()
   std::size_t capture_budget = 0;
 
   // Response state.
@@ -116,6 +118,7 @@ struct ProxyContext {
 };
 
 void captureBody(ProxyContext& ctx, std::string_view bytes) {
+  if (!ctx.observed) return;  // telemetry off: nothing reads it
   auto& body = ctx.record->response_body;
   if (ctx.record->response_body_truncated) {
     // Past the budget only the tail is kept, because OpenAI-shaped bodies
@@ -245,6 +248,19 @@ net::awaitable<boost::system::error_code> writeUpstream(Stream& stream, const st
   co_return ec;
 }
 
+// One read from an upstream into `into`. Plain TCP reads the socket itself
+// (with a DrainingBuffer: after a read that emptied it, the next read waits
+// for readiness instead of first trying a recv() that fails); TLS reads
+// through the SSL stream.
+template <class Stream>
+net::awaitable<std::tuple<boost::system::error_code, std::size_t>> readUpstream(Stream& stream,
+                                                                                 net::mutable_buffer into) {
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>)
+    return stream.socket().async_read_some(DrainingBuffer{into}, kAsTuple);
+  else
+    return stream.async_read_some(into, kAsTuple);
+}
+
 // Reads an upstream response head, driving the parser directly over what is
 // buffered (as readPiece() does for the body) instead of through Beast's
 // composed read operations. Errors as http::async_read_header gives them:
@@ -260,7 +276,7 @@ net::awaitable<boost::system::error_code> readResponseHead(Stream& stream, beast
       if (parser.is_header_done()) co_return boost::system::error_code{};
       if (ec && ec != http::error::need_more) co_return ec;
     }
-    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kUpstreamReadBytes), kAsTuple);
+    auto [ec, n] = co_await readUpstream(stream, buffer.prepare(kUpstreamReadBytes));
     buffer.commit(n);
     if (ec == net::error::eof || ec == net::ssl::error::stream_truncated)
       co_return (parser.got_some() || buffer.size() > 0) ? http::error::partial_message : http::error::end_of_stream;
@@ -360,7 +376,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
         if (used == 0) break;
       }
       if (produced() > 0 || parser.is_done()) co_return std::pair{boost::system::error_code{}, produced()};
-      auto [rec_ec, n] = co_await stream.async_read_some(conn.buffer().prepare(kUpstreamReadBytes), kAsTuple);
+      auto [rec_ec, n] = co_await readUpstream(stream, conn.buffer().prepare(kUpstreamReadBytes));
       conn.buffer().commit(n);
       if (rec_ec == net::error::eof || rec_ec == net::ssl::error::stream_truncated) {
         // A body delimited by the end of the connection ends here; any
@@ -724,6 +740,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   // assembled stream intact; the builder applies the cap itself.
   // Nothing is kept when no exporter consumes records (metrics only).
   const bool keep_bodies = s.capture_bodies && telemetry.recordsWanted();
+  ctx.observed = telemetry.observationsWanted();
   ctx.capture_budget = keep_bodies ? std::max<std::size_t>(s.telemetry_max_body_bytes, kMinCaptureBytes) : 0;
   rec.id = ctx.request_id;
   rec.wall_start = std::chrono::system_clock::now() -
@@ -796,6 +813,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   creq.model = route->model;
   creq.headers = &headers;
   creq.config = route->config;
+  creq.observed = ctx.observed;
   if (has_json) {
     if (auto* st = json.if_contains("stream")) creq.stream = st->is_bool() && st->as_bool();
     if (auto* so = json.if_contains("stream_options"); so && so->is_object())
@@ -827,7 +845,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     ctx.keep_alive = false;
   }
   // Usage of a non-streamed OpenAI-shaped body, read from what was captured.
-  if (!rec.streamed && !rec.observation.usage.input && rec.status_code < 400)
+  if (ctx.observed && !rec.streamed && !rec.observation.usage.input && rec.status_code < 400)
     scanOpenAiUsage(rec.response_body_truncated ? std::string_view(ctx.usage_tail) : rec.response_body,
                     rec.observation.usage);
   if (!keep_bodies) rec.response_body.clear();

@@ -205,6 +205,7 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
 }
 
 bool Telemetry::recordsWanted() const noexcept { return !impl_->workers.empty(); }
+bool Telemetry::observationsWanted() const noexcept { return !impl_->export_off; }
 
 void Telemetry::requestStarted() noexcept { Gauge::addTo(impl_->active, 1); }
 void Telemetry::requestEnded() noexcept { Gauge::addTo(impl_->active, -1); }

@@ -65,6 +65,7 @@ class Telemetry final : public TelemetrySink {
   void requestEnded() noexcept override;
   void submit(std::unique_ptr<RequestRecord> record) noexcept override;
   bool recordsWanted() const noexcept override;
+  bool observationsWanted() const noexcept override;
 
   // {NAME:{"state":"healthy|degraded|down","queue_depth","spooled","dropped"}}, any thread.
   boost::json::object exporterHealth() const;

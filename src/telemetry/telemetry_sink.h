@@ -26,6 +26,11 @@ class TelemetrySink {
   // handlers observe as the response passes (usage, model, status).
   // Constant after start-up; any thread.
   virtual bool recordsWanted() const noexcept { return true; }
+  // Whether anything at all reads what the request path observes of a
+  // response (usage, model, status, timings). False only when telemetry is
+  // off altogether (ENABLED_EXPORTERS=none): the proxy then looks into no
+  // response. Constant after start-up; any thread.
+  virtual bool observationsWanted() const noexcept { return true; }
 };
 
 // Discards records (ENABLED_EXPORTERS=none and unit tests).
@@ -33,6 +38,7 @@ class NullTelemetrySink final : public TelemetrySink {
  public:
   void submit(std::unique_ptr<RequestRecord>) noexcept override {}
   bool recordsWanted() const noexcept override { return false; }
+  bool observationsWanted() const noexcept override { return false; }
 };
 
 }  // namespace gw

@@ -1,5 +1,6 @@
 """Integration tests of the gateway core: the real binary against a mock upstream."""
 import asyncio
+import http.client
 import json
 import os
 import socket
@@ -51,6 +52,21 @@ class CoreTest(unittest.TestCase):
         self.assertTrue(h2["content-type"].startswith("text/event-stream"))
         self.assertEqual(b1, b2, "client that did not ask for usage sees exactly what the provider sends it")
         self.assertNotIn(b'"usage"', b2)
+
+    def test_streaming_with_telemetry_off_sends_the_clients_bytes_upstream(self):
+        # ENABLED_EXPORTERS=none (this gateway): nobody reads the usage, so
+        # the gateway adds no stream_options.include_usage; the upstream gets
+        # the client's body byte for byte.
+        raw_body = b'{"model":"gpt-4.1-nano","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=10)
+        conn.request("POST", "/v1/chat/completions", body=raw_body,
+                     headers={"Content-Type": "application/json", "Authorization": "Bearer " + TEST_KEY})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        resp.read()
+        conn.close()
+        sent = [e for e in self.mock.events() if e["event"] == "request" and e["body"] == raw_body.decode()]
+        self.assertEqual(len(sent), 1, "the upstream got the client's exact body")
 
     def test_streaming_with_usage_is_byte_identical(self):
         body = dict(CHAT_BODY, stream=True, stream_options={"include_usage": True})
@@ -208,9 +224,10 @@ class CoreTest(unittest.TestCase):
             if b"data: [DONE]" in buf:
                 break
         s.close()
-        # 4 content chunks and the finish chunk; the usage chunk the gateway
-        # asked for itself is not shown.
-        self.assertEqual(len(arrivals), 5)
+        # The mock's first 5 chunks and its finish chunk. (Telemetry is off
+        # here, so the gateway asked for no usage chunk; with exporters it
+        # asks and the client still sees no usage chunk: test_records.py.)
+        self.assertEqual(len(arrivals), 6)
         gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
         # The mock sends one chunk every 200 ms: each must reach the client
         # before the next is sent, so consecutive arrivals are ~200 ms apart.

@@ -736,6 +736,13 @@ class LimitsTest(unittest.TestCase):
         s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         time.sleep(0.2)
         self.assertIn(b"HTTP/1.1 200", s.recv(65536))
+        # A second request half-way through the idle time: the idle time
+        # counts again from its response (the connection's timer, armed for
+        # the first deadline, must sleep again rather than close it then).
+        time.sleep(3 * SLOW)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)
+        self.assertIn(b"HTTP/1.1 200", s.recv(65536))
         t0 = time.time()
         self.assertTrue(closed_within(s, 9 * SLOW))
         self.assertGreater(time.time() - t0, 4.5, "an idle client gets IDLE_TIMEOUT_MS, not the header timeout")

@@ -18,7 +18,7 @@ OpenAiCompatibleProvider::OpenAiCompatibleProvider(const ProviderConfig& config)
 }
 
 bool OpenAiCompatibleProvider::injectsUsage(const ClientRequest& r) {
-  return r.stream && !r.client_wants_usage && r.json != nullptr &&
+  return r.observed && r.stream && !r.client_wants_usage && r.json != nullptr &&
          (r.path == "/v1/chat/completions" || r.path == "/v1/completions");
 }
 
@@ -166,8 +166,8 @@ class ErrorPassthroughHandler final : public ResponseHandler {
 // "usage":null members can be left out.
 class SseHandler final : public ResponseHandler {
  public:
-  SseHandler(const UpstreamResponseHead& h, bool injected, std::size_t budget)
-      : injected_(injected), budget_(budget) {
+  SseHandler(const UpstreamResponseHead& h, bool injected, bool observed, std::size_t budget)
+      : injected_(injected), observed_(observed || injected), budget_(budget) {
     head_.status = h.status;
     head_.content_type = std::string(h.content_type);
     head_.framing = Framing::kRelay;
@@ -177,6 +177,13 @@ class SseHandler final : public ResponseHandler {
 
   Status onBody(std::string_view in, std::string& out) override {
     if (!injected_) forwardCompleteEvents(in, out);
+    if (!observed_) {
+      // Relayed unchanged and read by nobody: not parsed. The bytes held
+      // back for an unfinished event are then what the event limit bounds.
+      if (held_.size() > kMaxEventBytes)
+        return Error::badGateway("upstream_stream_malformed", "upstream event too large");
+      return ok();
+    }
     bool parsed = parser_.feed(in, [&](const SseEvent& e) {
       onEvent(e, out);
       return true;
@@ -261,11 +268,14 @@ class SseHandler final : public ResponseHandler {
     obs_.chunks.emplace_back(chunk);
   }
 
+  static constexpr std::size_t kMaxEventBytes = 4u << 20;
+
   bool injected_;
+  bool observed_;  // events are parsed (usage, model, chunks) only when read
   std::size_t budget_;
   ClientResponseHead head_;
   ResponseObservation obs_;
-  SseParser parser_;
+  SseParser parser_{kMaxEventBytes};
   std::string usage_chunk_;
   std::string held_;  // passthrough bytes after the last complete event
 };
@@ -276,7 +286,7 @@ std::unique_ptr<ResponseHandler> OpenAiCompatibleProvider::respond(const ClientR
                                                                    const UpstreamResponseHead& h,
                                                                    std::size_t capture_budget) const {
   if (h.status < 300 && iequals(trim(h.content_type.substr(0, h.content_type.find(';'))), "text/event-stream"))
-    return std::make_unique<SseHandler>(h, injectsUsage(r), capture_budget);
+    return std::make_unique<SseHandler>(h, injectsUsage(r), r.observed, capture_budget);
   if (h.status >= 400) {
     std::vector<std::string> secrets;
     if (auto auth = r.headers ? r.headers->get("authorization") : std::nullopt) {

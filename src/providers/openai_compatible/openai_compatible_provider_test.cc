@@ -169,6 +169,47 @@ TEST(OpenAiCompatible, StreamWhereClientAskedForUsageIsByteIdentical) {
   EXPECT_EQ(handler->observation().usage.total, 316);
 }
 
+// Telemetry off (ClientRequest::observed false): the request goes upstream
+// as the client sent it (no include_usage added for the gateway's own use),
+// and the stream comes back byte for byte, unparsed, still only in whole
+// events, with a bound on what an unfinished event may hold back.
+TEST(OpenAiCompatible, UnobservedStreamIsRelayedUnchangedAndUnparsed) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"gpt-4.1-nano","stream":true,"messages":[]})", config);
+  f.req.observed = false;
+  auto up = p.prepare(f.req);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->body, f.body) << "nothing is injected when nobody reads the usage";
+  Headers hh;
+  auto handler = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", &hh}, 0);
+  EXPECT_TRUE(handler->head().passthrough_bytes);
+  std::string upstream;
+  for (auto& l : transcriptLines()) upstream += "data: " + l + "\n\n";
+  upstream += "data: [DONE]\n\n";
+  std::string out;
+  for (std::size_t i = 0; i < upstream.size(); i += 11) {
+    ASSERT_TRUE(handler->onBody(std::string_view(upstream).substr(i, 11), out));
+    EXPECT_EQ(out.size(), completeSseEventsPrefix(out)) << "only whole events are forwarded";
+  }
+  ASSERT_TRUE(handler->onEnd(out));
+  EXPECT_EQ(out, upstream);
+  const auto& obs = handler->observation();
+  EXPECT_FALSE(obs.usage.total) << "the events were not parsed";
+  EXPECT_FALSE(obs.response_model);
+  EXPECT_TRUE(obs.chunks.empty());
+
+  // An event that never ends: refused past the event limit (4 MiB) instead
+  // of held back without bound.
+  auto endless = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", &hh}, 0);
+  std::string piece = "data: " + std::string(64 * 1024, 'x');
+  std::string sink;
+  bool refused = false;
+  for (int i = 0; i < 80 && !refused; ++i) refused = !endless->onBody(piece, sink);
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(sink.empty());
+}
+
 TEST(OpenAiCompatible, CompleteSseEventsPrefix) {
   EXPECT_EQ(completeSseEventsPrefix(""), 0u);
   EXPECT_EQ(completeSseEventsPrefix("data: a\n\n"), 9u);

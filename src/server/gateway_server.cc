@@ -6,7 +6,7 @@
 #include "common/log.h"
 #include "common/openai_error.h"
 #include "common/strings.h"
-#include "server/draining_buffer.h"
+#include "common/draining_buffer.h"
 #include "server/router.h"
 #include "server/server_internal.h"
 #include "telemetry/telemetry_sink.h"
@@ -33,6 +33,7 @@ namespace server {
 namespace {
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 }
+using namespace std::string_view_literals;  // "..."sv: appends without strlen()
 
 Worker::Worker(Shared& s) : shared(s) {}
 
@@ -49,23 +50,29 @@ void BeastHeaders::forEach(const std::function<void(std::string_view, std::strin
 std::string buildResponseHead(const ResponseHeadParams& p) {
   std::string h;
   h.reserve(256);
-  h.append("HTTP/1.1 ").append(std::to_string(p.status)).append(" ");
+  h.append("HTTP/1.1 "sv).append(std::to_string(p.status)).append(" "sv);
   auto reason = http::obsolete_reason(static_cast<http::status>(p.status));
-  h.append(reason.empty() ? std::string_view("Unknown") : std::string_view(reason.data(), reason.size())).append("\r\n");
-  if (!p.content_type.empty()) h.append("Content-Type: ").append(p.content_type).append("\r\n");
-  if (p.content_length) h.append("Content-Length: ").append(std::to_string(*p.content_length)).append("\r\n");
-  else h.append("Transfer-Encoding: chunked\r\n");
-  h.append("x-request-id: ").append(p.request_id).append("\r\n");
+  h.append(reason.empty() ? std::string_view("Unknown") : std::string_view(reason.data(), reason.size())).append("\r\n"sv);
+  if (!p.content_type.empty()) h.append("Content-Type: "sv).append(p.content_type).append("\r\n"sv);
+  if (p.content_length) h.append("Content-Length: "sv).append(std::to_string(*p.content_length)).append("\r\n"sv);
+  else h.append("Transfer-Encoding: chunked\r\n"sv);
+  h.append("x-request-id: "sv).append(p.request_id).append("\r\n"sv);
   if (!p.cors_origin.empty()) {
-    h.append("Access-Control-Allow-Origin: ").append(p.cors_origin).append("\r\n");
-    h.append("Access-Control-Expose-Headers: x-request-id\r\n");
-    if (p.cors_origin != "*") h.append("Vary: Origin\r\n");
+    h.append("Access-Control-Allow-Origin: "sv).append(p.cors_origin).append("\r\n"sv);
+    h.append("Access-Control-Expose-Headers: x-request-id\r\n"sv);
+    if (p.cors_origin != "*") h.append("Vary: Origin\r\n"sv);
   }
   if (p.extra)
-    for (const auto& [k, v] : *p.extra) h.append(k).append(": ").append(v).append("\r\n");
-  if (!p.keep_alive) h.append("Connection: close\r\n");
-  h.append("\r\n");
+    for (const auto& [k, v] : *p.extra) h.append(k).append(": "sv).append(v).append("\r\n"sv);
+  if (!p.keep_alive) h.append("Connection: close\r\n"sv);
+  h.append("\r\n"sv);
   return h;
+}
+
+bool keepAlive(const Request& request) {
+  auto it = findField(request.base(), http::field::connection);
+  if (request.version() < 11) return it != request.end() && http::token_list{it->value()}.exists("keep-alive");
+  return it == request.end() || !http::token_list{it->value()}.exists("close");
 }
 
 std::string corsOriginFor(const Settings& s, const Request& req) {
@@ -175,7 +182,7 @@ net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_
                               std::chrono::steady_clock::time_point received) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
-  bool keep_alive = req.keep_alive() && !w.shared.draining.load(std::memory_order_relaxed);
+  bool keep_alive = keepAlive(req) && !w.shared.draining.load(std::memory_order_relaxed);
   if (path == "/v1" || path.starts_with("/v1/")) {
     if (req.method() == http::verb::options && !w.shared.settings().cors_allowed_origins.empty()) {
       BeastHeaders headers(req);
@@ -349,7 +356,7 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
       std::vector<std::string_view> te;
       for (const auto& f : head)
         if (f.name() == http::field::transfer_encoding) te.push_back(f.value());
-      std::string problem = framingProblem(head.version(), te, head.find(http::field::content_length) != head.end());
+      std::string problem = framingProblem(head.version(), te, findField(head.base(), http::field::content_length) != head.end());
       if (!problem.empty()) {
         co_await writeEarlyError(client, Error::badRequest("bad_request", "Malformed HTTP request: " + problem));
         break;
@@ -363,7 +370,7 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
     }
     parser.body_limit(s.max_request_body_bytes);
     if (!parser.is_done()) {
-      auto expect = parser.get().find(http::field::expect);
+      auto expect = findField(parser.get().base(), http::field::expect);
       if (expect != parser.get().end() && iequals(expect->value(), "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         auto [cec, cn] = co_await net::async_write(client, net::buffer(kContinue), kAsTuple);

@@ -5,7 +5,7 @@
 #include "common/strings.h"
 #include "providers/common/forwarding.h"
 #include "providers/provider_registry.h"
-#include "server/draining_buffer.h"
+#include "common/draining_buffer.h"
 #include "server/router.h"
 #include "server/server_internal.h"
 #include "telemetry/telemetry_sink.h"
@@ -18,6 +18,7 @@
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
@@ -32,6 +33,7 @@ namespace {
 
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 using Clock = std::chrono::steady_clock;
+using namespace std::string_view_literals;  // "..."sv: appends without strlen()
 
 // Upper bound for an upstream body the gateway must hold whole (a
 // non-streamed response it translates). Relayed bodies are never held.
@@ -66,17 +68,34 @@ struct UpstreamHeaders final : HeaderLookup {
 void forwardableHeaders(const http::fields& upstream, bool passthrough,
                         std::vector<std::pair<std::string, std::string>>& out) {
   for (const auto& f : upstream) {
-    std::string name = toLower(f.name_string());
-    if (name == "content-type" || name == "content-length" || name == "transfer-encoding" ||
-        name == "connection" || name == "keep-alive" || name == "x-request-id" || name == "set-cookie" ||
-        name == "proxy-connection" || name == "upgrade" || name == "trailer" || name == "te" ||
-        name == "alt-svc" || name == "date" || name == "server")
-      continue;
+    // Framing, connection management and the gateway's own headers are the
+    // gateway's to write. Compared by Beast's field enum where the name is
+    // a known one: no lower-cased copy of each name.
+    switch (f.name()) {
+      case http::field::content_type:
+      case http::field::content_length:
+      case http::field::transfer_encoding:
+      case http::field::connection:
+      case http::field::keep_alive:
+      case http::field::set_cookie:
+      case http::field::proxy_connection:
+      case http::field::upgrade:
+      case http::field::trailer:
+      case http::field::te:
+      case http::field::alt_svc:
+      case http::field::date:
+      case http::field::server:
+        continue;
+      default:
+        break;
+    }
+    std::string_view name = f.name_string();
+    if (iequals(name, "x-request-id")) continue;
     // The gateway's CORS policy (CORS_ALLOWED_ORIGINS) decides what a
     // browser may read, never the upstream's.
-    if (name.starts_with("access-control-")) continue;
-    if (!passthrough && name != "retry-after" && name.find("ratelimit") == std::string::npos) continue;
-    out.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    if (name.size() >= 15 && iequals(name.substr(0, 15), "access-control-")) continue;
+    if (!passthrough && !iequals(name, "retry-after") && toLower(name).find("ratelimit") == std::string::npos) continue;
+    out.emplace_back(std::string(name), std::string(f.value()));
   }
 }
 
@@ -321,7 +340,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   rec.provider_request_id = providerRequestId(uh);
   UpstreamHeaders lookup;
   lookup.fields = &uh.base();
-  auto ct = uh.find(http::field::content_type);
+  auto ct = findField(uh.base(), http::field::content_type);
   UpstreamResponseHead uhead{static_cast<int>(uh.result_int()), ct == uh.end() ? std::string_view() : std::string_view(ct->value()),
                              &lookup};
   // Stream chunks serve only the record's response, so none are kept when
@@ -502,7 +521,7 @@ std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up) {
     return std::nullopt;
   std::string head;
   head.reserve(256 + up.target.size() + up.headers.size() * 48);
-  head.append(up.method).append(" ").append(up.target).append(" HTTP/1.1\r\nHost: ");
+  head.append(up.method).append(" "sv).append(up.target).append(" HTTP/1.1\r\nHost: "sv);
   // A provider that signs its requests (bedrock) sets Host itself.
   auto signed_host = std::find_if(up.headers.begin(), up.headers.end(),
                                   [](const auto& h) { return iequals(h.first, "host") && !hasHeaderUnsafeBytes(h.second); });
@@ -510,22 +529,22 @@ std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up) {
     head.append(signed_host->second);
   } else {
     bool ipv6 = up.endpoint.host.find(':') != std::string::npos;
-    if (ipv6) head.append("[");
+    if (ipv6) head.append("["sv);
     head.append(up.endpoint.host);
-    if (ipv6) head.append("]");
-    if (up.endpoint.port != (up.endpoint.tls ? 443 : 80)) head.append(":").append(std::to_string(up.endpoint.port));
+    if (ipv6) head.append("]"sv);
+    if (up.endpoint.port != (up.endpoint.tls ? 443 : 80)) head.append(":"sv).append(std::to_string(up.endpoint.port));
   }
-  head.append("\r\n");
+  head.append("\r\n"sv);
   for (const auto& [k, v] : up.headers) {
     if (iequals(k, "host") || hasHeaderUnsafeBytes(k) || hasHeaderUnsafeBytes(v) || k.empty()) continue;
-    head.append(k).append(": ").append(v).append("\r\n");
+    head.append(k).append(": "sv).append(v).append("\r\n"sv);
   }
   // The body is always sent with its own Content-Length (the gateway
   // re-frames every request: nothing the client wrote about framing reaches
   // the upstream). Methods that carry a body get one even when it is empty.
   if (!up.body.empty() || up.method == "POST" || up.method == "PUT" || up.method == "PATCH")
-    head.append("Content-Length: ").append(std::to_string(up.body.size())).append("\r\n");
-  head.append("\r\n");
+    head.append("Content-Length: "sv).append(std::to_string(up.body.size())).append("\r\n"sv);
+  head.append("\r\n"sv);
   return head;
 }
 
@@ -732,7 +751,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   auto& rec = *ctx.record;
   BeastHeaders headers(request);
   ctx.request_id = requestIdFor(headers);
-  ctx.keep_alive = request.keep_alive() && !w.shared.draining.load(std::memory_order_relaxed);
+  ctx.keep_alive = keepAlive(request) && !w.shared.draining.load(std::memory_order_relaxed);
   ctx.cors_origin = corsOriginFor(s, request);
   // What the request path keeps of a response for the record builder: the
   // body (or stream chunks) up to TELEMETRY_MAX_BODY_BYTES, but at least
@@ -773,12 +792,18 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   }
 
   // Body: parsed when it is JSON, passed through as bytes otherwise
-  // (multipart uploads to /v1/files, /v1/audio/...).
-  boost::json::object json;
+  // (multipart uploads to /v1/files, /v1/audio/...). The parsed values live
+  // in scratch memory inside this request's frame (the heap only past it):
+  // a typical chat request is ~15 small values, which the default resource
+  // would allocate one by one. Everything that holds them (json, creq)
+  // is declared after the resource and dies before it.
+  alignas(std::max_align_t) unsigned char json_scratch[4096];
+  boost::json::monotonic_resource json_memory(json_scratch, sizeof json_scratch);
+  boost::json::object json(&json_memory);
   ClientRequest creq;
   bool has_json = false;
   if (!request.body().empty()) {
-    auto ct = request.find(http::field::content_type);
+    auto ct = findField(request.base(), http::field::content_type);
     std::string_view ctype = ct == request.end() ? std::string_view() : std::string_view(ct->value());
     // Everything is JSON except uploads. curl -d sends JSON as
     // application/x-www-form-urlencoded, so that type does not opt out.
@@ -786,7 +811,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     bool json_type = !(lower.starts_with("multipart/") || lower.starts_with("application/octet-stream") ||
                        lower.starts_with("audio/") || lower.starts_with("image/") || lower.starts_with("video/"));
     if (json_type) {
-      auto parsed = parseJsonBody(request.body());
+      auto parsed = parseJsonBody(request.body(), &json_memory);
       if (!parsed) {
         co_await sendError(ctx, parsed.error(), "invalid_request");
         finish();

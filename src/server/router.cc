@@ -46,11 +46,11 @@ Result<Route> selectProvider(const HeaderLookup& headers, boost::json::object* b
   return route;
 }
 
-Result<boost::json::object> parseJsonBody(std::string_view body) {
+Result<boost::json::object> parseJsonBody(std::string_view body, boost::json::storage_ptr storage) {
   boost::json::parse_options opts;
   opts.max_depth = 64;
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(body, ec, {}, opts);
+  boost::json::value v = boost::json::parse(body, ec, std::move(storage), opts);
   if (ec) return Error::badRequest("invalid_json", "Request body is not valid JSON: " + ec.message());
   if (!v.is_object()) return Error::badRequest("invalid_json", "Request body must be a JSON object");
   return std::move(v.as_object());
@@ -146,6 +146,8 @@ int hexValue(char c) {
 }  // namespace
 
 std::string targetPathProblem(std::string_view path) {
+  // The usual path has no escape, backslash or dot: nothing to decode.
+  if (path.find_first_of("%\\.") == std::string_view::npos) return {};
   // Percent-decode once, then look at the segments between '/' and '\\':
   // what an upstream that decodes before normalising would see.
   std::string decoded;

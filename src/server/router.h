@@ -31,10 +31,10 @@ struct Route {
 Result<Route> selectProvider(const HeaderLookup& headers, boost::json::object* body,
                              const ProviderRegistry& providers, std::string_view default_provider);
 
-// Parses a request body as a JSON object, with depth and size limits.
-// Returns nullopt-like empty object pointer semantics via Result: an Error
-// (400 invalid_json) for malformed JSON or a non-object top level.
-Result<boost::json::object> parseJsonBody(std::string_view body);
+// Parses a request body as a JSON object, with a depth limit, its values
+// allocated from `storage` (default: the heap). Returns an Error (400
+// invalid_json) for malformed JSON or a non-object top level.
+Result<boost::json::object> parseJsonBody(std::string_view body, boost::json::storage_ptr storage = {});
 
 // The x-request-id to use: the client's if it is sane (printable ASCII, at
 // most 128 bytes), else a new UUID.

@@ -1,5 +1,6 @@
 #include "upstream/upstream_pool.h"
 
+#include "common/draining_buffer.h"
 #include "common/log.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -71,13 +72,18 @@ void UpstreamPool::closeIdle() {
   }
 }
 
-bool UpstreamPool::stillAlive(Connection& c) {
-  // An idle keep-alive connection the upstream has closed reads EOF (or has
-  // unexpected bytes). Peek without blocking; "would block" means alive.
-  if (c.buffer_.size() != 0) return false;
-  char byte;
-  ssize_t n = ::recv(c.tcpStream().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+bool UpstreamPool::startIdleWatch(Connection& c) {
+  // A DrainingBuffer read: when the response's last read emptied the socket
+  // the reactor queues it without a system call; otherwise it tries one
+  // recv() now (the old probe's cost). Whatever it reads, the connection is
+  // not reused, so the byte it may take from a TLS stream is never missed.
+  // The handler does nothing: the flag is set by the read itself, and the
+  // connection may be gone when the handler runs (closing it, or acquire()
+  // cancelling the read, completes it as aborted).
+  c.idle_watch_fired_ = false;
+  c.tcpStream().socket().async_read_some(DrainingBuffer{net::buffer(&c.idle_watch_byte_, 1), &c.idle_watch_fired_},
+                                         [](const boost::system::error_code&, std::size_t) {});
+  return !c.idle_watch_fired_;
 }
 
 net::awaitable<Result<tcp::resolver::results_type>> UpstreamPool::resolve(const UpstreamEndpoint& e) {
@@ -99,13 +105,14 @@ net::awaitable<Result<std::unique_ptr<Connection>>> UpstreamPool::acquire(const 
   while (!host.idle.empty()) {
     auto c = std::move(host.idle.back());
     host.idle.pop_back();
-    // Every reuse is checked, at the cost of one non-blocking recv(MSG_PEEK)
-    // per request: bytes that arrived after the last response (a broken
-    // upstream, or a proxy before it) would otherwise be read as the next
-    // request's response, which may be another client's. A closed
-    // connection is caught here too.
+    // Every reuse is checked (see the idle watch in the header): bytes that
+    // arrived after the last response (a broken upstream, or a proxy before
+    // it) would otherwise be read as the next request's response, which may
+    // be another client's. A closed connection is caught here too.
     auto idle_for = now - c->idle_since_;
-    if (idle_for < options_.max_idle_time && stillAlive(*c)) {
+    if (idle_for < options_.max_idle_time && !c->idle_watch_fired_) {
+      boost::system::error_code ec;
+      c->tcpStream().socket().cancel(ec);  // ends the idle watch
       c->reused_ = true;
       co_return std::move(c);
     }
@@ -163,6 +170,11 @@ void UpstreamPool::release(std::unique_ptr<Connection> c) {
   if (it == hosts_.end()) return;
   HostState& host = it->second;
   if (host.idle.size() >= options_.max_idle_per_host || c->buffer_.size() != 0) {
+    c->close();
+    --host.open;
+    return;
+  }
+  if (!startIdleWatch(*c)) {
     c->close();
     --host.open;
     return;

@@ -7,6 +7,15 @@
 // verification -- all within the connect timeout. release() returns a
 // connection whose last response was complete and keep-alive.
 //
+// An idle connection is watched for anything the upstream sends while it
+// has no request (a close, or stray bytes that would otherwise be read as
+// the next request's response -- possibly another client's): a read of one
+// byte is pending on it, which the reactor completes when anything arrives.
+// acquire() then knows from a flag whether the connection is still clean,
+// and cancels the pending read instead of probing the socket with a
+// recv(MSG_PEEK) (a system call per request; the pending read costs none
+// when the socket was drained by the response's last read).
+//
 // This header includes Beast; only src/upstream and src/server .cc files
 // include it.
 #pragma once
@@ -65,6 +74,10 @@ class Connection {
   beast::flat_buffer buffer_;
   std::chrono::steady_clock::time_point idle_since_{};
   bool reused_ = false;
+  // The idle watch (see above): set by its read, in the reactor, as soon as
+  // anything (bytes, end of stream, an error) arrived while idle.
+  bool idle_watch_fired_ = false;
+  char idle_watch_byte_ = 0;
 };
 
 // Makes the process-wide TLS client context: system CA store (plus an extra
@@ -100,7 +113,8 @@ class UpstreamPool {
   };
 
   net::awaitable<Result<tcp::resolver::results_type>> resolve(const UpstreamEndpoint& endpoint);
-  static bool stillAlive(Connection& c);
+  // Starts the idle watch; false when it fired at once (already unusable).
+  static bool startIdleWatch(Connection& c);
 
   net::io_context& io_;
   std::shared_ptr<net::ssl::context> tls_;

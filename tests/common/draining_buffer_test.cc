@@ -1,7 +1,7 @@
 // DrainingBuffer: reads through it give exactly what plain reads give, and
 // after a read that emptied the socket the next read waits for readiness
 // instead of first trying a recv() that fails.
-#include "server/draining_buffer.h"
+#include "common/draining_buffer.h"
 
 #include <gtest/gtest.h>
 
@@ -31,7 +31,7 @@ extern "C" ssize_t recv(int fd, void* buf, size_t len, int flags) {
   return next(fd, buf, len, flags);
 }
 
-namespace gw::server {
+namespace gw {
 namespace {
 
 namespace net = boost::asio;
@@ -121,7 +121,6 @@ TEST(DrainingBuffer, ManyExchangesOnOneSocketAllComplete) {
   }
 }
 
-#if defined(GW_DRAINING_BUFFER_ACTIVE)
 // The point of the type: the read that follows a short read makes one
 // recv() (when the bytes are there), where a plain read first tries one
 // that fails with EAGAIN.
@@ -144,7 +143,6 @@ TEST(DrainingBuffer, SkipsTheFailingSpeculativeRecvAfterAShortRead) {
   EXPECT_EQ(recvCallsForReadAfterShortRead(false), 2) << "plain reads: EAGAIN, then the read (the test's baseline)";
   EXPECT_EQ(recvCallsForReadAfterShortRead(true), 1);
 }
-#endif
 
 }  // namespace
-}  // namespace gw::server
+}  // namespace gw

@@ -35,7 +35,15 @@ constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 }
 using namespace std::string_view_literals;  // "..."sv: appends without strlen()
 
-Worker::Worker(Shared& s) : shared(s) {}
+Worker::Worker(Shared& s) : shared(s) {
+  const auto timeout = s.settings().upstream_timeout;
+  // The client watch starts after kWatchClientAfter, or at the deadline if
+  // that is sooner (see ExchangeGuards in proxy.cc).
+  watch_lane.emplace(exchange_timers, std::min<ExchangeTimers::Clock::duration>(kWatchClientAfter, timeout));
+  deadline_lane.emplace(exchange_timers, timeout);
+  exchange_timers.registerLane(*watch_lane);
+  exchange_timers.registerLane(*deadline_lane);
+}
 
 std::optional<std::string_view> BeastHeaders::get(std::string_view name) const {
   auto it = request_.find(name);

@@ -593,71 +593,64 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
 
 // While the exchange runs: watches the client connection (so that the
 // upstream request is cancelled when the client goes away) and enforces
-// UPSTREAM_TIMEOUT_MS for the whole exchange, with one timer. Both are
-// plain completion handlers on the worker's thread, not coroutines in a
-// parallel group: that cost three coroutine frames and a cancellation signal
-// per request. Either one acts by closing the upstream connection, which
-// ends the exchange's pending read; the exchange then reports the cause it
-// finds in the context (client_gone -> cancelled, upstream_timed_out -> 504
-// or a final error event).
+// UPSTREAM_TIMEOUT_MS for the whole exchange. Both are driven by the
+// worker's ExchangeTimers (one timer for all exchanges, no timer operation
+// per request) and act by closing the upstream connection, which ends the
+// exchange's pending read; the exchange then reports the cause it finds in
+// the context (client_gone -> cancelled, upstream_timed_out -> 504 or a
+// final error event).
 //
 // The watch starts only once the exchange has run for kWatchClientAfter:
 // waiting for readability costs ~5 us per request (an EPOLL_CTL_MOD to
 // re-arm the socket, the wait, its cancellation; measured, bench/RESULTS.md),
 // which an exchange that ends within a few milliseconds does not need -- a
 // client that leaves during it costs the upstream at most those
-// milliseconds. The timer first fires then, starts the watch, and is set
-// again for the exchange's deadline.
+// milliseconds. The entry then moves from the worker's watch lane to its
+// deadline lane.
 //
-// The handlers may run after the request ended (a cancelled operation still
-// completes), so they share only `State` (which owns the timer) with it;
-// the destructor detaches the context and cancels both operations.
-class ExchangeGuards {
+// The watch's handler may run after the request ended (a cancelled wait
+// still completes), so it shares only `Watch` with the exchange; the
+// destructor detaches the context and ends the wait.
+class ExchangeGuards final : ExchangeTimers::Entry {
  public:
-  static constexpr auto kWatchClientAfter = std::chrono::milliseconds(10);
-
-  explicit ExchangeGuards(ProxyContext& ctx)
-      : state_(std::make_shared<State>(ctx, ctx.client.socket().get_executor())) {
-    state_->deadline = Clock::now() + ctx.settings().upstream_timeout;
-    state_->timer.expires_after(std::min<Clock::duration>(kWatchClientAfter, ctx.settings().upstream_timeout));
-    state_->timer.async_wait([st = state_](boost::system::error_code ec) { onTimer(st, ec); });
+  explicit ExchangeGuards(ProxyContext& ctx) : ctx_(ctx), start_(Clock::now()) {
+    on_due = &ExchangeGuards::onDue;
+    lane_ = &*ctx.worker.watch_lane;
+    lane_->add(*this, start_);
   }
   ~ExchangeGuards() {
-    ProxyContext& ctx = *state_->ctx;
-    state_->ctx = nullptr;
-    state_->timer.cancel();
+    ExchangeTimers::Lane::remove(*this, *lane_);
+    if (!watch_) return;
+    watch_->ctx = nullptr;
     // Ends the pending readiness wait, so that the session's next read on
     // this socket is tried at once instead of queueing behind it.
-    if (state_->watching && !ctx.client_gone) {
+    if (watch_->waiting && !ctx_.client_gone) {
       boost::system::error_code ec;
-      ctx.client.socket().cancel(ec);
+      ctx_.client.socket().cancel(ec);
     }
   }
   ExchangeGuards(const ExchangeGuards&) = delete;
   ExchangeGuards& operator=(const ExchangeGuards&) = delete;
 
  private:
-  struct State {
-    State(ProxyContext& c, const net::any_io_executor& executor) : ctx(&c), timer(executor) {}
+  struct Watch {
+    explicit Watch(ProxyContext& c) : ctx(&c) {}
     ProxyContext* ctx;  // null once the exchange is over
-    net::steady_timer timer;
-    Clock::time_point deadline;
-    bool watch_started = false;
-    bool watching = false;
+    bool waiting = false;
   };
 
-  static void onTimer(const std::shared_ptr<State>& st, boost::system::error_code ec) {
-    if (ec || !st->ctx) return;
-    if (!st->watch_started) {
-      st->watch_started = true;
-      watchClient(st);
-      if (Clock::now() < st->deadline) {
-        st->timer.expires_at(st->deadline);
-        st->timer.async_wait([st](boost::system::error_code wec) { onTimer(st, wec); });
+  static void onDue(ExchangeTimers::Entry& entry) {
+    auto& self = static_cast<ExchangeGuards&>(entry);
+    ProxyContext& ctx = self.ctx_;
+    if (!self.watch_) {
+      self.watch_ = std::make_shared<Watch>(ctx);
+      watchClient(self.watch_);
+      if (Clock::now() < self.start_ + ctx.settings().upstream_timeout) {
+        self.lane_ = &*ctx.worker.deadline_lane;
+        self.lane_->add(self, self.start_);
         return;
       }
     }
-    ProxyContext& ctx = *st->ctx;
     ctx.upstream_timed_out = true;
     if (ctx.upstream) ctx.upstream->close();
     // A write to a client that stopped reading would otherwise never end
@@ -673,23 +666,23 @@ class ExchangeGuards {
   // kept for the next request; end of stream or an error means the client
   // is gone. Waiting first avoids a recv() per request for the usual
   // "nothing yet".
-  static void watchClient(std::shared_ptr<State> st) {
-    ProxyContext& ctx = *st->ctx;
+  static void watchClient(std::shared_ptr<Watch> w) {
+    ProxyContext& ctx = *w->ctx;
     // Enough pipelined bytes buffered: stop reading (TCP backpressure does
     // the rest) and stop watching.
     if (ctx.client_buffer.size() >= kMaxPipelinedBytes) {
-      st->watching = false;
+      w->waiting = false;
       return;
     }
-    st->watching = true;
+    w->waiting = true;
     auto& socket = ctx.client.socket();
-    socket.async_wait(tcp::socket::wait_read, [st = std::move(st)](boost::system::error_code wec) mutable {
-      st->watching = false;
-      ProxyContext* c = st->ctx;
+    socket.async_wait(tcp::socket::wait_read, [w = std::move(w)](boost::system::error_code wec) mutable {
+      w->waiting = false;
+      ProxyContext* c = w->ctx;
       if (!c || wec == net::error::operation_aborted) return;
       boost::system::error_code ec;
       std::size_t n = wec ? 0 : c->client.socket().read_some(c->client_buffer.prepare(16 * 1024), ec);
-      if (!wec && ec == net::error::would_block) return watchClient(std::move(st));
+      if (!wec && ec == net::error::would_block) return watchClient(std::move(w));
       if (wec || ec) {
         c->client_gone = true;
         if (c->upstream) c->upstream->close();
@@ -700,11 +693,14 @@ class ExchangeGuards {
         return;
       }
       c->client_buffer.commit(n);
-      watchClient(std::move(st));
+      watchClient(std::move(w));
     });
   }
 
-  std::shared_ptr<State> state_;
+  ProxyContext& ctx_;
+  Clock::time_point start_;
+  ExchangeTimers::Lane* lane_ = nullptr;  // the lane this entry is in (or was last in)
+  std::shared_ptr<Watch> watch_;          // once the watch has started
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "config/settings.h"
 #include "gw/provider.h"
+#include "server/exchange_timers.h"
 #include "server/gateway_server.h"
 #include "upstream/upstream_pool.h"
 
@@ -48,11 +49,20 @@ bool keepAlive(const Request& request);
 // One worker thread: its io_context, listener, upstream pool and sessions.
 // Everything in a Worker is touched only from its own thread, except
 // `io` (posted to) and the atomics.
+// How long an exchange runs before the gateway starts watching its client
+// for a disconnect (see ExchangeGuards in proxy.cc).
+inline constexpr std::chrono::milliseconds kWatchClientAfter{10};
+
 struct Worker {
   explicit Worker(Shared& shared);
 
   Shared& shared;
   net::io_context io{1};
+  // The time limits of the exchanges in flight (proxy.cc, ExchangeGuards):
+  // when their client watch starts, and UPSTREAM_TIMEOUT_MS.
+  ExchangeTimers exchange_timers{io};
+  std::optional<ExchangeTimers::Lane> watch_lane;
+  std::optional<ExchangeTimers::Lane> deadline_lane;
   std::optional<tcp::acceptor> acceptor;
   std::optional<upstream::UpstreamPool> pool;
   std::unordered_set<tcp::socket*> sockets;  // live client connections

@@ -60,9 +60,11 @@ struct ClientRequest {
   std::string_view target;  // as received, e.g. "/v1/chat/completions?x=1"
   std::string_view path;    // target without the query
   std::string_view body;    // raw body bytes
-  // Parsed body when it is a JSON object (POST with a body), else nullptr.
+  // Parsed body when it is a JSON object (POST with a body) and the
+  // provider wants it parsed (Provider::wantsParsedBody), else nullptr.
   // The router may have rewritten "model" (provider prefix removed).
   boost::json::object* json = nullptr;
+  bool json_body = false;  // the body is a JSON object (whether parsed or not)
   bool body_rewritten = false;  // json differs from body; re-serialise it
   std::string model;            // model after prefix removal, "" if none
   bool stream = false;          // "stream": true
@@ -159,6 +161,11 @@ class Provider {
   virtual ~Provider() = default;
 
   virtual std::string_view name() const = 0;
+
+  // Whether prepare() needs the body's JSON tree (ClientRequest::json).
+  // Asked once the request's other fields are set; when false, `json` is
+  // null and the proxy never builds the tree (the body was still checked).
+  virtual bool wantsParsedBody(const ClientRequest&) const { return true; }
 
   // Builds the upstream request. Errors (missing credentials, a body the
   // provider cannot express) go to the client as they are.

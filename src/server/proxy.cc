@@ -100,12 +100,22 @@ void forwardableHeaders(const http::fields& upstream, bool passthrough,
 }
 
 std::optional<std::string> providerRequestId(const http::fields& h) {
-  for (std::string_view name : {"x-request-id", "request-id", "x-amzn-requestid", "x-amz-request-id",
-                                "x-fireworks-request-id", "cf-ray"}) {
-    auto it = h.find(name);
-    if (it != h.end() && !it->value().empty()) return std::string(it->value().substr(0, 256));
+  // In order of preference; one pass over the fields (see findField).
+  static constexpr std::array<std::string_view, 6> kNames = {
+      "x-request-id", "request-id", "x-amzn-requestid", "x-amz-request-id", "x-fireworks-request-id", "cf-ray"};
+  std::size_t best = kNames.size();
+  std::string_view value;
+  for (const auto& f : h) {
+    if (f.value().empty()) continue;
+    for (std::size_t i = 0; i < best; ++i)
+      if (iequals(f.name_string(), kNames[i])) {
+        best = i;
+        value = f.value();
+        break;
+      }
   }
-  return std::nullopt;
+  if (best == kNames.size()) return std::nullopt;
+  return std::string(value.substr(0, 256));
 }
 
 // Everything one proxied request carries through its stages.
@@ -787,37 +797,44 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     }
   }
 
-  // Body: parsed when it is JSON, passed through as bytes otherwise
-  // (multipart uploads to /v1/files, /v1/audio/...). The parsed values live
-  // in scratch memory inside this request's frame (the heap only past it):
-  // a typical chat request is ~15 small values, which the default resource
-  // would allocate one by one. Everything that holds them (json, creq)
-  // is declared after the resource and dies before it.
+  // Body: checked when it is JSON, passed through as bytes otherwise
+  // (multipart uploads to /v1/files, /v1/audio/...). A JSON body is first
+  // only scanned (valid, an object, its model and stream flags); its tree is
+  // built only when the provider needs it (Provider::wantsParsedBody): an
+  // OpenAI-compatible request the gateway forwards unchanged never does.
+  // The tree's values live in scratch memory inside this request's frame
+  // (the heap only past it): a typical chat request is ~15 small values,
+  // which the default resource would allocate one by one. Everything that
+  // holds them (json, creq) is declared after the resource and dies before it.
   alignas(std::max_align_t) unsigned char json_scratch[4096];
   boost::json::monotonic_resource json_memory(json_scratch, sizeof json_scratch);
   boost::json::object json(&json_memory);
   ClientRequest creq;
+  JsonBodyFacts facts;
   bool has_json = false;
   if (!request.body().empty()) {
     auto ct = findField(request.base(), http::field::content_type);
     std::string_view ctype = ct == request.end() ? std::string_view() : std::string_view(ct->value());
+    auto typeIs = [ctype](std::string_view prefix) {
+      return ctype.size() >= prefix.size() && iequals(ctype.substr(0, prefix.size()), prefix);
+    };
     // Everything is JSON except uploads. curl -d sends JSON as
     // application/x-www-form-urlencoded, so that type does not opt out.
-    std::string lower = toLower(ctype);
-    bool json_type = !(lower.starts_with("multipart/") || lower.starts_with("application/octet-stream") ||
-                       lower.starts_with("audio/") || lower.starts_with("image/") || lower.starts_with("video/"));
+    bool json_type = !(typeIs("multipart/") || typeIs("application/octet-stream") || typeIs("audio/") ||
+                       typeIs("image/") || typeIs("video/"));
     if (json_type) {
-      auto parsed = parseJsonBody(request.body(), &json_memory);
-      if (!parsed) {
-        co_await sendError(ctx, parsed.error(), "invalid_request");
+      auto scanned = scanJsonBody(request.body());
+      if (!scanned) {
+        co_await sendError(ctx, scanned.error(), "invalid_request");
         finish();
         co_return ctx.keep_alive;
       }
-      json = std::move(*parsed);
+      facts = std::move(*scanned);
       has_json = true;
     }
   }
-  auto route = selectProvider(headers, has_json ? &json : nullptr, *w.shared.deps.providers, s.default_provider);
+  auto route = selectProvider(headers, facts.model ? std::optional<std::string_view>(*facts.model) : std::nullopt,
+                              *w.shared.deps.providers, s.default_provider);
   if (!route) {
     co_await sendError(ctx, route.error(), "invalid_request");
     finish();
@@ -829,17 +846,24 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   creq.target = target;
   creq.path = path;
   creq.body = request.body();
-  creq.json = has_json ? &json : nullptr;
+  creq.json_body = has_json;
   creq.body_rewritten = route->model_rewritten;
   creq.model = route->model;
   creq.headers = &headers;
   creq.config = route->config;
   creq.observed = ctx.observed;
-  if (has_json) {
-    if (auto* st = json.if_contains("stream")) creq.stream = st->is_bool() && st->as_bool();
-    if (auto* so = json.if_contains("stream_options"); so && so->is_object())
-      if (auto* iu = so->as_object().if_contains("include_usage"))
-        creq.client_wants_usage = iu->is_bool() && iu->as_bool();
+  creq.stream = facts.stream;
+  creq.client_wants_usage = facts.include_usage;
+  if (has_json && route->provider->wantsParsedBody(creq)) {
+    auto parsed = parseJsonBody(request.body(), &json_memory);
+    if (!parsed) {  // scanJsonBody accepted it: not expected
+      co_await sendError(ctx, parsed.error(), "invalid_request");
+      finish();
+      co_return ctx.keep_alive;
+    }
+    json = std::move(*parsed);
+    if (route->model_rewritten) json["model"] = route->model;
+    creq.json = &json;
   }
 
   auto up = route->provider->prepare(creq);

@@ -5,6 +5,7 @@
 #include "config/settings.h"
 #include "providers/provider_registry.h"
 
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/parse_options.hpp>
 #include <boost/json/value.hpp>
@@ -16,10 +17,19 @@ namespace gw {
 
 Result<Route> selectProvider(const HeaderLookup& headers, boost::json::object* body,
                              const ProviderRegistry& providers, std::string_view default_provider) {
-  Route route;
+  std::optional<std::string_view> model;
   if (body) {
-    if (auto* m = body->if_contains("model"); m && m->is_string()) route.model = std::string(m->as_string());
+    if (auto* m = body->if_contains("model"); m && m->is_string()) model = std::string_view(m->as_string());
   }
+  auto route = selectProvider(headers, model, providers, default_provider);
+  if (route && route->model_rewritten) (*body)["model"] = route->model;
+  return route;
+}
+
+Result<Route> selectProvider(const HeaderLookup& headers, std::optional<std::string_view> model,
+                             const ProviderRegistry& providers, std::string_view default_provider) {
+  Route route;
+  if (model) route.model = std::string(*model);
   if (auto xp = headers.get("x-provider"); xp && !trim(*xp).empty()) {
     route.provider_name = toLower(trim(*xp));
     if (!providers.config(route.provider_name)) {
@@ -34,7 +44,6 @@ Result<Route> selectProvider(const HeaderLookup& headers, boost::json::object* b
       if (providers.config(prefix)) {
         route.provider_name = prefix;
         route.model.erase(0, slash + 1);
-        (*body)["model"] = route.model;
         route.model_rewritten = true;
       }
     }
@@ -54,6 +63,147 @@ Result<boost::json::object> parseJsonBody(std::string_view body, boost::json::st
   if (ec) return Error::badRequest("invalid_json", "Request body is not valid JSON: " + ec.message());
   if (!v.is_object()) return Error::badRequest("invalid_json", "Request body must be a JSON object");
   return std::move(v.as_object());
+}
+
+namespace {
+
+// Handler for json::basic_parser: follows the depth and the last key, and
+// keeps the three top-level facts. Everything else is only validated.
+class BodyFactsHandler {
+ public:
+  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
+
+  JsonBodyFacts facts;
+  bool top_is_object = false;
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) {
+    if (depth_ == 0) {
+      top_is_object = true;
+    } else if (depth_ == 1 && key_ == Key::kStreamOptions) {
+      // The value of a top-level "stream_options": it replaces any before.
+      in_stream_options_ = true;
+      facts.include_usage = false;
+    } else {
+      valueAt(Key::kOther);
+    }
+    return open();
+  }
+  bool on_object_end(std::size_t, boost::system::error_code&) { return close(); }
+  bool on_array_begin(boost::system::error_code&) {
+    valueAt(Key::kOther);
+    return open();
+  }
+  bool on_array_end(std::size_t, boost::system::error_code&) { return close(); }
+  bool on_key_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    part_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    std::string_view k(s.data(), s.size());
+    if (!part_.empty()) {
+      part_.append(k);
+      k = part_;
+    }
+    key_ = Key::kOther;
+    if (depth_ == 1) {
+      if (k == "model") key_ = Key::kModel;
+      else if (k == "stream") key_ = Key::kStream;
+      else if (k == "stream_options") key_ = Key::kStreamOptions;
+    } else if (depth_ == 2 && in_stream_options_ && k == "include_usage") {
+      key_ = Key::kIncludeUsage;
+    }
+    part_.clear();
+    return true;
+  }
+  bool on_string_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    if (depth_ == 1 && key_ == Key::kModel) part_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    if (depth_ == 1 && key_ == Key::kModel) {
+      part_.append(s.data(), s.size());
+      facts.model = std::move(part_);
+    } else {
+      valueAt(Key::kOther);
+    }
+    part_.clear();
+    return true;
+  }
+  bool on_number_part(boost::json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t, boost::json::string_view, boost::system::error_code&) { return other(); }
+  bool on_uint64(std::uint64_t, boost::json::string_view, boost::system::error_code&) { return other(); }
+  bool on_double(double, boost::json::string_view, boost::system::error_code&) { return other(); }
+  bool on_bool(bool b, boost::system::error_code&) {
+    if (depth_ == 1 && key_ == Key::kStream) facts.stream = b;
+    else if (depth_ == 2 && key_ == Key::kIncludeUsage) facts.include_usage = b;
+    else valueAt(Key::kOther);
+    return true;
+  }
+  bool on_null(boost::system::error_code&) { return other(); }
+  bool on_comment_part(boost::json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
+
+ private:
+  enum class Key : std::uint8_t { kOther, kModel, kStream, kStreamOptions, kIncludeUsage };
+
+  // A value of another type under a fact's key replaces what an earlier
+  // repeat of that key said (the last key counts).
+  void valueAt(Key) {
+    if (depth_ == 1) {
+      if (key_ == Key::kModel) facts.model.reset();
+      else if (key_ == Key::kStream) facts.stream = false;
+      else if (key_ == Key::kStreamOptions) facts.include_usage = false;
+    } else if (depth_ == 2 && key_ == Key::kIncludeUsage) {
+      facts.include_usage = false;
+    }
+  }
+  bool other() {
+    valueAt(Key::kOther);
+    return true;
+  }
+  bool open() {
+    ++depth_;
+    key_ = Key::kOther;
+    return true;
+  }
+  bool close() {
+    --depth_;
+    if (depth_ < 2) in_stream_options_ = false;
+    key_ = Key::kOther;
+    return true;
+  }
+
+  std::size_t depth_ = 0;
+  Key key_ = Key::kOther;
+  bool in_stream_options_ = false;
+  std::string part_;
+};
+
+}  // namespace
+
+Result<JsonBodyFacts> scanJsonBody(std::string_view body) {
+  boost::json::parse_options opts;
+  opts.max_depth = 64;  // as parseJsonBody
+  boost::json::basic_parser<BodyFactsHandler> parser(opts);
+  boost::system::error_code ec;
+  std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
+  if (!ec && used < body.size()) {
+    // What follows the document may only be whitespace (parse() says
+    // "extra data" otherwise).
+    for (char c : body.substr(used))
+      if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+        ec = boost::json::error::extra_data;
+        break;
+      }
+  }
+  if (ec) return Error::badRequest("invalid_json", "Request body is not valid JSON: " + ec.message());
+  if (!parser.handler().top_is_object) return Error::badRequest("invalid_json", "Request body must be a JSON object");
+  return std::move(parser.handler().facts);
 }
 
 std::string requestIdFor(const HeaderLookup& headers) {

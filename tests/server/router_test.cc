@@ -94,6 +94,76 @@ TEST(Router, JsonBodyLimits) {
   EXPECT_FALSE(parseJsonBody("{\"a\":1} trailing"));
 }
 
+// scanJsonBody must accept and refuse exactly what parseJsonBody does (same
+// error text), and its facts must be what the proxy reads from the tree.
+JsonBodyFacts factsFromTree(const boost::json::object& o) {
+  JsonBodyFacts f;
+  if (auto* m = o.if_contains("model"); m && m->is_string()) f.model = std::string(m->as_string());
+  if (auto* st = o.if_contains("stream")) f.stream = st->is_bool() && st->as_bool();
+  if (auto* so = o.if_contains("stream_options"); so && so->is_object())
+    if (auto* iu = so->as_object().if_contains("include_usage")) f.include_usage = iu->is_bool() && iu->as_bool();
+  return f;
+}
+
+TEST(Router, ScanJsonBodyAgreesWithTheTree) {
+  const std::vector<std::string> bodies = {
+      R"({"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]})",
+      R"({"model":"groq/llama","stream":false})",
+      R"({"stream":true,"stream_options":{"include_usage":true},"model":"m"})",
+      R"({"stream_options":{"include_usage":false}})",
+      R"({"stream_options":{"x":{"include_usage":true},"include_usage":true}})",
+      R"({"stream_options":{"include_usage":"yes"},"stream":"true"})",
+      R"({"stream_options":{"include_usage":true},"stream_options":{}})",
+      R"({"stream_options":null,"model":null,"stream":1})",
+      R"({"model":"a","model":"b","stream":true,"stream":false})",
+      R"({"model":"a","model":{"x":1},"stream":true,"stream":[true]})",
+      R"({"messages":[{"model":"inner","stream":true,"stream_options":{"include_usage":true}}]})",
+      R"({"nested":{"model":"inner"},"model":"outer"})",
+      R"({"model":"esc\"aped\u00e9/x"} )",
+      "{\n\t\"model\" : \"spaced\" ,\r\n \"stream\" : true }\n",
+      R"({"include_usage":true,"stream_options":{"include_usage":true,"deeper":[{"include_usage":false}]}})",
+      R"({})",
+      // Refused ones.
+      R"({"a":)", "[1]", "\"text\"", "42", "", "{\"a\":1} trailing", "{\"a\":1}{}", "{\"a\":01}",
+      std::string(100, '[') + std::string(100, ']'),
+      "{\"a\":" + std::string(70, '[') + std::string(70, ']') + "}",
+      "{\"a\":" + std::string(60, '[') + std::string(60, ']') + "}",
+  };
+  for (const auto& body : bodies) {
+    auto tree = parseJsonBody(body);
+    auto scan = scanJsonBody(body);
+    ASSERT_EQ(bool(tree), bool(scan)) << body;
+    if (!tree) {
+      EXPECT_EQ(tree.error().message, scan.error().message) << body;
+      EXPECT_EQ(scan.error().code, "invalid_json");
+      continue;
+    }
+    JsonBodyFacts expected = factsFromTree(*tree);
+    EXPECT_EQ(scan->model, expected.model) << body;
+    EXPECT_EQ(scan->stream, expected.stream) << body;
+    EXPECT_EQ(scan->include_usage, expected.include_usage) << body;
+  }
+  // A key or string split by the parser's buffering still counts.
+  std::string long_model(5000, 'm');
+  auto scan = scanJsonBody(R"({"model":")" + long_model + R"("})");
+  ASSERT_TRUE(scan);
+  EXPECT_EQ(scan->model, long_model);
+}
+
+TEST(Router, SelectProviderFromTheModelAlone) {
+  auto providers = registry();
+  Headers h;
+  auto r = selectProvider(h, std::optional<std::string_view>("groq/llama-3.1-8b-instant"), providers, "openai");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->provider_name, "groq");
+  EXPECT_EQ(r->model, "llama-3.1-8b-instant");
+  EXPECT_TRUE(r->model_rewritten);
+  r = selectProvider(h, std::nullopt, providers, "openai");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->provider_name, "openai");
+  EXPECT_FALSE(r->model_rewritten);
+}
+
 TEST(Router, RequestIds) {
   Headers h;
   h.items["x-request-id"] = "abc-123";

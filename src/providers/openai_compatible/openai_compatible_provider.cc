@@ -18,8 +18,14 @@ OpenAiCompatibleProvider::OpenAiCompatibleProvider(const ProviderConfig& config)
 }
 
 bool OpenAiCompatibleProvider::injectsUsage(const ClientRequest& r) {
-  return r.observed && r.stream && !r.client_wants_usage && r.json != nullptr &&
+  return r.observed && r.stream && !r.client_wants_usage && r.json_body &&
          (r.path == "/v1/chat/completions" || r.path == "/v1/completions");
+}
+
+bool OpenAiCompatibleProvider::wantsParsedBody(const ClientRequest& r) const {
+  // The body goes upstream as the client sent it unless the gateway changes
+  // it: a provider prefix taken off "model", or include_usage added.
+  return r.body_rewritten || injectsUsage(r);
 }
 
 Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r) const {
@@ -33,6 +39,7 @@ Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r
   if (up.target.empty() || up.target[0] != '/') up.target.insert(0, 1, '/');
 
   bool have_auth = false;
+  up.headers.reserve(16);
   r.headers->forEach([&](std::string_view name, std::string_view value) {
     std::string lower = toLower(name);
     if (isGatewayOnlyHeader(lower)) return;
@@ -54,7 +61,7 @@ Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r
     up.headers.emplace_back("authorization", env_authorization_);
   }
 
-  if (injectsUsage(r)) {
+  if (injectsUsage(r) && r.json) {
     auto& so = (*r.json)["stream_options"];
     if (!so.is_object()) so = boost::json::object();
     so.as_object()["include_usage"] = true;

@@ -16,6 +16,7 @@ class OpenAiCompatibleProvider final : public Provider {
   explicit OpenAiCompatibleProvider(const ProviderConfig& config);
 
   std::string_view name() const override { return name_; }
+  bool wantsParsedBody(const ClientRequest& request) const override;
   Result<UpstreamRequest> prepare(const ClientRequest& request) const override;
   std::unique_ptr<ResponseHandler> respond(const ClientRequest& request, const UpstreamResponseHead& head,
                                            std::size_t capture_budget) const override;

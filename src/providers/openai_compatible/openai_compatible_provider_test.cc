@@ -52,6 +52,7 @@ struct Fixture {
     req.path = "/v1/chat/completions";
     req.body = body;
     req.json = &json;
+    req.json_body = true;
     req.config = &config;
     req.headers = &headers;
     if (auto* s = json.if_contains("stream")) req.stream = s->is_bool() && s->as_bool();

@@ -98,7 +98,12 @@ void proxy(Request& request) {
   // key still reach the rest of the path.
   if (auto key = headers.get("x-gateway-key")) (void)gw::gatewayKeyAccepted(gw::trim(*key), s.gateway_api_keys);
 
+  // As proxyRequest does: the body is scanned, its tree built only when the
+  // provider wants it. Both readings are checked against each other here:
+  // the scan must accept exactly what the tree parser accepts, with the
+  // same facts (model, stream, include_usage).
   boost::json::object json;
+  gw::JsonBodyFacts facts;
   bool has_json = false;
   if (!request.body().empty()) {
     auto ct = request.find(http::field::content_type);
@@ -106,13 +111,29 @@ void proxy(Request& request) {
     bool json_type = !(lower.starts_with("multipart/") || lower.starts_with("application/octet-stream") ||
                        lower.starts_with("audio/") || lower.starts_with("image/") || lower.starts_with("video/"));
     if (json_type) {
+      auto scanned = gw::scanJsonBody(request.body());
       auto parsed = gw::parseJsonBody(request.body());
-      if (!parsed) return;
+      if (bool(scanned) != bool(parsed)) __builtin_trap();
+      if (!parsed) {
+        if (scanned.error().message != parsed.error().message) __builtin_trap();
+        return;
+      }
+      gw::JsonBodyFacts expected;
+      if (auto* m = parsed->if_contains("model"); m && m->is_string()) expected.model = std::string(m->as_string());
+      if (auto* st = parsed->if_contains("stream")) expected.stream = st->is_bool() && st->as_bool();
+      if (auto* so = parsed->if_contains("stream_options"); so && so->is_object())
+        if (auto* iu = so->as_object().if_contains("include_usage"))
+          expected.include_usage = iu->is_bool() && iu->as_bool();
+      if (scanned->model != expected.model || scanned->stream != expected.stream ||
+          scanned->include_usage != expected.include_usage)
+        __builtin_trap();
+      facts = std::move(*scanned);
       json = std::move(*parsed);
       has_json = true;
     }
   }
-  auto route = gw::selectProvider(headers, has_json ? &json : nullptr, g.providers, s.default_provider);
+  auto route = gw::selectProvider(headers, facts.model ? std::optional<std::string_view>(*facts.model) : std::nullopt,
+                                  g.providers, s.default_provider);
   if (!route) return;
 
   gw::ClientRequest creq;
@@ -120,16 +141,16 @@ void proxy(Request& request) {
   creq.target = target;
   creq.path = path;
   creq.body = request.body();
-  creq.json = has_json ? &json : nullptr;
+  creq.json_body = has_json;
   creq.body_rewritten = route->model_rewritten;
   creq.model = route->model;
   creq.headers = &headers;
   creq.config = route->config;
-  if (has_json) {
-    if (auto* st = json.if_contains("stream")) creq.stream = st->is_bool() && st->as_bool();
-    if (auto* so = json.if_contains("stream_options"); so && so->is_object())
-      if (auto* iu = so->as_object().if_contains("include_usage"))
-        creq.client_wants_usage = iu->is_bool() && iu->as_bool();
+  creq.stream = facts.stream;
+  creq.client_wants_usage = facts.include_usage;
+  if (has_json && route->provider->wantsParsedBody(creq)) {
+    if (route->model_rewritten) json["model"] = route->model;
+    creq.json = &json;
   }
   if (auto up = route->provider->prepare(creq)) checkUpstream(*up, route->provider_name);
 }

@@ -347,7 +347,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
 
   const auto& uh = parser.get();
   rec.provider_status_code = static_cast<int>(uh.result_int());
-  rec.provider_request_id = providerRequestId(uh);
+  if (ctx.observed) rec.provider_request_id = providerRequestId(uh);  // only the record reads it
   UpstreamHeaders lookup;
   lookup.fields = &uh.base();
   auto ct = findField(uh.base(), http::field::content_type);
@@ -776,7 +776,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   std::string_view path = target.substr(0, target.find('?'));
   rec.path = std::string(path);
   rec.request_size = request.body().size();
-  copyTrackingHeaders(headers, rec);
+  if (ctx.observed) copyTrackingHeaders(headers, rec);  // only the record reads them
 
   auto finish = [&]() {
     rec.finished = Clock::now();

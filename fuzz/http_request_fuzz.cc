@@ -148,6 +148,7 @@ void proxy(Request& request) {
   creq.config = route->config;
   creq.stream = facts.stream;
   creq.client_wants_usage = facts.include_usage;
+  creq.has_stream_options = facts.has_stream_options;
   if (has_json && route->provider->wantsParsedBody(creq)) {
     if (route->model_rewritten) json["model"] = route->model;
     creq.json = &json;

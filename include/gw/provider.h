@@ -69,6 +69,7 @@ struct ClientRequest {
   std::string model;            // model after prefix removal, "" if none
   bool stream = false;          // "stream": true
   bool client_wants_usage = false;  // stream_options.include_usage
+  bool has_stream_options = false;  // the body has a top-level "stream_options"
   // Whether the gateway reads the response at all (usage, model, chunks
   // for the record). False when telemetry is off (ENABLED_EXPORTERS=none):
   // a provider then adds nothing to the request for its own use (OpenAI's

@@ -854,6 +854,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   creq.observed = ctx.observed;
   creq.stream = facts.stream;
   creq.client_wants_usage = facts.include_usage;
+  creq.has_stream_options = facts.has_stream_options;
   if (has_json && route->provider->wantsParsedBody(creq)) {
     auto parsed = parseJsonBody(request.body(), &json_memory);
     if (!parsed) {  // scanJsonBody accepted it: not expected

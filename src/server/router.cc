@@ -113,7 +113,10 @@ class BodyFactsHandler {
     if (depth_ == 1) {
       if (k == "model") key_ = Key::kModel;
       else if (k == "stream") key_ = Key::kStream;
-      else if (k == "stream_options") key_ = Key::kStreamOptions;
+      else if (k == "stream_options") {
+        key_ = Key::kStreamOptions;
+        facts.has_stream_options = true;
+      }
     } else if (depth_ == 2 && in_stream_options_ && k == "include_usage") {
       key_ = Key::kIncludeUsage;
     }

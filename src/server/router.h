@@ -44,6 +44,7 @@ struct JsonBodyFacts {
   std::optional<std::string> model;
   bool stream = false;
   bool include_usage = false;
+  bool has_stream_options = false;  // a top-level "stream_options" key, whatever its value
 };
 // Checks the body as parseJsonBody does (valid JSON, an object at the top,
 // the same depth limit and errors) with Boost.JSON's SAX parser, building

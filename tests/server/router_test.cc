@@ -142,6 +142,7 @@ TEST(Router, ScanJsonBodyAgreesWithTheTree) {
     EXPECT_EQ(scan->model, expected.model) << body;
     EXPECT_EQ(scan->stream, expected.stream) << body;
     EXPECT_EQ(scan->include_usage, expected.include_usage) << body;
+    EXPECT_EQ(scan->has_stream_options, tree->contains("stream_options")) << body;
   }
   // A key or string split by the parser's buffering still counts.
   std::string long_model(5000, 'm');

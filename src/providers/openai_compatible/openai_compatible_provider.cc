@@ -24,8 +24,25 @@ bool OpenAiCompatibleProvider::injectsUsage(const ClientRequest& r) {
 
 bool OpenAiCompatibleProvider::wantsParsedBody(const ClientRequest& r) const {
   // The body goes upstream as the client sent it unless the gateway changes
-  // it: a provider prefix taken off "model", or include_usage added.
-  return r.body_rewritten || injectsUsage(r);
+  // it: a provider prefix taken off "model" needs the tree; include_usage
+  // is spliced into the text (see prepare) unless the body already has a
+  // "stream_options" to change.
+  return r.body_rewritten || (injectsUsage(r) && r.has_stream_options);
+}
+
+std::string withIncludeUsage(std::string_view body) {
+  // The body is a JSON object (checked): the member goes right after its
+  // opening brace, followed by a comma unless the object is empty.
+  static constexpr std::string_view kMember = "\"stream_options\":{\"include_usage\":true}";
+  std::size_t open = body.find('{');
+  std::size_t next = body.find_first_not_of(" \t\r\n", open + 1);
+  bool empty = next != std::string_view::npos && body[next] == '}';
+  std::string out;
+  out.reserve(body.size() + kMember.size() + 1);
+  out.append(body.substr(0, open + 1)).append(kMember);
+  if (!empty) out.push_back(',');
+  out.append(body.substr(open + 1));
+  return out;
 }
 
 Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r) const {
@@ -66,6 +83,8 @@ Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r
     if (!so.is_object()) so = boost::json::object();
     so.as_object()["include_usage"] = true;
     up.body = boost::json::serialize(*r.json);
+  } else if (injectsUsage(r) && !r.has_stream_options) {
+    up.body = withIncludeUsage(r.body);
   } else if (r.body_rewritten && r.json) {
     up.body = boost::json::serialize(*r.json);
   } else {

@@ -30,6 +30,11 @@ class OpenAiCompatibleProvider final : public Provider {
   std::string env_authorization_;  // "Bearer <key>" from the environment, or ""
 };
 
+// The body (a JSON object without "stream_options") with
+// "stream_options":{"include_usage":true} added as its first member; every
+// other byte unchanged. Exposed for tests.
+std::string withIncludeUsage(std::string_view body);
+
 // Removes every "usage":null member from one chunk's JSON text (OpenAI adds
 // it to each chunk when include_usage is on). Exposed for tests.
 void stripNullUsage(std::string& chunk_json, std::size_t from = 0);

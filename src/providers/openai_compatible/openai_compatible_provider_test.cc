@@ -58,6 +58,7 @@ struct Fixture {
     if (auto* s = json.if_contains("stream")) req.stream = s->is_bool() && s->as_bool();
     if (auto* so = json.if_contains("stream_options"); so && so->is_object())
       if (auto* iu = so->as_object().if_contains("include_usage")) req.client_wants_usage = iu->is_bool() && iu->as_bool();
+    req.has_stream_options = json.contains("stream_options");
   }
 };
 
@@ -209,6 +210,35 @@ TEST(OpenAiCompatible, UnobservedStreamIsRelayedUnchangedAndUnparsed) {
   for (int i = 0; i < 80 && !refused; ++i) refused = !endless->onBody(piece, sink);
   EXPECT_TRUE(refused);
   EXPECT_TRUE(sink.empty());
+}
+
+// Without a tree (the proxy builds none when the body has no
+// "stream_options"), include_usage is spliced into the text: the same JSON
+// as the tree would give, every other byte of the client's body unchanged.
+TEST(OpenAiCompatible, IncludeUsageIsSplicedIntoTheTextWithoutATree) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  for (std::string body : {std::string(R"({"model":"m","stream":true,"messages":[]})"),
+                           std::string(" \n{ \"stream\" : true , \"model\":\"m\"}\n"),
+                           std::string(R"({"stream":true})")}) {
+    Fixture f(body, config);
+    f.req.json = nullptr;
+    ASSERT_TRUE(p.wantsParsedBody(f.req) == false) << body;
+    auto up = p.prepare(f.req);
+    ASSERT_TRUE(up);
+    auto sent = boost::json::parse(up->body).as_object();
+    EXPECT_TRUE(sent.at("stream_options").at("include_usage").as_bool()) << up->body;
+    sent.erase("stream_options");
+    EXPECT_EQ(sent, boost::json::parse(body).as_object()) << up->body;
+    std::string without = up->body;
+    without.erase(without.find("\"stream_options\""), std::string_view("\"stream_options\":{\"include_usage\":true},").size());
+    EXPECT_EQ(without, body) << "only the member was added";
+  }
+  EXPECT_EQ(withIncludeUsage("{}"), R"({"stream_options":{"include_usage":true}})");
+  EXPECT_EQ(withIncludeUsage("{ }"), R"({"stream_options":{"include_usage":true} })");
+  // A body that has stream_options (without include_usage) needs the tree.
+  Fixture g(R"({"model":"m","stream":true,"stream_options":{}})", config);
+  EXPECT_TRUE(p.wantsParsedBody(g.req));
 }
 
 TEST(OpenAiCompatible, CompleteSseEventsPrefix) {

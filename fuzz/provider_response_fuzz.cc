@@ -3,7 +3,8 @@
 // OpenAI-compatible bodies and streams (observed unchanged, or re-framed when
 // the gateway injected include_usage: the usage-only chunk hidden, usage
 // extracted), Anthropic and Bedrock JSON responses and error bodies, their
-// streams, then the non-stream usage scan the proxy runs on captured bodies.
+// streams, then the non-stream usage scan the proxy runs on captured bodies
+// (its SAX reading checked against a tree read of the same usage object).
 // The response head (provider, status, content type, whether the client
 // asked for a stream and for usage) and the split points come from the input.
 // Invariants: no crash; a passthrough handler forwards the bytes unchanged;
@@ -15,6 +16,7 @@
 #include "providers/provider_registry.h"
 
 #include <boost/json/object.hpp>
+#include <boost/json/parser.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -102,5 +104,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // proxyRequest(): usage of a non-streamed OpenAI-shaped body.
   gw::Usage usage;
   (void)gw::scanOpenAiUsage(out, usage);
+
+  // The usage scan reads the object with a SAX pass; the same object as a
+  // tree, read by readOpenAiUsage, must give the same numbers.
+  gw::Usage sax, tree;
+  const bool sax_found = gw::scanOpenAiUsage(body, sax);
+  bool tree_found = false;
+  for (auto m = gw::findLastUsageMember(body); m && !tree_found; m = gw::findLastUsageMember(body, m->key)) {
+    if (m->value >= body.size() || body[m->value] != '{') continue;
+    boost::json::parser p;
+    boost::system::error_code ec;
+    p.write_some(body.data() + m->value, body.size() - m->value, ec);
+    if (ec) continue;
+    boost::json::value v = p.release();
+    if (!v.is_object()) continue;
+    gw::readOpenAiUsage(v.as_object(), tree);
+    tree_found = true;
+  }
+  if (sax_found != tree_found || sax.input != tree.input || sax.output != tree.output || sax.total != tree.total ||
+      sax.cached_input != tree.cached_input || sax.reasoning != tree.reasoning)
+    std::abort();
   return 0;
 }

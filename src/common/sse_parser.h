@@ -57,6 +57,23 @@ bool SseParser::feed(std::string_view bytes, F&& on_event) {
   if (last_was_cr_ && !bytes.empty() && bytes[0] == '\n') i = 1;  // CRLF split across feeds
   last_was_cr_ = false;
   while (i < bytes.size()) {
+    // The usual event, one "data:" line and a blank line, both ending in
+    // LF, is handed over in place: no copy of its data into data_. Same
+    // result as the line-by-line path below, which takes everything else.
+    if (line_.empty() && !has_data_ && event_.empty() && bytes.substr(i).starts_with("data:")) {
+      std::string_view rest = bytes.substr(i);
+      const void* lf = std::memchr(rest.data(), '\n', rest.size());
+      std::size_t end = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - rest.data()) : rest.size();
+      if (end + 1 < rest.size() && rest[end + 1] == '\n' && !std::memchr(rest.data(), '\r', end)) {
+        std::string_view value = rest.substr(5, end - 5);
+        if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
+        if (value.size() <= max_event_bytes_) {
+          i += end + 2;
+          if (!on_event(SseEvent{{}, value, id_})) return false;
+          continue;
+        }
+      }
+    }
     // Two memchr scans (LF, then CR before it) beat find_first_of's
     // per-byte set test on long data lines.
     std::size_t end = bytes.find('\n', i);

@@ -385,7 +385,11 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   // spliced into the record's text after the assembled response's members.
   std::optional<std::string> streamed_data;
   std::uint64_t chunks_not_captured = 0;
-  if (in.streamed) {
+  // Without a record, the response is read only for usage the request path
+  // did not observe (the summary's error type never comes from the body:
+  // an error always has the gateway's own error type).
+  const bool read_response = with_record || (!usage.input && !usage.output);
+  if (read_response && in.streamed) {
     // The assembled response is built from every chunk the request path
     // kept (its own, larger, memory bound); TELEMETRY_MAX_BODY_BYTES caps
     // only the chunks listed in streamed_data.
@@ -414,7 +418,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
     if (!usage.input && !usage.output)
       if (const auto* u = assembled.if_contains("usage"); u && u->is_object()) readOpenAiUsage(u->as_object(), usage);
     if (options_.capture_bodies) response = std::move(assembled);
-  } else if (!in.response_body.empty() || in.response_body_truncated) {
+  } else if (read_response && (!in.response_body.empty() || in.response_body_truncated)) {
     std::optional<json::value> parsed;
     if (!in.response_body_truncated) parsed = parseUntrustedJson(in.response_body, sp);
     if (parsed) {

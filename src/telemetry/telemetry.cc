@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <unordered_map>
 #include <filesystem>
 
 namespace gw {
@@ -91,6 +92,22 @@ struct Telemetry::Impl {
 
   Counter requests, tokens, cost, errors;
   Histogram duration, ttfb, provider_latency, overhead;
+
+  // The series of one (provider, model), each resolved on its first use
+  // (so that no series appears before it has a value) and then kept: a
+  // label lookup costs label strings, a key, a lock and a hash, and every
+  // record updates up to eight series. Telemetry thread only.
+  struct ModelSeries {
+    std::vector<std::pair<int, metrics_detail::Series*>> requests_by_status;
+    metrics_detail::Series *duration = nullptr, *ttfb = nullptr, *provider_latency = nullptr, *overhead = nullptr;
+    metrics_detail::Series *input_tokens = nullptr, *output_tokens = nullptr, *cost = nullptr;
+  };
+  // Keyed by provider '\xff' model. Cleared when it reaches the bound: the
+  // families fold label sets beyond their own bound into "_overflow", and
+  // so must a client sending random model names not grow this map.
+  std::unordered_map<std::string, ModelSeries> model_series;
+  std::string model_series_key;  // reused: no allocation per record
+  static constexpr std::size_t kMaxModelSeries = 4096;
   metrics_detail::Series* active = nullptr;
   metrics_detail::Series* ingest_dropped = nullptr;
   std::atomic<std::int64_t> last_drop_log_ns{0};
@@ -290,16 +307,35 @@ void Telemetry::process(std::unique_ptr<RequestRecord> record) {
 
 void Telemetry::updateMetrics(const RecordSummary& s) {
   Impl& im = *impl_;
-  const std::string status = s.status_code > 0 ? std::to_string(s.status_code) : "0";
-  im.requests.add({s.provider, s.model, status});
-  if (s.latency_s) im.duration.observe({s.provider, s.model}, *s.latency_s);
-  if (s.ttfb_s) im.ttfb.observe({s.provider, s.model}, *s.ttfb_s);
-  if (s.provider_latency_s) im.provider_latency.observe({s.provider, s.model}, *s.provider_latency_s);
+  im.model_series_key.assign(s.provider).append(1, '\xff').append(s.model);
+  auto it = im.model_series.find(im.model_series_key);
+  if (it == im.model_series.end()) {
+    if (im.model_series.size() >= Impl::kMaxModelSeries) im.model_series.clear();
+    it = im.model_series.emplace(im.model_series_key, Impl::ModelSeries{}).first;
+  }
+  Impl::ModelSeries& ms = it->second;
+  // Binds on first use; the label values are only built then.
+  auto series = [&](metrics_detail::Series*& slot, const auto& family, std::string_view third = {}) {
+    if (!slot) slot = third.empty() ? family.bind({s.provider, s.model}) : family.bind({s.provider, s.model, std::string(third)});
+    return slot;
+  };
+
+  metrics_detail::Series* requests = nullptr;
+  for (auto& [status, series_ptr] : ms.requests_by_status)
+    if (status == s.status_code) requests = series_ptr;
+  if (!requests) {
+    requests = im.requests.bind({s.provider, s.model, s.status_code > 0 ? std::to_string(s.status_code) : "0"});
+    ms.requests_by_status.emplace_back(s.status_code, requests);
+  }
+  Counter::addTo(requests, 1);
+  if (s.latency_s) im.duration.observeInto(series(ms.duration, im.duration), *s.latency_s);
+  if (s.ttfb_s) im.ttfb.observeInto(series(ms.ttfb, im.ttfb), *s.ttfb_s);
+  if (s.provider_latency_s) im.provider_latency.observeInto(series(ms.provider_latency, im.provider_latency), *s.provider_latency_s);
   if (s.latency_s && s.provider_latency_s)
-    im.overhead.observe({s.provider, s.model}, std::max(0.0, *s.latency_s - *s.provider_latency_s));
-  if (s.input_tokens) im.tokens.add({s.provider, s.model, "input"}, static_cast<double>(*s.input_tokens));
-  if (s.output_tokens) im.tokens.add({s.provider, s.model, "output"}, static_cast<double>(*s.output_tokens));
-  if (s.cost) im.cost.add({s.provider, s.model}, *s.cost);
+    im.overhead.observeInto(series(ms.overhead, im.overhead), std::max(0.0, *s.latency_s - *s.provider_latency_s));
+  if (s.input_tokens) Counter::addTo(series(ms.input_tokens, im.tokens, "input"), static_cast<double>(*s.input_tokens));
+  if (s.output_tokens) Counter::addTo(series(ms.output_tokens, im.tokens, "output"), static_cast<double>(*s.output_tokens));
+  if (s.cost) Counter::addTo(series(ms.cost, im.cost), *s.cost);
   if (s.is_error) im.errors.add({s.provider, s.error_type});
 }
 

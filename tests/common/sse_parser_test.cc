@@ -68,5 +68,56 @@ TEST(SseParser, CallbackCanStop) {
   EXPECT_EQ(n, 1);
 }
 
+// The usual event, one "data:" line and a blank line in LF, is handed over
+// in place (its data points into the bytes fed, no copy); every neighbouring
+// shape still takes the line-by-line path with the same result.
+TEST(SseParser, SingleDataLineEventIsHandedOverInPlace) {
+  const std::string stream =
+      "data: {\"a\":1}\n\n"        // in place
+      "data:{\"b\":2}\n\n"         // in place, no space after the colon
+      "data:  two spaces\n\n"      // in place, one space removed
+      "data: x\r\n\r\n"            // CRLF: line path
+      "data: y\n\r\n"              // blank line in CRLF: line path
+      "event: e\ndata: z\n\n"      // event field: line path
+      "data: p\ndata: q\n\n"       // two data lines: line path
+      "data\n\n"                   // no colon: empty data, line path
+      "data: tail\n";              // unfinished: held
+  SseParser p;
+  std::vector<Collected> events;
+  std::vector<bool> in_place;
+  ASSERT_TRUE(p.feed(stream, [&](const SseEvent& e) {
+    events.push_back({std::string(e.event), std::string(e.data)});
+    in_place.push_back(e.data.data() >= stream.data() && e.data.data() < stream.data() + stream.size());
+    return true;
+  }));
+  ASSERT_EQ(events.size(), 8u);
+  EXPECT_EQ(events[0].data, "{\"a\":1}");
+  EXPECT_EQ(events[1].data, "{\"b\":2}");
+  EXPECT_EQ(events[2].data, " two spaces");
+  EXPECT_EQ(events[3].data, "x");
+  EXPECT_EQ(events[4].data, "y");
+  EXPECT_EQ(events[5].event, "e");
+  EXPECT_EQ(events[5].data, "z");
+  EXPECT_EQ(events[6].data, "p\nq");
+  EXPECT_EQ(events[7].data, "");
+  EXPECT_EQ(in_place, (std::vector<bool>{true, true, true, false, false, false, false, false}));
+  EXPECT_GT(p.pending(), 0u);
+  // The same bytes in every split give the same events.
+  for (std::size_t step = 1; step < stream.size(); ++step) {
+    SseParser q;
+    auto split = parseAll(q, stream, step);
+    ASSERT_EQ(split.size(), events.size()) << "step " << step;
+    for (std::size_t i = 0; i < split.size(); ++i) {
+      EXPECT_EQ(split[i].event, events[i].event);
+      EXPECT_EQ(split[i].data, events[i].data);
+    }
+  }
+  // An in-place event larger than the limit is refused as the line path
+  // refuses it.
+  SseParser small(8);
+  EXPECT_FALSE(small.feed("data: 0123456789\n\n", [](const SseEvent&) { return true; }));
+  EXPECT_TRUE(small.overflowed());
+}
+
 }  // namespace
 }  // namespace gw

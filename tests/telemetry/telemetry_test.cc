@@ -89,6 +89,44 @@ TEST(BuiltinExporters, EveryBuiltinExporterIsRegisteredUnderItsName) {
   for (const char* name : {"console", "prometheus"}) EXPECT_NE(registry.find(name), nullptr) << name;
 }
 
+// The telemetry thread keeps each (provider, model)'s series once resolved:
+// interleaved models and statuses must still land in their own series, and
+// a series appears only once it has a value.
+TEST_F(TelemetryTest, MetricsKeepEachModelAndStatusApart) {
+  auto t = Telemetry::start(settings_, config(), registry_);
+  ASSERT_TRUE(t) << t.error().message;
+  auto& telemetry = **t;
+  for (int i = 0; i < 30; ++i) {
+    auto r = request(i);
+    if (i % 3 == 1) r->model = "gpt-4o-mini";
+    if (i % 3 == 2) {
+      r->model = "no-usage-model";
+      r->response_body = R"({"id":"x"})";
+    }
+    if (i % 5 == 0) {
+      r->status_code = 429;
+      r->provider_status_code = 429;
+    }
+    telemetry.submit(std::move(r));
+  }
+  ASSERT_TRUE(eventually([&] { return fake_->allIds().size() == 30; }));
+  auto text = *telemetry.prometheusText();
+  auto has = [&](const std::string& line) { return text.find(line + "\n") != std::string::npos; };
+  // i % 3 == 0 and i % 5 == 0: 0, 15 -> 2 of 10 are 429.
+  EXPECT_TRUE(has(R"(ai_gateway_requests_total{provider="openai",model="gpt-4o",status_code="200"} 8)")) << text;
+  EXPECT_TRUE(has(R"(ai_gateway_requests_total{provider="openai",model="gpt-4o",status_code="429"} 2)"));
+  EXPECT_TRUE(has(R"(ai_gateway_requests_total{provider="openai",model="gpt-4o-mini",status_code="200"} 8)"));
+  EXPECT_TRUE(has(R"(ai_gateway_requests_total{provider="openai",model="gpt-4o-mini",status_code="429"} 2)"));
+  EXPECT_TRUE(has(R"(ai_gateway_requests_total{provider="openai",model="no-usage-model",status_code="429"} 2)"));
+  EXPECT_TRUE(has(R"(ai_gateway_request_duration_seconds_count{provider="openai",model="gpt-4o-mini"} 10)"));
+  EXPECT_TRUE(has(R"(ai_gateway_tokens_total{provider="openai",model="gpt-4o",type="output"} 50)")) << text;
+  EXPECT_TRUE(has(R"(ai_gateway_tokens_total{provider="openai",model="gpt-4o-mini",type="input"} 100)"));
+  EXPECT_TRUE(has(R"(ai_gateway_errors_total{provider="openai",error_type="upstream_http_error"} 6)"));
+  EXPECT_EQ(text.find(R"(ai_gateway_tokens_total{provider="openai",model="no-usage-model")"), std::string::npos);
+  EXPECT_EQ(text.find(R"(ai_gateway_cost_usd_total{provider="openai",model="no-usage-model")"), std::string::npos);
+  telemetry.shutdown(1s);
+}
+
 TEST_F(TelemetryTest, DeliversBuildsAndMeasuresEveryRecord) {
   auto t = Telemetry::start(settings_, config(), registry_);
   ASSERT_TRUE(t) << t.error().message;

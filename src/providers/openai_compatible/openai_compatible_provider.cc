@@ -93,20 +93,37 @@ Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r
   return up;
 }
 
-void stripNullUsage(std::string& s, std::size_t from) {
-  static constexpr std::string_view kMember = "\"usage\":null";
-  std::size_t pos = from;
-  while ((pos = findBytes(s, kMember, pos)) != std::string::npos) {
-    if (pos > from && s[pos - 1] == '\\') {  // inside a string value
-      pos += kMember.size();
-      continue;
-    }
-    std::size_t begin = pos, end = pos + kMember.size();
-    if (begin > from && s[begin - 1] == ',') --begin;
-    else if (end < s.size() && s[end] == ',') ++end;
-    s.erase(begin, end - begin);
-    pos = begin;
-  }
+namespace {
+bool isJsonSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+// The bytes [first, second) of `chunk` that make up the member at `m` when
+// its value is null, with the comma that separates it from its neighbour
+// (before it, or after it when it is the first member).
+std::optional<std::pair<std::size_t, std::size_t>> nullMemberBytes(std::string_view chunk, UsageMemberPos m) {
+  if (chunk.substr(m.value, 4) != "null") return std::nullopt;
+  std::size_t begin = m.key, end = m.value + 4;
+  std::size_t b = begin;
+  while (b > 0 && isJsonSpace(chunk[b - 1])) --b;
+  if (b > 0 && chunk[b - 1] == ',') return std::pair{b - 1, end};
+  std::size_t e = end;
+  while (e < chunk.size() && isJsonSpace(chunk[e])) ++e;
+  if (e < chunk.size() && chunk[e] == ',') end = e + 1;
+  return std::pair{begin, end};
+}
+
+bool isObjectValue(std::string_view chunk, const std::optional<UsageMemberPos>& m) {
+  return m && m->value < chunk.size() && chunk[m->value] == '{';
+}
+}  // namespace
+
+bool stripNullUsage(std::string& s, std::size_t from) {
+  const std::string_view chunk = std::string_view(s).substr(from);
+  auto m = findLastUsageMember(chunk);
+  if (!m) return false;
+  auto bytes = nullMemberBytes(chunk, *m);
+  if (!bytes) return false;
+  s.erase(from + bytes->first, bytes->second - bytes->first);
+  return true;
 }
 
 std::size_t completeSseEventsPrefix(std::string_view s) {
@@ -247,23 +264,34 @@ class SseHandler final : public ResponseHandler {
     }
     if (e.data.starts_with("{\"error\"")) obs_.provider_error_type = "stream_error";
     if (injected_) {
-      if (containsBytes(e.data, "\"usage\":{") && containsBytes(e.data, "\"choices\":[]")) {
-        scanOpenAiUsage(e.data, obs_.usage);
-        usage_chunk_.assign(e.data);
-        return;  // the client did not ask for it
-      }
-      // Re-framed in place in the output: no copy of the chunk per event.
-      if (!e.event.empty()) out.append("event: ").append(e.event).append("\n");
-      out.append("data: ");
-      const std::size_t start = out.size();
-      out.append(e.data);
-      stripNullUsage(out, start);
-      capture(std::string_view(out).substr(start));
-      out.append("\n\n");
+      reframeWithoutUsage(e, out);
       return;
     }
-    if (containsBytes(e.data, "\"usage\":{")) scanOpenAiUsage(e.data, obs_.usage);
+    if (isObjectValue(e.data, findLastUsageMember(e.data))) scanOpenAiUsage(e.data, obs_.usage);
     capture(e.data);
+  }
+
+  // The client did not ask for usage; the gateway did. The usage-only chunk
+  // is kept for the record and not forwarded; every other chunk is
+  // forwarded without its "usage":null member. Re-framed in place in the
+  // output: no copy of the chunk per event.
+  void reframeWithoutUsage(const SseEvent& e, std::string& out) {
+    auto usage = findLastUsageMember(e.data);
+    if (isObjectValue(e.data, usage) && containsBytes(e.data, "\"choices\":[]")) {
+      scanOpenAiUsage(e.data, obs_.usage);
+      usage_chunk_.assign(e.data);
+      return;
+    }
+    if (!e.event.empty()) out.append("event: ").append(e.event).append("\n");
+    out.append("data: ");
+    const std::size_t start = out.size();
+    if (auto null_usage = usage ? nullMemberBytes(e.data, *usage) : std::nullopt) {
+      out.append(e.data.substr(0, null_usage->first)).append(e.data.substr(null_usage->second));
+    } else {
+      out.append(e.data);
+    }
+    capture(std::string_view(out).substr(start));
+    out.append("\n\n");
   }
 
   // Passthrough: the bytes are forwarded unchanged, but only up to the end

@@ -35,9 +35,11 @@ class OpenAiCompatibleProvider final : public Provider {
 // other byte unchanged. Exposed for tests.
 std::string withIncludeUsage(std::string_view body);
 
-// Removes every "usage":null member from one chunk's JSON text (OpenAI adds
-// it to each chunk when include_usage is on). Exposed for tests.
-void stripNullUsage(std::string& chunk_json, std::size_t from = 0);
+// Removes the "usage":null member OpenAI adds to each chunk when
+// include_usage is on (the chunk's last "usage" member: see
+// findLastUsageMember) from the chunk's JSON text at s[from..], with its
+// separating comma. Returns whether it was there. Exposed for tests.
+bool stripNullUsage(std::string& s, std::size_t from = 0);
 
 // The length of the longest prefix of `sse` that ends with a blank line
 // (the end of an event), or 0. A CR at the very end does not count yet: a

@@ -121,16 +121,27 @@ TEST(OpenAiCompatible, StreamGetsIncludeUsageAndClientNeverSeesIt) {
 
   Headers upstream_headers;
   UpstreamResponseHead head{200, "text/event-stream; charset=utf-8", &upstream_headers};
-  auto handler = p.respond(f.req, head, 1 << 20);
-  EXPECT_FALSE(handler->head().passthrough_bytes);
   auto lines = transcriptLines();
   std::string upstream;
   for (auto& l : lines) upstream += "data: " + l + "\n\n";
   upstream += "data: [DONE]\n\n";
-  // Feed in awkward 7-byte pieces.
+  // Fed whole (events handed over in place) and in awkward 7-byte pieces
+  // (line by line): the same bytes out.
+  auto relay = [&](std::size_t piece, std::string& out) {
+    auto h = p.respond(f.req, head, 1 << 20);
+    for (std::size_t i = 0; i < upstream.size(); i += piece)
+      EXPECT_TRUE(h->onBody(std::string_view(upstream).substr(i, piece), out));
+    EXPECT_TRUE(h->onEnd(out));
+    return h;
+  };
+  std::string whole_out;
+  relay(upstream.size(), whole_out);
   std::string out;
-  for (std::size_t i = 0; i < upstream.size(); i += 7) ASSERT_TRUE(handler->onBody(std::string_view(upstream).substr(i, 7), out));
-  ASSERT_TRUE(handler->onEnd(out));
+  auto handler = relay(7, out);
+  EXPECT_FALSE(handler->head().passthrough_bytes);
+  EXPECT_EQ(out, whole_out);
+  // Each chunk is forwarded as the provider sent it but for "usage":null.
+  EXPECT_NE(out.find(R"("finish_reason":null}],"obfuscation":"yhjoJbEF"})"), std::string::npos);
   EXPECT_EQ(out.find("\"usage\""), std::string::npos);
   EXPECT_NE(out.find("data: [DONE]\n\n"), std::string::npos);
   auto& obs = handler->observation();
@@ -298,23 +309,30 @@ TEST(OpenAiCompatible, CaptureBudgetCountsWhatItDoesNotKeep) {
 }
 
 TEST(OpenAiCompatible, StripNullUsage) {
-  std::string a = R"({"id":"x","choices":[],"usage":null})";
-  stripNullUsage(a);
-  EXPECT_EQ(a, R"({"id":"x","choices":[]})");
-  std::string b = R"({"usage":null,"id":"x"})";
-  stripNullUsage(b);
-  EXPECT_EQ(b, R"({"id":"x"})");
-  std::string c = R"({"content":"say \"usage\":null"})";
-  stripNullUsage(c);
-  EXPECT_EQ(c, R"({"content":"say \"usage\":null"})");
+  auto stripped = [](std::string s, std::size_t from = 0) {
+    bool found = stripNullUsage(s, from);
+    return (found ? "+" : "-") + s;
+  };
+  EXPECT_EQ(stripped(R"({"id":"x","choices":[],"usage":null})"), R"(+{"id":"x","choices":[]})");
+  EXPECT_EQ(stripped(R"({"usage":null,"id":"x"})"), R"(+{"id":"x"})");
+  EXPECT_EQ(stripped(R"({"usage":null})"), R"(+{})");
+  // OpenAI's 2025 layout: "obfuscation" follows usage.
+  EXPECT_EQ(stripped(R"({"choices":[],"usage":null,"obfuscation":"Qup1"})"), R"(+{"choices":[],"obfuscation":"Qup1"})");
+  // Whitespace (other servers' serialisers).
+  EXPECT_EQ(stripped(R"({"id":"x", "usage" : null})"), R"(+{"id":"x"})");
+  EXPECT_EQ(stripped(R"({ "usage": null, "id":"x"})"), R"(+{  "id":"x"})");
+  // Only the last usage member is the one the gateway caused; a nested one
+  // is the provider's content, and a usage object is not null.
+  EXPECT_EQ(stripped(R"({"a":{"usage":null},"usage":null})"), R"(+{"a":{"usage":null}})");
+  EXPECT_EQ(stripped(R"({"usage":{"total_tokens":1}})"), R"(-{"usage":{"total_tokens":1}})");
+  // Not members: text in a string, part of a longer key.
+  EXPECT_EQ(stripped(R"({"content":"say \"usage\":null"})"), R"(-{"content":"say \"usage\":null"})");
+  EXPECT_EQ(stripped(R"({"x\"usage":null})"), R"(-{"x\"usage":null})");
   // In place after a prefix (the relay's output buffer): the prefix is
   // never touched, even when it ends in a comma or a backslash.
-  std::string d = R"(data: x,{"usage":null,"id":"x"})";
-  stripNullUsage(d, 9);
-  EXPECT_EQ(d, R"(data: x,{"id":"x"})");
-  std::string e = R"(prefix,"usage":null)";
-  stripNullUsage(e, 7);
-  EXPECT_EQ(e, R"(prefix,)");
+  EXPECT_EQ(stripped(R"(data: x,{"usage":null,"id":"x"})", 9), R"(+data: x,{"id":"x"})");
+  EXPECT_EQ(stripped(R"(prefix,"usage":null)", 7), R"(+prefix,)");
+  EXPECT_EQ(stripped(R"(pre\"usage":null)", 4), R"(+pre\)");
 }
 
 TEST(OpenAiCompatible, ErrorResponsesPassThrough) {

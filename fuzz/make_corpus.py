@@ -172,6 +172,16 @@ write("provider_response", "bedrock-stream", response(0x0e, 0, 2, b"\x05\x40",
 write("provider_response", "bedrock-error", response(0x02, 4, 1, b"",
       b'{"message":"The security token included in the request is invalid."}'))
 
+# fuzz_upstream_response: piece size byte, then an upstream response.
+write("upstream_response", "openai-json", b"\x20" + b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      b"Content-Length: %d\r\nx-request-id: req_1\r\nx-ratelimit-remaining-requests: 99\r\n\r\n" % len(openai_json)
+      + openai_json)
+write("upstream_response", "openai-stream-chunked", b"\x07" + b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+      b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in
+      [("data: %s\n\n" % l).encode() for l in lines("openai-stream.chunks.jsonl")[:3]]) + b"0\r\n\r\n")
+write("upstream_response", "error-close", b"\x03" + b"HTTP/1.0 429 Too Many Requests\r\nRetry-After: 2\r\n"
+      b"Connection: close\r\n\r\n{\"error\":{\"type\":\"rate_limit\"}}")
+
 # fuzz_config: YAML, NUL, environment lines.
 write("config", "exporters", b"""# magicapi-gateway --config
 port: 8080

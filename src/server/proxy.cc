@@ -8,6 +8,7 @@
 #include "common/draining_buffer.h"
 #include "server/router.h"
 #include "server/server_internal.h"
+#include "server/upstream_response_parser.h"
 #include "telemetry/telemetry_sink.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -16,7 +17,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/value.hpp>
@@ -51,27 +51,23 @@ constexpr std::size_t kUsageTailBytes = 16u << 10;
 constexpr std::size_t kCoalesceBytes = 64u << 10;
 
 struct UpstreamHeaders final : HeaderLookup {
-  const http::fields* fields = nullptr;
-  std::optional<std::string_view> get(std::string_view name) const override {
-    auto it = fields->find(name);
-    if (it == fields->end()) return std::nullopt;
-    return it->value();
-  }
+  const UpstreamResponseParser* parser = nullptr;
+  std::optional<std::string_view> get(std::string_view name) const override { return parser->find(name); }
   void forEach(const std::function<void(std::string_view, std::string_view)>& visit) const override {
-    for (const auto& f : *fields) visit(f.name_string(), f.value());
+    parser->forEachField([&](http::field, std::string_view name, std::string_view value) { visit(name, value); });
   }
 };
 
 // Headers from the upstream response that reach the client. Passthrough
 // responses keep the provider's headers (rate limits, processing time...);
 // translated ones keep only what still means the same thing.
-void forwardableHeaders(const http::fields& upstream, bool passthrough,
+void forwardableHeaders(const UpstreamResponseParser& upstream, bool passthrough,
                         std::vector<std::pair<std::string, std::string>>& out) {
-  for (const auto& f : upstream) {
+  upstream.forEachField([&](http::field id, std::string_view name, std::string_view value) {
     // Framing, connection management and the gateway's own headers are the
     // gateway's to write. Compared by Beast's field enum where the name is
     // a known one: no lower-cased copy of each name.
-    switch (f.name()) {
+    switch (id) {
       case http::field::content_type:
       case http::field::content_length:
       case http::field::transfer_encoding:
@@ -85,37 +81,36 @@ void forwardableHeaders(const http::fields& upstream, bool passthrough,
       case http::field::alt_svc:
       case http::field::date:
       case http::field::server:
-        continue;
+        return;
       default:
         break;
     }
-    std::string_view name = f.name_string();
-    if (iequals(name, "x-request-id")) continue;
+    if (iequals(name, "x-request-id")) return;
     // The gateway's CORS policy (CORS_ALLOWED_ORIGINS) decides what a
     // browser may read, never the upstream's.
-    if (name.size() >= 15 && iequals(name.substr(0, 15), "access-control-")) continue;
-    if (!passthrough && !iequals(name, "retry-after") && toLower(name).find("ratelimit") == std::string::npos) continue;
-    out.emplace_back(std::string(name), std::string(f.value()));
-  }
+    if (name.size() >= 15 && iequals(name.substr(0, 15), "access-control-")) return;
+    if (!passthrough && !iequals(name, "retry-after") && toLower(name).find("ratelimit") == std::string::npos) return;
+    out.emplace_back(std::string(name), std::string(value));
+  });
 }
 
-std::optional<std::string> providerRequestId(const http::fields& h) {
-  // In order of preference; one pass over the fields (see findField).
+std::optional<std::string> providerRequestId(const UpstreamResponseParser& h) {
+  // In order of preference; one pass over the fields.
   static constexpr std::array<std::string_view, 6> kNames = {
       "x-request-id", "request-id", "x-amzn-requestid", "x-amz-request-id", "x-fireworks-request-id", "cf-ray"};
   std::size_t best = kNames.size();
-  std::string_view value;
-  for (const auto& f : h) {
-    if (f.value().empty()) continue;
+  std::string_view found;
+  h.forEachField([&](http::field, std::string_view name, std::string_view value) {
+    if (value.empty()) return;
     for (std::size_t i = 0; i < best; ++i)
-      if (iequals(f.name_string(), kNames[i])) {
+      if (iequals(name, kNames[i])) {
         best = i;
-        value = f.value();
+        found = value;
         break;
       }
-  }
+  });
   if (best == kNames.size()) return std::nullopt;
-  return std::string(value.substr(0, 256));
+  return std::string(found.substr(0, 256));
 }
 
 // Everything one proxied request carries through its stages.
@@ -324,7 +319,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   rec.upstream_sent = Clock::now();
   boost::system::error_code wec =
       co_await writeUpstream(stream, std::array<net::const_buffer, 2>{net::buffer(request_head), net::buffer(request_body)});
-  http::response_parser<http::buffer_body> parser;
+  UpstreamResponseParser parser;
   parser.body_limit(boost::none);
   parser.header_limit(64 * 1024);
   boost::system::error_code hec = wec;
@@ -345,13 +340,11 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
     co_return;
   }
 
-  const auto& uh = parser.get();
-  rec.provider_status_code = static_cast<int>(uh.result_int());
-  if (ctx.observed) rec.provider_request_id = providerRequestId(uh);  // only the record reads it
+  rec.provider_status_code = parser.status();
+  if (ctx.observed) rec.provider_request_id = providerRequestId(parser);  // only the record reads it
   UpstreamHeaders lookup;
-  lookup.fields = &uh.base();
-  auto ct = findField(uh.base(), http::field::content_type);
-  UpstreamResponseHead uhead{static_cast<int>(uh.result_int()), ct == uh.end() ? std::string_view() : std::string_view(ct->value()),
+  lookup.parser = &parser;
+  UpstreamResponseHead uhead{parser.status(), parser.find(http::field::content_type).value_or(std::string_view()),
                              &lookup};
   // Stream chunks serve only the record's response, so none are kept when
   // bodies are off (usage is read as the chunks pass).
@@ -366,7 +359,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
                          "text/event-stream");
 
   std::vector<std::pair<std::string, std::string>> extra;
-  forwardableHeaders(uh.base(), chead.passthrough_bytes, extra);
+  forwardableHeaders(parser, chead.passthrough_bytes, extra);
   ResponseHeadParams hp;
   hp.status = chead.status;
   hp.content_type = chead.content_type;
@@ -384,13 +377,11 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   // read only when nothing buffered can be parsed. Returns the body bytes
   // produced; 0 with no error only when the message is complete.
   auto readPiece = [&]() -> net::awaitable<std::pair<boost::system::error_code, std::size_t>> {
-    auto& body = parser.get().body();
-    body.data = buf.data();
-    body.size = buf.size();
-    auto produced = [&] { return buf.size() - body.size; };
+    parser.setBodyBuffer(buf.data(), buf.size());
+    auto produced = [&] { return buf.size() - parser.bodySpaceLeft(); };
     for (;;) {
       boost::system::error_code ec;
-      while (conn.buffer().size() > 0 && !parser.is_done() && body.size > 0) {
+      while (conn.buffer().size() > 0 && !parser.is_done() && parser.bodySpaceLeft() > 0) {
         std::size_t used = parser.put(conn.buffer().data(), ec);
         conn.buffer().consume(used);
         if (ec == http::error::need_more) {

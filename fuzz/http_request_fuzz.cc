@@ -13,6 +13,7 @@
 #include "fuzz_support.h"
 #include "providers/provider_registry.h"
 #include "server/router.h"
+#include "server/testing/json_body_facts_reference.h"
 #include "common/strings.h"
 
 #include <boost/asio/buffer.hpp>
@@ -118,14 +119,9 @@ void proxy(Request& request) {
         if (scanned.error().message != parsed.error().message) __builtin_trap();
         return;
       }
-      gw::JsonBodyFacts expected;
-      if (auto* m = parsed->if_contains("model"); m && m->is_string()) expected.model = std::string(m->as_string());
-      if (auto* st = parsed->if_contains("stream")) expected.stream = st->is_bool() && st->as_bool();
-      if (auto* so = parsed->if_contains("stream_options"); so && so->is_object())
-        if (auto* iu = so->as_object().if_contains("include_usage"))
-          expected.include_usage = iu->is_bool() && iu->as_bool();
+      const gw::JsonBodyFacts expected = gw::testing_support::factsFromTree(*parsed);
       if (scanned->model != expected.model || scanned->stream != expected.stream ||
-          scanned->include_usage != expected.include_usage)
+          scanned->include_usage != expected.include_usage || scanned->has_stream_options != expected.has_stream_options)
         __builtin_trap();
       facts = std::move(*scanned);
       json = std::move(*parsed);

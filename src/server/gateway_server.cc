@@ -39,10 +39,11 @@ Worker::Worker(Shared& s) : shared(s) {
   const auto timeout = s.settings().upstream_timeout;
   // The client watch starts after kWatchClientAfter, or at the deadline if
   // that is sooner (see ExchangeGuards in proxy.cc).
-  watch_lane.emplace(exchange_timers, std::min<ExchangeTimers::Clock::duration>(kWatchClientAfter, timeout));
-  deadline_lane.emplace(exchange_timers, timeout);
-  exchange_timers.registerLane(*watch_lane);
-  exchange_timers.registerLane(*deadline_lane);
+  watch_lane.emplace(worker_timers, std::min<WorkerTimers::Clock::duration>(kWatchClientAfter, timeout));
+  deadline_lane.emplace(worker_timers, timeout);
+  idle_lane.emplace(worker_timers, s.settings().idle_timeout);
+  header_lane.emplace(worker_timers, s.settings().client_header_timeout);
+  for (auto* lane : {&*watch_lane, &*deadline_lane, &*idle_lane, &*header_lane}) worker_timers.registerLane(*lane);
 }
 
 std::optional<std::string_view> BeastHeaders::get(std::string_view name) const {
@@ -236,59 +237,44 @@ net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_
 // there to the end of the head. When it passes, the pending read is
 // cancelled (the session sees operation_aborted and closes).
 //
-// Moving the deadline later is a store: the connection's one timer wakes at
-// the deadline it was set for, finds the later one, and sleeps again; only
-// a deadline earlier than the timer's (a head arriving in pieces) re-arms
-// it. Beast's stream timeouts instead start and cancel a timer around every
-// read, a cost paid per request for a deadline that almost never passes.
-//
-// Used from the session's coroutine on its worker thread. The timer's
-// handler may run after the session ended, so it shares only `State`
-// (which owns the timer) and does nothing once detached.
-class HeadReadDeadline {
+// An entry in one of the worker's two head-read lanes (WorkerTimers): no
+// timer of its own, and moving it is a few pointer stores. Beast's stream
+// timeouts instead start and cancel a timer around every read, a cost paid
+// per request for a deadline that almost never passes. Used from the
+// session's coroutine on its worker thread.
+class HeadReadDeadline final : WorkerTimers::Entry {
  public:
-  using Clock = std::chrono::steady_clock;
-
-  explicit HeadReadDeadline(tcp::socket& socket)
-      : state_(std::make_shared<State>(socket)) {}
-  ~HeadReadDeadline() {
-    state_->socket = nullptr;
-    state_->timer.cancel();
-  }
+  HeadReadDeadline(Worker& worker, tcp::socket& socket) : worker_(worker), socket_(socket) { on_due = &onDue; }
+  ~HeadReadDeadline() { clear(); }
   HeadReadDeadline(const HeadReadDeadline&) = delete;
   HeadReadDeadline& operator=(const HeadReadDeadline&) = delete;
 
-  // Reads from now on must end by `when`.
-  void set(Clock::time_point when) {
-    state_->deadline = when;
-    if (when < state_->armed_for) arm(state_, when);
-  }
+  // Waiting for the first byte of a request: the idle time from now.
+  void waitingForRequest() { moveTo(*worker_.idle_lane); }
+  // A head has begun: the rest of it within the header time from now.
+  void readingHead() { moveTo(*worker_.header_lane); }
   // No deadline (the request is being served).
-  void clear() { state_->deadline = Clock::time_point::max(); }
+  void clear() {
+    if (lane_) WorkerTimers::Lane::remove(*this, *lane_);
+    lane_ = nullptr;
+  }
 
  private:
-  struct State {
-    explicit State(tcp::socket& s) : socket(&s), timer(s.get_executor()) {}
-    tcp::socket* socket;  // null once the session ended
-    net::steady_timer timer;
-    Clock::time_point deadline = Clock::time_point::max();
-    Clock::time_point armed_for = Clock::time_point::max();
-  };
-
-  static void arm(const std::shared_ptr<State>& st, Clock::time_point when) {
-    st->armed_for = when;
-    st->timer.expires_at(when);  // a wait already pending completes as aborted
-    st->timer.async_wait([st](boost::system::error_code ec) {
-      if (ec || !st->socket) return;
-      st->armed_for = Clock::time_point::max();
-      if (st->deadline == Clock::time_point::max()) return;  // serving: set() arms again
-      if (Clock::now() < st->deadline) return arm(st, st->deadline);
-      boost::system::error_code cec;
-      st->socket->cancel(cec);
-    });
+  void moveTo(WorkerTimers::Lane& lane) {
+    clear();
+    lane_ = &lane;
+    lane.add(*this, WorkerTimers::Clock::now());
+  }
+  static void onDue(WorkerTimers::Entry& entry) {
+    auto& self = static_cast<HeadReadDeadline&>(entry);
+    self.lane_ = nullptr;
+    boost::system::error_code ec;
+    self.socket_.cancel(ec);
   }
 
-  std::shared_ptr<State> state_;
+  Worker& worker_;
+  tcp::socket& socket_;
+  WorkerTimers::Lane* lane_ = nullptr;  // the lane this entry is in, if any
 };
 
 // One client connection: read requests one at a time (so pipelined requests
@@ -298,7 +284,7 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
   beast::tcp_stream client(std::move(socket));
   tcp::socket* registered = &client.socket();
   w.sockets.insert(registered);
-  HeadReadDeadline head_deadline(client.socket());
+  HeadReadDeadline head_deadline(w, client.socket());
   beast::flat_buffer buffer;
   buffer.reserve(8 * 1024);  // read requests in one piece, not Beast's 512-byte minimum
   for (;;) {
@@ -316,8 +302,8 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
     // cannot stretch it).
     HeadScan scan = scanRequestHead(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
     bool read_failed = false;
-    if (!scan.complete)
-      head_deadline.set(std::chrono::steady_clock::now() + (buffer.size() ? s.client_header_timeout : s.idle_timeout));
+    if (!scan.complete && buffer.size() > 0) head_deadline.readingHead();
+    else if (!scan.complete) head_deadline.waitingForRequest();
     while (!scan.complete && !scan.obs_fold && !scan.bare_lf && buffer.size() <= s.max_header_bytes) {
       bool first = buffer.size() == 0;
       std::size_t room = std::max<std::size_t>(512, buffer.capacity() - buffer.size());
@@ -333,7 +319,7 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
       buffer.commit(rn);
       scan = scanRequestHead(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()),
                              scan.resume);
-      if (first && !scan.complete) head_deadline.set(std::chrono::steady_clock::now() + s.client_header_timeout);
+      if (first && !scan.complete) head_deadline.readingHead();
     }
     head_deadline.clear();
     if (read_failed) break;  // closed, reset or timed out: nobody to answer

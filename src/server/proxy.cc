@@ -595,7 +595,7 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
 // While the exchange runs: watches the client connection (so that the
 // upstream request is cancelled when the client goes away) and enforces
 // UPSTREAM_TIMEOUT_MS for the whole exchange. Both are driven by the
-// worker's ExchangeTimers (one timer for all exchanges, no timer operation
+// worker's WorkerTimers (one timer for all exchanges, no timer operation
 // per request) and act by closing the upstream connection, which ends the
 // exchange's pending read; the exchange then reports the cause it finds in
 // the context (client_gone -> cancelled, upstream_timed_out -> 504 or a
@@ -612,7 +612,7 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
 // The watch's handler may run after the request ended (a cancelled wait
 // still completes), so it shares only `Watch` with the exchange; the
 // destructor detaches the context and ends the wait.
-class ExchangeGuards final : ExchangeTimers::Entry {
+class ExchangeGuards final : WorkerTimers::Entry {
  public:
   explicit ExchangeGuards(ProxyContext& ctx) : ctx_(ctx), start_(Clock::now()) {
     on_due = &ExchangeGuards::onDue;
@@ -620,7 +620,7 @@ class ExchangeGuards final : ExchangeTimers::Entry {
     lane_->add(*this, start_);
   }
   ~ExchangeGuards() {
-    ExchangeTimers::Lane::remove(*this, *lane_);
+    WorkerTimers::Lane::remove(*this, *lane_);
     if (!watch_) return;
     watch_->ctx = nullptr;
     // Ends the pending readiness wait, so that the session's next read on
@@ -640,7 +640,7 @@ class ExchangeGuards final : ExchangeTimers::Entry {
     bool waiting = false;
   };
 
-  static void onDue(ExchangeTimers::Entry& entry) {
+  static void onDue(WorkerTimers::Entry& entry) {
     auto& self = static_cast<ExchangeGuards&>(entry);
     ProxyContext& ctx = self.ctx_;
     if (!self.watch_) {
@@ -700,7 +700,7 @@ class ExchangeGuards final : ExchangeTimers::Entry {
 
   ProxyContext& ctx_;
   Clock::time_point start_;
-  ExchangeTimers::Lane* lane_ = nullptr;  // the lane this entry is in (or was last in)
+  WorkerTimers::Lane* lane_ = nullptr;  // the lane this entry is in (or was last in)
   std::shared_ptr<Watch> watch_;          // once the watch has started
 };
 

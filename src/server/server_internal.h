@@ -4,7 +4,7 @@
 
 #include "config/settings.h"
 #include "gw/provider.h"
-#include "server/exchange_timers.h"
+#include "server/worker_timers.h"
 #include "server/gateway_server.h"
 #include "upstream/upstream_pool.h"
 
@@ -58,11 +58,16 @@ struct Worker {
 
   Shared& shared;
   net::io_context io{1};
-  // The time limits of the exchanges in flight (proxy.cc, ExchangeGuards):
-  // when their client watch starts, and UPSTREAM_TIMEOUT_MS.
-  ExchangeTimers exchange_timers{io};
-  std::optional<ExchangeTimers::Lane> watch_lane;
-  std::optional<ExchangeTimers::Lane> deadline_lane;
+  // Every time limit on the worker, on one timer: of the exchanges in
+  // flight (proxy.cc, ExchangeGuards) when their client watch starts and
+  // UPSTREAM_TIMEOUT_MS; of the client connections' head reads
+  // (gateway_server.cc, HeadReadDeadline) IDLE_TIMEOUT_MS before a
+  // request's first byte and CLIENT_HEADER_TIMEOUT_MS from there.
+  WorkerTimers worker_timers{io};
+  std::optional<WorkerTimers::Lane> watch_lane;
+  std::optional<WorkerTimers::Lane> deadline_lane;
+  std::optional<WorkerTimers::Lane> idle_lane;
+  std::optional<WorkerTimers::Lane> header_lane;
   std::optional<tcp::acceptor> acceptor;
   std::optional<upstream::UpstreamPool> pool;
   std::unordered_set<tcp::socket*> sockets;  // live client connections

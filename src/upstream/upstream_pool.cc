@@ -10,7 +10,6 @@
 
 #include <openssl/ssl.h>
 
-#include <sys/socket.h>
 
 namespace gw::upstream {
 

@@ -65,6 +65,20 @@ TEST(UpstreamResponseParser, LooksUpFieldsByEnumAndByNameFirstOfDuplicates) {
   EXPECT_EQ(parser.find("x-ratelimit-remaining").value_or("-"), "9");
   EXPECT_FALSE(parser.find(http::field::set_cookie));
   EXPECT_FALSE(parser.find("x-missing"));
+
+  // Fields are kept in arrival order, repeated names included (Beast's
+  // basic_fields would file the second Retry-After next to the first).
+  UpstreamResponseParser interleaved;
+  interleaved.put(boost::asio::buffer(std::string_view(
+                      "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nX-A: a\r\nretry-after: 2\r\n\r\n")),
+                  ec);
+  ASSERT_FALSE(ec);
+  std::string order;
+  interleaved.forEachField([&](http::field, std::string_view name, std::string_view value) {
+    order += std::string(name) + "=" + std::string(value) + ";";
+  });
+  EXPECT_EQ(order, "Retry-After=1;X-A=a;retry-after=2;");
+  EXPECT_EQ(interleaved.find(http::field::retry_after).value_or("-"), "1");
 }
 
 }  // namespace

@@ -10,7 +10,9 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <algorithm>
 #include <ostream>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,9 +31,16 @@ struct Parsed {
   bool operator==(const Parsed&) const = default;
 };
 
+// Fields are listed grouped by name (case-insensitively), in order within a
+// name: Beast's basic_fields files a repeated name after that name's last
+// field, the flat parser keeps arrival order. Only the order among fields
+// of one name means anything in HTTP, and that must agree.
 inline void describe(std::ostream& os, const Parsed& p) {
   os << "failed=" << p.failed << " status=" << p.status << " done=" << p.done << " body=" << p.body;
-  for (auto& f : p.fields) os << " [" << f << "]";
+  std::vector<std::pair<std::string, std::string>> fields;  // (lower-case name, field)
+  for (const auto& f : p.fields) fields.emplace_back(toLower(f.substr(0, f.find(':'))), f);
+  std::stable_sort(fields.begin(), fields.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& f : fields) os << " [" << f.second << "]";
 }
 
 // Feeds `bytes` in pieces of `piece` bytes, as the proxy does: whatever is
@@ -55,6 +64,12 @@ Parsed drive(Parser& parser, std::string_view bytes, std::size_t piece, TakeBody
     if (ec == http::error::need_more || (!ec && used == 0)) {
       ec = {};
       if (next >= bytes.size()) {
+        // The connection closed. As the proxy: nothing received is
+        // end_of_stream (Beast's put_eof requires got_some()).
+        if (!parser.got_some()) {
+          out.failed = true;
+          break;
+        }
         parser.put_eof(ec);
         if (ec) out.failed = true;
         break;

@@ -1,5 +1,6 @@
-// ExchangeTimers: one timer per worker for the time limits of every exchange
-// in flight on it, instead of a timer per exchange.
+// WorkerTimers: one timer per worker for every time limit on it -- of each
+// exchange in flight and of each client connection's head read -- instead
+// of a timer per exchange or per connection.
 //
 // Why: a steady_timer per request costs, each time, a timer-queue insertion,
 // usually a timerfd_settime() (the new timer is the earliest), and on
@@ -9,7 +10,8 @@
 // never expire: exchanges end long before.
 //
 // How: every limit has a fixed delay from its start (the client watch's
-// 10 ms, UPSTREAM_TIMEOUT_MS), so the entries of one delay expire in the
+// 10 ms, UPSTREAM_TIMEOUT_MS, IDLE_TIMEOUT_MS, CLIENT_HEADER_TIMEOUT_MS),
+// so the entries of one delay expire in the
 // order they were added. Each delay is a Lane: a FIFO list, intrusive (the
 // entry lives in the exchange; adding and removing allocate nothing). The
 // one timer is set for the earliest head; when it fires it expires every
@@ -29,7 +31,7 @@
 
 namespace gw::server {
 
-class ExchangeTimers {
+class WorkerTimers {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -45,7 +47,7 @@ class ExchangeTimers {
   // A lane of entries that all expire `delay` after they were added.
   class Lane {
    public:
-    Lane(ExchangeTimers& timers, Clock::duration delay) : timers_(timers), delay_(delay) {}
+    Lane(WorkerTimers& timers, Clock::duration delay) : timers_(timers), delay_(delay) {}
     Lane(const Lane&) = delete;
     Lane& operator=(const Lane&) = delete;
 
@@ -70,16 +72,16 @@ class ExchangeTimers {
     Clock::duration delay() const { return delay_; }
 
    private:
-    friend class ExchangeTimers;
-    ExchangeTimers& timers_;
+    friend class WorkerTimers;
+    WorkerTimers& timers_;
     Clock::duration delay_;
     Entry* head_ = nullptr;
     Entry* tail_ = nullptr;
   };
 
-  explicit ExchangeTimers(boost::asio::io_context& io) : timer_(io) {}
-  ExchangeTimers(const ExchangeTimers&) = delete;
-  ExchangeTimers& operator=(const ExchangeTimers&) = delete;
+  explicit WorkerTimers(boost::asio::io_context& io) : timer_(io) {}
+  WorkerTimers(const WorkerTimers&) = delete;
+  WorkerTimers& operator=(const WorkerTimers&) = delete;
 
   // Lanes are registered once, before use, and outlive the timers' use.
   void registerLane(Lane& lane) { lanes_.push_back(&lane); }

@@ -1,6 +1,6 @@
-// ExchangeTimers: entries expire in order, once, at their lane's delay;
+// WorkerTimers: entries expire in order, once, at their lane's delay;
 // removed entries never fire; an entry may move to another lane when due.
-#include "server/exchange_timers.h"
+#include "server/worker_timers.h"
 
 #include <gtest/gtest.h>
 
@@ -9,25 +9,25 @@
 namespace gw::server {
 namespace {
 
-using Clock = ExchangeTimers::Clock;
+using Clock = WorkerTimers::Clock;
 using namespace std::chrono_literals;
 
-struct Recorded : ExchangeTimers::Entry {
+struct Recorded : WorkerTimers::Entry {
   int id = 0;
   Clock::time_point fired{};
   std::vector<int>* log = nullptr;
 };
 
-void record(ExchangeTimers::Entry& e) {
+void record(WorkerTimers::Entry& e) {
   auto& r = static_cast<Recorded&>(e);
   r.fired = Clock::now();
   r.log->push_back(r.id);
 }
 
-TEST(ExchangeTimers, EntriesExpireInOrderAtTheirDelayAndRemovedOnesNever) {
+TEST(WorkerTimers, EntriesExpireInOrderAtTheirDelayAndRemovedOnesNever) {
   boost::asio::io_context io;
-  ExchangeTimers timers(io);
-  ExchangeTimers::Lane short_lane(timers, 20ms), long_lane(timers, 60ms);
+  WorkerTimers timers(io);
+  WorkerTimers::Lane short_lane(timers, 20ms), long_lane(timers, 60ms);
   timers.registerLane(short_lane);
   timers.registerLane(long_lane);
   std::vector<int> log;
@@ -43,7 +43,7 @@ TEST(ExchangeTimers, EntriesExpireInOrderAtTheirDelayAndRemovedOnesNever) {
   short_lane.add(b, t0);       // due t0 + 20
   short_lane.add(c, t0 + 5ms);  // due t0 + 25
   short_lane.add(d, t0 + 5ms);
-  ExchangeTimers::Lane::remove(d, short_lane);  // ended before its time
+  WorkerTimers::Lane::remove(d, short_lane);  // ended before its time
   io.run_for(200ms);
   EXPECT_EQ(log, (std::vector<int>{2, 3, 1}));
   EXPECT_GE(b.fired - t0, 20ms);
@@ -51,17 +51,17 @@ TEST(ExchangeTimers, EntriesExpireInOrderAtTheirDelayAndRemovedOnesNever) {
   EXPECT_GE(a.fired - t0, 60ms);
   EXPECT_LT(a.fired - t0, 150ms);
   EXPECT_FALSE(a.linked || b.linked || c.linked || d.linked);
-  ExchangeTimers::Lane::remove(b, short_lane);  // already expired: no effect
+  WorkerTimers::Lane::remove(b, short_lane);  // already expired: no effect
 }
 
 // What ExchangeGuards does: due in the first lane, then moved to the second.
-struct TwoStage : ExchangeTimers::Entry {
-  ExchangeTimers::Lane* next = nullptr;
+struct TwoStage : WorkerTimers::Entry {
+  WorkerTimers::Lane* next = nullptr;
   Clock::time_point start{};
   int stages = 0;
 };
 
-void advance(ExchangeTimers::Entry& e) {
+void advance(WorkerTimers::Entry& e) {
   auto& t = static_cast<TwoStage&>(e);
   ++t.stages;
   if (t.next) {
@@ -71,10 +71,10 @@ void advance(ExchangeTimers::Entry& e) {
   }
 }
 
-TEST(ExchangeTimers, AnEntryDueInOneLaneMayJoinAnother) {
+TEST(WorkerTimers, AnEntryDueInOneLaneMayJoinAnother) {
   boost::asio::io_context io;
-  ExchangeTimers timers(io);
-  ExchangeTimers::Lane watch(timers, 10ms), deadline(timers, 50ms);
+  WorkerTimers timers(io);
+  WorkerTimers::Lane watch(timers, 10ms), deadline(timers, 50ms);
   timers.registerLane(watch);
   timers.registerLane(deadline);
   TwoStage t;
@@ -91,10 +91,10 @@ TEST(ExchangeTimers, AnEntryDueInOneLaneMayJoinAnother) {
   EXPECT_GE(Clock::now() - t.start, 50ms);
 }
 
-TEST(ExchangeTimers, TheTimerIsSetAgainAfterItWentIdle) {
+TEST(WorkerTimers, TheTimerIsSetAgainAfterItWentIdle) {
   boost::asio::io_context io;
-  ExchangeTimers timers(io);
-  ExchangeTimers::Lane lane(timers, 5ms);
+  WorkerTimers timers(io);
+  WorkerTimers::Lane lane(timers, 5ms);
   timers.registerLane(lane);
   std::vector<int> log;
   Recorded r;

@@ -314,8 +314,9 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
                                 const std::string& request_body, bool& retry_on_fresh_connection) {
   auto& rec = *ctx.record;
   upstream::Connection& conn = *ctx.upstream;
-  // The whole-response deadline is enforced by ExchangeGuards (one timer
-  // per request), not by a timer per read as Beast's stream timeouts would.
+  // The whole-response deadline is enforced by ExchangeGuards (an entry on
+  // the worker's one timer), not by a timer per read as Beast's stream
+  // timeouts would.
   rec.upstream_sent = Clock::now();
   boost::system::error_code wec =
       co_await writeUpstream(stream, std::array<net::const_buffer, 2>{net::buffer(request_head), net::buffer(request_body)});

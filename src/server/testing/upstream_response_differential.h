@@ -48,7 +48,10 @@ inline void describe(std::ostream& os, const Parsed& p) {
 template <class Parser, class TakeBody>
 Parsed drive(Parser& parser, std::string_view bytes, std::size_t piece, TakeBody&& take_body) {
   Parsed out;
-  parser.body_limit(boost::none);
+  // A limit the proxy does not set (it relays bodies of any length): Beast's
+  // string_body would otherwise reserve a Content-Length's worth of memory
+  // for the reference reading. Both parsers refuse alike past it.
+  parser.body_limit(1u << 20);
   parser.header_limit(1024);
   std::string buffered;
   std::size_t next = 0;

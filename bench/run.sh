@@ -31,6 +31,8 @@ UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-1024} # idle upstream connections a pro
 GATEWAY_BIN=${GATEWAY_BIN:-$REPO_DIR/build/release/magicapi-gateway}
 GATEWAY_ENV=${GATEWAY_ENV:-}                  # extra NAME=VALUE settings for every gateway target
 BASE_PORT=${BASE_PORT:-18080}                 # ports BASE_PORT .. BASE_PORT+99 on 127.0.0.1
+CLIENT_USAGE=${CLIENT_USAGE:-0}               # 1: streaming clients ask for include_usage themselves (same upstream
+                                              # stream for every target: isolates what observing a stream costs)
 FIRST_EVENT=${FIRST_EVENT:-1}                 # 1: time to first streamed event with a delaying upstream
 FIRST_EVENT_DELAY_MS=${FIRST_EVENT_DELAY_MS:-50}
 FIRST_EVENT_REQUESTS=${FIRST_EVENT_REQUESTS:-40}
@@ -93,7 +95,7 @@ measure() {
   fi
   if [[ -n "$pid" ]]; then c0=$(cpu_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"; fi
   m0=$(cpu_ticks "$MOCK_WORKER_PID") || die "the mock (pid $MOCK_WORKER_PID) is gone; see $RUN_DIR"
-  out=$(BENCH_STREAM=$stream timeout $(($(seconds "$DURATION") + 60)) \
+  out=$(BENCH_STREAM=$stream BENCH_CLIENT_USAGE=$CLIENT_USAGE timeout $(($(seconds "$DURATION") + 60)) \
     taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --timeout 10s -s "$WRK_SCRIPT" \
     "http://127.0.0.1:$port/v1/chat/completions" 2>&1) || die "wrk failed against $target: $out"
   if [[ -n "$pid" ]]; then
@@ -146,6 +148,11 @@ check_target() {
   fi
   local body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
   local sbody='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
+  local sexpected=$RUN_DIR/mock/stream.sse
+  if [[ "$CLIENT_USAGE" == 1 ]]; then
+    sbody='{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
+    sexpected=$RUN_DIR/mock/stream_usage.sse
+  fi
   code=$(curl -sS --max-time 10 -o "$RUN_DIR/check.$target.json" -w '%{http_code}' -H 'Content-Type: application/json' \
     -H 'Authorization: Bearer sk-bench' "${extra[@]}" --data "$body" "$url") || die "$target: request failed"
   [[ "$code" == 200 ]] || die "$target: non-streaming answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.json")"
@@ -162,7 +169,7 @@ check_target() {
   events=$(grep -c '^data: ' "$RUN_DIR/check.$target.sse" || true)
   last=$(grep '^data: ' "$RUN_DIR/check.$target.sse" | tail -1)
   [[ "$last" == 'data: [DONE]' ]] || die "$target: stream does not end with data: [DONE] (see $RUN_DIR/check.$target.sse)"
-  if cmp -s "$RUN_DIR/check.$target.sse" "$RUN_DIR/mock/stream.sse"; then
+  if cmp -s "$RUN_DIR/check.$target.sse" "$sexpected"; then
     echo "$target stream: 200, $events data events, byte-identical to the mock's" >>"$OUT_DIR/checks.txt"
   else
     echo "$target stream: 200, $events data events, bytes DIFFER from the mock's (see run/check.$target.sse)" >>"$OUT_DIR/checks.txt"
@@ -217,9 +224,9 @@ write_meta() {
   fi
   {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "command=$(printf 'TARGETS=%s ROUNDS=%s DURATION=%s WARMUP=%s MODES=%s CONNECTIONS=%s MEMCHECK=%s FIRST_EVENT=%s UPSTREAM_KEEPALIVE=%s%s bench/run.sh' \
+    echo "command=$(printf 'TARGETS=%s ROUNDS=%s DURATION=%s WARMUP=%s MODES=%s CONNECTIONS=%s MEMCHECK=%s FIRST_EVENT=%s UPSTREAM_KEEPALIVE=%s%s%s bench/run.sh' \
       "$TARGETS" "$ROUNDS" "$DURATION" "$WARMUP" "$MODES" "$CONNECTIONS" "$MEMCHECK" "$FIRST_EVENT" "$UPSTREAM_KEEPALIVE" \
-      "${GATEWAY_ENV:+ GATEWAY_ENV=\"$GATEWAY_ENV\"}")"
+      "${GATEWAY_ENV:+ GATEWAY_ENV=\"$GATEWAY_ENV\"}" "$([[ "$CLIENT_USAGE" == 1 ]] && echo ' CLIENT_USAGE=1')")"
     echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) ($(nproc --all) cores)"
     echo "kernel=$(uname -sr)"
     echo "loadavg_at_start=$(cut -d' ' -f1-3 /proc/loadavg)"

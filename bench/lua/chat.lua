@@ -1,5 +1,6 @@
 -- wrk script for the load harness: POST /v1/chat/completions with a small, fixed chat request.
--- BENCH_STREAM=1 adds "stream": true (the mock then answers with 23 SSE chunks and data: [DONE]).
+-- BENCH_STREAM=1 adds "stream": true (the mock then answers with 23 SSE chunks and data: [DONE]);
+-- BENCH_CLIENT_USAGE=1 (below) also asks for the usage chunk.
 -- done() prints one machine-readable line that bench/run.sh parses; keep its format in sync with
 -- parse_wrk in bench/lib/common.sh.
 --
@@ -8,10 +9,14 @@
 -- and bench/run.sh checks one response from every target byte-for-byte before measuring.
 
 local stream = os.getenv("BENCH_STREAM") == "1"
+-- BENCH_CLIENT_USAGE=1: the client asks for the usage chunk itself (stream_options.include_usage), so every
+-- target receives the same upstream stream whether or not it would have asked for usage on its own.
+local client_usage = os.getenv("BENCH_CLIENT_USAGE") == "1"
 
 local body = '{"model":"gpt-4o-mini",'
 if stream then
   body = body .. '"stream":true,'
+  if client_usage then body = body .. '"stream_options":{"include_usage":true},' end
 end
 body = body .. '"messages":[{"role":"system","content":"You are a helpful assistant."},'
   .. '{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'

@@ -17,11 +17,12 @@ inline bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Space, tab, CR, LF: JSON's whitespace, and what trim() removes.
+inline bool isJsonWhitespace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
 inline std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
+  while (!s.empty() && isJsonWhitespace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && isJsonWhitespace(s.back())) s.remove_suffix(1);
   return s;
 }
 

@@ -277,10 +277,10 @@ std::string scrubJsonTextSecrets(std::string_view text) {
     i = end + 1;
     if (!isSecretKey(token)) continue;
     std::size_t j = i;
-    while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) ++j;
+    while (j < text.size() && isJsonWhitespace(text[j])) ++j;
     if (j >= text.size() || text[j] != ':') continue;
     ++j;
-    while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) ++j;
+    while (j < text.size() && isJsonWhitespace(text[j])) ++j;
     out.append(text.substr(i, j - i));
     i = j;
     if (i >= text.size()) break;

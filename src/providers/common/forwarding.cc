@@ -50,10 +50,6 @@ void readOpenAiUsage(const boost::json::object& u, Usage& out) {
   if (!out.total && out.input && out.output) out.total = saturatingAdd(*out.input, *out.output);
 }
 
-namespace {
-bool isJsonSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-}  // namespace
-
 std::optional<UsageMemberPos> findLastUsageMember(std::string_view text, std::size_t before) {
   static constexpr std::string_view kKey = "\"usage\"";
   // Backwards from one 'u' to the previous with memrchr (vectorised; 'u'
@@ -67,13 +63,13 @@ std::optional<UsageMemberPos> findLastUsageMember(std::string_view text, std::si
     limit = pos;
     if (text.substr(pos, kKey.size()) != kKey) continue;
     std::size_t b = pos;
-    while (b > 0 && isJsonSpace(text[b - 1])) --b;
+    while (b > 0 && isJsonWhitespace(text[b - 1])) --b;
     if (b > 0 && text[b - 1] != '{' && text[b - 1] != ',') continue;
     std::size_t i = pos + kKey.size();
-    while (i < text.size() && isJsonSpace(text[i])) ++i;
+    while (i < text.size() && isJsonWhitespace(text[i])) ++i;
     if (i >= text.size() || text[i] != ':') continue;
     ++i;
-    while (i < text.size() && isJsonSpace(text[i])) ++i;
+    while (i < text.size() && isJsonWhitespace(text[i])) ++i;
     return UsageMemberPos{pos, i};
   }
   return std::nullopt;

@@ -94,7 +94,6 @@ Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r
 }
 
 namespace {
-bool isJsonSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
 // The bytes [first, second) of `chunk` that make up the member at `m` when
 // its value is null, with the comma that separates it from its neighbour
@@ -103,10 +102,10 @@ std::optional<std::pair<std::size_t, std::size_t>> nullMemberBytes(std::string_v
   if (chunk.substr(m.value, 4) != "null") return std::nullopt;
   std::size_t begin = m.key, end = m.value + 4;
   std::size_t b = begin;
-  while (b > 0 && isJsonSpace(chunk[b - 1])) --b;
+  while (b > 0 && isJsonWhitespace(chunk[b - 1])) --b;
   if (b > 0 && chunk[b - 1] == ',') return std::pair{b - 1, end};
   std::size_t e = end;
-  while (e < chunk.size() && isJsonSpace(chunk[e])) ++e;
+  while (e < chunk.size() && isJsonWhitespace(chunk[e])) ++e;
   if (e < chunk.size() && chunk[e] == ',') end = e + 1;
   return std::pair{begin, end};
 }

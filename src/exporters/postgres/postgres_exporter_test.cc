@@ -110,6 +110,21 @@ TEST_F(PostgresExporterTest, OneBadRecordIsRejectedOthersStored) {
   EXPECT_EQ(rowCount(), 3);
 }
 
+// PostgreSQL refuses \u0000 in JSONB; a record with a NUL character in a
+// captured body is still stored (the NUL as U+FFFD in log_data).
+TEST_F(PostgresExporterTest, RecordWithNulCharacterIsStored) {
+  PostgresExporter exporter(options());
+  auto batch = makeRecords(3);
+  boost::json::object tree(batch[1]->json(), boost::json::storage_ptr());  // own memory
+  tree.at("attributes").as_object()["note"] = std::string("nul\0here", 8);
+  batch[1] = recordFromTree(tree);
+  auto r = exporter.exportBatch(batch);
+  ASSERT_EQ(r.kind, Kind::kSuccess) << r.message;
+  EXPECT_EQ(rowCount(), 3);
+  EXPECT_EQ(query("SELECT log_data->'attributes'->>'note' FROM " + table_ + " WHERE request_id = 'req-1'"),
+            "nul\xEF\xBF\xBDhere");
+}
+
 TEST_F(PostgresExporterTest, DownAtStartIsRetryable) {
   auto o = options();
   o.url = "postgresql://gw@127.0.0.1:" + std::to_string(http::testing::unusedPort()) + "/postgres";

@@ -48,13 +48,31 @@ std::vector<std::string> schemaStatements(const std::string& table) {
   };
 }
 
+std::string jsonbSafe(std::string_view text) {
+  static constexpr std::string_view kNul = "\\u0000";
+  std::string out;
+  std::size_t copied = 0;
+  for (std::size_t pos = text.find(kNul); pos != std::string_view::npos; pos = text.find(kNul, pos + 1)) {
+    // An escape only when an odd run of backslashes ends here ("\\u0000"
+    // is a backslash, then the letters u0000).
+    std::size_t run = 1;
+    while (pos >= run && text[pos - run] == '\\') ++run;
+    if (run % 2 == 0) continue;
+    out.append(text, copied, pos - copied).append("\\ufffd");
+    copied = pos + kNul.size();
+  }
+  if (copied == 0) return std::string(text);
+  out.append(text, copied);
+  return out;
+}
+
 std::optional<Row> rowFor(const TelemetryRecord& record) {
   const auto& f = record.fields;
   if (f.id.empty() || !f.unix_nanos || record.serialized.empty()) return std::nullopt;
   Row row;
   row.reserve(kColumnCount);
   row.emplace_back(f.timestamp);
-  row.emplace_back(record.serialized);
+  row.emplace_back(jsonbSafe(record.serialized));
   row.push_back(roundedMs(f.ttfb_ms));
   row.push_back(roundedMs(f.latency_ms));
   row.emplace_back(f.id);

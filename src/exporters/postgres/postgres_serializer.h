@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gw::exporters::postgres {
@@ -24,6 +25,13 @@ std::vector<std::string> schemaStatements(const std::string& table);
 // stored (no id, unparsable timestamp): it is rejected without a round trip.
 using Row = std::vector<std::optional<std::string>>;
 std::optional<Row> rowFor(const TelemetryRecord& record);
+
+// The record's JSON text as a JSONB value can hold it: PostgreSQL refuses
+// the escape \u0000 in JSONB (valid JSON: a NUL character in a captured
+// body or header), which would lose the whole record, so each such escape
+// becomes \ufffd (the replacement character). Text that only looks like it
+// (an escaped backslash followed by "u0000") is left alone.
+std::string jsonbSafe(std::string_view json_text);
 
 inline constexpr const char* kColumns[] = {
     "timestamp", "log_data",  "ttfb",    "latency",     "request_id",    "provider",     "model",  "project_id",

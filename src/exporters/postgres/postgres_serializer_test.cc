@@ -55,6 +55,27 @@ TEST(PostgresSerializer, RowsMatchGolden) {
   expectGolden(rowsAsJson(batch), "postgres/rows.json");
 }
 
+TEST(PostgresSerializer, NulEscapesBecomeReplacementCharactersForJsonb) {
+  EXPECT_EQ(jsonbSafe(R"({"a":"x\u0000y"})"), R"({"a":"x\ufffdy"})");
+  EXPECT_EQ(jsonbSafe(R"({"a":"\u0000\u0000","b":"\u0000"})"), R"({"a":"\ufffd\ufffd","b":"\ufffd"})");
+  // A backslash then the letters: not an escape of NUL.
+  EXPECT_EQ(jsonbSafe(R"({"a":"\\u0000"})"), R"({"a":"\\u0000"})");
+  EXPECT_EQ(jsonbSafe(R"({"a":"\\\u0000"})"), R"({"a":"\\\ufffd"})");
+  EXPECT_EQ(jsonbSafe(R"({"a":"\u00001"})"), R"({"a":"\ufffd1"})");
+  EXPECT_EQ(jsonbSafe(R"({"a":"\u0001"})"), R"({"a":"\u0001"})");
+  EXPECT_EQ(jsonbSafe(""), "");
+  // The row's log_data is that text; the record itself is unchanged.
+  boost::json::object tree(makeRecord()->json(), boost::json::storage_ptr());  // own memory
+  tree.at("attributes").as_object()["note"] = std::string("nul\0here", 8);
+  auto record = recordFromTree(tree);
+  ASSERT_NE(record->serialized.find("\\u0000"), std::string::npos);
+  auto row = rowFor(*record);
+  ASSERT_TRUE(row);
+  EXPECT_EQ((*row)[1]->find("\\u0000"), std::string::npos);
+  EXPECT_NE((*row)[1]->find("nul\\ufffdhere"), std::string::npos);
+  EXPECT_NE(record->serialized.find("nul\\u0000here"), std::string::npos);
+}
+
 TEST(PostgresSerializer, SchemaQualifiedTable) {
   EXPECT_EQ(quotedTable("s.t"), "\"s\".\"t\"");
   auto stmts = schemaStatements("s.t");

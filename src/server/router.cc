@@ -11,6 +11,7 @@
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace gw {
@@ -55,6 +56,31 @@ Result<Route> selectProvider(const HeaderLookup& headers, std::optional<std::str
   return route;
 }
 
+namespace {
+// A number no double holds (1e999) is valid JSON, but Boost.JSON reads it as
+// infinity and would write it back as the bare word Infinity, which is not:
+// the gateway refuses it rather than send an upstream invalid JSON (checked
+// after syntax and the top-level object, in both readings below).
+Error numberOutOfRange() {
+  return Error::badRequest("invalid_json", "Request body has a number beyond the range of a double");
+}
+
+bool hasNonFiniteNumber(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::double_: return !std::isfinite(v.get_double());
+    case boost::json::kind::array:
+      for (const auto& e : v.get_array())
+        if (hasNonFiniteNumber(e)) return true;
+      return false;
+    case boost::json::kind::object:
+      for (const auto& kv : v.get_object())
+        if (hasNonFiniteNumber(kv.value())) return true;
+      return false;
+    default: return false;
+  }
+}
+}  // namespace
+
 Result<boost::json::object> parseJsonBody(std::string_view body, boost::json::storage_ptr storage) {
   boost::json::parse_options opts;
   opts.max_depth = 64;
@@ -62,6 +88,7 @@ Result<boost::json::object> parseJsonBody(std::string_view body, boost::json::st
   boost::json::value v = boost::json::parse(body, ec, std::move(storage), opts);
   if (ec) return Error::badRequest("invalid_json", "Request body is not valid JSON: " + ec.message());
   if (!v.is_object()) return Error::badRequest("invalid_json", "Request body must be a JSON object");
+  if (hasNonFiniteNumber(v)) return numberOutOfRange();
   return std::move(v.as_object());
 }
 
@@ -78,6 +105,7 @@ class BodyFactsHandler {
 
   JsonBodyFacts facts;
   bool top_is_object = false;
+  bool number_out_of_range = false;  // see numberOutOfRange()
 
   bool on_document_begin(boost::system::error_code&) { return true; }
   bool on_document_end(boost::system::error_code&) { return true; }
@@ -140,7 +168,10 @@ class BodyFactsHandler {
   bool on_number_part(boost::json::string_view, boost::system::error_code&) { return true; }
   bool on_int64(std::int64_t, boost::json::string_view, boost::system::error_code&) { return other(); }
   bool on_uint64(std::uint64_t, boost::json::string_view, boost::system::error_code&) { return other(); }
-  bool on_double(double, boost::json::string_view, boost::system::error_code&) { return other(); }
+  bool on_double(double v, boost::json::string_view, boost::system::error_code&) {
+    if (!std::isfinite(v)) number_out_of_range = true;
+    return other();
+  }
   bool on_bool(bool b, boost::system::error_code&) {
     if (depth_ == 1 && key_ == Key::kStream) facts.stream = b;
     else if (depth_ == 2 && key_ == Key::kIncludeUsage) facts.include_usage = b;
@@ -206,6 +237,7 @@ Result<JsonBodyFacts> scanJsonBody(std::string_view body) {
   }
   if (ec) return Error::badRequest("invalid_json", "Request body is not valid JSON: " + ec.message());
   if (!parser.handler().top_is_object) return Error::badRequest("invalid_json", "Request body must be a JSON object");
+  if (parser.handler().number_out_of_range) return numberOutOfRange();
   return std::move(parser.handler().facts);
 }
 

@@ -122,6 +122,10 @@ TEST(Router, ScanJsonBodyAgreesWithTheTree) {
       std::string(100, '[') + std::string(100, ']'),
       "{\"a\":" + std::string(70, '[') + std::string(70, ']') + "}",
       "{\"a\":" + std::string(60, '[') + std::string(60, ']') + "}",
+      // Numbers beyond a double (refused), after syntax and the top-level
+      // object are checked; the largest double is fine.
+      R"({"model":"m","temperature":1e999})", R"({"x":[{"y":-1e400}]})", "[1e999]", "{\"a\":1e999,",
+      R"({"max":1.7976931348623157e308,"min":-1.7976931348623157e308,"tiny":1e-400})",
   };
   for (const auto& body : bodies) {
     auto tree = parseJsonBody(body);
@@ -138,6 +142,11 @@ TEST(Router, ScanJsonBodyAgreesWithTheTree) {
     EXPECT_EQ(scan->include_usage, expected.include_usage) << body;
     EXPECT_EQ(scan->has_stream_options, expected.has_stream_options) << body;
   }
+  auto out_of_range = scanJsonBody(R"({"model":"m","temperature":1e999})");
+  ASSERT_FALSE(out_of_range);
+  EXPECT_EQ(out_of_range.error().message, "Request body has a number beyond the range of a double");
+  EXPECT_EQ(out_of_range.error().http_status, 400);
+  EXPECT_EQ(scanJsonBody("[1e999]").error().message, "Request body must be a JSON object");
   // A key or string split by the parser's buffering still counts.
   std::string long_model(5000, 'm');
   auto scan = scanJsonBody(R"({"model":")" + long_model + R"("})");

@@ -1,8 +1,10 @@
 // Fuzzes what a client's bytes go through before anything is sent upstream,
 // in the order the server runs it (src/server/gateway_server.cc session(),
 // src/server/proxy.cc proxyRequest()), without sockets:
-//   Beast request_parser with the gateway's header and body limits (several
-//   pipelined requests per input) -> request id and tracking headers ->
+//   the head scan and HttpRequestParser (src/server/http_request.h) with the
+//   gateway's header and body limits (several pipelined requests per
+//   input), checked against Beast's own request_parser on the same bytes ->
+//   request id and tracking headers ->
 //   gateway-key check -> JSON body parsing -> provider selection ->
 //   the provider's prepare(): OpenAI-compatible passthrough with the
 //   include_usage injection, the Anthropic translation, the Bedrock
@@ -12,14 +14,14 @@
 #include "config/settings.h"
 #include "fuzz_support.h"
 #include "providers/provider_registry.h"
+#include "server/http_request.h"
 #include "server/router.h"
+#include "server/testing/http_request_differential.h"
 #include "server/testing/json_body_facts_reference.h"
 #include "common/strings.h"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +33,9 @@
 namespace {
 
 namespace http = boost::beast::http;
-using Request = http::request<http::string_body>;
+using gw::server::HttpRequest;
+using gw::server::HttpRequestParser;
+using gw::server::RequestHeaders;
 
 // The gateway as configured by an operator: every provider has credentials
 // in the environment (so Bedrock requests get signed), and gateway keys are on.
@@ -59,23 +63,6 @@ const Gateway& gateway() {
   return g;
 }
 
-// gw::server::BeastHeaders, which lives in a Beast-heavy server TU.
-class RequestHeaders final : public gw::HeaderLookup {
- public:
-  explicit RequestHeaders(const Request& r) : r_(r) {}
-  std::optional<std::string_view> get(std::string_view name) const override {
-    auto it = r_.find(name);
-    if (it == r_.end()) return std::nullopt;
-    return it->value();
-  }
-  void forEach(const std::function<void(std::string_view, std::string_view)>& visit) const override {
-    for (const auto& f : r_) visit(f.name_string(), f.value());
-  }
-
- private:
-  const Request& r_;
-};
-
 void checkUpstream(const gw::UpstreamRequest& up, std::string_view provider) {
   if (gw::fuzz::hasLineBreakOrNul(up.target) || gw::fuzz::hasLineBreakOrNul(up.method)) std::abort();
   for (const auto& [name, value] : up.headers)
@@ -84,7 +71,7 @@ void checkUpstream(const gw::UpstreamRequest& up, std::string_view provider) {
 }
 
 // proxyRequest() from the access check to prepare().
-void proxy(Request& request) {
+void proxy(HttpRequest& request) {
   const Gateway& g = gateway();
   const gw::Settings& s = g.settings;
   RequestHeaders headers(request);
@@ -107,8 +94,7 @@ void proxy(Request& request) {
   gw::JsonBodyFacts facts;
   bool has_json = false;
   if (!request.body().empty()) {
-    auto ct = request.find(http::field::content_type);
-    std::string lower = gw::toLower(ct == request.end() ? std::string_view() : std::string_view(ct->value()));
+    std::string lower = gw::toLower(request.find(http::field::content_type).value_or(std::string_view()));
     bool json_type = !(lower.starts_with("multipart/") || lower.starts_with("application/octet-stream") ||
                        lower.starts_with("audio/") || lower.starts_with("image/") || lower.starts_with("video/"));
     if (json_type) {
@@ -152,18 +138,29 @@ void proxy(Request& request) {
   if (auto up = route->provider->prepare(creq)) checkUpstream(*up, route->provider_name);
 }
 
-// Feeds `in` to the parser until it has what `done` asks for. Returns false
-// when the request is malformed, too large or incomplete (the server then
-// answers 400/413/431 or waits for more bytes).
-template <class Done>
-bool feed(http::request_parser<http::string_body>& parser, std::string_view& in, Done done) {
-  while (!done()) {
+// Feeds `in` to the parser until it is done. Returns false when the body is
+// malformed, too large or incomplete (the server then answers 400/413 or
+// waits for more bytes).
+bool feedBody(HttpRequestParser& parser, std::string_view& in) {
+  while (!parser.is_done()) {
     boost::beast::error_code ec;
     std::size_t n = parser.put(boost::asio::buffer(in.data(), in.size()), ec);
     in.remove_prefix(n);
     if (ec || n == 0) return false;
   }
   return true;
+}
+
+// The flat parser must read every request as Beast's request_parser does
+// (the session's header limit; the rest of the input as the body, in
+// pieces). The body limit is smaller than the gateway's: Beast's string_body
+// reserves what Content-Length claims, and the limit works alike in both.
+void checkAgainstBeast(std::string_view head, std::string_view rest, std::size_t piece, const gw::Settings& s) {
+  namespace diff = gw::server::request_differential;
+  diff::Limits limits{static_cast<std::uint32_t>(s.max_header_bytes), 64u << 10};
+  HttpRequest request;
+  if (!(diff::withBeast(head, rest, piece, limits) == diff::withFlat(request, head, rest, piece, limits)))
+    std::abort();
 }
 
 }  // namespace
@@ -173,17 +170,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view in(reinterpret_cast<const char*>(data), size);
   // A keep-alive connection: requests are read one after another from the
   // same bytes, as pipelined requests are.
+  HttpRequest request;  // one per connection, as the session keeps it
   for (int i = 0; i < 4 && !in.empty(); ++i) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(s.max_header_bytes);
+    // As the session: the head is screened and gathered whole first.
+    gw::HeadScan scan = gw::scanRequestHead(in);
+    if (!scan.complete || scan.obs_fold || scan.bare_lf || scan.end > s.max_header_bytes) return 0;
+    std::string_view head = in.substr(0, scan.end);
+    checkAgainstBeast(head, in.substr(scan.end), 1 + (size % 97), s);
+    HttpRequestParser parser(request);
+    parser.header_limit(static_cast<std::uint32_t>(s.max_header_bytes));
+    // The body limit is applied after the head, so that a refused request
+    // still has its headers.
     parser.body_limit(boost::none);
-    // async_read_header stops after the head: the body limit below must
-    // apply to every body byte.
-    parser.eager(false);
-    if (!feed(parser, in, [&] { return parser.is_header_done(); })) return 0;
+    boost::beast::error_code ec;
+    parser.putHead(head, ec);
+    if (ec || !parser.is_header_done()) return 0;
+    in.remove_prefix(scan.end);
     if (auto cl = parser.content_length(); cl && *cl > s.max_request_body_bytes) {
       // rejectRequest(): 413, but the record still gets the request id.
-      RequestHeaders headers(parser.get());
+      RequestHeaders headers(request);
       gw::RequestRecord rec;
       rec.id = gw::requestIdFor(headers);
       gw::copyTrackingHeaders(headers, rec);
@@ -191,8 +196,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     parser.body_limit(s.max_request_body_bytes);
     parser.eager(true);
-    if (!feed(parser, in, [&] { return parser.is_done(); })) return 0;
-    Request request = parser.release();
+    if (!feedBody(parser, in)) return 0;
     proxy(request);
   }
   return 0;

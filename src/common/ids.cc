@@ -22,17 +22,26 @@ std::string newRequestId() {
   std::uint64_t hi = rng(), lo = rng();
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+  // Written a byte (two digits) at a time; the dashes sit between bytes.
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(36, '-');
-  int pos = 0;
-  auto put = [&](std::uint64_t v, int nibbles_from, int count) {
-    for (int i = 0; i < count; ++i) {
-      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
-      out[pos++] = kHex[(v >> ((nibbles_from - 1 - i) * 4)) & 0xf];
+  char* p = out.data();
+  auto put = [&](std::uint64_t v, int from_byte, int bytes) {
+    for (int i = from_byte; i < from_byte + bytes; ++i) {
+      unsigned b = static_cast<unsigned>(v >> ((7 - i) * 8)) & 0xffU;
+      *p++ = kHex[b >> 4];
+      *p++ = kHex[b & 0xf];
     }
   };
-  put(hi, 16, 16);
-  put(lo, 16, 16);
+  put(hi, 0, 4);  // 8 digits
+  ++p;
+  put(hi, 4, 2);  // 4
+  ++p;
+  put(hi, 6, 2);  // 4
+  ++p;
+  put(lo, 0, 2);  // 4
+  ++p;
+  put(lo, 2, 6);  // 12
   return out;
 }
 

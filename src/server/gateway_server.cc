@@ -23,6 +23,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <mutex>
 
@@ -46,55 +47,50 @@ Worker::Worker(Shared& s) : shared(s) {
   for (auto* lane : {&*watch_lane, &*deadline_lane, &*idle_lane, &*header_lane}) worker_timers.registerLane(*lane);
 }
 
-std::optional<std::string_view> BeastHeaders::get(std::string_view name) const {
-  // A linear scan (first match, as find() gives): a request has a handful
-  // of fields, and comparing names of another length costs nothing, where
-  // Beast's find() walks its case-insensitive set (measured ~90
-  // instructions per lookup, several lookups per request).
-  for (const auto& f : request_)
-    if (iequals(f.name_string(), name)) return f.value();
-  return std::nullopt;
-}
-
-void BeastHeaders::forEach(const std::function<void(std::string_view, std::string_view)>& visit) const {
-  for (const auto& f : request_) visit(f.name_string(), f.value());
-}
-
 std::string buildResponseHead(const ResponseHeadParams& p) {
   std::string h;
   h.reserve(256);
-  h.append("HTTP/1.1 "sv).append(std::to_string(p.status)).append(" "sv);
-  auto reason = http::obsolete_reason(static_cast<http::status>(p.status));
-  h.append(reason.empty() ? std::string_view("Unknown") : std::string_view(reason.data(), reason.size())).append("\r\n"sv);
-  if (!p.content_type.empty()) h.append("Content-Type: "sv).append(p.content_type).append("\r\n"sv);
-  if (p.content_length) h.append("Content-Length: "sv).append(std::to_string(*p.content_length)).append("\r\n"sv);
-  else h.append("Transfer-Encoding: chunked\r\n"sv);
-  h.append("x-request-id: "sv).append(p.request_id).append("\r\n"sv);
-  if (!p.cors_origin.empty()) {
-    h.append("Access-Control-Allow-Origin: "sv).append(p.cors_origin).append("\r\n"sv);
-    h.append("Access-Control-Expose-Headers: x-request-id\r\n"sv);
-    if (p.cors_origin != "*") h.append("Vary: Origin\r\n"sv);
-  }
+  // std::to_chars, not std::to_string: no temporary strings.
+  char status_digits[16], length_digits[24];
+  std::string_view status(status_digits, std::to_chars(status_digits, status_digits + sizeof status_digits, p.status).ptr);
+  // Beast names unknown codes "<unknown-status>"; a status line says less.
+  auto reason = http::int_to_status(static_cast<unsigned>(p.status)) == http::status::unknown
+                    ? boost::beast::string_view()
+                    : http::obsolete_reason(static_cast<http::status>(p.status));
+  std::string_view length = "Transfer-Encoding: chunked"sv;
+  if (p.content_length)
+    length = std::string_view(length_digits, std::to_chars(length_digits, length_digits + sizeof length_digits,
+                                                           *p.content_length).ptr);
+  const bool typed = !p.content_type.empty();
+  appendPieces(h, "HTTP/1.1 "sv, status, " "sv,
+               reason.empty() ? "Unknown"sv : std::string_view(reason.data(), reason.size()),
+               typed ? "\r\nContent-Type: "sv : ""sv, p.content_type,
+               p.content_length ? "\r\nContent-Length: "sv : "\r\n"sv, length,
+               "\r\nx-request-id: "sv, p.request_id, "\r\n"sv);
+  if (!p.cors_origin.empty())
+    appendPieces(h, "Access-Control-Allow-Origin: "sv, p.cors_origin,
+                 "\r\nAccess-Control-Expose-Headers: x-request-id\r\n"sv,
+                 p.cors_origin != "*" ? "Vary: Origin\r\n"sv : ""sv);
   if (p.extra)
-    for (const auto& [k, v] : *p.extra) h.append(k).append(": "sv).append(v).append("\r\n"sv);
-  if (!p.keep_alive) h.append("Connection: close\r\n"sv);
-  h.append("\r\n"sv);
+    for (const auto& [k, v] : *p.extra) appendPieces(h, k, ": "sv, v, "\r\n"sv);
+  appendPieces(h, p.keep_alive ? "\r\n"sv : "Connection: close\r\n\r\n"sv);
   return h;
 }
 
-bool keepAlive(const Request& request) {
-  auto it = findField(request.base(), http::field::connection);
-  if (request.version() < 11) return it != request.end() && http::token_list{it->value()}.exists("keep-alive");
-  return it == request.end() || !http::token_list{it->value()}.exists("close");
+bool keepAlive(const HttpRequest& request) {
+  // The first Connection field decides, as Beast's keep_alive() reads it.
+  auto connection = request.find(http::field::connection);
+  if (request.version() < 11) return connection && http::token_list{*connection}.exists("keep-alive");
+  return !connection || !http::token_list{*connection}.exists("close");
 }
 
-std::string corsOriginFor(const Settings& s, const Request& req) {
+std::string corsOriginFor(const Settings& s, const HttpRequest& req) {
   if (s.cors_allowed_origins.empty()) return {};
-  auto it = req.find(http::field::origin);
-  if (it == req.end()) return {};
+  auto origin = req.find(http::field::origin);
+  if (!origin) return {};
   for (const auto& o : s.cors_allowed_origins) {
     if (o == "*") return "*";
-    if (o == it->value()) return std::string(it->value());
+    if (o == *origin) return std::string(*origin);
   }
   return {};
 }
@@ -111,16 +107,16 @@ net::awaitable<bool> writeSimpleResponse(beast::tcp_stream& client, const Respon
 
 namespace {
 
-bool isRefusedCrossSite(const Settings& s, const Request& req) {
+bool isRefusedCrossSite(const Settings& s, const HttpRequest& req) {
   // Browsers (and only browsers) send Sec-Fetch-Site. A page on another site
   // can make the browser POST to a gateway on 127.0.0.1 without a preflight
   // ("simple" requests: text/plain bodies, which the gateway reads as JSON)
   // and spend the operator's keys, even though it cannot read the answer.
   // Same-origin requests and direct navigation ("none") are fine, and so is
   // any origin that CORS_ALLOWED_ORIGINS lets in.
-  auto it = req.find("sec-fetch-site");
-  if (it == req.end()) return false;
-  std::string_view site = trim(it->value());
+  auto fetch_site = req.find("sec-fetch-site");
+  if (!fetch_site) return false;
+  std::string_view site = trim(*fetch_site);
   if (!iequals(site, "cross-site") && !iequals(site, "same-site")) return false;
   return corsOriginFor(s, req).empty();
 }
@@ -136,7 +132,7 @@ net::awaitable<void> writeEarlyError(beast::tcp_stream& client, const Error& e) 
   co_await writeSimpleResponse(client, p, openAiErrorBody(e));
 }
 
-net::awaitable<bool> serveHealth(Worker& w, beast::tcp_stream& client, const Request& req, std::string_view id,
+net::awaitable<bool> serveHealth(Worker& w, beast::tcp_stream& client, const HttpRequest& req, std::string_view id,
                                  bool keep_alive) {
   boost::json::object body;
   bool draining = w.shared.draining.load(std::memory_order_relaxed);
@@ -169,14 +165,14 @@ net::awaitable<bool> serveMetrics(Worker& w, beast::tcp_stream& client, std::str
   co_return co_await writeSimpleResponse(client, p, *text);
 }
 
-net::awaitable<bool> servePreflight(Worker& w, beast::tcp_stream& client, const Request& req, std::string_view id,
+net::awaitable<bool> servePreflight(Worker& w, beast::tcp_stream& client, const HttpRequest& req, std::string_view id,
                                     bool keep_alive) {
   std::string origin = corsOriginFor(w.shared.settings(), req);
   std::vector<std::pair<std::string, std::string>> extra;
   if (!origin.empty()) {
     extra.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
     auto rh = req.find(http::field::access_control_request_headers);
-    std::string allow = rh != req.end() ? std::string(rh->value()) : std::string("authorization, content-type");
+    std::string allow = rh ? std::string(*rh) : std::string("authorization, content-type");
     if (hasHeaderUnsafeBytes(allow)) allow = "authorization, content-type";
     extra.emplace_back("Access-Control-Allow-Headers", allow);
     extra.emplace_back("Access-Control-Max-Age", "600");
@@ -191,14 +187,14 @@ net::awaitable<bool> servePreflight(Worker& w, beast::tcp_stream& client, const 
 }
 
 // Handles one parsed request; returns whether to keep the connection.
-net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_buffer& buffer, Request& req,
+net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_buffer& buffer, HttpRequest& req,
                               std::chrono::steady_clock::time_point received) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   bool keep_alive = keepAlive(req) && !w.shared.draining.load(std::memory_order_relaxed);
   if (path == "/v1" || path.starts_with("/v1/")) {
     if (req.method() == http::verb::options && !w.shared.settings().cors_allowed_origins.empty()) {
-      BeastHeaders headers(req);
+      RequestHeaders headers(req);
       co_return co_await servePreflight(w, client, req, requestIdFor(headers), keep_alive) && keep_alive;
     }
     if (std::string problem = targetPathProblem(path); !problem.empty()) {
@@ -215,7 +211,7 @@ net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_
     }
     co_return co_await proxyRequest(w, client, buffer, req, received);
   }
-  BeastHeaders headers(req);
+  RequestHeaders headers(req);
   std::string id = requestIdFor(headers);
   if (req.method() == http::verb::options && !w.shared.settings().cors_allowed_origins.empty())
     co_return co_await servePreflight(w, client, req, id, keep_alive) && keep_alive;
@@ -287,9 +283,11 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
   HeadReadDeadline head_deadline(w, client.socket());
   beast::flat_buffer buffer;
   buffer.reserve(8 * 1024);  // read requests in one piece, not Beast's 512-byte minimum
+  // The connection's requests, one at a time: its memory is reused.
+  HttpRequest request;
   for (;;) {
     if (w.shared.draining.load(std::memory_order_relaxed) && buffer.size() == 0) break;
-    http::request_parser<http::string_body> parser;
+    HttpRequestParser parser(request);
     parser.header_limit(s.max_header_bytes);
     // The body limit is applied after the head is read (below), so that a
     // refused request still has all its headers: its x-request-id is echoed
@@ -336,7 +334,7 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
     }
     // The head is complete in the buffer: parse it without another read.
     boost::system::error_code hec;
-    buffer.consume(parser.put(net::buffer(buffer.data().data(), scan.end), hec));
+    buffer.consume(parser.putHead(std::string_view(static_cast<const char*>(buffer.data().data()), scan.end), hec));
     if (!hec && !parser.is_header_done()) hec = http::error::partial_message;
     if (hec) {
       if (hec == http::error::header_limit)
@@ -350,11 +348,12 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
     // differently is refused, and the connection closed: whatever follows
     // on it cannot be trusted to start a request.
     {
-      const auto& head = parser.get();
       std::vector<std::string_view> te;
-      for (const auto& f : head)
-        if (f.name() == http::field::transfer_encoding) te.push_back(f.value());
-      std::string problem = framingProblem(head.version(), te, findField(head.base(), http::field::content_length) != head.end());
+      request.forEachField([&](http::field id, std::string_view, std::string_view value) {
+        if (id == http::field::transfer_encoding) te.push_back(value);
+      });
+      std::string problem =
+          framingProblem(request.version(), te, request.find(http::field::content_length).has_value());
       if (!problem.empty()) {
         co_await writeEarlyError(client, Error::badRequest("bad_request", "Malformed HTTP request: " + problem));
         break;
@@ -362,19 +361,18 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
     }
     auto received = std::chrono::steady_clock::now();
     if (auto cl = parser.content_length(); cl && *cl > s.max_request_body_bytes) {
-      co_await rejectRequest(w, client, buffer, parser.get(), received,
+      co_await rejectRequest(w, client, buffer, request, received,
                              Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
       break;
     }
     parser.body_limit(s.max_request_body_bytes);
     if (!parser.is_done()) {
-      auto expect = findField(parser.get().base(), http::field::expect);
-      if (expect != parser.get().end() && iequals(expect->value(), "100-continue")) {
+      auto expect = request.find(http::field::expect);
+      if (expect && iequals(*expect, "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         auto [cec, cn] = co_await net::async_write(client, net::buffer(kContinue), kAsTuple);
         if (cec) break;
       }
-      const auto head_fields = static_cast<std::size_t>(std::distance(parser.get().begin(), parser.get().end()));
       // A body that arrived with its head (the usual case) is parsed at once:
       // an asynchronous read would complete through the scheduler even with
       // nothing left to read.
@@ -396,25 +394,18 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
       }
       if (bec) {
         if (bec == http::error::body_limit)
-          co_await rejectRequest(w, client, buffer, parser.get(), received,
+          co_await rejectRequest(w, client, buffer, request, received,
                                  Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
         else if (bec.category() == http::make_error_code(http::error::bad_target).category() &&
                  bec != http::error::partial_message)
-          co_await rejectRequest(w, client, buffer, parser.get(), received,
+          co_await rejectRequest(w, client, buffer, request, received,
                                  Error::badRequest("bad_request", "Malformed HTTP request body"));
         break;
       }
-      // Beast adds the fields of a chunked body's trailer to the headers.
-      // A trailer is not a header (RFC 9110 section 6.5): a proxy in front
-      // checked the head only, so a trailer could add a header it never saw
-      // (x-provider, authorization...). Drop them.
-      auto& fields = parser.get();
-      auto it = fields.begin();
-      std::advance(it, static_cast<std::ptrdiff_t>(head_fields));
-      while (it != fields.end()) it = fields.erase(it);
+      // A chunked body's trailer fields were dropped by the parser (see
+      // HttpRequestParser).
     }
-    Request req = parser.release();
-    bool keep = co_await dispatch(w, client, buffer, req, received);
+    bool keep = co_await dispatch(w, client, buffer, request, received);
     if (!keep) break;
   }
   boost::system::error_code ec;

@@ -115,13 +115,13 @@ std::optional<std::string> providerRequestId(const UpstreamResponseParser& h) {
 
 // Everything one proxied request carries through its stages.
 struct ProxyContext {
-  ProxyContext(Worker& w, beast::tcp_stream& c, beast::flat_buffer& b, Request& r)
+  ProxyContext(Worker& w, beast::tcp_stream& c, beast::flat_buffer& b, HttpRequest& r)
       : worker(w), client(c), client_buffer(b), request(r), record(std::make_unique<RequestRecord>()) {}
 
   Worker& worker;
   beast::tcp_stream& client;
   beast::flat_buffer& client_buffer;
-  Request& request;
+  HttpRequest& request;
   std::unique_ptr<RequestRecord> record;
   std::string request_id;
   std::string cors_origin;
@@ -295,7 +295,8 @@ net::awaitable<boost::system::error_code> readResponseHead(Stream& stream, beast
   for (;;) {
     if (buffer.size() > 0) {
       boost::system::error_code ec;
-      std::size_t used = parser.put(buffer.data(), ec);
+      std::size_t used =
+          parser.putBuffered(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()), ec);
       buffer.consume(used);
       if (parser.is_header_done()) co_return boost::system::error_code{};
       if (ec && ec != http::error::need_more) co_return ec;
@@ -322,7 +323,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
       co_await writeUpstream(stream, std::array<net::const_buffer, 2>{net::buffer(request_head), net::buffer(request_body)});
   UpstreamResponseParser parser;
   parser.body_limit(boost::none);
-  parser.header_limit(64 * 1024);
+  parser.setHeaderLimit(64 * 1024);
   boost::system::error_code hec = wec;
   if (!hec) hec = co_await readResponseHead(stream, conn.buffer(), parser);
   if (hec) {
@@ -523,30 +524,35 @@ std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up) {
     return std::nullopt;
   std::string head;
   head.reserve(256 + up.target.size() + up.headers.size() * 48);
-  head.append(up.method).append(" "sv).append(up.target).append(" HTTP/1.1\r\nHost: "sv);
+  appendPieces(head, up.method, " "sv, up.target, " HTTP/1.1\r\nHost: "sv);
   // A provider that signs its requests (bedrock) sets Host itself.
   auto signed_host = std::find_if(up.headers.begin(), up.headers.end(),
                                   [](const auto& h) { return iequals(h.first, "host") && !hasHeaderUnsafeBytes(h.second); });
   if (signed_host != up.headers.end()) {
-    head.append(signed_host->second);
+    appendPieces(head, signed_host->second, "\r\n"sv);
   } else {
     bool ipv6 = up.endpoint.host.find(':') != std::string::npos;
-    if (ipv6) head.append("["sv);
-    head.append(up.endpoint.host);
-    if (ipv6) head.append("]"sv);
-    if (up.endpoint.port != (up.endpoint.tls ? 443 : 80)) head.append(":"sv).append(std::to_string(up.endpoint.port));
+    char port_digits[8];
+    std::string_view port;
+    if (up.endpoint.port != (up.endpoint.tls ? 443 : 80))
+      port = std::string_view(port_digits, std::to_chars(port_digits, port_digits + sizeof port_digits, up.endpoint.port).ptr);
+    appendPieces(head, ipv6 ? "["sv : ""sv, up.endpoint.host, ipv6 ? "]"sv : ""sv, port.empty() ? ""sv : ":"sv, port,
+                 "\r\n"sv);
   }
-  head.append("\r\n"sv);
   for (const auto& [k, v] : up.headers) {
     if (iequals(k, "host") || hasHeaderUnsafeBytes(k) || hasHeaderUnsafeBytes(v) || k.empty()) continue;
-    head.append(k).append(": "sv).append(v).append("\r\n"sv);
+    appendPieces(head, k, ": "sv, v, "\r\n"sv);
   }
   // The body is always sent with its own Content-Length (the gateway
   // re-frames every request: nothing the client wrote about framing reaches
   // the upstream). Methods that carry a body get one even when it is empty.
-  if (!up.body.empty() || up.method == "POST" || up.method == "PUT" || up.method == "PATCH")
-    head.append("Content-Length: "sv).append(std::to_string(up.body.size())).append("\r\n"sv);
-  head.append("\r\n"sv);
+  if (!up.body.empty() || up.method == "POST" || up.method == "PUT" || up.method == "PATCH") {
+    char length_digits[24];
+    std::string_view length(length_digits,
+                            std::to_chars(length_digits, length_digits + sizeof length_digits, up.body.size()).ptr);
+    appendPieces(head, "Content-Length: "sv, length, "\r\n"sv);
+  }
+  appendPieces(head, "\r\n"sv);
   return head;
 }
 
@@ -562,7 +568,10 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
   }
 
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto conn = co_await ctx.worker.pool->acquire(up.endpoint);
+    // No co_await inside ?: -- GCC 12 miscompiles that (the result was a
+    // connection with a closed socket in release builds).
+    Result<std::unique_ptr<upstream::Connection>> conn = ctx.worker.pool->takeIdle(up.endpoint);
+    if (!*conn) conn = co_await ctx.worker.pool->acquire(up.endpoint);
     if (ctx.client_gone) {
       // The client left while the gateway connected: nothing to send.
       if (conn) ctx.worker.pool->discard(std::move(*conn));
@@ -708,10 +717,10 @@ class ExchangeGuards final : WorkerTimers::Entry {
 }  // namespace
 
 net::awaitable<void> rejectRequest(Worker& w, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
-                                   Request& request, Clock::time_point received, const Error& error) {
+                                   HttpRequest& request, Clock::time_point received, const Error& error) {
   const Settings& s = w.shared.settings();
   ProxyContext ctx(w, client, client_buffer, request);
-  BeastHeaders headers(request);
+  RequestHeaders headers(request);
   ctx.request_id = requestIdFor(headers);
   ctx.keep_alive = false;  // the rest of the body was not read
   ctx.cors_origin = corsOriginFor(s, request);
@@ -728,9 +737,9 @@ net::awaitable<void> rejectRequest(Worker& w, beast::tcp_stream& client, beast::
   rec.received = received;
   rec.method = std::string(request.method_string());
   rec.path = std::string(path);
-  if (auto cl = request.find(http::field::content_length); cl != request.end()) {
+  if (auto cl = request.find(http::field::content_length)) {
     std::uint64_t n = 0;
-    auto v = cl->value();
+    std::string_view v = *cl;
     if (std::from_chars(v.data(), v.data() + v.size(), n).ec == std::errc()) rec.request_size = n;
   }
   copyTrackingHeaders(headers, rec);
@@ -739,7 +748,7 @@ net::awaitable<void> rejectRequest(Worker& w, beast::tcp_stream& client, beast::
 }
 
 net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
-                                  Request& request, Clock::time_point received) {
+                                  HttpRequest& request, Clock::time_point received) {
   const Settings& s = w.shared.settings();
   w.shared.in_flight.fetch_add(1, std::memory_order_relaxed);
   TelemetrySink& telemetry = *w.shared.deps.telemetry;
@@ -747,7 +756,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
 
   ProxyContext ctx(w, client, client_buffer, request);
   auto& rec = *ctx.record;
-  BeastHeaders headers(request);
+  RequestHeaders headers(request);
   ctx.request_id = requestIdFor(headers);
   ctx.keep_alive = keepAlive(request) && !w.shared.draining.load(std::memory_order_relaxed);
   ctx.cors_origin = corsOriginFor(s, request);
@@ -805,8 +814,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   JsonBodyFacts facts;
   bool has_json = false;
   if (!request.body().empty()) {
-    auto ct = findField(request.base(), http::field::content_type);
-    std::string_view ctype = ct == request.end() ? std::string_view() : std::string_view(ct->value());
+    std::string_view ctype = request.find(http::field::content_type).value_or(std::string_view());
     auto typeIs = [ctype](std::string_view prefix) {
       return ctype.size() >= prefix.size() && iequals(ctype.substr(0, prefix.size()), prefix);
     };

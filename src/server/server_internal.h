@@ -6,6 +6,7 @@
 #include "gw/provider.h"
 #include "server/worker_timers.h"
 #include "server/gateway_server.h"
+#include "server/http_request.h"
 #include "upstream/upstream_pool.h"
 
 #include <boost/asio/awaitable.hpp>
@@ -13,8 +14,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include <atomic>
 #include <optional>
@@ -28,23 +27,11 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
-using Request = http::request<http::string_body>;
 
 struct Shared;
 
-// The first field named `name`, like fields.find(name). Beast's find()
-// turns the enum back into its name and walks a case-insensitive ordered
-// set (~550 instructions per call, measured with callgrind); a head holds
-// ~5-10 fields, so comparing their enums in order costs a tenth of that.
-// Duplicates: both give the first one received.
-inline http::fields::const_iterator findField(const http::fields& fields, http::field name) {
-  for (auto it = fields.begin(); it != fields.end(); ++it)
-    if (it->name() == name) return it;
-  return fields.end();
-}
-
-// Request::keep_alive() (RFC 9112 section 9.3) without its find().
-bool keepAlive(const Request& request);
+// Whether the connection stays open after this request (RFC 9112 section 9.3).
+bool keepAlive(const HttpRequest& request);
 
 // One worker thread: its io_context, listener, upstream pool and sessions.
 // Everything in a Worker is touched only from its own thread, except
@@ -88,17 +75,6 @@ struct Shared {
   std::atomic<std::size_t> in_flight{0};
 };
 
-// Read-only view of a Beast request's headers for providers and the router.
-class BeastHeaders final : public HeaderLookup {
- public:
-  explicit BeastHeaders(const Request& request) : request_(request) {}
-  std::optional<std::string_view> get(std::string_view name) const override;
-  void forEach(const std::function<void(std::string_view, std::string_view)>& visit) const override;
-
- private:
-  const Request& request_;
-};
-
 // What the session needs to write a response head.
 struct ResponseHeadParams {
   int status = 200;
@@ -114,18 +90,18 @@ struct ResponseHeadParams {
 std::string buildResponseHead(const ResponseHeadParams& params);
 
 // The Access-Control-Allow-Origin value for this request, or "".
-std::string corsOriginFor(const Settings& settings, const Request& request);
+std::string corsOriginFor(const Settings& settings, const HttpRequest& request);
 
 // Serves one /v1/* request; returns whether the connection may be reused.
 // Runs on the worker's thread.
 net::awaitable<bool> proxyRequest(Worker& worker, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
-                                  Request& request, std::chrono::steady_clock::time_point received);
+                                  HttpRequest& request, std::chrono::steady_clock::time_point received);
 
 // Answers a request the gateway refuses before reading its body (413 and
 // the like) with `error` and Connection: close, echoing the client's
 // x-request-id; a /v1 request also gets its record. Runs on the worker's thread.
 net::awaitable<void> rejectRequest(Worker& worker, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
-                                   Request& request, std::chrono::steady_clock::time_point received,
+                                   HttpRequest& request, std::chrono::steady_clock::time_point received,
                                    const Error& error);
 
 // Writes a complete response with a body. Returns false if the write failed.

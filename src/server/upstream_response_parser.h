@@ -4,9 +4,11 @@
 // Why not http::response_parser<buffer_body>: that keeps the head in a
 // basic_fields, one heap node per field in an ordered tree, plus the reason
 // phrase; the relay only ever walks the fields in order or looks up two or
-// three of them. Here the head is flat: every field's name and value copied
-// into one string, indexed by a vector (two allocations per response,
-// reserved up front, instead of one per field).
+// three of them. Here the head is a FlatHead (flat_head.h): putHead() hands
+// Beast a copy of the complete head, which it parses in place. A field
+// value Beast could only report from its own memory (obsolete line
+// folding) fails the response with bad_value, which the proxy answers with
+// 502 -- one of the two things RFC 9112 section 5.2 allows a proxy to do.
 //
 // The body goes where the caller points it (setBodyBuffer), as with
 // buffer_body: put() stops with http::error::need_buffer when that space is
@@ -14,8 +16,9 @@
 // parser per response, not thread-safe.
 #pragma once
 
-#include "common/strings.h"
+#include "server/flat_head.h"
 
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
@@ -26,7 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <utility>
 
 namespace gw::server {
 
@@ -34,33 +37,49 @@ class UpstreamResponseParser final : public boost::beast::http::basic_parser<fal
  public:
   using field = boost::beast::http::field;
 
-  UpstreamResponseParser() {
-    text_.reserve(1024);
-    fields_.reserve(16);
+  // The header limit, as basic_parser::header_limit (which cannot be read
+  // back): putBuffered() needs it to refuse a head that never ends.
+  void setHeaderLimit(std::uint32_t limit) {
+    header_limit_bytes_ = limit;
+    header_limit(limit);
+  }
+
+  // Puts the bytes received so far (from the start of the response until
+  // its head is parsed, then the body's) and returns how many were used.
+  // Until the head's blank line has arrived nothing is used and the result
+  // is need_more (header_limit once as many bytes as the limit are
+  // waiting): Beast would parse a head piecemeal, reporting fields from
+  // each piece, where this parser keeps the fields as slices of one copy
+  // of the whole head (putHead()). An error Beast would find in a head's
+  // first lines is found once the head is whole.
+  std::size_t putBuffered(std::string_view buffered, boost::beast::error_code& ec) {
+    if (is_header_done()) return put(boost::asio::const_buffer(buffered.data(), buffered.size()), ec);
+    std::size_t end = findHeadEnd(buffered);
+    if (end == std::string_view::npos) {
+      ec = buffered.size() >= header_limit_bytes_ ? boost::beast::http::error::header_limit
+                                                   : boost::beast::http::error::need_more;
+      return 0;
+    }
+    return putHead(buffered.substr(0, end), ec);
+  }
+
+  // Parses `head`, a complete response head (up to and including its blank
+  // line), from a copy. Returns the bytes used, as put() does.
+  std::size_t putHead(std::string_view head, boost::beast::error_code& ec) {
+    std::string_view text = head_.copy(head);
+    return put(boost::asio::const_buffer(text.data(), text.size()), ec);
   }
 
   // Valid once is_header_done().
   int status() const { return status_; }
 
-  // The first field with this known name, or its value: as
-  // basic_fields::find, which gives the first of duplicates.
-  std::optional<std::string_view> find(field id) const {
-    for (const auto& f : fields_)
-      if (f.id == id) return value(f);
-    return std::nullopt;
-  }
-  // By name, case-insensitively (for names Beast has no enum for too).
-  std::optional<std::string_view> find(std::string_view name) const {
-    for (const auto& f : fields_)
-      if (iequals(this->name(f), name)) return value(f);
-    return std::nullopt;
-  }
-
-  // Calls visit(field id, name as received, value) for every field, in the
-  // order received.
+  // The head's fields (see FlatHead): first match for find(), in order for
+  // forEachField().
+  std::optional<std::string_view> find(field id) const { return head_.find(id); }
+  std::optional<std::string_view> find(std::string_view name) const { return head_.find(name); }
   template <class Visit>
   void forEachField(Visit&& visit) const {
-    for (const auto& f : fields_) visit(f.id, name(f), value(f));
+    head_.forEachField(std::forward<Visit>(visit));
   }
 
   // Where the next body bytes go; bodySpaceLeft() shrinks as put() fills it.
@@ -71,27 +90,15 @@ class UpstreamResponseParser final : public boost::beast::http::basic_parser<fal
   std::size_t bodySpaceLeft() const { return body_space_; }
 
  private:
-  struct Field {
-    field id;
-    std::uint32_t name_at, name_size, value_at, value_size;
-  };
-  std::string_view name(const Field& f) const { return std::string_view(text_).substr(f.name_at, f.name_size); }
-  std::string_view value(const Field& f) const { return std::string_view(text_).substr(f.value_at, f.value_size); }
-
   void on_request_impl(boost::beast::http::verb, boost::beast::string_view, boost::beast::string_view, int,
                        boost::beast::error_code&) override {}  // responses only
   void on_response_impl(int code, boost::beast::string_view, int, boost::beast::error_code&) override {
     status_ = code;
   }
   void on_field_impl(field id, boost::beast::string_view name, boost::beast::string_view value,
-                     boost::beast::error_code&) override {
-    // Offsets fit: the header limit (64 KiB in the proxy) bounds the text.
-    Field f{id, static_cast<std::uint32_t>(text_.size()), static_cast<std::uint32_t>(name.size()), 0,
-            static_cast<std::uint32_t>(value.size())};
-    text_.append(name.data(), name.size());
-    f.value_at = static_cast<std::uint32_t>(text_.size());
-    text_.append(value.data(), value.size());
-    fields_.push_back(f);
+                     boost::beast::error_code& ec) override {
+    if (is_header_done()) return;  // a trailer field: not part of the head
+    if (!head_.add(id, name, value)) ec = boost::beast::http::error::bad_value;
   }
   void on_header_impl(boost::beast::error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>&, boost::beast::error_code&) override {}
@@ -115,8 +122,8 @@ class UpstreamResponseParser final : public boost::beast::http::basic_parser<fal
   }
 
   int status_ = 0;
-  std::string text_;
-  std::vector<Field> fields_;
+  std::uint32_t header_limit_bytes_ = 8 * 1024;  // Beast's default
+  FlatHead head_;
   char* body_data_ = nullptr;
   std::size_t body_space_ = 0;
 };

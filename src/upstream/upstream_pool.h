@@ -92,6 +92,11 @@ class UpstreamPool {
   // Errors: 502 upstream_unreachable (DNS, refused, TLS failure), 504 when
   // the connect timeout passes, 503 when the per-host limit is reached.
   net::awaitable<Result<std::unique_ptr<Connection>>> acquire(const UpstreamEndpoint& endpoint);
+  // acquire()'s first step without a coroutine: a checked idle connection
+  // to the endpoint, or null (then acquire() connects). The usual request
+  // finds one, and a coroutine frame and its resumption cost more than the
+  // rest of the reuse.
+  std::unique_ptr<Connection> takeIdle(const UpstreamEndpoint& endpoint);
 
   // Returns a connection that may carry another request.
   void release(std::unique_ptr<Connection> connection);
@@ -112,6 +117,7 @@ class UpstreamPool {
     std::chrono::steady_clock::time_point expires;
   };
 
+  std::unique_ptr<Connection> takeIdle(HostState& host, std::chrono::steady_clock::time_point now);
   net::awaitable<Result<tcp::resolver::results_type>> resolve(const UpstreamEndpoint& endpoint);
   // Starts the idle watch; false when it fired at once (already unusable).
   static bool startIdleWatch(Connection& c);

@@ -28,6 +28,64 @@ TEST(Strings, HeaderUnsafeBytes) {
   EXPECT_FALSE(hasHeaderUnsafeBytes("Bearer sk-abc"));
 }
 
+// The word-at-a-time check against the byte-at-a-time definition: every
+// byte value at every position of strings of 0-24 bytes (both sides of each
+// 8-byte word and the tail), on fillers of plain, high and boundary bytes
+// (a borrow from one byte must not hide or fake another's match).
+TEST(Strings, HeaderUnsafeBytesMatchesTheDefinitionEverywhere) {
+  auto reference = [](std::string_view s) {
+    for (char c : s)
+      if (c == '\r' || c == '\n' || c == '\0') return true;
+    return false;
+  };
+  for (char filler : {'a', '\x01', '\x0b', '\x0e', '\x80', '\xff'}) {
+    for (std::size_t len = 0; len <= 24; ++len) {
+      std::string s(len, filler);
+      ASSERT_EQ(hasHeaderUnsafeBytes(s), reference(s)) << len;
+      for (std::size_t at = 0; at < len; ++at) {
+        for (int b = 0; b < 256; ++b) {
+          std::string t = s;
+          t[at] = static_cast<char>(b);
+          ASSERT_EQ(hasHeaderUnsafeBytes(t), reference(t)) << "len " << len << " at " << at << " byte " << b;
+        }
+      }
+    }
+  }
+}
+
+TEST(Strings, FindHeadEndFindsTheFirstBlankLine) {
+  EXPECT_EQ(findHeadEnd("HTTP/1.1 200 OK\r\n\r\n"), 19u);
+  EXPECT_EQ(findHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody\r\n\r\n"), 25u);
+  EXPECT_EQ(findHeadEnd("\r\n\r\n"), 4u);
+  EXPECT_EQ(findHeadEnd("\n\r\n\r\n"), 5u);
+  EXPECT_EQ(findHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n"), std::string_view::npos);
+  EXPECT_EQ(findHeadEnd("A\n\nB\r\n\nC\n\r\n"), std::string_view::npos);  // bare LFs are not a blank line
+  EXPECT_EQ(findHeadEnd("\r\n\r"), std::string_view::npos);
+  EXPECT_EQ(findHeadEnd(""), std::string_view::npos);
+  // Against the plain search, at every length of a head with a body.
+  std::string bytes = "HTTP/1.1 200 OK\r\nX: \r\r\n\nY: z\r\n\r\n{}\r\n\r\n";
+  for (std::size_t n = 0; n <= bytes.size(); ++n) {
+    std::string_view v = std::string_view(bytes).substr(0, n);
+    std::size_t at = v.find("\r\n\r\n");
+    EXPECT_EQ(findHeadEnd(v), at == std::string_view::npos ? at : at + 4) << n;
+  }
+}
+
+TEST(Strings, AppendPiecesConcatenatesInOrder) {
+  std::string out = "HTTP/1.1 ";
+  std::string status = "200";
+  std::string_view reason = "OK";
+  appendPieces(out, status, " ", reason, "\r\n");
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\n");
+  appendPieces(out, std::string_view(), "", std::string("x-a: b\r\n"));
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nx-a: b\r\n");
+  std::string big(5000, 'z');
+  appendPieces(out, big, "!");
+  EXPECT_EQ(out.size(), 17u + 8u + 5001u);
+  EXPECT_EQ(out.substr(25, 3), "zzz");
+  EXPECT_EQ(out.back(), '!');
+}
+
 }  // namespace
 }  // namespace gw
 

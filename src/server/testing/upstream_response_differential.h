@@ -11,6 +11,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <ostream>
 #include <utility>
 #include <string>
@@ -43,21 +44,47 @@ inline void describe(std::ostream& os, const Parsed& p) {
   for (const auto& f : fields) os << " [" << f.second << "]";
 }
 
+// How the proxy hands each parser what is buffered (readResponseHead and
+// readPiece in proxy.cc), and sets its header limit.
+inline std::size_t putSome(http::response_parser<http::string_body>& parser, std::string_view buffered,
+                           boost::system::error_code& ec) {
+  return parser.put(boost::asio::buffer(buffered.data(), buffered.size()), ec);
+}
+inline std::size_t putSome(UpstreamResponseParser& parser, std::string_view buffered, boost::system::error_code& ec) {
+  return parser.putBuffered(buffered, ec);
+}
+inline void limitHead(http::response_parser<http::string_body>& parser, std::uint32_t limit) {
+  parser.header_limit(limit);
+}
+inline void limitHead(UpstreamResponseParser& parser, std::uint32_t limit) { parser.setHeaderLimit(limit); }
+
+// Whether the response's head has obsolete line folding, which Beast
+// unfolds and the flat parser refuses (see UpstreamResponseParser): there,
+// and only there, the flat parser may fail where Beast does not.
+inline bool headHasObsFold(std::string_view bytes) {
+  std::size_t end = bytes.find("\r\n\r\n");
+  std::string_view head = bytes.substr(0, end == std::string_view::npos ? bytes.size() : end + 2);
+  return head.find("\r\n ") != std::string_view::npos || head.find("\r\n\t") != std::string_view::npos;
+}
+
 // Feeds `bytes` in pieces of `piece` bytes, as the proxy does: whatever is
-// buffered is put() until the parser needs more, then the next piece.
-template <class Parser, class TakeBody>
-Parsed drive(Parser& parser, std::string_view bytes, std::size_t piece, TakeBody&& take_body) {
+// buffered is put until the parser needs more, then the next piece.
+// `on_head` runs once, right after the head is parsed.
+template <class Parser, class TakeBody, class OnHead>
+Parsed drive(Parser& parser, std::string_view bytes, std::size_t piece, TakeBody&& take_body, OnHead&& on_head) {
   Parsed out;
   // A limit the proxy does not set (it relays bodies of any length): Beast's
   // string_body would otherwise reserve a Content-Length's worth of memory
   // for the reference reading. Both parsers refuse alike past it.
   parser.body_limit(1u << 20);
-  parser.header_limit(1024);
+  limitHead(parser, 1024);
   std::string buffered;
   std::size_t next = 0;
   boost::system::error_code ec;
   while (!parser.is_done()) {
-    std::size_t used = buffered.empty() ? 0 : parser.put(boost::asio::buffer(buffered), ec);
+    const bool had_head = parser.is_header_done();
+    std::size_t used = buffered.empty() ? 0 : putSome(parser, buffered, ec);
+    if (!had_head && parser.is_header_done()) on_head();
     take_body(out.body);
     buffered.erase(0, used);
     if (ec == http::error::need_buffer) {  // the body buffer was full and is emptied now
@@ -93,10 +120,16 @@ Parsed drive(Parser& parser, std::string_view bytes, std::size_t piece, TakeBody
 
 inline Parsed withBeast(std::string_view bytes, std::size_t piece) {
   http::response_parser<http::string_body> parser;
-  Parsed out = drive(parser, bytes, piece, [](std::string&) {});
+  // The head's fields only: Beast adds a chunked body's trailer fields to
+  // them later, the flat parser drops them.
+  std::vector<std::string> head_fields;
+  Parsed out = drive(parser, bytes, piece, [](std::string&) {}, [&] {
+    for (const auto& f : parser.get().base())
+      head_fields.push_back(std::string(f.name_string()) + ": " + std::string(f.value()));
+  });
   if (parser.is_header_done()) {
     out.status = static_cast<int>(parser.get().result_int());
-    for (const auto& f : parser.get().base()) out.fields.push_back(std::string(f.name_string()) + ": " + std::string(f.value()));
+    out.fields = std::move(head_fields);
   }
   out.body = parser.get().body();
   return out;
@@ -106,10 +139,13 @@ inline Parsed withFlat(std::string_view bytes, std::size_t piece) {
   UpstreamResponseParser parser;
   char buf[5];  // smaller than the bodies: need_buffer on the way
   parser.setBodyBuffer(buf, sizeof buf);
-  Parsed out = drive(parser, bytes, piece, [&](std::string& body) {
-    body.append(buf, sizeof buf - parser.bodySpaceLeft());
-    parser.setBodyBuffer(buf, sizeof buf);
-  });
+  Parsed out = drive(
+      parser, bytes, piece,
+      [&](std::string& body) {
+        body.append(buf, sizeof buf - parser.bodySpaceLeft());
+        parser.setBodyBuffer(buf, sizeof buf);
+      },
+      [] {});
   if (parser.is_header_done()) {
     out.status = parser.status();
     parser.forEachField([&](http::field, std::string_view name, std::string_view value) {

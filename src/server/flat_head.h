@@ -8,7 +8,8 @@
 // head's fields in order or looks up a few of them. The parsers here hand
 // Beast a copy of the complete head (copy()) and Beast parses that copy in
 // place, so every name and value it reports is a slice of the text: adding
-// a field is storing four offsets.
+// a field is storing four offsets (a folded value, which Beast unfolds
+// elsewhere, is the one copy).
 //
 // Used on one worker thread; not thread-safe.
 #pragma once
@@ -36,26 +37,37 @@ class FlatHead {
     fields_.clear();
   }
   // Makes the text a copy of `head`, the bytes a parser is about to parse.
-  // Returns the copy's bytes (valid until the next copy() or clear()).
+  // Returns the copy's bytes (valid until the next copy() or clear(): add()
+  // never moves them).
   std::string_view copy(std::string_view head) {
+    // Room after the copy for the values Beast unfolds (see add()): an
+    // unfolded value is shorter than its folded lines, so twice the head
+    // always holds them and the copy Beast is parsing never moves.
+    text_.reserve(2 * head.size());
     text_.assign(head.data(), head.size());
-    return text_;
+    return std::string_view(text_.data(), head.size());
   }
 
-  // Where `s`, a slice of the text, starts; nullopt when it is not one (a
-  // value Beast built in its own memory: only for obsolete line folding).
+  // Where `s`, a slice of the text, starts; nullopt when it is not one.
   std::optional<std::uint32_t> offsetOf(boost::beast::string_view s) const {
     if (s.empty()) return 0;
     const char* begin = text_.data();
     if (s.data() < begin || s.data() + s.size() > begin + text_.size()) return std::nullopt;
     return static_cast<std::uint32_t>(s.data() - begin);  // fits: the header limit bounds the text
   }
-  // Adds a field whose name and value are slices of the text; false (and
-  // nothing added) when they are not.
+  // Adds a field. Its name is a slice of the text; so is its value, except
+  // one with obsolete line folding, which Beast unfolds into memory of its
+  // own: that value is appended to the text, in the room copy() left.
+  // False (nothing added) when the name is not a slice or there is no room.
   bool add(field id, boost::beast::string_view name, boost::beast::string_view value) {
     auto name_at = offsetOf(name);
+    if (!name_at) return false;
     auto value_at = offsetOf(value);
-    if (!name_at || !value_at) return false;
+    if (!value_at) {
+      if (text_.capacity() - text_.size() < value.size()) return false;  // would move the text
+      value_at = static_cast<std::uint32_t>(text_.size());
+      text_.append(value.data(), value.size());
+    }
     fields_.push_back(Field{id, *name_at, static_cast<std::uint32_t>(name.size()), *value_at,
                             static_cast<std::uint32_t>(value.size())});
     return true;

@@ -103,9 +103,7 @@ class HttpRequestParser final : public boost::beast::http::basic_parser<true> {
 
   // Parses `head`, a complete request head (up to and including its blank
   // line), from a copy in the request. Returns the bytes used, as put()
-  // does; is_header_done() tells whether the head was whole. A value Beast
-  // could only report from its own memory (obsolete line folding, which
-  // the session refuses before parsing) fails with bad_value.
+  // does; is_header_done() tells whether the head was whole.
   std::size_t putHead(std::string_view head, boost::beast::error_code& ec) {
     std::string_view text = request_.head_.copy(head);
     return put(boost::asio::const_buffer(text.data(), text.size()), ec);

@@ -160,56 +160,89 @@ void captureBody(ProxyContext& ctx, std::string_view bytes) {
   body.append(bytes);
 }
 
-// Writes body bytes (head first, if not sent yet) in one gather write.
-net::awaitable<bool> sendToClient(ProxyContext& ctx, const std::string& head, std::string_view body, bool last) {
-  char size_line[24];
-  // Unused slots stay empty: writev skips zero-length buffers, and a fixed
-  // array costs no allocation per write.
-  std::array<net::const_buffer, 5> bufs{};
-  std::size_t n = 0;
-  if (!ctx.head_sent) bufs[n++] = net::buffer(head);
-  if (ctx.chunked) {
-    if (!body.empty()) {
-      int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", body.size());
-      bufs[n++] = net::buffer(size_line, static_cast<std::size_t>(len));
-      bufs[n++] = net::buffer(body);
-      bufs[n++] = net::buffer("\r\n", 2);
+// One write to the client: body bytes (the head first, if not sent yet,
+// and the chunk framing when chunked) in one gather write. The client
+// socket is non-blocking and usually has room, so sendNow() tries the
+// write at once, without a coroutine; only what did not fit goes through
+// sendRest(), an async write (a round through the scheduler and the
+// reactor). Used as
+//   ClientWrite write(ctx, head, body, last);
+//   if (!write.sendNow()) co_await write.sendRest();
+//   if (!write.ok()) ...the client is gone...
+// `head` and `body` must outlive it. On the worker's thread.
+class ClientWrite {
+ public:
+  ClientWrite(ProxyContext& ctx, const std::string& head, std::string_view body, bool last)
+      : ctx_(ctx), body_size_(body.size()), last_(last) {
+    // Unused slots stay empty: writev skips zero-length buffers, and a fixed
+    // array costs no allocation per write.
+    std::size_t n = 0;
+    if (!ctx.head_sent) bufs_[n++] = net::buffer(head);
+    if (ctx.chunked) {
+      if (!body.empty()) {
+        auto end = std::to_chars(size_line_, size_line_ + sizeof size_line_ - 2, body.size(), 16).ptr;
+        *end++ = '\r';
+        *end++ = '\n';
+        bufs_[n++] = net::buffer(size_line_, static_cast<std::size_t>(end - size_line_));
+        bufs_[n++] = net::buffer(body);
+        bufs_[n++] = net::buffer("\r\n", 2);
+      }
+      if (last) bufs_[n++] = net::buffer("0\r\n\r\n", 5);
+    } else if (!body.empty()) {
+      bufs_[n++] = net::buffer(body);
     }
-    if (last) bufs[n++] = net::buffer("0\r\n\r\n", 5);
-  } else if (!body.empty()) {
-    bufs[n++] = net::buffer(body);
+    total_ = net::buffer_size(bufs_);
   }
-  if (n == 0) {
-    if (last) ctx.response_finished = true;
-    co_return true;
+  ClientWrite(const ClientWrite&) = delete;
+  ClientWrite& operator=(const ClientWrite&) = delete;
+
+  // Writes what the socket takes now; true when the write is over (all
+  // sent, or the client is gone), false when sendRest() must finish it.
+  bool sendNow() {
+    if (total_ == 0) return finish({});
+    boost::system::error_code ec;
+    written_ = ctx_.client.socket().write_some(bufs_, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      written_ = 0;
+    }
+    if (!ec && written_ < total_) return false;
+    return finish(ec);
   }
-  // Fast path: the client socket is non-blocking and usually has room, so
-  // try writev() at once. Only what did not fit goes through an async write
-  // (a round through the scheduler and the reactor).
-  boost::system::error_code ec;
-  std::size_t total = net::buffer_size(bufs);
-  std::size_t written = ctx.client.socket().write_some(bufs, ec);
-  if (ec == net::error::would_block || ec == net::error::try_again) {
-    ec = {};
-    written = 0;
+  net::awaitable<void> sendRest() {
+    beast::buffers_suffix<decltype(bufs_)> rest(bufs_);
+    rest.consume(written_);
+    auto [ec, n] = co_await net::async_write(ctx_.client.socket(), rest, kAsTuple);
+    finish(ec);
   }
-  if (!ec && written < total) {
-    beast::buffers_suffix<decltype(bufs)> rest(bufs);
-    rest.consume(written);
-    std::tie(ec, std::ignore) = co_await net::async_write(ctx.client.socket(), rest, kAsTuple);
+  // Whether everything was sent.
+  bool ok() const { return ok_; }
+
+ private:
+  bool finish(const boost::system::error_code& ec) {
+    if (ec) {
+      ctx_.client_gone = true;
+      return true;
+    }
+    ok_ = true;
+    if (total_ > 0) ctx_.head_sent = true;
+    if (body_size_ > 0) {
+      if (!ctx_.record->first_byte_sent) ctx_.record->first_byte_sent = Clock::now();
+      ctx_.record->response_size += body_size_;
+    }
+    if (last_) ctx_.response_finished = true;
+    return true;
   }
-  if (ec) {
-    ctx.client_gone = true;
-    co_return false;
-  }
-  ctx.head_sent = true;
-  if (!body.empty()) {
-    if (!ctx.record->first_byte_sent) ctx.record->first_byte_sent = Clock::now();
-    ctx.record->response_size += body.size();
-  }
-  if (last) ctx.response_finished = true;
-  co_return true;
-}
+
+  ProxyContext& ctx_;
+  std::array<net::const_buffer, 5> bufs_{};
+  char size_line_[24];
+  std::size_t body_size_;
+  std::size_t total_ = 0;
+  std::size_t written_ = 0;
+  bool last_;
+  bool ok_ = false;
+};
 
 // A gateway-generated error (before any response byte was sent).
 net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, std::string_view error_type) {
@@ -227,7 +260,9 @@ net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, std::string_vi
   ctx.chunked = false;
   std::string head = buildResponseHead(p);
   captureBody(ctx, body);
-  if (!co_await sendToClient(ctx, head, body, true)) ctx.keep_alive = false;
+  ClientWrite write(ctx, head, body, true);
+  if (!write.sendNow()) co_await write.sendRest();
+  if (!write.ok()) ctx.keep_alive = false;
 }
 
 std::string_view errorTypeFor(const Error& e) {
@@ -247,28 +282,36 @@ Error transportError(const ProxyContext& ctx, const boost::system::error_code& e
                                                   ec.message());
 }
 
-// Writes all of `bufs` to an upstream. Plain TCP tries writev() at once on
-// the non-blocking socket (the usual case: the request fits in the socket
-// buffer) and only falls back to an async write for what did not fit; TLS
-// always goes through the SSL stream.
+// Writing the request to an upstream. Plain TCP sends at once on the
+// non-blocking socket, without a coroutine (the usual case: the request
+// fits in the socket buffer), and returns how much went; only the rest
+// goes through an async write. TLS always goes through the SSL stream
+// (nothing is sent now).
 template <class Stream>
-net::awaitable<boost::system::error_code> writeUpstream(Stream& stream, const std::array<net::const_buffer, 2>& bufs) {
-  boost::system::error_code ec;
+std::size_t writeUpstreamNow(Stream& stream, const std::array<net::const_buffer, 2>& bufs,
+                             boost::system::error_code& ec) {
   if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-    std::size_t total = net::buffer_size(bufs);
     std::size_t written = stream.socket().write_some(bufs, ec);
     if (ec == net::error::would_block || ec == net::error::try_again) {
       ec = {};
       written = 0;
     }
-    if (!ec && written < total) {
-      beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
-      rest.consume(written);
-      std::tie(ec, std::ignore) = co_await net::async_write(stream.socket(), rest, kAsTuple);
-    }
+    return written;
   } else {
-    std::tie(ec, std::ignore) = co_await net::async_write(stream, bufs, kAsTuple);
+    return 0;
   }
+}
+
+template <class Stream>
+net::awaitable<boost::system::error_code> writeUpstreamRest(Stream& stream, const std::array<net::const_buffer, 2>& bufs,
+                                                            std::size_t written) {
+  beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
+  rest.consume(written);
+  boost::system::error_code ec;
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>)
+    std::tie(ec, std::ignore) = co_await net::async_write(stream.socket(), rest, kAsTuple);
+  else
+    std::tie(ec, std::ignore) = co_await net::async_write(stream, rest, kAsTuple);
   co_return ec;
 }
 
@@ -319,8 +362,10 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   // the worker's one timer), not by a timer per read as Beast's stream
   // timeouts would.
   rec.upstream_sent = Clock::now();
-  boost::system::error_code wec =
-      co_await writeUpstream(stream, std::array<net::const_buffer, 2>{net::buffer(request_head), net::buffer(request_body)});
+  const std::array<net::const_buffer, 2> request_bufs{net::buffer(request_head), net::buffer(request_body)};
+  boost::system::error_code wec;
+  const std::size_t sent = writeUpstreamNow(stream, request_bufs, wec);
+  if (!wec && sent < net::buffer_size(request_bufs)) wec = co_await writeUpstreamRest(stream, request_bufs, sent);
   UpstreamResponseParser parser;
   parser.body_limit(boost::none);
   parser.setHeaderLimit(64 * 1024);
@@ -442,7 +487,9 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
     hp.content_length = out.size();
     std::string head = buildResponseHead(hp);
     captureBody(ctx, out);
-    if (!co_await sendToClient(ctx, head, out, true)) ctx.keep_alive = false;
+    ClientWrite write(ctx, head, out, true);
+    if (!write.sendNow()) co_await write.sendRest();
+    if (!write.ok()) ctx.keep_alive = false;
     co_return;
   }
 
@@ -469,7 +516,9 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
     if (n == buf.size() && !parser.is_done() && out.size() < kCoalesceBytes) continue;
     if (out.empty()) continue;
     if (!rec.streamed) captureBody(ctx, out);
-    if (!co_await sendToClient(ctx, head, out, false)) break;
+    ClientWrite write(ctx, head, out, false);
+    if (!write.sendNow()) co_await write.sendRest();
+    if (!write.ok()) break;
     out.clear();
   }
   if (ctx.client_gone) {
@@ -494,7 +543,9 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
       // the last chunk ends the response properly, so the client connection
       // stays usable: closing it here would make a keep-alive client's next
       // request fail with "socket hang up".
-      if (!co_await sendToClient(ctx, head, out, true)) ctx.keep_alive = false;
+      ClientWrite write(ctx, head, out, true);
+      if (!write.sendNow()) co_await write.sendRest();
+      if (!write.ok()) ctx.keep_alive = false;
     } else {
       // Any other body (a Content-Length, or a plain body relayed chunked)
       // has no way to say "cut short" but the end of the connection: a last
@@ -511,7 +562,9 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   rec.observation = std::move(handler->observation());
   if (parser.keep_alive()) ctx.worker.pool->release(std::move(ctx.upstream));
   if (!rec.streamed) captureBody(ctx, out);
-  if (!co_await sendToClient(ctx, head, out, true)) ctx.keep_alive = false;
+  ClientWrite write(ctx, head, out, true);
+  if (!write.sendNow()) co_await write.sendRest();
+  if (!write.ok()) ctx.keep_alive = false;
 }
 
 // The upstream request head, serialised once (and reused by the retry on a

@@ -5,10 +5,7 @@
 // basic_fields, one heap node per field in an ordered tree, plus the reason
 // phrase; the relay only ever walks the fields in order or looks up two or
 // three of them. Here the head is a FlatHead (flat_head.h): putHead() hands
-// Beast a copy of the complete head, which it parses in place. A field
-// value Beast could only report from its own memory (obsolete line
-// folding) fails the response with bad_value, which the proxy answers with
-// 502 -- one of the two things RFC 9112 section 5.2 allows a proxy to do.
+// Beast a copy of the complete head, which it parses in place.
 //
 // The body goes where the caller points it (setBodyBuffer), as with
 // buffer_body: put() stops with http::error::need_buffer when that space is

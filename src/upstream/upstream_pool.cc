@@ -107,9 +107,15 @@ net::awaitable<Result<tcp::resolver::results_type>> UpstreamPool::resolve(const 
 }
 
 std::unique_ptr<Connection> UpstreamPool::takeIdle(const UpstreamEndpoint& e) {
-  auto it = hosts_.find(endpointKey(e));
-  if (it == hosts_.end()) return nullptr;
-  return takeIdle(it->second, std::chrono::steady_clock::now());
+  // A request usually goes where the last one went: that host's state is
+  // found by comparing the endpoint, without building its key and hashing
+  // it (hosts_ never drops an entry, so the pointer stays valid).
+  if (!last_host_.state || last_host_.tls != e.tls || last_host_.port != e.port || last_host_.host != e.host) {
+    auto it = hosts_.find(endpointKey(e));
+    if (it == hosts_.end()) return nullptr;
+    last_host_ = LastHost{e.tls, e.port, e.host, &it->second};
+  }
+  return takeIdle(*last_host_.state, std::chrono::steady_clock::now());
 }
 
 std::unique_ptr<Connection> UpstreamPool::takeIdle(HostState& host, std::chrono::steady_clock::time_point now) {

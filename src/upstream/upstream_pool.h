@@ -126,7 +126,14 @@ class UpstreamPool {
   std::shared_ptr<net::ssl::context> tls_;
   PoolOptions options_;
   tcp::resolver resolver_;
-  std::unordered_map<std::string, HostState> hosts_;
+  std::unordered_map<std::string, HostState> hosts_;  // entries are never erased
+  struct LastHost {
+    bool tls = false;
+    std::uint16_t port = 0;
+    std::string host;
+    HostState* state = nullptr;
+  };
+  LastHost last_host_;  // see takeIdle()
   std::unordered_map<std::string, ResolvedHost> dns_cache_;
 };
 

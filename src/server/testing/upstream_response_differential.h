@@ -58,15 +58,6 @@ inline void limitHead(http::response_parser<http::string_body>& parser, std::uin
 }
 inline void limitHead(UpstreamResponseParser& parser, std::uint32_t limit) { parser.setHeaderLimit(limit); }
 
-// Whether the response's head has obsolete line folding, which Beast
-// unfolds and the flat parser refuses (see UpstreamResponseParser): there,
-// and only there, the flat parser may fail where Beast does not.
-inline bool headHasObsFold(std::string_view bytes) {
-  std::size_t end = bytes.find("\r\n\r\n");
-  std::string_view head = bytes.substr(0, end == std::string_view::npos ? bytes.size() : end + 2);
-  return head.find("\r\n ") != std::string_view::npos || head.find("\r\n\t") != std::string_view::npos;
-}
-
 // Feeds `bytes` in pieces of `piece` bytes, as the proxy does: whatever is
 // buffered is put until the parser needs more, then the next piece.
 // `on_head` runs once, right after the head is parsed.

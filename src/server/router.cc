@@ -1,6 +1,7 @@
 #include "server/router.h"
 
 #include "common/ids.h"
+#include "common/json_sax_defaults.h"
 #include "common/strings.h"
 #include "config/settings.h"
 #include "providers/provider_registry.h"
@@ -96,19 +97,12 @@ namespace {
 
 // Handler for json::basic_parser: follows the depth and the last key, and
 // keeps the three top-level facts. Everything else is only validated.
-class BodyFactsHandler {
+class BodyFactsHandler : public JsonSaxDefaults {
  public:
-  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
-
   JsonBodyFacts facts;
   bool top_is_object = false;
   bool number_out_of_range = false;  // see numberOutOfRange()
 
-  bool on_document_begin(boost::system::error_code&) { return true; }
-  bool on_document_end(boost::system::error_code&) { return true; }
   bool on_object_begin(boost::system::error_code&) {
     if (depth_ == 0) {
       top_is_object = true;
@@ -165,7 +159,6 @@ class BodyFactsHandler {
     part_.clear();
     return true;
   }
-  bool on_number_part(boost::json::string_view, boost::system::error_code&) { return true; }
   bool on_int64(std::int64_t, boost::json::string_view, boost::system::error_code&) { return other(); }
   bool on_uint64(std::uint64_t, boost::json::string_view, boost::system::error_code&) { return other(); }
   bool on_double(double v, boost::json::string_view, boost::system::error_code&) {
@@ -179,8 +172,6 @@ class BodyFactsHandler {
     return true;
   }
   bool on_null(boost::system::error_code&) { return other(); }
-  bool on_comment_part(boost::json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
 
  private:
   enum class Key : std::uint8_t { kOther, kModel, kStream, kStreamOptions, kIncludeUsage };

@@ -1,6 +1,7 @@
 #include "providers/common/forwarding.h"
 #include "common/saturating.h"
 
+#include "common/json_sax_defaults.h"
 #include "common/strings.h"
 
 #include <cstring>
@@ -82,19 +83,12 @@ namespace {
 // of duplicate keys counts; a value that is not a number leaves the field
 // unset), without building the tree. Depth 1 is the usage object, depth 2
 // its *_details objects.
-class UsageHandler {
+class UsageHandler : public JsonSaxDefaults {
  public:
-  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
-
   Usage found;
   bool has_completion_key = false;
   bool is_object = false;
 
-  bool on_document_begin(boost::system::error_code&) { return true; }
-  bool on_document_end(boost::system::error_code&) { return true; }
   bool on_object_begin(boost::system::error_code&) {
     if (depth_ == 0) is_object = true;
     if (depth_ == 1) details_ = key_;  // which *_details object, if any
@@ -145,18 +139,11 @@ class UsageHandler {
     part_.clear();
     return true;
   }
-  bool on_string_part(boost::json::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_string(boost::json::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_number_part(boost::json::string_view, boost::system::error_code&) { return true; }
   bool on_int64(std::int64_t v, boost::json::string_view, boost::system::error_code&) { return number(v); }
   bool on_uint64(std::uint64_t v, boost::json::string_view, boost::system::error_code&) {
     return number(saturatingInt64(v));
   }
   bool on_double(double v, boost::json::string_view, boost::system::error_code&) { return number(saturatingInt64(v)); }
-  bool on_bool(bool, boost::system::error_code&) { return true; }
-  bool on_null(boost::system::error_code&) { return true; }
-  bool on_comment_part(boost::json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
 
  private:
   enum class Slot : std::uint8_t {

@@ -48,13 +48,20 @@ class UpstreamResponseParser final : public boost::beast::http::basic_parser<fal
   // waiting): Beast would parse a head piecemeal, reporting fields from
   // each piece, where this parser keeps the fields as slices of one copy
   // of the whole head (putHead()). An error Beast would find in a head's
-  // first lines is found once the head is whole.
+  // first lines is found once the head is whole. The header limit bounds
+  // the whole head, blank line included (Beast applies its limit to what
+  // each put() has not parsed yet, so a head read piecemeal can exceed it).
   std::size_t putBuffered(std::string_view buffered, boost::beast::error_code& ec) {
     if (is_header_done()) return put(boost::asio::const_buffer(buffered.data(), buffered.size()), ec);
     std::size_t end = findHeadEnd(buffered);
     if (end == std::string_view::npos) {
       ec = buffered.size() >= header_limit_bytes_ ? boost::beast::http::error::header_limit
                                                    : boost::beast::http::error::need_more;
+      return 0;
+    }
+    // The limit bounds the whole head (Beast's own applies to each put()).
+    if (end > header_limit_bytes_) {
+      ec = boost::beast::http::error::header_limit;
       return 0;
     }
     return putHead(buffered.substr(0, end), ec);

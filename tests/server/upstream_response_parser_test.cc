@@ -60,6 +60,21 @@ TEST(UpstreamResponseParser, SameResultsAsBeastsResponseParserAtEverySplit) {
   EXPECT_EQ(withFlat(responses()[12], 2).fields.front(), "X-Folded: a b c");  // unfolded, as Beast does
 }
 
+// The header limit bounds the whole head here; Beast applies its limit to
+// what it has not parsed yet, and may read a longer head field by field
+// (found by fuzz_upstream_response).
+TEST(UpstreamResponseParser, HeaderLimitBoundsTheWholeHead) {
+  std::string bytes = "HTTP/1.1 200 OK\r\n";
+  for (int i = 0; i < 60; ++i) bytes += "X-Field-" + std::to_string(i) + ": value\r\n";
+  bytes += "Content-Length: 2\r\n\r\nok";
+  ASSERT_GT(bytes.size(), differential::kHeaderLimit);
+  for (std::size_t piece : {1, 16, 4096}) EXPECT_TRUE(withFlat(bytes, piece).failed) << piece;
+  EXPECT_TRUE(differential::agree(bytes, withBeast(bytes, 16), withFlat(bytes, 16)));
+  // Under the limit, the same head parses alike.
+  std::string small = "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok";
+  EXPECT_FALSE(withFlat(small, 16).failed);
+}
+
 // Nothing of a head is used until its blank line is buffered: the fields
 // are slices of one copy of the whole head.
 TEST(UpstreamResponseParser, WaitsForTheWholeHeadThenLeavesTheBody) {

@@ -11,9 +11,9 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <iterator>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -27,7 +27,7 @@ struct Parsed {
   bool failed = false;
   std::string method, target;
   unsigned version = 0;
-  std::vector<std::string> fields;  // the head's, "name: value", in order
+  std::vector<std::string> fields;  // the head's, "name: value" (see groupByName)
   std::string body;
   bool done = false;
   bool operator==(const Parsed&) const = default;
@@ -38,6 +38,15 @@ inline std::ostream& operator<<(std::ostream& os, const Parsed& p) {
      << " body=" << p.body;
   for (const auto& f : p.fields) os << " [" << f << "]";
   return os;
+}
+
+// Fields grouped by name (case-insensitively), in order within a name:
+// Beast's basic_fields files a repeated name next to that name's first
+// field, the flat parser keeps arrival order. Only the order among fields
+// of one name means anything in HTTP, and that must agree.
+inline void groupByName(std::vector<std::string>& fields) {
+  auto name = [](const std::string& f) { return toLower(std::string_view(f).substr(0, f.find(':'))); };
+  std::stable_sort(fields.begin(), fields.end(), [&](const auto& a, const auto& b) { return name(a) < name(b); });
 }
 
 struct Limits {
@@ -78,11 +87,14 @@ bool drive(Parser& parser, std::string_view head, std::string_view rest, std::si
 
 inline Parsed withBeast(std::string_view head, std::string_view rest, std::size_t piece, Limits limits = {}) {
   http::request_parser<http::string_body> parser;
-  std::size_t head_fields = 0;
+  // The head's fields, taken when the head is parsed: Beast adds a chunked
+  // body's trailer fields to them later (filed among them by name).
+  std::vector<std::string> head_fields;
   Parsed out;
   out.failed = !drive(parser, head, rest, piece, limits, [&](std::string_view h, boost::system::error_code& ec) {
     std::size_t n = parser.put(boost::asio::buffer(h.data(), h.size()), ec);
-    head_fields = static_cast<std::size_t>(std::distance(parser.get().begin(), parser.get().end()));
+    for (const auto& f : parser.get().base())
+      head_fields.push_back(std::string(f.name_string()) + ": " + std::string(f.value()));
     return n;
   });
   if (parser.is_header_done()) {
@@ -90,10 +102,8 @@ inline Parsed withBeast(std::string_view head, std::string_view rest, std::size_
     out.method = std::string(m.method_string());
     out.target = std::string(m.target());
     out.version = m.version();
-    for (const auto& f : m.base()) {
-      if (out.fields.size() == head_fields) break;  // Beast appends a trailer's fields
-      out.fields.push_back(std::string(f.name_string()) + ": " + std::string(f.value()));
-    }
+    out.fields = std::move(head_fields);
+    groupByName(out.fields);
   }
   out.body = parser.get().body();
   out.done = parser.is_done();
@@ -113,6 +123,7 @@ inline Parsed withFlat(HttpRequest& request, std::string_view head, std::string_
     request.forEachField([&](http::field, std::string_view name, std::string_view value) {
       out.fields.push_back(std::string(name) + ": " + std::string(value));
     });
+    groupByName(out.fields);
   }
   out.body = request.body();
   out.done = parser.is_done();

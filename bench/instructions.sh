@@ -66,6 +66,19 @@ load() {
   grep -o 'requests=[0-9]*' <<<"$out" | cut -d= -f2
 }
 
+# per_request PID PORT STREAM SIGNAL OUT_FILE: loads the proxy started as PID (under callgrind, writing
+# OUT_FILE) once it answers on PORT, stops it with SIGNAL (callgrind writes its counts at exit) and prints
+# its instructions per request.
+per_request() {
+  local p=$1 port=$2 stream=$3 signal=$4 out=$5
+  wait_for "http://127.0.0.1:$port/v1/chat/completions"
+  local n
+  n=$(load "$port" "$stream")
+  kill "-$signal" "$p"
+  wait "$p" 2>/dev/null || true
+  echo $(( $(total_instructions "$out") / n ))
+}
+
 measure_nginx() {  # STREAM -> instructions per request
   local out="$RUN_DIR/nginx.$1.callgrind"
   mkdir -p "$RUN_DIR/ngx.tmp"
@@ -73,13 +86,7 @@ measure_nginx() {  # STREAM -> instructions per request
       -e "s#@UPSTREAM_PORT@#$MOCK_PORT#g" -e "s#@KEEPALIVE@#1024#g" "$here/nginx/proxy.conf.in" > "$RUN_DIR/ngx.conf"
   valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect='ngx_process_events_and_timers' \
     nginx -p "$RUN_DIR" -c "$RUN_DIR/ngx.conf" -g 'master_process off;' >/dev/null 2>"$RUN_DIR/nginx.$1.valgrind.log" &
-  local p=$!
-  wait_for "http://127.0.0.1:$NGINX_PORT/v1/chat/completions"
-  local n
-  n=$(load "$NGINX_PORT" "$1")
-  kill -QUIT "$p"
-  wait "$p" 2>/dev/null || true
-  echo $(( $(total_instructions "$out") / n ))
+  per_request $! "$NGINX_PORT" "$1" QUIT "$out"
 }
 
 measure_gateway() {  # STREAM -> instructions per request
@@ -91,13 +98,7 @@ measure_gateway() {  # STREAM -> instructions per request
       --toggle-collect='boost::asio::detail::scheduler::run*' --toggle-collect='gw::Telemetry::run*' \
       --toggle-collect='gw::ExporterWorker::run*' \
       "$GATEWAY_BIN" >"$RUN_DIR/gateway.$1.stdout" 2>"$RUN_DIR/gateway.$1.valgrind.log" &
-  local p=$!
-  wait_for "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions"
-  local n
-  n=$(load "$GATEWAY_PORT" "$1")
-  kill -INT "$p"
-  wait "$p" 2>/dev/null || true
-  echo $(( $(total_instructions "$out") / n ))
+  per_request $! "$GATEWAY_PORT" "$1" INT "$out"
 }
 
 echo "| mode | nginx instructions/request | gateway (ENABLED_EXPORTERS=$EXPORTERS) instructions/request | x nginx |"

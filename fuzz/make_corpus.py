@@ -263,3 +263,51 @@ write("stream_assembly", "mixed", "\x1e".join([
     '{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"}"}}]}}]}',
     '{"error":{"type":"server_error"}}', '{"x":{"api_key":"sk-1"}}', '{"id":"a","id":"b"}',
     '{"choices":[{"index":1,"text":"t"}]}\n', 'not json', '[1]']).encode())
+
+# fuzz_content_decoder: control byte (coding | piece size << 3 | read buffer << 6),
+# then the coded body (coding 7: a length-prefixed Content-Encoding value first).
+# Brotli through the system's libbrotlienc (libbrotli-dev), so no Python module is needed.
+import ctypes
+import gzip as gzip_module
+
+_brotlienc = ctypes.CDLL("libbrotlienc.so.1")
+
+
+def br(data, quality=5, lgwin=22):
+    size = ctypes.c_size_t(len(data) + 1024)
+    out = ctypes.create_string_buffer(size.value)
+    assert _brotlienc.BrotliEncoderCompress(quality, lgwin, 0, ctypes.c_size_t(len(data)), data,
+                                            ctypes.byref(size), out)
+    return out.raw[:size.value]
+
+
+def gz(data):
+    return gzip_module.compress(data, 6, mtime=0)
+
+
+def deflate(data, wbits):
+    c = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    return c.compress(data) + c.flush()
+
+
+def control(coding, piece, cap):
+    return bytes([coding | piece << 3 | cap << 6])
+
+
+chat = openai_json
+stream = "".join("data: %s\n\n" % l for l in openai_lines[:6]).encode()
+write("content_decoder", "gzip", control(0, 4, 2) + gz(chat))
+write("content_decoder", "gzip-members", control(0, 3, 1) + gz(chat[:1000]) + gz(b"") + gz(chat[1000:]))
+write("content_decoder", "gzip-cut", control(0, 6, 3) + gz(stream)[:-5])
+write("content_decoder", "gzip-trailing", control(0, 6, 2) + gz(chat) + b"\r\n")
+write("content_decoder", "gzip-zeros", control(0, 7, 2) + gz(bytes(200000)))
+write("content_decoder", "deflate-zlib", control(1, 5, 0) + deflate(chat, 15))
+write("content_decoder", "deflate-raw", control(1, 0, 3) + deflate(stream, -15))
+write("content_decoder", "br", control(2, 6, 2) + br(stream))
+write("content_decoder", "br-small-window", control(2, 2, 1) + br(chat, 9, 10))
+write("content_decoder", "x-gzip", control(3, 7, 3) + gz(stream))
+write("content_decoder", "gzip-br", control(4, 2, 2) + br(gz(chat)))
+write("content_decoder", "deflate-gzip", control(5, 4, 1) + gz(deflate(chat, 15)))
+write("content_decoder", "br-deflate", control(6, 5, 2) + deflate(br(stream), -15))
+write("content_decoder", "header-list", control(7, 4, 2) + lp(b"Identity , GZip") + gz(chat))
+write("content_decoder", "header-unknown", control(7, 4, 2) + lp(b"zstd") + b"\x28\xb5\x2f\xfd")

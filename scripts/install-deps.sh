@@ -12,11 +12,11 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm-14
   # libraries (ARCHITECTURE.md)
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev zlib1g-dev libgoogle-perftools-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libpq-dev
+  libssl-dev zlib1g-dev libbrotli-dev libgoogle-perftools-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libpq-dev
   protobuf-compiler libprotobuf-dev
   # tests
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql prometheus ca-certificates curl python3-protobuf
+  postgresql prometheus ca-certificates curl python3-protobuf python3-brotli
   # load harness
   nginx-light libnginx-mod-http-echo wrk util-linux
 )

@@ -24,6 +24,7 @@ struct Error {
   std::string type;     // OpenAI "error.type", e.g. "invalid_request_error"
   std::string code;     // OpenAI "error.code", e.g. "invalid_json"
   std::string message;  // human readable; never contains a secret
+  int retry_after_seconds = 0;  // > 0: the response tells the client when to retry (Retry-After)
 
   static Error badRequest(std::string code, std::string message) {
     return {400, "invalid_request_error", std::move(code), std::move(message)};
@@ -39,6 +40,12 @@ struct Error {
   }
   static Error gatewayTimeout(std::string message) {
     return {504, "upstream_error", "upstream_timeout", std::move(message)};
+  }
+  // The gateway cannot take the request now (MAX_INFLIGHT_BODY_BYTES).
+  static Error overloaded(std::string message, int retry_after_seconds) {
+    Error e{503, "server_error", "overloaded", std::move(message)};
+    e.retry_after_seconds = retry_after_seconds;
+    return e;
   }
   static Error internal(std::string message) {
     return {500, "server_error", "internal_error", std::move(message)};

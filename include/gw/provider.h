@@ -86,7 +86,16 @@ struct UpstreamRequest {
   std::string method;
   std::string target;  // path + query on the upstream
   std::vector<std::pair<std::string, std::string>> headers;
+  // The body the provider wrote. When it forwards the client's body
+  // unchanged it sets forwards_client_body instead and leaves `body` empty:
+  // a large request is then held once, not twice.
   std::string body;
+  bool forwards_client_body = false;
+
+  // What goes upstream: `body`, or the client's bytes.
+  std::string_view bodyFor(const ClientRequest& client) const {
+    return forwards_client_body ? client.body : std::string_view(body);
+  }
 };
 
 // Token usage as the provider reported it. Unknown values stay empty.

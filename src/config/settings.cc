@@ -93,6 +93,14 @@ Result<Settings> loadSettings(const ConfigSource& config, unsigned hardware_thre
   auto body = config.getInt("MAX_REQUEST_BODY_BYTES", 32ll << 20, 1, 1ll << 32);
   if (!body) return body.error();
   s.max_request_body_bytes = static_cast<std::uint64_t>(*body);
+  auto inflight = config.getInt("MAX_INFLIGHT_BODY_BYTES", 256ll << 20, 1, 1ll << 40);
+  if (!inflight) return inflight.error();
+  s.max_inflight_body_bytes = static_cast<std::uint64_t>(*inflight);
+  // A body the gateway accepts must fit the budget when nothing else is in
+  // flight, or such a request could never be served.
+  if (s.max_inflight_body_bytes < s.max_request_body_bytes)
+    return configError("MAX_INFLIGHT_BODY_BYTES", "must be at least MAX_REQUEST_BODY_BYTES (" +
+                                                      std::to_string(s.max_request_body_bytes) + ")");
   auto header = config.getInt("MAX_HEADER_BYTES", 64 * 1024, 1024, 1 << 20);
   if (!header) return header.error();
   s.max_header_bytes = static_cast<std::uint32_t>(*header);

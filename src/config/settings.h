@@ -25,6 +25,7 @@ struct Settings {
   int worker_threads = 1;
   std::string log_level = "info";
   std::uint64_t max_request_body_bytes = 32ull << 20;
+  std::uint64_t max_inflight_body_bytes = 256ull << 20;  // request bodies held by all requests in flight
   std::uint32_t max_header_bytes = 64 * 1024;
   std::chrono::milliseconds upstream_timeout{600000};
   std::chrono::milliseconds upstream_connect_timeout{10000};

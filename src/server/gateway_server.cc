@@ -4,6 +4,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/memory_release.h"
 #include "common/openai_error.h"
 #include "common/strings.h"
 #include "common/draining_buffer.h"
@@ -273,6 +274,74 @@ class HeadReadDeadline final : WorkerTimers::Entry {
   WorkerTimers::Lane* lane_ = nullptr;  // the lane this entry is in, if any
 };
 
+// A request's share of MAX_INFLIGHT_BODY_BYTES: the memory its body holds,
+// taken before that memory is (a Content-Length is reserved whole, a
+// chunked body as it grows) and given back when the request is over. The
+// total is shared by all workers, so it is updated with a compare-and-swap
+// that never lets it pass the limit. On the session's worker thread.
+class BodyReservation {
+ public:
+  BodyReservation(std::atomic<std::uint64_t>& total, std::uint64_t limit) : total_(total), limit_(limit) {}
+  ~BodyReservation() { release(); }
+  BodyReservation(const BodyReservation&) = delete;
+  BodyReservation& operator=(const BodyReservation&) = delete;
+
+  // Holds `bytes` in all (no less than now); false, holding what it held,
+  // when that would take the total past the limit.
+  bool growTo(std::uint64_t bytes) {
+    if (bytes <= held_) return true;
+    const std::uint64_t more = bytes - held_;
+    std::uint64_t current = total_.load(std::memory_order_relaxed);
+    do {
+      if (current + more > limit_) return false;
+    } while (!total_.compare_exchange_weak(current, current + more, std::memory_order_relaxed));
+    held_ = bytes;
+    return true;
+  }
+
+  // Gives everything back. After a large body, once no request holds any,
+  // the allocator returns the freed memory to the system: a burst of large
+  // requests does not leave the process at its peak size.
+  void release() {
+    if (held_ == 0) return;
+    const std::uint64_t before = total_.fetch_sub(held_, std::memory_order_relaxed);
+    if (held_ >= kLargeBody && before == held_) releaseFreeMemory();
+    held_ = 0;
+  }
+
+ private:
+  static constexpr std::uint64_t kLargeBody = 1u << 20;
+  std::atomic<std::uint64_t>& total_;
+  const std::uint64_t limit_;
+  std::uint64_t held_ = 0;
+};
+
+// What a connection keeps of a body's memory for its next request: a
+// larger buffer is freed once its request is over.
+constexpr std::size_t kKeptBodyCapacity = 64u << 10;
+
+Error overloadedError() {
+  return Error::overloaded("The gateway holds too many request bodies (MAX_INFLIGHT_BODY_BYTES); retry shortly", 1);
+}
+
+// After refusing a request whose body it did not read (413, 503), the
+// gateway has sent its answer and shut down its side; closing at once with
+// the body's bytes still arriving would make the kernel reset the
+// connection, and the client, still sending, would lose the answer. So the
+// rest is read and discarded first (as nginx's lingering close does), for a
+// bounded time and number of bytes, with no memory held.
+net::awaitable<void> lingerBeforeClose(beast::tcp_stream& client, std::uint64_t max_bytes) {
+  constexpr auto kLingerTime = std::chrono::seconds(5);
+  std::array<char, 16 * 1024> scratch;
+  client.expires_after(kLingerTime);
+  for (std::uint64_t drained = 0; drained <= max_bytes;) {
+    auto [ec, n] = co_await client.async_read_some(net::buffer(scratch), kAsTuple);
+    if (ec) break;
+    drained += n;
+  }
+  client.expires_never();
+}
+
 // One client connection: read requests one at a time (so pipelined requests
 // are answered in order), dispatch, repeat while keep-alive.
 net::awaitable<void> session(Worker& w, tcp::socket socket) {
@@ -285,6 +354,7 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
   buffer.reserve(8 * 1024);  // read requests in one piece, not Beast's 512-byte minimum
   // The connection's requests, one at a time: its memory is reused.
   HttpRequest request;
+  bool unread_body = false;  // the session ends on a refused body the client may still be sending
   for (;;) {
     if (w.shared.draining.load(std::memory_order_relaxed) && buffer.size() == 0) break;
     HttpRequestParser parser(request);
@@ -347,10 +417,12 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
     // Framing that the gateway and a proxy in front of it could read
     // differently is refused, and the connection closed: whatever follows
     // on it cannot be trusted to start a request.
+    std::size_t hosts = 0;
     {
       std::vector<std::string_view> te;
       request.forEachField([&](http::field id, std::string_view, std::string_view value) {
         if (id == http::field::transfer_encoding) te.push_back(value);
+        if (id == http::field::host) ++hosts;
       });
       std::string problem =
           framingProblem(request.version(), te, request.find(http::field::content_length).has_value());
@@ -360,12 +432,35 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
       }
     }
     auto received = std::chrono::steady_clock::now();
+    // RFC 9112 section 3.2: an HTTP/1.1 request has exactly one Host
+    // header; no request has two (which one a proxy in front used is
+    // anybody's guess).
+    if (hosts > 1 || (hosts == 0 && request.version() >= 11)) {
+      co_await rejectRequest(w, client, buffer, request, received,
+                             Error::badRequest("bad_request", hosts == 0
+                                                                  ? "Malformed HTTP request: no Host header"
+                                                                  : "Malformed HTTP request: more than one Host header"));
+      unread_body = true;
+      break;
+    }
     if (auto cl = parser.content_length(); cl && *cl > s.max_request_body_bytes) {
       co_await rejectRequest(w, client, buffer, request, received,
                              Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
+      unread_body = true;
       break;
     }
     parser.body_limit(s.max_request_body_bytes);
+    BodyReservation body_memory(w.shared.inflight_body_bytes, s.max_inflight_body_bytes);
+    if (auto cl = parser.content_length(); cl && *cl > 0) {
+      if (!body_memory.growTo(*cl)) {
+        co_await rejectRequest(w, client, buffer, request, received, overloadedError());
+        unread_body = true;
+        break;
+      }
+      // Reserved whole: a body grown by appending would hold up to twice
+      // its size, and copies on the way.
+      request.body().reserve(static_cast<std::size_t>(*cl));
+    }
     if (!parser.is_done()) {
       auto expect = request.find(http::field::expect);
       if (expect && iequals(*expect, "100-continue")) {
@@ -387,15 +482,30 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
         }
         if (bec || used == 0) break;
       }
-      if (!bec && !parser.is_done()) {
+      // A chunked body is counted against the budget as it grows.
+      bool overloaded = !body_memory.growTo(request.body().capacity());
+      if (!bec && !overloaded && !parser.is_done()) {
         client.expires_after(s.client_header_timeout);
-        std::tie(bec, std::ignore) = co_await http::async_read(client, buffer, parser, kAsTuple);
+        while (!bec && !parser.is_done()) {
+          std::tie(bec, std::ignore) = co_await http::async_read_some(client, buffer, parser, kAsTuple);
+          if (!body_memory.growTo(request.body().capacity())) {
+            overloaded = true;
+            break;
+          }
+        }
         client.expires_never();
       }
+      if (overloaded) {
+        co_await rejectRequest(w, client, buffer, request, received, overloadedError());
+        unread_body = true;
+        break;
+      }
       if (bec) {
-        if (bec == http::error::body_limit)
+        if (bec == http::error::body_limit) {
           co_await rejectRequest(w, client, buffer, request, received,
                                  Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
+          unread_body = true;
+        }
         else if (bec.category() == http::make_error_code(http::error::bad_target).category() &&
                  bec != http::error::partial_message)
           co_await rejectRequest(w, client, buffer, request, received,
@@ -406,10 +516,13 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
       // HttpRequestParser).
     }
     bool keep = co_await dispatch(w, client, buffer, request, received);
+    if (request.body().capacity() > kKeptBodyCapacity) std::string().swap(request.body());
+    body_memory.release();
     if (!keep) break;
   }
   boost::system::error_code ec;
   client.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (unread_body) co_await lingerBeforeClose(client, s.max_request_body_bytes);
   w.sockets.erase(registered);
   client.socket().close(ec);
 }

@@ -6,9 +6,11 @@
 #include "providers/common/forwarding.h"
 #include "providers/provider_registry.h"
 #include "common/draining_buffer.h"
+#include "server/echo_redactor.h"
 #include "server/router.h"
 #include "server/server_internal.h"
 #include "server/upstream_response_parser.h"
+#include "upstream/content_decoder.h"
 #include "telemetry/telemetry_sink.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -61,7 +63,10 @@ struct UpstreamHeaders final : HeaderLookup {
 // Headers from the upstream response that reach the client. Passthrough
 // responses keep the provider's headers (rate limits, processing time...);
 // translated ones keep only what still means the same thing.
+// A header whose value holds a credential the gateway sent (an upstream,
+// or a proxy before it, echoing the request) never reaches the client.
 void forwardableHeaders(const UpstreamResponseParser& upstream, bool passthrough,
+                        const std::vector<std::string_view>& sent_secrets,
                         std::vector<std::pair<std::string, std::string>>& out) {
   upstream.forEachField([&](http::field id, std::string_view name, std::string_view value) {
     // Framing, connection management and the gateway's own headers are the
@@ -70,6 +75,7 @@ void forwardableHeaders(const UpstreamResponseParser& upstream, bool passthrough
     switch (id) {
       case http::field::content_type:
       case http::field::content_length:
+      case http::field::content_encoding:  // bodies reach the client decoded
       case http::field::transfer_encoding:
       case http::field::connection:
       case http::field::keep_alive:
@@ -86,12 +92,48 @@ void forwardableHeaders(const UpstreamResponseParser& upstream, bool passthrough
         break;
     }
     if (iequals(name, "x-request-id")) return;
+    for (std::string_view secret : sent_secrets)
+      if (containsBytes(value, secret)) return;
     // The gateway's CORS policy (CORS_ALLOWED_ORIGINS) decides what a
     // browser may read, never the upstream's.
     if (name.size() >= 15 && iequals(name.substr(0, 15), "access-control-")) return;
     if (!passthrough && !iequals(name, "retry-after") && toLower(name).find("ratelimit") == std::string::npos) return;
     out.emplace_back(std::string(name), std::string(value));
   });
+}
+
+// The response's content-codings, every Content-Encoding field joined
+// (RFC 9110 section 5.3), or nullopt when it has none.
+std::optional<std::string> contentCodings(const UpstreamResponseParser& h) {
+  std::optional<std::string> codings;
+  h.forEachField([&](http::field id, std::string_view, std::string_view value) {
+    if (id != http::field::content_encoding) return;
+    if (codings) codings->append(", ");
+    else codings.emplace();
+    codings->append(value);
+  });
+  return codings;
+}
+
+// The credentials in the request sent upstream (API keys, bearer tokens,
+// AWS session tokens), as their bare values: what an echo would contain.
+// Values shorter than kMinSecretBytes are left out: they would match
+// unrelated text, and no provider issues keys that short.
+std::vector<std::string_view> sentSecrets(const UpstreamRequest& up) {
+  static constexpr std::size_t kMinSecretBytes = 8;
+  std::vector<std::string_view> secrets;
+  for (const auto& [name, value] : up.headers) {
+    std::string_view v = trim(value);
+    if (iequals(name, "authorization")) {
+      // "Bearer KEY": the key alone is what gets echoed in most places.
+      if (std::size_t space = v.find(' '); space != std::string_view::npos) v = trim(v.substr(space + 1));
+    } else if (!iequals(name, "x-api-key") && !iequals(name, "api-key") && !iequals(name, "x-goog-api-key") &&
+               !iequals(name, "x-amz-security-token")) {
+      continue;
+    }
+    if (v.size() >= kMinSecretBytes) secrets.push_back(v);
+  }
+  return secrets;
 }
 
 std::optional<std::string> providerRequestId(const UpstreamResponseParser& h) {
@@ -136,6 +178,7 @@ struct ProxyContext {
   bool client_gone = false;
   bool upstream_timed_out = false;
   std::string usage_tail;  // last bytes of a body past the capture budget
+  std::vector<std::string_view> sent_secrets;  // see sentSecrets(); views into the upstream request
   std::unique_ptr<upstream::Connection> upstream;  // current connection, if any
 
   const Settings& settings() const { return worker.shared.settings(); }
@@ -257,6 +300,11 @@ net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, std::string_vi
   p.keep_alive = ctx.keep_alive;
   p.cors_origin = ctx.cors_origin;
   p.content_length = body.size();
+  std::vector<std::pair<std::string, std::string>> retry_after;
+  if (e.retry_after_seconds > 0) {
+    retry_after.emplace_back("Retry-After", std::to_string(e.retry_after_seconds));
+    p.extra = &retry_after;
+  }
   ctx.chunked = false;
   std::string head = buildResponseHead(p);
   captureBody(ctx, body);
@@ -271,6 +319,7 @@ std::string_view errorTypeFor(const Error& e) {
   if (e.http_status == 502) return "upstream_broken";
   if (e.http_status == 401) return "authentication";
   if (e.http_status == 413) return "request_too_large";
+  if (e.code == "overloaded") return "overloaded";
   if (e.http_status >= 400 && e.http_status < 500) return "invalid_request";
   return "internal";
 }
@@ -347,7 +396,8 @@ net::awaitable<boost::system::error_code> readResponseHead(Stream& stream, beast
     auto [ec, n] = co_await readUpstream(stream, buffer.prepare(kUpstreamReadBytes));
     buffer.commit(n);
     if (ec == net::error::eof || ec == net::ssl::error::stream_truncated)
-      co_return (parser.got_some() || buffer.size() > 0) ? http::error::partial_message : http::error::end_of_stream;
+      co_return (parser.receivedAny() || buffer.size() > 0) ? http::error::partial_message
+                                                             : http::error::end_of_stream;
     if (ec) co_return ec;
   }
 }
@@ -355,7 +405,7 @@ net::awaitable<boost::system::error_code> readResponseHead(Stream& stream, beast
 template <class Stream>
 net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provider& provider,
                                 const ClientRequest& creq, const std::string& request_head,
-                                const std::string& request_body, bool& retry_on_fresh_connection) {
+                                std::string_view request_body, bool& retry_on_fresh_connection) {
   auto& rec = *ctx.record;
   upstream::Connection& conn = *ctx.upstream;
   // The whole-response deadline is enforced by ExchangeGuards (an entry on
@@ -376,7 +426,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
     // A reused keep-alive connection the upstream closed just before our
     // request: nothing was received, so sending again on a new connection is
     // safe.
-    if (conn.reused() && parser.got_some() == false &&
+    if (conn.reused() && !parser.receivedAny() &&
         (hec == http::error::end_of_stream || hec == net::error::connection_reset ||
          hec == net::error::broken_pipe || hec == net::error::eof)) {
       retry_on_fresh_connection = true;
@@ -388,6 +438,26 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   }
 
   rec.provider_status_code = parser.status();
+  if (parser.status() < 200) {
+    // 101 Switching Protocols (interim answers never get here, the parser
+    // consumes them): the connection would stop carrying HTTP.
+    Error e = Error::badGateway("upstream_protocol_switch", "The upstream answered " +
+                                                                std::to_string(parser.status()) +
+                                                                " instead of a response");
+    co_await sendError(ctx, e, errorTypeFor(e));
+    co_return;
+  }
+  // A body in a content-coding the gateway did not ask for is decoded
+  // before anything reads, redacts, records or relays it.
+  std::unique_ptr<upstream::ContentDecoder> decoder;
+  if (auto codings = contentCodings(parser)) {
+    auto made = upstream::makeContentDecoder(*codings);
+    if (!made) {
+      co_await sendError(ctx, made.error(), errorTypeFor(made.error()));
+      co_return;
+    }
+    decoder = std::move(*made);
+  }
   if (ctx.observed) rec.provider_request_id = providerRequestId(parser);  // only the record reads it
   UpstreamHeaders lookup;
   lookup.parser = &parser;
@@ -406,7 +476,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
                          "text/event-stream");
 
   std::vector<std::pair<std::string, std::string>> extra;
-  forwardableHeaders(parser, chead.passthrough_bytes, extra);
+  forwardableHeaders(parser, chead.passthrough_bytes, ctx.sent_secrets, extra);
   ResponseHeadParams hp;
   hp.status = chead.status;
   hp.content_type = chead.content_type;
@@ -457,13 +527,49 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
     }
   };
 
+  // Reads the next piece of the decoded body into `buf`: readPiece() itself
+  // when the body has no content-coding, else the decoder's output, fed
+  // from readPiece() (which reads into `buf` too: feed() copies). The
+  // decoder holds a fixed amount of memory however far its input expands.
+  // Returns 0 with no error only when the body is complete.
+  std::optional<Error> decode_failure;
+  auto readBody = [&]() -> net::awaitable<std::pair<boost::system::error_code, std::size_t>> {
+    if (!decoder) co_return co_await readPiece();
+    const auto failed = std::pair{std::make_error_code(std::errc::illegal_byte_sequence), std::size_t{0}};
+    for (;;) {
+      Status st;
+      const std::size_t n = decoder->read(buf.data(), buf.size(), st);
+      if (!st) {
+        decode_failure = st.error();
+        co_return failed;
+      }
+      if (n > 0) co_return std::pair{boost::system::error_code{}, n};
+      if (parser.is_done()) {
+        if (Status end = decoder->finish(); !end) {
+          decode_failure = end.error();
+          co_return failed;
+        }
+        co_return std::pair{boost::system::error_code{}, std::size_t{0}};
+      }
+      auto [ec, coded] = co_await readPiece();
+      if (ec) co_return std::pair{ec, std::size_t{0}};
+      if (coded > 0) decoder->feed(std::string_view(buf.data(), coded));
+    }
+  };
+  // Credentials an upstream echoes are masked before the handler, the
+  // record or the client see the body.
+  EchoRedactor echo(ctx.sent_secrets);
+  auto bodyFailure = [&](const boost::system::error_code& ec, std::string_view stage) {
+    return decode_failure ? *decode_failure : transportError(ctx, ec, stage);
+  };
+
   if (chead.framing == Framing::kBuffered) {
     std::string body;
-    while (!parser.is_done()) {
-      auto [ec, n] = co_await readPiece();
+    for (;;) {
+      auto [ec, n] = co_await readBody();
       if (ec) {
         if (ctx.client_gone) co_return;
-        Error e = transportError(ctx, ec, "reading the response body");
+        Error e = bodyFailure(ec, "reading the response body");
         co_await sendError(ctx, e, errorTypeFor(e));
         co_return;
       }
@@ -472,7 +578,8 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
         co_await sendError(ctx, e, "upstream_broken");
         co_return;
       }
-      body.append(buf.data(), n);
+      body.append(echo.filter(std::string_view(buf.data(), n), n == 0));
+      if (n == 0) break;
     }
     rec.upstream_finished = Clock::now();
     Status st = handler->onBody(body, out);
@@ -494,26 +601,29 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   }
 
   // Relay: forward each piece as soon as the handler produced output.
-  if (chead.passthrough_bytes && parser.content_length()) {
+  if (chead.passthrough_bytes && parser.content_length() && !decoder) {
     ctx.chunked = false;
     hp.content_length = *parser.content_length();
   }
   std::string head = buildResponseHead(hp);
   std::optional<Error> failure;
-  while (!parser.is_done()) {
-    auto [ec, n] = co_await readPiece();
+  for (;;) {
+    auto [ec, n] = co_await readBody();
     if (ec) {
       if (ctx.client_gone) break;
-      failure = transportError(ctx, ec, "relaying the response");
+      failure = bodyFailure(ec, "relaying the response");
       break;
     }
-    if (Status st = handler->onBody(std::string_view(buf.data(), n), out); !st) {
-      failure = st.error();
-      break;
+    if (std::string_view piece = echo.filter(std::string_view(buf.data(), n), n == 0); !piece.empty()) {
+      if (Status st = handler->onBody(piece, out); !st) {
+        failure = st.error();
+        break;
+      }
     }
-    // readPiece() already parsed everything buffered; only a full body
-    // buffer means more is waiting in memory (never on the network).
-    if (n == buf.size() && !parser.is_done() && out.size() < kCoalesceBytes) continue;
+    if (n == 0) break;
+    // readBody() already parsed (and decoded) everything buffered; only a
+    // full body buffer means more is waiting in memory (never on the network).
+    if (n == buf.size() && out.size() < kCoalesceBytes) continue;
     if (out.empty()) continue;
     if (!rec.streamed) captureBody(ctx, out);
     ClientWrite write(ctx, head, out, false);
@@ -571,7 +681,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
 // fresh connection). Header names and values come from the provider, which
 // only forwards client headers Beast already validated; anything holding
 // CR, LF or NUL is still dropped here so that no header can be injected.
-std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up) {
+std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up, std::string_view body) {
   if (hasHeaderUnsafeBytes(up.method) || hasHeaderUnsafeBytes(up.target) ||
       up.target.find(' ') != std::string::npos || up.method.find(' ') != std::string::npos)
     return std::nullopt;
@@ -596,13 +706,17 @@ std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up) {
     if (iequals(k, "host") || hasHeaderUnsafeBytes(k) || hasHeaderUnsafeBytes(v) || k.empty()) continue;
     appendPieces(head, k, ": "sv, v, "\r\n"sv);
   }
+  // The gateway reads every body it relays (usage, redaction, records), so
+  // it asks for none in a content-coding (the client's Accept-Encoding is
+  // not forwarded); an upstream that sends one anyway is decoded.
+  appendPieces(head, "Accept-Encoding: identity\r\n"sv);
   // The body is always sent with its own Content-Length (the gateway
   // re-frames every request: nothing the client wrote about framing reaches
   // the upstream). Methods that carry a body get one even when it is empty.
-  if (!up.body.empty() || up.method == "POST" || up.method == "PUT" || up.method == "PATCH") {
+  if (!body.empty() || up.method == "POST" || up.method == "PUT" || up.method == "PATCH") {
     char length_digits[24];
     std::string_view length(length_digits,
-                            std::to_chars(length_digits, length_digits + sizeof length_digits, up.body.size()).ptr);
+                            std::to_chars(length_digits, length_digits + sizeof length_digits, body.size()).ptr);
     appendPieces(head, "Content-Length: "sv, length, "\r\n"sv);
   }
   appendPieces(head, "\r\n"sv);
@@ -613,7 +727,8 @@ std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up) {
 // a fresh connection when a pooled one turned out to be closed.
 net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
                               UpstreamRequest& up) {
-  std::optional<std::string> head = upstreamRequestHead(up);
+  std::optional<std::string> head = upstreamRequestHead(up, up.bodyFor(creq));
+  ctx.sent_secrets = sentSecrets(up);
   if (!head) {
     co_await sendError(ctx, Error::badRequest("invalid_request", "The request cannot be forwarded: invalid target"),
                        "invalid_request");
@@ -643,9 +758,9 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
     ctx.upstream = std::move(*conn);
     bool retry = false;
     if (ctx.upstream->tls())
-      co_await exchangeOn(ctx, ctx.upstream->secure(), provider, creq, *head, up.body, retry);
+      co_await exchangeOn(ctx, ctx.upstream->secure(), provider, creq, *head, up.bodyFor(creq), retry);
     else
-      co_await exchangeOn(ctx, ctx.upstream->plain(), provider, creq, *head, up.body, retry);
+      co_await exchangeOn(ctx, ctx.upstream->plain(), provider, creq, *head, up.bodyFor(creq), retry);
     if (ctx.upstream) {  // not returned to the pool: it cannot be reused
       ctx.worker.pool->discard(std::move(ctx.upstream));
     }
@@ -885,6 +1000,11 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
       facts = std::move(*scanned);
       has_json = true;
     }
+  } else if (requiresJsonBody(request.method_string(), path)) {
+    co_await sendError(ctx, Error::badRequest("invalid_json", "Request body is empty: this endpoint takes a JSON object"),
+                       "invalid_request");
+    finish();
+    co_return ctx.keep_alive;
   }
   auto route = selectProvider(headers, facts.model ? std::optional<std::string_view>(*facts.model) : std::nullopt,
                               *w.shared.deps.providers, s.default_provider);

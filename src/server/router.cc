@@ -211,6 +211,17 @@ class BodyFactsHandler : public JsonSaxDefaults {
 
 }  // namespace
 
+bool requiresJsonBody(std::string_view method, std::string_view path) {
+  static constexpr std::string_view kJsonEndpoints[] = {
+      "/v1/chat/completions", "/v1/completions", "/v1/embeddings",       "/v1/responses",   "/v1/messages",
+      "/v1/messages/count_tokens", "/v1/moderations", "/v1/images/generations", "/v1/audio/speech"};
+  if (method != "POST") return false;
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  for (std::string_view endpoint : kJsonEndpoints)
+    if (path == endpoint) return true;
+  return false;
+}
+
 Result<JsonBodyFacts> scanJsonBody(std::string_view body) {
   boost::json::parse_options opts;
   opts.max_depth = 64;  // as parseJsonBody

@@ -52,6 +52,14 @@ struct JsonBodyFacts {
 // OpenAI-compatible passthrough request ever needs.
 Result<JsonBodyFacts> scanJsonBody(std::string_view body);
 
+// Whether the endpoint's request body is by definition a JSON object, so
+// that an empty one is a malformed request (400 invalid_json) rather than
+// something to forward: POST to chat/completions, completions, embeddings,
+// responses, messages, messages/count_tokens, moderations,
+// images/generations and audio/speech under /v1. Other POSTs (cancel
+// actions, uploads) may have an empty body.
+bool requiresJsonBody(std::string_view method, std::string_view path);
+
 // Parses a request body as a JSON object, with a depth limit, its values
 // allocated from `storage` (default: the heap). Returns an Error (400
 // invalid_json) for malformed JSON or a non-object top level.

@@ -73,6 +73,10 @@ struct Shared {
   std::shared_ptr<net::ssl::context> tls;
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> in_flight{0};
+  // Request body bytes held by the requests in flight on every worker,
+  // bounded by MAX_INFLIGHT_BODY_BYTES (see BodyReservation in
+  // gateway_server.cc).
+  std::atomic<std::uint64_t> inflight_body_bytes{0};
 };
 
 // What the session needs to write a response head.

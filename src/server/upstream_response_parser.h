@@ -17,8 +17,10 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/http/parser.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -51,21 +53,49 @@ class UpstreamResponseParser final : public boost::beast::http::basic_parser<fal
   // first lines is found once the head is whole. The header limit bounds
   // the whole head, blank line included (Beast applies its limit to what
   // each put() has not parsed yet, so a head read piecemeal can exceed it).
+  //
+  // Interim responses (1xx but 101) before the final one are consumed
+  // here, each validated by Beast as a head of its own and then dropped:
+  // the caller only ever sees the final response, so the rest of a
+  // response can never be left on a connection that looks finished.
+  // Past kMaxInterimResponses of them the result is bad_status.
   std::size_t putBuffered(std::string_view buffered, boost::beast::error_code& ec) {
     if (is_header_done()) return put(boost::asio::const_buffer(buffered.data(), buffered.size()), ec);
-    std::size_t end = findHeadEnd(buffered);
-    if (end == std::string_view::npos) {
-      ec = buffered.size() >= header_limit_bytes_ ? boost::beast::http::error::header_limit
-                                                   : boost::beast::http::error::need_more;
-      return 0;
+    std::size_t used = 0;
+    for (;;) {
+      std::string_view rest = buffered.substr(used);
+      std::size_t end = findHeadEnd(rest);
+      if (end == std::string_view::npos) {
+        ec = rest.size() >= header_limit_bytes_ ? boost::beast::http::error::header_limit
+                                                : boost::beast::http::error::need_more;
+        return used;
+      }
+      // The limit bounds the whole head (Beast's own applies to each put()).
+      if (end > header_limit_bytes_) {
+        ec = boost::beast::http::error::header_limit;
+        return used;
+      }
+      std::string_view head = rest.substr(0, end);
+      if (!looksInterim(head)) return used + putHead(head, ec);
+      if (!validInterimHead(head, ec)) return used;
+      if (++interim_responses_ > kMaxInterimResponses) {
+        ec = boost::beast::http::error::bad_status;
+        return used;
+      }
+      used += end;
     }
-    // The limit bounds the whole head (Beast's own applies to each put()).
-    if (end > header_limit_bytes_) {
-      ec = boost::beast::http::error::header_limit;
-      return 0;
-    }
-    return putHead(buffered.substr(0, end), ec);
   }
+
+  // How many interim responses have been consumed.
+  std::size_t interimResponses() const { return interim_responses_; }
+  // Whether any byte of a response arrived: an interim one counts (the
+  // upstream has the request, so it must not be sent again).
+  bool receivedAny() const { return interim_responses_ > 0 || got_some(); }
+
+  // An upstream may send any number of interim responses; these are cheap
+  // to skip, and the exchange's deadline bounds the time they take, but a
+  // peer sending nothing else is broken and gets a 502 well before that.
+  static constexpr std::size_t kMaxInterimResponses = 100000;
 
   // Parses `head`, a complete response head (up to and including its blank
   // line), from a copy. Returns the bytes used, as put() does.
@@ -125,7 +155,29 @@ class UpstreamResponseParser final : public boost::beast::http::basic_parser<fal
     return n;
   }
 
+  // Whether `head` starts with an interim status line ("HTTP/1.1 1xx",
+  // not 101), in the one form Beast accepts. A line that only resembles
+  // one goes to the real parser, which refuses it or reports its status.
+  static bool looksInterim(std::string_view head) {
+    if (head.size() < 13 || head.substr(0, 5) != "HTTP/" || head[6] != '.' || head[8] != ' ' || head[9] != '1')
+      return false;
+    if (head[10] < '0' || head[10] > '9' || head[11] < '0' || head[11] > '9') return false;
+    return !(head[10] == '0' && head[11] == '1');
+  }
+  // Parses an interim head with a parser of its own, which it leaves
+  // finished: the head must be as well-formed as a final one.
+  bool validInterimHead(std::string_view head, boost::beast::error_code& ec) const {
+    boost::beast::http::response_parser<boost::beast::http::empty_body> interim;
+    interim.header_limit(header_limit_bytes_);
+    interim.put(boost::asio::const_buffer(head.data(), head.size()), ec);
+    if (!ec && !interim.is_header_done()) ec = boost::beast::http::error::partial_message;
+    if (!ec && (interim.get().result_int() < 100 || interim.get().result_int() > 199))
+      ec = boost::beast::http::error::bad_status;
+    return !ec;
+  }
+
   int status_ = 0;
+  std::size_t interim_responses_ = 0;
   std::uint32_t header_limit_bytes_ = 8 * 1024;  // Beast's default
   FlatHead head_;
   char* body_data_ = nullptr;

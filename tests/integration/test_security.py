@@ -757,7 +757,7 @@ class LimitsTest(unittest.TestCase):
         # No terminator at all within the limit: 431 too, without waiting.
         data = raw(self.gw.port, b"GET /health HTTP/1.1\r\nX-Pad: " + b"a" * 3000)
         self.assertEqual(statuses(data), [431], data[:200])
-        data = raw(self.gw.port, b"GET /health HTTP/1.1\r\nConnection: close\r\nX-Pad: " + b"a" * 1800 + b"\r\n\r\n")
+        data = raw(self.gw.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: " + b"a" * 1790 + b"\r\n\r\n")
         self.assertEqual(statuses(data), [200])
 
     def assertNothingForwardedSince(self, before):

@@ -38,6 +38,14 @@ const std::vector<std::string>& responses() {
       "HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\n\t c\r\nContent-Length: 0\r\n\r\n",  // obsolete line folding
       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\r\n\r\nHTTP/1.1",    // bytes after the message
       "HTX/1.1 200 OK\r\nContent-Length: 0\r\n",                          // bad version, never ends
+      // Interim answers before the final one: skipped.
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+      "HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",  // no body in a 1xx
+      "HTTP/1.1 100 Continue\r\nBad Header\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",  // malformed
+      "HTTP/1.1 102 Processing\r\n\r\n",                                   // interim, then the end
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",  // 101 is a final answer
+      "HTTP/1.1 199 X\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 500 E\r\nContent-Length: 1\r\n\r\n!",
   };
   return r;
 }
@@ -58,6 +66,51 @@ TEST(UpstreamResponseParser, SameResultsAsBeastsResponseParserAtEverySplit) {
   EXPECT_EQ(withFlat(responses()[11], 4).body, "ok");
   EXPECT_EQ(withFlat(responses()[11], 4).fields.size(), 1u);  // Transfer-Encoding only
   EXPECT_EQ(withFlat(responses()[12], 2).fields.front(), "X-Folded: a b c");  // unfolded, as Beast does
+}
+
+// Interim answers (1xx but 101) are consumed: only the final response is
+// reported, and the count of interim ones is bounded.
+TEST(UpstreamResponseParser, ConsumesInterimResponsesBeforeTheFinalOne) {
+  Parsed p = withFlat(responses()[15], 7);
+  EXPECT_FALSE(p.failed);
+  EXPECT_EQ(p.status, 200);
+  EXPECT_EQ(p.body, "ok");
+  EXPECT_EQ(p.fields, std::vector<std::string>{"Content-Length: 2"});
+  EXPECT_TRUE(withFlat(responses()[17], 64).failed) << "a malformed interim head is an error";
+  EXPECT_EQ(withFlat(responses()[19], 64).status, 101) << "101 is the final answer (the proxy refuses it)";
+  EXPECT_EQ(withFlat(responses()[20], 3).status, 500);
+
+  // Thousands in a row, in one buffer.
+  std::string many;
+  for (int i = 0; i < 5000; ++i) many += "HTTP/1.1 100 Continue\r\n\r\n";
+  many += "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  UpstreamResponseParser parser;
+  boost::system::error_code ec;
+  std::size_t used = parser.putBuffered(many, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(parser.is_done());
+  EXPECT_EQ(used, many.size());
+  EXPECT_EQ(parser.interimResponses(), 5000u);
+  EXPECT_TRUE(parser.receivedAny());
+
+  // Interim heads split across reads: what is used is exactly the heads
+  // consumed, and the caller keeps the rest.
+  UpstreamResponseParser split;
+  std::string first = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early";
+  EXPECT_EQ(split.putBuffered(first, ec), 25u);
+  EXPECT_EQ(ec, http::error::need_more);
+  EXPECT_FALSE(split.got_some());
+  EXPECT_TRUE(split.receivedAny()) << "an interim answer means the upstream has the request";
+}
+
+TEST(UpstreamResponseParser, EndlessInterimResponsesAreRefused) {
+  std::string endless;
+  for (std::size_t i = 0; i <= UpstreamResponseParser::kMaxInterimResponses; ++i) endless += "HTTP/1.1 100 C\r\n\r\n";
+  UpstreamResponseParser parser;
+  boost::system::error_code ec;
+  parser.putBuffered(endless, ec);
+  EXPECT_EQ(ec, http::error::bad_status);
+  EXPECT_FALSE(parser.is_header_done());
 }
 
 // The header limit bounds the whole head here; Beast applies its limit to

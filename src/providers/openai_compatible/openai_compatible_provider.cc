@@ -88,7 +88,7 @@ Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r
   } else if (r.body_rewritten && r.json) {
     up.body = boost::json::serialize(*r.json);
   } else {
-    up.body = std::string(r.body);
+    up.forwards_client_body = true;
   }
   return up;
 }

@@ -70,7 +70,7 @@ TEST(OpenAiCompatible, NonStreamingBodyAndPathPassThroughUnchanged) {
                      {"OpenAI-Organization", "org-1"}};
   auto up = p.prepare(f.req);
   ASSERT_TRUE(up);
-  EXPECT_EQ(up->body, f.body);
+  EXPECT_EQ(up->bodyFor(f.req), f.body);
   EXPECT_EQ(up->target, "/v1/chat/completions");
   EXPECT_EQ(up->endpoint.host, "127.0.0.1");
   EXPECT_EQ(up->endpoint.port, 9999);
@@ -168,7 +168,7 @@ TEST(OpenAiCompatible, StreamWhereClientAskedForUsageIsByteIdentical) {
   Fixture f(R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})", config);
   auto up = p.prepare(f.req);
   ASSERT_TRUE(up);
-  EXPECT_EQ(up->body, f.body);
+  EXPECT_EQ(up->bodyFor(f.req), f.body);
   Headers hh;
   auto handler = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", &hh}, 1 << 20);
   EXPECT_TRUE(handler->head().passthrough_bytes);
@@ -193,7 +193,7 @@ TEST(OpenAiCompatible, UnobservedStreamIsRelayedUnchangedAndUnparsed) {
   f.req.observed = false;
   auto up = p.prepare(f.req);
   ASSERT_TRUE(up);
-  EXPECT_EQ(up->body, f.body) << "nothing is injected when nobody reads the usage";
+  EXPECT_EQ(up->bodyFor(f.req), f.body) << "nothing is injected when nobody reads the usage";
   Headers hh;
   auto handler = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", &hh}, 0);
   EXPECT_TRUE(handler->head().passthrough_bytes);

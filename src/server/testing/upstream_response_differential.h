@@ -30,6 +30,7 @@ struct Parsed {
   std::string body;
   bool done = false;
   bool keep_alive = false;
+  std::size_t consumed = 0;  // bytes the parser used (not compared)
   bool operator==(const Parsed&) const = default;
 };
 
@@ -69,6 +70,14 @@ inline std::size_t headSize(std::string_view bytes) {
   return end == std::string_view::npos ? bytes.size() : end + 4;
 }
 
+// Whether `bytes` starts with an interim status line (1xx but 101), as
+// UpstreamResponseParser recognises one.
+inline bool isInterimStatusLine(std::string_view bytes) {
+  return bytes.size() >= 13 && bytes.substr(0, 5) == "HTTP/" && bytes[6] == '.' && bytes[8] == ' ' &&
+         bytes[9] == '1' && bytes[10] >= '0' && bytes[10] <= '9' && bytes[11] >= '0' && bytes[11] <= '9' &&
+         !(bytes[10] == '0' && bytes[11] == '1');
+}
+
 // Whether two results agree. One difference is by design: the flat
 // parser's header limit bounds the whole head, so it refuses every head
 // longer than the limit, where Beast, which applies the limit to what each
@@ -76,8 +85,14 @@ inline std::size_t headSize(std::string_view bytes) {
 // of them (depending on how the bytes arrive). At the limit and beyond,
 // Beast's result is not compared.
 inline bool agree(std::string_view bytes, const Parsed& beast, const Parsed& flat) {
-  if (headSize(bytes) > kHeaderLimit) return flat.failed;
-  if (headSize(bytes) == kHeaderLimit) return true;
+  // Every head counts, interim ones included (the flat parser bounds each).
+  for (std::string_view rest = bytes;;) {
+    const std::size_t head = headSize(rest);
+    if (head > kHeaderLimit) return flat.failed;
+    if (head == kHeaderLimit) return true;
+    if (!isInterimStatusLine(rest) || head == rest.size()) break;
+    rest.remove_prefix(head);
+  }
   std::ostringstream a, b;
   describe(a, beast);
   describe(b, flat);
@@ -132,10 +147,29 @@ Parsed drive(Parser& parser, std::string_view bytes, std::size_t piece, TakeBody
   }
   if (!out.failed && parser.is_header_done()) out.keep_alive = parser.keep_alive();
   out.done = parser.is_done();
+  out.consumed = std::min(next, bytes.size()) - buffered.size();
   return out;
 }
 
+// The reference: Beast's response_parser, one message after another while
+// each is an interim response (1xx but 101), which the proxy skips.
+inline Parsed withBeastOnce(std::string_view bytes, std::size_t piece, std::size_t& used);
+
 inline Parsed withBeast(std::string_view bytes, std::size_t piece) {
+  for (;;) {
+    std::size_t used = 0;
+    Parsed p = withBeastOnce(bytes, piece, used);
+    if (p.failed || !p.done || p.status < 100 || p.status > 199 || p.status == 101) return p;
+    if (!isInterimStatusLine(bytes)) {
+      // Beast read an interim status the flat parser's quick check does not
+      // see as one (it then takes the head as final): compare that way.
+      return p;
+    }
+    bytes.remove_prefix(used);
+  }
+}
+
+inline Parsed withBeastOnce(std::string_view bytes, std::size_t piece, std::size_t& used) {
   http::response_parser<http::string_body> parser;
   // The head's fields only: Beast adds a chunked body's trailer fields to
   // them later, the flat parser drops them.
@@ -149,6 +183,7 @@ inline Parsed withBeast(std::string_view bytes, std::size_t piece) {
     out.fields = std::move(head_fields);
   }
   out.body = parser.get().body();
+  used = out.consumed;
   return out;
 }
 

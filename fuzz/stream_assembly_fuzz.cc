@@ -71,6 +71,21 @@ bool sameValue(const boost::json::value& a, const boost::json::value& b) {
   return a == b;
 }
 
+// SPEC section 5's rule, written out here rather than taken from
+// gw::isSecretKey, so that a fault in that function is found too: the name,
+// lower-cased with '-' read as '_', is or ends with one of these, or is
+// aws_secret_access_key.
+bool isSecretName(std::string_view key) {
+  std::string name(key);
+  for (char& c : name) c = c == '-' ? '_' : static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  if (name == "aws_secret_access_key") return true;
+  for (std::string_view suffix : {"api_key", "apikey", "secret", "secret_key", "password", "access_token",
+                                  "refresh_token", "session_token", "auth_token", "private_key", "authorization"})
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return true;
+  return false;
+}
+
 // A secret key's value in the text other than "[REDACTED]": a leak.
 bool leaksSecret(const boost::json::value& v) {
   if (v.is_array()) {
@@ -78,10 +93,7 @@ bool leaksSecret(const boost::json::value& v) {
       if (leaksSecret(item)) return true;
   } else if (v.is_object()) {
     for (const auto& [key, value] : v.as_object()) {
-      std::string lower(key);
-      for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-      if ((lower == "api_key" || lower == "authorization" || lower == "password") && value != "[REDACTED]")
-        return true;
+      if (isSecretName(std::string_view(key.data(), key.size())) && value != "[REDACTED]") return true;
       if (leaksSecret(value)) return true;
     }
   }

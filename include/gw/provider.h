@@ -177,8 +177,10 @@ class Provider {
   // null and the proxy never builds the tree (the body was still checked).
   virtual bool wantsParsedBody(const ClientRequest&) const { return true; }
 
-  // Builds the upstream request. Errors (missing credentials, a body the
-  // provider cannot express) go to the client as they are.
+  // Builds the upstream request, its header names in lower case (the proxy
+  // finds the credentials in it by name, to keep an upstream from echoing
+  // them back). Errors (missing credentials, a body the provider cannot
+  // express) go to the client as they are.
   virtual Result<UpstreamRequest> prepare(const ClientRequest& request) const = 0;
 
   // Creates the handler for one upstream response. `capture_budget` bounds

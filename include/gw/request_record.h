@@ -37,6 +37,7 @@ struct RequestRecord {
   // empty and observation.chunks holds what was sent.
   std::string request_body;
   std::string response_body;
+  bool request_body_truncated = false;   // only the start was kept (request_size has the whole)
   bool response_body_truncated = false;  // capture stopped at the budget
   bool streamed = false;
 

@@ -34,6 +34,7 @@ Server
   WORKER_THREADS              worker threads (default: number of cores)
   LOG_LEVEL                   debug|info|warn|error (default info; RUST_LOG is an alias)
   MAX_REQUEST_BODY_BYTES      request body limit (default 33554432)
+  MAX_INFLIGHT_BODY_BYTES     request bodies held by all requests in flight; past it 503 (default 268435456)
   MAX_HEADER_BYTES            request header limit (default 65536)
   IDLE_TIMEOUT_MS             idle keep-alive client connections (default 60000)
   CLIENT_HEADER_TIMEOUT_MS    time to send a request's head/body (default 30000)

@@ -92,8 +92,10 @@ void forwardableHeaders(const UpstreamResponseParser& upstream, bool passthrough
         break;
     }
     if (iequals(name, "x-request-id")) return;
+    // A plain search: header values are short, where memmem's set-up per
+    // call would cost more than the search.
     for (std::string_view secret : sent_secrets)
-      if (containsBytes(value, secret)) return;
+      if (value.size() >= secret.size() && value.find(secret) != std::string_view::npos) return;
     // The gateway's CORS policy (CORS_ALLOWED_ORIGINS) decides what a
     // browser may read, never the upstream's.
     if (name.size() >= 15 && iequals(name.substr(0, 15), "access-control-")) return;
@@ -117,23 +119,23 @@ std::optional<std::string> contentCodings(const UpstreamResponseParser& h) {
 
 // The credentials in the request sent upstream (API keys, bearer tokens,
 // AWS session tokens), as their bare values: what an echo would contain.
+// Providers write header names in lower case (see Provider::prepare).
 // Values shorter than kMinSecretBytes are left out: they would match
 // unrelated text, and no provider issues keys that short.
-std::vector<std::string_view> sentSecrets(const UpstreamRequest& up) {
+void collectSentSecrets(const UpstreamRequest& up, std::vector<std::string_view>& secrets) {
   static constexpr std::size_t kMinSecretBytes = 8;
-  std::vector<std::string_view> secrets;
+  secrets.clear();
   for (const auto& [name, value] : up.headers) {
     std::string_view v = trim(value);
-    if (iequals(name, "authorization")) {
+    if (name == "authorization") {
       // "Bearer KEY": the key alone is what gets echoed in most places.
       if (std::size_t space = v.find(' '); space != std::string_view::npos) v = trim(v.substr(space + 1));
-    } else if (!iequals(name, "x-api-key") && !iequals(name, "api-key") && !iequals(name, "x-goog-api-key") &&
-               !iequals(name, "x-amz-security-token")) {
+    } else if (name != "x-api-key" && name != "api-key" && name != "x-goog-api-key" &&
+               name != "x-amz-security-token") {
       continue;
     }
     if (v.size() >= kMinSecretBytes) secrets.push_back(v);
   }
-  return secrets;
 }
 
 std::optional<std::string> providerRequestId(const UpstreamResponseParser& h) {
@@ -178,7 +180,7 @@ struct ProxyContext {
   bool client_gone = false;
   bool upstream_timed_out = false;
   std::string usage_tail;  // last bytes of a body past the capture budget
-  std::vector<std::string_view> sent_secrets;  // see sentSecrets(); views into the upstream request
+  std::vector<std::string_view> sent_secrets;  // see collectSentSecrets(); views into the upstream request
   std::unique_ptr<upstream::Connection> upstream;  // current connection, if any
 
   const Settings& settings() const { return worker.shared.settings(); }
@@ -527,14 +529,15 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
     }
   };
 
-  // Reads the next piece of the decoded body into `buf`: readPiece() itself
-  // when the body has no content-coding, else the decoder's output, fed
-  // from readPiece() (which reads into `buf` too: feed() copies). The
-  // decoder holds a fixed amount of memory however far its input expands.
-  // Returns 0 with no error only when the body is complete.
+  // Reads the next piece of a body with a content-coding into `buf`: the
+  // decoder's output, fed from readPiece() (which reads into `buf` too:
+  // feed() copies). The decoder holds a fixed amount of memory however far
+  // its input expands. Returns 0 with no error only when the body is
+  // complete. Bodies without a coding are read by readPiece() directly
+  // (see the loops below): a coroutine layer per piece costs a frame and a
+  // resumption, which a stream pays per event.
   std::optional<Error> decode_failure;
-  auto readBody = [&]() -> net::awaitable<std::pair<boost::system::error_code, std::size_t>> {
-    if (!decoder) co_return co_await readPiece();
+  auto readDecoded = [&]() -> net::awaitable<std::pair<boost::system::error_code, std::size_t>> {
     const auto failed = std::pair{std::make_error_code(std::errc::illegal_byte_sequence), std::size_t{0}};
     for (;;) {
       Status st;
@@ -566,7 +569,10 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   if (chead.framing == Framing::kBuffered) {
     std::string body;
     for (;;) {
-      auto [ec, n] = co_await readBody();
+      std::pair<boost::system::error_code, std::size_t> got;
+      if (decoder) got = co_await readDecoded();  // no co_await inside ?: (see exchange())
+      else got = co_await readPiece();
+      auto [ec, n] = got;
       if (ec) {
         if (ctx.client_gone) co_return;
         Error e = bodyFailure(ec, "reading the response body");
@@ -608,7 +614,10 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   std::string head = buildResponseHead(hp);
   std::optional<Error> failure;
   for (;;) {
-    auto [ec, n] = co_await readBody();
+    std::pair<boost::system::error_code, std::size_t> got;
+    if (decoder) got = co_await readDecoded();
+    else got = co_await readPiece();
+    auto [ec, n] = got;
     if (ec) {
       if (ctx.client_gone) break;
       failure = bodyFailure(ec, "relaying the response");
@@ -621,7 +630,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
       }
     }
     if (n == 0) break;
-    // readBody() already parsed (and decoded) everything buffered; only a
+    // readPiece() already parsed (and decoded) everything buffered; only a
     // full body buffer means more is waiting in memory (never on the network).
     if (n == buf.size() && out.size() < kCoalesceBytes) continue;
     if (out.empty()) continue;
@@ -728,7 +737,7 @@ std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up, std::s
 net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
                               UpstreamRequest& up) {
   std::optional<std::string> head = upstreamRequestHead(up, up.bodyFor(creq));
-  ctx.sent_secrets = sentSecrets(up);
+  collectSentSecrets(up, ctx.sent_secrets);
   if (!head) {
     co_await sendError(ctx, Error::badRequest("invalid_request", "The request cannot be forwarded: invalid target"),
                        "invalid_request");
@@ -949,7 +958,18 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
 
   auto finish = [&]() {
     rec.finished = Clock::now();
-    if (!rec.request_body.size() && keep_bodies) rec.request_body = std::move(request.body());
+    if (!rec.request_body.size() && keep_bodies) {
+      // A body past the capture budget can only be previewed: the record
+      // keeps its start, not a large body that would outlive the request
+      // in the telemetry queues (MAX_INFLIGHT_BODY_BYTES counts requests
+      // in flight only).
+      if (request.body().size() > ctx.capture_budget) {
+        rec.request_body.assign(request.body(), 0, ctx.capture_budget);
+        rec.request_body_truncated = true;
+      } else {
+        rec.request_body = std::move(request.body());
+      }
+    }
     telemetry.submit(std::move(ctx.record));
     telemetry.requestEnded();
     w.shared.in_flight.fetch_sub(1, std::memory_order_relaxed);

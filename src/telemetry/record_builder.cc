@@ -13,7 +13,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <ctime>
 #include <iterator>
 
@@ -163,23 +165,57 @@ std::string formatRfc3339Millis(std::chrono::system_clock::time_point t) {
                      tm.tm_hour, tm.tm_min, tm.tm_sec, rem);
 }
 
+namespace {
+
+// A name's character as the rule reads it: ASCII case folded, '-' as '_'.
+char secretRuleChar(char c) { return c == '-' ? '_' : asciiLower(c); }
+
+// `name` ends with `suffix` (written in the rule's characters).
+bool endsWithRuleName(std::string_view name, std::string_view suffix) {
+  if (name.size() < suffix.size()) return false;
+  const char* tail = name.data() + (name.size() - suffix.size());
+  for (std::size_t i = 0; i < suffix.size(); ++i)
+    if (secretRuleChar(tail[i]) != suffix[i]) return false;
+  return true;
+}
+
+}  // namespace
+
 bool isSecretKey(std::string_view name) {
-  // string_view constants, not a braced list of C strings: this runs for
-  // every key of every recorded body and chunk, and the list form paid a
-  // strlen per entry per call.
   using namespace std::string_view_literals;
-  static constexpr std::string_view kSecretKeys[] = {
-      "api_key"sv,      "apikey"sv,       "api-key"sv,  "x-api-key"sv, "authorization"sv,   "aws_secret_access_key"sv,
-      "aws_session_token"sv, "access_token"sv, "client_secret"sv, "password"sv, "secret"sv, "x-goog-api-key"sv};
-  // Most names have none of these lengths: one test rules them out.
-  constexpr std::uint32_t kLengths = [] {
+  // A name that is or ends with one of these (docs/records.md). The rule
+  // spells apikey both ways; the other two-word names get their camelCase
+  // spelling too (accessToken reads as accesstoken), which JavaScript
+  // clients use and nothing but a credential ends with.
+  static constexpr std::string_view kSecretSuffixes[] = {
+      "api_key"sv,      "apikey"sv,        "secret"sv,        "secret_key"sv, "password"sv,    "access_token"sv,
+      "refresh_token"sv, "session_token"sv, "auth_token"sv, "private_key"sv, "authorization"sv,
+      "secretkey"sv,    "accesstoken"sv,   "refreshtoken"sv,  "sessiontoken"sv, "authtoken"sv, "privatekey"sv};
+  // Whole names that are secrets too: AWS's name for its secret key ends
+  // with access_key, which is no suffix of the rule because some APIs call
+  // a key's public id that.
+  static constexpr std::string_view kSecretNames[] = {"aws_secret_access_key"sv};
+  // This runs for every member of every recorded body and chunk: most names
+  // are ruled out by their length or last character, without a loop.
+  constexpr std::size_t kShortest = [] {
+    std::size_t n = SIZE_MAX;
+    for (std::string_view s : kSecretSuffixes) n = std::min(n, s.size());
+    for (std::string_view s : kSecretNames) n = std::min(n, s.size());
+    return n;
+  }();
+  constexpr std::uint32_t kLastChars = [] {
     std::uint32_t mask = 0;
-    for (std::string_view secret : kSecretKeys) mask |= 1u << secret.size();
+    for (std::string_view s : kSecretSuffixes) mask |= 1u << (s.back() - 'a');
+    for (std::string_view s : kSecretNames) mask |= 1u << (s.back() - 'a');
     return mask;
   }();
-  if (name.size() >= 32 || !(kLengths & (1u << name.size()))) return false;
-  for (std::string_view secret : kSecretKeys)
-    if (name.size() == secret.size() && iequals(name, secret)) return true;
+  if (name.size() < kShortest) return false;
+  const char last = asciiLower(name.back());
+  if (last < 'a' || last > 'z' || !(kLastChars & (1u << (last - 'a')))) return false;
+  for (std::string_view suffix : kSecretSuffixes)
+    if (suffix.back() == last && endsWithRuleName(name, suffix)) return true;
+  for (std::string_view secret : kSecretNames)
+    if (name.size() == secret.size() && endsWithRuleName(name, secret)) return true;
   return false;
 }
 
@@ -202,9 +238,83 @@ void scrubForRecord(json::value& v) {
 
 namespace {
 
+// A form name's characters: '%' too, for percent-encoded names.
 bool isNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-         c == '.';
+         c == '.' || c == '%';
+}
+
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = asciiLower(c);
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+// Stands for a non-ASCII character in a decoded name: the rule's names are
+// ASCII, so such a character can only be part of what precedes a suffix,
+// and which one it is does not matter.
+constexpr char kNonAscii = '\x80';
+
+// The text paths read a name as its reader would, so that spelling it with
+// escapes does not get a secret past the rule: a JSON name ("api\u005fkey" is
+// api_key to every JSON reader of the record) and a form or multipart name
+// ("api%5Fkey" is api_key to every form reader). Decoding, rather than
+// counting every escaped name as secret, keeps ordinary names spelt with an
+// escaped non-ASCII character ("caf\u00e9"). An invalid JSON escape reads as
+// the character after its backslash, an invalid percent escape as itself:
+// such text is no JSON or form, and a lenient reader reads it so. Only names
+// with an escape are copied.
+bool isSecretJsonName(std::string_view raw) {
+  if (raw.find('\\') == std::string_view::npos) return isSecretKey(raw);
+  std::string name;
+  name.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\\' || i + 1 == raw.size()) {
+      name += raw[i];
+      continue;
+    }
+    const char e = raw[++i];
+    switch (e) {
+      case 'b': name += '\b'; break;
+      case 'f': name += '\f'; break;
+      case 'n': name += '\n'; break;
+      case 'r': name += '\r'; break;
+      case 't': name += '\t'; break;
+      case 'u': {
+        int code = 0;
+        for (std::size_t k = 1; k <= 4 && code >= 0; ++k) {
+          const int d = i + k < raw.size() ? hexDigit(raw[i + k]) : -1;
+          code = d < 0 ? -1 : code * 16 + d;
+        }
+        if (code < 0) {
+          name += 'u';
+        } else {
+          name += code < 0x80 ? static_cast<char>(code) : kNonAscii;
+          i += 4;
+        }
+        break;
+      }
+      default: name += e;  // " \ / (and invalid escapes)
+    }
+  }
+  return isSecretKey(name);
+}
+
+bool isSecretFormName(std::string_view raw) {
+  if (raw.find('%') == std::string_view::npos) return isSecretKey(raw);
+  std::string name;
+  name.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const int hi = raw[i] == '%' && i + 2 < raw.size() ? hexDigit(raw[i + 1]) : -1;
+    const int lo = hi >= 0 ? hexDigit(raw[i + 2]) : -1;
+    if (lo < 0) {
+      name += raw[i];
+      continue;
+    }
+    name += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return isSecretKey(name);
 }
 
 // Bodies that are not JSON: application/x-www-form-urlencoded pairs
@@ -221,7 +331,7 @@ std::string scrubFormSecrets(std::string in) {
       std::string_view name(in.data() + i, end - i);
       out.append(name);
       i = end;
-      if (i < in.size() && in[i] == '=' && isSecretKey(name)) {
+      if (i < in.size() && in[i] == '=' && isSecretFormName(name)) {
         out += '=';
         out += kRedacted;
         ++i;
@@ -235,7 +345,7 @@ std::string scrubFormSecrets(std::string in) {
         std::string_view name(in.data() + i + 1, close - i - 1);
         out.append(in, i, close - i + 1);
         i = close + 1;
-        if (isSecretKey(name) && in.compare(i, 4, "\r\n\r\n") == 0) {
+        if (isSecretFormName(name) && in.compare(i, 4, "\r\n\r\n") == 0) {
           out += "\r\n\r\n";
           out += kRedacted;
           i += 4;
@@ -275,7 +385,7 @@ std::string scrubJsonTextSecrets(std::string_view text) {
     std::string_view token = text.substr(i + 1, end - i - 1);
     out.append(text.substr(i, end - i + 1));
     i = end + 1;
-    if (!isSecretKey(token)) continue;
+    if (!isSecretJsonName(token)) continue;
     std::size_t j = i;
     while (j < text.size() && isJsonWhitespace(text[j])) ++j;
     if (j >= text.size() || text[j] != ':') continue;
@@ -301,6 +411,13 @@ std::string scrubJsonTextSecrets(std::string_view text) {
       int depth = 0;
       while (i < text.size()) {
         char c = text[i];
+        if (c == '"') {
+          // A string in the value: its brackets and commas are text.
+          ++i;
+          while (i < text.size() && text[i] != '"') i += (text[i] == '\\') ? 2 : 1;
+          i = std::min(i + 1, text.size());
+          continue;
+        }
         if (c == '{' || c == '[') ++depth;
         else if (c == '}' || c == ']') {
           if (depth == 0) break;
@@ -543,7 +660,10 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   f.provider = setNonEmptyString(attrs["provider"], in.provider);
   f.model = setNonEmptyString(attrs["model"], model);
   json::value& request = attrs["request"] =
-      options_.capture_bodies ? captureBody(in.request_body, options_.max_body_bytes, false, std::nullopt, sp)
+      options_.capture_bodies ? captureBody(in.request_body, options_.max_body_bytes, in.request_body_truncated,
+                                            in.request_body_truncated ? std::optional<std::uint64_t>(in.request_size)
+                                                                      : std::nullopt,
+                                            sp)
                               : json::value(nullptr, sp);
   if (const auto* stream = request.is_object() ? request.as_object().if_contains("stream") : nullptr;
       stream && stream->is_bool())

@@ -8,13 +8,16 @@
 #include <boost/json/serialize.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 namespace gw {
 
@@ -77,7 +80,96 @@ std::shared_ptr<spdlog::logger> logger() {
   return l;
 }
 
+// The highest segment sequence number among the names in `dir` (0: none),
+// whatever the entries are.
+std::uint64_t highestSequenceIn(const fs::path& dir) {
+  std::uint64_t highest = 0, seq = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (parseSegmentName(it->path().filename().string(), seq)) highest = std::max(highest, seq);
+  return highest;
+}
+
+// "pid N" from a lock file's content, or "" when it holds none (its holder
+// may not have written it yet).
+std::string lockHolder(int fd) {
+  char buf[32];
+  const ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  if (n <= 0) return "";
+  long long pid = 0;
+  auto [end, err] = std::from_chars(buf, buf + n, pid);
+  if (err != std::errc() || pid <= 0 || end == buf) return "";
+  return "pid " + std::to_string(pid);
+}
+
 }  // namespace
+
+SpoolDirLock::SpoolDirLock(SpoolDirLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+SpoolDirLock& SpoolDirLock::operator=(SpoolDirLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+SpoolDirLock::~SpoolDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the only descriptor of the open file description releases the flock
+}
+
+Result<SpoolDirLock> SpoolDirLock::acquire(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    logger()->error("spool {}: cannot create the directory ({}): it is not locked, and records that need the "
+                    "spool will be dropped (counted)", dir.string(), ec.message());
+    return SpoolDirLock{};
+  }
+  const fs::path path = dir / kFileName;
+  // O_NOFOLLOW: the pid is written into the file, never through a symlink
+  // planted in its place.
+  bool writable = true;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && (errno == EACCES || errno == EROFS)) {
+    // A directory this gateway may read but not write: an existing lock
+    // file still locks (flock needs no write access).
+    writable = false;
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  }
+  if (fd < 0) {
+    const int err = errno;
+    logger()->error("spool {}: cannot open the lock file {} ({}): the directory is not locked, and this gateway "
+                    "cannot tell whether another one uses it", dir.string(), path.string(), std::strerror(err));
+    return SpoolDirLock{};
+  }
+  SpoolDirLock lock;
+  lock.fd_ = fd;  // closed on every return below that does not hand the lock out
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err == EWOULDBLOCK) {
+      // Absolute: two gateways started in one working directory share the
+      // relative default, and the operator needs to see which directory.
+      const fs::path shown = fs::absolute(path, ec).lexically_normal();
+      const std::string where = (ec ? dir : shown.parent_path()).string(), file = (ec ? path : shown).string();
+      const std::string holder = lockHolder(fd);
+      return configError("TELEMETRY_SPOOL_DIR", "'" + where + "' is in use by another running gateway (" +
+                                                    (holder.empty() ? "" : holder + ", ") + "lock file " + file +
+                                                    "): give each gateway its own spool directory");
+    }
+    logger()->error("spool {}: cannot lock {} ({}): the directory is not locked, and this gateway cannot tell "
+                    "whether another one uses it", dir.string(), path.string(), std::strerror(err));
+    return SpoolDirLock{};
+  }
+  if (writable) {
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+      // Only the message another gateway prints would lack the pid.
+    }
+  }
+  return lock;
+}
 
 std::string Spool::frame(std::string_view payload) {
   std::string out(kHeaderBytes + payload.size(), '\0');
@@ -126,7 +218,11 @@ Status Spool::scanLocked() {
   std::vector<Segment> found;
   for (fs::directory_iterator it(options_.dir, ec), end; !ec && it != end; it.increment(ec)) {
     Segment s;
-    if (!it->is_regular_file() || !parseSegmentName(it->path().filename().string(), s.seq)) continue;
+    if (!parseSegmentName(it->path().filename().string(), s.seq)) continue;
+    // New segments are numbered past every segment name, even one that is
+    // not a file: creating a segment never meets a name already taken.
+    next_seq_ = std::max(next_seq_, s.seq + 1);
+    if (!it->is_regular_file()) continue;
     s.path = it->path();
     found.push_back(std::move(s));
   }
@@ -180,14 +276,27 @@ bool Spool::openWriterLocked() {
   std::error_code ec;
   fs::create_directories(options_.dir, ec);
   Segment s;
-  s.seq = next_seq_++;
-  char name[64];
-  std::snprintf(name, sizeof name, "segment-%020llu.spool", static_cast<unsigned long long>(s.seq));
-  s.path = options_.dir / name;
-  writer_fd_ = ::open(s.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-  if (writer_fd_ < 0) {
-    writeErrorLocked("cannot create " + s.path.string() + ": " + std::strerror(errno));
-    return false;
+  // A name can still be taken when the segment is created: something other
+  // than this gateway wrote into the directory after the scan (a gateway
+  // that could not lock it, a hand copy). Such a file is left alone (it is
+  // replayed at the next start) and the sequence moves past every name now
+  // in the directory, rather than the records being dropped.
+  constexpr int kAttempts = 4;
+  for (int attempt = 1;; ++attempt) {
+    s.seq = next_seq_++;
+    char name[64];
+    std::snprintf(name, sizeof name, "segment-%020llu.spool", static_cast<unsigned long long>(s.seq));
+    s.path = options_.dir / name;
+    writer_fd_ = ::open(s.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (writer_fd_ >= 0) break;
+    const int err = errno;
+    if (err != EEXIST || attempt == kAttempts) {
+      writeErrorLocked("cannot create " + s.path.string() + ": " + std::strerror(err));
+      return false;
+    }
+    logger()->warn("spool {}: {} exists but was not written by this gateway; it is left for the next start",
+                   options_.dir.string(), s.path.filename().string());
+    next_seq_ = std::max(next_seq_, highestSequenceIn(options_.dir) + 1);
   }
   if (options_.fsync != FsyncPolicy::kNever) syncDirectory(options_.dir);
   segments_.push_back(std::move(s));

@@ -3,7 +3,9 @@
 // is replayed when the backend recovers and when the gateway starts again.
 //
 // Layout: TELEMETRY_SPOOL_DIR/<exporter>/segment-<20-digit sequence>.spool,
-// append-only. Each record is one frame:
+// append-only, and TELEMETRY_SPOOL_DIR/.lock (SpoolDirLock below): the whole
+// directory belongs to one running gateway, so the segments of a spool are
+// only ever written by one process. Each record is one frame:
 //   u32 little-endian payload length | u32 little-endian zlib crc32(payload) | payload
 // where the payload is the record's compact JSON (TelemetryRecord::serialized).
 // Frames are written with one write(2) each, so a killed process (kill -9)
@@ -56,6 +58,48 @@ struct SpoolOptions {
   std::uint64_t max_bytes = 256ull << 20;  // TELEMETRY_SPOOL_MAX_BYTES
   std::uint64_t segment_bytes = 8ull << 20;
   FsyncPolicy fsync = FsyncPolicy::kBatch;  // TELEMETRY_SPOOL_FSYNC
+};
+
+// The lock that makes a spool directory (TELEMETRY_SPOOL_DIR as a whole,
+// every exporter's sub-directory included) belong to one running gateway:
+// flock(LOCK_EX | LOCK_NB) on TELEMETRY_SPOOL_DIR/.lock, held as long as the
+// object lives. Two gateways writing the same segments would collide on
+// their names and replay (and delete) each other's records; a second gateway
+// refuses to start instead. The kernel drops the lock when its holder dies
+// (kill -9 included), so the next gateway started on the directory takes it
+// and replays what the dead one left. The descriptor is O_CLOEXEC: a child
+// process never keeps the lock alive.
+//
+// flock locks belong to the open file description: a second acquire() on
+// the same directory fails in the same process too.
+//
+// Threading: acquire() is called by Telemetry::start (main thread) before
+// any Spool of the directory is opened; the object is then only destroyed.
+class SpoolDirLock {
+ public:
+  SpoolDirLock() = default;  // holds nothing
+  SpoolDirLock(SpoolDirLock&& other) noexcept;
+  SpoolDirLock& operator=(SpoolDirLock&& other) noexcept;
+  SpoolDirLock(const SpoolDirLock&) = delete;
+  SpoolDirLock& operator=(const SpoolDirLock&) = delete;
+  ~SpoolDirLock();  // releases the lock (the lock file stays: removing it would race the next holder)
+
+  // Creates `dir` if missing and locks it; writes the holder's pid into the
+  // lock file (only for the message another gateway prints).
+  // Error (a TELEMETRY_SPOOL_DIR config error naming the directory): another
+  // process, or another SpoolDirLock of this one, holds the lock.
+  // A directory that cannot be created or a lock file that cannot be opened
+  // or locked for another reason (read-only file system, no flock support)
+  // is not an error: it is logged and an object that holds nothing is
+  // returned, so that the gateway starts as it would without the lock (and
+  // where the directory cannot be written, its spools count what they drop).
+  static Result<SpoolDirLock> acquire(const std::filesystem::path& dir);
+
+  bool held() const { return fd_ >= 0; }
+  static constexpr const char* kFileName = ".lock";
+
+ private:
+  int fd_ = -1;
 };
 
 class Spool {

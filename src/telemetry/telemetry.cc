@@ -69,6 +69,10 @@ Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& config
 
 struct Telemetry::Impl {
   MetricsRegistry metrics;  // first: outlives every handle into it
+  // TELEMETRY_SPOOL_DIR's lock, held while any spool may be written:
+  // declared before `workers`, so it is released only after every spool is
+  // closed.
+  SpoolDirLock spool_lock;
   std::unique_ptr<RecordBuilder> builder;
   boost::lockfree::queue<RequestRecord*, boost::lockfree::fixed_sized<true>> ingest;
   // Bytes held by the records in `ingest` (ingestFootprint): bounded by
@@ -186,6 +190,18 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
   ExporterContext context{config, impl->metrics};
   auto exporters = registry.create(settings.enabled_exporters, context);
   if (!exporters) return exporters.error();
+
+  // The spool directory belongs to this gateway alone, locked before any
+  // spool reads its segments. Without an exporter that receives records, or
+  // with spooling off, no spool exists and the directory is left alone.
+  const bool spooling = options->spool_max_bytes > 0 &&
+                        std::any_of(exporters->begin(), exporters->end(),
+                                    [](const auto& e) { return e->wantsRecords(); });
+  if (spooling) {
+    auto lock = SpoolDirLock::acquire(options->spool_dir);
+    if (!lock) return lock.error();
+    impl->spool_lock = std::move(*lock);
+  }
 
   for (auto& exporter : *exporters) {
     if (!exporter->wantsRecords()) {

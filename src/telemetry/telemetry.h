@@ -50,8 +50,9 @@ class Telemetry final : public TelemetrySink {
  public:
   // Called once by main; starts the telemetry thread and exporter workers.
   // Errors are config errors (message starts with the variable name): bad
-  // pipeline settings, PRICING_FILE, an unknown exporter or a failing
-  // exporter factory.
+  // pipeline settings, PRICING_FILE, an unknown exporter, a failing
+  // exporter factory, or a TELEMETRY_SPOOL_DIR locked by another running
+  // gateway (SpoolDirLock; the lock is held until the Telemetry is destroyed).
   static Result<std::unique_ptr<Telemetry>> start(const Settings& settings, const ConfigSource& config,
                                                   const ExporterRegistry& registry);
   // The same with a pricing table given (tests, benchmarks; nullptr: no costs).

@@ -392,6 +392,19 @@ class InflightBodyMemoryTest(Case):
         first.join()
         self.assertEqual(statuses(data), [503], data[:300])
 
+    def test_record_keeps_only_the_start_of_a_large_request_body(self):
+        # The record's copy is bounded too: past the capture budget (at least
+        # 1 MiB) only a preview reaches the telemetry queues.
+        gw, _ = self.gateway(response(200, b"{}"), {"ENABLED_EXPORTERS": "console"})
+        big = json.dumps(dict(CHAT, api_key="sk-in-body-123", pad="p" * (3 << 20))).encode()
+        s, _, _ = http_request(gw.port, "POST", "/v1/chat/completions", big, timeout=30)
+        self.assertEqual(s, 200)
+        req = self.records(gw, 1)[0]["attributes"]["request"]
+        self.assertTrue(req["_truncated"])
+        self.assertEqual(req["_original_bytes"], len(big))
+        self.assertLess(len(req["_preview"]), 1 << 20)
+        self.assertNotIn("sk-in-body-123", req["_preview"])
+
     def test_inflight_budget_smaller_than_one_body_is_a_config_error(self):
         gw = Gateway({"MAX_REQUEST_BODY_BYTES": "1000", "MAX_INFLIGHT_BODY_BYTES": "999"}, expect_start=False)
         self.assertEqual(gw.proc.wait(10), 2)

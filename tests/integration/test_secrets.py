@@ -15,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Gateway, MockUpstream, http_request
+from harness import TEST_KEY, Gateway, MockUpstream, http_request, wait_until
 
 
 def canary(prefix):
@@ -449,6 +449,64 @@ class SecretsScanTest(unittest.TestCase):
     def test_no_secret_when_exporter_backends_echo_keys(self):
         run = self.run_exporters_against_echoing_backend()
         self.assertNoSecretIn(run["texts"])
+
+
+class BodySecretMemberNamesTest(unittest.TestCase):
+    """SPEC section 5: a body member whose name, lower-cased with '-' read as
+    '_', is or ends with a secret suffix (api_key, secret, refresh_token...)
+    is redacted at any depth in the record: in a parsed body, in a stream's
+    record and in a body that is not JSON (the text path, which reads names
+    with JSON escapes decoded). Names that merely contain a suffix's words
+    (max_tokens, password_policy, secretary, apikeys) are kept."""
+
+    def test_secret_member_names_are_redacted_by_suffix(self):
+        mock = MockUpstream()
+        self.addCleanup(mock.stop)
+        gw = Gateway({"ENABLED_EXPORTERS": "console", "TELEMETRY_FLUSH_INTERVAL_MS": "50",
+                      "OPENAI_BASE_URL": mock.url, "OPENAI_API_KEY": TEST_KEY})
+        self.addCleanup(gw.stop)
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}],
+                "openai_api_key": "sk-secret-1", "nested": {"My-Secret": "x", "deep": [{"refresh_token": "r"}]},
+                "max_tokens": 5, "password_policy": "strict", "secretary": "Ann", "apikeys": ["k"]}
+        for rid, stream in (("redact-plain", False), ("redact-stream", True)):
+            status, _, _ = http_request(gw.port, "POST", "/v1/chat/completions", dict(body, stream=stream),
+                                        {"x-request-id": rid})
+            self.assertEqual(status, 200)
+        broken = b'{"openai\\u005fapi_key": "sk-secret-escaped-2", "Client-Secret": "sk-secret-3", "max_tokens": 5,'
+        status, _, _ = http_request(gw.port, "POST", "/v1/chat/completions", broken, {"x-request-id": "redact-broken"})
+        self.assertEqual(status, 400)
+
+        def records():
+            text = gw.stdout_text()
+            lines = text[:text.rfind("\n") + 1].splitlines()  # a line still being written is no record yet
+            found = {}
+            for line in lines:
+                if line.strip():
+                    rec = json.loads(line)
+                    found[rec["attributes"]["id"]] = rec
+            return found if {"redact-plain", "redact-stream", "redact-broken"} <= set(found) else None
+
+        found = wait_until("the three records", records, timeout=15)
+        for rid in ("redact-plain", "redact-stream"):
+            request = found[rid]["attributes"]["request"]
+            self.assertEqual(request["openai_api_key"], "[REDACTED]", rid)
+            self.assertEqual(request["nested"], {"My-Secret": "[REDACTED]", "deep": [{"refresh_token": "[REDACTED]"}]},
+                             rid)
+            self.assertEqual(request["max_tokens"], 5, rid)
+            self.assertEqual(request["password_policy"], "strict", rid)
+            self.assertEqual(request["secretary"], "Ann", rid)
+            self.assertEqual(request["apikeys"], ["k"], rid)
+            self.assertEqual(found[rid]["attributes"]["metadata"]["status_code"], 200, rid)
+        self.assertIsInstance(found["redact-stream"]["attributes"]["response"]["streamed_data"], list)
+        request = found["redact-broken"]["attributes"]["request"]
+        self.assertIsInstance(request, str)
+        self.assertIn('"max_tokens": 5', request)
+        self.assertEqual(request.count('"[REDACTED]"'), 2, request)
+        out = gw.stdout_text()
+        for value in ("sk-secret-1", "sk-secret-escaped-2", "sk-secret-3"):
+            self.assertNotIn(value, out)
+        self.assertEqual(gw.stop(), 0)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -58,5 +58,28 @@ TEST(EchoRedactor, NoSecretsMeansNoWork) {
   EXPECT_EQ(echo.filter(piece, false).data(), piece.data());
 }
 
+// findBytes against std::string_view::find for every needle position,
+// haystack length and alignment around the 16- and 32-byte blocks, with near
+// matches (first and last bytes right, a middle byte wrong) everywhere.
+TEST(EchoRedactor, FindBytesAgreesWithAPlainSearch) {
+  for (std::size_t m : {2, 3, 8, 15, 16, 17, 40}) {
+    std::string needle;
+    for (std::size_t k = 0; k < m; ++k) needle += static_cast<char>('a' + k % 26);
+    std::string near = needle;
+    if (m > 2) near[m / 2] = '#';
+    for (std::size_t n = 0; n < 140; ++n) {  // past two AVX2 blocks
+      for (std::size_t at = 0; at + m <= n + m; ++at) {
+        std::string hay(n, 'x');
+        for (std::size_t p = 0; p + m <= n; p += m + 1) hay.replace(p, m, near);
+        if (at + m <= n) hay.replace(at, m, needle);
+        const char* found = findBytes(hay, needle);
+        const std::size_t want = hay.find(needle);
+        ASSERT_EQ(found ? static_cast<std::size_t>(found - hay.data()) : std::string::npos, want)
+            << "m " << m << " n " << n << " at " << at;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace gw::server

@@ -9,12 +9,15 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace gw {
 namespace {
@@ -340,7 +343,8 @@ namespace {
 TEST(RecordBuilderScrub, FormAndMultipartBodiesAreScrubbed) {
   EXPECT_EQ(scrubSecretsInText("api_key=sk-SECRET&x=1"), "api_key=[REDACTED]&x=1");
   EXPECT_EQ(scrubSecretsInText("model=m&Password=hunter2"), "model=m&Password=[REDACTED]");
-  EXPECT_EQ(scrubSecretsInText("mykey_api_key=v"), "mykey_api_key=v") << "only whole names";
+  EXPECT_EQ(scrubSecretsInText("mykey_api_key=v"), "mykey_api_key=[REDACTED]") << "a name ending in a secret suffix";
+  EXPECT_EQ(scrubSecretsInText("api_keys=v&max_tokens=5"), "api_keys=v&max_tokens=5") << "whole names only";
   std::string multipart =
       "--b\r\nContent-Disposition: form-data; name=\"api_key\"\r\n\r\nsk-SECRET\r\n--b\r\n"
       "Content-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--b--\r\n";
@@ -449,6 +453,136 @@ TEST(RecordBuilder, ExportersMayCopyFromOneRecordConcurrently) {
     EXPECT_EQ(seen[i], expected);
     EXPECT_EQ(json::serialize(kept[i]), expected);
   }
+}
+
+}  // namespace
+}  // namespace gw
+
+namespace gw {
+namespace {
+
+// SPEC section 5: a member is secret when its name, lower-cased with '-'
+// read as '_', is or ends with one of the listed suffixes, or is one of the
+// names redacted before that rule (aws_secret_access_key).
+const std::vector<std::string> kSecretNames = {
+    "api_key", "API_KEY", "apiKey", "apikey", "api-key", "x-api-key", "X-Goog-Api-Key", "openai_api_key",
+    "OpenAI-API-Key", "myApiKey", "secret", "my_secret", "My-Secret", "client_secret", "clientSecret",
+    "secret_key", "AWS-Secret-Key", "password", "db_password", "user.password", "Password", "access_token",
+    "refresh_token", "session_token", "aws_session_token", "AWS_SESSION_TOKEN", "auth_token", "x-auth-token",
+    "private_key", "ssh-private-key", "authorization", "Proxy-Authorization", "aws_secret_access_key",
+    "AWS-Secret-Access-Key", std::string(300, 'a') + "_api_key",
+    // camelCase spellings of the two-word suffixes
+    "accessToken", "refreshToken", "sessionToken", "authToken", "privateKey", "secretKey", "githubAccessToken"};
+
+// Near misses: names that merely contain a suffix, or a suffix's words.
+const std::vector<std::string> kOrdinaryNames = {
+    "", "key", "token", "tokens", "max_tokens", "max_completion_tokens", "secretary", "secrets", "secret_santa",
+    "apikeys", "api_keys", "api_key_id", "passwords", "password_policy", "access_token_expires_in", "token_type",
+    "authorization_url", "private_keys", "access_key", "aws_access_key_id", "api key", "api.key", "api__key",
+    "apike", "content", "model", "id", std::string(300, 'a') + "_api_keys", "accessTokens", "privateKeys",
+    "tokenType", "authTokenUrl"};
+
+TEST(RecordBuilderSecretNames, SuffixRuleOnTheNormalisedName) {
+  for (const auto& name : kSecretNames) EXPECT_TRUE(isSecretKey(name)) << name;
+  for (const auto& name : kOrdinaryNames) EXPECT_FALSE(isSecretKey(name)) << name;
+}
+
+// Every character of `name` as a \u escape: what a JSON reader sees as the
+// same name.
+std::string escapedJsonName(std::string_view name) {
+  std::string out;
+  for (char c : name) out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+  return out;
+}
+
+// The tree path (a body that parses) and the text path (a preview that does
+// not) apply the one rule, also to names written with escapes.
+TEST(RecordBuilderSecretNames, TreeAndTextPathsAgree) {
+  auto check = [](const std::string& name, bool secret) {
+    for (const std::string& written : {name, escapedJsonName(name)}) {
+      const std::string body = "{\"" + written + "\":\"v-SECRET\",\"n\":1}";
+      json::value tree = captureBody(body, 1 << 20);
+      ASSERT_TRUE(tree.is_object()) << body;
+      EXPECT_EQ(tree.as_object().at(name) == "[REDACTED]", secret) << "tree: " << body;
+      const std::string text = scrubSecretsInText(body.substr(0, body.size() - 1));  // cut: not JSON
+      EXPECT_EQ(text.find("v-SECRET") == std::string::npos, secret) << "text: " << text;
+      EXPECT_NE(text.find("\"n\":1"), std::string::npos) << text;
+    }
+  };
+  for (const auto& name : kSecretNames) check(name, true);
+  for (const auto& name : kOrdinaryNames)
+    if (!name.empty() && name != "n") check(name, false);
+}
+
+TEST(RecordBuilderSecretNames, RequestResponseAndStreamAtAnyDepth) {
+  RequestRecord r = base();
+  r.request_body = R"({"model":"gpt-4o","openai_api_key":"sk-secret-1","nested":{"My-Secret":"sec-2",)"
+                   R"("deep":[{"refresh_token":"rt-3"}]},"max_tokens":5,"password_policy":"strict",)"
+                   R"("secretary":"Ann","tokens":["t"],"apikeys":["k"],"passwords":2})";
+  r.response_body = R"({"id":"x","data":{"client_private_key":"pk-4"}})";
+  auto built = builder().build(r);
+  const std::string& text = built.record->serialized;
+  for (std::string_view secret : {"sk-secret-1", "sec-2", "rt-3", "pk-4"})
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret;
+  const auto& req = built.record->json().at("attributes").at("request");
+  EXPECT_EQ(req.at("openai_api_key"), "[REDACTED]");
+  EXPECT_EQ(req.at("nested").at("My-Secret"), "[REDACTED]");
+  EXPECT_EQ(req.at("nested").at("deep").at(0).at("refresh_token"), "[REDACTED]");
+  EXPECT_EQ(req.at("max_tokens"), 5);
+  EXPECT_EQ(req.at("password_policy"), "strict");
+  EXPECT_EQ(req.at("secretary"), "Ann");
+  EXPECT_EQ(req.at("tokens"), json::parse(R"(["t"])"));
+  EXPECT_EQ(req.at("apikeys"), json::parse(R"(["k"])"));
+  EXPECT_EQ(req.at("passwords"), 2);
+  EXPECT_EQ(built.record->json().at("attributes").at("response").at("data").at("client_private_key"), "[REDACTED]");
+
+  // A stream chunk carrying a secret member, and one that is not JSON.
+  RequestRecord s = base();
+  s.streamed = true;
+  s.observation.chunks = {
+      R"({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"}}],)"
+      R"("x":{"user_access_token":"tok-5"},"max_tokens":7})",
+      R"({"id":"c","choices":[{"index":0,"delta":{"content":"!","X-Session-Token":"tok-6"}}]})",
+      R"(not json "github_auth_token": "tok-7", "max_tokens": 8)"};
+  auto streamed = builder().build(s);
+  for (std::string_view secret : {"tok-5", "tok-6", "tok-7"})
+    EXPECT_EQ(streamed.record->serialized.find(secret), std::string::npos) << secret;
+  const auto& resp = streamed.record->json().at("attributes").at("response");
+  EXPECT_EQ(resp.at("choices").at(0).at("delta").at("content"), "Hi!");
+  EXPECT_EQ(resp.at("streamed_data").at(0).at("x").at("user_access_token"), "[REDACTED]");
+  EXPECT_EQ(resp.at("streamed_data").at(0).at("max_tokens"), 7);
+  EXPECT_NE(streamed.record->serialized.find("max_tokens\\\": 8"), std::string::npos) << streamed.record->serialized;
+}
+
+// Bodies that cannot be parsed (cut previews, broken JSON, forms) go
+// through the text path: the same rule, escapes and all.
+TEST(RecordBuilderSecretNames, TextPath) {
+  EXPECT_EQ(scrubSecretsInText(R"({"openai_api_key": "sk-1", "max_tokens": 5, "nested": {"My-Secret": "sk-2)"),
+            R"({"openai_api_key": "[REDACTED]", "max_tokens": 5, "nested": {"My-Secret": "[REDACTED]")");
+  // Escaped names are read as a JSON reader reads them.
+  EXPECT_EQ(scrubSecretsInText(R"({"api\u005fkey":"sk-3","pass\u0077ord":"sk-4","x\"y_Secret":"sk-5","a\/b":1)"),
+            R"({"api\u005fkey":"[REDACTED]","pass\u0077ord":"[REDACTED]","x\"y_Secret":"[REDACTED]","a\/b":1)");
+  EXPECT_EQ(scrubSecretsInText(R"({"caf\u00e9":"v","max\u005ftokens":5,"\ud83d\ude00_token":"v")"),
+            R"({"caf\u00e9":"v","max\u005ftokens":5,"\ud83d\ude00_token":"v")");
+  EXPECT_EQ(scrubSecretsInText(R"({"\u00e9_refresh_token":"sk-6")"), R"({"\u00e9_refresh_token":"[REDACTED]")");
+  // A non-string secret value is dropped whole, brackets in its strings included.
+  EXPECT_EQ(scrubSecretsInText(R"({"password": ["}", "sk-7", {"a": "]"}], "max_tokens": 5)"),
+            R"({"password": "[REDACTED]", "max_tokens": 5)");
+  // Forms: whole names, percent-encoded names decoded.
+  EXPECT_EQ(scrubSecretsInText("openai_api_key=sk-8&max_tokens=5&passwords=keep"),
+            "openai_api_key=[REDACTED]&max_tokens=5&passwords=keep");
+  EXPECT_EQ(scrubSecretsInText("api%5Fkey=sk-9&max%5Ftokens=5"), "api%5Fkey=[REDACTED]&max%5Ftokens=5");
+  // A cut body's preview (not JSON) through the builder.
+  RequestRecord r = base();
+  r.request_body = R"({"model":"gpt-4o","openai\u005fapi_key":"sk-cut-10","max_tokens":5,"pad":")" +
+                   std::string(300, 'x');
+  r.request_size = r.request_body.size();
+  auto built = builder(true, 128).build(r);
+  const auto& req = built.record->json().at("attributes").at("request");
+  ASSERT_EQ(req.at("_truncated"), true);
+  const std::string preview(req.at("_preview").as_string());
+  EXPECT_EQ(preview.find("sk-cut-10"), std::string::npos) << preview;
+  EXPECT_NE(preview.find("\"max_tokens\":5"), std::string::npos) << preview;
 }
 
 }  // namespace

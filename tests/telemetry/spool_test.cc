@@ -4,10 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 namespace gw {
 namespace {
@@ -193,6 +197,169 @@ TEST_F(SpoolTest, GarbageFilesAndHugeLengthsAreHandled) {
   EXPECT_EQ(drain(**s), std::vector<std::string>{"ok"});
   EXPECT_EQ((*s)->unreadableRecords(), 1u);
   EXPECT_TRUE(fs::exists(dir_ / "not-a-segment.txt"));
+}
+
+// A child process standing in for another gateway: it runs `body` (true:
+// it got what it wanted), tells the test on a pipe, then either waits to be
+// killed (kill -9, as a crash) or _exit()s at once, skipping every
+// destructor. Bounded: a child that does not report within 10 s fails the
+// test and is killed.
+class OtherProcess {
+ public:
+  enum class Then { kWaitForKill, kExit };
+  OtherProcess(const std::function<bool()>& body, Then then) {
+    int fds[2];
+    if (::pipe(fds) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds[0]);
+      const char c = body() ? 'y' : 'n';
+      if (::write(fds[1], &c, 1) != 1) ::_exit(3);
+      if (then == Then::kExit) ::_exit(0);
+      for (;;) ::pause();
+    }
+    ::close(fds[1]);
+    ready_fd_ = fds[0];
+  }
+  ~OtherProcess() {
+    kill();
+    if (ready_fd_ >= 0) ::close(ready_fd_);
+  }
+  // What body() returned; false on a timeout or a crash.
+  bool succeeded() {
+    pollfd p{ready_fd_, POLLIN, 0};
+    char c = 0;
+    return pid_ > 0 && ::poll(&p, 1, 10000) == 1 && ::read(ready_fd_, &c, 1) == 1 && c == 'y';
+  }
+  // SIGKILL (if still running) and reap: afterwards the process is gone
+  // and the kernel has released whatever it held.
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int ready_fd_ = -1;
+};
+
+TEST_F(SpoolTest, TheDirectoryLockIsExclusiveUntilReleased) {
+  auto first = SpoolDirLock::acquire(dir_);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_TRUE(first->held());
+  EXPECT_TRUE(fs::is_regular_file(dir_ / SpoolDirLock::kFileName)) << "the directory is created for the lock";
+
+  // flock belongs to the open file description: a second lock in the same
+  // process conflicts too.
+  auto second = SpoolDirLock::acquire(dir_);
+  ASSERT_FALSE(second);
+  const std::string& message = second.error().message;
+  EXPECT_TRUE(message.starts_with("TELEMETRY_SPOOL_DIR: ")) << message;
+  EXPECT_NE(message.find(dir_.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("in use by another running gateway"), std::string::npos) << message;
+  EXPECT_NE(message.find("(pid " + std::to_string(::getpid()) + ", lock file "), std::string::npos) << message;
+
+  *first = SpoolDirLock{};  // released
+  auto third = SpoolDirLock::acquire(dir_);
+  ASSERT_TRUE(third) << third.error().message;
+  EXPECT_TRUE(third->held());
+}
+
+TEST_F(SpoolTest, ALockHeldByAnotherProcessBlocksUntilItIsKilled) {
+  OtherProcess other([&] {
+    auto lock = SpoolDirLock::acquire(dir_);
+    if (!lock || !lock->held()) return false;
+    new SpoolDirLock(std::move(*lock));  // held until the process dies
+    return true;
+  }, OtherProcess::Then::kWaitForKill);
+  ASSERT_TRUE(other.succeeded());
+
+  auto mine = SpoolDirLock::acquire(dir_);
+  ASSERT_FALSE(mine) << "two gateways on one spool directory";
+  EXPECT_TRUE(mine.error().message.starts_with("TELEMETRY_SPOOL_DIR")) << mine.error().message;
+  EXPECT_NE(mine.error().message.find("(pid " + std::to_string(other.pid()) + ", lock file "), std::string::npos)
+      << mine.error().message;
+
+  other.kill();  // kill -9: the kernel drops the lock
+  auto after = SpoolDirLock::acquire(dir_);
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_TRUE(after->held());
+}
+
+TEST_F(SpoolTest, ALockFileLeftByADeadHolderDoesNotBlock) {
+  OtherProcess other([&] {
+    auto lock = SpoolDirLock::acquire(dir_);
+    return lock && lock->held();  // then _exit(): no destructor, the file stays
+  }, OtherProcess::Then::kExit);
+  ASSERT_TRUE(other.succeeded());
+  other.kill();  // reaped
+  ASSERT_TRUE(fs::exists(dir_ / SpoolDirLock::kFileName));
+
+  auto lock = SpoolDirLock::acquire(dir_);
+  ASSERT_TRUE(lock) << lock.error().message;
+  EXPECT_TRUE(lock->held());
+  // The file now names its new holder.
+  std::ifstream in(dir_ / SpoolDirLock::kFileName);
+  std::string pid;
+  in >> pid;
+  EXPECT_EQ(pid, std::to_string(::getpid()));
+}
+
+TEST_F(SpoolTest, ADirectoryThatCannotBeCreatedIsNotLockedAndNotAnError) {
+  // Spooling then fails at each append and counts the drops, as it always
+  // did: the gateway still starts.
+  fs::create_directories(dir_);
+  { std::ofstream(dir_ / "a-file") << "x"; }
+  auto lock = SpoolDirLock::acquire(dir_ / "a-file" / "spool");
+  ASSERT_TRUE(lock) << lock.error().message;
+  EXPECT_FALSE(lock->held());
+}
+
+TEST_F(SpoolTest, SegmentsWrittenByAProcessKilledMidRunAreReplayed) {
+  auto spool_options = [&] {
+    auto o = options(1 << 20, 4096);
+    o.dir = dir_ / "elasticsearch";
+    return o;
+  };
+  OtherProcess other([&] {
+    auto s = Spool::open(spool_options());
+    if (!s || (*s)->append(records(0, 200)) != 200) return false;
+    s->release();  // never closed: the process is killed with the segment open
+    return true;
+  }, OtherProcess::Then::kWaitForKill);
+  ASSERT_TRUE(other.succeeded());
+  other.kill();
+
+  auto s = Spool::open(spool_options());
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)->records(), 200u);
+  // New records go to new segments, numbered after the dead process's.
+  EXPECT_EQ((*s)->append(records(200, 210)), 10u);
+  EXPECT_EQ(drain(**s), expected(0, 210));
+}
+
+TEST_F(SpoolTest, ASegmentNameAlreadyTakenIsSkippedNotDropped) {
+  auto s = Spool::open(options(1 << 20, 1 << 20));  // no directory yet: the next segment would be number 1
+  ASSERT_TRUE(s);
+  // Written after the scan by something else: a segment file, and a
+  // directory with a segment's name.
+  fs::create_directories(dir_);
+  { std::ofstream(dir_ / "segment-00000000000000000001.spool", std::ios::binary) << Spool::frame(makeRecord("foreign")->serialized); }
+  fs::create_directories(dir_ / "segment-00000000000000000002.spool");
+  EXPECT_EQ((*s)->append(records(0, 5)), 5u) << "a taken name must not drop the records";
+  EXPECT_EQ(drain(**s), expected(0, 5));
+  EXPECT_TRUE(fs::exists(dir_ / "segment-00000000000000000001.spool")) << "someone else's file is left alone";
+  s->reset();
+
+  // It is replayed by the next start; new segments are numbered past every name.
+  auto next = Spool::open(options(1 << 20, 1 << 20));
+  ASSERT_TRUE(next);
+  EXPECT_EQ((*next)->append(records(5, 6)), 1u);
+  EXPECT_EQ(drain(**next), (std::vector<std::string>{"foreign", "r5"}));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -38,23 +39,67 @@ inline bool matchesAt(const char* h, std::string_view needle) {
          std::memcmp(h + 1, needle.data() + 1, needle.size() - 2) == 0;
 }
 
+// The first match among the candidate positions `at + k` for each bit k
+// of `mask` (positions whose first and last bytes match), or null.
+inline const char* checkCandidates(const char* h, std::size_t at, std::uint64_t mask, std::string_view needle) {
+  for (; mask != 0; mask &= mask - 1) {
+    const std::size_t pos = at + static_cast<std::size_t>(__builtin_ctzll(mask));
+    if (std::memcmp(h + pos + 1, needle.data() + 1, needle.size() - 2) == 0) return h + pos;
+  }
+  return nullptr;
+}
+
 #if defined(__x86_64__) || defined(__i386__)
+// The positions at..at+31 whose first and last bytes match, as bytes.
+__attribute__((target("avx2"))) inline __m256i hitsAvx2(const char* at, std::size_t m, __m256i first, __m256i last) {
+  const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at));
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + m - 1));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(a, first), _mm256_cmpeq_epi8(b, last));
+}
+
+// Precondition: last_start >= 31 (a whole block fits).
 __attribute__((target("avx2"))) inline const char* findAvx2(const char* h, std::size_t last_start,
-                                                            std::string_view needle, std::size_t& i) {
+                                                            std::string_view needle) {
   const std::size_t m = needle.size();
   const __m256i first = _mm256_set1_epi8(needle[0]);
   const __m256i last = _mm256_set1_epi8(needle[m - 1]);
-  for (; i + 31 <= last_start; i += 32) {
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i));
-    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i + m - 1));
-    auto mask = static_cast<unsigned>(_mm256_movemask_epi8(_mm256_and_si256(_mm256_cmpeq_epi8(a, first),
-                                                                            _mm256_cmpeq_epi8(b, last))));
-    while (mask != 0) {
-      const std::size_t at = i + static_cast<std::size_t>(__builtin_ctz(mask));
-      if (std::memcmp(h + at + 1, needle.data() + 1, m - 2) == 0) return h + at;
-      mask &= mask - 1;
-    }
+  auto hits = [&](std::size_t at) __attribute__((target("avx2"))) { return hitsAvx2(h + at, m, first, last); };
+  std::size_t i = 0;
+  // Two blocks a round: one test of both for the usual round without a
+  // candidate.
+  for (; i + 63 <= last_start; i += 64) {
+    const __m256i hit0 = hits(i), hit1 = hits(i + 32);
+    const __m256i any = _mm256_or_si256(hit0, hit1);
+    if (_mm256_testz_si256(any, any)) continue;
+    const std::uint64_t lo = static_cast<unsigned>(_mm256_movemask_epi8(hit0));
+    const std::uint64_t hi = static_cast<unsigned>(_mm256_movemask_epi8(hit1));
+    if (const char* found = checkCandidates(h, i, lo | (hi << 32), needle)) return found;
   }
+  for (; i + 31 <= last_start; i += 32)
+    if (const char* found = checkCandidates(h, i, static_cast<unsigned>(_mm256_movemask_epi8(hits(i))), needle))
+      return found;
+  // The rest, fewer than 32 positions: one last block ending at the last
+  // position, overlapping positions already checked (none matched).
+  if (i <= last_start) return checkCandidates(h, last_start - 31, static_cast<unsigned>(_mm256_movemask_epi8(hits(last_start - 31))), needle);
+  return nullptr;
+}
+#endif
+
+#ifdef __SSE2__
+// Precondition: last_start >= 15.
+inline const char* findSse2(const char* h, std::size_t last_start, std::string_view needle) {
+  const std::size_t m = needle.size();
+  const __m128i first = _mm_set1_epi8(needle[0]);
+  const __m128i last = _mm_set1_epi8(needle[m - 1]);
+  auto mask = [&](std::size_t at) -> std::uint64_t {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + at));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + at + m - 1));
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last))));
+  };
+  std::size_t i = 0;
+  for (; i + 15 <= last_start; i += 16)
+    if (const char* found = checkCandidates(h, i, mask(i), needle)) return found;
+  if (i <= last_start) return checkCandidates(h, last_start - 15, mask(last_start - 15), needle);
   return nullptr;
 }
 #endif
@@ -67,28 +112,14 @@ inline const char* findBytes(std::string_view hay, std::string_view needle) {
   if (m < 2 || hay.size() < m) return nullptr;
   const char* h = hay.data();
   const std::size_t last_start = hay.size() - m;  // the last position a match can start at
-  std::size_t i = 0;
 #if defined(__x86_64__) || defined(__i386__)
   static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2 && last_start >= 31) {
-    if (const char* found = findAvx2(h, last_start, needle, i)) return found;
-  }
+  if (avx2 && last_start >= 31) return findAvx2(h, last_start, needle);
 #endif
 #ifdef __SSE2__
-  const __m128i first = _mm_set1_epi8(needle[0]);
-  const __m128i last = _mm_set1_epi8(needle[m - 1]);
-  for (; i + 15 <= last_start; i += 16) {
-    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i));
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i + m - 1));
-    auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last))));
-    while (mask != 0) {
-      const std::size_t at = i + static_cast<std::size_t>(__builtin_ctz(mask));
-      if (std::memcmp(h + at + 1, needle.data() + 1, m - 2) == 0) return h + at;
-      mask &= mask - 1;
-    }
-  }
+  if (last_start >= 15) return findSse2(h, last_start, needle);
 #endif
-  for (; i <= last_start; ++i)
+  for (std::size_t i = 0; i <= last_start; ++i)
     if (matchesAt(h + i, needle)) return h + i;
   return nullptr;
 }

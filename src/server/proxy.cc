@@ -107,6 +107,7 @@ void forwardableHeaders(const UpstreamResponseParser& upstream, bool passthrough
 // The response's content-codings, every Content-Encoding field joined
 // (RFC 9110 section 5.3), or nullopt when it has none.
 std::optional<std::string> contentCodings(const UpstreamResponseParser& h) {
+  if (!h.find(http::field::content_encoding)) return std::nullopt;  // the usual case: one scan by enum
   std::optional<std::string> codings;
   h.forEachField([&](http::field id, std::string_view, std::string_view value) {
     if (id != http::field::content_encoding) return;
@@ -125,13 +126,14 @@ std::optional<std::string> contentCodings(const UpstreamResponseParser& h) {
 void collectSentSecrets(const UpstreamRequest& up, std::vector<std::string_view>& secrets) {
   static constexpr std::size_t kMinSecretBytes = 8;
   secrets.clear();
-  for (const auto& [name, value] : up.headers) {
+  for (const auto& [header, value] : up.headers) {
+    const std::string_view name = header;  // compared by size first, unlike std::string == const char*
     std::string_view v = trim(value);
-    if (name == "authorization") {
+    if (name == "authorization"sv) {
       // "Bearer KEY": the key alone is what gets echoed in most places.
       if (std::size_t space = v.find(' '); space != std::string_view::npos) v = trim(v.substr(space + 1));
-    } else if (name != "x-api-key" && name != "api-key" && name != "x-goog-api-key" &&
-               name != "x-amz-security-token") {
+    } else if (name != "x-api-key"sv && name != "api-key"sv && name != "x-goog-api-key"sv &&
+               name != "x-amz-security-token"sv) {
       continue;
     }
     if (v.size() >= kMinSecretBytes) secrets.push_back(v);
@@ -695,7 +697,7 @@ std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up, std::s
       up.target.find(' ') != std::string::npos || up.method.find(' ') != std::string::npos)
     return std::nullopt;
   std::string head;
-  head.reserve(256 + up.target.size() + up.headers.size() * 48);
+  head.reserve(320 + up.target.size() + up.headers.size() * 48);
   appendPieces(head, up.method, " "sv, up.target, " HTTP/1.1\r\nHost: "sv);
   // A provider that signs its requests (bedrock) sets Host itself.
   auto signed_host = std::find_if(up.headers.begin(), up.headers.end(),
@@ -718,7 +720,6 @@ std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up, std::s
   // The gateway reads every body it relays (usage, redaction, records), so
   // it asks for none in a content-coding (the client's Accept-Encoding is
   // not forwarded); an upstream that sends one anyway is decoded.
-  appendPieces(head, "Accept-Encoding: identity\r\n"sv);
   // The body is always sent with its own Content-Length (the gateway
   // re-frames every request: nothing the client wrote about framing reaches
   // the upstream). Methods that carry a body get one even when it is empty.
@@ -726,9 +727,10 @@ std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up, std::s
     char length_digits[24];
     std::string_view length(length_digits,
                             std::to_chars(length_digits, length_digits + sizeof length_digits, body.size()).ptr);
-    appendPieces(head, "Content-Length: "sv, length, "\r\n"sv);
+    appendPieces(head, "Accept-Encoding: identity\r\nContent-Length: "sv, length, "\r\n\r\n"sv);
+  } else {
+    appendPieces(head, "Accept-Encoding: identity\r\n\r\n"sv);
   }
-  appendPieces(head, "\r\n"sv);
   return head;
 }
 

@@ -381,6 +381,27 @@ net::awaitable<std::tuple<boost::system::error_code, std::size_t>> readUpstream(
     return stream.async_read_some(into, kAsTuple);
 }
 
+// A read of an upstream body that ends with the connection (no length, not
+// chunked), tried at once without waiting: would_block when nothing is
+// there. Such a body must see its end, and when the upstream's close came
+// in the same TCP segment as the last bytes, the reactor holds no
+// readiness event for it: epoll is edge-triggered, and the read that took
+// those bytes through a DrainingBuffer was short, which cleared the
+// socket's speculation flag, so a plain wait would last until
+// UPSTREAM_TIMEOUT_MS. A recv() that answers 0 sees the close. TLS reads go
+// through the SSL stream, which always tries first.
+template <class Stream>
+std::tuple<boost::system::error_code, std::size_t> readUpstreamNow(Stream& stream, net::mutable_buffer into) {
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    boost::system::error_code ec;
+    std::size_t n = stream.socket().read_some(into, ec);
+    if (ec == net::error::try_again) ec = net::error::would_block;
+    return {ec, n};
+  } else {
+    return {net::error::would_block, 0};
+  }
+}
+
 // Reads an upstream response head, driving the parser directly over what is
 // buffered (as readPiece() does for the body) instead of through Beast's
 // composed read operations. Errors as http::async_read_header gives them:
@@ -397,7 +418,13 @@ net::awaitable<boost::system::error_code> readResponseHead(Stream& stream, beast
       if (parser.is_header_done()) co_return boost::system::error_code{};
       if (ec && ec != http::error::need_more) co_return ec;
     }
-    auto [ec, n] = co_await readUpstream(stream, buffer.prepare(kUpstreamReadBytes));
+    // A head that came in pieces may have come with the upstream's close:
+    // then only a read that does not wait sees it (readUpstreamNow).
+    const net::mutable_buffer into = buffer.prepare(kUpstreamReadBytes);
+    std::tuple<boost::system::error_code, std::size_t> got{net::error::would_block, 0};
+    if (buffer.size() > 0 || parser.receivedAny()) got = readUpstreamNow(stream, into);
+    if (std::get<0>(got) == net::error::would_block) got = co_await readUpstream(stream, into);
+    auto [ec, n] = got;
     buffer.commit(n);
     if (ec == net::error::eof || ec == net::ssl::error::stream_truncated)
       co_return (parser.receivedAny() || buffer.size() > 0) ? http::error::partial_message
@@ -517,7 +544,11 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
         if (used == 0) break;
       }
       if (produced() > 0 || parser.is_done()) co_return std::pair{boost::system::error_code{}, produced()};
-      auto [rec_ec, n] = co_await readUpstream(stream, conn.buffer().prepare(kUpstreamReadBytes));
+      const net::mutable_buffer into = conn.buffer().prepare(kUpstreamReadBytes);
+      std::tuple<boost::system::error_code, std::size_t> got{net::error::would_block, 0};
+      if (parser.need_eof()) got = readUpstreamNow(stream, into);
+      if (std::get<0>(got) == net::error::would_block) got = co_await readUpstream(stream, into);
+      auto [rec_ec, n] = got;
       conn.buffer().commit(n);
       if (rec_ec == net::error::eof || rec_ec == net::ssl::error::stream_truncated) {
         // A body delimited by the end of the connection ends here; any

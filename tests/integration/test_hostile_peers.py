@@ -9,6 +9,7 @@ byte and every pause is the test's choice.
 import gzip
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -298,6 +299,146 @@ class EncodedBodyTest(Case):
         self.assertEqual(json.loads(b)["error"]["code"], "upstream_response_too_large")
         if not SANITIZED:
             self.assertLess(vm_rss_mib(gw.proc.pid) - before, 160, "the bomb's decoded size never sits in memory")
+
+
+class ClosingUpstream:
+    """An upstream that answers each request on a connection from `script`
+    (one list of actions per request, in order): bytes to send, a float to
+    sleep, "CORK"/"UNCORK" (TCP_CORK: what follows leaves in as few
+    segments as possible), "CLOSE" (shutdown and close: with the socket
+    corked, the FIN rides on the last data segment)."""
+
+    def __init__(self, script):
+        self.script = script
+        self.connections = 0
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        self.url = "http://127.0.0.1:%d/v1" % self.port
+        self.stopped = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+    def handle(self, conn):
+        buf = b""
+        try:
+            for actions in self.script:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, rest = buf.split(b"\r\n\r\n", 1)
+                length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+                while len(rest) < length:
+                    rest += conn.recv(65536)
+                buf = rest[length:]
+                for action in actions:
+                    if isinstance(action, float):
+                        time.sleep(action)
+                    elif action == "CORK":
+                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                    elif action == "UNCORK":
+                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+                    elif action == "CLOSE":
+                        conn.shutdown(socket.SHUT_WR)
+                        conn.close()
+                        return
+                    else:
+                        conn.sendall(action)
+        except OSError:
+            pass
+
+    def stop(self):
+        self.stopped = True
+        self.server.close()
+
+
+class CloseDelimitedResponseTest(Case):
+    """A body that ends with the connection (no Content-Length, not chunked;
+    any HTTP/1.0 response without a length) is relayed as it arrives and
+    ends cleanly at the close, whether the close rides on the last bytes or
+    comes later, on fresh and on reused connections, with telemetry on."""
+
+    BODY = json.dumps({"id": "c1", "model": "gpt-4o", "choices": [{"message": {"content": "hello"}}],
+                       "usage": {"prompt_tokens": 4, "completion_tokens": 6, "total_tokens": 10}}).encode()
+    HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+
+    def gateway_for(self, script):
+        up = ClosingUpstream(script)
+        self.addCleanup(up.stop)
+        gw = Gateway({"OPENAI_BASE_URL": up.url, "OPENAI_API_KEY": TEST_KEY, "UPSTREAM_TIMEOUT_MS": "20000",
+                      "WORKER_THREADS": "1", "ENABLED_EXPORTERS": "console"})
+        self.addCleanup(gw.stop)
+        return gw, up
+
+    def ask(self, gw, body=CHAT):
+        start = time.time()
+        s, h, b = http_request(gw.port, "POST", "/v1/chat/completions", body, timeout=15)
+        return s, h, b, time.time() - start
+
+    def check(self, gw, n_records):
+        recs = self.records(gw, n_records)
+        for rec in recs:
+            meta = rec["attributes"]["metadata"]
+            self.assertEqual(meta["status"], "success", meta)
+            self.assertIsNone(meta["error_type"])
+
+    def test_close_with_the_last_bytes(self):
+        gw, _ = self.gateway_for([["CORK", self.HEAD, self.BODY, "CLOSE"]])
+        s, _, b, took = self.ask(gw)
+        self.assertEqual((s, b), (200, self.BODY))
+        self.assertLess(took, 3 * SLOW)
+        self.check(gw, 1)
+        self.assertEqual(self.records(gw, 1)[0]["attributes"]["metadata"]["tokens"]["total"], 10)
+
+    def test_close_after_the_last_bytes(self):
+        gw, _ = self.gateway_for([[self.HEAD, self.BODY[:20], 0.1, self.BODY[20:], 0.2, "CLOSE"]])
+        s, _, b, took = self.ask(gw)
+        self.assertEqual((s, b), (200, self.BODY))
+        self.assertLess(took, 3 * SLOW)
+        self.check(gw, 1)
+
+    def test_http10_response_without_a_length(self):
+        gw, _ = self.gateway_for([["CORK", b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n",
+                                   self.BODY, "CLOSE"]])
+        s, _, b, took = self.ask(gw)
+        self.assertEqual((s, b), (200, self.BODY))
+        self.assertLess(took, 3 * SLOW)
+
+    def test_on_a_reused_connection(self):
+        # The first answer keeps the connection; the second, on the pooled
+        # connection, ends with its close riding on the last bytes.
+        keep = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        gw, up = self.gateway_for([[keep], ["CORK", self.HEAD, self.BODY, "CLOSE"]])
+        self.assertEqual(self.ask(gw)[:3:2], (200, b"{}"))
+        s, _, b, took = self.ask(gw)
+        self.assertEqual((s, b), (200, self.BODY))
+        self.assertLess(took, 3 * SLOW)
+        self.assertEqual(up.connections, 1, "the second request reused the pooled connection")
+        self.check(gw, 2)
+
+    def test_stream_ending_with_the_close(self):
+        events = (b'data: {"id":"s","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+                  b'data: {"id":"s","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}\n\n'
+                  b"data: [DONE]\n\n")
+        for closing in (["CORK", events, "CLOSE"], [events[:40], 0.1, events[40:], 0.1, "CLOSE"]):
+            gw, _ = self.gateway_for([[b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"]
+                                      + closing])
+            s, _, b, took = self.ask(gw, dict(CHAT, stream=True, stream_options={"include_usage": True}))
+            self.assertEqual(s, 200)
+            self.assertEqual(sse_events(b)[-1], "[DONE]")
+            self.assertLess(took, 3 * SLOW)
+            self.check(gw, 1)
 
 
 class RequestSanityTest(Case):

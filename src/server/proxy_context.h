@@ -1,0 +1,167 @@
+// What the proxy's rooms share about one /v1/* request: its context, the
+// client writes, gateway-made errors, and the exchange with the upstream.
+// The request path reads top-down from proxy.cc (proxyRequest); the
+// exchange with the upstream is upstream_exchange.cc, client writes and
+// errors client_response.cc, the exchange's time limits and client watch
+// exchange_guards.h. Everything here runs on one worker's thread.
+// Only src/server .cc files include this header (it includes Beast).
+#pragma once
+
+#include "gw/provider.h"
+#include "gw/request_record.h"
+#include "server/server_internal.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
+
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gw::server {
+
+inline constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
+using Clock = std::chrono::steady_clock;
+
+// Everything one proxied request carries through its stages.
+struct ProxyContext {
+  ProxyContext(Worker& w, beast::tcp_stream& c, beast::flat_buffer& b, HttpRequest& r)
+      : worker(w), client(c), client_buffer(b), request(r), record(std::make_unique<RequestRecord>()) {}
+
+  Worker& worker;
+  beast::tcp_stream& client;
+  beast::flat_buffer& client_buffer;
+  HttpRequest& request;
+  std::unique_ptr<RequestRecord> record;
+  std::string request_id;
+  std::string cors_origin;
+  bool keep_alive = true;
+  bool observed = true;  // TelemetrySink::observationsWanted()
+  std::size_t capture_budget = 0;
+
+  // Response state.
+  bool head_sent = false;
+  bool chunked = true;
+  bool response_finished = false;  // the client got a complete response
+  bool client_gone = false;
+  bool upstream_timed_out = false;
+  std::string usage_tail;  // last bytes of a body past the capture budget
+  std::vector<std::string_view> sent_secrets;  // see collectSentSecrets(); views into the upstream request
+  std::unique_ptr<upstream::Connection> upstream;  // current connection, if any
+
+  const Settings& settings() const { return worker.shared.settings(); }
+};
+
+// Keeps `bytes` of a relayed (not streamed) response body for the record,
+// within ctx.capture_budget; past it, only the last bytes (for usage).
+void captureBody(ProxyContext& ctx, std::string_view bytes);
+
+// One write to the client: body bytes (the head first, if not sent yet,
+// and the chunk framing when chunked) in one gather write. The client
+// socket is non-blocking and usually has room, so sendNow() tries the
+// write at once, without a coroutine; only what did not fit goes through
+// sendRest(), an async write (a round through the scheduler and the
+// reactor). Used as
+//   ClientWrite write(ctx, head, body, last);
+//   if (!write.sendNow()) co_await write.sendRest();
+//   if (!write.ok()) ...the client is gone...
+// `head` and `body` must outlive it. On the worker's thread.
+class ClientWrite {
+ public:
+  ClientWrite(ProxyContext& ctx, const std::string& head, std::string_view body, bool last)
+      : ctx_(ctx), body_size_(body.size()), last_(last) {
+    // Unused slots stay empty: writev skips zero-length buffers, and a fixed
+    // array costs no allocation per write.
+    std::size_t n = 0;
+    if (!ctx.head_sent) bufs_[n++] = net::buffer(head);
+    if (ctx.chunked) {
+      if (!body.empty()) {
+        auto end = std::to_chars(size_line_, size_line_ + sizeof size_line_ - 2, body.size(), 16).ptr;
+        *end++ = '\r';
+        *end++ = '\n';
+        bufs_[n++] = net::buffer(size_line_, static_cast<std::size_t>(end - size_line_));
+        bufs_[n++] = net::buffer(body);
+        bufs_[n++] = net::buffer("\r\n", 2);
+      }
+      if (last) bufs_[n++] = net::buffer("0\r\n\r\n", 5);
+    } else if (!body.empty()) {
+      bufs_[n++] = net::buffer(body);
+    }
+    total_ = net::buffer_size(bufs_);
+  }
+  ClientWrite(const ClientWrite&) = delete;
+  ClientWrite& operator=(const ClientWrite&) = delete;
+
+  // Writes what the socket takes now; true when the write is over (all
+  // sent, or the client is gone), false when sendRest() must finish it.
+  bool sendNow() {
+    if (total_ == 0) return finish({});
+    boost::system::error_code ec;
+    written_ = ctx_.client.socket().write_some(bufs_, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      written_ = 0;
+    }
+    if (!ec && written_ < total_) return false;
+    return finish(ec);
+  }
+  net::awaitable<void> sendRest() {
+    beast::buffers_suffix<decltype(bufs_)> rest(bufs_);
+    rest.consume(written_);
+    auto [ec, n] = co_await net::async_write(ctx_.client.socket(), rest, kAsTuple);
+    finish(ec);
+  }
+  // Whether everything was sent.
+  bool ok() const { return ok_; }
+
+ private:
+  bool finish(const boost::system::error_code& ec) {
+    if (ec) {
+      ctx_.client_gone = true;
+      return true;
+    }
+    ok_ = true;
+    if (total_ > 0) ctx_.head_sent = true;
+    if (body_size_ > 0) {
+      if (!ctx_.record->first_byte_sent) ctx_.record->first_byte_sent = Clock::now();
+      ctx_.record->response_size += body_size_;
+    }
+    if (last_) ctx_.response_finished = true;
+    return true;
+  }
+
+  ProxyContext& ctx_;
+  std::array<net::const_buffer, 5> bufs_{};
+  char size_line_[24];
+  std::size_t body_size_;
+  std::size_t total_ = 0;
+  std::size_t written_ = 0;
+  bool last_;
+  bool ok_ = false;
+};
+
+// Answers with a gateway-made error (before any response byte was sent):
+// the OpenAI error shape, with Retry-After when the error has one; the
+// record gets its status and `error_type`.
+net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, std::string_view error_type);
+
+// The record's error_type for a gateway-made error.
+std::string_view errorTypeFor(const Error& e);
+
+// The error for a failed upstream read or write at `stage` (504 when the
+// exchange's deadline passed).
+Error transportError(const ProxyContext& ctx, const boost::system::error_code& ec, std::string_view stage);
+
+// Sends `up` to its upstream (a pooled connection or a new one, retried
+// once on a fresh connection when a pooled one turned out closed) and
+// relays the answer to the client through `provider`'s response handler.
+net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
+                              UpstreamRequest& up);
+
+}  // namespace gw::server

@@ -1,0 +1,159 @@
+#include "server/upstream_heads.h"
+
+#include "common/strings.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+namespace gw::server {
+
+namespace http = boost::beast::http;
+using namespace std::string_view_literals;  // "..."sv: appends without strlen()
+
+// Headers from the upstream response that reach the client. Passthrough
+// responses keep the provider's headers (rate limits, processing time...);
+// translated ones keep only what still means the same thing.
+// A header whose value holds a credential the gateway sent (an upstream,
+// or a proxy before it, echoing the request) never reaches the client.
+void forwardableHeaders(const UpstreamResponseParser& upstream, bool passthrough,
+                        const std::vector<std::string_view>& sent_secrets,
+                        std::vector<std::pair<std::string, std::string>>& out) {
+  upstream.forEachField([&](http::field id, std::string_view name, std::string_view value) {
+    // Framing, connection management and the gateway's own headers are the
+    // gateway's to write. Compared by Beast's field enum where the name is
+    // a known one: no lower-cased copy of each name.
+    switch (id) {
+      case http::field::content_type:
+      case http::field::content_length:
+      case http::field::content_encoding:  // bodies reach the client decoded
+      case http::field::transfer_encoding:
+      case http::field::connection:
+      case http::field::keep_alive:
+      case http::field::set_cookie:
+      case http::field::proxy_connection:
+      case http::field::upgrade:
+      case http::field::trailer:
+      case http::field::te:
+      case http::field::alt_svc:
+      case http::field::date:
+      case http::field::server:
+        return;
+      default:
+        break;
+    }
+    if (iequals(name, "x-request-id")) return;
+    // A plain search: header values are short, where memmem's set-up per
+    // call would cost more than the search.
+    for (std::string_view secret : sent_secrets)
+      if (value.size() >= secret.size() && value.find(secret) != std::string_view::npos) return;
+    // The gateway's CORS policy (CORS_ALLOWED_ORIGINS) decides what a
+    // browser may read, never the upstream's.
+    if (name.size() >= 15 && iequals(name.substr(0, 15), "access-control-")) return;
+    if (!passthrough && !iequals(name, "retry-after") && toLower(name).find("ratelimit") == std::string::npos) return;
+    out.emplace_back(std::string(name), std::string(value));
+  });
+}
+
+// The response's content-codings, every Content-Encoding field joined
+// (RFC 9110 section 5.3), or nullopt when it has none.
+std::optional<std::string> contentCodings(const UpstreamResponseParser& h) {
+  if (!h.find(http::field::content_encoding)) return std::nullopt;  // the usual case: one scan by enum
+  std::optional<std::string> codings;
+  h.forEachField([&](http::field id, std::string_view, std::string_view value) {
+    if (id != http::field::content_encoding) return;
+    if (codings) codings->append(", ");
+    else codings.emplace();
+    codings->append(value);
+  });
+  return codings;
+}
+
+// The credentials in the request sent upstream (API keys, bearer tokens,
+// AWS session tokens), as their bare values: what an echo would contain.
+// Providers write header names in lower case (see Provider::prepare).
+// Values shorter than kMinSecretBytes are left out: they would match
+// unrelated text, and no provider issues keys that short.
+void collectSentSecrets(const UpstreamRequest& up, std::vector<std::string_view>& secrets) {
+  static constexpr std::size_t kMinSecretBytes = 8;
+  secrets.clear();
+  for (const auto& [header, value] : up.headers) {
+    const std::string_view name = header;  // compared by size first, unlike std::string == const char*
+    std::string_view v = trim(value);
+    if (name == "authorization"sv) {
+      // "Bearer KEY": the key alone is what gets echoed in most places.
+      if (std::size_t space = v.find(' '); space != std::string_view::npos) v = trim(v.substr(space + 1));
+    } else if (name != "x-api-key"sv && name != "api-key"sv && name != "x-goog-api-key"sv &&
+               name != "x-amz-security-token"sv) {
+      continue;
+    }
+    if (v.size() >= kMinSecretBytes) secrets.push_back(v);
+  }
+}
+
+std::optional<std::string> providerRequestId(const UpstreamResponseParser& h) {
+  // In order of preference; one pass over the fields.
+  static constexpr std::array<std::string_view, 6> kNames = {
+      "x-request-id", "request-id", "x-amzn-requestid", "x-amz-request-id", "x-fireworks-request-id", "cf-ray"};
+  std::size_t best = kNames.size();
+  std::string_view found;
+  h.forEachField([&](http::field, std::string_view name, std::string_view value) {
+    if (value.empty()) return;
+    for (std::size_t i = 0; i < best; ++i)
+      if (iequals(name, kNames[i])) {
+        best = i;
+        found = value;
+        break;
+      }
+  });
+  if (best == kNames.size()) return std::nullopt;
+  return std::string(found.substr(0, 256));
+}
+
+// The upstream request head, serialised once (and reused by the retry on a
+// fresh connection). Header names and values come from the provider, which
+// only forwards client headers Beast already validated; anything holding
+// CR, LF or NUL is still dropped here so that no header can be injected.
+std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up, std::string_view body) {
+  if (hasHeaderUnsafeBytes(up.method) || hasHeaderUnsafeBytes(up.target) ||
+      up.target.find(' ') != std::string::npos || up.method.find(' ') != std::string::npos)
+    return std::nullopt;
+  std::string head;
+  head.reserve(320 + up.target.size() + up.headers.size() * 48);
+  appendPieces(head, up.method, " "sv, up.target, " HTTP/1.1\r\nHost: "sv);
+  // A provider that signs its requests (bedrock) sets Host itself.
+  auto signed_host = std::find_if(up.headers.begin(), up.headers.end(),
+                                  [](const auto& h) { return iequals(h.first, "host") && !hasHeaderUnsafeBytes(h.second); });
+  if (signed_host != up.headers.end()) {
+    appendPieces(head, signed_host->second, "\r\n"sv);
+  } else {
+    bool ipv6 = up.endpoint.host.find(':') != std::string::npos;
+    char port_digits[8];
+    std::string_view port;
+    if (up.endpoint.port != (up.endpoint.tls ? 443 : 80))
+      port = std::string_view(port_digits, std::to_chars(port_digits, port_digits + sizeof port_digits, up.endpoint.port).ptr);
+    appendPieces(head, ipv6 ? "["sv : ""sv, up.endpoint.host, ipv6 ? "]"sv : ""sv, port.empty() ? ""sv : ":"sv, port,
+                 "\r\n"sv);
+  }
+  for (const auto& [k, v] : up.headers) {
+    if (iequals(k, "host") || hasHeaderUnsafeBytes(k) || hasHeaderUnsafeBytes(v) || k.empty()) continue;
+    appendPieces(head, k, ": "sv, v, "\r\n"sv);
+  }
+  // The gateway reads every body it relays (usage, redaction, records), so
+  // it asks for none in a content-coding (the client's Accept-Encoding is
+  // not forwarded); an upstream that sends one anyway is decoded.
+  // The body is always sent with its own Content-Length (the gateway
+  // re-frames every request: nothing the client wrote about framing reaches
+  // the upstream). Methods that carry a body get one even when it is empty.
+  if (!body.empty() || up.method == "POST" || up.method == "PUT" || up.method == "PATCH") {
+    char length_digits[24];
+    std::string_view length(length_digits,
+                            std::to_chars(length_digits, length_digits + sizeof length_digits, body.size()).ptr);
+    appendPieces(head, "Accept-Encoding: identity\r\nContent-Length: "sv, length, "\r\n\r\n"sv);
+  } else {
+    appendPieces(head, "Accept-Encoding: identity\r\n\r\n"sv);
+  }
+  return head;
+}
+
+}  // namespace gw::server

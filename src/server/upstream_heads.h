@@ -1,0 +1,54 @@
+// The heads of an exchange: the request head the gateway writes upstream,
+// and what it takes from the upstream's response head (the headers that
+// reach the client, the content-codings, the provider's request id).
+// Functions of the bytes only, on the calling thread.
+#pragma once
+
+#include "gw/provider.h"
+#include "server/upstream_response_parser.h"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace gw::server {
+
+// The upstream response's headers, as the providers' HeaderLookup.
+struct UpstreamHeaders final : HeaderLookup {
+  const UpstreamResponseParser* parser = nullptr;
+  std::optional<std::string_view> get(std::string_view name) const override { return parser->find(name); }
+  void forEach(const std::function<void(std::string_view, std::string_view)>& visit) const override {
+    parser->forEachField([&](boost::beast::http::field, std::string_view name, std::string_view value) {
+      visit(name, value);
+    });
+  }
+};
+
+// Headers from the upstream response that reach the client (appended to
+// `out`). Passthrough responses keep the provider's headers (rate limits,
+// processing time...); translated ones keep only what still means the
+// same thing. A header whose value holds a credential the gateway sent is
+// dropped.
+void forwardableHeaders(const UpstreamResponseParser& upstream, bool passthrough,
+                        const std::vector<std::string_view>& sent_secrets,
+                        std::vector<std::pair<std::string, std::string>>& out);
+
+// The response's content-codings, every Content-Encoding field joined
+// (RFC 9110 section 5.3), or nullopt when it has none.
+std::optional<std::string> contentCodings(const UpstreamResponseParser& h);
+
+// Puts in `secrets` the credentials in the request sent upstream (API keys,
+// bearer tokens, AWS session tokens), as their bare values: what an echo
+// would contain. Views into `up`.
+void collectSentSecrets(const UpstreamRequest& up, std::vector<std::string_view>& secrets);
+
+// The provider's own request id, from the first of the usual headers.
+std::optional<std::string> providerRequestId(const UpstreamResponseParser& h);
+
+// The upstream request head for `up` with `body` (see the definition), or
+// nullopt when its method or target cannot be written safely.
+std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up, std::string_view body);
+
+}  // namespace gw::server

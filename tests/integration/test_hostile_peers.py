@@ -56,7 +56,7 @@ class Case(unittest.TestCase):
     def gateway(self, reply, env=None):
         up = RawUpstream(reply)
         self.addCleanup(up.stop)
-        settings = {"OPENAI_BASE_URL": up.url, "OPENAI_API_KEY": TEST_KEY, "UPSTREAM_TIMEOUT_MS": "5000",
+        settings = {"OPENAI_BASE_URL": up.url, "OPENAI_API_KEY": TEST_KEY, "UPSTREAM_TIMEOUT_MS": str(int(5000 * SLOW)),
                     "WORKER_THREADS": "1"}
         settings.update(env or {})
         gw = Gateway(settings)

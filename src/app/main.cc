@@ -1,6 +1,7 @@
 // magicapi-gateway: configuration, wiring and the process lifecycle.
 #include "common/config_source.h"
 #include "common/log.h"
+#include "config/core_settings.h"
 #include "config/settings.h"
 #include "providers/provider_registry.h"
 #include "server/gateway_server.h"
@@ -20,56 +21,34 @@ extern char** environ;
 
 namespace {
 
-constexpr const char* kHelp = R"(magicapi-gateway )" GW_VERSION R"( - an OpenAI-compatible LLM gateway with telemetry
+// --help is made from the settings tables, the same ones the code reads
+// through (common/setting_table.h): the core's, by section, then each
+// registered exporter's. A variable cannot be read without being listed.
+std::string helpText(const gw::ExporterRegistry& registry) {
+  std::string out = "magicapi-gateway " GW_VERSION R"( - an OpenAI-compatible LLM gateway with telemetry
 
 Usage: magicapi-gateway [--config FILE] [--help] [--version]
 
 Configuration comes from environment variables and, optionally, a YAML file
 (--config FILE) whose keys are the variable names in lower case; an
-environment variable wins over the file.
-
-Server
-  HOST                        listen address (default 127.0.0.1)
-  PORT                        listen port (default 3000; 0 picks a free port)
-  WORKER_THREADS              worker threads (default: number of cores)
-  LOG_LEVEL                   debug|info|warn|error (default info; RUST_LOG is an alias)
-  MAX_REQUEST_BODY_BYTES      request body limit (default 33554432)
-  MAX_INFLIGHT_BODY_BYTES     request bodies held by all requests in flight; past it 503 (default 268435456)
-  MAX_HEADER_BYTES            request header limit (default 65536)
-  IDLE_TIMEOUT_MS             idle keep-alive client connections (default 60000)
-  CLIENT_HEADER_TIMEOUT_MS    time to send a request's head/body (default 30000)
-  UPSTREAM_TIMEOUT_MS         whole upstream response (default 600000)
-  UPSTREAM_CONNECT_TIMEOUT_MS DNS + TCP + TLS connect (default 10000)
-  UPSTREAM_MAX_CONNECTIONS_PER_HOST       per worker thread (default 1024)
-  UPSTREAM_MAX_IDLE_CONNECTIONS_PER_HOST  per worker thread (default 64)
-  UPSTREAM_CA_FILE            extra CA bundle for upstream TLS (verification is always on)
-  SHUTDOWN_GRACE_MS           time for in-flight requests on SIGTERM (default 10000)
-  DEPLOYMENT_ENVIRONMENT      record resource attribute (default development)
-  OTEL_SERVICE_NAME           record service.name (default noveum_ai_gateway)
-  GATEWAY_API_KEYS            comma-separated keys required in x-gateway-key
-  CORS_ALLOWED_ORIGINS        '*' or comma-separated origins (default: CORS off)
-
-Providers (x-provider header, provider/model prefix, or DEFAULT_PROVIDER)
-  DEFAULT_PROVIDER            default openai
-  OPENAI_API_KEY, ANTHROPIC_API_KEY, GROQ_API_KEY, FIREWORKS_API_KEY, TOGETHER_API_KEY
-  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
-  OPENAI_BASE_URL, ANTHROPIC_BASE_URL, GROQ_BASE_URL, FIREWORKS_BASE_URL,
-  TOGETHER_BASE_URL, BEDROCK_BASE_URL
-
-Telemetry
-  ENABLED_EXPORTERS           comma-separated exporters, or none (default console,prometheus)
-  ENABLE_ELASTICSEARCH        true adds elasticsearch
-  TELEMETRY_CAPTURE_BODIES    include request/response bodies (default true)
-  TELEMETRY_MAX_BODY_BYTES    cap per body (default 1048576)
-  TELEMETRY_BATCH_SIZE, TELEMETRY_FLUSH_INTERVAL_MS, TELEMETRY_QUEUE_SIZE,
-  TELEMETRY_QUEUE_MAX_BYTES, TELEMETRY_INGEST_QUEUE_SIZE, TELEMETRY_INGEST_MAX_BYTES,
-  TELEMETRY_MAX_RETRIES, TELEMETRY_RETRY_INITIAL_MS, TELEMETRY_RETRY_MAX_MS,
-  TELEMETRY_BREAKER_FAILURES, TELEMETRY_BREAKER_OPEN_MS, TELEMETRY_SPOOL_DIR,
-  TELEMETRY_SPOOL_MAX_BYTES, TELEMETRY_SPOOL_FSYNC
-                              delivery pipeline (see docs/telemetry-plugins.md)
-  PRICING_FILE                LiteLLM-format price table (default: the shipped copy)
-  Exporter settings: see docs/exporters.md.
+environment variable wins over the file. Every variable the gateway reads
+follows; docs/configuration.md and docs/exporters.md explain them.
 )";
+  for (const auto& group : gw::kCoreSettings) {
+    out += '\n';
+    out += group.title;
+    out += '\n';
+    gw::appendSettingsHelp(out, group.settings);
+  }
+  out += "\nExporters (each reads its settings only when it is in ENABLED_EXPORTERS)\n";
+  for (const auto& name : registry.names()) {
+    out += '\n';
+    out += name;
+    out += " exporter\n";
+    gw::appendSettingsHelp(out, registry.settings(name));
+  }
+  return out;
+}
 
 int configFailure(const std::string& message) {
   std::fprintf(stderr, "magicapi-gateway: configuration error: %s\n", message.c_str());
@@ -88,11 +67,16 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Registration only records factories and settings tables: nothing runs
+  // yet, and --help needs the tables.
+  gw::ExporterRegistry registry;
+  gw::registerBuiltinExporters(registry);
+
   std::string config_file;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::fputs(kHelp, stdout);
+      std::fputs(helpText(registry).c_str(), stdout);
       return 0;
     }
     if (arg == "--version" || arg == "-V") {
@@ -116,8 +100,6 @@ int main(int argc, char** argv) {
   gw::log::setLevel(settings->log_level);
   auto logger = gw::log::get("main");
 
-  gw::ExporterRegistry registry;
-  gw::registerBuiltinExporters(registry);
   if (auto st = registry.validate(); !st) return configFailure(st.error().message);
 
   auto telemetry = gw::Telemetry::start(*settings, *config, registry);

@@ -3,7 +3,10 @@
 // lower case. Read once at start-up; immutable and thread-safe afterwards.
 //
 // Typed getters return an Error whose message names the variable, so that
-// start-up can print one clear line and exit with status 2.
+// start-up can print one clear line and exit with status 2. They are private:
+// components read through DeclaredSettings (common/setting_table.h), which
+// only accepts the names their settings table declares, so that --help, made
+// from those tables, lists every variable the gateway reads.
 #pragma once
 
 #include "gw/error.h"
@@ -16,6 +19,9 @@
 #include <vector>
 
 namespace gw {
+
+template <const auto& Table>
+class DeclaredSettings;
 
 class ConfigSource {
  public:
@@ -30,6 +36,10 @@ class ConfigSource {
   // comma-separated values). Keys are upper-cased.
   static Result<std::map<std::string, std::string>> parseYaml(std::string_view text);
 
+ private:
+  template <const auto& Table>
+  friend class DeclaredSettings;
+
   // The raw value; an empty string in the environment counts as unset.
   std::optional<std::string> get(std::string_view name) const;
   std::string getString(std::string_view name, std::string_view fallback) const;
@@ -39,7 +49,6 @@ class ConfigSource {
   // Comma-separated list, trimmed, empty items removed.
   std::vector<std::string> getList(std::string_view name, std::string_view fallback) const;
 
- private:
   std::map<std::string, std::string, std::less<>> env_;
   std::map<std::string, std::string, std::less<>> file_;
 };

@@ -1,10 +1,12 @@
 #include "config/settings.h"
 
 #include "common/strings.h"
+#include "config/core_settings.h"
 
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <optional>
 
 namespace gw {
 
@@ -16,20 +18,21 @@ const std::vector<std::string>& knownProviderNames() {
 
 namespace {
 
-struct ProviderDefaults {
+// Each provider's variables; the default base URL is the table's
+// default_text (core_settings.h), so --help shows the value in use.
+struct ProviderVariables {
   const char* name;
-  const char* base_url_var;
-  const char* default_base_url;
-  const char* key_var;
+  CoreSettings::Name base_url;
+  std::optional<CoreSettings::Name> api_key;  // Bedrock signs with AWS_* instead
 };
 
-constexpr ProviderDefaults kProviderDefaults[] = {
-    {"openai", "OPENAI_BASE_URL", "https://api.openai.com/v1", "OPENAI_API_KEY"},
-    {"anthropic", "ANTHROPIC_BASE_URL", "https://api.anthropic.com", "ANTHROPIC_API_KEY"},
-    {"groq", "GROQ_BASE_URL", "https://api.groq.com/openai/v1", "GROQ_API_KEY"},
-    {"fireworks", "FIREWORKS_BASE_URL", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"},
-    {"together", "TOGETHER_BASE_URL", "https://api.together.xyz/v1", "TOGETHER_API_KEY"},
-    {"bedrock", "BEDROCK_BASE_URL", "https://bedrock-runtime.{region}.amazonaws.com", ""},
+constexpr ProviderVariables kProviderVariables[] = {
+    {"openai", "OPENAI_BASE_URL", CoreSettings::Name("OPENAI_API_KEY")},
+    {"anthropic", "ANTHROPIC_BASE_URL", CoreSettings::Name("ANTHROPIC_API_KEY")},
+    {"groq", "GROQ_BASE_URL", CoreSettings::Name("GROQ_API_KEY")},
+    {"fireworks", "FIREWORKS_BASE_URL", CoreSettings::Name("FIREWORKS_API_KEY")},
+    {"together", "TOGETHER_BASE_URL", CoreSettings::Name("TOGETHER_API_KEY")},
+    {"bedrock", "BEDROCK_BASE_URL", std::nullopt},
 };
 
 bool isLoopbackHost(std::string_view host) {
@@ -66,7 +69,8 @@ Result<UpstreamEndpoint> parseBaseUrl(std::string_view url) {
   return ep;
 }
 
-Result<Settings> loadSettings(const ConfigSource& config, unsigned hardware_threads) {
+Result<Settings> loadSettings(const ConfigSource& source, unsigned hardware_threads) {
+  const CoreSettings config(source);
   Settings s;
   s.host = config.getString("HOST", "127.0.0.1");
   auto port = config.getInt("PORT", 3000, 0, 65535);
@@ -105,7 +109,7 @@ Result<Settings> loadSettings(const ConfigSource& config, unsigned hardware_thre
   if (!header) return header.error();
   s.max_header_bytes = static_cast<std::uint32_t>(*header);
 
-  auto ms = [&](const char* name, std::int64_t def, std::chrono::milliseconds& out) -> Status {
+  auto ms = [&](CoreSettings::Name name, std::int64_t def, std::chrono::milliseconds& out) -> Status {
     auto v = config.getInt(name, def, 1, 24ll * 3600 * 1000);
     if (!v) return v.error();
     out = std::chrono::milliseconds(*v);
@@ -130,15 +134,15 @@ Result<Settings> loadSettings(const ConfigSource& config, unsigned hardware_thre
   s.deployment_environment = config.getString("DEPLOYMENT_ENVIRONMENT", "development");
   s.service_name = config.getString("OTEL_SERVICE_NAME", "noveum_ai_gateway");
 
-  for (const auto& d : kProviderDefaults) {
+  for (const auto& d : kProviderVariables) {
     ProviderConfig p;
     p.name = d.name;
-    p.base_url = config.getString(d.base_url_var, d.default_base_url);
+    p.base_url = config.getString(d.base_url, d.base_url.doc().default_text);
     // Validate now (with a placeholder region) so a typo stops start-up.
     std::string check = p.base_url;
     if (auto pos = check.find("{region}"); pos != std::string::npos) check.replace(pos, 8, "us-east-1");
-    if (auto ep = parseBaseUrl(check); !ep) return configError(d.base_url_var, ep.error().message);
-    if (*d.key_var) p.env_api_key = config.getString(d.key_var, "");
+    if (auto ep = parseBaseUrl(check); !ep) return configError(d.base_url, ep.error().message);
+    if (d.api_key) p.env_api_key = config.getString(*d.api_key, "");
     if (p.name == "bedrock") {
       p.env_aws_access_key_id = config.getString("AWS_ACCESS_KEY_ID", "");
       p.env_aws_secret_access_key = config.getString("AWS_SECRET_ACCESS_KEY", "");

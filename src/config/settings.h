@@ -1,7 +1,8 @@
 // The gateway's typed, validated settings (SPEC section 2). Built once at
 // start-up from a ConfigSource; read-only and shared by all threads after.
 // Exporters read their own options from the ConfigSource (see
-// include/gw/exporter.h); this struct holds what the core needs.
+// include/gw/exporter.h); this struct holds what the core needs. Every
+// variable read here is declared in config/core_settings.h (--help).
 #pragma once
 
 #include "common/config_source.h"

@@ -4,22 +4,27 @@
 
 namespace gw {
 
-void ExporterRegistry::add(std::string name, ExporterFactory factory) {
-  if (factories_.contains(name)) {
+void ExporterRegistry::add(std::string name, ExporterFactory factory, std::span<const SettingDoc> settings) {
+  if (exporters_.contains(name)) {
     duplicates_.push_back(name);
     return;
   }
-  factories_.emplace(std::move(name), std::move(factory));
+  exporters_.emplace(std::move(name), Entry{std::move(factory), settings});
 }
 
 const ExporterFactory* ExporterRegistry::find(std::string_view name) const {
-  auto it = factories_.find(name);
-  return it == factories_.end() ? nullptr : &it->second;
+  auto it = exporters_.find(name);
+  return it == exporters_.end() ? nullptr : &it->second.factory;
+}
+
+std::span<const SettingDoc> ExporterRegistry::settings(std::string_view name) const {
+  auto it = exporters_.find(name);
+  return it == exporters_.end() ? std::span<const SettingDoc>() : it->second.settings;
 }
 
 std::vector<std::string> ExporterRegistry::names() const {
   std::vector<std::string> out;
-  for (const auto& [name, f] : factories_) out.push_back(name);
+  for (const auto& [name, e] : exporters_) out.push_back(name);
   return out;
 }
 

@@ -1,16 +1,23 @@
-// The exporter registry: exporter name -> factory.
+// The exporter registry: exporter name -> factory and settings table.
 //
 // Built-in exporters register through GW_REGISTER_EXPORTER in their own
 // folder; the build generates registerBuiltinExporters() from the folders
 // (cmake/Exporters.cmake), and main() calls it once at start-up, before any
 // other thread exists. After that the registry is read-only.
+//
+// Each exporter registers the table of the variables it reads with its
+// factory (common/setting_table.h), and reads them through
+// DeclaredSettings<that table>: `--help` prints every registered table, so
+// an exporter's settings are listed wherever the exporter is built in.
 #pragma once
 
+#include "common/setting_table.h"
 #include "gw/exporter.h"
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,11 +27,15 @@ using ExporterFactory = std::function<Result<std::unique_ptr<Exporter>>(const Ex
 
 class ExporterRegistry {
  public:
-  // Registers `name`. A second registration of the same name is remembered
-  // and reported by validate(): two exporters with one name stop start-up.
-  void add(std::string name, ExporterFactory factory);
+  // Registers `name` with the variables its factory reads (`settings` is
+  // a static table: it must outlive the registry). A second registration of
+  // the same name is remembered and reported by validate(): two exporters
+  // with one name stop start-up.
+  void add(std::string name, ExporterFactory factory, std::span<const SettingDoc> settings = {});
 
   const ExporterFactory* find(std::string_view name) const;
+  // The settings table `name` registered; empty for an unknown name.
+  std::span<const SettingDoc> settings(std::string_view name) const;
   std::vector<std::string> names() const;  // sorted
   Status validate() const;
 
@@ -34,7 +45,11 @@ class ExporterRegistry {
                                                         const ExporterContext& context) const;
 
  private:
-  std::map<std::string, ExporterFactory, std::less<>> factories_;
+  struct Entry {
+    ExporterFactory factory;
+    std::span<const SettingDoc> settings;
+  };
+  std::map<std::string, Entry, std::less<>> exporters_;
   std::vector<std::string> duplicates_;
 };
 
@@ -45,10 +60,15 @@ void registerBuiltinExporters(ExporterRegistry& registry);
 
 // Defines the registration function for exporter NAME (an identifier equal
 // to the exporter's name). Use once, at namespace scope, in the exporter's
-// folder. FACTORY is callable as Result<unique_ptr<Exporter>>(const ExporterContext&).
-#define GW_REGISTER_EXPORTER(NAME, FACTORY)                               \
+// folder. SETTINGS is the exporter's settings table (a
+// std::span<const gw::SettingDoc> over static data; an empty one for an
+// exporter without settings), FACTORY is callable as
+// Result<unique_ptr<Exporter>>(const ExporterContext&). FACTORY comes last,
+// as the variadic part, so that a lambda whose body holds commas outside
+// parentheses is passed whole.
+#define GW_REGISTER_EXPORTER(NAME, SETTINGS, ...)                        \
   namespace gw {                                                          \
   void gw_register_exporter_##NAME(ExporterRegistry& registry) {          \
-    registry.add(#NAME, FACTORY);                                         \
+    registry.add(#NAME, __VA_ARGS__, SETTINGS);                           \
   }                                                                       \
   }

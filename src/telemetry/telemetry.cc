@@ -1,6 +1,7 @@
 #include "telemetry/telemetry.h"
 
 #include "common/log.h"
+#include "config/core_settings.h"
 #include "telemetry/metrics_endpoint.h"
 
 #include <boost/lockfree/queue.hpp>
@@ -28,9 +29,10 @@ std::shared_ptr<spdlog::logger> logger() {
 }
 }  // namespace
 
-Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& config) {
+Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& source) {
+  const CoreSettings config(source);
   TelemetryOptions o;
-  auto integer = [&](std::string_view name, std::int64_t def, std::int64_t min, std::int64_t max,
+  auto integer = [&](CoreSettings::Name name, std::int64_t def, std::int64_t min, std::int64_t max,
                      auto&& assign) -> Status {
     auto v = config.getInt(name, def, min, max);
     if (!v) return v.error();

@@ -33,8 +33,9 @@
 
 namespace gw {
 
-// The pipeline's own settings (read from the ConfigSource; see docs/records.md
-// and docs/telemetry-plugins.md for the documented defaults).
+// The pipeline's own settings (read from the ConfigSource, declared in
+// config/core_settings.h; see docs/records.md and docs/telemetry-plugins.md
+// for the documented defaults).
 struct TelemetryOptions {
   ExportOptions exporter;
   std::size_t ingest_capacity = 16384;                // TELEMETRY_INGEST_QUEUE_SIZE (max 65534)

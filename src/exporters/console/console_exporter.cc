@@ -1,6 +1,6 @@
 #include "exporters/console/console_exporter.h"
 
-#include "common/config_source.h"
+#include "common/setting_table.h"
 #include "telemetry/exporter_registry.h"
 
 #include <boost/json/serialize.hpp>
@@ -12,7 +12,16 @@
 
 namespace gw {
 
-Result<ConsoleOptions> ConsoleOptions::fromConfig(const ConfigSource& config) {
+namespace {
+constexpr SettingDoc kSettings[] = {
+    {"CONSOLE_PRETTY", "false", "indented JSON, records separated by a newline"},
+};
+}  // namespace
+
+std::span<const SettingDoc> ConsoleOptions::settings() { return kSettings; }
+
+Result<ConsoleOptions> ConsoleOptions::fromConfig(const ConfigSource& source) {
+  const DeclaredSettings<kSettings> config(source);
   ConsoleOptions o;
   auto pretty = config.getBool("CONSOLE_PRETTY", false);
   if (!pretty) return pretty.error();
@@ -100,7 +109,8 @@ ExportResult ConsoleExporter::exportBatch(std::span<const RecordPtr> batch) {
 
 }  // namespace gw
 
-GW_REGISTER_EXPORTER(console, [](const gw::ExporterContext& context) -> gw::Result<std::unique_ptr<gw::Exporter>> {
+GW_REGISTER_EXPORTER(console, gw::ConsoleOptions::settings(),
+                     [](const gw::ExporterContext& context) -> gw::Result<std::unique_ptr<gw::Exporter>> {
   auto options = gw::ConsoleOptions::fromConfig(context.config);
   if (!options) return options.error();
   return std::unique_ptr<gw::Exporter>(std::make_unique<gw::ConsoleExporter>(*options));

@@ -7,8 +7,10 @@
 // interleaved with anything the gateway itself writes to stdout.
 #pragma once
 
+#include "common/setting_table.h"
 #include "gw/exporter.h"
 
+#include <span>
 #include <string>
 
 namespace gw {
@@ -16,6 +18,8 @@ namespace gw {
 struct ConsoleOptions {
   bool pretty = false;  // CONSOLE_PRETTY
   static Result<ConsoleOptions> fromConfig(const ConfigSource& config);
+  // The variables fromConfig() reads, for --help (registered with the factory).
+  static std::span<const SettingDoc> settings();
 };
 
 // The bytes written for one batch.

@@ -1,7 +1,7 @@
 #include "exporters/datadog/datadog_exporter.h"
 
 #include "backend_http/batch_aggregate.h"
-#include "common/config_source.h"
+#include "common/setting_table.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "telemetry/exporter_registry.h"
@@ -15,7 +15,23 @@
 namespace gw::exporters::datadog {
 namespace json = boost::json;
 
-Result<Options> Options::fromEnv(const ConfigSource& config) {
+namespace {
+constexpr SettingDoc kSettings[] = {
+    {"DD_API_KEY", "", "API key (required)"},
+    {"DD_SITE", "datadoghq.com", "Datadog site, e.g. datadoghq.eu, us5.datadoghq.com"},
+    {"DD_URL", "https://api.{DD_SITE}", "metrics base URL"},
+    {"DD_LOGS_URL", "https://http-intake.logs.{DD_SITE}", "logs base URL"},
+    {"DD_TAGS", "", "tags for metrics and logs, e.g. env:prod,team:ml (comma or space separated)"},
+    {"DD_HOSTNAME", "", "hostname of the logs and distributions"},
+    {"DD_TIMEOUT_MS", "10000", "per request"},
+    {"DD_DISTRIBUTIONS", "true", "send per-request values to /api/v1/distribution_points"},
+};
+}  // namespace
+
+std::span<const SettingDoc> Options::settings() { return kSettings; }
+
+Result<Options> Options::fromEnv(const ConfigSource& source) {
+  const DeclaredSettings<kSettings> config(source);
   Options o;
   auto key = config.get("DD_API_KEY");
   if (!key) return configError("DD_API_KEY", "required when the datadog exporter is enabled");
@@ -275,4 +291,4 @@ gw::Result<std::unique_ptr<gw::Exporter>> makeDatadogExporter(const gw::Exporter
 }
 }  // namespace
 
-GW_REGISTER_EXPORTER(datadog, makeDatadogExporter)
+GW_REGISTER_EXPORTER(datadog, gw::exporters::datadog::Options::settings(), makeDatadogExporter)

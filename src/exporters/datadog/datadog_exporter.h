@@ -17,14 +17,12 @@
 
 #include "backend_http/delivered_ids.h"
 #include "backend_http/http_client.h"
+#include "common/setting_table.h"
 #include "gw/exporter.h"
 
+#include <span>
 #include <string>
 #include <vector>
-
-namespace gw {
-class ConfigSource;
-}
 
 namespace gw::exporters::datadog {
 
@@ -39,6 +37,8 @@ struct Options {
   bool distributions = true;                                  // DD_DISTRIBUTIONS
 
   static Result<Options> fromEnv(const ConfigSource& config);
+  // The variables fromEnv() reads, for --help (registered with the factory).
+  static std::span<const SettingDoc> settings();
 };
 
 inline constexpr std::size_t kMaxLogsPerRequest = 1000;

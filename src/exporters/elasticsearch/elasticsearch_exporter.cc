@@ -90,4 +90,4 @@ gw::Result<std::unique_ptr<gw::Exporter>> makeElasticsearchExporter(const gw::Ex
 }
 }  // namespace
 
-GW_REGISTER_EXPORTER(elasticsearch, makeElasticsearchExporter)
+GW_REGISTER_EXPORTER(elasticsearch, gw::exporters::elasticsearch::Options::settings(), makeElasticsearchExporter)

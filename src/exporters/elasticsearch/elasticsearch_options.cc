@@ -1,7 +1,7 @@
 #include "exporters/elasticsearch/elasticsearch_options.h"
 
 #include "backend_http/http_client.h"
-#include "common/config_source.h"
+#include "common/setting_table.h"
 
 #include <fstream>
 
@@ -18,7 +18,24 @@ bool isValidIndexName(const std::string& name) {
   return true;
 }
 
-Result<Options> Options::fromEnv(const ConfigSource& config) {
+namespace {
+constexpr SettingDoc kSettings[] = {
+    {"ELASTICSEARCH_URL", "http://localhost:9200", "cluster URL (http or https)"},
+    {"ELASTICSEARCH_INDEX", "noveum-metrics", "index name"},
+    {"ELASTICSEARCH_INDEX_DATE_SUFFIX", "false", "write to {index}-YYYY.MM.DD (the record's date)"},
+    {"ELASTICSEARCH_USERNAME", "", "basic authentication, with ELASTICSEARCH_PASSWORD"},
+    {"ELASTICSEARCH_PASSWORD", "", "basic authentication, with ELASTICSEARCH_USERNAME"},
+    {"ELASTICSEARCH_API_KEY", "", "Authorization: ApiKey (base64 id:key); not with a username"},
+    {"ELASTICSEARCH_CA_FILE", "system store", "PEM CA bundle for https"},
+    {"ELASTICSEARCH_INSTALL_TEMPLATE", "true", "install the index template"},
+    {"ELASTICSEARCH_TIMEOUT_MS", "10000", "per request"},
+};
+}  // namespace
+
+std::span<const SettingDoc> Options::settings() { return kSettings; }
+
+Result<Options> Options::fromEnv(const ConfigSource& source) {
+  const DeclaredSettings<kSettings> config(source);
   Options o;
   o.url = config.getString("ELASTICSEARCH_URL", o.url);
   if (auto v = http::validateUrl(o.url); !v) return configError("ELASTICSEARCH_URL", v.error());

@@ -1,14 +1,12 @@
 // Settings of the elasticsearch exporter (SPEC section 6), read once at start-up.
 #pragma once
 
+#include "common/setting_table.h"
 #include "gw/error.h"
 
 #include <chrono>
+#include <span>
 #include <string>
-
-namespace gw {
-class ConfigSource;
-}
 
 namespace gw::exporters::elasticsearch {
 
@@ -24,6 +22,8 @@ struct Options {
   std::chrono::milliseconds timeout{10000};   // ELASTICSEARCH_TIMEOUT_MS
 
   static Result<Options> fromEnv(const ConfigSource& config);
+  // The variables fromEnv() reads, for --help (registered with the factory).
+  static std::span<const SettingDoc> settings();
 };
 
 // Elasticsearch's index-name rules: lower case, no \ / * ? " < > | space , # :

@@ -1,6 +1,6 @@
 #include "exporters/file/file_exporter.h"
 
-#include "common/config_source.h"
+#include "common/setting_table.h"
 #include "telemetry/exporter_registry.h"
 
 #include <cerrno>
@@ -14,7 +14,20 @@ namespace {
 std::string errnoText(const std::string& what, int err) { return what + ": " + std::strerror(err); }
 }  // namespace
 
-Result<Options> Options::fromEnv(const ConfigSource& config) {
+namespace {
+constexpr SettingDoc kSettings[] = {
+    {"FILE_EXPORTER_PATH", "magicapi-gateway-records.jsonl",
+     "file the records are appended to (its directory must exist)"},
+    {"FILE_EXPORTER_MAX_BYTES", "104857600", "rotate past this size; 0 never rotates"},
+    {"FILE_EXPORTER_MAX_FILES", "5", "rotated files kept"},
+    {"FILE_EXPORTER_FSYNC", "true", "fdatasync every batch"},
+};
+}  // namespace
+
+std::span<const SettingDoc> Options::settings() { return kSettings; }
+
+Result<Options> Options::fromEnv(const ConfigSource& source) {
+  const DeclaredSettings<kSettings> config(source);
   Options o;
   o.path = config.getString("FILE_EXPORTER_PATH", o.path);
   auto max_bytes = config.getInt("FILE_EXPORTER_MAX_BYTES", static_cast<std::int64_t>(o.max_bytes), 0,
@@ -36,8 +49,17 @@ Result<Options> Options::fromEnv(const ConfigSource& config) {
   return o;
 }
 
-std::string serializeLines(std::span<const RecordPtr> batch, std::vector<std::size_t>* rejected) {
-  std::string out;
+namespace {
+// The serialized batch and where each written record's line ends in it:
+// rotation splits a batch only between lines.
+struct Lines {
+  std::string data;
+  std::vector<std::size_t> indexes;  // into the batch, in order
+  std::vector<std::size_t> ends;     // offset just past each line's '\n'
+};
+
+Lines serialize(std::span<const RecordPtr> batch, std::vector<std::size_t>* rejected) {
+  Lines out;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& s = batch[i]->serialized;
     // A line must be one record: compact JSON never holds a raw newline.
@@ -45,10 +67,17 @@ std::string serializeLines(std::span<const RecordPtr> batch, std::vector<std::si
       if (rejected) rejected->push_back(i);
       continue;
     }
-    out += s;
-    out += '\n';
+    out.data += s;
+    out.data += '\n';
+    out.indexes.push_back(i);
+    out.ends.push_back(out.data.size());
   }
   return out;
+}
+}  // namespace
+
+std::string serializeLines(std::span<const RecordPtr> batch, std::vector<std::size_t>* rejected) {
+  return serialize(batch, rejected).data;
 }
 
 FileExporter::FileExporter(Options options) : options_(std::move(options)) {}
@@ -111,13 +140,10 @@ Status FileExporter::rotate() {
 
 Status FileExporter::init() { return openFile(); }
 
-ExportResult FileExporter::exportBatch(std::span<const RecordPtr> batch) {
-  ExportResult result;
-  std::string data = serializeLines(batch, &result.rejected_indexes);
-  if (auto st = openFile(); !st) return ExportResult::retryable(st.error().message);
-  if (options_.max_bytes > 0 && size_ > 0 && size_ + data.size() > options_.max_bytes) {
-    if (auto st = rotate(); !st) return ExportResult::retryable(st.error().message);
-  }
+// Writes `data` at the end of the open file and flushes it (the fsync
+// policy). On failure the file is cut back to its size before, so it never
+// holds part of this run.
+Status FileExporter::appendFlushed(std::string_view data) {
   const std::uint64_t before = size_;
   std::size_t written = 0;
   while (written < data.size()) {
@@ -125,22 +151,63 @@ ExportResult FileExporter::exportBatch(std::span<const RecordPtr> batch) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = n < 0 ? errno : EIO;
-      // Roll back the partial batch: the retry writes it whole, once.
       if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
-      return ExportResult::retryable(errnoText("file exporter: write " + options_.path, err));
+      return Error::internal(errnoText("file exporter: write " + options_.path, err));
     }
     written += static_cast<std::size_t>(n);
   }
   if (options_.fsync && ::fdatasync(fd_) != 0) {
     int err = errno;
     if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
-    return ExportResult::retryable(errnoText("file exporter: fdatasync " + options_.path, err));
+    return Error::internal(errnoText("file exporter: fdatasync " + options_.path, err));
   }
   size_ = before + data.size();
-  if (result.rejected_indexes.empty()) return ExportResult::success();
-  result.kind = ExportResult::Kind::kPermanent;
-  result.message = "file exporter: " + std::to_string(result.rejected_indexes.size()) + " record(s) without JSON";
-  return result;
+  return ok();
+}
+
+// The batch goes out in runs, one per file: a run takes lines while the
+// file stays within max_bytes, and the file is rotated before the line that
+// would pass it (a line longer than max_bytes gets a file of its own). Each
+// run is written and flushed before the file is rotated, so when a later
+// run fails, the earlier ones are on disk for good: they are reported
+// exported and only the records from the failed run on are retried.
+ExportResult FileExporter::exportBatch(std::span<const RecordPtr> batch) {
+  std::vector<std::size_t> rejected;
+  const Lines lines = serialize(batch, &rejected);
+  const std::size_t count = lines.indexes.size();
+  std::size_t done = 0;  // lines written and flushed
+  std::size_t offset = 0;
+  const auto failed = [&](const Error& error) {
+    auto r = ExportResult::retryable(error.message);
+    r.rejected_indexes = rejected;
+    // Nothing written: every record but the rejected ones is retried, and
+    // the attempt counts as a failure for the circuit breaker. Otherwise
+    // only the records not yet written are retried.
+    if (done > 0)
+      r.retry_indexes.assign(lines.indexes.begin() + static_cast<std::ptrdiff_t>(done), lines.indexes.end());
+    return r;
+  };
+  // Whether the file can take the unwritten lines up to and including `line`.
+  const auto fits = [&](std::size_t line) {
+    return options_.max_bytes == 0 || size_ + (lines.ends[line] - offset) <= options_.max_bytes;
+  };
+  while (done < count) {
+    if (auto st = openFile(); !st) return failed(st.error());
+    if (size_ > 0 && !fits(done)) {
+      if (auto st = rotate(); !st) return failed(st.error());
+    }
+    std::size_t end = done + 1;  // a fresh file takes at least one line
+    while (end < count && fits(end)) ++end;
+    const std::size_t run_end = lines.ends[end - 1];
+    if (auto st = appendFlushed(std::string_view(lines.data).substr(offset, run_end - offset)); !st)
+      return failed(st.error());
+    done = end;
+    offset = run_end;
+  }
+  if (rejected.empty()) return ExportResult::success();
+  auto r = ExportResult::permanent("file exporter: " + std::to_string(rejected.size()) + " record(s) without JSON");
+  r.rejected_indexes = std::move(rejected);
+  return r;
 }
 
 }  // namespace gw::exporters::file
@@ -153,4 +220,4 @@ gw::Result<std::unique_ptr<gw::Exporter>> makeFileExporter(const gw::ExporterCon
 }
 }  // namespace
 
-GW_REGISTER_EXPORTER(file, makeFileExporter)
+GW_REGISTER_EXPORTER(file, gw::exporters::file::Options::settings(), makeFileExporter)

@@ -6,24 +6,26 @@
 // survives a crash or power loss (FILE_EXPORTER_FSYNC=false trades that for
 // speed: the OS flushes when it likes). A failed or short write is rolled
 // back (ftruncate to the previous size), so the file never holds a partial
-// line and a retried batch is not written twice.
+// line and a retried record is not written twice.
 //
-// Rotation: when the next batch would push the file past
+// Rotation: when the next record would push the file past
 // FILE_EXPORTER_MAX_BYTES, PATH is renamed PATH.1 (PATH.1 -> PATH.2, ...,
-// keeping FILE_EXPORTER_MAX_FILES rotated files) and a new PATH is started.
-// A single batch larger than the limit is still written whole.
+// keeping FILE_EXPORTER_MAX_FILES rotated files) and a new PATH is started,
+// so a batch may be split across files, between records. No file passes the
+// limit unless one record alone does: that record gets a file of its own.
+// The part of a batch written to a file is flushed before that file is
+// rotated; if a later part fails, exportBatch() reports the records already
+// written as exported and only the rest as retryable (retry_indexes).
 //
 // Called only from the exporter's worker thread.
 #pragma once
 
+#include "common/setting_table.h"
 #include "gw/exporter.h"
 
 #include <cstdint>
+#include <span>
 #include <string>
-
-namespace gw {
-class ConfigSource;
-}
 
 namespace gw::exporters::file {
 
@@ -34,6 +36,8 @@ struct Options {
   bool fsync = true;                                    // FILE_EXPORTER_FSYNC
 
   static Result<Options> fromEnv(const ConfigSource& config);
+  // The variables fromEnv() reads, for --help (registered with the factory).
+  static std::span<const SettingDoc> settings();
 };
 
 // JSON lines for a batch (the pure serializer): each record's compact JSON
@@ -55,6 +59,7 @@ class FileExporter final : public Exporter {
   void dropTornTail();
   Status openFile();
   Status rotate();
+  Status appendFlushed(std::string_view data);
   void closeFile();
 
   Options options_;

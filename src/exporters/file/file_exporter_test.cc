@@ -1,11 +1,15 @@
 #include "backend_http/testing/test_records.h"
 #include "common/config_source.h"
 #include "exporters/file/file_exporter.h"
+#include "telemetry/export_processor.h"
 #include "telemetry/exporter_registry.h"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <csignal>
 #include <filesystem>
 
 namespace gw::exporters::file {
@@ -13,6 +17,52 @@ namespace {
 using namespace gw::exporters::testing;
 namespace fs = std::filesystem;
 using Kind = ExportResult::Kind;
+using namespace std::chrono_literals;
+
+// A record whose line (with its '\n') is exactly `line_bytes` long.
+RecordPtr sizedRecord(const std::string& id, std::size_t line_bytes) {
+  const std::string head = R"({"attributes":{"id":")" + id + R"("},"pad":")";
+  const std::string tail = R"("})";
+  std::string text = head + std::string(line_bytes - 1 - head.size() - tail.size(), 'x') + tail;
+  return std::make_shared<TelemetryRecord>(id, std::move(text), RecordFields{});
+}
+
+std::vector<RecordPtr> sizedRecords(std::size_t count, std::size_t line_bytes, std::size_t first = 0) {
+  std::vector<RecordPtr> out;
+  for (std::size_t i = first; i < first + count; ++i) out.push_back(sizedRecord("r" + std::to_string(i), line_bytes));
+  return out;
+}
+
+std::vector<std::string> idRange(std::size_t from, std::size_t to) {
+  std::vector<std::string> out;
+  for (std::size_t i = from; i < to; ++i) out.push_back("r" + std::to_string(i));
+  return out;
+}
+
+// A file lives within RLIMIT_FSIZE while this is held (a disk that fills up
+// part-way): a write past it fails with EFBIG instead of raising SIGXFSZ.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    previous_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = saved_;
+    limit.rlim_cur = bytes;
+    ok_ = ::setrlimit(RLIMIT_FSIZE, &limit) == 0;
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, previous_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  rlimit saved_{};
+  void (*previous_handler_)(int) = SIG_DFL;
+  bool ok_ = false;
+};
 
 class FileExporterTest : public ::testing::Test {
  protected:
@@ -29,6 +79,27 @@ class FileExporterTest : public ::testing::Test {
     std::vector<std::string> out;
     std::ifstream in(file);
     for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+  // Every file of the rotation, oldest first: PATH.N .. PATH.1, PATH.
+  std::vector<std::string> rotation() const {
+    std::vector<std::string> out;
+    for (int i = 1000; i >= 1; --i)
+      if (fs::exists(path() + "." + std::to_string(i))) out.push_back(path() + "." + std::to_string(i));
+    if (fs::exists(path())) out.push_back(path());
+    return out;
+  }
+  static std::vector<std::string> ids(const std::string& file) {
+    std::vector<std::string> out;
+    for (const auto& line : lines(file))
+      out.push_back(std::string(boost::json::parse(line).at("attributes").at("id").as_string()));
+    return out;
+  }
+  // The ids across the whole rotation, oldest first.
+  std::vector<std::string> allIds() const {
+    std::vector<std::string> out;
+    for (const auto& file : rotation())
+      for (auto& id : ids(file)) out.push_back(std::move(id));
     return out;
   }
   fs::path dir_;
@@ -153,6 +224,216 @@ TEST_F(FileExporterTest, DiskFullRollsBackPartialBatch) {
   auto r = exporter.exportBatch(makeRecords(2));
   EXPECT_EQ(r.kind, Kind::kRetryable);
   EXPECT_NE(r.message.find("No space left"), std::string::npos) << r.message;
+}
+
+// Twelve 3.5 kB records with a 20000-byte limit: five fit a file, the sixth
+// starts the next one.
+TEST_F(FileExporterTest, SplitsABatchAcrossFilesAtRecordBoundaries) {
+  Options o;
+  o.path = path();
+  o.max_bytes = 20000;
+  FileExporter exporter(o);
+  ASSERT_EQ(exporter.exportBatch(sizedRecords(12, 3500)).kind, Kind::kSuccess);
+  const auto files = rotation();
+  ASSERT_EQ(files, (std::vector<std::string>{path() + ".2", path() + ".1", path()}));
+  for (const auto& f : files) EXPECT_LE(fs::file_size(f), 20000u) << f;
+  EXPECT_EQ(ids(path() + ".2"), idRange(0, 5));
+  EXPECT_EQ(ids(path() + ".1"), idRange(5, 10));
+  EXPECT_EQ(ids(path()), idRange(10, 12));
+  EXPECT_EQ(allIds(), idRange(0, 12));
+}
+
+TEST_F(FileExporterTest, RecordLargerThanTheLimitGetsAFileOfItsOwn) {
+  Options o;
+  o.path = path();
+  o.max_bytes = 20000;
+  FileExporter exporter(o);
+  std::vector<RecordPtr> batch{sizedRecord("r0", 3500), sizedRecord("r1", 30000), sizedRecord("r2", 25000),
+                               sizedRecord("r3", 3500), sizedRecord("r4", 3500)};
+  ASSERT_EQ(exporter.exportBatch(batch).kind, Kind::kSuccess);
+  const auto files = rotation();
+  ASSERT_EQ(files.size(), 4u);
+  EXPECT_EQ(ids(files[0]), idRange(0, 1));
+  EXPECT_EQ(ids(files[1]), idRange(1, 2));
+  EXPECT_EQ(fs::file_size(files[1]), 30000u);
+  EXPECT_EQ(ids(files[2]), idRange(2, 3));
+  EXPECT_EQ(fs::file_size(files[2]), 25000u);
+  EXPECT_EQ(ids(files[3]), idRange(3, 5));
+  // Alone, in a batch of its own, it still does not join the file before it.
+  ASSERT_EQ(exporter.exportBatch(std::vector<RecordPtr>{sizedRecord("r5", 30000)}).kind, Kind::kSuccess);
+  EXPECT_EQ(ids(path()), idRange(5, 6));
+  EXPECT_EQ(ids(path() + ".1"), idRange(3, 5));
+  EXPECT_EQ(allIds(), idRange(0, 6));
+}
+
+// A batch that ends exactly at the limit leaves the file full, not rotated:
+// the next record rotates it.
+TEST_F(FileExporterTest, BatchThatExactlyFillsAFile) {
+  Options o;
+  o.path = path();
+  o.max_bytes = 5 * 3500;
+  FileExporter exporter(o);
+  ASSERT_EQ(exporter.exportBatch(sizedRecords(5, 3500)).kind, Kind::kSuccess);
+  EXPECT_EQ(rotation(), std::vector<std::string>{path()});
+  EXPECT_EQ(fs::file_size(path()), o.max_bytes);
+  ASSERT_EQ(exporter.exportBatch(sizedRecords(10, 3500, 5)).kind, Kind::kSuccess);
+  const auto files = rotation();
+  ASSERT_EQ(files.size(), 3u);
+  for (const auto& f : files) EXPECT_EQ(fs::file_size(f), o.max_bytes) << f;
+  EXPECT_EQ(allIds(), idRange(0, 15));
+}
+
+// The file a previous run left is appended to until the next record would
+// pass the limit.
+TEST_F(FileExporterTest, ExistingFileNearTheLimitIsFilledThenRotated) {
+  Options o;
+  o.path = path();
+  o.max_bytes = 20000;
+  {
+    FileExporter first(o);
+    ASSERT_EQ(first.exportBatch(sizedRecords(4, 3500)).kind, Kind::kSuccess);  // 14000 bytes
+  }
+  FileExporter second(o);
+  ASSERT_TRUE(second.init());
+  ASSERT_EQ(second.exportBatch(sizedRecords(3, 3500, 4)).kind, Kind::kSuccess);
+  EXPECT_EQ(ids(path() + ".1"), idRange(0, 5));
+  EXPECT_EQ(fs::file_size(path() + ".1"), 17500u);
+  EXPECT_EQ(ids(path()), idRange(5, 7));
+}
+
+TEST_F(FileExporterTest, ExistingFileOverTheLimitIsRotatedBeforeTheFirstRecord) {
+  Options o;
+  o.path = path();
+  o.max_bytes = 0;
+  {
+    FileExporter unlimited(o);
+    ASSERT_EQ(unlimited.exportBatch(sizedRecords(8, 3500)).kind, Kind::kSuccess);  // 28000 bytes
+  }
+  o.max_bytes = 20000;
+  FileExporter limited(o);
+  ASSERT_EQ(limited.exportBatch(sizedRecords(2, 3500, 8)).kind, Kind::kSuccess);
+  EXPECT_EQ(ids(path() + ".1"), idRange(0, 8));
+  EXPECT_EQ(ids(path()), idRange(8, 10));
+}
+
+// Many small batches of records of varied sizes: every file is within the
+// limit, and full (its next record would not have fitted).
+TEST_F(FileExporterTest, ManySmallBatchesFillEachFileUpToTheLimit) {
+  Options o;
+  o.path = path();
+  o.max_bytes = 20000;
+  o.max_files = 1000;
+  o.fsync = false;
+  FileExporter exporter(o);
+  std::size_t next = 0;
+  for (int b = 0; b < 120; ++b) {
+    std::vector<RecordPtr> batch;
+    for (int k = 0; k <= b % 4; ++k, ++next)
+      batch.push_back(sizedRecord("r" + std::to_string(next), 600 + (next * 397) % 2900));
+    ASSERT_EQ(exporter.exportBatch(batch).kind, Kind::kSuccess) << "batch " << b;
+  }
+  const auto files = rotation();
+  ASSERT_GT(files.size(), 5u);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    EXPECT_LE(fs::file_size(files[i]), o.max_bytes) << files[i];
+    if (i + 1 < files.size()) {
+      EXPECT_GT(fs::file_size(files[i]) + lines(files[i + 1]).front().size() + 1, o.max_bytes) << files[i];
+    }
+  }
+  EXPECT_EQ(allIds(), idRange(0, next));
+}
+
+// FILE_EXPORTER_MAX_FILES applies within one batch too: files it rotates
+// past the last kept one are deleted like any other.
+TEST_F(FileExporterTest, RetentionAppliesWithinABatch) {
+  Options o;
+  o.path = path();
+  o.max_bytes = 2 * 3500;
+  o.max_files = 2;
+  FileExporter exporter(o);
+  ASSERT_EQ(exporter.exportBatch(sizedRecords(10, 3500)).kind, Kind::kSuccess);
+  EXPECT_EQ(rotation(), (std::vector<std::string>{path() + ".2", path() + ".1", path()}));
+  EXPECT_EQ(allIds(), idRange(4, 10));
+}
+
+// A rotation that fails part-way through a batch: the records already
+// written stay written and count as exported; only the rest is retried,
+// and written once when the retry succeeds.
+TEST_F(FileExporterTest, FailedRotationMidBatchRetriesOnlyTheUnwrittenRecords) {
+  Options o;
+  o.path = path();
+  o.max_bytes = 20000;
+  o.max_files = 1;
+  FileExporter exporter(o);
+  fs::create_directory(path() + ".1");  // rename(PATH, PATH.1) fails: EISDIR
+  auto batch = sizedRecords(9, 3500);
+  const auto broken = std::make_shared<TelemetryRecord>("broken", "", RecordFields{});
+  batch[2] = broken;
+  batch[7] = broken;
+  auto r = exporter.exportBatch(batch);
+  ASSERT_EQ(r.kind, Kind::kRetryable);
+  EXPECT_NE(r.message.find("rotate"), std::string::npos) << r.message;
+  EXPECT_EQ(r.rejected_indexes, (std::vector<std::size_t>{2, 7}));
+  EXPECT_EQ(r.retry_indexes, (std::vector<std::size_t>{6, 8}));
+  EXPECT_EQ(ids(path()), (std::vector<std::string>{"r0", "r1", "r3", "r4", "r5"}));
+
+  const std::vector<RecordPtr> rest{batch[6], batch[8]};
+  auto again = exporter.exportBatch(rest);  // still failing, nothing written: the whole batch again
+  ASSERT_EQ(again.kind, Kind::kRetryable);
+  EXPECT_TRUE(again.retry_indexes.empty());
+  EXPECT_TRUE(again.rejected_indexes.empty());
+
+  fs::remove(path() + ".1");
+  ASSERT_EQ(exporter.exportBatch(rest).kind, Kind::kSuccess);
+  EXPECT_EQ(ids(path() + ".1"), (std::vector<std::string>{"r0", "r1", "r3", "r4", "r5"}));
+  EXPECT_EQ(ids(path()), (std::vector<std::string>{"r6", "r8"}));
+}
+
+// The disk fills up while the second file of a batch is written, through
+// the real pipeline: the first part is reported exported once, the failed
+// part is rolled back and retried, and every record ends up on disk once,
+// in order.
+TEST_F(FileExporterTest, DiskFullInTheSecondFileOfABatchThroughThePipeline) {
+  Options o;
+  o.path = path();
+  o.max_bytes = 20000;
+  FileExporter exporter(o);
+  { std::ofstream(path()) << sizedRecord("filler", 3000)->serialized << '\n'; }
+
+  ExportOptions eo;
+  eo.batch_size = 12;
+  eo.retry.initial_backoff = 100ms;
+  eo.retry.max_backoff = 1000ms;
+  ManualClock clock;
+  MetricsRegistry metrics;
+  RecordQueue queue(100);
+  ExporterStats stats(metrics, "file");
+  ExportProcessor processor(exporter, eo, clock, queue, nullptr, stats, [] { return 1.0; });
+  for (auto& r : sizedRecords(12, 3500)) ASSERT_TRUE(queue.push(std::move(r)));
+
+  {
+    // The first file ends at 3000 + 4 * 3500 = 17000; the second would
+    // reach 5 * 3500 = 17500.
+    FileSizeLimit limit(17200);
+    ASSERT_TRUE(limit.ok());
+    processor.step();
+  }
+  EXPECT_EQ(stats.exportedTotal(), 4u);
+  EXPECT_EQ(stats.retriedTotal(), 8u);
+  ASSERT_TRUE(processor.retryPending());
+  EXPECT_EQ(ids(path() + ".1"), (std::vector<std::string>{"filler", "r0", "r1", "r2", "r3"}));
+  EXPECT_EQ(fs::file_size(path()), 0u) << "the failed part is rolled back";
+
+  clock.advance(2s);
+  processor.step();
+  EXPECT_FALSE(processor.retryPending());
+  EXPECT_EQ(stats.exportedTotal(), 12u);
+  EXPECT_EQ(stats.droppedTotal(), 0u);
+  auto expected = idRange(0, 12);
+  expected.insert(expected.begin(), "filler");
+  EXPECT_EQ(allIds(), expected);
+  for (const auto& f : rotation()) EXPECT_LE(fs::file_size(f), o.max_bytes) << f;
+  EXPECT_EQ(ids(path()), idRange(9, 12));
 }
 
 }  // namespace

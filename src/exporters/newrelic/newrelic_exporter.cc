@@ -1,7 +1,7 @@
 #include "exporters/newrelic/newrelic_exporter.h"
 
 #include "backend_http/batch_aggregate.h"
-#include "common/config_source.h"
+#include "common/setting_table.h"
 #include "common/strings.h"
 #include "telemetry/exporter_registry.h"
 
@@ -10,7 +10,21 @@
 namespace gw::exporters::newrelic {
 namespace json = boost::json;
 
-Result<Options> Options::fromEnv(const ConfigSource& config) {
+namespace {
+constexpr SettingDoc kSettings[] = {
+    {"NEW_RELIC_LICENSE_KEY", "", "license (ingest) key (required)"},
+    {"NEW_RELIC_REGION", "US", "US or EU (selects the default endpoints)"},
+    {"NEW_RELIC_LOG_URL", "https://log-api.newrelic.com/log/v1; EU: log-api.eu.newrelic.com", "Log API endpoint"},
+    {"NEW_RELIC_METRIC_URL", "https://metric-api.newrelic.com/metric/v1; EU: metric-api.eu.newrelic.com",
+     "Metric API endpoint"},
+    {"NEW_RELIC_TIMEOUT_MS", "10000", "per request"},
+};
+}  // namespace
+
+std::span<const SettingDoc> Options::settings() { return kSettings; }
+
+Result<Options> Options::fromEnv(const ConfigSource& source) {
+  const DeclaredSettings<kSettings> config(source);
   Options o;
   auto key = config.get("NEW_RELIC_LICENSE_KEY");
   if (!key) return configError("NEW_RELIC_LICENSE_KEY", "required when the newrelic exporter is enabled");
@@ -173,4 +187,4 @@ gw::Result<std::unique_ptr<gw::Exporter>> makeNewRelicExporter(const gw::Exporte
 }
 }  // namespace
 
-GW_REGISTER_EXPORTER(newrelic, makeNewRelicExporter)
+GW_REGISTER_EXPORTER(newrelic, gw::exporters::newrelic::Options::settings(), makeNewRelicExporter)

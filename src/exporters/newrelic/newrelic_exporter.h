@@ -10,13 +10,11 @@
 
 #include "backend_http/delivered_ids.h"
 #include "backend_http/http_client.h"
+#include "common/setting_table.h"
 #include "gw/exporter.h"
 
+#include <span>
 #include <string>
-
-namespace gw {
-class ConfigSource;
-}
 
 namespace gw::exporters::newrelic {
 
@@ -28,6 +26,8 @@ struct Options {
   std::chrono::milliseconds timeout{10000};                              // NEW_RELIC_TIMEOUT_MS
 
   static Result<Options> fromEnv(const ConfigSource& config);
+  // The variables fromEnv() reads, for --help (registered with the factory).
+  static std::span<const SettingDoc> settings();
 };
 
 // Uncompressed bytes per Log API request: well under the 1 MB compressed

@@ -113,4 +113,4 @@ gw::Result<std::unique_ptr<gw::Exporter>> makeOtlpExporter(const gw::ExporterCon
 }
 }  // namespace
 
-GW_REGISTER_EXPORTER(otlp, makeOtlpExporter)
+GW_REGISTER_EXPORTER(otlp, gw::exporters::otlp::Options::settings(), makeOtlpExporter)

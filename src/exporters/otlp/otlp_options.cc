@@ -1,6 +1,6 @@
 #include "exporters/otlp/otlp_options.h"
 
-#include "common/config_source.h"
+#include "common/setting_table.h"
 #include "common/strings.h"
 
 #include <boost/url/pct_string_view.hpp>
@@ -24,12 +24,30 @@ boost::system::result<std::vector<std::pair<std::string, std::string>>, std::str
   return out;
 }
 
-Result<Options> Options::fromEnv(const ConfigSource& config) {
+namespace {
+constexpr SettingDoc kSettings[] = {
+    {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318", "base URL; /v1/{signal} is appended"},
+    {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "", "logs URL, used as is"},
+    {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "", "metrics URL, used as is"},
+    {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "traces URL, used as is"},
+    {"OTEL_EXPORTER_OTLP_HEADERS", "", "key=value,key2=value2 (values percent-encoded)"},
+    {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "http/protobuf or http/json (grpc is refused)"},
+    {"OTEL_EXPORTER_OTLP_COMPRESSION", "none", "gzip or none"},
+    {"OTEL_EXPORTER_OTLP_TIMEOUT", "10000", "ms per request"},
+    {"OTEL_EXPORTER_OTLP_CERTIFICATE", "system store", "PEM CA bundle"},
+    {"OTEL_RESOURCE_ATTRIBUTES", "", "extra resource attributes, key=value,... (the record's own win)"},
+};
+}  // namespace
+
+std::span<const SettingDoc> Options::settings() { return kSettings; }
+
+Result<Options> Options::fromEnv(const ConfigSource& source) {
+  const DeclaredSettings<kSettings> config(source);
   Options o;
   const std::string base = config.getString("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318");
   if (auto v = http::validateUrl(base); !v) return configError("OTEL_EXPORTER_OTLP_ENDPOINT", v.error());
   struct Signal {
-    const char* variable;
+    DeclaredSettings<kSettings>::Name variable;
     const char* path;
     std::string* url;
   } signals[] = {{"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "v1/logs", &o.logs_url},

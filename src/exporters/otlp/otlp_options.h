@@ -3,16 +3,14 @@
 #pragma once
 
 #include "backend_http/http_client.h"
+#include "common/setting_table.h"
 #include "gw/error.h"
 
 #include <chrono>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
-
-namespace gw {
-class ConfigSource;
-}
 
 namespace gw::exporters::otlp {
 
@@ -37,6 +35,8 @@ struct Options {
   std::vector<std::pair<std::string, std::string>> resource_attributes;
 
   static Result<Options> fromEnv(const ConfigSource& config);
+  // The variables fromEnv() reads, for --help (registered with the factory).
+  static std::span<const SettingDoc> settings();
 };
 
 // "k=v,k2=v2" as in OTEL_EXPORTER_OTLP_HEADERS / OTEL_RESOURCE_ATTRIBUTES

@@ -166,4 +166,4 @@ gw::Result<std::unique_ptr<gw::Exporter>> makePostgresExporter(const gw::Exporte
 }
 }  // namespace
 
-GW_REGISTER_EXPORTER(postgres, makePostgresExporter)
+GW_REGISTER_EXPORTER(postgres, gw::exporters::postgres::Options::settings(), makePostgresExporter)

@@ -1,6 +1,6 @@
 #include "exporters/postgres/postgres_options.h"
 
-#include "common/config_source.h"
+#include "common/setting_table.h"
 
 #include <libpq-fe.h>
 
@@ -21,7 +21,19 @@ bool isValidTableName(const std::string& table) {
   return validPart(std::string_view(table).substr(0, dot)) && validPart(std::string_view(table).substr(dot + 1));
 }
 
-Result<Options> Options::fromEnv(const ConfigSource& config) {
+namespace {
+constexpr SettingDoc kSettings[] = {
+    {"POSTGRES_URL", "", "libpq URI or key=value string (required)"},
+    {"POSTGRES_TABLE", "ai_gateway_logs", "table or schema.table"},
+    {"POSTGRES_CONNECT_TIMEOUT_MS", "5000", "libpq connect_timeout (whole seconds, at least 2)"},
+    {"POSTGRES_STATEMENT_TIMEOUT_MS", "30000", "server statement_timeout; tcp_user_timeout is this + 5 s"},
+};
+}  // namespace
+
+std::span<const SettingDoc> Options::settings() { return kSettings; }
+
+Result<Options> Options::fromEnv(const ConfigSource& source) {
+  const DeclaredSettings<kSettings> config(source);
   Options o;
   auto url = config.get("POSTGRES_URL");
   if (!url) return configError("POSTGRES_URL", "required when the postgres exporter is enabled");

@@ -1,14 +1,12 @@
 // Settings of the postgres exporter (SPEC section 6), read once at start-up.
 #pragma once
 
+#include "common/setting_table.h"
 #include "gw/error.h"
 
 #include <chrono>
+#include <span>
 #include <string>
-
-namespace gw {
-class ConfigSource;
-}
 
 namespace gw::exporters::postgres {
 
@@ -19,6 +17,8 @@ struct Options {
   std::chrono::milliseconds statement_timeout{30000};  // POSTGRES_STATEMENT_TIMEOUT_MS
 
   static Result<Options> fromEnv(const ConfigSource& config);
+  // The variables fromEnv() reads, for --help (registered with the factory).
+  static std::span<const SettingDoc> settings();
 };
 
 // `name` or `schema.name`, each part [A-Za-z_][A-Za-z0-9_]* of at most 63 bytes.

@@ -104,6 +104,8 @@ std::string renderPrometheusText(const std::vector<FamilySnapshot>& families) {
 
 }  // namespace gw
 
-GW_REGISTER_EXPORTER(prometheus, [](const gw::ExporterContext& context) -> gw::Result<std::unique_ptr<gw::Exporter>> {
+// No settings: it serves /metrics on the gateway's own port.
+GW_REGISTER_EXPORTER(prometheus, std::span<const gw::SettingDoc>(),
+                     [](const gw::ExporterContext& context) -> gw::Result<std::unique_ptr<gw::Exporter>> {
   return std::unique_ptr<gw::Exporter>(std::make_unique<gw::PrometheusExporter>(context.metrics));
 })

@@ -1,0 +1,96 @@
+// The core's settings table: every variable the gateway itself reads
+// (loadSettings() in settings.cc, TelemetryOptions::fromConfig() in
+// src/telemetry/telemetry.cc), grouped as `--help` prints them. Exporters
+// declare theirs in their own folders (src/exporters/<name>/), registered
+// with their factories.
+//
+// Both readers go through CoreSettings, which refuses at compile time a name
+// not declared here (common/setting_table.h): a new core setting is added
+// here first, then read. The tables are constexpr data, read from any thread.
+#pragma once
+
+#include "common/setting_table.h"
+
+namespace gw {
+
+inline constexpr SettingDoc kServerSettings[] = {
+    {"HOST", "127.0.0.1", "listen address"},
+    {"PORT", "3000", "listen port; 0 picks a free port"},
+    {"WORKER_THREADS", "number of cores", "event-loop threads"},
+    {"LOG_LEVEL", "info", "debug, info, warn or error"},
+    {"RUST_LOG", "", "alias of LOG_LEVEL when that is unset (its bare level)"},
+    {"MAX_REQUEST_BODY_BYTES", "33554432", "request body limit; past it 413"},
+    {"MAX_INFLIGHT_BODY_BYTES", "268435456", "request bodies held by all requests in flight; past it 503"},
+    {"MAX_HEADER_BYTES", "65536", "request head limit; past it 431"},
+    {"IDLE_TIMEOUT_MS", "60000", "idle keep-alive client connections are closed after this"},
+    {"CLIENT_HEADER_TIMEOUT_MS", "30000", "time a client has to send a request's head and body"},
+    {"UPSTREAM_TIMEOUT_MS", "600000", "the whole upstream response"},
+    {"UPSTREAM_CONNECT_TIMEOUT_MS", "10000", "DNS + TCP + TLS connect"},
+    {"UPSTREAM_MAX_CONNECTIONS_PER_HOST", "1024", "upstream connections per host, per worker thread; past it 503"},
+    {"UPSTREAM_MAX_IDLE_CONNECTIONS_PER_HOST", "64", "idle upstream connections kept per host, per worker thread"},
+    {"UPSTREAM_CA_FILE", "", "extra CA bundle for upstream TLS (verification is always on)"},
+    {"SHUTDOWN_GRACE_MS", "10000", "time in-flight requests get on SIGTERM/SIGINT"},
+    {"DEPLOYMENT_ENVIRONMENT", "development", "record resource attribute deployment.environment"},
+    {"OTEL_SERVICE_NAME", "noveum_ai_gateway", "record service.name"},
+    {"GATEWAY_API_KEYS", "", "comma-separated keys, one required in x-gateway-key (unset: none required)"},
+    {"CORS_ALLOWED_ORIGINS", "", "'*' or comma-separated origins (unset: CORS off)"},
+};
+
+// The *_BASE_URL defaults are the values loadSettings() uses (SettingName::doc()).
+inline constexpr SettingDoc kProviderSettings[] = {
+    {"DEFAULT_PROVIDER", "openai", "provider of requests without x-provider or a known provider/ model prefix"},
+    {"OPENAI_API_KEY", "", "used when the client sends no key"},
+    {"OPENAI_BASE_URL", "https://api.openai.com/v1", "upstream base URL"},
+    {"ANTHROPIC_API_KEY", "", "used when the client sends no key"},
+    {"ANTHROPIC_BASE_URL", "https://api.anthropic.com", "upstream base URL"},
+    {"GROQ_API_KEY", "", "used when the client sends no key"},
+    {"GROQ_BASE_URL", "https://api.groq.com/openai/v1", "upstream base URL"},
+    {"FIREWORKS_API_KEY", "", "used when the client sends no key"},
+    {"FIREWORKS_BASE_URL", "https://api.fireworks.ai/inference/v1", "upstream base URL"},
+    {"TOGETHER_API_KEY", "", "used when the client sends no key"},
+    {"TOGETHER_BASE_URL", "https://api.together.xyz/v1", "upstream base URL"},
+    {"BEDROCK_BASE_URL", "https://bedrock-runtime.{region}.amazonaws.com", "upstream base URL"},
+    {"AWS_ACCESS_KEY_ID", "", "Bedrock credentials used when the client sends no x-aws-* headers"},
+    {"AWS_SECRET_ACCESS_KEY", "", "with AWS_ACCESS_KEY_ID"},
+    {"AWS_SESSION_TOKEN", "", "with AWS_ACCESS_KEY_ID, for temporary credentials"},
+    {"AWS_REGION", "", "Bedrock region when the client sends no x-aws-region"},
+    {"AWS_DEFAULT_REGION", "", "Bedrock region when AWS_REGION is unset"},
+};
+
+inline constexpr SettingDoc kTelemetrySettings[] = {
+    {"ENABLED_EXPORTERS", "console,prometheus", "comma-separated exporters, or none"},
+    {"ENABLE_ELASTICSEARCH", "false", "true adds elasticsearch to ENABLED_EXPORTERS"},
+    {"TELEMETRY_CAPTURE_BODIES", "true", "include request and response bodies in records"},
+    {"TELEMETRY_MAX_BODY_BYTES", "1048576", "cap per captured body"},
+    {"PRICING_FILE", "the shipped copy", "LiteLLM-format price table"},
+};
+
+// The delivery pipeline, the same for every exporter (docs/telemetry-plugins.md).
+inline constexpr SettingDoc kPipelineSettings[] = {
+    {"TELEMETRY_BATCH_SIZE", "100", "records per batch"},
+    {"TELEMETRY_FLUSH_INTERVAL_MS", "1000", "a partial batch is sent after this"},
+    {"TELEMETRY_QUEUE_SIZE", "10000", "records queued per exporter; beyond, they go to the spool"},
+    {"TELEMETRY_QUEUE_MAX_BYTES", "67108864", "the same queue's bound in memory"},
+    {"TELEMETRY_INGEST_QUEUE_SIZE", "16384", "records waiting for the telemetry thread (max 65534); beyond, dropped"},
+    {"TELEMETRY_INGEST_MAX_BYTES", "268435456", "the same hand-over's bound in memory"},
+    {"TELEMETRY_MAX_RETRIES", "5", "retries of a batch before it is spooled"},
+    {"TELEMETRY_RETRY_INITIAL_MS", "500", "first retry backoff (exponential, full jitter)"},
+    {"TELEMETRY_RETRY_MAX_MS", "30000", "longest retry backoff"},
+    {"TELEMETRY_BREAKER_FAILURES", "5", "consecutive failures that open the circuit breaker"},
+    {"TELEMETRY_BREAKER_OPEN_MS", "30000", "the breaker's first open time (doubles while the backend stays down)"},
+    {"TELEMETRY_SPOOL_DIR", "telemetry-spool",
+     "on-disk spool, one sub-directory per exporter; one gateway per directory"},
+    {"TELEMETRY_SPOOL_MAX_BYTES", "268435456", "spool bound per exporter; 0 turns spooling off"},
+    {"TELEMETRY_SPOOL_FSYNC", "batch", "always, batch or never"},
+};
+
+inline constexpr SettingGroup kCoreSettings[] = {
+    {"Server", kServerSettings},
+    {"Providers (x-provider header, provider/model prefix, or DEFAULT_PROVIDER)", kProviderSettings},
+    {"Telemetry", kTelemetrySettings},
+    {"Delivery pipeline, per exporter (docs/telemetry-plugins.md)", kPipelineSettings},
+};
+
+using CoreSettings = DeclaredSettings<kCoreSettings>;
+
+}  // namespace gw

@@ -50,16 +50,19 @@ struct SettingGroup {
   std::span<const SettingDoc> settings;
 };
 
-// The entry of `table` named `name`, or nullptr.
-constexpr const SettingDoc* findSetting(std::span<const SettingDoc> table, std::string_view name) {
+// The entry of `table` named `name`, if it has one. A copy, not a
+// pointer: GCC's -fsanitize=undefined instruments a pointer's comparison
+// with null, which then is no constant expression, and these run at
+// compile time (SettingName).
+constexpr std::optional<SettingDoc> findSetting(std::span<const SettingDoc> table, std::string_view name) {
   for (const auto& s : table)
-    if (s.name == name) return &s;
-  return nullptr;
+    if (s.name == name) return s;
+  return std::nullopt;
 }
-constexpr const SettingDoc* findSetting(std::span<const SettingGroup> groups, std::string_view name) {
+constexpr std::optional<SettingDoc> findSetting(std::span<const SettingGroup> groups, std::string_view name) {
   for (const auto& g : groups)
-    if (const SettingDoc* s = findSetting(g.settings, name)) return s;
-  return nullptr;
+    if (auto s = findSetting(g.settings, name)) return s;
+  return std::nullopt;
 }
 
 // Declared and never defined: SettingName's constructor calls it, at
@@ -76,18 +79,22 @@ class SettingName {
  public:
   template <std::size_t N>
   consteval SettingName(const char (&name)[N])  // implicit: a literal is the natural spelling of a name
-      : doc_(findSetting(Table, std::string_view(name, N - 1))) {
-    if (doc_ == nullptr) setting_is_not_declared_in_the_components_table();
-  }
+      : doc_(declared(std::string_view(name, N - 1))) {}
 
-  constexpr std::string_view view() const { return doc_->name; }
-  constexpr operator std::string_view() const { return doc_->name; }  // for configError()
+  constexpr std::string_view view() const { return doc_.name; }
+  constexpr operator std::string_view() const { return doc_.name; }  // for configError()
   // The table's entry: its default_text serves as the value where the two
   // are the same string (the providers' base URLs), so they cannot differ.
-  constexpr const SettingDoc& doc() const { return *doc_; }
+  constexpr const SettingDoc& doc() const { return doc_; }
 
  private:
-  const SettingDoc* doc_;
+  static consteval SettingDoc declared(std::string_view name) {
+    auto doc = findSetting(Table, name);
+    if (!doc) setting_is_not_declared_in_the_components_table();
+    return *doc;
+  }
+
+  SettingDoc doc_;
 };
 
 // Reads the variables `Table` declares from a ConfigSource. The getters are

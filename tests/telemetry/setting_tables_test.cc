@@ -64,7 +64,7 @@ TEST(SettingTables, DocumentedPipelineDefaultsAreTheDefaults) {
   auto o = TelemetryOptions::fromConfig(ConfigSource({}, {}));
   ASSERT_TRUE(o) << o.error().message;
   auto documented = [](std::string_view name) {
-    const SettingDoc* doc = findSetting(kCoreSettings, name);
+    auto doc = findSetting(kCoreSettings, name);
     return doc ? std::string(doc->default_text) : "(not declared)";
   };
   const auto& e = o->exporter;

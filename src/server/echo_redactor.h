@@ -1,14 +1,15 @@
-// Masks the credentials the gateway sent upstream wherever an upstream
-// echoes them in a response body, before anything (the provider's handler,
-// the record, the client) sees the bytes.
+// Masks the operator's credentials that the gateway sent upstream wherever
+// an upstream echoes them in a response body, before anything (the
+// provider's handler, the record, the client) sees the bytes: a client
+// spending the gateway's key must never learn it.
 //
 // The body arrives in pieces, and a credential may straddle two: the
 // longest end of a piece that could begin a credential is held back and
 // put in front of the next piece. Each occurrence becomes "[REDACTED]"
 // padded with '*' to the credential's length, so that a body keeps its
 // length (a relayed Content-Length stays true). Credentials are the bare
-// values sentSecrets() lists in proxy.cc: 8 bytes or more, so that a short
-// one cannot mask ordinary text.
+// values collectOperatorSecrets() lists (upstream_heads.h): 8 bytes or
+// more, so that a short one cannot mask ordinary text.
 //
 // One per response, on the worker's thread.
 #pragma once

@@ -52,7 +52,7 @@ struct ProxyContext {
   bool client_gone = false;
   bool upstream_timed_out = false;
   std::string usage_tail;  // last bytes of a body past the capture budget
-  std::vector<std::string_view> sent_secrets;  // see collectSentSecrets(); views into the upstream request
+  std::vector<std::string_view> operator_secrets;  // see collectOperatorSecrets(); views into the upstream request
   std::unique_ptr<upstream::Connection> upstream;  // current connection, if any
 
   const Settings& settings() const { return worker.shared.settings(); }

@@ -205,7 +205,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
                          "text/event-stream");
 
   std::vector<std::pair<std::string, std::string>> extra;
-  forwardableHeaders(parser, chead.passthrough_bytes, ctx.sent_secrets, extra);
+  forwardableHeaders(parser, chead.passthrough_bytes, ctx.operator_secrets, extra);
   ResponseHeadParams hp;
   hp.status = chead.status;
   hp.content_type = chead.content_type;
@@ -290,9 +290,9 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
       if (coded > 0) decoder->feed(std::string_view(buf.data(), coded));
     }
   };
-  // Credentials an upstream echoes are masked before the handler, the
-  // record or the client see the body.
-  EchoRedactor echo(ctx.sent_secrets);
+  // The operator's credentials an upstream echoes are masked before the
+  // handler, the record or the client see the body.
+  EchoRedactor echo(ctx.operator_secrets);
   auto bodyFailure = [&](const boost::system::error_code& ec, std::string_view stage) {
     return decode_failure ? *decode_failure : transportError(ctx, ec, stage);
   };
@@ -424,7 +424,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
 net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
                               UpstreamRequest& up) {
   std::optional<std::string> head = upstreamRequestHead(up, up.bodyFor(creq));
-  collectSentSecrets(up, ctx.sent_secrets);
+  collectOperatorSecrets(up, creq.config, ctx.operator_secrets);
   if (!head) {
     co_await sendError(ctx, Error::badRequest("invalid_request", "The request cannot be forwarded: invalid target"),
                        "invalid_request");

@@ -14,10 +14,11 @@ using namespace std::string_view_literals;  // "..."sv: appends without strlen()
 // Headers from the upstream response that reach the client. Passthrough
 // responses keep the provider's headers (rate limits, processing time...);
 // translated ones keep only what still means the same thing.
-// A header whose value holds a credential the gateway sent (an upstream,
-// or a proxy before it, echoing the request) never reaches the client.
+// A header whose value holds one of the operator's credentials (an
+// upstream, or a proxy before it, echoing the request) never reaches the
+// client.
 void forwardableHeaders(const UpstreamResponseParser& upstream, bool passthrough,
-                        const std::vector<std::string_view>& sent_secrets,
+                        const std::vector<std::string_view>& operator_secrets,
                         std::vector<std::pair<std::string, std::string>>& out) {
   upstream.forEachField([&](http::field id, std::string_view name, std::string_view value) {
     // Framing, connection management and the gateway's own headers are the
@@ -45,7 +46,7 @@ void forwardableHeaders(const UpstreamResponseParser& upstream, bool passthrough
     if (iequals(name, "x-request-id")) return;
     // A plain search: header values are short, where memmem's set-up per
     // call would cost more than the search.
-    for (std::string_view secret : sent_secrets)
+    for (std::string_view secret : operator_secrets)
       if (value.size() >= secret.size() && value.find(secret) != std::string_view::npos) return;
     // The gateway's CORS policy (CORS_ALLOWED_ORIGINS) decides what a
     // browser may read, never the upstream's.
@@ -69,14 +70,20 @@ std::optional<std::string> contentCodings(const UpstreamResponseParser& h) {
   return codings;
 }
 
-// The credentials in the request sent upstream (API keys, bearer tokens,
-// AWS session tokens), as their bare values: what an echo would contain.
-// Providers write header names in lower case (see Provider::prepare).
-// Values shorter than kMinSecretBytes are left out: they would match
-// unrelated text, and no provider issues keys that short.
-void collectSentSecrets(const UpstreamRequest& up, std::vector<std::string_view>& secrets) {
+// The operator's credentials (the gateway's configuration) among those in
+// the request sent upstream, as their bare values: what an echo would
+// contain. A client's own key is not among them: echoed back to that client
+// it tells nothing new. Providers write header names in lower case (see
+// Provider::prepare). Values shorter than kMinSecretBytes are left out:
+// they would match unrelated text, and no provider issues keys that short.
+void collectOperatorSecrets(const UpstreamRequest& up, const ProviderConfig* config,
+                            std::vector<std::string_view>& secrets) {
   static constexpr std::size_t kMinSecretBytes = 8;
   secrets.clear();
+  if (config == nullptr) return;
+  const std::string_view api_key = trim(config->env_api_key);
+  const std::string_view session_token = trim(config->env_aws_session_token);
+  if (api_key.size() < kMinSecretBytes && session_token.size() < kMinSecretBytes) return;
   for (const auto& [header, value] : up.headers) {
     const std::string_view name = header;  // compared by size first, unlike std::string == const char*
     std::string_view v = trim(value);
@@ -87,7 +94,7 @@ void collectSentSecrets(const UpstreamRequest& up, std::vector<std::string_view>
                name != "x-amz-security-token"sv) {
       continue;
     }
-    if (v.size() >= kMinSecretBytes) secrets.push_back(v);
+    if (v.size() >= kMinSecretBytes && (v == api_key || v == session_token)) secrets.push_back(v);
   }
 }
 

@@ -29,20 +29,21 @@ struct UpstreamHeaders final : HeaderLookup {
 // Headers from the upstream response that reach the client (appended to
 // `out`). Passthrough responses keep the provider's headers (rate limits,
 // processing time...); translated ones keep only what still means the
-// same thing. A header whose value holds a credential the gateway sent is
+// same thing. A header whose value holds one of `operator_secrets` is
 // dropped.
 void forwardableHeaders(const UpstreamResponseParser& upstream, bool passthrough,
-                        const std::vector<std::string_view>& sent_secrets,
+                        const std::vector<std::string_view>& operator_secrets,
                         std::vector<std::pair<std::string, std::string>>& out);
 
 // The response's content-codings, every Content-Encoding field joined
 // (RFC 9110 section 5.3), or nullopt when it has none.
 std::optional<std::string> contentCodings(const UpstreamResponseParser& h);
 
-// Puts in `secrets` the credentials in the request sent upstream (API keys,
-// bearer tokens, AWS session tokens), as their bare values: what an echo
-// would contain. Views into `up`.
-void collectSentSecrets(const UpstreamRequest& up, std::vector<std::string_view>& secrets);
+// Puts in `secrets` the operator's credentials (from `config`, the
+// gateway's configuration) that the request sent upstream carries, as their
+// bare values: what an echo would contain. Views into `up`.
+void collectOperatorSecrets(const UpstreamRequest& up, const ProviderConfig* config,
+                            std::vector<std::string_view>& secrets);
 
 // The provider's own request id, from the first of the usual headers.
 std::optional<std::string> providerRequestId(const UpstreamResponseParser& h);

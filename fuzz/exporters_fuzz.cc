@@ -124,7 +124,7 @@ gw::RecordPtr fromRequestRecord(FuzzInput& in) {
   r.outcome = static_cast<gw::RequestOutcome>(in.below(3));
   r.status_code = static_cast<int>(in.i64() % 1000);
   if (in.flag()) r.provider_status_code = static_cast<int>(in.u64() % 1000);
-  r.error_type = maybeString(in);
+  if (in.flag()) r.error_type = static_cast<gw::ErrorType>(in.below(gw::kErrorTypeCount));
   r.provider_request_id = maybeString(in);
   gw::ResponseObservation& obs = r.observation;
   obs.usage.input = maybeTokens(in);

@@ -13,13 +13,49 @@
 #include "gw/provider.h"
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace gw {
 
 enum class RequestOutcome { kSuccess, kError, kCancelled };
+
+// What went wrong on the gateway's side of a request: the closed set of the
+// record's metadata.error_type (docs/records.md) and of the error_type label
+// of ai_gateway_errors_total.
+enum class ErrorType {
+  kInvalidRequest,       // malformed request, unknown provider, a body the provider cannot express (400)
+  kAuthentication,       // x-gateway-key or provider credentials (401)
+  kRequestTooLarge,      // MAX_REQUEST_BODY_BYTES (413)
+  kOverloaded,           // MAX_INFLIGHT_BODY_BYTES (503)
+  kUpstreamUnreachable,  // DNS, connect, TLS, connection limit (502, 503)
+  kUpstreamBroken,       // malformed answer or broken connection (502, or a final error event)
+  kUpstreamTimeout,      // UPSTREAM_TIMEOUT_MS, UPSTREAM_CONNECT_TIMEOUT_MS (504)
+  kUpstreamHttpError,    // the provider answered >= 400 (its status)
+  kClientDisconnected,   // the client left before the response finished
+  kInternal,             // a bug or resource exhaustion in the gateway (500)
+};
+inline constexpr std::size_t kErrorTypeCount = static_cast<std::size_t>(ErrorType::kInternal) + 1;
+
+// The name records and metrics carry ("upstream_broken"...).
+constexpr std::string_view toString(ErrorType type) {
+  switch (type) {
+    case ErrorType::kInvalidRequest: return "invalid_request";
+    case ErrorType::kAuthentication: return "authentication";
+    case ErrorType::kRequestTooLarge: return "request_too_large";
+    case ErrorType::kOverloaded: return "overloaded";
+    case ErrorType::kUpstreamUnreachable: return "upstream_unreachable";
+    case ErrorType::kUpstreamBroken: return "upstream_broken";
+    case ErrorType::kUpstreamTimeout: return "upstream_timeout";
+    case ErrorType::kUpstreamHttpError: return "upstream_http_error";
+    case ErrorType::kClientDisconnected: return "client_disconnected";
+    case ErrorType::kInternal: return "internal";
+  }
+  return "internal";
+}
 
 struct RequestRecord {
   using SteadyTime = std::chrono::steady_clock::time_point;
@@ -55,7 +91,7 @@ struct RequestRecord {
   RequestOutcome outcome = RequestOutcome::kSuccess;
   int status_code = 0;
   std::optional<int> provider_status_code;
-  std::optional<std::string> error_type;  // gateway-side error, closed set (docs/records.md)
+  std::optional<ErrorType> error_type;  // gateway-side error
   std::optional<std::string> provider_request_id;
 
   ResponseObservation observation;  // usage, stream chunks, provider errors

@@ -33,10 +33,10 @@ void captureBody(ProxyContext& ctx, std::string_view bytes) {
 }
 
 // A gateway-generated error (before any response byte was sent).
-net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, std::string_view error_type) {
+net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, ErrorType error_type) {
   ctx.record->status_code = e.http_status;
   ctx.record->outcome = RequestOutcome::kError;
-  if (!ctx.record->error_type) ctx.record->error_type = std::string(error_type);
+  if (!ctx.record->error_type) ctx.record->error_type = error_type;
   std::string body = openAiErrorBody(e);
   ResponseHeadParams p;
   p.status = e.http_status;
@@ -58,15 +58,15 @@ net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, std::string_vi
   if (!write.ok()) ctx.keep_alive = false;
 }
 
-std::string_view errorTypeFor(const Error& e) {
-  if (e.http_status == 504) return "upstream_timeout";
-  if (e.code == "upstream_unreachable" || e.code == "upstream_connection_limit") return "upstream_unreachable";
-  if (e.http_status == 502) return "upstream_broken";
-  if (e.http_status == 401) return "authentication";
-  if (e.http_status == 413) return "request_too_large";
-  if (e.code == "overloaded") return "overloaded";
-  if (e.http_status >= 400 && e.http_status < 500) return "invalid_request";
-  return "internal";
+ErrorType errorTypeFor(const Error& e) {
+  if (e.http_status == 504) return ErrorType::kUpstreamTimeout;
+  if (e.code == "upstream_unreachable" || e.code == "upstream_connection_limit") return ErrorType::kUpstreamUnreachable;
+  if (e.http_status == 502) return ErrorType::kUpstreamBroken;
+  if (e.http_status == 401) return ErrorType::kAuthentication;
+  if (e.http_status == 413) return ErrorType::kRequestTooLarge;
+  if (e.code == "overloaded") return ErrorType::kOverloaded;
+  if (e.http_status >= 400 && e.http_status < 500) return ErrorType::kInvalidRequest;
+  return ErrorType::kInternal;
 }
 
 Error transportError(const ProxyContext& ctx, const boost::system::error_code& ec, std::string_view stage) {

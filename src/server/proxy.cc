@@ -79,7 +79,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     auto key = headers.get("x-gateway-key");
     if (!key || !gatewayKeyAccepted(trim(*key), s.gateway_api_keys)) {
       co_await sendError(ctx, Error::unauthorized("invalid_gateway_key", "Missing or invalid x-gateway-key"),
-                         "authentication");
+                         ErrorType::kAuthentication);
       finish();
       co_return ctx.keep_alive;
     }
@@ -112,7 +112,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     if (json_type) {
       auto scanned = scanJsonBody(request.body());
       if (!scanned) {
-        co_await sendError(ctx, scanned.error(), "invalid_request");
+        co_await sendError(ctx, scanned.error(), ErrorType::kInvalidRequest);
         finish();
         co_return ctx.keep_alive;
       }
@@ -121,14 +121,14 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     }
   } else if (requiresJsonBody(request.method_string(), path)) {
     co_await sendError(ctx, Error::badRequest("invalid_json", "Request body is empty: this endpoint takes a JSON object"),
-                       "invalid_request");
+                       ErrorType::kInvalidRequest);
     finish();
     co_return ctx.keep_alive;
   }
   auto route = selectProvider(headers, facts.model ? std::optional<std::string_view>(*facts.model) : std::nullopt,
                               *w.shared.deps.providers, s.default_provider);
   if (!route) {
-    co_await sendError(ctx, route.error(), "invalid_request");
+    co_await sendError(ctx, route.error(), ErrorType::kInvalidRequest);
     finish();
     co_return ctx.keep_alive;
   }
@@ -150,7 +150,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   if (has_json && route->provider->wantsParsedBody(creq)) {
     auto parsed = parseJsonBody(request.body(), &json_memory);
     if (!parsed) {  // scanJsonBody accepted it: not expected
-      co_await sendError(ctx, parsed.error(), "invalid_request");
+      co_await sendError(ctx, parsed.error(), ErrorType::kInvalidRequest);
       finish();
       co_return ctx.keep_alive;
     }
@@ -173,7 +173,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
 
   if (ctx.client_gone) {
     rec.outcome = RequestOutcome::kCancelled;
-    rec.error_type = "client_disconnected";
+    rec.error_type = ErrorType::kClientDisconnected;
     // status_code stays what the client received (null when no head was
     // sent); provider_latency stays null: the upstream response never finished.
     if (!ctx.head_sent) rec.status_code = 0;

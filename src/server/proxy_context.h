@@ -149,10 +149,10 @@ class ClientWrite {
 // Answers with a gateway-made error (before any response byte was sent):
 // the OpenAI error shape, with Retry-After when the error has one; the
 // record gets its status and `error_type`.
-net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, std::string_view error_type);
+net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, ErrorType error_type);
 
 // The record's error_type for a gateway-made error.
-std::string_view errorTypeFor(const Error& e);
+ErrorType errorTypeFor(const Error& e);
 
 // The error for a failed upstream read or write at `stage` (504 when the
 // exchange's deadline passed).

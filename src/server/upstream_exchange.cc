@@ -199,7 +199,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   rec.status_code = chead.status;
   if (chead.status >= 400) {
     rec.outcome = RequestOutcome::kError;
-    rec.error_type = "upstream_http_error";
+    rec.error_type = ErrorType::kUpstreamHttpError;
   }
   rec.streamed = iequals(trim(std::string_view(chead.content_type).substr(0, chead.content_type.find(';'))),
                          "text/event-stream");
@@ -312,7 +312,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
       }
       if (body.size() + n > kMaxBufferedUpstreamBody) {
         Error e = Error::badGateway("upstream_response_too_large", "The upstream response is too large");
-        co_await sendError(ctx, e, "upstream_broken");
+        co_await sendError(ctx, e, ErrorType::kUpstreamBroken);
         co_return;
       }
       body.append(echo.filter(std::string_view(buf.data(), n), n == 0));
@@ -323,7 +323,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
     if (st) st = handler->onEnd(out);
     rec.observation = std::move(handler->observation());
     if (!st) {
-      co_await sendError(ctx, st.error(), "upstream_broken");
+      co_await sendError(ctx, st.error(), ErrorType::kUpstreamBroken);
       co_return;
     }
     if (parser.keep_alive()) ctx.worker.pool->release(std::move(ctx.upstream));
@@ -385,7 +385,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   }
   if (failure) {
     rec.outcome = RequestOutcome::kError;
-    rec.error_type = failure->http_status == 504 ? "upstream_timeout" : "upstream_broken";
+    rec.error_type = failure->http_status == 504 ? ErrorType::kUpstreamTimeout : ErrorType::kUpstreamBroken;
     handler->onUpstreamFailure(*failure, out);
     rec.observation = std::move(handler->observation());
     if (ctx.chunked && rec.streamed) {
@@ -406,7 +406,7 @@ net::awaitable<void> exchangeOn(ProxyContext& ctx, Stream& stream, const Provide
   }
   if (Status st = handler->onEnd(out); !st) {
     rec.outcome = RequestOutcome::kError;
-    rec.error_type = "upstream_broken";
+    rec.error_type = ErrorType::kUpstreamBroken;
     handler->onUpstreamFailure(st.error(), out);
   }
   rec.observation = std::move(handler->observation());
@@ -427,7 +427,7 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
   collectOperatorSecrets(up, creq.config, ctx.operator_secrets);
   if (!head) {
     co_await sendError(ctx, Error::badRequest("invalid_request", "The request cannot be forwarded: invalid target"),
-                       "invalid_request");
+                       ErrorType::kInvalidRequest);
     co_return;
   }
 
@@ -463,7 +463,7 @@ net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const
     if (!retry) co_return;
   }
   co_await sendError(ctx, Error::badGateway("upstream_broken", "The upstream closed the connection"),
-                     "upstream_broken");
+                     ErrorType::kUpstreamBroken);
 }
 
 }  // namespace gw::server

@@ -576,12 +576,14 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
 
   // Errors.
   const bool is_error = in.status_code >= 400 || in.outcome != RequestOutcome::kSuccess;
-  std::optional<std::string> error_type = in.error_type;
-  if (!error_type && is_error) {
-    if (in.outcome == RequestOutcome::kCancelled) error_type = "client_disconnected";
-    else if (in.provider_status_code && *in.provider_status_code >= 400) error_type = "upstream_http_error";
-    else error_type = "internal";
+  std::optional<ErrorType> gateway_error = in.error_type;
+  if (!gateway_error && is_error) {
+    if (in.outcome == RequestOutcome::kCancelled) gateway_error = ErrorType::kClientDisconnected;
+    else if (in.provider_status_code && *in.provider_status_code >= 400) gateway_error = ErrorType::kUpstreamHttpError;
+    else gateway_error = ErrorType::kInternal;
   }
+  std::optional<std::string> error_type;
+  if (gateway_error) error_type.emplace(toString(*gateway_error));
   std::optional<std::string> provider_error_type = obs.provider_error_type;
   if (!provider_error_type && in.streamed) provider_error_type = response_error_type;
   if (!provider_error_type && in.provider_status_code && *in.provider_status_code >= 400) {

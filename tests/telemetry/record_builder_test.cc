@@ -14,6 +14,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -163,7 +164,7 @@ TEST(RecordBuilder, UpstreamClientError) {
   r.status_code = 400;
   r.provider_status_code = 400;
   r.outcome = RequestOutcome::kError;
-  r.error_type = "upstream_http_error";
+  r.error_type = gw::ErrorType::kUpstreamHttpError;
   r.first_byte_sent = r.received + 200ms;
   r.response_body = R"({"error":{"message":"Invalid 'messages'","type":"invalid_request_error","param":"messages","code":null}})";
   r.response_size = r.response_body.size();
@@ -179,7 +180,7 @@ TEST(RecordBuilder, UpstreamServerErrorWithoutJsonBodyIsHttpStatus) {
   r.status_code = 503;
   r.provider_status_code = 503;
   r.outcome = RequestOutcome::kError;
-  r.error_type = "upstream_http_error";
+  r.error_type = gw::ErrorType::kUpstreamHttpError;
   r.response_body = "Service Unavailable";
   auto built = builder().build(r);
   const auto& meta = built.record->json().at("attributes").at("metadata");
@@ -208,7 +209,7 @@ TEST(RecordBuilder, GatewayErrorBeforeAnyProvider) {
   r.provider_request_id.reset();
   r.status_code = 400;
   r.outcome = RequestOutcome::kError;
-  r.error_type = "invalid_request";
+  r.error_type = gw::ErrorType::kInvalidRequest;
   r.response_body = R"({"error":{"message":"malformed JSON","type":"invalid_request_error","code":"invalid_json"}})";
   r.response_size = r.response_body.size();
   auto built = builder().build(r);
@@ -222,7 +223,7 @@ TEST(RecordBuilder, CancelledStream) {
   RequestRecord r = base();
   r.streamed = true;
   r.outcome = RequestOutcome::kCancelled;
-  r.error_type = "client_disconnected";
+  r.error_type = gw::ErrorType::kClientDisconnected;
   r.upstream_finished.reset();
   r.observation.chunks = {
       R"({"id":"c2","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":"Once upon"},"finish_reason":null}]})"};
@@ -369,7 +370,7 @@ TEST(RecordBuilder, SummaryOnlyMatchesTheFullBuild) {
   r.observation.usage.output = 2;
   r.status_code = 429;
   r.outcome = RequestOutcome::kError;
-  r.error_type = "upstream_http_error";
+  r.error_type = gw::ErrorType::kUpstreamHttpError;
   auto full = builder().build(r);
   auto summary_only = builder().build(r, /*with_record=*/false);
   EXPECT_EQ(summary_only.record, nullptr);
@@ -583,6 +584,27 @@ TEST(RecordBuilderSecretNames, TextPath) {
   const std::string preview(req.at("_preview").as_string());
   EXPECT_EQ(preview.find("sk-cut-10"), std::string::npos) << preview;
   EXPECT_NE(preview.find("\"max_tokens\":5"), std::string::npos) << preview;
+}
+
+}  // namespace
+}  // namespace gw
+
+namespace gw {
+namespace {
+
+// The closed set of error_type: each value has its own name, and
+// docs/records.md documents every one of them in its error_type table.
+TEST(RecordBuilderErrorTypes, EveryValueIsNamedOnceAndDocumented) {
+  std::ifstream in(GW_SOURCE_DIR "/docs/records.md");
+  std::stringstream docs;
+  docs << in.rdbuf();
+  ASSERT_FALSE(docs.str().empty());
+  std::set<std::string_view> names;
+  for (std::size_t i = 0; i < kErrorTypeCount; ++i) {
+    std::string_view name = toString(static_cast<ErrorType>(i));
+    EXPECT_TRUE(names.insert(name).second) << name << " is used twice";
+    EXPECT_NE(docs.str().find("| `" + std::string(name) + "` |"), std::string::npos) << name << " is not in docs/records.md";
+  }
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // as no-ops that accept anything, without limits. A SAX handler derives
 // from JsonSaxDefaults and defines only the callbacks it reads: its own
 // members hide these (basic_parser calls them on the handler's type; nothing
-// is virtual). Used by the request body scan (server/router.cc) and the
+// is virtual). Used by the request body scan (server/json_body.cc) and the
 // usage reader (providers/common/forwarding.cc).
 #pragma once
 

@@ -8,7 +8,7 @@
 #include "common/openai_error.h"
 #include "common/strings.h"
 #include "common/draining_buffer.h"
-#include "server/router.h"
+#include "server/request_head.h"
 #include "server/server_internal.h"
 #include "telemetry/telemetry_sink.h"
 

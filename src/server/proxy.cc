@@ -7,7 +7,9 @@
 #include "providers/provider_registry.h"
 #include "server/exchange_guards.h"
 #include "server/proxy_context.h"
-#include "server/router.h"
+#include "server/json_body.h"
+#include "server/request_head.h"
+#include "server/routing.h"
 #include "telemetry/telemetry_sink.h"
 
 #include <boost/json/monotonic_resource.hpp>

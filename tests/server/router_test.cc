@@ -1,4 +1,6 @@
-#include "server/router.h"
+#include "server/json_body.h"
+#include "server/request_head.h"
+#include "server/routing.h"
 #include "server/testing/json_body_facts_reference.h"
 
 #include "config/settings.h"

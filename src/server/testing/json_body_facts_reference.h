@@ -1,10 +1,10 @@
 // Test support shared by tests/server/router_test.cc and
-// fuzz/http_request_fuzz.cc: the facts scanJsonBody (src/server/router.cc)
+// fuzz/http_request_fuzz.cc: the facts scanJsonBody (src/server/json_body.cc)
 // reads with its SAX pass, read instead from the parsed tree, as the
 // reference the scan is checked against.
 #pragma once
 
-#include "server/router.h"
+#include "server/json_body.h"
 
 #include <boost/json/object.hpp>
 

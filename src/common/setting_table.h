@@ -50,6 +50,16 @@ struct SettingGroup {
   std::span<const SettingDoc> settings;
 };
 
+// Whether `name` is written as a variable name must be: an upper-case
+// letter, then upper-case letters, digits and '_' (what --help lists and
+// the docs test reads as a setting).
+constexpr bool isSettingName(std::string_view name) {
+  if (name.empty() || name.front() < 'A' || name.front() > 'Z') return false;
+  for (char c : name)
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
 // The entry of `table` named `name`, if it has one. A copy, not a
 // pointer: GCC's -fsanitize=undefined instruments a pointer's comparison
 // with null, which then is no constant expression, and these run at

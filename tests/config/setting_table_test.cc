@@ -27,6 +27,8 @@ static_assert(findSetting(kGroups, "BETA")->description == kSecond[0].descriptio
 static_assert(!findSetting(kGroups, "GAMMA"));
 static_assert(findSetting(kCoreSettings, "MAX_INFLIGHT_BODY_BYTES").has_value());
 static_assert(findSetting(kCoreSettings, "TELEMETRY_SPOOL_FSYNC").has_value());
+static_assert(isSettingName("MAX_REQUEST_BODY_BYTES") && isSettingName("X2"));
+static_assert(!isSettingName("") && !isSettingName("_X") && !isSettingName("Port") && !isSettingName("A-B"));
 
 TEST(SettingTable, NamesCarryTheirEntry) {
   constexpr DeclaredSettings<kGroups>::Name name = "ALPHA_URL";
@@ -67,13 +69,6 @@ TEST(SettingTable, HelpLines) {
   EXPECT_EQ(none, "  (no settings)\n");
 }
 
-bool isVariableName(std::string_view name) {
-  if (name.empty() || !std::isupper(static_cast<unsigned char>(name.front()))) return false;
-  for (char c : name)
-    if (!(std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_'))
-      return false;
-  return true;
-}
 
 // Each line of --help is one variable: a name, a one-line description, and
 // the name once in the whole table.
@@ -83,7 +78,7 @@ TEST(CoreSettings, EveryEntryIsOneWellFormedLine) {
     EXPECT_FALSE(group.title.empty());
     EXPECT_FALSE(group.settings.empty()) << group.title;
     for (const auto& s : group.settings) {
-      EXPECT_TRUE(isVariableName(s.name)) << s.name;
+      EXPECT_TRUE(isSettingName(s.name)) << s.name;
       EXPECT_TRUE(seen.insert(s.name).second) << s.name << " is declared twice";
       EXPECT_FALSE(s.description.empty()) << s.name;
       for (std::string_view text : {s.description, s.default_text})

@@ -16,14 +16,6 @@
 namespace gw {
 namespace {
 
-bool isVariableName(std::string_view name) {
-  if (name.empty() || !std::isupper(static_cast<unsigned char>(name.front()))) return false;
-  for (char c : name)
-    if (!(std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_'))
-      return false;
-  return true;
-}
-
 // A variable declared by two components would be listed twice and read by
 // both; each line of an exporter's table is as well formed as the core's.
 TEST(SettingTables, EveryVariableIsDeclaredOnceAcrossTheCoreAndTheExporters) {
@@ -35,7 +27,7 @@ TEST(SettingTables, EveryVariableIsDeclaredOnceAcrossTheCoreAndTheExporters) {
   ASSERT_TRUE(registry.validate());
   for (const auto& name : registry.names()) {
     for (const auto& s : registry.settings(name)) {
-      EXPECT_TRUE(isVariableName(s.name)) << name << ": " << s.name;
+      EXPECT_TRUE(isSettingName(s.name)) << name << ": " << s.name;
       EXPECT_FALSE(s.description.empty()) << name << ": " << s.name;
       EXPECT_EQ(s.description.find('\n'), std::string_view::npos) << s.name;
       EXPECT_EQ(s.default_text.find('\n'), std::string_view::npos) << s.name;

@@ -51,6 +51,13 @@ Result<std::vector<std::unique_ptr<Exporter>>> ExporterRegistry::create(
     }
     auto exporter = (*factory)(context);
     if (!exporter) return exporter.error();
+    // Metrics, logs and /health name an exporter by name(): a plugin that
+    // answers to another name than it registered would be reported as
+    // something else than what the operator enabled.
+    if ((*exporter)->name() != name)
+      return configError("ENABLED_EXPORTERS", "exporter '" + name + "' names itself '" +
+                                                  std::string((*exporter)->name()) +
+                                                  "': a plugin's name() must be the name it registers");
     out.push_back(std::move(*exporter));
   }
   return out;

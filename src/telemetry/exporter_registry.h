@@ -40,7 +40,8 @@ class ExporterRegistry {
   Status validate() const;
 
   // Creates the exporters listed in ENABLED_EXPORTERS (already split). An
-  // unknown name is an error that lists the known names.
+  // unknown name is an error that lists the known names; so is an exporter
+  // whose name() is not the name it was registered under.
   Result<std::vector<std::unique_ptr<Exporter>>> create(const std::vector<std::string>& enabled,
                                                         const ExporterContext& context) const;
 

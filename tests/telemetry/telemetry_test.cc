@@ -225,6 +225,17 @@ TEST_F(TelemetryTest, UnknownExporterOrFailingFactoryStopsStartup) {
   ASSERT_FALSE(broken);
   EXPECT_EQ(broken.error().message.rfind("BROKEN_URL", 0), 0u) << broken.error().message;
 
+  // A plugin whose name() is not the name it registered.
+  registry_.add("alias", [](const ExporterContext&) -> Result<std::unique_ptr<Exporter>> {
+    return std::make_unique<FakeExporter>("other");
+  });
+  settings_.enabled_exporters = {"alias"};
+  auto misnamed = Telemetry::start(settings_, config(), registry_);
+  ASSERT_FALSE(misnamed);
+  EXPECT_TRUE(misnamed.error().message.starts_with("ENABLED_EXPORTERS")) << misnamed.error().message;
+  EXPECT_NE(misnamed.error().message.find("'alias' names itself 'other'"), std::string::npos)
+      << misnamed.error().message;
+
   settings_.pricing_file = "/nonexistent/prices.json";
   settings_.enabled_exporters = {};
   auto pricing = Telemetry::start(settings_, config(), registry_);

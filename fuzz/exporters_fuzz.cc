@@ -6,7 +6,7 @@
 // Records come from two places, as in the gateway:
 //  - mode 0: a RequestRecord whose every field (ids, tracking headers,
 //    bodies, stream chunks, usage, status codes, timings) is filled from the
-//    input with arbitrary bytes and integers, turned into the SPEC section 5
+//    input with arbitrary bytes and integers, turned into the docs/records.md
 //    record by the real RecordBuilder; then some record fields are
 //    overwritten with hostile JSON values (NaN, inf, huge and negative
 //    numbers, wrong types), as a spooled or hand-edited record may hold;

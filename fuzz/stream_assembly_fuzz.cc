@@ -71,7 +71,7 @@ bool sameValue(const boost::json::value& a, const boost::json::value& b) {
   return a == b;
 }
 
-// SPEC section 5's rule, written out here rather than taken from
+// docs/records.md's rule, written out here rather than taken from
 // gw::isSecretKey, so that a fault in that function is found too: the name,
 // lower-cased with '-' read as '_', is or ends with one of these, or is
 // aws_secret_access_key.

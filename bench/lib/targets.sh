@@ -114,7 +114,7 @@ start_portkey() {
   TARGET_ALL_PIDS[$name]=$pid
 }
 
-# telemetry_counters PORT: "QUEUED DROPPED" summed over the gateway's exporters, from GET /health (SPEC section 3:
+# telemetry_counters PORT: "QUEUED DROPPED" summed over the gateway's exporters, from GET /health (docs/configuration.md:
 # exporters.NAME.queue_depth / .dropped); "0 0" with telemetry off. Fails if /health does not answer.
 telemetry_counters() {
   local health i

@@ -5,7 +5,7 @@
 //   the submitting thread). The RequestRecord itself is prepared outside the
 //   timed region: the request path fills it as it goes.
 // - BM_BuildRecord*: what the telemetry thread pays to turn a RequestRecord
-//   into the SPEC section 5 record (JSON, scrubbing, cost), per record.
+//   into the record of docs/records.md (JSON, scrubbing, cost), per record.
 // - BM_MetricsUpdate: one labelled counter add + histogram observation.
 #include "telemetry/record_builder.h"
 #include "telemetry/telemetry.h"

@@ -34,7 +34,7 @@ namespace gw {
 class ConfigSource;
 class MetricsRegistry;
 
-// One finished request record in the shape of SPEC section 5. Immutable
+// One finished request record in the shape of docs/records.md. Immutable
 // once made and shared by every exporter's queue; every member function is
 // safe to call from any thread.
 //
@@ -56,7 +56,7 @@ class MetricsRegistry;
 //   `json::value v(record.json().at("x"), json::storage_ptr())`.
 class TelemetryRecord {
  public:
-  // `serialized` must be a JSON object in the shape of SPEC section 5 and
+  // `serialized` must be a JSON object in the shape of docs/records.md and
   // `fields` what it holds (gw::fieldsFromJson); gw::recordFromJson makes
   // both from any record text.
   TelemetryRecord(std::string id, std::string serialized, RecordFields fields);

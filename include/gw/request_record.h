@@ -60,7 +60,7 @@ constexpr std::string_view toString(ErrorType type) {
 struct RequestRecord {
   using SteadyTime = std::chrono::steady_clock::time_point;
 
-  // Identity and tracking headers (SPEC section 3).
+  // Identity and tracking headers (docs/configuration.md).
   std::string id;  // x-request-id, or generated
   std::optional<std::string> thread_id, org_id, user_id, project_id, project_name, experiment_id;
 

@@ -1,4 +1,4 @@
-// The gateway's typed, validated settings (SPEC section 2). Built once at
+// The gateway's typed, validated settings (docs/configuration.md). Built once at
 // start-up from a ConfigSource; read-only and shared by all threads after.
 // Exporters read their own options from the ConfigSource (see
 // include/gw/exporter.h); this struct holds what the core needs. Every
@@ -61,7 +61,7 @@ Result<Settings> loadSettings(const ConfigSource& config, unsigned hardware_thre
 // Parses an http(s) base URL. `{region}` placeholders must be substituted first.
 Result<UpstreamEndpoint> parseBaseUrl(std::string_view url);
 
-// The start-up warning of SPEC section 3 applies: keys from the environment,
+// The start-up warning of docs/configuration.md applies: keys from the environment,
 // no GATEWAY_API_KEYS, and a non-loopback HOST.
 bool exposesEnvironmentKeys(const Settings& settings);
 

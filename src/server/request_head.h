@@ -19,7 +19,7 @@ namespace gw {
 // most 128 bytes), else a new UUID.
 std::string requestIdFor(const HeaderLookup& headers);
 
-// Copies the tracking headers of SPEC section 3 into the record.
+// Copies the tracking headers of docs/configuration.md into the record.
 void copyTrackingHeaders(const HeaderLookup& headers, RequestRecord& record);
 
 // True when `key` is one of the configured gateway keys (constant time).

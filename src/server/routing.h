@@ -23,7 +23,7 @@ struct Route {
   bool model_rewritten = false;  // the body's "model" was changed
 };
 
-// SPEC section 3: x-provider wins; else a "provider/model" prefix naming a
+// docs/configuration.md: x-provider wins; else a "provider/model" prefix naming a
 // known provider is taken (and removed from the body); else the default.
 // An unknown x-provider is a 400.
 Result<Route> selectProvider(const HeaderLookup& headers, boost::json::object* body,

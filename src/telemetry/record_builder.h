@@ -1,6 +1,6 @@
 // Turns what the request path observed (gw::RequestRecord) into the request
-// record of SPEC section 5 (gw::TelemetryRecord). docs/records.md documents
-// every field.
+// record (gw::TelemetryRecord) that docs/records.md documents field by
+// field.
 //
 // Runs on the telemetry thread only, never on the request path: it parses
 // bodies, scrubs secrets, caps bodies, assembles streams and looks up prices.
@@ -68,7 +68,7 @@ class RecordBuilder {
 // "2026-11-26T20:01:02.345Z"
 std::string formatRfc3339Millis(std::chrono::system_clock::time_point t);
 
-// True for member names whose values are secrets (SPEC section 5): the
+// True for member names whose values are secrets (docs/records.md): the
 // name, ASCII lower-cased with '-' read as '_', is or ends with api_key,
 // apikey, secret, secret_key, password, access_token, refresh_token,
 // session_token, auth_token, private_key or authorization, or is

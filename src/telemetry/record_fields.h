@@ -21,7 +21,7 @@ namespace gw {
 // a few levels around them.
 inline constexpr std::size_t kMaxRecordDepth = 1024;
 
-// The fields of a record in the shape of SPEC section 5. Values of the
+// The fields of a record in the shape of docs/records.md. Values of the
 // wrong type read as nullopt; numbers given as strings stay strings only
 // where the field is a string.
 RecordFields fieldsFromJson(const boost::json::object& record);

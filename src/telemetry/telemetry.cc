@@ -165,7 +165,7 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
   bo.max_body_bytes = settings.telemetry_max_body_bytes;
   impl->builder = std::make_unique<RecordBuilder>(std::move(bo), std::move(pricing));
 
-  // SPEC section 6 metrics, declared before any exporter can read them.
+  // The metrics docs/exporters.md lists, declared before any exporter can read them.
   auto& m = impl->metrics;
   const auto& dur = MetricsRegistry::durationBuckets();
   impl->requests = m.counter("ai_gateway_requests_total", "Proxied requests", "1", {"provider", "model", "status_code"});

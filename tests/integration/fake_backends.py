@@ -234,7 +234,7 @@ ES_INDEX_RE = re.compile(r'^[a-z0-9][^\\/*?"<>| ,#:A-Z]*$')
 class FakeElasticsearch(FakeBackend):
     """Elasticsearch 8: GET /_cluster/health, PUT /_index_template/NAME,
     POST /_bulk (application/x-ndjson; action/source line pairs; the source
-    is a SPEC section 5 record whose attributes.id equals the action's _id).
+    is a docs/records.md record whose attributes.id equals the action's _id).
     Documents are stored by (_index, _id): a second `create` of the same id
     is answered 409 version_conflict_engine_exception, as Elasticsearch does.
     `reject_ids`: documents refused with a per-item 400
@@ -351,7 +351,7 @@ class FakeDatadog(FakeBackend):
     - POST /api/v1/distribution_points (deflate, Datadog's documented
       encoding; series[].metric, points [[ts int, [numbers...]]], tags, host,
       type "distribution"); `distributions_unknown` answers it 404 like an
-      intake that has only the v2 APIs of SPEC section 6;
+      intake that has only the v2 APIs of docs/telemetry-plugins.md;
     - POST /api/v2/logs (gzip; an array of at most 1000 entries, 5 MB
       decompressed, 1 MB per entry; `message` is the record's JSON)."""
 

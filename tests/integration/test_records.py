@@ -1,4 +1,4 @@
-"""Request records through the real binary (SPEC section 5, docs/records.md).
+"""Request records through the real binary (docs/records.md).
 
 The console exporter writes one JSON record per line on stdout; every test
 sends its own x-request-id and finds its record by that id.
@@ -66,7 +66,7 @@ class Records:
 
 class RecordAssertions:
     def assert_shape(self, rec, environment="development", service="noveum_ai_gateway"):
-        """SPEC section 5: every key present (null where unknown), no other."""
+        """docs/records.md: every key present (null where unknown), no other."""
         self.assertEqual(set(rec), TOP_KEYS)
         self.assertEqual(set(rec["resource"]), RESOURCE_KEYS)
         self.assertEqual(rec["resource"], {"service.name": service, "service.version": self.version,
@@ -460,7 +460,7 @@ class BodyCaptureTest(unittest.TestCase, RecordAssertions):
         self.assertTrue(any(t.startswith(preview) for t in full_texts), value["_preview"])
 
     def test_small_cap_keeps_tokens_and_cost(self):
-        """Capping what is captured must not lose the usage (SPEC: tokens come
+        """Capping what is captured must not lose the usage (docs/records.md: tokens come
         from the provider's usage; the cap only concerns the stored body)."""
         gw, records = self.gateway(TELEMETRY_MAX_BODY_BYTES="200")
         status, _, payload = http_request(gw.port, "POST", "/v1/chat/completions", CHAT, {"x-request-id": "capu-1"})

@@ -452,7 +452,7 @@ class SecretsScanTest(unittest.TestCase):
 
 
 class BodySecretMemberNamesTest(unittest.TestCase):
-    """SPEC section 5: a body member whose name, lower-cased with '-' read as
+    """docs/records.md: a body member whose name, lower-cased with '-' read as
     '_', is or ends with a secret suffix (api_key, secret, refresh_token...)
     is redacted at any depth in the record: in a parsed body, in a stream's
     record and in a body that is not JSON (the text path, which reads names

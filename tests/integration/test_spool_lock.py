@@ -1,4 +1,4 @@
-"""One spool directory belongs to one running gateway (SPEC section 6), through
+"""One spool directory belongs to one running gateway (docs/telemetry-plugins.md), through
 the real binary:
 
 - a second gateway given the spool directory of a running one (whatever its

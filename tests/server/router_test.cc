@@ -195,7 +195,7 @@ TEST(Router, TrackingHeaders) {
   h.items["x-organisation-id"] = "o2";
   RequestRecord r2;
   copyTrackingHeaders(h, r2);
-  EXPECT_EQ(r2.org_id, "o2") << "the British spelling of the SPEC comes first";
+  EXPECT_EQ(r2.org_id, "o2") << "the British spelling, the one docs/configuration.md names first, comes first";
 }
 
 TEST(Router, GatewayKeys) {

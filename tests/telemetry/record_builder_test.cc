@@ -1,4 +1,4 @@
-// Record shape (SPEC section 5) against golden files in
+// Record shape (docs/records.md) against golden files in
 // tests/testdata/telemetry/records/. GW_UPDATE_GOLDEN=1 rewrites them (then
 // review the diff: a golden file is only as good as its review).
 #include "telemetry/record_builder.h"
@@ -83,7 +83,7 @@ void expectGolden(const TelemetryRecord& record, const std::string& name) {
   ss << in.rdbuf();
   json::value expected = json::parse(ss.str());
   EXPECT_EQ(json::value(record.json()), expected) << "got:      " << record.serialized << "\nexpected: " << ss.str();
-  // The serialized form is the JSON, and every key of SPEC section 5 is present in order.
+  // The serialized form is the JSON, and every key of docs/records.md is present in order.
   EXPECT_EQ(json::parse(record.serialized), json::value(record.json()));
   EXPECT_EQ(record.serialized.find('\n'), std::string::npos);
   // The typed fields are what the record's JSON holds.
@@ -462,7 +462,7 @@ TEST(RecordBuilder, ExportersMayCopyFromOneRecordConcurrently) {
 namespace gw {
 namespace {
 
-// SPEC section 5: a member is secret when its name, lower-cased with '-'
+// docs/records.md: a member is secret when its name, lower-cased with '-'
 // read as '_', is or ends with one of the listed suffixes, or is one of the
 // names redacted before that rule (aws_secret_access_key).
 const std::vector<std::string> kSecretNames = {

@@ -1,4 +1,4 @@
-// Test helpers for the exporters: request records in the SPEC section 5
+// Test helpers for the exporters: request records in the docs/records.md
 // shape, and golden-file comparison. Header-only, test-only.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Settings of the elasticsearch exporter (SPEC section 6), read once at start-up.
+// Settings of the elasticsearch exporter (docs/exporters.md), read once at start-up.
 #pragma once
 
 #include "common/setting_table.h"

@@ -73,7 +73,7 @@ KeyValues requestAttributes(const RecordFields& f) {
 
 KeyValues resourceFor(const TelemetryRecord& r, const Attributes& extra) {
   KeyValues attrs;
-  // The record's resource (SPEC section 5 names these three), from its fields: no tree needed.
+  // The record's resource (docs/records.md names these three), from its fields: no tree needed.
   const RecordFields& f = r.fields;
   for (const auto& [k, v] : {std::pair{"service.name", &f.service_name}, std::pair{"service.version", &f.service_version},
                              std::pair{"deployment.environment", &f.environment}})

@@ -1,4 +1,4 @@
-// The postgres exporter: request records as rows of the SPEC section 6 table.
+// The postgres exporter: request records as rows of the docs/exporters.md table.
 //
 // Uses libpq's blocking API (it runs on its own worker thread) with bounded
 // connect time, statement_timeout and tcp_user_timeout, so no call hangs past

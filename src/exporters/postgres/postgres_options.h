@@ -1,4 +1,4 @@
-// Settings of the postgres exporter (SPEC section 6), read once at start-up.
+// Settings of the postgres exporter (docs/exporters.md), read once at start-up.
 #pragma once
 
 #include "common/setting_table.h"

@@ -16,7 +16,7 @@ namespace gw::exporters::postgres {
 // "schema"."table" or "table", double-quoted.
 std::string quotedTable(const std::string& table);
 
-// CREATE TABLE IF NOT EXISTS with the SPEC section 6 columns, and the indexes
+// CREATE TABLE IF NOT EXISTS with the docs/exporters.md columns, and the indexes
 // on timestamp, project_id and model.
 std::vector<std::string> schemaStatements(const std::string& table);
 

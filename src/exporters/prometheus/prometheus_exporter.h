@@ -1,5 +1,5 @@
-// The prometheus exporter: serves every metric of the MetricsRegistry (SPEC
-// section 6 plus custom metrics) as the Prometheus text exposition format
+// The prometheus exporter: serves every metric of the MetricsRegistry (those
+// docs/exporters.md lists, plus custom metrics) as the Prometheus text exposition format
 // 0.0.4 on GET /metrics (the server calls Telemetry::prometheusText()).
 //
 // It wants no records (wantsRecords() is false): the telemetry thread

@@ -1,7 +1,7 @@
 // Anthropic (x-provider: anthropic): POST /v1/chat/completions is translated
 // to the Messages API (POST {base}/v1/messages) and the answer, streamed or
 // not, back to OpenAI's chat.completion / chat.completion.chunk objects.
-// SPEC section 4; docs/providers.md has the field mapping.
+// docs/providers.md has the field mapping.
 //
 // Credentials: the client's "Authorization: Bearer KEY" (or "x-api-key"),
 // else ANTHROPIC_API_KEY. The client's Authorization header is never sent

@@ -2,7 +2,7 @@
 // to the Converse API (POST {base}/model/{modelId}/converse, or
 // /converse-stream when streaming), signed with SigV4 (service "bedrock"),
 // and the answer, JSON or the binary event stream, back to OpenAI objects.
-// SPEC section 4; docs/providers.md has the field mapping.
+// docs/providers.md has the field mapping.
 //
 // Credentials: x-aws-access-key-id + x-aws-secret-access-key (+
 // x-aws-session-token) from the client, else AWS_ACCESS_KEY_ID /

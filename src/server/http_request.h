@@ -13,7 +13,7 @@
 // section 6.5): a proxy in front checked the head only, so a trailer could
 // otherwise add a header it never saw (x-provider, authorization...).
 //
-// Used by the session (src/server/gateway_server.cc) on its worker thread;
+// Used by the session (src/server/session.cc) on its worker thread;
 // not thread-safe.
 #pragma once
 

@@ -26,7 +26,6 @@
 
 namespace gw::server {
 
-inline constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 using Clock = std::chrono::steady_clock;
 
 // Everything one proxied request carries through its stages.

@@ -9,7 +9,9 @@
 #include "server/http_request.h"
 #include "upstream/upstream_pool.h"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -28,6 +30,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
+// Completion token of the server's coroutines: errors as values, no throw.
+inline constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
+
 struct Shared;
 
 // Whether the connection stays open after this request (RFC 9112 section 9.3).
@@ -37,7 +42,7 @@ bool keepAlive(const HttpRequest& request);
 // Everything in a Worker is touched only from its own thread, except
 // `io` (posted to) and the atomics.
 // How long an exchange runs before the gateway starts watching its client
-// for a disconnect (see ExchangeGuards in proxy.cc).
+// for a disconnect (see ExchangeGuards in exchange_guards.h).
 inline constexpr std::chrono::milliseconds kWatchClientAfter{10};
 
 struct Worker {
@@ -51,9 +56,9 @@ struct Worker {
   // proxied request) guards nothing, so it is off. Posting stays locked.
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   // Every time limit on the worker, on one timer: of the exchanges in
-  // flight (proxy.cc, ExchangeGuards) when their client watch starts and
+  // flight (exchange_guards.h) when their client watch starts and
   // UPSTREAM_TIMEOUT_MS; of the client connections' head reads
-  // (gateway_server.cc, HeadReadDeadline) IDLE_TIMEOUT_MS before a
+  // (session.cc, HeadReadDeadline) IDLE_TIMEOUT_MS before a
   // request's first byte and CLIENT_HEADER_TIMEOUT_MS from there.
   WorkerTimers worker_timers{io};
   std::optional<WorkerTimers::Lane> watch_lane;
@@ -75,7 +80,7 @@ struct Shared {
   std::atomic<std::size_t> in_flight{0};
   // Request body bytes held by the requests in flight on every worker,
   // bounded by MAX_INFLIGHT_BODY_BYTES (see BodyReservation in
-  // gateway_server.cc).
+  // session.cc).
   std::atomic<std::uint64_t> inflight_body_bytes{0};
 };
 
@@ -95,6 +100,19 @@ std::string buildResponseHead(const ResponseHeadParams& params);
 
 // The Access-Control-Allow-Origin value for this request, or "".
 std::string corsOriginFor(const Settings& settings, const HttpRequest& request);
+
+// Answers a request that could not be parsed, and closes: the error in the
+// OpenAI shape with a new request id. Runs on the worker's thread.
+net::awaitable<void> writeEarlyError(beast::tcp_stream& client, const Error& error);
+
+// Serves one parsed request (the proxy, /health, /metrics, CORS preflight);
+// returns whether the connection may be reused. Runs on the worker's thread.
+net::awaitable<bool> dispatch(Worker& worker, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
+                              HttpRequest& request, std::chrono::steady_clock::time_point received);
+
+// Accepts connections on the worker's listener and runs a session for each
+// (session.cc), until the listener closes. Runs on the worker's thread.
+net::awaitable<void> acceptLoop(Worker& worker);
 
 // Serves one /v1/* request; returns whether the connection may be reused.
 // Runs on the worker's thread.

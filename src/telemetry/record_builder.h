@@ -8,6 +8,8 @@
 // be called from any thread.
 #pragma once
 
+#include "telemetry/secret_scrub.h"
+
 #include "gw/exporter.h"
 #include "gw/request_record.h"
 #include "telemetry/pricing.h"
@@ -67,30 +69,6 @@ class RecordBuilder {
 
 // "2026-11-26T20:01:02.345Z"
 std::string formatRfc3339Millis(std::chrono::system_clock::time_point t);
-
-// True for member names whose values are secrets (docs/records.md): the
-// name, ASCII lower-cased with '-' read as '_', is or ends with api_key,
-// apikey, secret, secret_key, password, access_token, refresh_token,
-// session_token, auth_token, private_key or authorization, or is
-// aws_secret_access_key. "Ends with" is on the whole name: openai_api_key
-// and My-Secret are secret, api_keys, secretary and max_tokens are not.
-// `name` is the name itself, escapes already decoded. The one rule of every
-// path that redacts (scrubForRecord, scrubSecretsInText, StreamAssembler).
-bool isSecretKey(std::string_view name);
-
-// Makes an untrusted tree fit for a record: replaces the value of every
-// secret member, at any depth, by "[REDACTED]", and every number too large
-// for a double (1e999, read as infinity, which JSON cannot express) by the
-// string "Infinity" or "-Infinity".
-void scrubForRecord(boost::json::value& v);
-
-// Redacts the string value after every quoted secret key in (possibly cut
-// or malformed) JSON-ish text, for body previews that cannot be parsed, and
-// the values of secret form and multipart fields. Names are decoded (JSON
-// escapes, form percent-encoding) before isSecretKey reads them.
-std::string scrubSecretsInText(std::string_view text);
-// The JSON-text part of scrubSecretsInText ("name": value members only).
-std::string scrubJsonTextSecrets(std::string_view text);
 
 // The longest prefix of `text` of at most `max_bytes` bytes that does not
 // end inside a UTF-8 sequence.

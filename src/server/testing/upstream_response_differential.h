@@ -47,7 +47,7 @@ inline void describe(std::ostream& os, const Parsed& p) {
 }
 
 // How the proxy hands each parser what is buffered (readResponseHead and
-// readPiece in proxy.cc), and sets its header limit.
+// readPiece in upstream_exchange.cc), and sets its header limit.
 inline std::size_t putSome(http::response_parser<http::string_body>& parser, std::string_view buffered,
                            boost::system::error_code& ec) {
   return parser.put(boost::asio::buffer(buffered.data(), buffered.size()), ec);

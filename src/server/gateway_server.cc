@@ -201,13 +201,15 @@ net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_
     if (std::string problem = targetPathProblem(path); !problem.empty()) {
       // Never forwarded: see targetPathProblem. The request still gets its
       // record; the connection is closed like for any refused request.
-      co_await rejectRequest(w, client, buffer, req, received, Error::badRequest("invalid_path", problem));
+      co_await rejectRequest(w, client, buffer, req, received, Error::badRequest("invalid_path", problem),
+                             RefusedBody::kRead);
       co_return false;
     }
     if (isRefusedCrossSite(w.shared.settings(), req)) {
       co_await rejectRequest(w, client, buffer, req, received,
                              Error(403, "invalid_request_error", "cross_site_request",
-                                   "Cross-site browser requests need their origin in CORS_ALLOWED_ORIGINS"));
+                                   "Cross-site browser requests need their origin in CORS_ALLOWED_ORIGINS"),
+                             RefusedBody::kRead);
       co_return false;
     }
     co_return co_await proxyRequest(w, client, buffer, req, received);

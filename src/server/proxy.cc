@@ -193,20 +193,40 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   co_return ctx.keep_alive;
 }
 
+namespace {
+// The record of a request refused before it was proxied.
+void submitRefusedRecord(Worker& w, ProxyContext& ctx, HttpRequest& request, Clock::time_point received,
+                         const RequestHeaders& headers, std::string_view path);
+}  // namespace
+
 net::awaitable<void> rejectRequest(Worker& w, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
-                                   HttpRequest& request, Clock::time_point received, const Error& error) {
+                                   HttpRequest& request, Clock::time_point received, const Error& error,
+                                   RefusedBody body) {
   const Settings& s = w.shared.settings();
   ProxyContext ctx(w, client, client_buffer, request);
   RequestHeaders headers(request);
   ctx.request_id = requestIdFor(headers);
-  ctx.keep_alive = false;  // the rest of the body was not read
+  ctx.keep_alive = false;  // the connection is not trusted for another request
   ctx.cors_origin = corsOriginFor(s, request);
   ctx.capture_budget = s.capture_bodies ? s.telemetry_max_body_bytes : 0;
   std::string_view target = request.target();
   std::string_view path = target.substr(0, target.find('?'));
   co_await sendError(ctx, error, errorTypeFor(error));
-  if (!(path == "/v1" || path.starts_with("/v1/"))) co_return;
-  // A /v1 request the gateway refused still gets its one record.
+  if (path == "/v1" || path.starts_with("/v1/")) {
+    // A /v1 request the gateway refused still gets its one record.
+    submitRefusedRecord(w, ctx, request, received, headers, path);
+  }
+  if (body == RefusedBody::kUnread) {
+    boost::system::error_code ec;
+    client.socket().shutdown(tcp::socket::shutdown_send, ec);
+    co_await lingerBeforeClose(client, s.max_request_body_bytes);
+  }
+}
+
+namespace {
+
+void submitRefusedRecord(Worker& w, ProxyContext& ctx, HttpRequest& request, Clock::time_point received,
+                         const RequestHeaders& headers, std::string_view path) {
   auto& rec = *ctx.record;
   rec.id = ctx.request_id;
   rec.wall_start = std::chrono::system_clock::now() -
@@ -223,5 +243,7 @@ net::awaitable<void> rejectRequest(Worker& w, beast::tcp_stream& client, beast::
   rec.finished = Clock::now();
   w.shared.deps.telemetry->submit(std::move(ctx.record));
 }
+
+}  // namespace
 
 }  // namespace gw::server

@@ -119,12 +119,23 @@ net::awaitable<void> acceptLoop(Worker& worker);
 net::awaitable<bool> proxyRequest(Worker& worker, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
                                   HttpRequest& request, std::chrono::steady_clock::time_point received);
 
-// Answers a request the gateway refuses before reading its body (413 and
-// the like) with `error` and Connection: close, echoing the client's
-// x-request-id; a /v1 request also gets its record. Runs on the worker's thread.
+// Whether a refused request's body was read (a client still sending it
+// must be lingered for, or it would lose the answer).
+enum class RefusedBody { kRead, kUnread };
+
+// Answers a request the gateway refuses with `error` and Connection: close,
+// echoing the client's x-request-id; a /v1 request also gets its record.
+// With RefusedBody::kUnread (413 and the like, before the body was read) it
+// then shuts down the sending side and lingers (lingerBeforeClose), so that
+// a client still sending its body gets the answer. The caller closes the
+// connection. Runs on the worker's thread.
 net::awaitable<void> rejectRequest(Worker& worker, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
                                    HttpRequest& request, std::chrono::steady_clock::time_point received,
-                                   const Error& error);
+                                   const Error& error, RefusedBody body);
+
+// Reads and discards what the client still sends, for a bounded time and
+// number of bytes, before the connection is closed (see session.cc).
+net::awaitable<void> lingerBeforeClose(beast::tcp_stream& client, std::uint64_t max_bytes);
 
 // Writes a complete response with a body. Returns false if the write failed.
 net::awaitable<bool> writeSimpleResponse(beast::tcp_stream& client, const ResponseHeadParams& head,

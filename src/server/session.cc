@@ -119,24 +119,6 @@ Error overloadedError() {
   return Error::overloaded("The gateway holds too many request bodies (MAX_INFLIGHT_BODY_BYTES); retry shortly", 1);
 }
 
-// After refusing a request whose body it did not read (413, 503), the
-// gateway has sent its answer and shut down its side; closing at once with
-// the body's bytes still arriving would make the kernel reset the
-// connection, and the client, still sending, would lose the answer. So the
-// rest is read and discarded first (as nginx's lingering close does), for a
-// bounded time and number of bytes, with no memory held.
-net::awaitable<void> lingerBeforeClose(beast::tcp_stream& client, std::uint64_t max_bytes) {
-  constexpr auto kLingerTime = std::chrono::seconds(5);
-  std::array<char, 16 * 1024> scratch;
-  client.expires_after(kLingerTime);
-  for (std::uint64_t drained = 0; drained <= max_bytes;) {
-    auto [ec, n] = co_await client.async_read_some(net::buffer(scratch), kAsTuple);
-    if (ec) break;
-    drained += n;
-  }
-  client.expires_never();
-}
-
 // One client connection: read requests one at a time (so pipelined requests
 // are answered in order), dispatch, repeat while keep-alive.
 net::awaitable<void> session(Worker& w, tcp::socket socket) {
@@ -149,7 +131,6 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
   buffer.reserve(8 * 1024);  // read requests in one piece, not Beast's 512-byte minimum
   // The connection's requests, one at a time: its memory is reused.
   HttpRequest request;
-  bool unread_body = false;  // the session ends on a refused body the client may still be sending
   for (;;) {
     if (w.shared.draining.load(std::memory_order_relaxed) && buffer.size() == 0) break;
     HttpRequestParser parser(request);
@@ -234,22 +215,20 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
       co_await rejectRequest(w, client, buffer, request, received,
                              Error::badRequest("bad_request", hosts == 0
                                                                   ? "Malformed HTTP request: no Host header"
-                                                                  : "Malformed HTTP request: more than one Host header"));
-      unread_body = true;
+                                                                  : "Malformed HTTP request: more than one Host header"),
+                             RefusedBody::kUnread);
       break;
     }
     if (auto cl = parser.content_length(); cl && *cl > s.max_request_body_bytes) {
       co_await rejectRequest(w, client, buffer, request, received,
-                             Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
-      unread_body = true;
+                             Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"), RefusedBody::kUnread);
       break;
     }
     parser.body_limit(s.max_request_body_bytes);
     BodyReservation body_memory(w.shared.inflight_body_bytes, s.max_inflight_body_bytes);
     if (auto cl = parser.content_length(); cl && *cl > 0) {
       if (!body_memory.growTo(*cl)) {
-        co_await rejectRequest(w, client, buffer, request, received, overloadedError());
-        unread_body = true;
+        co_await rejectRequest(w, client, buffer, request, received, overloadedError(), RefusedBody::kUnread);
         break;
       }
       // Reserved whole: a body grown by appending would hold up to twice
@@ -291,20 +270,17 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
         client.expires_never();
       }
       if (overloaded) {
-        co_await rejectRequest(w, client, buffer, request, received, overloadedError());
-        unread_body = true;
+        co_await rejectRequest(w, client, buffer, request, received, overloadedError(), RefusedBody::kUnread);
         break;
       }
       if (bec) {
-        if (bec == http::error::body_limit) {
+        if (bec == http::error::body_limit)
           co_await rejectRequest(w, client, buffer, request, received,
-                                 Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"));
-          unread_body = true;
-        }
+                                 Error::tooLarge("Request body exceeds MAX_REQUEST_BODY_BYTES"), RefusedBody::kUnread);
         else if (bec.category() == http::make_error_code(http::error::bad_target).category() &&
                  bec != http::error::partial_message)
           co_await rejectRequest(w, client, buffer, request, received,
-                                 Error::badRequest("bad_request", "Malformed HTTP request body"));
+                                 Error::badRequest("bad_request", "Malformed HTTP request body"), RefusedBody::kRead);
         break;
       }
       // A chunked body's trailer fields were dropped by the parser (see
@@ -317,12 +293,29 @@ net::awaitable<void> session(Worker& w, tcp::socket socket) {
   }
   boost::system::error_code ec;
   client.socket().shutdown(tcp::socket::shutdown_send, ec);
-  if (unread_body) co_await lingerBeforeClose(client, s.max_request_body_bytes);
   w.sockets.erase(registered);
   client.socket().close(ec);
 }
 
 }  // namespace
+
+// After refusing a request whose body it did not read (413, 503), the
+// gateway has sent its answer and shut down its side; closing at once with
+// the body's bytes still arriving would make the kernel reset the
+// connection, and the client, still sending, would lose the answer. So the
+// rest is read and discarded first (as nginx's lingering close does), for a
+// bounded time and number of bytes, with no memory held.
+net::awaitable<void> lingerBeforeClose(beast::tcp_stream& client, std::uint64_t max_bytes) {
+  constexpr auto kLingerTime = std::chrono::seconds(5);
+  std::array<char, 16 * 1024> scratch;
+  client.expires_after(kLingerTime);
+  for (std::uint64_t drained = 0; drained <= max_bytes;) {
+    auto [ec, n] = co_await client.async_read_some(net::buffer(scratch), kAsTuple);
+    if (ec) break;
+    drained += n;
+  }
+  client.expires_never();
+}
 
 net::awaitable<void> acceptLoop(Worker& w) {
   for (;;) {

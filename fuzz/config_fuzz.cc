@@ -7,7 +7,7 @@
 // Input: YAML text, then a NUL byte, then environment lines "NAME=value".
 // Environment names are taken as written, so the fuzzer can hit every
 // variable the gateway reads (the dictionary lists them).
-#include "common/config_source.h"
+#include "gw/config_source.h"
 #include "config/settings.h"
 #include "exporters/console/console_exporter.h"
 #include "exporters/datadog/datadog_exporter.h"

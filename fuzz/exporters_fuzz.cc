@@ -14,7 +14,7 @@
 //    (recordFromJson), i.e. any JSON document with attributes.id.
 // Invariants: no crash; when the record is valid JSON, so is every JSON
 // payload (the backends would reject the whole batch otherwise).
-#include "backend_http/record_fields.h"
+#include "exporters/common/record_mapping.h"
 #include "exporters/console/console_exporter.h"
 #include "exporters/datadog/datadog_exporter.h"
 #include "exporters/elasticsearch/elasticsearch_serializer.h"

@@ -1,8 +1,8 @@
 // The exporter plugin interface.
 //
 // An exporter delivers finished request records to one backend. Each enabled
-// exporter gets its own bounded queue and its own worker thread (see
-// src/telemetry/export_pipeline.h); the pipeline does batching, retry with
+// exporter gets its own bounded queue and its own worker thread (the export
+// pipeline, src/telemetry/export_processor.h); it does batching, retry with
 // backoff, circuit breaking and spooling, so an exporter only has to turn a
 // batch into its wire format and send it once.
 //
@@ -12,7 +12,7 @@
 // shutdown() once; nothing is called after shutdown().
 //
 // Registration: an exporter folder defines its factory with
-// GW_REGISTER_EXPORTER (src/telemetry/exporter_registry.h) and adds itself
+// GW_REGISTER_EXPORTER (gw/exporter_registry.h) and adds itself
 // with gw_add_exporter() in its CMakeLists.txt. See docs/telemetry-plugins.md.
 #pragma once
 
@@ -28,6 +28,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gw {
 
@@ -110,6 +111,26 @@ struct ExportResult {
     return r;
   }
 };
+
+// The one rule for an HTTP backend's answer: 2xx success; 408, 429 and
+// every 5xx retryable (a backend restarting, overloaded or behind a failing
+// proxy answers again later), with `retry_after`; every other status (the
+// backend refuses the data or the credentials) permanent.
+ExportResult classifyHttpStatus(int status, std::string message,
+                                std::optional<std::chrono::milliseconds> retry_after = std::nullopt);
+
+// A Retry-After header value: delay-seconds or an HTTP-date (IMF-fixdate),
+// relative to `now`. nullopt when malformed; a date in the past is 0; never
+// more than one hour (the pipeline caps it further, docs/telemetry-plugins.md).
+std::optional<std::chrono::milliseconds> parseRetryAfter(
+    std::string_view value, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+// Makes a record from any record text (a spooled line, a test fixture; id
+// from attributes.id). The text is serialised again from the parsed value,
+// so that the record's `serialized` is on one line whatever whitespace the
+// input held (exporters write NDJSON / JSON lines). nullptr when
+// `serialized` is not a JSON object.
+RecordPtr recordFromJson(std::string_view serialized);
 
 class Exporter {
  public:

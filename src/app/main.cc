@@ -1,11 +1,11 @@
 // magicapi-gateway: configuration, wiring and the process lifecycle.
-#include "common/config_source.h"
+#include "gw/config_source.h"
 #include "common/log.h"
 #include "config/core_settings.h"
 #include "config/settings.h"
 #include "providers/provider_registry.h"
 #include "server/gateway_server.h"
-#include "telemetry/exporter_registry.h"
+#include "gw/exporter_registry.h"
 #include "telemetry/telemetry.h"
 
 #include <algorithm>
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
   deps.providers = &providers;
   deps.telemetry = telemetry->get();
   deps.exporter_health = [t = telemetry->get()] { return t->exporterHealth(); };
-  deps.metrics_text = [t = telemetry->get()] { return t->prometheusText(); };
+  deps.metrics_text = [t = telemetry->get()] { return t->metricsText(); };
   gw::GatewayServer server(deps);
 
   if (auto st = server.start(); !st) return configFailure(st.error().message);

@@ -1,4 +1,4 @@
-#include "common/config_source.h"
+#include "gw/config_source.h"
 
 #include "common/strings.h"
 

@@ -1,4 +1,4 @@
-#include "common/setting_table.h"
+#include "gw/setting_table.h"
 
 namespace gw {
 

@@ -9,7 +9,7 @@
 // here first, then read. The tables are constexpr data, read from any thread.
 #pragma once
 
-#include "common/setting_table.h"
+#include "gw/setting_table.h"
 
 namespace gw {
 
@@ -59,7 +59,6 @@ inline constexpr SettingDoc kProviderSettings[] = {
 
 inline constexpr SettingDoc kTelemetrySettings[] = {
     {"ENABLED_EXPORTERS", "console,prometheus", "comma-separated exporters, or none"},
-    {"ENABLE_ELASTICSEARCH", "false", "true adds elasticsearch to ENABLED_EXPORTERS"},
     {"TELEMETRY_CAPTURE_BODIES", "true", "include request and response bodies in records"},
     {"TELEMETRY_MAX_BODY_BYTES", "1048576", "cap per captured body"},
     {"PRICING_FILE", "the shipped copy", "LiteLLM-format price table"},

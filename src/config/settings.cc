@@ -160,12 +160,7 @@ Result<Settings> loadSettings(const ConfigSource& source, unsigned hardware_thre
 
   s.enabled_exporters = config.getList("ENABLED_EXPORTERS", "console,prometheus");
   for (auto& e : s.enabled_exporters) e = toLower(e);
-  auto es = config.getBool("ENABLE_ELASTICSEARCH", false);
-  if (!es) return es.error();
   if (s.enabled_exporters.size() == 1 && s.enabled_exporters[0] == "none") s.enabled_exporters.clear();
-  if (*es && std::find(s.enabled_exporters.begin(), s.enabled_exporters.end(), "elasticsearch") ==
-                 s.enabled_exporters.end())
-    s.enabled_exporters.push_back("elasticsearch");
   for (const auto& e : s.enabled_exporters)
     if (e == "none") return configError("ENABLED_EXPORTERS", "'none' cannot be combined with other exporters");
 

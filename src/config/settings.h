@@ -5,7 +5,7 @@
 // variable read here is declared in config/core_settings.h (--help).
 #pragma once
 
-#include "common/config_source.h"
+#include "gw/config_source.h"
 #include "gw/error.h"
 #include "gw/provider.h"
 
@@ -45,7 +45,9 @@ struct Settings {
   std::vector<std::string> cors_allowed_origins;  // empty = CORS off
 
   // Telemetry (the pipeline reads batching/spool options itself).
-  std::vector<std::string> enabled_exporters;  // after ENABLE_ELASTICSEARCH
+  // ENABLED_EXPORTERS, lower case; empty for "none". An exporter may also be
+  // switched on by its own ENABLE_<NAME> (ExporterRegistry::create).
+  std::vector<std::string> enabled_exporters;
   bool capture_bodies = true;
   std::size_t telemetry_max_body_bytes = 1 << 20;
   std::string pricing_file;  // "" = the shipped table

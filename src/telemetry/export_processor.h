@@ -13,7 +13,7 @@
 
 #include "gw/exporter.h"
 #include "telemetry/clock.h"
-#include "telemetry/metrics.h"
+#include "gw/metrics.h"
 #include "telemetry/retry.h"
 #include "telemetry/spool.h"
 

@@ -1,6 +1,8 @@
-#include "telemetry/exporter_registry.h"
+#include "gw/exporter_registry.h"
 
-#include "common/config_source.h"
+#include "gw/config_source.h"
+
+#include <cctype>
 
 namespace gw {
 
@@ -37,11 +39,20 @@ Status ExporterRegistry::validate() const {
 Result<std::vector<std::unique_ptr<Exporter>>> ExporterRegistry::create(
     const std::vector<std::string>& enabled, const ExporterContext& context) const {
   if (auto st = validate(); !st) return st.error();
+  std::vector<std::string> wanted = enabled;
+  for (const auto& [name, entry] : exporters_) {
+    std::string variable = "ENABLE_" + name;
+    for (auto& c : variable) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (!findSetting(entry.settings, variable)) continue;
+    auto on = context.config.getBool(variable, false);
+    if (!on) return on.error();
+    if (*on) wanted.push_back(name);
+  }
   std::vector<std::unique_ptr<Exporter>> out;
-  for (std::size_t i = 0; i < enabled.size(); ++i) {
-    const auto& name = enabled[i];
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    const auto& name = wanted[i];
     bool seen = false;
-    for (std::size_t j = 0; j < i; ++j) seen = seen || enabled[j] == name;
+    for (std::size_t j = 0; j < i; ++j) seen = seen || wanted[j] == name;
     if (seen) continue;  // "console,console" means console once
     const ExporterFactory* factory = find(name);
     if (!factory) {

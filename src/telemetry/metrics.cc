@@ -1,4 +1,4 @@
-#include "telemetry/metrics.h"
+#include "gw/metrics.h"
 
 #include <algorithm>
 #include <stdexcept>

@@ -1,6 +1,6 @@
 #include "telemetry/pricing.h"
 
-#include "common/config_source.h"
+#include "gw/config_source.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>

@@ -3,7 +3,7 @@
 #include "common/saturating.h"
 #include "common/strings.h"
 #include "providers/common/forwarding.h"
-#include "telemetry/record_fields.h"
+#include "telemetry/record_json.h"
 #include "telemetry/stream_assembler.h"
 
 #include <boost/json/monotonic_resource.hpp>

@@ -72,17 +72,18 @@ void CircuitBreaker::open(Clock::time_point now) {
 
 std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value,
                                                          std::chrono::system_clock::time_point now) {
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  constexpr std::chrono::milliseconds kMax = std::chrono::hours(1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
   if (value.empty() || value.size() > 64) return std::nullopt;
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    std::int64_t secs = 0;
-    auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), secs);
-    if (ec != std::errc() || p != value.data() + value.size()) return std::nullopt;
-    secs = std::min<std::int64_t>(secs, 365ll * 24 * 3600);
-    return std::chrono::milliseconds(secs * 1000);
+    std::int64_t seconds = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    // Digits only: the one possible failure is a number too large, which
+    // asks for the longest wait.
+    if (ec != std::errc() || end != value.data() + value.size()) return kMax;
+    return std::min<std::chrono::milliseconds>(std::chrono::seconds(std::min<std::int64_t>(seconds, 3600)), kMax);
   }
-  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
   std::tm tm{};
   std::istringstream in{std::string(value)};
   in.imbue(std::locale::classic());
@@ -90,12 +91,12 @@ std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value,
   if (in.fail()) return std::nullopt;
   auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
   if (when <= now) return std::chrono::milliseconds(0);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
+  return std::min(std::chrono::duration_cast<std::chrono::milliseconds>(when - now), kMax);
 }
 
 ExportResult classifyHttpStatus(int status, std::string message, std::optional<std::chrono::milliseconds> retry_after) {
   if (status >= 200 && status < 300) return ExportResult::success();
-  if (status == 429 || status == 502 || status == 503 || status == 504)
+  if (status == 408 || status == 429 || (status >= 500 && status < 600))
     return ExportResult::retryable(std::move(message), retry_after);
   return ExportResult::permanent(std::move(message));
 }

@@ -1,7 +1,7 @@
 // The one retry policy shared by every exporter: exponential backoff with
 // full jitter, Retry-After honoured, and a circuit breaker. The export
 // pipeline (export_processor.h) applies them; exporters only classify each
-// attempt as an ExportResult (classifyHttpStatus helps).
+// attempt as an ExportResult (gw::classifyHttpStatus in gw/exporter.h helps).
 //
 // Not thread-safe: each exporter's worker thread owns its own instances.
 #pragma once
@@ -72,16 +72,5 @@ class CircuitBreaker {
   int consecutive_opens_ = 0;
   Clock::time_point reopen_at_{};
 };
-
-// Parses a Retry-After header value: delay-seconds or an HTTP-date (RFC 9110
-// section 10.2.3), relative to `now`. nullopt when malformed.
-std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value,
-                                                         std::chrono::system_clock::time_point now =
-                                                             std::chrono::system_clock::now());
-
-// The pipeline's rule for HTTP backends: 2xx success; 429, 502, 503, 504
-// retryable (with Retry-After); every other status permanent.
-ExportResult classifyHttpStatus(int status, std::string message,
-                                std::optional<std::chrono::milliseconds> retry_after = std::nullopt);
 
 }  // namespace gw

@@ -1,7 +1,7 @@
 #include "telemetry/spool.h"
-#include "telemetry/record_fields.h"
+#include "telemetry/record_json.h"
 
-#include "common/config_source.h"
+#include "gw/config_source.h"
 #include "common/log.h"
 
 #include <boost/json/parse.hpp>

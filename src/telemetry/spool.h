@@ -170,11 +170,4 @@ class Spool {
   std::size_t consumed_ = 0;
 };
 
-// Parses a spooled record back (id from attributes.id). nullptr if invalid.
-// The record's text is serialised again from the parsed value rather than
-// kept: exporters put it on one line (NDJSON, JSON lines), and a spool
-// written by another build or edited by hand may hold any JSON whitespace,
-// raw newlines included (fuzz_exporters finding).
-RecordPtr recordFromJson(std::string_view serialized);
-
 }  // namespace gw

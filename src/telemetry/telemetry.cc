@@ -2,7 +2,7 @@
 
 #include "common/log.h"
 #include "config/core_settings.h"
-#include "telemetry/metrics_endpoint.h"
+#include "gw/metrics_endpoint.h"
 
 #include <boost/lockfree/queue.hpp>
 
@@ -94,7 +94,7 @@ struct Telemetry::Impl {
 
   std::vector<std::unique_ptr<ExporterWorker>> workers;
   std::vector<std::unique_ptr<Exporter>> pull_exporters;  // wantsRecords() == false
-  const MetricsEndpoint* prometheus = nullptr;
+  const MetricsEndpoint* metrics_endpoint = nullptr;
 
   Counter requests, tokens, cost, errors;
   Histogram duration, ttfb, provider_latency, overhead;
@@ -207,9 +207,10 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
 
   for (auto& exporter : *exporters) {
     if (!exporter->wantsRecords()) {
-      if (auto* endpoint = dynamic_cast<const MetricsEndpoint*>(exporter.get());
-          endpoint && exporter->name() == "prometheus")
-        impl->prometheus = endpoint;
+      // /metrics is served by the first enabled pull exporter that renders
+      // the registry (gw/metrics_endpoint.h).
+      if (auto* endpoint = dynamic_cast<const MetricsEndpoint*>(exporter.get()); endpoint && !impl->metrics_endpoint)
+        impl->metrics_endpoint = endpoint;
       if (auto st = exporter->init(); !st)
         logger()->warn("exporter {}: init failed: {}", exporter->name(), st.error().message);
       impl->pull_exporters.push_back(std::move(exporter));
@@ -383,9 +384,9 @@ boost::json::object Telemetry::exporterHealth() const {
   return out;
 }
 
-std::optional<std::string> Telemetry::prometheusText() const {
-  if (!impl_->prometheus) return std::nullopt;
-  return impl_->prometheus->render();
+std::optional<std::string> Telemetry::metricsText() const {
+  if (!impl_->metrics_endpoint) return std::nullopt;
+  return impl_->metrics_endpoint->render();
 }
 
 std::uint64_t Telemetry::recordsDropped() const {

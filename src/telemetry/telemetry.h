@@ -11,12 +11,12 @@
 // counted (ai_gateway_telemetry_dropped_total) and logged, rate-limited.
 #pragma once
 
-#include "common/config_source.h"
+#include "gw/config_source.h"
 #include "config/settings.h"
 #include "telemetry/clock.h"
 #include "telemetry/export_processor.h"
-#include "telemetry/exporter_registry.h"
-#include "telemetry/metrics.h"
+#include "gw/exporter_registry.h"
+#include "gw/metrics.h"
 #include "telemetry/pricing.h"
 #include "telemetry/record_builder.h"
 #include "telemetry/telemetry_sink.h"
@@ -71,8 +71,9 @@ class Telemetry final : public TelemetrySink {
 
   // {NAME:{"state":"healthy|degraded|down","queue_depth","spooled","dropped"}}, any thread.
   boost::json::object exporterHealth() const;
-  // The Prometheus text exposition; nullopt when prometheus is not enabled. Any thread.
-  std::optional<std::string> prometheusText() const;
+  // The /metrics body, rendered by the enabled exporter that serves it
+  // (gw::MetricsEndpoint, e.g. prometheus); nullopt when none is. Any thread.
+  std::optional<std::string> metricsText() const;
   MetricsRegistry& metrics();
 
   // Builds every record already submitted, delivers what each exporter can

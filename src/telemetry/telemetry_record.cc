@@ -1,6 +1,6 @@
 // gw::TelemetryRecord (include/gw/exporter.h): the lazily parsed tree.
 #include "gw/exporter.h"
-#include "telemetry/record_fields.h"
+#include "telemetry/record_json.h"
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>

@@ -1,6 +1,6 @@
-#include "common/config_source.h"
+#include "gw/config_source.h"
 
-#include "common/setting_table.h"
+#include "gw/setting_table.h"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 // against what loadSettings() does. That a read of an undeclared variable
 // does not compile is checked by the config_undeclared_setting_does_not_compile
 // test (undeclared_setting.cc).
-#include "common/setting_table.h"
+#include "gw/setting_table.h"
 #include "config/core_settings.h"
 #include "config/settings.h"
 

@@ -62,9 +62,10 @@ TEST(Settings, EnabledExporters) {
   auto none = load({{"ENABLED_EXPORTERS", "none"}});
   ASSERT_TRUE(none);
   EXPECT_TRUE(none->enabled_exporters.empty());
-  auto es = load({{"ENABLED_EXPORTERS", "Console"}, {"ENABLE_ELASTICSEARCH", "true"}});
-  ASSERT_TRUE(es);
-  EXPECT_EQ(es->enabled_exporters, (std::vector<std::string>{"console", "elasticsearch"}));
+  auto some = load({{"ENABLED_EXPORTERS", "Console, prometheus"}});
+  ASSERT_TRUE(some);
+  EXPECT_EQ(some->enabled_exporters, (std::vector<std::string>{"console", "prometheus"}));
+  EXPECT_FALSE(load({{"ENABLED_EXPORTERS", "none,console"}}));
 }
 
 TEST(Settings, BaseUrls) {

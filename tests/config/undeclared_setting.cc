@@ -3,7 +3,7 @@
 // config_undeclared_setting_does_not_compile test, it must not, and the
 // compiler's error must name setting_is_not_declared_in_the_components_table:
 // a component cannot read a variable its settings table does not list.
-#include "common/setting_table.h"
+#include "gw/setting_table.h"
 
 #include <string>
 

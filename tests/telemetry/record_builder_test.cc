@@ -2,7 +2,7 @@
 // tests/testdata/telemetry/records/. GW_UPDATE_GOLDEN=1 rewrites them (then
 // review the diff: a golden file is only as good as its review).
 #include "telemetry/record_builder.h"
-#include "telemetry/record_fields.h"
+#include "telemetry/record_json.h"
 
 #include "common/strings.h"
 

@@ -72,14 +72,20 @@ TEST(RetryAfter, SecondsAndHttpDate) {
   EXPECT_FALSE(parseRetryAfter("", now));
   EXPECT_FALSE(parseRetryAfter("-5", now));
   EXPECT_FALSE(parseRetryAfter("soon", now));
-  EXPECT_FALSE(parseRetryAfter("99999999999999999999999", now));
+  EXPECT_EQ(parseRetryAfter("7200", now), milliseconds(3600000));  // capped at one hour
+  EXPECT_EQ(parseRetryAfter("99999999999999999999999", now), milliseconds(3600000));
+  EXPECT_EQ(parseRetryAfter("Sun, 06 Nov 2094 08:00:00 GMT", now), milliseconds(3600000));
+  EXPECT_FALSE(parseRetryAfter("1.5", now));
+  EXPECT_FALSE(parseRetryAfter(std::string(65, '1'), now));
 }
 
 TEST(ClassifyHttpStatus, OnlyTransientStatusesRetry) {
   EXPECT_EQ(classifyHttpStatus(200, "").kind, ExportResult::Kind::kSuccess);
   EXPECT_EQ(classifyHttpStatus(204, "").kind, ExportResult::Kind::kSuccess);
-  for (int s : {429, 502, 503, 504}) EXPECT_EQ(classifyHttpStatus(s, "").kind, ExportResult::Kind::kRetryable) << s;
-  for (int s : {400, 401, 403, 404, 413, 500}) EXPECT_EQ(classifyHttpStatus(s, "").kind, ExportResult::Kind::kPermanent) << s;
+  for (int s : {408, 429, 500, 502, 503, 504, 599})
+    EXPECT_EQ(classifyHttpStatus(s, "").kind, ExportResult::Kind::kRetryable) << s;
+  for (int s : {100, 301, 400, 401, 403, 404, 409, 413, 422, 600})
+    EXPECT_EQ(classifyHttpStatus(s, "").kind, ExportResult::Kind::kPermanent) << s;
   EXPECT_EQ(classifyHttpStatus(429, "", 5s).retry_after, milliseconds(5000));
 }
 

@@ -4,7 +4,7 @@
 // docs/exporters.md is in --help and the reverse) is
 // tests/integration/test_settings_docs.py.
 #include "config/core_settings.h"
-#include "telemetry/exporter_registry.h"
+#include "gw/exporter_registry.h"
 #include "telemetry/telemetry.h"
 
 #include <gtest/gtest.h>

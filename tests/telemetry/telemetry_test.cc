@@ -110,7 +110,7 @@ TEST_F(TelemetryTest, MetricsKeepEachModelAndStatusApart) {
     telemetry.submit(std::move(r));
   }
   ASSERT_TRUE(eventually([&] { return fake_->allIds().size() == 30; }));
-  auto text = *telemetry.prometheusText();
+  auto text = *telemetry.metricsText();
   auto has = [&](const std::string& line) { return text.find(line + "\n") != std::string::npos; };
   // i % 3 == 0 and i % 5 == 0: 0, 15 -> 2 of 10 are 429.
   EXPECT_TRUE(has(R"(ai_gateway_requests_total{provider="openai",model="gpt-4o",status_code="200"} 8)")) << text;
@@ -142,7 +142,7 @@ TEST_F(TelemetryTest, DeliversBuildsAndMeasuresEveryRecord) {
   std::sort(ids.begin(), ids.end());
   EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end());
 
-  auto text = telemetry.prometheusText();
+  auto text = telemetry.metricsText();
   ASSERT_TRUE(text);
   EXPECT_NE(text->find("ai_gateway_requests_total{provider=\"openai\",model=\"gpt-4o\",status_code=\"200\"} 25\n"),
             std::string::npos) << *text;
@@ -155,7 +155,7 @@ TEST_F(TelemetryTest, DeliversBuildsAndMeasuresEveryRecord) {
             std::string::npos);
   EXPECT_NE(text->find("ai_gateway_cost_usd_total{provider=\"openai\",model=\"gpt-4o\"}"), std::string::npos);
   EXPECT_TRUE(eventually([&] {
-    return telemetry.prometheusText()->find(
+    return telemetry.metricsText()->find(
                "ai_gateway_exporter_records_total{exporter=\"fake\",outcome=\"exported\"} 25\n") != std::string::npos;
   }));
 
@@ -247,7 +247,7 @@ TEST_F(TelemetryTest, NoPrometheusMeansNoMetricsText) {
   settings_.enabled_exporters = {"console"};
   auto t = Telemetry::start(settings_, config(), registry_);
   ASSERT_TRUE(t);
-  EXPECT_FALSE((*t)->prometheusText());
+  EXPECT_FALSE((*t)->metricsText());
   (*t)->shutdown(0ms);
 }
 

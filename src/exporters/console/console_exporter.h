@@ -7,7 +7,7 @@
 // interleaved with anything the gateway itself writes to stdout.
 #pragma once
 
-#include "common/setting_table.h"
+#include "gw/setting_table.h"
 #include "gw/exporter.h"
 
 #include <span>

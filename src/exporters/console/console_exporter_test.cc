@@ -2,9 +2,9 @@
 // exporter writing to a pipe.
 #include "exporters/console/console_exporter.h"
 
-#include "common/config_source.h"
-#include "telemetry/exporter_registry.h"
-#include "telemetry/metrics.h"
+#include "gw/config_source.h"
+#include "gw/exporter_registry.h"
+#include "gw/metrics.h"
 #include "telemetry/spool.h"
 
 #include <gtest/gtest.h>

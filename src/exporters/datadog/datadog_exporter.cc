@@ -1,10 +1,10 @@
 #include "exporters/datadog/datadog_exporter.h"
 
-#include "backend_http/batch_aggregate.h"
-#include "common/setting_table.h"
+#include "exporters/common/batch_aggregate.h"
+#include "gw/setting_table.h"
 #include "common/log.h"
 #include "common/strings.h"
-#include "telemetry/exporter_registry.h"
+#include "gw/exporter_registry.h"
 
 #include <boost/json.hpp>
 #include <zlib.h>

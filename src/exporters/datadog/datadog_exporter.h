@@ -15,9 +15,9 @@
 // Called only from the exporter's worker thread.
 #pragma once
 
-#include "backend_http/delivered_ids.h"
-#include "backend_http/http_client.h"
-#include "common/setting_table.h"
+#include "exporters/common/delivered_ids.h"
+#include "exporters/common/http_client.h"
+#include "gw/setting_table.h"
 #include "gw/exporter.h"
 
 #include <span>

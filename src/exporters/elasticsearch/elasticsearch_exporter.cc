@@ -1,9 +1,9 @@
 #include "exporters/elasticsearch/elasticsearch_exporter.h"
 
-#include "common/config_source.h"
+#include "gw/config_source.h"
 #include "common/log.h"
 #include "exporters/elasticsearch/elasticsearch_serializer.h"
-#include "telemetry/exporter_registry.h"
+#include "gw/exporter_registry.h"
 
 namespace gw::exporters::elasticsearch {
 namespace {

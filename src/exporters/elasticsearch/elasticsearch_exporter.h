@@ -5,7 +5,7 @@
 // partial ExportResult. Called only from the exporter's worker thread.
 #pragma once
 
-#include "backend_http/http_client.h"
+#include "exporters/common/http_client.h"
 #include "exporters/elasticsearch/elasticsearch_options.h"
 #include "gw/exporter.h"
 

@@ -1,4 +1,4 @@
-#include "backend_http/testing/test_records.h"
+#include "exporters/common/testing/test_records.h"
 #include "exporters/elasticsearch/elasticsearch_exporter.h"
 #include "exporters/elasticsearch/fake_elasticsearch.h"
 

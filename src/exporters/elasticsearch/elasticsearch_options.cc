@@ -1,7 +1,7 @@
 #include "exporters/elasticsearch/elasticsearch_options.h"
 
-#include "backend_http/http_client.h"
-#include "common/setting_table.h"
+#include "exporters/common/http_client.h"
+#include "gw/setting_table.h"
 
 #include <fstream>
 
@@ -20,6 +20,8 @@ bool isValidIndexName(const std::string& name) {
 
 namespace {
 constexpr SettingDoc kSettings[] = {
+    // Read by ExporterRegistry::create: an exporter's ENABLE_<NAME> switch.
+    {"ENABLE_ELASTICSEARCH", "false", "true adds elasticsearch to ENABLED_EXPORTERS"},
     {"ELASTICSEARCH_URL", "http://localhost:9200", "cluster URL (http or https)"},
     {"ELASTICSEARCH_INDEX", "noveum-metrics", "index name"},
     {"ELASTICSEARCH_INDEX_DATE_SUFFIX", "false", "write to {index}-YYYY.MM.DD (the record's date)"},

@@ -1,6 +1,6 @@
-#include "common/config_source.h"
+#include "gw/config_source.h"
 #include "exporters/elasticsearch/elasticsearch_options.h"
-#include "telemetry/exporter_registry.h"
+#include "gw/exporter_registry.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "backend_http/testing/test_records.h"
+#include "exporters/common/testing/test_records.h"
 #include "exporters/elasticsearch/elasticsearch_serializer.h"
 
 #include <boost/json.hpp>

@@ -6,7 +6,7 @@
 // `errors: true` with mixed item statuses, 429 with Retry-After and 503.
 #pragma once
 
-#include "backend_http/testing/fake_http_server.h"
+#include "exporters/common/testing/fake_http_server.h"
 
 #include <map>
 #include <mutex>

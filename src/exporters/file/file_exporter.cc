@@ -1,7 +1,7 @@
 #include "exporters/file/file_exporter.h"
 
-#include "common/setting_table.h"
-#include "telemetry/exporter_registry.h"
+#include "gw/setting_table.h"
+#include "gw/exporter_registry.h"
 
 #include <cerrno>
 #include <cstring>

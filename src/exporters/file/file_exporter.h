@@ -20,7 +20,7 @@
 // Called only from the exporter's worker thread.
 #pragma once
 
-#include "common/setting_table.h"
+#include "gw/setting_table.h"
 #include "gw/exporter.h"
 
 #include <cstdint>

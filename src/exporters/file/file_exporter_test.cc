@@ -1,8 +1,8 @@
-#include "backend_http/testing/test_records.h"
-#include "common/config_source.h"
+#include "exporters/common/testing/test_records.h"
+#include "gw/config_source.h"
 #include "exporters/file/file_exporter.h"
 #include "telemetry/export_processor.h"
-#include "telemetry/exporter_registry.h"
+#include "gw/exporter_registry.h"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>

@@ -15,7 +15,7 @@
 // google.rpc.Status body in the request's encoding.
 #pragma once
 
-#include "backend_http/testing/fake_http_server.h"
+#include "exporters/common/testing/fake_http_server.h"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>

@@ -1,10 +1,10 @@
 #include "exporters/otlp/otlp_exporter.h"
 
-#include "common/config_source.h"
+#include "gw/config_source.h"
 #include "common/log.h"
 #include "exporters/otlp/otlp_protobuf.h"
 #include "exporters/otlp/otlp_serializer.h"
-#include "telemetry/exporter_registry.h"
+#include "gw/exporter_registry.h"
 
 #include <boost/json.hpp>
 

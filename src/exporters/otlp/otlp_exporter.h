@@ -7,8 +7,8 @@
 // twice. Called only from the exporter's worker thread.
 #pragma once
 
-#include "backend_http/delivered_ids.h"
-#include "backend_http/http_client.h"
+#include "exporters/common/delivered_ids.h"
+#include "exporters/common/http_client.h"
 #include "exporters/otlp/otlp_options.h"
 #include "exporters/otlp/otlp_model.h"
 #include "gw/exporter.h"

@@ -1,4 +1,4 @@
-#include "backend_http/testing/test_records.h"
+#include "exporters/common/testing/test_records.h"
 #include "exporters/otlp/fake_otlp_receiver.h"
 #include "exporters/otlp/otlp_exporter.h"
 

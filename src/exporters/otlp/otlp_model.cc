@@ -1,6 +1,6 @@
 #include "exporters/otlp/otlp_model.h"
 
-#include "backend_http/record_fields.h"
+#include "exporters/common/record_mapping.h"
 
 #include <boost/json.hpp>
 #include <openssl/sha.h>

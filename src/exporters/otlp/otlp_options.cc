@@ -1,6 +1,6 @@
 #include "exporters/otlp/otlp_options.h"
 
-#include "common/setting_table.h"
+#include "gw/setting_table.h"
 #include "common/strings.h"
 
 #include <boost/url/pct_string_view.hpp>

@@ -2,8 +2,8 @@
 // variables (OTEL_EXPORTER_OTLP_*), read once at start-up.
 #pragma once
 
-#include "backend_http/http_client.h"
-#include "common/setting_table.h"
+#include "exporters/common/http_client.h"
+#include "gw/setting_table.h"
 #include "gw/error.h"
 
 #include <chrono>

@@ -1,8 +1,8 @@
 #include "exporters/postgres/postgres_exporter.h"
 
-#include "common/config_source.h"
+#include "gw/config_source.h"
 #include "common/log.h"
-#include "telemetry/exporter_registry.h"
+#include "gw/exporter_registry.h"
 
 #include <libpq-fe.h>
 

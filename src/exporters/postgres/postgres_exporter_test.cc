@@ -1,8 +1,8 @@
 // Against a real PostgreSQL 15 server: the gw_postgres CTest fixture runs
 // scripts/services/postgres.sh, which writes the server's URL to
 // GW_PG_STATE_DIR/url. Each test uses its own table.
-#include "backend_http/testing/test_records.h"
-#include "backend_http/testing/fake_http_server.h"
+#include "exporters/common/testing/test_records.h"
+#include "exporters/common/testing/fake_http_server.h"
 #include "exporters/postgres/postgres_exporter.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 #include "exporters/postgres/postgres_options.h"
 
-#include "common/setting_table.h"
+#include "gw/setting_table.h"
 
 #include <libpq-fe.h>
 

@@ -1,7 +1,7 @@
 // Settings of the postgres exporter (docs/exporters.md), read once at start-up.
 #pragma once
 
-#include "common/setting_table.h"
+#include "gw/setting_table.h"
 #include "gw/error.h"
 
 #include <chrono>

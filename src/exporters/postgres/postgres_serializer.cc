@@ -1,6 +1,6 @@
 #include "exporters/postgres/postgres_serializer.h"
 
-#include "backend_http/record_fields.h"
+#include "exporters/common/record_mapping.h"
 
 #include <cmath>
 #include <cstdio>

@@ -1,6 +1,6 @@
 #include "exporters/prometheus/prometheus_exporter.h"
 
-#include "telemetry/exporter_registry.h"
+#include "gw/exporter_registry.h"
 
 #include <fmt/format.h>
 

@@ -1,6 +1,6 @@
 // The prometheus exporter: serves every metric of the MetricsRegistry (those
 // docs/exporters.md lists, plus custom metrics) as the Prometheus text exposition format
-// 0.0.4 on GET /metrics (the server calls Telemetry::prometheusText()).
+// 0.0.4 on GET /metrics (the server calls Telemetry::metricsText()).
 //
 // It wants no records (wantsRecords() is false): the telemetry thread
 // updates the metrics for every record, and a scrape renders them.
@@ -8,8 +8,8 @@
 #pragma once
 
 #include "gw/exporter.h"
-#include "telemetry/metrics.h"
-#include "telemetry/metrics_endpoint.h"
+#include "gw/metrics.h"
+#include "gw/metrics_endpoint.h"
 
 #include <string>
 #include <vector>

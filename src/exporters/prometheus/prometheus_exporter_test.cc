@@ -2,8 +2,8 @@
 // output checked by promtool (the Prometheus project's own linter/parser).
 #include "exporters/prometheus/prometheus_exporter.h"
 
-#include "common/config_source.h"
-#include "telemetry/exporter_registry.h"
+#include "gw/config_source.h"
+#include "gw/exporter_registry.h"
 
 #include <gtest/gtest.h>
 

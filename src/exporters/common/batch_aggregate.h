@@ -3,7 +3,7 @@
 // per (provider, model, project, status code). Pure; header-only.
 #pragma once
 
-#include "backend_http/record_fields.h"
+#include "exporters/common/record_mapping.h"
 #include "common/saturating.h"
 
 #include <algorithm>

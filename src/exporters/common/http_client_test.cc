@@ -1,6 +1,6 @@
-#include "backend_http/http_client.h"
-#include "backend_http/testing/fake_http_server.h"
-#include "backend_http/testing/test_pki.h"
+#include "exporters/common/http_client.h"
+#include "exporters/common/testing/fake_http_server.h"
+#include "exporters/common/testing/test_pki.h"
 
 #include <gtest/gtest.h>
 
@@ -314,19 +314,6 @@ TEST(HttpUrl, ValidateAndJoin) {
   EXPECT_EQ(joinUrl("http://h:1/base", "v1/logs"), "http://h:1/base/v1/logs");
 }
 
-TEST(RetryAfter, SecondsDatesAndGarbage) {
-  using std::chrono::milliseconds;
-  EXPECT_EQ(parseRetryAfter("7"), milliseconds(7000));
-  EXPECT_EQ(parseRetryAfter(" 0 "), milliseconds(0));
-  EXPECT_EQ(parseRetryAfter("999999999"), milliseconds(3600000));
-  EXPECT_FALSE(parseRetryAfter("-3"));
-  EXPECT_FALSE(parseRetryAfter("soon"));
-  EXPECT_FALSE(parseRetryAfter(""));
-  auto now = std::chrono::system_clock::from_time_t(1445412470);  // Wed, 21 Oct 2015 07:27:50 GMT
-  EXPECT_EQ(parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", now), milliseconds(10000));
-  EXPECT_EQ(parseRetryAfter("Wed, 21 Oct 2015 07:27:00 GMT", now), milliseconds(0));
-}
-
 TEST(ResultForStatus, MapsStatuses) {
   Response r;
   r.status = 200;
@@ -343,6 +330,7 @@ TEST(ResultForStatus, MapsStatuses) {
   }
   for (int s : {400, 401, 403, 404, 413}) {
     r.status = s;
+    r.headers = {{"Retry-After", "3"}};
     EXPECT_EQ(resultForStatus(r, "x").kind, ExportResult::Kind::kPermanent) << s;
   }
 }

@@ -22,6 +22,7 @@ namespace gw {
 
 template <const auto& Table>
 class DeclaredSettings;
+class ExporterRegistry;
 
 class ConfigSource {
  public:
@@ -39,6 +40,8 @@ class ConfigSource {
  private:
   template <const auto& Table>
   friend class DeclaredSettings;
+  // Reads the ENABLE_<NAME> switches that exporters' tables declare.
+  friend class ExporterRegistry;
 
   // The raw value; an empty string in the environment counts as unset.
   std::optional<std::string> get(std::string_view name) const;

@@ -11,7 +11,7 @@
 // Test-only: linked as gw_backend_http_testing.
 #pragma once
 
-#include "backend_http/http_client.h"
+#include "exporters/common/http_client.h"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>

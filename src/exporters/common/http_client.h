@@ -99,14 +99,10 @@ boost::system::result<void, std::string> validateUrl(std::string_view url);
 // Joins a base URL and a path ("http://h:1/base/" + "/_bulk" -> "http://h:1/base/_bulk").
 std::string joinUrl(std::string_view base, std::string_view path);
 
-// Retry-After: delay-seconds or an HTTP-date, relative to `now`. Nullopt when
-// absent or unparsable; never negative; capped at one hour.
-std::optional<std::chrono::milliseconds> parseRetryAfter(
-    std::string_view value, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
-
-// The usual reading of an HTTP status for an export attempt: 2xx success;
-// 408, 429 and 5xx retryable (Retry-After honoured); other statuses permanent.
-// `what` names the call in the message ("elasticsearch _bulk").
+// An export attempt's result from the backend's answer: gw::classifyHttpStatus
+// of its status and Retry-After, with a message naming the call (`what`,
+// e.g. "elasticsearch _bulk") and an excerpt of the body, every credential
+// the request carried redacted from it.
 ExportResult resultForStatus(const Response& response, std::string_view what);
 
 // The credential values in request headers: every value of 8 bytes or more

@@ -1,6 +1,6 @@
-// An exporter that is scraped instead of pushing records (prometheus): the
-// HTTP server asks Telemetry::prometheusText(), which renders through this
-// interface.
+// An exporter that is scraped instead of pushing records (prometheus)
+// implements this as well as gw::Exporter: GET /metrics renders through the
+// first enabled exporter that does.
 //
 // Threading: render() is called from any server thread, concurrently; it
 // must only read the (thread-safe) MetricsRegistry. It may be called before

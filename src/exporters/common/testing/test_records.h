@@ -3,7 +3,7 @@
 #pragma once
 
 #include "gw/exporter.h"
-#include "telemetry/record_fields.h"
+#include "telemetry/record_json.h"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>

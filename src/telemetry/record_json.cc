@@ -1,4 +1,4 @@
-#include "telemetry/record_fields.h"
+#include "telemetry/record_json.h"
 
 #include <boost/json/object.hpp>
 

@@ -1,4 +1,4 @@
-#include "backend_http/record_fields.h"
+#include "exporters/common/record_mapping.h"
 
 #include <cstdio>
 #include <ctime>

@@ -22,7 +22,7 @@
 // (review: an entry nothing reads only makes --help list a no-op).
 #pragma once
 
-#include "common/config_source.h"
+#include "gw/config_source.h"
 
 #include <cstddef>
 #include <cstdint>

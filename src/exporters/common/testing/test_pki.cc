@@ -1,4 +1,4 @@
-#include "backend_http/testing/test_pki.h"
+#include "exporters/common/testing/test_pki.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>

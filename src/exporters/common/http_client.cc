@@ -1,4 +1,4 @@
-#include "backend_http/http_client.h"
+#include "exporters/common/http_client.h"
 
 #include "common/strings.h"
 
@@ -282,29 +282,6 @@ std::string joinUrl(std::string_view base, std::string_view path) {
   return std::string(base) + "/" + std::string(path);
 }
 
-std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value,
-                                                         std::chrono::system_clock::time_point now) {
-  constexpr std::chrono::milliseconds kMax = std::chrono::hours(1);
-  value = trim(value);
-  if (value.empty()) return std::nullopt;
-  std::int64_t seconds = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (ec == std::errc() && end == value.data() + value.size()) {
-    if (seconds < 0) return std::nullopt;
-    return std::min<std::chrono::milliseconds>(std::chrono::seconds(std::min<std::int64_t>(seconds, 3600)), kMax);
-  }
-  if (ec == std::errc::result_out_of_range) return kMax;
-  // HTTP-date (IMF-fixdate), e.g. "Wed, 21 Oct 2015 07:28:00 GMT".
-  std::tm tm{};
-  std::istringstream in{std::string(value)};
-  in.imbue(std::locale::classic());
-  in >> std::get_time(&tm, "%a, %d %b %Y %H:%M:%S GMT");
-  if (in.fail()) return std::nullopt;
-  auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
-  if (when <= now) return std::chrono::milliseconds(0);
-  return std::min(std::chrono::duration_cast<std::chrono::milliseconds>(when - now), kMax);
-}
-
 ExportResult resultForStatus(const Response& response, std::string_view what) {
   const int s = response.status;
   if (s >= 200 && s < 300) return ExportResult::success();
@@ -318,12 +295,9 @@ ExportResult resultForStatus(const Response& response, std::string_view what) {
   for (auto& c : excerpt)
     if (c == '\n' || c == '\r') c = ' ';
   if (!excerpt.empty()) message += ": " + excerpt;
-  if (s == 408 || s == 429 || s >= 500) {
-    std::optional<std::chrono::milliseconds> after;
-    if (auto ra = response.header("Retry-After")) after = parseRetryAfter(*ra);
-    return ExportResult::retryable(std::move(message), after);
-  }
-  return ExportResult::permanent(std::move(message));
+  std::optional<std::chrono::milliseconds> after;
+  if (auto ra = response.header("Retry-After")) after = parseRetryAfter(*ra);
+  return classifyHttpStatus(s, std::move(message), after);
 }
 
 std::vector<std::string> requestSecrets(const Headers& headers) {

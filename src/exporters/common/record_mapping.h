@@ -6,7 +6,7 @@
 #pragma once
 
 #include "gw/exporter.h"
-#include "telemetry/record_fields.h"
+#include "telemetry/record_json.h"
 
 #include <cstdint>
 #include <optional>

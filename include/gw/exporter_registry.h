@@ -11,7 +11,7 @@
 // an exporter's settings are listed wherever the exporter is built in.
 #pragma once
 
-#include "common/setting_table.h"
+#include "gw/setting_table.h"
 #include "gw/exporter.h"
 
 #include <functional>
@@ -39,9 +39,12 @@ class ExporterRegistry {
   std::vector<std::string> names() const;  // sorted
   Status validate() const;
 
-  // Creates the exporters listed in ENABLED_EXPORTERS (already split). An
-  // unknown name is an error that lists the known names; so is an exporter
-  // whose name() is not the name it was registered under.
+  // Creates the exporters listed in ENABLED_EXPORTERS (`enabled`, already
+  // split), then every other exporter switched on by its own variable: an
+  // exporter whose settings table declares ENABLE_<NAME> (its name in upper
+  // case) is created when that variable is true. An unknown name is an
+  // error that lists the known names; so is an exporter whose name() is not
+  // the name it was registered under, and a switch that is not a boolean.
   Result<std::vector<std::unique_ptr<Exporter>>> create(const std::vector<std::string>& enabled,
                                                         const ExporterContext& context) const;
 

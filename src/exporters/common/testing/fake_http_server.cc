@@ -1,4 +1,4 @@
-#include "backend_http/testing/fake_http_server.h"
+#include "exporters/common/testing/fake_http_server.h"
 
 #include "common/strings.h"
 

@@ -10,7 +10,7 @@ PACKAGES=(
   # fuzzing (scripts/run-fuzzers.sh): clang, libFuzzer and the sanitizer runtimes,
   # llvm-symbolizer for readable stacks in crash reports
   clang libclang-rt-14-dev llvm-14
-  # libraries (ARCHITECTURE.md)
+  # libraries
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev zlib1g-dev libbrotli-dev libgoogle-perftools-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libpq-dev
   protobuf-compiler libprotobuf-dev

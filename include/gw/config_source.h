@@ -4,7 +4,7 @@
 //
 // Typed getters return an Error whose message names the variable, so that
 // start-up can print one clear line and exit with status 2. They are private:
-// components read through DeclaredSettings (common/setting_table.h), which
+// components read through DeclaredSettings (gw/setting_table.h), which
 // only accepts the names their settings table declares, so that --help, made
 // from those tables, lists every variable the gateway reads.
 #pragma once

@@ -6,7 +6,7 @@
 // other thread exists. After that the registry is read-only.
 //
 // Each exporter registers the table of the variables it reads with its
-// factory (common/setting_table.h), and reads them through
+// factory (gw/setting_table.h), and reads them through
 // DeclaredSettings<that table>: `--help` prints every registered table, so
 // an exporter's settings are listed wherever the exporter is built in.
 #pragma once

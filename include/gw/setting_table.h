@@ -3,7 +3,7 @@
 // Each component declares every variable it reads, once, in a constexpr
 // table of SettingDoc: the core in src/config/core_settings.h, each exporter
 // in its own folder (registered with its factory, see
-// src/telemetry/exporter_registry.h). `magicapi-gateway --help` prints those
+// gw/exporter_registry.h). `magicapi-gateway --help` prints those
 // tables, and nothing else lists settings.
 //
 // A component reads its variables only through DeclaredSettings<its table>

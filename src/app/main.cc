@@ -22,7 +22,7 @@ extern char** environ;
 namespace {
 
 // --help is made from the settings tables, the same ones the code reads
-// through (common/setting_table.h): the core's, by section, then each
+// through (gw/setting_table.h): the core's, by section, then each
 // registered exporter's. A variable cannot be read without being listed.
 std::string helpText(const gw::ExporterRegistry& registry) {
   std::string out = "magicapi-gateway " GW_VERSION R"( - an OpenAI-compatible LLM gateway with telemetry

@@ -5,7 +5,7 @@
 // with their factories.
 //
 // Both readers go through CoreSettings, which refuses at compile time a name
-// not declared here (common/setting_table.h): a new core setting is added
+// not declared here (gw/setting_table.h): a new core setting is added
 // here first, then read. The tables are constexpr data, read from any thread.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The settings tables (common/setting_table.h) and the core's
+// The settings tables (gw/setting_table.h) and the core's
 // (config/core_settings.h): lookup, the --help lines, and the core table
 // against what loadSettings() does. That a read of an undeclared variable
 // does not compile is checked by the config_undeclared_setting_does_not_compile

@@ -1,7 +1,7 @@
 """`magicapi-gateway --help` and the docs list the same settings.
 
 --help is printed from the settings tables the code reads through
-(src/common/setting_table.h: a variable a component's table does not
+(include/gw/setting_table.h: a variable a component's table does not
 declare cannot be read), so it is the list of every variable the gateway
 reads. This test holds docs/configuration.md and docs/exporters.md to it:
 

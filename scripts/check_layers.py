@@ -13,6 +13,10 @@ src/ and the public API under include/gw:
    own folder and exporters/common/ only; code outside src/exporters/
    includes nothing of that layer.
 4. include/gw/ is self-contained: its headers include only gw/ headers.
+5. A library of layer L links libraries of layer L and below only (a
+   library's layer is what gw_layer() says in its CMakeLists.txt; an
+   exporter's OBJECT library, made by gw_add_exporter(), is of the
+   exporters layer).
 
 The compiler enforces rule 1 for libraries (each sees only its layers);
 this script states every rule in one place, with readable messages, and
@@ -84,6 +88,34 @@ def includes(path):
         yield text.count("\n", 0, match.start()) + 1, match.group(1)
 
 
+LAYER_CALL = re.compile(r'gw_layer\(\s*([\w-]+)\s+(\w+)\s*\)')
+LINK_CALL = re.compile(r'target_link_libraries\(\s*([\w-]+)([^)]*)\)', re.DOTALL)
+EXPORTER_CALL = re.compile(r'gw_add_exporter\(\s*(\w+)([^)]*)\)', re.DOTALL)
+
+
+def check_links(root, errors):
+    layers, links = {}, []
+    for cmake in sorted((root / "src").rglob("CMakeLists.txt")):
+        text = cmake.read_text(encoding="utf-8")
+        text = re.sub(r"#.*", "", text)
+        rel = cmake.relative_to(root)
+        for target, layer in LAYER_CALL.findall(text):
+            layers[target] = layer
+        for target, rest in LINK_CALL.findall(text):
+            links.append((rel, target, rest.split()))
+        for name, rest in EXPORTER_CALL.findall(text):
+            layers[f"gw_exporter_{name}"] = "exporters"
+            words = rest.split()
+            if "LIBS" in words:
+                links.append((rel, f"gw_exporter_{name}", words[words.index("LIBS") + 1:]))
+    for rel, target, words in links:
+        if target not in layers:
+            continue
+        for lib in words:
+            if lib in layers and RANK[layers[lib]] > RANK[layers[target]]:
+                errors.append(f"{rel}: {target} (layer {layers[target]}) links {lib} of the higher layer {layers[lib]}")
+
+
 def main():
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).resolve().parent.parent)
     errors = []
@@ -95,6 +127,7 @@ def main():
     for path in sorted((root / "include" / "gw").rglob("*.h")):
         check_public(root, path, errors)
         checked += 1
+    check_links(root, errors)
     for e in errors:
         print(e)
     print(f"check_layers: {checked} files, {len(errors)} violation(s)")

@@ -70,9 +70,9 @@ def check_source(root, path, errors):
         else:
             allowed = PLUGIN_LAYERS[to_layer]
             if to_folder is not None or target_path.stem != allowed:
-                errors.append(f'{where}: layer {layer} includes "{target}"; of {to_layer}, only '
-                              + (f'{to_layer}/{allowed}.h may be included from outside' if allowed
-                                 else 'nothing may be included from outside (plugins register themselves)'))
+                rule = (f"only {to_layer}/{allowed}.h may be included from outside" if allowed
+                        else "nothing may be included from outside (plugins register themselves)")
+                errors.append(f'{where}: layer {layer} includes "{target}"; of {to_layer}, {rule}')
 
 
 def check_public(root, path, errors):

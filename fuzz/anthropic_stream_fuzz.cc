@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool wants_usage = data[0] & 0x80;
   std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
   gw::ResponseObservation obs;
-  gw::anthropic::StreamTranslator translator(obs, 4096, "model", wants_usage, 0);
+  gw::providers::anthropic::StreamTranslator translator(obs, 4096, "model", wants_usage, 0);
   std::string out;
   bool failed = false;
   for (std::size_t at = 0; at < bytes.size() && !failed; at += step) {

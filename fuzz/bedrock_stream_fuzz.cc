@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
 
   gw::ResponseObservation obs;
-  gw::bedrock::StreamTranslator translator(obs, 4096, "id", "model", wants_usage, 0);
+  gw::providers::bedrock::StreamTranslator translator(obs, 4096, "id", "model", wants_usage, 0);
   std::string out;
   bool failed = false;
   for (std::size_t at = 0; at < bytes.size() && !failed; at += step) {
@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   checkClientBytes(out);
 
   gw::ResponseObservation json_obs;
-  if (auto r = gw::bedrock::translateResponse(bytes, "id", "model", 0, json_obs)) {
+  if (auto r = gw::providers::bedrock::translateResponse(bytes, "id", "model", 0, json_obs)) {
     boost::system::error_code ec;
     boost::json::parse(*r, ec);
     if (ec) std::abort();

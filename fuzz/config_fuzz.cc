@@ -1,7 +1,8 @@
 // Fuzzes configuration parsing: the text of a `--config` YAML file and
 // environment values, through ConfigSource (src/common/config_source.*) to
-// the validated Settings (src/config/settings.*), the telemetry pipeline's
-// options and every exporter's options, as start-up reads them. Any input
+// the validated Settings (src/config/settings.*), every provider's settings
+// (the provider registry's create()), the telemetry pipeline's options and
+// every exporter's options, as start-up reads them. Any input
 // may be refused with an error (exit status 2 at start-up); none may crash.
 //
 // Input: YAML text, then a NUL byte, then environment lines "NAME=value".
@@ -18,6 +19,7 @@
 #ifdef GW_FUZZ_HAVE_POSTGRES  // built only where libpq is installed
 #include "exporters/postgres/postgres_options.h"
 #endif
+#include "providers/provider_registry.h"
 #include "telemetry/telemetry.h"
 
 #include <cstddef>
@@ -53,9 +55,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   gw::ConfigSource config(env, file);
   if (auto settings = gw::loadSettings(config, 4)) {
-    (void)gw::exposesEnvironmentKeys(*settings);
     if (settings->worker_threads < 1) std::abort();
-    if (settings->providers.find(settings->default_provider) == settings->providers.end()) std::abort();
+    gw::ProviderRegistry providers;
+    gw::registerBuiltinProviders(providers);
+    if (auto st = providers.create(config, settings->default_provider)) {
+      if (!providers.find(settings->default_provider) || !providers.config(settings->default_provider)) std::abort();
+      (void)gw::exposesEnvironmentKeys(*settings, providers.hasOperatorCredentials());
+    } else if (st.error().message.empty()) {
+      std::abort();
+    }
   } else if (settings.error().message.empty()) {
     std::abort();  // start-up must say what is wrong
   }

@@ -12,9 +12,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   std::size_t step = 1 + data[0] % 64;  // piece size
   std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
-  gw::eventstream::Decoder decoder(64 * 1024);
+  gw::providers::bedrock::eventstream::Decoder decoder(64 * 1024);
   for (std::size_t at = 0; at < bytes.size(); at += step) {
-    auto st = decoder.feed(bytes.substr(at, step), [&](const gw::eventstream::Message& m) -> gw::Status {
+    auto st = decoder.feed(bytes.substr(at, step), [&](const gw::providers::bedrock::eventstream::Message& m) -> gw::Status {
       if (m.payload.size() > 64 * 1024) std::abort();
       for (const auto& h : m.headers)
         if (h.name.empty()) std::abort();

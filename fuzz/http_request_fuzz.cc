@@ -57,9 +57,12 @@ const Gateway& gateway() {
         {"AWS_REGION", "us-east-1"},
         {"GATEWAY_API_KEYS", "gw-key-1,gw-key-2"},
     };
-    auto settings = gw::loadSettings(gw::ConfigSource(env, {}), 2);
+    const gw::ConfigSource config(env, {});
+    auto settings = gw::loadSettings(config, 2);
     if (!settings) std::abort();
-    auto providers = gw::ProviderRegistry::create(settings->providers);
+    gw::ProviderRegistry providers;
+    gw::registerBuiltinProviders(providers);
+    if (!providers.create(config, settings->default_provider)) std::abort();
     return Gateway{std::move(*settings), std::move(providers)};
   }();
   return g;

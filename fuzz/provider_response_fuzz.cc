@@ -10,9 +10,9 @@
 // Invariants: no crash; a passthrough handler forwards the bytes unchanged;
 // what a translating handler or the include_usage re-framing generates is
 // well-formed SSE whose events are JSON or [DONE]; the capture budget holds.
-#include "config/settings.h"
+#include "gw/config_source.h"
+#include "common/openai_usage.h"
 #include "fuzz_support.h"
-#include "providers/common/forwarding.h"
 #include "providers/provider_registry.h"
 
 #include <boost/json/object.hpp>
@@ -29,9 +29,10 @@ namespace {
 
 const gw::ProviderRegistry& registry() {
   static const gw::ProviderRegistry r = [] {
-    auto settings = gw::loadSettings(gw::ConfigSource({{"AWS_REGION", "us-east-1"}}, {}), 2);
-    if (!settings) std::abort();
-    return gw::ProviderRegistry::create(settings->providers);
+    gw::ProviderRegistry providers;
+    gw::registerBuiltinProviders(providers);
+    if (!providers.create(gw::ConfigSource({{"AWS_REGION", "us-east-1"}}, {}), "openai")) std::abort();
+    return providers;
   }();
   return r;
 }

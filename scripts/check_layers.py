@@ -14,9 +14,9 @@ src/ and the public API under include/gw:
    includes nothing of that layer.
 4. include/gw/ is self-contained: its headers include only gw/ headers.
 5. A library of layer L links libraries of layer L and below only (a
-   library's layer is what gw_layer() says in its CMakeLists.txt; an
-   exporter's OBJECT library, made by gw_add_exporter(), is of the
-   exporters layer).
+   library's layer is what gw_layer() says in its CMakeLists.txt; the
+   OBJECT library of an exporter or provider folder, made by
+   gw_add_exporter() or gw_add_provider(), is of that layer).
 
 The compiler enforces rule 1 for libraries (each sees only its layers);
 this script states every rule in one place, with readable messages, and
@@ -90,7 +90,7 @@ def includes(path):
 
 LAYER_CALL = re.compile(r'gw_layer\(\s*([\w-]+)\s+(\w+)\s*\)')
 LINK_CALL = re.compile(r'target_link_libraries\(\s*([\w-]+)([^)]*)\)', re.DOTALL)
-EXPORTER_CALL = re.compile(r'gw_add_exporter\(\s*(\w+)([^)]*)\)', re.DOTALL)
+PLUGIN_CALL = re.compile(r'gw_add_(exporter|provider)\(\s*(\w+)([^)]*)\)', re.DOTALL)
 
 
 def check_links(root, errors):
@@ -103,11 +103,12 @@ def check_links(root, errors):
             layers[target] = layer
         for target, rest in LINK_CALL.findall(text):
             links.append((rel, target, rest.split()))
-        for name, rest in EXPORTER_CALL.findall(text):
-            layers[f"gw_exporter_{name}"] = "exporters"
+        for kind, name, rest in PLUGIN_CALL.findall(text):
+            target = f"gw_{kind}_{name}"
+            layers[target] = kind + "s"
             words = rest.split()
             if "LIBS" in words:
-                links.append((rel, f"gw_exporter_{name}", words[words.index("LIBS") + 1:]))
+                links.append((rel, target, words[words.index("LIBS") + 1:]))
     for rel, target, words in links:
         if target not in layers:
             continue

@@ -8,6 +8,11 @@
 // from that request's worker thread, never concurrently.
 //
 // Nothing here blocks or throws on the request path; failures are gw::Error.
+//
+// Registration: a provider folder registers its providers' names, settings
+// tables and factories with GW_REGISTER_PROVIDER (gw/provider_plugin.h) and
+// adds itself with gw_add_provider() in its CMakeLists.txt. See
+// docs/providers.md, "Adding a provider".
 #pragma once
 
 #include "gw/error.h"
@@ -42,7 +47,8 @@ struct UpstreamEndpoint {
   std::string base_path;  // no trailing slash, e.g. "/v1" or ""
 };
 
-// Static configuration of one provider (from the environment / config file).
+// Static configuration of one provider, read by its factory from the
+// environment / config file (gw/provider_plugin.h).
 struct ProviderConfig {
   std::string name;
   std::string base_url;             // as configured, may contain "{region}"

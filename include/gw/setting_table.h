@@ -2,9 +2,10 @@
 //
 // Each component declares every variable it reads, once, in a constexpr
 // table of SettingDoc: the core in src/config/core_settings.h, each exporter
-// in its own folder (registered with its factory, see
-// gw/exporter_registry.h). `magicapi-gateway --help` prints those
-// tables, and nothing else lists settings.
+// and each provider in its own folder (registered with its factory, see
+// gw/exporter_registry.h and gw/provider_plugin.h).
+// `magicapi-gateway --help` prints those tables, and nothing else lists
+// settings.
 //
 // A component reads its variables only through DeclaredSettings<its table>
 // (ConfigSource's getters are private to it), and every name it passes is
@@ -18,7 +19,8 @@
 // the rest: that the docs name the same variables
 // (tests/integration/test_settings_docs.py), that a default shown is the one
 // applied (tests/config/setting_table_test.cc,
-// tests/telemetry/setting_tables_test.cc), and that every entry is still read
+// tests/telemetry/setting_tables_test.cc,
+// tests/providers/provider_registry_test.cc), and that every entry is still read
 // (review: an entry nothing reads only makes --help list a no-op).
 #pragma once
 
@@ -90,6 +92,10 @@ class SettingName {
   template <std::size_t N>
   consteval SettingName(const char (&name)[N])  // implicit: a literal is the natural spelling of a name
       : doc_(declared(std::string_view(name, N - 1))) {}
+  // From a constant that is not a literal: code written once for every
+  // table of one shape names an entry as `Name(Table[1].name)`. Checked
+  // the same way.
+  consteval explicit SettingName(std::string_view name) : doc_(declared(name)) {}
 
   constexpr std::string_view view() const { return doc_.name; }
   constexpr operator std::string_view() const { return doc_.name; }  // for configError()
@@ -112,7 +118,7 @@ class SettingName {
 // variable); only the name type differs.
 //
 // Used at start-up by loadSettings(), TelemetryOptions::fromConfig() and the
-// exporter factories, on the thread that calls them (main()'s); it holds a
+// exporter and provider factories, on the thread that calls them (main()'s); it holds a
 // reference to an immutable ConfigSource, so it is as thread-safe as that.
 template <const auto& Table>
 class DeclaredSettings {

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -22,9 +23,10 @@ extern char** environ;
 namespace {
 
 // --help is made from the settings tables, the same ones the code reads
-// through (gw/setting_table.h): the core's, by section, then each
-// registered exporter's. A variable cannot be read without being listed.
-std::string helpText(const gw::ExporterRegistry& registry) {
+// through (gw/setting_table.h): the core's, by section, each registered
+// provider's after the core's provider section, then each registered
+// exporter's. A variable cannot be read without being listed.
+std::string helpText(const gw::ProviderRegistry& providers, const gw::ExporterRegistry& exporters) {
   std::string out = "magicapi-gateway " GW_VERSION R"( - an OpenAI-compatible LLM gateway with telemetry
 
 Usage: magicapi-gateway [--config FILE] [--help] [--version]
@@ -39,13 +41,20 @@ follows; docs/configuration.md and docs/exporters.md explain them.
     out += group.title;
     out += '\n';
     gw::appendSettingsHelp(out, group.settings);
+    if (group.settings.data() != std::data(gw::kProviderSettings)) continue;
+    for (const auto& name : providers.names()) {
+      out += '\n';
+      out += name;
+      out += " provider\n";
+      gw::appendSettingsHelp(out, providers.settings(name));
+    }
   }
   out += "\nExporters (each reads its settings only when it is in ENABLED_EXPORTERS)\n";
-  for (const auto& name : registry.names()) {
+  for (const auto& name : exporters.names()) {
     out += '\n';
     out += name;
     out += " exporter\n";
-    gw::appendSettingsHelp(out, registry.settings(name));
+    gw::appendSettingsHelp(out, exporters.settings(name));
   }
   return out;
 }
@@ -69,14 +78,16 @@ int main(int argc, char** argv) {
 
   // Registration only records factories and settings tables: nothing runs
   // yet, and --help needs the tables.
-  gw::ExporterRegistry registry;
-  gw::registerBuiltinExporters(registry);
+  gw::ProviderRegistry providers;
+  gw::registerBuiltinProviders(providers);
+  gw::ExporterRegistry exporters;
+  gw::registerBuiltinExporters(exporters);
 
   std::string config_file;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::fputs(helpText(registry).c_str(), stdout);
+      std::fputs(helpText(providers, exporters).c_str(), stdout);
       return 0;
     }
     if (arg == "--version" || arg == "-V") {
@@ -100,14 +111,16 @@ int main(int argc, char** argv) {
   gw::log::setLevel(settings->log_level);
   auto logger = gw::log::get("main");
 
-  if (auto st = registry.validate(); !st) return configFailure(st.error().message);
+  // Every provider reads and checks its settings now, before anything is
+  // started: a bad value stops start-up like the core's own.
+  if (auto st = providers.create(*config, settings->default_provider); !st)
+    return configFailure(st.error().message);
+  if (auto st = exporters.validate(); !st) return configFailure(st.error().message);
 
-  auto telemetry = gw::Telemetry::start(*settings, *config, registry);
+  auto telemetry = gw::Telemetry::start(*settings, *config, exporters);
   if (!telemetry) return configFailure(telemetry.error().message);
 
-  auto providers = gw::ProviderRegistry::create(settings->providers);
-
-  if (gw::exposesEnvironmentKeys(*settings))
+  if (gw::exposesEnvironmentKeys(*settings, providers.hasOperatorCredentials()))
     logger->warn("HOST={} is not a loopback address, GATEWAY_API_KEYS is unset and provider keys come from the "
                  "environment: anyone who can reach port {} spends those keys",
                  settings->host, settings->port);

@@ -3,7 +3,7 @@
 // from JsonSaxDefaults and defines only the callbacks it reads: its own
 // members hide these (basic_parser calls them on the handler's type; nothing
 // is virtual). Used by the request body scan (server/json_body.cc) and the
-// usage reader (providers/common/forwarding.cc).
+// usage reader (common/openai_usage.cc).
 #pragma once
 
 #include <boost/json/string_view.hpp>

@@ -1,8 +1,8 @@
 // The core's settings table: every variable the gateway itself reads
 // (loadSettings() in settings.cc, TelemetryOptions::fromConfig() in
 // src/telemetry/telemetry.cc), grouped as `--help` prints them. Exporters
-// declare theirs in their own folders (src/exporters/<name>/), registered
-// with their factories.
+// and providers declare theirs in their own folders (src/exporters/<name>/,
+// src/providers/<folder>/), registered with their factories.
 //
 // Both readers go through CoreSettings, which refuses at compile time a name
 // not declared here (gw/setting_table.h): a new core setting is added
@@ -36,25 +36,10 @@ inline constexpr SettingDoc kServerSettings[] = {
     {"CORS_ALLOWED_ORIGINS", "", "'*' or comma-separated origins (unset: CORS off)"},
 };
 
-// The *_BASE_URL defaults are the values loadSettings() uses (SettingName::doc()).
+// What the core reads about providers; each provider's own variables are in
+// its folder's table (--help prints them after this group).
 inline constexpr SettingDoc kProviderSettings[] = {
     {"DEFAULT_PROVIDER", "openai", "provider of requests without x-provider or a known provider/ model prefix"},
-    {"OPENAI_API_KEY", "", "used when the client sends no key"},
-    {"OPENAI_BASE_URL", "https://api.openai.com/v1", "upstream base URL"},
-    {"ANTHROPIC_API_KEY", "", "used when the client sends no key"},
-    {"ANTHROPIC_BASE_URL", "https://api.anthropic.com", "upstream base URL"},
-    {"GROQ_API_KEY", "", "used when the client sends no key"},
-    {"GROQ_BASE_URL", "https://api.groq.com/openai/v1", "upstream base URL"},
-    {"FIREWORKS_API_KEY", "", "used when the client sends no key"},
-    {"FIREWORKS_BASE_URL", "https://api.fireworks.ai/inference/v1", "upstream base URL"},
-    {"TOGETHER_API_KEY", "", "used when the client sends no key"},
-    {"TOGETHER_BASE_URL", "https://api.together.xyz/v1", "upstream base URL"},
-    {"BEDROCK_BASE_URL", "https://bedrock-runtime.{region}.amazonaws.com", "upstream base URL"},
-    {"AWS_ACCESS_KEY_ID", "", "Bedrock credentials used when the client sends no x-aws-* headers"},
-    {"AWS_SECRET_ACCESS_KEY", "", "with AWS_ACCESS_KEY_ID"},
-    {"AWS_SESSION_TOKEN", "", "with AWS_ACCESS_KEY_ID, for temporary credentials"},
-    {"AWS_REGION", "", "Bedrock region when the client sends no x-aws-region"},
-    {"AWS_DEFAULT_REGION", "", "Bedrock region when AWS_REGION is unset"},
 };
 
 inline constexpr SettingDoc kTelemetrySettings[] = {

@@ -6,34 +6,10 @@
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
-#include <optional>
 
 namespace gw {
 
-const std::vector<std::string>& knownProviderNames() {
-  static const std::vector<std::string> names = {"openai",   "anthropic", "groq",
-                                                 "fireworks", "together",  "bedrock"};
-  return names;
-}
-
 namespace {
-
-// Each provider's variables; the default base URL is the table's
-// default_text (core_settings.h), so --help shows the value in use.
-struct ProviderVariables {
-  const char* name;
-  CoreSettings::Name base_url;
-  std::optional<CoreSettings::Name> api_key;  // Bedrock signs with AWS_* instead
-};
-
-constexpr ProviderVariables kProviderVariables[] = {
-    {"openai", "OPENAI_BASE_URL", CoreSettings::Name("OPENAI_API_KEY")},
-    {"anthropic", "ANTHROPIC_BASE_URL", CoreSettings::Name("ANTHROPIC_API_KEY")},
-    {"groq", "GROQ_BASE_URL", CoreSettings::Name("GROQ_API_KEY")},
-    {"fireworks", "FIREWORKS_BASE_URL", CoreSettings::Name("FIREWORKS_API_KEY")},
-    {"together", "TOGETHER_BASE_URL", CoreSettings::Name("TOGETHER_API_KEY")},
-    {"bedrock", "BEDROCK_BASE_URL", std::nullopt},
-};
 
 bool isLoopbackHost(std::string_view host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
@@ -134,26 +110,9 @@ Result<Settings> loadSettings(const ConfigSource& source, unsigned hardware_thre
   s.deployment_environment = config.getString("DEPLOYMENT_ENVIRONMENT", "development");
   s.service_name = config.getString("OTEL_SERVICE_NAME", "noveum_ai_gateway");
 
-  for (const auto& d : kProviderVariables) {
-    ProviderConfig p;
-    p.name = d.name;
-    p.base_url = config.getString(d.base_url, d.base_url.doc().default_text);
-    // Validate now (with a placeholder region) so a typo stops start-up.
-    std::string check = p.base_url;
-    if (auto pos = check.find("{region}"); pos != std::string::npos) check.replace(pos, 8, "us-east-1");
-    if (auto ep = parseBaseUrl(check); !ep) return configError(d.base_url, ep.error().message);
-    if (d.api_key) p.env_api_key = config.getString(*d.api_key, "");
-    if (p.name == "bedrock") {
-      p.env_aws_access_key_id = config.getString("AWS_ACCESS_KEY_ID", "");
-      p.env_aws_secret_access_key = config.getString("AWS_SECRET_ACCESS_KEY", "");
-      p.env_aws_session_token = config.getString("AWS_SESSION_TOKEN", "");
-      p.env_aws_region = config.getString("AWS_REGION", config.getString("AWS_DEFAULT_REGION", ""));
-    }
-    s.providers.emplace(p.name, std::move(p));
-  }
+  // Each provider reads its own variables (its factory, registered from its
+  // folder); which names exist is the provider registry's to say.
   s.default_provider = toLower(config.getString("DEFAULT_PROVIDER", "openai"));
-  if (!s.providers.contains(s.default_provider))
-    return configError("DEFAULT_PROVIDER", "unknown provider '" + s.default_provider + "'");
 
   s.gateway_api_keys = config.getList("GATEWAY_API_KEYS", "");
   s.cors_allowed_origins = config.getList("CORS_ALLOWED_ORIGINS", "");
@@ -175,11 +134,8 @@ Result<Settings> loadSettings(const ConfigSource& source, unsigned hardware_thre
   return s;
 }
 
-bool exposesEnvironmentKeys(const Settings& s) {
-  if (!s.gateway_api_keys.empty() || isLoopbackHost(s.host)) return false;
-  for (const auto& [name, p] : s.providers)
-    if (!p.env_api_key.empty() || !p.env_aws_secret_access_key.empty()) return true;
-  return false;
+bool exposesEnvironmentKeys(const Settings& s, bool provider_keys_configured) {
+  return provider_keys_configured && s.gateway_api_keys.empty() && !isLoopbackHost(s.host);
 }
 
 }  // namespace gw

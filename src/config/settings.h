@@ -1,8 +1,9 @@
 // The gateway's typed, validated settings (docs/configuration.md). Built once at
 // start-up from a ConfigSource; read-only and shared by all threads after.
-// Exporters read their own options from the ConfigSource (see
-// include/gw/exporter.h); this struct holds what the core needs. Every
-// variable read here is declared in config/core_settings.h (--help).
+// Exporters and providers read their own settings from the ConfigSource
+// (include/gw/exporter.h, include/gw/provider_plugin.h); this struct holds
+// what the core needs. Every variable read here is declared in
+// config/core_settings.h (--help).
 #pragma once
 
 #include "gw/config_source.h"
@@ -11,14 +12,10 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
 
 namespace gw {
-
-// Names of the providers the gateway knows, in a stable order.
-const std::vector<std::string>& knownProviderNames();
 
 struct Settings {
   std::string host = "127.0.0.1";
@@ -38,8 +35,9 @@ struct Settings {
   std::string deployment_environment = "development";
   std::string service_name = "noveum_ai_gateway";
 
+  // Lower case. Checked against the registered providers where they are
+  // made (ProviderRegistry::create()).
   std::string default_provider = "openai";
-  std::map<std::string, ProviderConfig> providers;  // every known provider
 
   std::vector<std::string> gateway_api_keys;
   std::vector<std::string> cors_allowed_origins;  // empty = CORS off
@@ -63,8 +61,10 @@ Result<Settings> loadSettings(const ConfigSource& config, unsigned hardware_thre
 // Parses an http(s) base URL. `{region}` placeholders must be substituted first.
 Result<UpstreamEndpoint> parseBaseUrl(std::string_view url);
 
-// The start-up warning of docs/configuration.md applies: keys from the environment,
-// no GATEWAY_API_KEYS, and a non-loopback HOST.
-bool exposesEnvironmentKeys(const Settings& settings);
+// The start-up warning of docs/configuration.md applies: provider keys from
+// the gateway's configuration (`provider_keys_configured`:
+// ProviderRegistry::hasOperatorCredentials()), no GATEWAY_API_KEYS, and a
+// non-loopback HOST.
+bool exposesEnvironmentKeys(const Settings& settings, bool provider_keys_configured);
 
 }  // namespace gw

@@ -2,8 +2,8 @@
 // byte sent and its record. Read top-down: proxyRequest() checks the
 // request, picks the provider, runs the exchange (upstream_exchange.cc)
 // under its guards (exchange_guards.h) and completes the record.
+#include "common/openai_usage.h"
 #include "common/strings.h"
-#include "providers/common/forwarding.h"
 #include "providers/provider_registry.h"
 #include "server/exchange_guards.h"
 #include "server/proxy_context.h"

@@ -1,7 +1,6 @@
 #include "server/routing.h"
 
 #include "common/strings.h"
-#include "config/settings.h"
 #include "providers/provider_registry.h"
 
 namespace gw {
@@ -25,7 +24,7 @@ Result<Route> selectProvider(const HeaderLookup& headers, std::optional<std::str
     route.provider_name = toLower(trim(*xp));
     if (!providers.config(route.provider_name)) {
       std::string known;
-      for (const auto& n : knownProviderNames()) known += (known.empty() ? "" : ", ") + n;
+      for (const auto& n : providers.names()) known += (known.empty() ? "" : ", ") + n;
       return Error::badRequest("unknown_provider", "Unknown provider in x-provider header (known: " + known + ")");
     }
   } else {

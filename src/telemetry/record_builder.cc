@@ -1,8 +1,8 @@
 #include "telemetry/record_builder.h"
 
+#include "common/openai_usage.h"
 #include "common/saturating.h"
 #include "common/strings.h"
-#include "providers/common/forwarding.h"
 #include "telemetry/record_json.h"
 #include "telemetry/stream_assembler.h"
 

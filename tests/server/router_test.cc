@@ -3,7 +3,7 @@
 #include "server/routing.h"
 #include "server/testing/json_body_facts_reference.h"
 
-#include "config/settings.h"
+#include "gw/config_source.h"
 #include "providers/provider_registry.h"
 
 #include <boost/json/parse.hpp>
@@ -28,8 +28,10 @@ class Headers : public HeaderLookup {
 };
 
 ProviderRegistry registry() {
-  auto s = loadSettings(ConfigSource({}, {}), 1);
-  return ProviderRegistry::create(s->providers);
+  ProviderRegistry r;
+  registerBuiltinProviders(r);
+  EXPECT_TRUE(r.create(ConfigSource({}, {}), "openai"));
+  return r;
 }
 
 TEST(Router, HeaderWinsOverPrefix) {

@@ -1,10 +1,11 @@
 // The settings tables --help prints, across components: the core's
-// (config/core_settings.h) and every built-in exporter's, registered with
-// its factory. The docs side (every name in docs/configuration.md and
-// docs/exporters.md is in --help and the reverse) is
-// tests/integration/test_settings_docs.py.
+// (config/core_settings.h) and every built-in provider's and exporter's,
+// registered with its factory. The docs side (every name in
+// docs/configuration.md and docs/exporters.md is in --help and the reverse)
+// is tests/integration/test_settings_docs.py.
 #include "config/core_settings.h"
 #include "gw/exporter_registry.h"
+#include "providers/provider_registry.h"
 #include "telemetry/telemetry.h"
 
 #include <gtest/gtest.h>
@@ -17,11 +18,20 @@ namespace gw {
 namespace {
 
 // A variable declared by two components would be listed twice and read by
-// both; each line of an exporter's table is as well formed as the core's.
-TEST(SettingTables, EveryVariableIsDeclaredOnceAcrossTheCoreAndTheExporters) {
+// both; each line of an exporter's table is as well formed as the core's
+// (a provider's is checked in tests/providers).
+TEST(SettingTables, EveryVariableIsDeclaredOnceAcrossTheCoreTheProvidersAndTheExporters) {
   std::map<std::string, std::string> owner;  // variable -> the table declaring it
   for (const auto& group : kCoreSettings)
     for (const auto& s : group.settings) owner.emplace(s.name, "core");
+  ProviderRegistry providers;
+  registerBuiltinProviders(providers);
+  for (const auto& name : providers.names()) {
+    for (const auto& s : providers.settings(name)) {
+      auto [it, fresh] = owner.emplace(s.name, name + " provider");
+      EXPECT_TRUE(fresh) << s.name << " is declared by " << it->second << " and the " << name << " provider";
+    }
+  }
   ExporterRegistry registry;
   registerBuiltinExporters(registry);
   ASSERT_TRUE(registry.validate());

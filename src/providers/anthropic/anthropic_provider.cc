@@ -1,19 +1,41 @@
 #include "providers/anthropic/anthropic_provider.h"
 
+#include "gw/config_source.h"
+#include "gw/setting_table.h"
 #include "common/strings.h"
 #include "config/settings.h"
+#include "gw/provider_plugin.h"
 #include "providers/anthropic/anthropic_translate.h"
-#include "providers/anthropic/buffered_handler.h"
-#include "providers/anthropic/openai_chat.h"
+#include "providers/common/buffered_handler.h"
 #include "providers/common/forwarding.h"
+#include "providers/common/openai_chat.h"
+#include "providers/common/provider_settings.h"
 
 #include <boost/json/object.hpp>
 
-namespace gw {
+namespace gw::providers::anthropic {
 
 namespace {
 
 constexpr std::string_view kAnthropicVersion = "2023-06-01";
+
+// Every variable the factory reads; --help lists them under "anthropic".
+constexpr SettingDoc kSettings[] = {
+    {"ANTHROPIC_API_KEY", "", "used when the client sends no key"},
+    {"ANTHROPIC_BASE_URL", "https://api.anthropic.com", "upstream base URL"},
+};
+
+Result<ConfiguredProvider> makeProvider(const ConfigSource& source) {
+  const DeclaredSettings<kSettings> settings(source);
+  ProviderConfig config;
+  config.name = "anthropic";
+  auto base_url = readBaseUrl(settings, "ANTHROPIC_BASE_URL");
+  if (!base_url) return base_url.error();
+  config.base_url = std::move(*base_url);
+  config.env_api_key = settings.getString("ANTHROPIC_API_KEY", "");
+  auto provider = std::make_unique<AnthropicProvider>(config);
+  return ConfiguredProvider{std::move(config), std::move(provider)};
+}
 
 // The streamed answer: Anthropic's SSE events in, OpenAI chunks out.
 class StreamHandler final : public ResponseHandler {
@@ -39,7 +61,7 @@ class StreamHandler final : public ResponseHandler {
 }  // namespace
 
 AnthropicProvider::AnthropicProvider(const ProviderConfig& config) : env_api_key_(config.env_api_key) {
-  // Settings validated the URL at start-up.
+  // The factory checked the URL at start-up.
   if (auto ep = parseBaseUrl(config.base_url)) endpoint_ = *ep;
 }
 
@@ -112,4 +134,6 @@ std::unique_ptr<ResponseHandler> AnthropicProvider::respond(const ClientRequest&
       });
 }
 
-}  // namespace gw
+}  // namespace gw::providers::anthropic
+
+GW_REGISTER_PROVIDER(anthropic, {"anthropic", kSettings, makeProvider})

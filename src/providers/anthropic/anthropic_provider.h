@@ -10,7 +10,7 @@
 
 #include "gw/provider.h"
 
-namespace gw {
+namespace gw::providers::anthropic {
 
 class AnthropicProvider final : public Provider {
  public:
@@ -26,4 +26,4 @@ class AnthropicProvider final : public Provider {
   std::string env_api_key_;
 };
 
-}  // namespace gw
+}  // namespace gw::providers::anthropic

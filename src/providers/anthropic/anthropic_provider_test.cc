@@ -2,15 +2,15 @@
 
 #include "common/openai_error.h"
 #include "providers/anthropic/anthropic_translate.h"
-#include "providers/anthropic/openai_chat.h"
-#include "providers/anthropic/testing/golden.h"
+#include "providers/common/openai_chat.h"
+#include "providers/common/testing/golden.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 #include <random>
 
-namespace gw {
+namespace gw::providers::anthropic {
 namespace {
 
 namespace fs = std::filesystem;
@@ -430,4 +430,4 @@ TEST(AnthropicProvider, MalformedSuccessBodyIsAnError) {
 }
 
 }  // namespace
-}  // namespace gw
+}  // namespace gw::providers::anthropic

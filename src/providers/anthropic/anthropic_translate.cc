@@ -4,7 +4,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-namespace gw::anthropic {
+namespace gw::providers::anthropic {
 namespace json = boost::json;
 using openai_chat::intField;
 using openai_chat::stringField;
@@ -301,4 +301,4 @@ void StreamTranslator::fail(const Error& error, std::string& out) {
   ended_ = true;
 }
 
-}  // namespace gw::anthropic
+}  // namespace gw::providers::anthropic

@@ -6,13 +6,13 @@
 
 #include "common/sse_parser.h"
 #include "gw/provider.h"
-#include "providers/anthropic/openai_chat.h"
+#include "providers/common/openai_chat.h"
 
 #include <map>
 #include <string>
 #include <string_view>
 
-namespace gw::anthropic {
+namespace gw::providers::anthropic {
 
 inline constexpr std::int64_t kDefaultMaxTokens = 4096;
 
@@ -68,4 +68,4 @@ class StreamTranslator {
   bool ended_ = false;  // [DONE] or an error event was written
 };
 
-}  // namespace gw::anthropic
+}  // namespace gw::providers::anthropic

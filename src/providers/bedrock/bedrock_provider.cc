@@ -1,19 +1,50 @@
 #include "providers/bedrock/bedrock_provider.h"
 
+#include "gw/config_source.h"
 #include "common/ids.h"
+#include "gw/setting_table.h"
 #include "common/strings.h"
 #include "config/settings.h"
-#include "providers/anthropic/buffered_handler.h"
-#include "providers/anthropic/openai_chat.h"
+#include "gw/provider_plugin.h"
 #include "providers/bedrock/bedrock_translate.h"
-#include "providers/common/forwarding.h"
 #include "providers/bedrock/sigv4.h"
+#include "providers/common/buffered_handler.h"
+#include "providers/common/openai_chat.h"
+#include "providers/common/provider_settings.h"
 
 #include <boost/json/object.hpp>
 
-namespace gw {
+namespace gw::providers::bedrock {
 
 namespace {
+
+// Every variable the factory reads; --help lists them under "bedrock".
+// Bedrock signs with AWS credentials: it has no *_API_KEY.
+constexpr SettingDoc kSettings[] = {
+    {"BEDROCK_BASE_URL", "https://bedrock-runtime.{region}.amazonaws.com", "upstream base URL"},
+    {"AWS_ACCESS_KEY_ID", "", "Bedrock credentials used when the client sends no x-aws-* headers"},
+    {"AWS_SECRET_ACCESS_KEY", "", "with AWS_ACCESS_KEY_ID"},
+    {"AWS_SESSION_TOKEN", "", "with AWS_ACCESS_KEY_ID, for temporary credentials"},
+    {"AWS_REGION", "", "Bedrock region when the client sends no x-aws-region"},
+    {"AWS_DEFAULT_REGION", "", "Bedrock region when AWS_REGION is unset"},
+};
+
+Result<ConfiguredProvider> makeProvider(const ConfigSource& source) {
+  const DeclaredSettings<kSettings> settings(source);
+  ProviderConfig config;
+  config.name = "bedrock";
+  // The URL may hold "{region}", filled per request; it is checked with a
+  // sample region in its place.
+  auto base_url = readBaseUrl(settings, "BEDROCK_BASE_URL");
+  if (!base_url) return base_url.error();
+  config.base_url = std::move(*base_url);
+  config.env_aws_access_key_id = settings.getString("AWS_ACCESS_KEY_ID", "");
+  config.env_aws_secret_access_key = settings.getString("AWS_SECRET_ACCESS_KEY", "");
+  config.env_aws_session_token = settings.getString("AWS_SESSION_TOKEN", "");
+  config.env_aws_region = settings.getString("AWS_REGION", settings.getString("AWS_DEFAULT_REGION", ""));
+  auto provider = std::make_unique<BedrockProvider>(config);
+  return ConfiguredProvider{std::move(config), std::move(provider)};
+}
 
 class StreamHandler final : public ResponseHandler {
  public:
@@ -189,4 +220,6 @@ std::unique_ptr<ResponseHandler> BedrockProvider::respond(const ClientRequest& r
       });
 }
 
-}  // namespace gw
+}  // namespace gw::providers::bedrock
+
+GW_REGISTER_PROVIDER(bedrock, {"bedrock", kSettings, makeProvider})

@@ -15,7 +15,7 @@
 #include <functional>
 #include <string>
 
-namespace gw {
+namespace gw::providers::bedrock {
 
 class BedrockProvider final : public Provider {
  public:
@@ -36,4 +36,4 @@ class BedrockProvider final : public Provider {
 // "ap-southeast-3": ^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$.
 bool isValidAwsRegion(std::string_view region);
 
-}  // namespace gw
+}  // namespace gw::providers::bedrock

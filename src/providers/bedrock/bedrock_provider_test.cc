@@ -1,16 +1,16 @@
 #include "providers/bedrock/bedrock_provider.h"
 
 #include "common/openai_error.h"
-#include "providers/anthropic/openai_chat.h"
-#include "providers/anthropic/testing/golden.h"
 #include "providers/bedrock/bedrock_translate.h"
 #include "providers/bedrock/testing/event_stream_encoder.h"
+#include "providers/common/openai_chat.h"
+#include "providers/common/testing/golden.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 
-namespace gw {
+namespace gw::providers::bedrock {
 namespace {
 
 namespace fs = std::filesystem;
@@ -404,4 +404,4 @@ TEST(BedrockProvider, ErrorEchoingTheSessionTokenIsRedacted) {
 }
 
 }  // namespace
-}  // namespace gw
+}  // namespace gw::providers::bedrock

@@ -4,7 +4,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-namespace gw::bedrock {
+namespace gw::providers::bedrock {
 namespace json = boost::json;
 using openai_chat::intField;
 using openai_chat::stringField;
@@ -308,4 +308,4 @@ void StreamTranslator::fail(const Error& error, std::string& out) {
   ended_ = true;
 }
 
-}  // namespace gw::bedrock
+}  // namespace gw::providers::bedrock

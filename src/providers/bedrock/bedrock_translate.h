@@ -6,14 +6,14 @@
 #pragma once
 
 #include "gw/provider.h"
-#include "providers/anthropic/openai_chat.h"
+#include "providers/common/openai_chat.h"
 #include "providers/bedrock/event_stream.h"
 
 #include <map>
 #include <string>
 #include <string_view>
 
-namespace gw::bedrock {
+namespace gw::providers::bedrock {
 
 // The Converse body for a validated chat request (the model goes in the URL).
 Result<std::string> toConverseRequest(const openai_chat::ChatRequest& request);
@@ -65,4 +65,4 @@ class StreamTranslator {
   bool ended_ = false;         // [DONE] or an error event written
 };
 
-}  // namespace gw::bedrock
+}  // namespace gw::providers::bedrock

@@ -2,7 +2,7 @@
 
 #include <zlib.h>
 
-namespace gw::eventstream {
+namespace gw::providers::bedrock::eventstream {
 
 namespace {
 
@@ -105,4 +105,4 @@ Result<Message> Decoder::parse(std::string_view m) const {
   return out;
 }
 
-}  // namespace gw::eventstream
+}  // namespace gw::providers::bedrock::eventstream

@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-namespace gw::eventstream {
+namespace gw::providers::bedrock::eventstream {
 
 enum class HeaderType : std::uint8_t {
   kBoolTrue = 0,
@@ -134,4 +134,4 @@ Status Decoder::feed(std::string_view bytes, F&& on_message) {
   return ok();
 }
 
-}  // namespace gw::eventstream
+}  // namespace gw::providers::bedrock::eventstream

@@ -1,11 +1,11 @@
 #include "providers/bedrock/event_stream.h"
 
-#include "providers/anthropic/testing/golden.h"
+#include "providers/common/testing/golden.h"
 #include "providers/bedrock/testing/event_stream_encoder.h"
 
 #include <gtest/gtest.h>
 
-namespace gw::eventstream {
+namespace gw::providers::bedrock::eventstream {
 namespace {
 
 struct Seen {
@@ -222,4 +222,4 @@ TEST(EventStreamDecoder, CallbackErrorStopsDecoding) {
 }
 
 }  // namespace
-}  // namespace gw::eventstream
+}  // namespace gw::providers::bedrock::eventstream

@@ -10,7 +10,7 @@
 #include <chrono>
 #include <ctime>
 
-namespace gw::sigv4 {
+namespace gw::providers::bedrock::sigv4 {
 
 namespace {
 
@@ -142,4 +142,4 @@ Signature sign(const Request& r, const Credentials& creds, std::string_view regi
   return s;
 }
 
-}  // namespace gw::sigv4
+}  // namespace gw::providers::bedrock::sigv4

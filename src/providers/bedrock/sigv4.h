@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace gw::sigv4 {
+namespace gw::providers::bedrock::sigv4 {
 
 struct Credentials {
   std::string access_key_id;
@@ -53,4 +53,4 @@ std::string sha256Hex(std::string_view data);
 // "YYYYMMDDTHHMMSSZ" for the current UTC time.
 std::string amzDateNow();
 
-}  // namespace gw::sigv4
+}  // namespace gw::providers::bedrock::sigv4

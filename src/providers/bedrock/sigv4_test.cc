@@ -1,13 +1,13 @@
 #include "providers/bedrock/sigv4.h"
 
-#include "providers/anthropic/testing/golden.h"
+#include "providers/common/testing/golden.h"
 #include "providers/bedrock/bedrock_provider.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 
-namespace gw::sigv4 {
+namespace gw::providers::bedrock::sigv4 {
 namespace {
 
 namespace json = boost::json;
@@ -126,4 +126,4 @@ TEST(SigV4, AmzDateHasTheBasicIsoForm) {
 }
 
 }  // namespace
-}  // namespace gw::sigv4
+}  // namespace gw::providers::bedrock::sigv4

@@ -1,6 +1,7 @@
 #include "providers/openai_compatible/openai_compatible_provider.h"
 
 #include "common/openai_error.h"
+#include "common/openai_usage.h"
 #include "common/sse_parser.h"
 #include "common/strings.h"
 #include "config/settings.h"
@@ -9,10 +10,10 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
-namespace gw {
+namespace gw::providers::openai_compatible {
 
 OpenAiCompatibleProvider::OpenAiCompatibleProvider(const ProviderConfig& config) : name_(config.name) {
-  // Settings validated the URL at start-up.
+  // The factory checked the URL at start-up.
   if (auto ep = parseBaseUrl(config.base_url)) endpoint_ = *ep;
   if (!config.env_api_key.empty()) env_authorization_ = "Bearer " + config.env_api_key;
 }
@@ -352,4 +353,4 @@ std::unique_ptr<ResponseHandler> OpenAiCompatibleProvider::respond(const ClientR
   return std::make_unique<PassthroughHandler>(h);
 }
 
-}  // namespace gw
+}  // namespace gw::providers::openai_compatible

@@ -1,4 +1,5 @@
-// OpenAI-compatible providers (openai, groq, fireworks, together): requests
+// OpenAI-compatible providers (registered in openai_compatible_providers.cc:
+// openai, groq, fireworks, together): requests
 // and responses pass through unchanged, with two exceptions:
 //  - a streamed chat/completions request gets stream_options.include_usage
 //    so the record has token counts; the extra usage-only chunk (and the
@@ -9,7 +10,7 @@
 
 #include "gw/provider.h"
 
-namespace gw {
+namespace gw::providers::openai_compatible {
 
 class OpenAiCompatibleProvider final : public Provider {
  public:
@@ -37,7 +38,7 @@ std::string withIncludeUsage(std::string_view body);
 
 // Removes the "usage":null member OpenAI adds to each chunk when
 // include_usage is on (the chunk's last "usage" member: see
-// findLastUsageMember) from the chunk's JSON text at s[from..], with its
+// findLastUsageMember, common/openai_usage.h) from the chunk's JSON text at s[from..], with its
 // separating comma. Returns whether it was there. Exposed for tests.
 bool stripNullUsage(std::string& s, std::size_t from = 0);
 
@@ -46,4 +47,4 @@ bool stripNullUsage(std::string& s, std::size_t from = 0);
 // LF may follow in the next read.
 std::size_t completeSseEventsPrefix(std::string_view sse);
 
-}  // namespace gw
+}  // namespace gw::providers::openai_compatible

@@ -8,7 +8,7 @@
 #include <map>
 #include <sstream>
 
-namespace gw {
+namespace gw::providers::openai_compatible {
 namespace {
 
 class Headers : public HeaderLookup {
@@ -384,4 +384,4 @@ TEST(OpenAiCompatible, ErrorEchoingTheKeyIsRedacted) {
 }
 
 }  // namespace
-}  // namespace gw
+}  // namespace gw::providers::openai_compatible

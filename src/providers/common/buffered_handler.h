@@ -8,7 +8,7 @@
 #include <functional>
 #include <string>
 
-namespace gw {
+namespace gw::providers {
 
 class BufferedResponseHandler final : public ResponseHandler {
  public:
@@ -49,4 +49,4 @@ class BufferedResponseHandler final : public ResponseHandler {
   std::string body_;
 };
 
-}  // namespace gw
+}  // namespace gw::providers

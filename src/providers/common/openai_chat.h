@@ -3,9 +3,8 @@
 // OpenAI objects a translating provider sends back (chat.completion,
 // chat.completion.chunk, the error shape).
 //
-// Shared by the Anthropic and Bedrock providers (both translate to a
-// "messages + content blocks" API). It lives in the anthropic folder because
-// it was written with it; it depends on nothing Anthropic-specific.
+// Shared by the translating providers (Anthropic, Bedrock: both translate
+// to a "messages + content blocks" API); nothing here is specific to one.
 //
 // Everything here is called on a worker thread for one request; nothing is
 // shared between requests.
@@ -22,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-namespace gw::openai_chat {
+namespace gw::providers::openai_chat {
 
 // An image part: either inline bytes (from a data: URL) or a remote URL.
 struct Image {
@@ -162,4 +161,4 @@ std::int64_t unixNow();
 std::optional<std::int64_t> intField(const boost::json::object& o, std::string_view key);
 std::string_view stringField(const boost::json::object& o, std::string_view key);
 
-}  // namespace gw::openai_chat
+}  // namespace gw::providers::openai_chat

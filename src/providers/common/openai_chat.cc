@@ -1,4 +1,4 @@
-#include "providers/anthropic/openai_chat.h"
+#include "providers/common/openai_chat.h"
 #include "common/saturating.h"
 
 #include "common/openai_error.h"
@@ -9,7 +9,7 @@
 #include <chrono>
 #include <cmath>
 
-namespace gw::openai_chat {
+namespace gw::providers::openai_chat {
 namespace json = boost::json;
 
 namespace {
@@ -472,4 +472,4 @@ std::string_view stringField(const json::object& o, std::string_view key) {
   return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
 }
 
-}  // namespace gw::openai_chat
+}  // namespace gw::providers::openai_chat

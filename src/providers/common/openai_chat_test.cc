@@ -1,10 +1,10 @@
-#include "providers/anthropic/openai_chat.h"
+#include "providers/common/openai_chat.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
-namespace gw::openai_chat {
+namespace gw::providers::openai_chat {
 namespace {
 
 namespace json = boost::json;
@@ -184,4 +184,4 @@ TEST(OpenAiChatCompletion, TextAndToolCalls) {
 }
 
 }  // namespace
-}  // namespace gw::openai_chat
+}  // namespace gw::providers::openai_chat

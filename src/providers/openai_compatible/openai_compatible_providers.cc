@@ -1,0 +1,72 @@
+// The OpenAI-compatible providers. Each is one settings table (its
+// {NAME}_API_KEY, then its {NAME}_BASE_URL whose default is the provider's
+// public base URL) and one entry of GW_REGISTER_PROVIDER at the end of this
+// file; they all share OpenAiCompatibleProvider.
+#include "providers/openai_compatible/openai_compatible_provider.h"
+
+#include "gw/config_source.h"
+#include "gw/setting_table.h"
+#include "gw/provider_plugin.h"
+#include "providers/common/provider_settings.h"
+
+#include <iterator>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace gw::providers::openai_compatible {
+
+namespace {
+
+constexpr std::string_view kApiKey = "used when the client sends no key";
+constexpr std::string_view kBaseUrl = "upstream base URL";
+
+constexpr SettingDoc kOpenAi[] = {
+    {"OPENAI_API_KEY", "", kApiKey},
+    {"OPENAI_BASE_URL", "https://api.openai.com/v1", kBaseUrl},
+};
+constexpr SettingDoc kGroq[] = {
+    {"GROQ_API_KEY", "", kApiKey},
+    {"GROQ_BASE_URL", "https://api.groq.com/openai/v1", kBaseUrl},
+};
+constexpr SettingDoc kFireworks[] = {
+    {"FIREWORKS_API_KEY", "", kApiKey},
+    {"FIREWORKS_BASE_URL", "https://api.fireworks.ai/inference/v1", kBaseUrl},
+};
+constexpr SettingDoc kTogether[] = {
+    {"TOGETHER_API_KEY", "", kApiKey},
+    {"TOGETHER_BASE_URL", "https://api.together.xyz/v1", kBaseUrl},
+};
+
+// The registration of the OpenAI-compatible provider `name` whose settings
+// table is `Table`.
+template <const auto& Table>
+ProviderRegistration openAiCompatible(std::string name) {
+  static_assert(std::size(Table) == 2 && Table[0].name.ends_with("_API_KEY") && Table[1].name.ends_with("_BASE_URL"),
+                "an OpenAI-compatible provider's table is its {NAME}_API_KEY, then its {NAME}_BASE_URL");
+  ProviderFactory factory = [name](const ConfigSource& source) -> Result<ConfiguredProvider> {
+    using Settings = DeclaredSettings<Table>;
+    constexpr typename Settings::Name api_key(Table[0].name);
+    constexpr typename Settings::Name base_url_name(Table[1].name);
+    const Settings settings(source);
+    ProviderConfig config;
+    config.name = name;
+    auto base_url = readBaseUrl(settings, base_url_name);
+    if (!base_url) return base_url.error();
+    config.base_url = std::move(*base_url);
+    config.env_api_key = settings.getString(api_key, "");
+    auto provider = std::make_unique<OpenAiCompatibleProvider>(config);
+    return ConfiguredProvider{std::move(config), std::move(provider)};
+  };
+  return ProviderRegistration{std::move(name), Table, std::move(factory)};
+}
+
+}  // namespace
+
+}  // namespace gw::providers::openai_compatible
+
+GW_REGISTER_PROVIDER(openai_compatible,
+                     openAiCompatible<kOpenAi>("openai"),
+                     openAiCompatible<kGroq>("groq"),
+                     openAiCompatible<kFireworks>("fireworks"),
+                     openAiCompatible<kTogether>("together"))

@@ -8,7 +8,6 @@
 // Input: YAML text, then a NUL byte, then environment lines "NAME=value".
 // Environment names are taken as written, so the fuzzer can hit every
 // variable the gateway reads (the dictionary lists them).
-#include "gw/config_source.h"
 #include "config/settings.h"
 #include "exporters/console/console_exporter.h"
 #include "exporters/datadog/datadog_exporter.h"
@@ -16,6 +15,7 @@
 #include "exporters/file/file_exporter.h"
 #include "exporters/newrelic/newrelic_exporter.h"
 #include "exporters/otlp/otlp_options.h"
+#include "gw/config_source.h"
 #ifdef GW_FUZZ_HAVE_POSTGRES  // built only where libpq is installed
 #include "exporters/postgres/postgres_options.h"
 #endif

@@ -11,6 +11,7 @@
 //   translation and SigV4 signing (fixed fake credentials).
 // Invariants: no crash; nothing that goes upstream can split the upstream
 // request (no CR/LF/NUL in the target or a header); a translated body is JSON.
+#include "common/strings.h"
 #include "config/settings.h"
 #include "fuzz_support.h"
 #include "providers/provider_registry.h"
@@ -20,7 +21,6 @@
 #include "server/routing.h"
 #include "server/testing/http_request_differential.h"
 #include "server/testing/json_body_facts_reference.h"
-#include "common/strings.h"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>

@@ -10,9 +10,9 @@
 // Invariants: no crash; a passthrough handler forwards the bytes unchanged;
 // what a translating handler or the include_usage re-framing generates is
 // well-formed SSE whose events are JSON or [DONE]; the capture budget holds.
-#include "gw/config_source.h"
 #include "common/openai_usage.h"
 #include "fuzz_support.h"
+#include "gw/config_source.h"
 #include "providers/provider_registry.h"
 
 #include <boost/json/object.hpp>

@@ -1,11 +1,11 @@
 // magicapi-gateway: configuration, wiring and the process lifecycle.
-#include "gw/config_source.h"
 #include "common/log.h"
 #include "config/core_settings.h"
 #include "config/settings.h"
+#include "gw/config_source.h"
+#include "gw/exporter_registry.h"
 #include "providers/provider_registry.h"
 #include "server/gateway_server.h"
-#include "gw/exporter_registry.h"
 #include "telemetry/telemetry.h"
 
 #include <algorithm>

@@ -9,9 +9,9 @@
 // and names() may be called from any of them.
 #pragma once
 
-#include "gw/setting_table.h"
 #include "gw/provider.h"
 #include "gw/provider_plugin.h"
+#include "gw/setting_table.h"
 
 #include <functional>
 #include <map>

@@ -12,8 +12,8 @@
 #pragma once
 
 #include "gw/exporter.h"
-#include "telemetry/clock.h"
 #include "gw/metrics.h"
+#include "telemetry/clock.h"
 #include "telemetry/retry.h"
 #include "telemetry/spool.h"
 

@@ -1,8 +1,8 @@
 #include "telemetry/spool.h"
 #include "telemetry/record_json.h"
 
-#include "gw/config_source.h"
 #include "common/log.h"
+#include "gw/config_source.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>

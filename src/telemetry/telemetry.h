@@ -11,12 +11,12 @@
 // counted (ai_gateway_telemetry_dropped_total) and logged, rate-limited.
 #pragma once
 
-#include "gw/config_source.h"
 #include "config/settings.h"
-#include "telemetry/clock.h"
-#include "telemetry/export_processor.h"
+#include "gw/config_source.h"
 #include "gw/exporter_registry.h"
 #include "gw/metrics.h"
+#include "telemetry/clock.h"
+#include "telemetry/export_processor.h"
 #include "telemetry/pricing.h"
 #include "telemetry/record_builder.h"
 #include "telemetry/telemetry_sink.h"

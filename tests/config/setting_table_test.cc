@@ -3,9 +3,9 @@
 // against what loadSettings() does. That a read of an undeclared variable
 // does not compile is checked by the config_undeclared_setting_does_not_compile
 // test (undeclared_setting.cc).
-#include "gw/setting_table.h"
 #include "config/core_settings.h"
 #include "config/settings.h"
+#include "gw/setting_table.h"
 
 #include <gtest/gtest.h>
 

@@ -3,9 +3,9 @@
 // provider's translation is tested in its own folder.
 #include "providers/provider_registry.h"
 
+#include "config/settings.h"
 #include "gw/config_source.h"
 #include "gw/setting_table.h"
-#include "config/settings.h"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,9 @@
 // ExporterRegistry::create: ENABLED_EXPORTERS, the exporters' own
 // ENABLE_<NAME> switches, and the errors of a bad list.
+#include "fake_exporter.h"
 #include "gw/config_source.h"
 #include "gw/exporter_registry.h"
 #include "gw/metrics.h"
-#include "fake_exporter.h"
 
 #include <gtest/gtest.h>
 

@@ -1,15 +1,15 @@
 #include "providers/anthropic/anthropic_provider.h"
 
-#include "gw/config_source.h"
-#include "gw/setting_table.h"
 #include "common/strings.h"
 #include "config/settings.h"
+#include "gw/config_source.h"
 #include "gw/provider_plugin.h"
+#include "gw/setting_table.h"
 #include "providers/anthropic/anthropic_translate.h"
-#include "providers/common/buffered_handler.h"
 #include "providers/common/forwarding.h"
 #include "providers/common/openai_chat.h"
 #include "providers/common/provider_settings.h"
+#include "providers/common/response_handlers.h"
 
 #include <boost/json/object.hpp>
 
@@ -36,27 +36,6 @@ Result<ConfiguredProvider> makeProvider(const ConfigSource& source) {
   auto provider = std::make_unique<AnthropicProvider>(config);
   return ConfiguredProvider{std::move(config), std::move(provider)};
 }
-
-// The streamed answer: Anthropic's SSE events in, OpenAI chunks out.
-class StreamHandler final : public ResponseHandler {
- public:
-  StreamHandler(std::string model, bool client_wants_usage, std::size_t capture_budget)
-      : translator_(obs_, capture_budget, std::move(model), client_wants_usage, openai_chat::unixNow()) {
-    head_.status = 200;
-    head_.content_type = "text/event-stream";
-    head_.framing = Framing::kRelay;
-  }
-  const ClientResponseHead& head() const override { return head_; }
-  Status onBody(std::string_view bytes, std::string& out) override { return translator_.feed(bytes, out); }
-  Status onEnd(std::string& out) override { return translator_.finish(out); }
-  void onUpstreamFailure(const Error& error, std::string& out) override { translator_.fail(error, out); }
-  ResponseObservation& observation() override { return obs_; }
-
- private:
-  ClientResponseHead head_;
-  ResponseObservation obs_;
-  anthropic::StreamTranslator translator_;
-};
 
 }  // namespace
 
@@ -124,7 +103,9 @@ std::unique_ptr<ResponseHandler> AnthropicProvider::respond(const ClientRequest&
           return ok();
         });
   }
-  if (r.stream) return std::make_unique<StreamHandler>(r.model, r.client_wants_usage, capture_budget);
+  if (r.stream)
+    return std::make_unique<TranslatedStreamHandler<StreamTranslator>>(capture_budget, r.model, r.client_wants_usage,
+                                                                       openai_chat::unixNow());
   return std::make_unique<BufferedResponseHandler>(
       status, [](std::string_view body, ResponseObservation& obs, std::string& out) -> Status {
         auto translated = anthropic::translateResponse(body, openai_chat::unixNow(), obs);

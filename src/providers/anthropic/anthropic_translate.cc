@@ -1,5 +1,6 @@
 #include "providers/anthropic/anthropic_translate.h"
-#include "common/saturating.h"
+
+#include "providers/common/cache_aware_usage.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -131,13 +132,8 @@ std::string finishReason(std::string_view r) {
 }
 
 void readUsage(const json::object& u, Usage& out) {
-  auto read = intField(u, "cache_read_input_tokens");
-  auto creation = intField(u, "cache_creation_input_tokens");
-  if (auto in = intField(u, "input_tokens")) out.input = saturatingAdd(saturatingAdd(*in, read.value_or(0)), creation.value_or(0));
-  if (read) out.cached_input = read;
-  if (creation) out.cache_creation = creation;
-  if (auto o = intField(u, "output_tokens")) out.output = o;
-  if (out.input && out.output) out.total = saturatingAdd(*out.input, *out.output);
+  readCacheAwareUsage(intField(u, "input_tokens"), intField(u, "cache_read_input_tokens"),
+                      intField(u, "cache_creation_input_tokens"), intField(u, "output_tokens"), out);
 }
 
 Result<std::string> translateResponse(std::string_view body, std::int64_t created, ResponseObservation& obs) {

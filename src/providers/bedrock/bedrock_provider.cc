@@ -1,16 +1,16 @@
 #include "providers/bedrock/bedrock_provider.h"
 
-#include "gw/config_source.h"
 #include "common/ids.h"
-#include "gw/setting_table.h"
 #include "common/strings.h"
 #include "config/settings.h"
+#include "gw/config_source.h"
 #include "gw/provider_plugin.h"
+#include "gw/setting_table.h"
 #include "providers/bedrock/bedrock_translate.h"
 #include "providers/bedrock/sigv4.h"
-#include "providers/common/buffered_handler.h"
 #include "providers/common/openai_chat.h"
 #include "providers/common/provider_settings.h"
+#include "providers/common/response_handlers.h"
 
 #include <boost/json/object.hpp>
 
@@ -45,27 +45,6 @@ Result<ConfiguredProvider> makeProvider(const ConfigSource& source) {
   auto provider = std::make_unique<BedrockProvider>(config);
   return ConfiguredProvider{std::move(config), std::move(provider)};
 }
-
-class StreamHandler final : public ResponseHandler {
- public:
-  StreamHandler(std::string model, bool client_wants_usage, std::size_t capture_budget)
-      : translator_(obs_, capture_budget, "chatcmpl-" + newRequestId(), std::move(model), client_wants_usage,
-                    openai_chat::unixNow()) {
-    head_.status = 200;
-    head_.content_type = "text/event-stream";
-    head_.framing = Framing::kRelay;
-  }
-  const ClientResponseHead& head() const override { return head_; }
-  Status onBody(std::string_view bytes, std::string& out) override { return translator_.feed(bytes, out); }
-  Status onEnd(std::string& out) override { return translator_.finish(out); }
-  void onUpstreamFailure(const Error& error, std::string& out) override { translator_.fail(error, out); }
-  ResponseObservation& observation() override { return obs_; }
-
- private:
-  ClientResponseHead head_;
-  ResponseObservation obs_;
-  bedrock::StreamTranslator translator_;
-};
 
 bool isLower(char c) { return c >= 'a' && c <= 'z'; }
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
@@ -209,7 +188,9 @@ std::unique_ptr<ResponseHandler> BedrockProvider::respond(const ClientRequest& r
   std::string model = r.model;
   if (r.json)
     if (const auto* m = r.json->if_contains("model"); m && m->is_string()) model = std::string(m->as_string());
-  if (r.stream) return std::make_unique<StreamHandler>(std::move(model), r.client_wants_usage, capture_budget);
+  if (r.stream)
+    return std::make_unique<TranslatedStreamHandler<StreamTranslator>>(
+        capture_budget, "chatcmpl-" + newRequestId(), std::move(model), r.client_wants_usage, openai_chat::unixNow());
   return std::make_unique<BufferedResponseHandler>(
       status, [model](std::string_view body, ResponseObservation& obs, std::string& out) -> Status {
         auto translated =

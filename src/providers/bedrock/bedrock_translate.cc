@@ -1,5 +1,6 @@
 #include "providers/bedrock/bedrock_translate.h"
-#include "common/saturating.h"
+
+#include "providers/common/cache_aware_usage.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -137,13 +138,8 @@ std::string finishReason(std::string_view r) {
 }
 
 void readUsage(const json::object& u, Usage& out) {
-  auto read = intField(u, "cacheReadInputTokens");
-  auto write = intField(u, "cacheWriteInputTokens");
-  if (auto in = intField(u, "inputTokens")) out.input = saturatingAdd(saturatingAdd(*in, read.value_or(0)), write.value_or(0));
-  if (read) out.cached_input = read;
-  if (write) out.cache_creation = write;
-  if (auto o = intField(u, "outputTokens")) out.output = o;
-  if (out.input && out.output) out.total = saturatingAdd(*out.input, *out.output);
+  readCacheAwareUsage(intField(u, "inputTokens"), intField(u, "cacheReadInputTokens"),
+                      intField(u, "cacheWriteInputTokens"), intField(u, "outputTokens"), out);
 }
 
 Result<std::string> translateResponse(std::string_view body, std::string_view id, std::string_view model,

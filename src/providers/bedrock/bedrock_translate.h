@@ -6,8 +6,8 @@
 #pragma once
 
 #include "gw/provider.h"
-#include "providers/common/openai_chat.h"
 #include "providers/bedrock/event_stream.h"
+#include "providers/common/openai_chat.h"
 
 #include <map>
 #include <string>

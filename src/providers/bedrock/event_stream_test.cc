@@ -1,7 +1,7 @@
 #include "providers/bedrock/event_stream.h"
 
-#include "providers/common/testing/golden.h"
 #include "providers/bedrock/testing/event_stream_encoder.h"
+#include "providers/common/testing/golden.h"
 
 #include <gtest/gtest.h>
 

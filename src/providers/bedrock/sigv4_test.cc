@@ -1,7 +1,7 @@
 #include "providers/bedrock/sigv4.h"
 
-#include "providers/common/testing/golden.h"
 #include "providers/bedrock/bedrock_provider.h"
+#include "providers/common/testing/golden.h"
 
 #include <gtest/gtest.h>
 

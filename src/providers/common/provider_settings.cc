@@ -1,7 +1,7 @@
 #include "providers/common/provider_settings.h"
 
-#include "gw/config_source.h"
 #include "config/settings.h"
+#include "gw/config_source.h"
 
 namespace gw::providers {
 

@@ -3,8 +3,8 @@
 // checked at start-up. Called from factories, on main()'s thread.
 #pragma once
 
-#include "gw/setting_table.h"
 #include "gw/error.h"
+#include "gw/setting_table.h"
 
 #include <string>
 #include <string_view>

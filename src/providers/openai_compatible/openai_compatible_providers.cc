@@ -5,8 +5,8 @@
 #include "providers/openai_compatible/openai_compatible_provider.h"
 
 #include "gw/config_source.h"
-#include "gw/setting_table.h"
 #include "gw/provider_plugin.h"
+#include "gw/setting_table.h"
 #include "providers/common/provider_settings.h"
 
 #include <iterator>

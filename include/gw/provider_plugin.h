@@ -37,6 +37,12 @@ class ProviderRegistry;   // providers/provider_registry.h
 struct ConfiguredProvider {
   ProviderConfig config;  // config.name is the registered name
   std::unique_ptr<Provider> provider;
+  // Non-empty when the provider cannot serve until the operator sets
+  // something it has no default for (vllm's VLLM_BASE_URL): why, naming the
+  // variable. The provider is then null; its name stays known, a request
+  // that selects it gets 400 provider_not_configured with this text, and a
+  // DEFAULT_PROVIDER naming it stops start-up with it.
+  std::string not_configured;
 };
 
 // Reads the provider's settings from `source` and makes it. Called once, at

@@ -57,6 +57,10 @@ Status ProviderRegistry::create(const ConfigSource& source, std::string_view def
     // Records, logs and routing name a provider by its registered name; a
     // provider that calls itself something else would be reported as
     // another provider than the one the client selected.
+    if (!made->not_configured.empty() && !made->provider && made->config.name == name) {
+      providers_.emplace(name, std::move(*made));
+      continue;
+    }
     if (!made->provider || made->provider->name() != name || made->config.name != name)
       return configError("DEFAULT_PROVIDER",
                          "provider '" + name + "' names itself '" +
@@ -66,12 +70,19 @@ Status ProviderRegistry::create(const ConfigSource& source, std::string_view def
   }
   if (!registrations_.contains(default_provider))
     return configError("DEFAULT_PROVIDER", "unknown provider '" + std::string(default_provider) + "'");
+  if (auto reason = notConfigured(default_provider); !reason.empty())
+    return configError("DEFAULT_PROVIDER", "provider '" + std::string(default_provider) + "' " + std::string(reason));
   return ok();
 }
 
 const Provider* ProviderRegistry::find(std::string_view name) const {
   auto it = providers_.find(name);
   return it == providers_.end() ? nullptr : it->second.provider.get();
+}
+
+std::string_view ProviderRegistry::notConfigured(std::string_view name) const {
+  auto it = providers_.find(name);
+  return it == providers_.end() ? std::string_view() : std::string_view(it->second.not_configured);
 }
 
 const ProviderConfig* ProviderRegistry::config(std::string_view name) const {

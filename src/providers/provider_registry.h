@@ -51,6 +51,9 @@ class ProviderRegistry {
   // or nullptr for an unknown name.
   const Provider* find(std::string_view name) const;
   const ProviderConfig* config(std::string_view name) const;
+  // Why the provider `name` cannot serve (its factory's
+  // ConfiguredProvider::not_configured), or "" when it can or is unknown.
+  std::string_view notConfigured(std::string_view name) const;
 
   // After create(): whether a provider has credentials from the gateway's
   // own configuration (an API key, or an AWS secret key), which a client

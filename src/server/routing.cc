@@ -40,8 +40,12 @@ Result<Route> selectProvider(const HeaderLookup& headers, std::optional<std::str
   }
   route.provider = providers.find(route.provider_name);
   route.config = providers.config(route.provider_name);
-  if (!route.provider)
+  if (!route.provider) {
+    if (auto reason = providers.notConfigured(route.provider_name); !reason.empty())
+      return Error::badRequest("provider_not_configured",
+                               "Provider '" + route.provider_name + "' " + std::string(reason));
     return Error::badRequest("unknown_provider", "Provider '" + route.provider_name + "' is not available in this build");
+  }
   return route;
 }
 

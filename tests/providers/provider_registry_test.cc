@@ -62,10 +62,12 @@ ProviderRegistration named(std::string name, std::string provider_name) {
 }
 
 TEST(ProviderRegistry, FindsEveryBuiltInProviderByItsName) {
-  ProviderRegistry registry = created({});
+  ProviderRegistry registry = created({{"VLLM_BASE_URL", "http://127.0.0.1:8000/v1"}});
   EXPECT_EQ(registry.names(),
-            (std::vector<std::string>{"anthropic", "bedrock", "fireworks", "groq", "openai", "together"}));
+            (std::vector<std::string>{"anthropic", "bedrock", "cerebras", "deepseek", "fireworks", "groq", "mistral",
+                                      "ollama", "openai", "openrouter", "perplexity", "together", "vllm", "xai"}));
   for (const auto& name : registry.names()) {
+    EXPECT_EQ(registry.notConfigured(name), "") << name;
     const Provider* provider = registry.find(name);
     ASSERT_NE(provider, nullptr) << name;
     EXPECT_EQ(provider->name(), name);
@@ -83,6 +85,8 @@ TEST(ProviderRegistry, FindsEveryBuiltInProviderByItsName) {
 // the provider uses when it is unset (--help shows what applies).
 TEST(ProviderRegistry, EverySettingsTableIsWellFormedAndItsBaseUrlDefaultIsTheDefault) {
   ProviderRegistry registry = created({});
+  // vllm has no default base URL (its table says so with an empty default).
+  EXPECT_EQ(registry.config("vllm")->base_url, "");
   std::map<std::string_view, std::string> owner;
   for (const auto& name : registry.names()) {
     int base_urls = 0;
@@ -103,6 +107,29 @@ TEST(ProviderRegistry, EverySettingsTableIsWellFormedAndItsBaseUrlDefaultIsTheDe
   EXPECT_EQ(registry.config("openai")->base_url, "https://api.openai.com/v1");
   EXPECT_EQ(registry.config("groq")->base_url, "https://api.groq.com/openai/v1");
   EXPECT_EQ(registry.config("bedrock")->base_url, "https://bedrock-runtime.{region}.amazonaws.com");
+  EXPECT_EQ(registry.config("mistral")->base_url, "https://api.mistral.ai/v1");
+  EXPECT_EQ(registry.config("deepseek")->base_url, "https://api.deepseek.com/v1");
+  EXPECT_EQ(registry.config("xai")->base_url, "https://api.x.ai/v1");
+  EXPECT_EQ(registry.config("openrouter")->base_url, "https://openrouter.ai/api/v1");
+  EXPECT_EQ(registry.config("cerebras")->base_url, "https://api.cerebras.ai/v1");
+  EXPECT_EQ(registry.config("perplexity")->base_url, "https://api.perplexity.ai");
+  EXPECT_EQ(registry.config("ollama")->base_url, "http://127.0.0.1:11434/v1");
+}
+
+// vLLM serves wherever its operator started it: without VLLM_BASE_URL the
+// name is known but the provider cannot serve, and says what to set.
+TEST(ProviderRegistry, VllmWithoutItsBaseUrlIsKnownButNotConfigured) {
+  ProviderRegistry registry = created({});
+  EXPECT_EQ(registry.find("vllm"), nullptr);
+  ASSERT_NE(registry.config("vllm"), nullptr);
+  EXPECT_EQ(registry.notConfigured("vllm"), "is not configured: set VLLM_BASE_URL");
+  EXPECT_EQ(registry.notConfigured("openai"), "");
+  ProviderRegistry as_default = builtins();
+  EXPECT_EQ(createError(as_default, {}, "vllm"), "DEFAULT_PROVIDER: provider 'vllm' is not configured: set VLLM_BASE_URL");
+  ProviderRegistry configured = builtins();
+  EXPECT_EQ(createError(configured, {{"VLLM_BASE_URL", "http://127.0.0.1:8000/v1"}, {"VLLM_API_KEY", "k"}}, "vllm"),
+            "(no error)");
+  EXPECT_EQ(configured.config("vllm")->env_api_key, "k");
 }
 
 TEST(ProviderRegistry, ProvidersReadTheirVariables) {

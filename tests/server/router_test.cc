@@ -46,6 +46,23 @@ TEST(Router, HeaderWinsOverPrefix) {
   EXPECT_FALSE(r->model_rewritten);
 }
 
+// A provider whose required setting is unset is known (its prefix is
+// taken) but answers 400 provider_not_configured, naming what to set.
+TEST(Router, AProviderThatIsNotConfiguredSaysWhatToSet) {
+  auto providers = registry();
+  for (const char* how : {"header", "prefix"}) {
+    Headers h;
+    if (std::string_view(how) == "header") h.items["x-provider"] = "vllm";
+    auto body = boost::json::parse(std::string_view(how) == "header" ? R"({"model":"m"})" : R"({"model":"vllm/m"})")
+                    .as_object();
+    auto r = selectProvider(h, &body, providers, "openai");
+    ASSERT_FALSE(r) << how;
+    EXPECT_EQ(r.error().http_status, 400);
+    EXPECT_EQ(r.error().code, "provider_not_configured");
+    EXPECT_EQ(r.error().message, "Provider 'vllm' is not configured: set VLLM_BASE_URL");
+  }
+}
+
 TEST(Router, KnownPrefixIsTakenAndRemoved) {
   auto providers = registry();
   Headers h;

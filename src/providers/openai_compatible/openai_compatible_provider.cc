@@ -12,7 +12,8 @@
 
 namespace gw::providers::openai_compatible {
 
-OpenAiCompatibleProvider::OpenAiCompatibleProvider(const ProviderConfig& config) : name_(config.name) {
+OpenAiCompatibleProvider::OpenAiCompatibleProvider(const ProviderConfig& config, ApiKey api_key)
+    : name_(config.name), api_key_(api_key) {
   // The factory checked the URL at start-up.
   if (auto ep = parseBaseUrl(config.base_url)) endpoint_ = *ep;
   if (!config.env_api_key.empty()) env_authorization_ = "Bearer " + config.env_api_key;
@@ -71,7 +72,7 @@ Result<UpstreamRequest> OpenAiCompatibleProvider::prepare(const ClientRequest& r
     }
     up.headers.emplace_back(std::move(lower), std::string(value));
   });
-  if (!have_auth) {
+  if (!have_auth && !(env_authorization_.empty() && api_key_ == ApiKey::kOptional)) {
     if (env_authorization_.empty())
       return Error::unauthorized("missing_api_key",
                                  "No API key: send 'Authorization: Bearer <key>' or configure the gateway's " +

@@ -1,5 +1,5 @@
-// OpenAI-compatible providers (registered in openai_compatible_providers.cc:
-// openai, groq, fireworks, together): requests
+// OpenAI-compatible providers (each registered by name in
+// openai_compatible_providers.cc): requests
 // and responses pass through unchanged, with two exceptions:
 //  - a streamed chat/completions request gets stream_options.include_usage
 //    so the record has token counts; the extra usage-only chunk (and the
@@ -12,9 +12,13 @@
 
 namespace gw::providers::openai_compatible {
 
+// Whether a request needs an API key: a hosted API does (without one the
+// gateway answers 401 itself), a local server (Ollama, vLLM) does not.
+enum class ApiKey { kRequired, kOptional };
+
 class OpenAiCompatibleProvider final : public Provider {
  public:
-  explicit OpenAiCompatibleProvider(const ProviderConfig& config);
+  explicit OpenAiCompatibleProvider(const ProviderConfig& config, ApiKey api_key = ApiKey::kRequired);
 
   std::string_view name() const override { return name_; }
   bool wantsParsedBody(const ClientRequest& request) const override;
@@ -29,6 +33,7 @@ class OpenAiCompatibleProvider final : public Provider {
   std::string name_;
   UpstreamEndpoint endpoint_;
   std::string env_authorization_;  // "Bearer <key>" from the environment, or ""
+  ApiKey api_key_;
 };
 
 // The body (a JSON object without "stream_options") with

@@ -37,25 +37,63 @@ constexpr SettingDoc kTogether[] = {
     {"TOGETHER_API_KEY", "", kApiKey},
     {"TOGETHER_BASE_URL", "https://api.together.xyz/v1", kBaseUrl},
 };
+constexpr SettingDoc kMistral[] = {
+    {"MISTRAL_API_KEY", "", kApiKey},
+    {"MISTRAL_BASE_URL", "https://api.mistral.ai/v1", kBaseUrl},
+};
+constexpr SettingDoc kDeepSeek[] = {
+    {"DEEPSEEK_API_KEY", "", kApiKey},
+    {"DEEPSEEK_BASE_URL", "https://api.deepseek.com/v1", kBaseUrl},
+};
+constexpr SettingDoc kXai[] = {
+    {"XAI_API_KEY", "", kApiKey},
+    {"XAI_BASE_URL", "https://api.x.ai/v1", kBaseUrl},
+};
+constexpr SettingDoc kOpenRouter[] = {
+    {"OPENROUTER_API_KEY", "", kApiKey},
+    {"OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1", kBaseUrl},
+};
+constexpr SettingDoc kCerebras[] = {
+    {"CEREBRAS_API_KEY", "", kApiKey},
+    {"CEREBRAS_BASE_URL", "https://api.cerebras.ai/v1", kBaseUrl},
+};
+constexpr SettingDoc kPerplexity[] = {
+    {"PERPLEXITY_API_KEY", "", kApiKey},
+    {"PERPLEXITY_BASE_URL", "https://api.perplexity.ai", kBaseUrl},
+};
+// Local servers: Ollama needs no key (one is sent when set, for a proxy in
+// front of it); vLLM has no address anyone could guess, so it serves only
+// once VLLM_BASE_URL is set.
+constexpr SettingDoc kOllama[] = {
+    {"OLLAMA_API_KEY", "", "sent when set (Ollama itself needs none)"},
+    {"OLLAMA_BASE_URL", "http://127.0.0.1:11434/v1", kBaseUrl},
+};
+constexpr SettingDoc kVllm[] = {
+    {"VLLM_API_KEY", "", "sent when set (vllm serve --api-key)"},
+    {"VLLM_BASE_URL", "", "upstream base URL, e.g. http://127.0.0.1:8000/v1 (required to use vllm)"},
+};
 
 // The registration of the OpenAI-compatible provider `name` whose settings
 // table is `Table`.
 template <const auto& Table>
-ProviderRegistration openAiCompatible(std::string name) {
+ProviderRegistration openAiCompatible(std::string name, ApiKey api_key = ApiKey::kRequired) {
   static_assert(std::size(Table) == 2 && Table[0].name.ends_with("_API_KEY") && Table[1].name.ends_with("_BASE_URL"),
                 "an OpenAI-compatible provider's table is its {NAME}_API_KEY, then its {NAME}_BASE_URL");
-  ProviderFactory factory = [name](const ConfigSource& source) -> Result<ConfiguredProvider> {
+  ProviderFactory factory = [name, api_key](const ConfigSource& source) -> Result<ConfiguredProvider> {
     using Settings = DeclaredSettings<Table>;
-    constexpr typename Settings::Name api_key(Table[0].name);
+    constexpr typename Settings::Name api_key_name(Table[0].name);
     constexpr typename Settings::Name base_url_name(Table[1].name);
     const Settings settings(source);
     ProviderConfig config;
     config.name = name;
+    if (base_url_name.doc().default_text.empty() && !settings.get(base_url_name))
+      return ConfiguredProvider{std::move(config), nullptr,
+                                "is not configured: set " + std::string(base_url_name.view())};
     auto base_url = readBaseUrl(settings, base_url_name);
     if (!base_url) return base_url.error();
     config.base_url = std::move(*base_url);
-    config.env_api_key = settings.getString(api_key, "");
-    auto provider = std::make_unique<OpenAiCompatibleProvider>(config);
+    config.env_api_key = settings.getString(api_key_name, "");
+    auto provider = std::make_unique<OpenAiCompatibleProvider>(config, api_key);
     return ConfiguredProvider{std::move(config), std::move(provider)};
   };
   return ProviderRegistration{std::move(name), Table, std::move(factory)};
@@ -69,4 +107,12 @@ GW_REGISTER_PROVIDER(openai_compatible,
                      openAiCompatible<kOpenAi>("openai"),
                      openAiCompatible<kGroq>("groq"),
                      openAiCompatible<kFireworks>("fireworks"),
-                     openAiCompatible<kTogether>("together"))
+                     openAiCompatible<kTogether>("together"),
+                     openAiCompatible<kMistral>("mistral"),
+                     openAiCompatible<kDeepSeek>("deepseek"),
+                     openAiCompatible<kXai>("xai"),
+                     openAiCompatible<kOpenRouter>("openrouter"),
+                     openAiCompatible<kCerebras>("cerebras"),
+                     openAiCompatible<kPerplexity>("perplexity"),
+                     openAiCompatible<kOllama>("ollama", ApiKey::kOptional),
+                     openAiCompatible<kVllm>("vllm", ApiKey::kOptional))

@@ -68,14 +68,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::abort();  // start-up must say what is wrong
   }
   (void)gw::TelemetryOptions::fromConfig(config);
-  (void)gw::ConsoleOptions::fromConfig(config);
-  (void)gw::exporters::datadog::Options::fromEnv(config);
-  (void)gw::exporters::elasticsearch::Options::fromEnv(config);
-  (void)gw::exporters::file::Options::fromEnv(config);
-  (void)gw::exporters::newrelic::Options::fromEnv(config);
-  (void)gw::exporters::otlp::Options::fromEnv(config);
+  (void)gw::exporters::console::ConsoleOptions::fromConfig(config);
+  (void)gw::exporters::datadog::Options::fromConfig(config);
+  (void)gw::exporters::elasticsearch::Options::fromConfig(config);
+  (void)gw::exporters::file::Options::fromConfig(config);
+  (void)gw::exporters::newrelic::Options::fromConfig(config);
+  (void)gw::exporters::otlp::Options::fromConfig(config);
 #ifdef GW_FUZZ_HAVE_POSTGRES
-  (void)gw::exporters::postgres::Options::fromEnv(config);
+  (void)gw::exporters::postgres::Options::fromConfig(config);
 #endif
   // parseBaseUrl is also what every *_BASE_URL goes through.
   (void)gw::parseBaseUrl(yaml);

@@ -221,7 +221,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   checkJson(nr::metricsJson(span), valid);
   std::string entry = nr::logEntryJson(*record);
   checkJson(entry, valid);
-  checkJson(nr::logsPayload({entry, entry}, *record), valid);
+  checkJson(nr::logsPayload(std::vector<std::string>{entry, entry}, *record), valid);
 
   namespace otlp = gw::exporters::otlp;
   checkJson(otlp::logsJson(span, resource), valid);
@@ -231,7 +231,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)otlp::tracesProtobuf(span, resource);
   (void)otlp::metricsProtobuf(span, resource);
 
-  std::string console = gw::serializeConsoleBatch(span, control & 8);
+  std::string console = gw::exporters::console::serializeConsoleBatch(span, control & 8);
   std::vector<std::size_t> rejected;
   std::string lines = gw::exporters::file::serializeLines(span, &rejected);
   if (rejected.empty()) checkNdjson(lines, valid);
@@ -248,6 +248,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Prometheus label values come from the record too (provider, model).
   const auto& fields = record->fields;
   for (const auto& v : {fields.provider, fields.model})
-    if (v && gw::escapePrometheusLabelValue(*v).find('\n') != std::string::npos) std::abort();
+    if (v && gw::exporters::prometheus::escapePrometheusLabelValue(*v).find('\n') != std::string::npos) std::abort();
   return 0;
 }

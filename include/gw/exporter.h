@@ -8,12 +8,13 @@
 //
 // Threading contract: init(), exportBatch(), flush() and shutdown() are all
 // called from the exporter's own worker thread, never concurrently, in that
-// order of life: init() once, exportBatch()/flush() any number of times,
-// shutdown() once; nothing is called after shutdown().
+// order of life: init() until it succeeds once, exportBatch()/flush() any
+// number of times, shutdown() once; nothing is called after shutdown().
 //
-// Registration: an exporter folder defines its factory with
-// GW_REGISTER_EXPORTER (gw/exporter_registry.h) and adds itself
-// with gw_add_exporter() in its CMakeLists.txt. See docs/telemetry-plugins.md.
+// Registration: an exporter folder registers its options and exporter with
+// GW_REGISTER_EXPORTER_CLASS (or a factory of its own with
+// GW_REGISTER_EXPORTER, gw/exporter_registry.h) and adds itself with
+// gw_add_exporter() in its CMakeLists.txt. See docs/telemetry-plugins.md.
 #pragma once
 
 #include "gw/error.h"
@@ -84,7 +85,7 @@ using RecordPtr = std::shared_ptr<const TelemetryRecord>;
 struct ExportResult {
   enum class Kind {
     kSuccess,    // every record accepted (or already present)
-    kRetryable,  // transport error, 429, 502, 503, 504: try again later
+    kRetryable,  // transport error, 408, 429, 5xx: try again later
     kPermanent,  // the backend rejected the batch: retrying cannot help
   };
   Kind kind = Kind::kSuccess;
@@ -138,18 +139,22 @@ class Exporter {
 
   virtual std::string_view name() const = 0;
 
-  // Connectivity check / schema setup. A failure is logged and retried by the
-  // pipeline later; it never stops the gateway.
+  // Connectivity check / schema setup, at the first export attempt (not at
+  // start-up). A failure is logged and counts as a failed attempt; init()
+  // is called again at the next attempt until it succeeds. It never stops
+  // the gateway. A pull exporter's (wantsRecords() false) is called once,
+  // at start-up, and a failure only logged.
   virtual Status init() { return ok(); }
 
   // Sends one batch (1..TELEMETRY_BATCH_SIZE records). Must return within
   // the pipeline's export timeout.
   virtual ExportResult exportBatch(std::span<const RecordPtr> batch) = 0;
 
-  // Pushes anything the exporter buffers itself.
+  // Pushes anything the exporter buffers itself. Called at shutdown when
+  // init() has succeeded.
   virtual void flush() {}
 
-  // Releases connections. Called once.
+  // Releases connections. Called once, whether or not init() succeeded.
   virtual void shutdown() {}
 
   // False for exporters that deliver nothing per record (prometheus serves

@@ -1,5 +1,5 @@
 // ExporterRegistry::create: ENABLED_EXPORTERS, the exporters' own
-// ENABLE_<NAME> switches, and the errors of a bad list.
+// ENABLE_<NAME> switches, and the errors of a bad list; exporterFactory.
 #include "fake_exporter.h"
 #include "gw/config_source.h"
 #include "gw/exporter_registry.h"
@@ -63,6 +63,74 @@ TEST_F(ExporterRegistryTest, AnUnknownNameListsTheKnownOnes) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message,
             "ENABLED_EXPORTERS: unknown exporter 'nosuch' (known: plain, switched, none)");
+}
+
+constexpr SettingDoc kLabelSettings[] = {
+    {"LABEL", "plain", "the exporter's label"},
+};
+
+struct LabelOptions {
+  std::string label;
+  static Result<LabelOptions> fromConfig(const ConfigSource& source) {
+    const DeclaredSettings<kLabelSettings> config(source);
+    LabelOptions o{config.getString("LABEL", "plain")};
+    if (o.label.empty() || o.label == "bad") return configError("LABEL", "not a label");
+    return o;
+  }
+  static std::span<const SettingDoc> settings() { return kLabelSettings; }
+};
+
+class OptionsOnlyExporter final : public Exporter {
+ public:
+  explicit OptionsOnlyExporter(LabelOptions options) : options_(std::move(options)) {}
+  std::string_view name() const override { return options_.label; }
+  ExportResult exportBatch(std::span<const RecordPtr>) override { return ExportResult::success(); }
+
+ private:
+  LabelOptions options_;
+};
+
+class WithContextExporter final : public Exporter {
+ public:
+  WithContextExporter(LabelOptions options, const ExporterContext& context)
+      : options_(std::move(options)),
+        made_(context.metrics.counter("with_context_made_total", "Exporters made", "1", {})) {
+    made_.add({});
+  }
+  std::string_view name() const override { return options_.label; }
+  ExportResult exportBatch(std::span<const RecordPtr>) override { return ExportResult::success(); }
+
+ private:
+  LabelOptions options_;
+  Counter made_;
+};
+
+TEST(ExporterFactory, BuildsTheExporterFromItsOptionsWithOrWithoutTheContext) {
+  MetricsRegistry metrics;
+  ConfigSource config({{"LABEL", "from-config"}}, {});
+  const ExporterContext context{config, metrics};
+
+  auto plain = exporterFactory<LabelOptions, OptionsOnlyExporter>()(context);
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_NE(dynamic_cast<OptionsOnlyExporter*>(plain->get()), nullptr);
+  EXPECT_EQ((*plain)->name(), "from-config");
+
+  auto with_context = exporterFactory<LabelOptions, WithContextExporter>()(context);
+  ASSERT_TRUE(with_context) << with_context.error().message;
+  EXPECT_NE(dynamic_cast<WithContextExporter*>(with_context->get()), nullptr);
+  EXPECT_EQ((*with_context)->name(), "from-config");
+  bool counted = false;
+  for (const auto& family : metrics.snapshot())
+    if (family.name == "with_context_made_total") counted = family.series.size() == 1 && family.series[0].value == 1;
+  EXPECT_TRUE(counted);
+}
+
+TEST(ExporterFactory, ABadOptionIsTheFactorysError) {
+  MetricsRegistry metrics;
+  ConfigSource config({{"LABEL", "bad"}}, {});
+  auto made = exporterFactory<LabelOptions, OptionsOnlyExporter>()(ExporterContext{config, metrics});
+  ASSERT_FALSE(made);
+  EXPECT_TRUE(made.error().message.starts_with("LABEL:")) << made.error().message;
 }
 
 TEST(BuiltinExporters, ElasticsearchIsSwitchedOnByEnableElasticsearch) {

@@ -10,10 +10,14 @@
 // Used by one exporter worker thread; not thread-safe.
 #pragma once
 
+#include "gw/exporter.h"
+
 #include <cstddef>
 #include <deque>
+#include <span>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 namespace gw::exporters {
 
@@ -39,5 +43,21 @@ class DeliveredIds {
   std::unordered_set<std::string> set_;
   std::deque<std::string> order_;
 };
+
+// Sends the records of `batch` that `delivered` does not hold with one call
+// of `send` (ExportResult(std::span<const RecordPtr>)) and, when that
+// succeeds, adds them to `delivered`. Success without a call when every
+// record was delivered already.
+template <class Send>
+ExportResult sendUndelivered(std::span<const RecordPtr> batch, DeliveredIds& delivered, Send&& send) {
+  std::vector<RecordPtr> pending;
+  for (const auto& r : batch)
+    if (!delivered.contains(r->id)) pending.push_back(r);
+  if (pending.empty()) return ExportResult::success();
+  ExportResult result = send(std::span<const RecordPtr>(pending));
+  if (result.kind == ExportResult::Kind::kSuccess)
+    for (const auto& r : pending) delivered.add(r->id);
+  return result;
+}
 
 }  // namespace gw::exporters

@@ -21,7 +21,7 @@
 #include <map>
 #include <sstream>
 
-namespace gw::http {
+namespace gw::exporters::http {
 namespace {
 
 namespace asio = boost::asio;
@@ -258,6 +258,14 @@ struct Client::Impl {
   std::size_t connections_opened = 0;
 };
 
+ClientOptions ClientOptions::withTimeout(std::chrono::milliseconds timeout, std::string ca_file) {
+  ClientOptions c;
+  c.total_timeout = timeout;
+  c.connect_timeout = std::min(timeout, c.connect_timeout);
+  c.ca_file = std::move(ca_file);
+  return c;
+}
+
 Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Client::~Client() { impl_->close(); }
 SendResult Client::send(const Request& request) { return impl_->send(request); }
@@ -389,4 +397,4 @@ std::string basicAuth(std::string_view user, std::string_view password) {
   return "Basic " + encoded;
 }
 
-}  // namespace gw::http
+}  // namespace gw::exporters::http

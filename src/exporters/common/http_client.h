@@ -32,7 +32,7 @@
 #include <utility>
 #include <vector>
 
-namespace gw::http {
+namespace gw::exporters::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -42,6 +42,10 @@ struct ClientOptions {
   std::string ca_file;                              // PEM; empty: system trust store
   std::size_t max_response_bytes = 16 * 1024 * 1024;
   std::string user_agent = "magicapi-gateway";
+
+  // An exporter's client: `timeout` per request, of which connecting takes
+  // at most the default connect_timeout; `ca_file` as above.
+  static ClientOptions withTimeout(std::chrono::milliseconds timeout, std::string ca_file = {});
 };
 
 struct Request {
@@ -124,4 +128,4 @@ boost::system::result<std::string, GzipError> gzipDecompress(std::string_view da
 // Basic authentication header value ("Basic base64(user:password)").
 std::string basicAuth(std::string_view user, std::string_view password);
 
-}  // namespace gw::http
+}  // namespace gw::exporters::http

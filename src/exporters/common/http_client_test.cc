@@ -6,13 +6,13 @@
 
 #include <chrono>
 
-namespace gw::http {
+namespace gw::exporters::http {
 namespace {
 
-using testing::FakeHttpServer;
-using testing::FakeResponse;
-using testing::ReceivedRequest;
-using testing::TestPki;
+using exporters::testing::FakeHttpServer;
+using exporters::testing::FakeResponse;
+using exporters::testing::ReceivedRequest;
+using exporters::testing::TestPki;
 using namespace std::chrono_literals;
 
 TEST(HttpClient, PostsBodyAndHeadersAndReadsResponse) {
@@ -100,7 +100,7 @@ TEST(HttpClient, RetriesOnceWhenIdleConnectionWasClosedByRestart) {
 TEST(HttpClient, ConnectionRefusedIsTransportError) {
   Client client;
   Request req;
-  req.url = "http://127.0.0.1:" + std::to_string(testing::unusedPort()) + "/x";
+  req.url = "http://127.0.0.1:" + std::to_string(exporters::testing::unusedPort()) + "/x";
   auto res = client.send(req);
   ASSERT_FALSE(res);
   EXPECT_NE(res.error().message.find("connect"), std::string::npos) << res.error().message;
@@ -372,4 +372,4 @@ TEST(Gzip, RoundTripAndMalformedInput) {
 TEST(BasicAuth, EncodesCredentials) { EXPECT_EQ(basicAuth("elastic", "changeme"), "Basic ZWxhc3RpYzpjaGFuZ2VtZQ=="); }
 
 }  // namespace
-}  // namespace gw::http
+}  // namespace gw::exporters::http

@@ -1,7 +1,7 @@
 #include "exporters/console/console_exporter.h"
 
-#include "gw/setting_table.h"
 #include "gw/exporter_registry.h"
+#include "gw/setting_table.h"
 
 #include <boost/json/serialize.hpp>
 
@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace gw {
+namespace gw::exporters::console {
 
 namespace {
 constexpr SettingDoc kSettings[] = {
@@ -21,71 +21,60 @@ constexpr SettingDoc kSettings[] = {
 std::span<const SettingDoc> ConsoleOptions::settings() { return kSettings; }
 
 Result<ConsoleOptions> ConsoleOptions::fromConfig(const ConfigSource& source) {
-  const DeclaredSettings<kSettings> config(source);
+  const DeclaredSettings<kSettings> config(source);  // reads only what kSettings declares
   ConsoleOptions o;
-  auto pretty = config.getBool("CONSOLE_PRETTY", false);
+  auto pretty = config.getBool("CONSOLE_PRETTY", false);  // the error's message starts with CONSOLE_PRETTY
   if (!pretty) return pretty.error();
   o.pretty = *pretty;
   return o;
 }
 
 namespace {
-void pretty(const boost::json::value& v, std::string& out, int indent) {
-  auto newline = [&](int level) {
-    out += '\n';
-    out.append(static_cast<std::size_t>(level) * 2, ' ');
-  };
-  if (v.is_object()) {
-    const auto& o = v.as_object();
-    if (o.empty()) {
-      out += "{}";
-      return;
-    }
-    out += '{';
-    bool first = true;
-    for (const auto& kv : o) {
-      if (!first) out += ',';
-      first = false;
-      newline(indent + 1);
-      out += boost::json::serialize(boost::json::value(kv.key()));
-      out += ": ";
-      pretty(kv.value(), out, indent + 1);
-    }
-    newline(indent);
-    out += '}';
-  } else if (v.is_array()) {
-    const auto& a = v.as_array();
-    if (a.empty()) {
-      out += "[]";
-      return;
-    }
-    out += '[';
-    bool first = true;
-    for (const auto& item : a) {
-      if (!first) out += ',';
-      first = false;
-      newline(indent + 1);
-      pretty(item, out, indent + 1);
-    }
-    newline(indent);
-    out += ']';
-  } else {
-    out += boost::json::serialize(v);
+void appendPretty(std::string& out, const boost::json::value& v, int level) {
+  const auto* object = v.if_object();
+  const auto* array = v.if_array();
+  if ((!object || object->empty()) && (!array || array->empty())) {
+    out += boost::json::serialize(v);  // a scalar, {} or []
+    return;
   }
+  const auto indent = [&](int l) { out.append(static_cast<std::size_t>(l) * 2, ' '); };
+  const char* separator = "\n";
+  const auto nextItem = [&] {
+    out += separator;
+    separator = ",\n";
+    indent(level + 1);
+  };
+  out += object ? '{' : '[';
+  if (object) {
+    for (const auto& member : *object) {
+      nextItem();
+      out += boost::json::serialize(member.key());
+      out += ": ";
+      appendPretty(out, member.value(), level + 1);
+    }
+  } else {
+    for (const auto& item : *array) {
+      nextItem();
+      appendPretty(out, item, level + 1);
+    }
+  }
+  out += '\n';
+  indent(level);
+  out += object ? '}' : ']';
 }
 }  // namespace
 
 std::string prettyJson(const boost::json::value& v) {
   std::string out;
-  pretty(v, out, 0);
+  appendPretty(out, v, 0);
   return out;
 }
 
-std::string serializeConsoleBatch(std::span<const RecordPtr> batch, bool pretty_print) {
+std::string serializeConsoleBatch(std::span<const RecordPtr> batch, bool pretty) {
   std::string out;
   for (const auto& r : batch) {
-    if (pretty_print) out += prettyJson(r->json());
-    else out += r->serialized;
+    if (pretty) out += prettyJson(r->json());
+    else out += r->serialized;  // the record's own compact JSON, as it is
     out += '\n';
   }
   return out;
@@ -107,11 +96,7 @@ ExportResult ConsoleExporter::exportBatch(std::span<const RecordPtr> batch) {
   return ExportResult::success();
 }
 
-}  // namespace gw
+}  // namespace gw::exporters::console
 
-GW_REGISTER_EXPORTER(console, gw::ConsoleOptions::settings(),
-                     [](const gw::ExporterContext& context) -> gw::Result<std::unique_ptr<gw::Exporter>> {
-  auto options = gw::ConsoleOptions::fromConfig(context.config);
-  if (!options) return options.error();
-  return std::unique_ptr<gw::Exporter>(std::make_unique<gw::ConsoleExporter>(*options));
-})
+// At global scope: the registration function is gw::gw_register_exporter_console.
+GW_REGISTER_EXPORTER_CLASS(console, gw::exporters::console::ConsoleOptions, gw::exporters::console::ConsoleExporter)

@@ -1,19 +1,23 @@
 // The console exporter: one JSON record per line on stdout
-// (CONSOLE_PRETTY=true: indented, records separated by a newline).
+// (CONSOLE_PRETTY=true: indented, records separated by a newline). It is
+// the worked example of docs/telemetry-plugins.md and uses only the plugin
+// API, include/gw/.
 //
-// Threading: as every exporter (include/gw/exporter.h), driven by its own
-// worker thread. Writes go through write(2) on the file descriptor it is
-// given, one call sequence per batch, so lines from one batch are never
+// Threading: as every exporter (gw/exporter.h), driven by its own worker
+// thread. Writes go through write(2) on the file descriptor it is given,
+// one call sequence per batch, so lines from one batch are never
 // interleaved with anything the gateway itself writes to stdout.
 #pragma once
 
-#include "gw/setting_table.h"
 #include "gw/exporter.h"
+#include "gw/setting_table.h"
+
+#include <boost/json/value.hpp>
 
 #include <span>
 #include <string>
 
-namespace gw {
+namespace gw::exporters::console {
 
 struct ConsoleOptions {
   bool pretty = false;  // CONSOLE_PRETTY
@@ -22,7 +26,7 @@ struct ConsoleOptions {
   static std::span<const SettingDoc> settings();
 };
 
-// The bytes written for one batch.
+// The serializer: the bytes written for one batch. Pure.
 std::string serializeConsoleBatch(std::span<const RecordPtr> batch, bool pretty);
 
 // Indented JSON (two spaces), the way CONSOLE_PRETTY prints a record.
@@ -39,4 +43,4 @@ class ConsoleExporter final : public Exporter {
   int fd_;
 };
 
-}  // namespace gw
+}  // namespace gw::exporters::console

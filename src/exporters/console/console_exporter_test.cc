@@ -5,13 +5,14 @@
 #include "gw/config_source.h"
 #include "gw/exporter_registry.h"
 #include "gw/metrics.h"
-#include "telemetry/spool.h"
 
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
-namespace gw {
+#include <csignal>
+
+namespace gw::exporters::console {
 namespace {
 
 RecordPtr record(std::string_view json) {
@@ -94,4 +95,4 @@ TEST(ConsoleExporter, ClosedOutputIsAPermanentFailure) {
 }
 
 }  // namespace
-}  // namespace gw
+}  // namespace gw::exporters::console

@@ -30,13 +30,12 @@ constexpr SettingDoc kSettings[] = {
 
 std::span<const SettingDoc> Options::settings() { return kSettings; }
 
-Result<Options> Options::fromEnv(const ConfigSource& source) {
+Result<Options> Options::fromConfig(const ConfigSource& source) {
   const DeclaredSettings<kSettings> config(source);
   Options o;
-  auto key = config.get("DD_API_KEY");
-  if (!key) return configError("DD_API_KEY", "required when the datadog exporter is enabled");
-  if (hasHeaderUnsafeBytes(*key)) return configError("DD_API_KEY", "contains CR, LF or NUL");
-  o.api_key = *key;
+  auto key = readApiKey(config, "DD_API_KEY", "datadog");
+  if (!key) return key.error();
+  o.api_key = std::move(*key);
   o.site = config.getString("DD_SITE", o.site);
   o.url = config.getString("DD_URL", "https://api." + o.site);
   if (auto v = http::validateUrl(o.url); !v) return configError(config.get("DD_URL") ? "DD_URL" : "DD_SITE", v.error());
@@ -169,32 +168,41 @@ std::string logEntryJson(const TelemetryRecord& record, const std::vector<std::s
 }
 
 DatadogExporter::DatadogExporter(Options options)
-    : options_(std::move(options)), client_([&] {
-        http::ClientOptions c;
-        c.total_timeout = options_.timeout;
-        c.connect_timeout = std::min(options_.timeout, std::chrono::milliseconds(5000));
-        return c;
-      }()),
+    : LogsAndMetricsExporter(Setup{.credential = {"DD-API-KEY", options.api_key},
+                                   .timeout = options.timeout,
+                                   .logs_url = http::joinUrl(options.logs_url, "/api/v2/logs"),
+                                   .logs_what = "datadog logs",
+                                   // The body is a JSON array: '[' and ']' around the entries.
+                                   .logs_limits = {.max_entries = kMaxLogsPerRequest,
+                                                   .max_bytes = kMaxLogsPayloadBytes,
+                                                   .framing_bytes = 1,
+                                                   .max_entry_bytes = kMaxLogEntryBytes,
+                                                   .max_entry_text = "the 1 MB log limit"}}),
+      options_(std::move(options)),
       distributions_enabled_(options_.distributions) {}
 
-ExportResult DatadogExporter::post(const std::string& url, const char* what, std::string body) {
-  http::Request req;
-  req.url = url;
-  req.headers = {{"DD-API-KEY", options_.api_key}, {"Content-Type", "application/json"}};
-  req.body = std::move(body);
-  req.gzip_body = true;
-  auto res = client_.send(req);
-  if (!res) return http::resultForTransportError(res.error(), what);
-  return http::resultForStatus(*res, what);
+std::string DatadogExporter::logEntry(const TelemetryRecord& record) const {
+  return logEntryJson(record, options_.tags, options_.hostname);
+}
+
+std::string DatadogExporter::logsBody(std::span<const std::string> entries, const TelemetryRecord&) const {
+  return "[" + joinEntries(entries) + "]";
+}
+
+ExportResult DatadogExporter::sendMetrics(std::span<const RecordPtr> batch) {
+  auto series = sendUndelivered(batch, series_sent_, [&](std::span<const RecordPtr> records) {
+    return postJson(http::joinUrl(options_.url, "/api/v2/series"), "datadog series", seriesJson(records, options_.tags));
+  });
+  if (series.kind != ExportResult::Kind::kSuccess || !distributions_enabled_) return series;
+  return sendUndelivered(batch, distributions_sent_,
+                         [&](std::span<const RecordPtr> records) { return postDistributions(records); });
 }
 
 ExportResult DatadogExporter::postDistributions(std::span<const RecordPtr> records) {
   std::string body = distributionsJson(records, options_.tags, options_.hostname);
   if (body.empty()) return ExportResult::success();
   std::string compressed = deflateCompress(body);
-  http::Request req;
-  req.url = http::joinUrl(options_.url, "/api/v1/distribution_points");
-  req.headers = {{"DD-API-KEY", options_.api_key}, {"Content-Type", "application/json"}};
+  http::Request req = jsonRequest(http::joinUrl(options_.url, "/api/v1/distribution_points"));
   if (!compressed.empty()) {
     // Datadog documents deflate (not gzip) for this v1 endpoint.
     req.headers.emplace_back("Content-Encoding", "deflate");
@@ -202,7 +210,7 @@ ExportResult DatadogExporter::postDistributions(std::span<const RecordPtr> recor
   } else {
     req.body = std::move(body);
   }
-  auto res = client_.send(req);
+  auto res = client().send(req);
   if (!res) return http::resultForTransportError(res.error(), "datadog distribution_points");
   if (res->status == 404 || res->status == 405) {
     // A Datadog-compatible intake without the distributions API: the
@@ -232,63 +240,6 @@ ExportResult DatadogExporter::postDistributions(std::span<const RecordPtr> recor
   return result;
 }
 
-ExportResult DatadogExporter::exportBatch(std::span<const RecordPtr> batch) {
-  ExportResult result;
-  std::vector<RecordPtr> metrics_pending, distributions_pending;
-  std::vector<std::pair<std::size_t, std::string>> logs_pending;  // batch index, entry
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const auto& r = batch[i];
-    if (!metrics_sent_.contains(r->id)) metrics_pending.push_back(r);
-    if (distributions_enabled_ && !distributions_sent_.contains(r->id)) distributions_pending.push_back(r);
-    if (logs_sent_.contains(r->id)) continue;
-    auto entry = logEntryJson(*r, options_.tags, options_.hostname);
-    if (entry.size() > kMaxLogEntryBytes) {
-      result.rejected_indexes.push_back(i);  // Datadog would truncate it: say so instead
-      continue;
-    }
-    logs_pending.emplace_back(i, std::move(entry));
-  }
-  if (!metrics_pending.empty()) {
-    auto r = post(http::joinUrl(options_.url, "/api/v2/series"), "datadog series",
-                  seriesJson(metrics_pending, options_.tags));
-    if (r.kind != ExportResult::Kind::kSuccess) return r;
-    for (const auto& rec : metrics_pending) metrics_sent_.add(rec->id);
-  }
-  if (distributions_enabled_ && !distributions_pending.empty()) {
-    auto r = postDistributions(distributions_pending);
-    if (r.kind != ExportResult::Kind::kSuccess) return r;
-    for (const auto& rec : distributions_pending) distributions_sent_.add(rec->id);
-  }
-  std::size_t next = 0;
-  while (next < logs_pending.size()) {
-    std::string body = "[";
-    std::size_t end = next;
-    while (end < logs_pending.size() && end - next < kMaxLogsPerRequest &&
-           body.size() + logs_pending[end].second.size() + 2 <= kMaxLogsPayloadBytes) {
-      if (end > next) body += ',';
-      body += logs_pending[end].second;
-      ++end;
-    }
-    body += ']';
-    auto r = post(http::joinUrl(options_.logs_url, "/api/v2/logs"), "datadog logs", std::move(body));
-    if (r.kind != ExportResult::Kind::kSuccess) return r;
-    for (std::size_t k = next; k < end; ++k) logs_sent_.add(batch[logs_pending[k].first]->id);
-    next = end;
-  }
-  if (result.rejected_indexes.empty()) return ExportResult::success();
-  result.kind = ExportResult::Kind::kPermanent;
-  result.message = "datadog logs: " + std::to_string(result.rejected_indexes.size()) + " record(s) over the 1 MB log limit";
-  return result;
-}
-
 }  // namespace gw::exporters::datadog
 
-namespace {
-gw::Result<std::unique_ptr<gw::Exporter>> makeDatadogExporter(const gw::ExporterContext& context) {
-  auto options = gw::exporters::datadog::Options::fromEnv(context.config);
-  if (!options) return options.error();
-  return std::unique_ptr<gw::Exporter>(std::make_unique<gw::exporters::datadog::DatadogExporter>(std::move(*options)));
-}
-}  // namespace
-
-GW_REGISTER_EXPORTER(datadog, gw::exporters::datadog::Options::settings(), makeDatadogExporter)
+GW_REGISTER_EXPORTER_CLASS(datadog, gw::exporters::datadog::Options, gw::exporters::datadog::DatadogExporter)

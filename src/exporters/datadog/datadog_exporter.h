@@ -6,7 +6,9 @@
 // Datadog's documented limits: 1000 entries and 5 MB uncompressed per
 // request, 1 MB per entry). Header DD-API-KEY. Series, distributions and
 // logs each remember the records they delivered, so a retried batch never
-// counts a request twice.
+// counts a request twice. The order and bookkeeping of the requests are
+// LogsAndMetricsExporter's (exporters/common/logs_and_metrics.h); this
+// folder holds Datadog's wire format, endpoints and header.
 //
 // A Datadog-compatible endpoint that does not know the distributions API
 // (404 or 405) gets one warning and no more distributions for the lifetime
@@ -16,10 +18,11 @@
 #pragma once
 
 #include "exporters/common/delivered_ids.h"
-#include "exporters/common/http_client.h"
+#include "exporters/common/logs_and_metrics.h"
 #include "gw/setting_table.h"
 #include "gw/exporter.h"
 
+#include <chrono>
 #include <span>
 #include <string>
 #include <vector>
@@ -36,8 +39,8 @@ struct Options {
   std::chrono::milliseconds timeout{10000};                   // DD_TIMEOUT_MS
   bool distributions = true;                                  // DD_DISTRIBUTIONS
 
-  static Result<Options> fromEnv(const ConfigSource& config);
-  // The variables fromEnv() reads, for --help (registered with the factory).
+  static Result<Options> fromConfig(const ConfigSource& config);
+  // The variables fromConfig() reads, for --help (registered with the factory).
   static std::span<const SettingDoc> settings();
 };
 
@@ -58,23 +61,22 @@ std::string deflateCompress(std::string_view data);
 std::string logEntryJson(const TelemetryRecord& record, const std::vector<std::string>& tags,
                          const std::string& hostname);
 
-class DatadogExporter final : public Exporter {
+class DatadogExporter final : public LogsAndMetricsExporter {
  public:
   explicit DatadogExporter(Options options);
   std::string_view name() const override { return "datadog"; }
-  ExportResult exportBatch(std::span<const RecordPtr> batch) override;
-  void shutdown() override { client_.close(); }
 
   // False once the endpoint answered 404/405 to distribution_points (or DD_DISTRIBUTIONS=false).
   bool distributionsEnabled() const { return distributions_enabled_; }
 
  private:
-  ExportResult post(const std::string& url, const char* what, std::string body);
+  ExportResult sendMetrics(std::span<const RecordPtr> batch) override;
+  std::string logEntry(const TelemetryRecord& record) const override;
+  std::string logsBody(std::span<const std::string> entries, const TelemetryRecord& first) const override;
   ExportResult postDistributions(std::span<const RecordPtr> records);
 
   Options options_;
-  http::Client client_;
-  DeliveredIds metrics_sent_, distributions_sent_, logs_sent_;
+  DeliveredIds series_sent_, distributions_sent_;
   bool distributions_enabled_ = true;
   std::chrono::steady_clock::time_point last_distribution_warning_{};
   std::size_t skipped_distribution_records_ = 0;

@@ -17,8 +17,6 @@
 namespace gw::exporters::datadog {
 namespace {
 using namespace gw::exporters::testing;
-using http::testing::FakeResponse;
-using http::testing::ReceivedRequest;
 using Kind = ExportResult::Kind;
 namespace json = boost::json;
 
@@ -41,7 +39,7 @@ class FakeDatadog {
     server_.start();
   }
   std::string url() const { return server_.url(); }
-  http::testing::FakeHttpServer& server() { return server_; }
+  FakeHttpServer& server() { return server_; }
   void failNext(int n, int status, std::string retry_after = "") {
     std::lock_guard lock(m_);
     fail_ = n;
@@ -172,7 +170,7 @@ class FakeDatadog {
   bool distributions_unknown_ = false;
   std::vector<json::object> series_, distributions_, logs_;
   std::vector<std::string> violations_;
-  http::testing::FakeHttpServer server_;
+  FakeHttpServer server_;
 };
 
 Options optionsFor(const std::string& url) {
@@ -181,8 +179,8 @@ Options optionsFor(const std::string& url) {
   o.url = url;
   o.logs_url = url;
   o.tags = {"env:test"};
-  // Generous: these tests are about what is sent, not about speed, and
-  // the TSan suite on a loaded 2-core machine took over 2 s for one batch.
+  // Generous: these tests are about what is sent, not about speed, and a
+  // sanitizer build on a loaded machine is slow.
   o.timeout = std::chrono::milliseconds(30000);
   return o;
 }
@@ -191,15 +189,15 @@ TEST(DatadogOptions, RegisteredAndRequiresApiKey) {
   ExporterRegistry registry;
   registerBuiltinExporters(registry);
   EXPECT_NE(registry.find("datadog"), nullptr);
-  auto missing = Options::fromEnv(ConfigSource({}, {}));
+  auto missing = Options::fromConfig(ConfigSource({}, {}));
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().message.rfind("DD_API_KEY: ", 0), 0u);
-  auto eu = Options::fromEnv(ConfigSource({{"DD_API_KEY", "k"}, {"DD_SITE", "datadoghq.eu"}, {"DD_TAGS", "env:prod team:ml"}}, {}));
+  auto eu = Options::fromConfig(ConfigSource({{"DD_API_KEY", "k"}, {"DD_SITE", "datadoghq.eu"}, {"DD_TAGS", "env:prod team:ml"}}, {}));
   ASSERT_TRUE(eu);
   EXPECT_EQ(eu->url, "https://api.datadoghq.eu");
   EXPECT_EQ(eu->logs_url, "https://http-intake.logs.datadoghq.eu");
   EXPECT_EQ(eu->tags, (std::vector<std::string>{"env:prod", "team:ml"}));
-  auto bad = Options::fromEnv(ConfigSource({{"DD_API_KEY", "secret-key"}, {"DD_URL", "nope"}}, {}));
+  auto bad = Options::fromConfig(ConfigSource({{"DD_API_KEY", "secret-key"}, {"DD_URL", "nope"}}, {}));
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message.rfind("DD_URL: ", 0), 0u);
   EXPECT_EQ(bad.error().message.find("secret-key"), std::string::npos);
@@ -292,7 +290,7 @@ TEST(DatadogExporter, EndpointWithoutDistributionsIsWarnedOnceAndNotDropped) {
   off.distributions = false;
   DatadogExporter disabled(off);
   EXPECT_FALSE(disabled.distributionsEnabled());
-  auto opts = Options::fromEnv(ConfigSource({{"DD_API_KEY", "k"}, {"DD_DISTRIBUTIONS", "false"}}, {}));
+  auto opts = Options::fromConfig(ConfigSource({{"DD_API_KEY", "k"}, {"DD_DISTRIBUTIONS", "false"}}, {}));
   ASSERT_TRUE(opts);
   EXPECT_FALSE(opts->distributions);
 }
@@ -345,7 +343,7 @@ TEST(DatadogExporter, WrongKeyIsPermanent) {
 }
 
 TEST(DatadogExporter, DownAtStartAnd429And5xxAreRetryable) {
-  DatadogExporter down(optionsFor("http://127.0.0.1:" + std::to_string(http::testing::unusedPort())));
+  DatadogExporter down(optionsFor("http://127.0.0.1:" + std::to_string(unusedPort())));
   EXPECT_EQ(down.exportBatch(makeRecords(1)).kind, Kind::kRetryable);
   FakeDatadog dd("dd-test-key");
   DatadogExporter exporter(optionsFor(dd.url()));

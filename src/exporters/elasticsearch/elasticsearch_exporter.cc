@@ -6,20 +6,11 @@
 #include "gw/exporter_registry.h"
 
 namespace gw::exporters::elasticsearch {
-namespace {
-
-http::ClientOptions clientOptions(const Options& o) {
-  http::ClientOptions c;
-  c.total_timeout = o.timeout;
-  c.connect_timeout = std::min(o.timeout, std::chrono::milliseconds(5000));
-  c.ca_file = o.ca_file;
-  return c;
-}
-
-}  // namespace
 
 ElasticsearchExporter::ElasticsearchExporter(Options options)
-    : options_(std::move(options)), client_(clientOptions(options_)), template_ready_(!options_.install_template) {}
+    : options_(std::move(options)),
+      client_(http::ClientOptions::withTimeout(options_.timeout, options_.ca_file)),
+      template_ready_(!options_.install_template) {}
 
 http::Request ElasticsearchExporter::makeRequest(std::string method, std::string_view path, std::string body,
                                                  std::string content_type) const {
@@ -81,13 +72,4 @@ ExportResult ElasticsearchExporter::exportBatch(std::span<const RecordPtr> batch
 
 }  // namespace gw::exporters::elasticsearch
 
-namespace {
-gw::Result<std::unique_ptr<gw::Exporter>> makeElasticsearchExporter(const gw::ExporterContext& context) {
-  auto options = gw::exporters::elasticsearch::Options::fromEnv(context.config);
-  if (!options) return options.error();
-  return std::unique_ptr<gw::Exporter>(
-      std::make_unique<gw::exporters::elasticsearch::ElasticsearchExporter>(std::move(*options)));
-}
-}  // namespace
-
-GW_REGISTER_EXPORTER(elasticsearch, gw::exporters::elasticsearch::Options::settings(), makeElasticsearchExporter)
+GW_REGISTER_EXPORTER_CLASS(elasticsearch, gw::exporters::elasticsearch::Options, gw::exporters::elasticsearch::ElasticsearchExporter)

@@ -12,8 +12,8 @@ using Kind = ExportResult::Kind;
 Options optionsFor(const std::string& url) {
   Options o;
   o.url = url;
-  // Generous: these tests are about what is sent, not about speed, and
-  // the TSan suite on a loaded 2-core machine took over 2 s for one batch.
+  // Generous: these tests are about what is sent, not about speed, and a
+  // sanitizer build on a loaded machine is slow.
   o.timeout = std::chrono::milliseconds(30000);
   return o;
 }
@@ -45,7 +45,7 @@ TEST(ElasticsearchExporter, RetriedBatchDoesNotDuplicate) {
 }
 
 TEST(ElasticsearchExporter, DownAtStartIsRetryableThenRecovers) {
-  auto port = http::testing::unusedPort();
+  auto port = unusedPort();
   ElasticsearchExporter exporter(optionsFor("http://127.0.0.1:" + std::to_string(port)));
   EXPECT_FALSE(exporter.init());
   auto batch = makeRecords(2);
@@ -143,8 +143,8 @@ TEST(ElasticsearchExporter, SlowClusterTimesOutAsRetryable) {
   o.install_template = false;
   o.timeout = std::chrono::milliseconds(200);
   ElasticsearchExporter exporter(o);
-  es.server().setHandler([](const http::testing::ReceivedRequest&) {
-    auto r = http::testing::FakeResponse::json(200, R"({"errors":false,"items":[]})");
+  es.server().setHandler([](const ReceivedRequest&) {
+    auto r = FakeResponse::json(200, R"({"errors":false,"items":[]})");
     r.delay = std::chrono::seconds(5);
     return r;
   });

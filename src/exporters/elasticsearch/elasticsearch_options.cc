@@ -36,7 +36,7 @@ constexpr SettingDoc kSettings[] = {
 
 std::span<const SettingDoc> Options::settings() { return kSettings; }
 
-Result<Options> Options::fromEnv(const ConfigSource& source) {
+Result<Options> Options::fromConfig(const ConfigSource& source) {
   const DeclaredSettings<kSettings> config(source);
   Options o;
   o.url = config.getString("ELASTICSEARCH_URL", o.url);

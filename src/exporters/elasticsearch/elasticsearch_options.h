@@ -21,8 +21,8 @@ struct Options {
   bool install_template = true;               // ELASTICSEARCH_INSTALL_TEMPLATE
   std::chrono::milliseconds timeout{10000};   // ELASTICSEARCH_TIMEOUT_MS
 
-  static Result<Options> fromEnv(const ConfigSource& config);
-  // The variables fromEnv() reads, for --help (registered with the factory).
+  static Result<Options> fromConfig(const ConfigSource& config);
+  // The variables fromConfig() reads, for --help (registered with the factory).
   static std::span<const SettingDoc> settings();
 };
 

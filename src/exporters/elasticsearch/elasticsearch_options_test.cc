@@ -17,7 +17,7 @@ TEST(ElasticsearchOptions, RegisteredUnderItsName) {
 }
 
 TEST(ElasticsearchOptions, Defaults) {
-  auto o = Options::fromEnv(env({}));
+  auto o = Options::fromConfig(env({}));
   ASSERT_TRUE(o);
   EXPECT_EQ(o->url, "http://localhost:9200");
   EXPECT_EQ(o->index, "noveum-metrics");
@@ -27,7 +27,7 @@ TEST(ElasticsearchOptions, Defaults) {
 }
 
 TEST(ElasticsearchOptions, ReadsEverySetting) {
-  auto o = Options::fromEnv(env({{"ELASTICSEARCH_URL", "https://es.internal:9243"},
+  auto o = Options::fromConfig(env({{"ELASTICSEARCH_URL", "https://es.internal:9243"},
                                  {"ELASTICSEARCH_INDEX", "llm-logs"},
                                  {"ELASTICSEARCH_INDEX_DATE_SUFFIX", "true"},
                                  {"ELASTICSEARCH_USERNAME", "elastic"},
@@ -44,24 +44,24 @@ TEST(ElasticsearchOptions, ReadsEverySetting) {
 }
 
 TEST(ElasticsearchOptions, ErrorsNameTheVariable) {
-  auto bad_url = Options::fromEnv(env({{"ELASTICSEARCH_URL", "localhost:9200"}}));
+  auto bad_url = Options::fromConfig(env({{"ELASTICSEARCH_URL", "localhost:9200"}}));
   ASSERT_FALSE(bad_url);
   EXPECT_EQ(bad_url.error().message.rfind("ELASTICSEARCH_URL: ", 0), 0u) << bad_url.error().message;
-  auto bad_index = Options::fromEnv(env({{"ELASTICSEARCH_INDEX", "Upper Case"}}));
+  auto bad_index = Options::fromConfig(env({{"ELASTICSEARCH_INDEX", "Upper Case"}}));
   ASSERT_FALSE(bad_index);
   EXPECT_EQ(bad_index.error().message.rfind("ELASTICSEARCH_INDEX: ", 0), 0u);
-  auto half_auth = Options::fromEnv(env({{"ELASTICSEARCH_USERNAME", "elastic"}}));
+  auto half_auth = Options::fromConfig(env({{"ELASTICSEARCH_USERNAME", "elastic"}}));
   ASSERT_FALSE(half_auth);
   EXPECT_EQ(half_auth.error().message.rfind("ELASTICSEARCH_PASSWORD: ", 0), 0u);
-  auto both = Options::fromEnv(
+  auto both = Options::fromConfig(
       env({{"ELASTICSEARCH_USERNAME", "u"}, {"ELASTICSEARCH_PASSWORD", "secretpw"}, {"ELASTICSEARCH_API_KEY", "k"}}));
   ASSERT_FALSE(both);
   EXPECT_EQ(both.error().message.rfind("ELASTICSEARCH_API_KEY: ", 0), 0u);
   EXPECT_EQ(both.error().message.find("secretpw"), std::string::npos);
-  auto ca = Options::fromEnv(env({{"ELASTICSEARCH_CA_FILE", "/nonexistent/ca.pem"}}));
+  auto ca = Options::fromConfig(env({{"ELASTICSEARCH_CA_FILE", "/nonexistent/ca.pem"}}));
   ASSERT_FALSE(ca);
   EXPECT_EQ(ca.error().message.rfind("ELASTICSEARCH_CA_FILE: ", 0), 0u);
-  auto timeout = Options::fromEnv(env({{"ELASTICSEARCH_TIMEOUT_MS", "abc"}}));
+  auto timeout = Options::fromConfig(env({{"ELASTICSEARCH_TIMEOUT_MS", "abc"}}));
   ASSERT_FALSE(timeout);
   EXPECT_EQ(timeout.error().message.rfind("ELASTICSEARCH_TIMEOUT_MS", 0), 0u);
 }

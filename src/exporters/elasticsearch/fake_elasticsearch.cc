@@ -4,8 +4,8 @@
 
 namespace gw::exporters::elasticsearch::testing {
 namespace json = boost::json;
-using http::testing::FakeResponse;
-using http::testing::ReceivedRequest;
+using exporters::testing::FakeResponse;
+using exporters::testing::ReceivedRequest;
 
 namespace {
 FakeResponse esError(int status, std::string type, std::string reason) {

@@ -19,7 +19,7 @@ class FakeElasticsearch {
  public:
   FakeElasticsearch();
 
-  http::testing::FakeHttpServer& server() { return server_; }
+  exporters::testing::FakeHttpServer& server() { return server_; }
   std::string url() const { return server_.url(); }
 
   // Authorization header value every request must carry ("" = none).
@@ -39,8 +39,8 @@ class FakeElasticsearch {
   std::size_t protocolViolations() const;  // requests answered 400 for bad framing
 
  private:
-  http::testing::FakeResponse handle(const http::testing::ReceivedRequest& request);
-  http::testing::FakeResponse bulk(const http::testing::ReceivedRequest& request);
+  exporters::testing::FakeResponse handle(const exporters::testing::ReceivedRequest& request);
+  exporters::testing::FakeResponse bulk(const exporters::testing::ReceivedRequest& request);
 
   mutable std::mutex mutex_;
   std::string authorization_;
@@ -53,7 +53,7 @@ class FakeElasticsearch {
   std::size_t bulk_requests_ = 0;
   std::size_t violations_ = 0;
   std::string template_;
-  http::testing::FakeHttpServer server_;
+  exporters::testing::FakeHttpServer server_;
 };
 
 }  // namespace gw::exporters::elasticsearch::testing

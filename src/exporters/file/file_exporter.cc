@@ -26,7 +26,7 @@ constexpr SettingDoc kSettings[] = {
 
 std::span<const SettingDoc> Options::settings() { return kSettings; }
 
-Result<Options> Options::fromEnv(const ConfigSource& source) {
+Result<Options> Options::fromConfig(const ConfigSource& source) {
   const DeclaredSettings<kSettings> config(source);
   Options o;
   o.path = config.getString("FILE_EXPORTER_PATH", o.path);
@@ -212,12 +212,4 @@ ExportResult FileExporter::exportBatch(std::span<const RecordPtr> batch) {
 
 }  // namespace gw::exporters::file
 
-namespace {
-gw::Result<std::unique_ptr<gw::Exporter>> makeFileExporter(const gw::ExporterContext& context) {
-  auto options = gw::exporters::file::Options::fromEnv(context.config);
-  if (!options) return options.error();
-  return std::unique_ptr<gw::Exporter>(std::make_unique<gw::exporters::file::FileExporter>(std::move(*options)));
-}
-}  // namespace
-
-GW_REGISTER_EXPORTER(file, gw::exporters::file::Options::settings(), makeFileExporter)
+GW_REGISTER_EXPORTER_CLASS(file, gw::exporters::file::Options, gw::exporters::file::FileExporter)

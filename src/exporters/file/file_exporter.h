@@ -35,8 +35,8 @@ struct Options {
   int max_files = 5;                                    // FILE_EXPORTER_MAX_FILES: rotated files kept
   bool fsync = true;                                    // FILE_EXPORTER_FSYNC
 
-  static Result<Options> fromEnv(const ConfigSource& config);
-  // The variables fromEnv() reads, for --help (registered with the factory).
+  static Result<Options> fromConfig(const ConfigSource& config);
+  // The variables fromConfig() reads, for --help (registered with the factory).
   static std::span<const SettingDoc> settings();
 };
 

@@ -111,16 +111,16 @@ TEST_F(FileExporterTest, RegisteredAndOptions) {
   EXPECT_NE(registry.find("file"), nullptr);
   ConfigSource env({{"FILE_EXPORTER_PATH", path()}, {"FILE_EXPORTER_MAX_BYTES", "4096"},
                     {"FILE_EXPORTER_MAX_FILES", "3"}, {"FILE_EXPORTER_FSYNC", "false"}}, {});
-  auto o = Options::fromEnv(env);
+  auto o = Options::fromConfig(env);
   ASSERT_TRUE(o) << o.error().message;
   EXPECT_EQ(o->path, path());
   EXPECT_EQ(o->max_bytes, 4096u);
   EXPECT_EQ(o->max_files, 3);
   EXPECT_FALSE(o->fsync);
-  auto bad_dir = Options::fromEnv(ConfigSource({{"FILE_EXPORTER_PATH", "/nonexistent-dir/x.jsonl"}}, {}));
+  auto bad_dir = Options::fromConfig(ConfigSource({{"FILE_EXPORTER_PATH", "/nonexistent-dir/x.jsonl"}}, {}));
   ASSERT_FALSE(bad_dir);
   EXPECT_EQ(bad_dir.error().message.rfind("FILE_EXPORTER_PATH: ", 0), 0u);
-  auto bad_size = Options::fromEnv(ConfigSource({{"FILE_EXPORTER_MAX_BYTES", "-5"}}, {}));
+  auto bad_size = Options::fromConfig(ConfigSource({{"FILE_EXPORTER_MAX_BYTES", "-5"}}, {}));
   ASSERT_FALSE(bad_size);
   EXPECT_EQ(bad_size.error().message.rfind("FILE_EXPORTER_MAX_BYTES", 0), 0u);
 }

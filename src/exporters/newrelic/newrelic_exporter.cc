@@ -23,13 +23,12 @@ constexpr SettingDoc kSettings[] = {
 
 std::span<const SettingDoc> Options::settings() { return kSettings; }
 
-Result<Options> Options::fromEnv(const ConfigSource& source) {
+Result<Options> Options::fromConfig(const ConfigSource& source) {
   const DeclaredSettings<kSettings> config(source);
   Options o;
-  auto key = config.get("NEW_RELIC_LICENSE_KEY");
-  if (!key) return configError("NEW_RELIC_LICENSE_KEY", "required when the newrelic exporter is enabled");
-  if (hasHeaderUnsafeBytes(*key)) return configError("NEW_RELIC_LICENSE_KEY", "contains CR, LF or NUL");
-  o.license_key = *key;
+  auto key = readApiKey(config, "NEW_RELIC_LICENSE_KEY", "newrelic");
+  if (!key) return key.error();
+  o.license_key = std::move(*key);
   o.region = toUpper(config.getString("NEW_RELIC_REGION", "US"));
   if (o.region != "US" && o.region != "EU") return configError("NEW_RELIC_REGION", "must be US or EU");
   const bool eu = o.region == "EU";
@@ -108,83 +107,28 @@ std::string logEntryJson(const TelemetryRecord& record) {
   return json::serialize(entry);
 }
 
-std::string logsPayload(const std::vector<std::string>& entries, const TelemetryRecord& first) {
+std::string logsPayload(std::span<const std::string> entries, const TelemetryRecord& first) {
   json::object common{{"attributes", commonAttributes(first.fields)}};
-  std::string out = R"([{"common":)" + json::serialize(common) + R"(,"logs":[)";
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (i) out += ',';
-    out += entries[i];
-  }
-  out += "]}]";
-  return out;
+  return R"([{"common":)" + json::serialize(common) + R"(,"logs":[)" + joinEntries(entries) + "]}]";
 }
 
 NewRelicExporter::NewRelicExporter(Options options)
-    : options_(std::move(options)), client_([&] {
-        http::ClientOptions c;
-        c.total_timeout = options_.timeout;
-        c.connect_timeout = std::min(options_.timeout, std::chrono::milliseconds(5000));
-        return c;
-      }()) {}
+    : LogsAndMetricsExporter(Setup{.credential = {"Api-Key", options.license_key},
+                                   .timeout = options.timeout,
+                                   .logs_url = options.log_url,
+                                   .logs_what = "newrelic logs",
+                                   // The common block fits in the margin below the compressed limit.
+                                   .logs_limits = {.max_bytes = kMaxLogsPayloadBytes,
+                                                   .max_entry_bytes = kMaxLogsPayloadBytes,
+                                                   .max_entry_text = "the payload limit"}}),
+      options_(std::move(options)) {}
 
-ExportResult NewRelicExporter::post(const std::string& url, const char* what, std::string body) {
-  http::Request req;
-  req.url = url;
-  req.headers = {{"Api-Key", options_.license_key}, {"Content-Type", "application/json"}};
-  req.body = std::move(body);
-  req.gzip_body = true;
-  auto res = client_.send(req);
-  if (!res) return http::resultForTransportError(res.error(), what);
-  return http::resultForStatus(*res, what);
-}
-
-ExportResult NewRelicExporter::exportBatch(std::span<const RecordPtr> batch) {
-  ExportResult result;
-  std::vector<RecordPtr> metrics_pending;
-  std::vector<std::pair<std::size_t, std::string>> logs_pending;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (!metrics_sent_.contains(batch[i]->id)) metrics_pending.push_back(batch[i]);
-    if (logs_sent_.contains(batch[i]->id)) continue;
-    auto entry = logEntryJson(*batch[i]);
-    if (entry.size() > kMaxLogsPayloadBytes) {
-      result.rejected_indexes.push_back(i);
-      continue;
-    }
-    logs_pending.emplace_back(i, std::move(entry));
-  }
-  if (!metrics_pending.empty()) {
-    auto r = post(options_.metric_url, "newrelic metrics", metricsJson(metrics_pending));
-    if (r.kind != ExportResult::Kind::kSuccess) return r;
-    for (const auto& rec : metrics_pending) metrics_sent_.add(rec->id);
-  }
-  std::size_t next = 0;
-  while (next < logs_pending.size()) {
-    std::vector<std::string> entries;
-    std::size_t bytes = 0, end = next;
-    while (end < logs_pending.size() && bytes + logs_pending[end].second.size() + 1 <= kMaxLogsPayloadBytes) {
-      bytes += logs_pending[end].second.size() + 1;
-      entries.push_back(logs_pending[end].second);
-      ++end;
-    }
-    auto r = post(options_.log_url, "newrelic logs", logsPayload(entries, *batch[logs_pending[next].first]));
-    if (r.kind != ExportResult::Kind::kSuccess) return r;
-    for (std::size_t k = next; k < end; ++k) logs_sent_.add(batch[logs_pending[k].first]->id);
-    next = end;
-  }
-  if (result.rejected_indexes.empty()) return ExportResult::success();
-  result.kind = ExportResult::Kind::kPermanent;
-  result.message = "newrelic logs: " + std::to_string(result.rejected_indexes.size()) + " record(s) over the payload limit";
-  return result;
+ExportResult NewRelicExporter::sendMetrics(std::span<const RecordPtr> batch) {
+  return sendUndelivered(batch, metrics_sent_, [&](std::span<const RecordPtr> records) {
+    return postJson(options_.metric_url, "newrelic metrics", metricsJson(records));
+  });
 }
 
 }  // namespace gw::exporters::newrelic
 
-namespace {
-gw::Result<std::unique_ptr<gw::Exporter>> makeNewRelicExporter(const gw::ExporterContext& context) {
-  auto options = gw::exporters::newrelic::Options::fromEnv(context.config);
-  if (!options) return options.error();
-  return std::unique_ptr<gw::Exporter>(std::make_unique<gw::exporters::newrelic::NewRelicExporter>(std::move(*options)));
-}
-}  // namespace
-
-GW_REGISTER_EXPORTER(newrelic, gw::exporters::newrelic::Options::settings(), makeNewRelicExporter)
+GW_REGISTER_EXPORTER_CLASS(newrelic, gw::exporters::newrelic::Options, gw::exporters::newrelic::NewRelicExporter)

@@ -12,8 +12,8 @@
 
 namespace gw::exporters::otlp::testing {
 namespace json = boost::json;
-using http::testing::FakeResponse;
-using http::testing::ReceivedRequest;
+using exporters::testing::FakeResponse;
+using exporters::testing::ReceivedRequest;
 
 namespace {
 

@@ -45,7 +45,7 @@ class FakeOtlpReceiver {
  public:
   FakeOtlpReceiver();
 
-  http::testing::FakeHttpServer& server() { return server_; }
+  exporters::testing::FakeHttpServer& server() { return server_; }
   std::string url() const { return server_.url(); }
 
   // The next `n` requests to `path` ("/v1/logs"...) answer `status`.
@@ -60,7 +60,7 @@ class FakeOtlpReceiver {
   std::vector<std::string> encodings() const;
 
  private:
-  http::testing::FakeResponse handle(const http::testing::ReceivedRequest& request);
+  exporters::testing::FakeResponse handle(const exporters::testing::ReceivedRequest& request);
 
   struct Failure {
     int remaining = 0;
@@ -72,7 +72,7 @@ class FakeOtlpReceiver {
   std::vector<boost::json::object> logs_, spans_, metrics_, resources_;
   std::vector<std::string> violations_;
   std::vector<std::string> encodings_;
-  http::testing::FakeHttpServer server_;
+  exporters::testing::FakeHttpServer server_;
 };
 
 }  // namespace gw::exporters::otlp::testing

@@ -11,13 +11,7 @@
 namespace gw::exporters::otlp {
 
 OtlpExporter::OtlpExporter(Options options)
-    : options_(std::move(options)), client_([&] {
-        http::ClientOptions c;
-        c.total_timeout = options_.timeout;
-        c.connect_timeout = std::min(options_.timeout, std::chrono::milliseconds(5000));
-        c.ca_file = options_.ca_file;
-        return c;
-      }()) {}
+    : options_(std::move(options)), client_(http::ClientOptions::withTimeout(options_.timeout, options_.ca_file)) {}
 
 namespace {
 
@@ -48,11 +42,7 @@ struct OtlpExporter::Signal {
   DeliveredIds& delivered;
 };
 
-ExportResult OtlpExporter::sendSignal(const Signal& signal, std::span<const RecordPtr> records) {
-  std::vector<RecordPtr> pending;
-  for (const auto& r : records)
-    if (!signal.delivered.contains(r->id)) pending.push_back(r);
-  if (pending.empty()) return ExportResult::success();
+ExportResult OtlpExporter::sendSignal(const Signal& signal, std::span<const RecordPtr> pending) {
   const bool protobuf = options_.protocol == Protocol::kHttpProtobuf;
   http::Request req;
   req.url = signal.url;
@@ -72,7 +62,6 @@ ExportResult OtlpExporter::sendSignal(const Signal& signal, std::span<const Reco
   // A partial success names counts, not records: nothing to retry, but said.
   if (auto message = partialSuccessMessage(options_.protocol, signal.name, *res))
     log::get("otlp")->warn("{}: receiver rejected part of the batch: {}", signal.what, *message);
-  for (const auto& r : pending) signal.delivered.add(r->id);
   return ExportResult::success();
 }
 
@@ -93,7 +82,8 @@ ExportResult OtlpExporter::exportBatch(std::span<const RecordPtr> batch) {
         {"metrics", "otlp metrics", options_.metrics_url, &metricsJson, &metricsProtobuf, metrics_sent_},
     };
     for (const auto& signal : signals) {
-      auto sent = sendSignal(signal, good);
+      auto sent = sendUndelivered(good, signal.delivered,
+                                  [&](std::span<const RecordPtr> pending) { return sendSignal(signal, pending); });
       if (sent.kind != ExportResult::Kind::kSuccess) return sent;
     }
   }
@@ -105,12 +95,4 @@ ExportResult OtlpExporter::exportBatch(std::span<const RecordPtr> batch) {
 
 }  // namespace gw::exporters::otlp
 
-namespace {
-gw::Result<std::unique_ptr<gw::Exporter>> makeOtlpExporter(const gw::ExporterContext& context) {
-  auto options = gw::exporters::otlp::Options::fromEnv(context.config);
-  if (!options) return options.error();
-  return std::unique_ptr<gw::Exporter>(std::make_unique<gw::exporters::otlp::OtlpExporter>(std::move(*options)));
-}
-}  // namespace
-
-GW_REGISTER_EXPORTER(otlp, gw::exporters::otlp::Options::settings(), makeOtlpExporter)
+GW_REGISTER_EXPORTER_CLASS(otlp, gw::exporters::otlp::Options, gw::exporters::otlp::OtlpExporter)

@@ -25,7 +25,7 @@ class OtlpExporter final : public Exporter {
 
  private:
   struct Signal;
-  ExportResult sendSignal(const Signal& signal, std::span<const RecordPtr> records);
+  ExportResult sendSignal(const Signal& signal, std::span<const RecordPtr> pending);
 
   Options options_;
   http::Client client_;

@@ -17,8 +17,8 @@ Options optionsFor(const std::string& base, Protocol protocol = Protocol::kHttpP
   o.logs_url = base + "/v1/logs";
   o.metrics_url = base + "/v1/metrics";
   o.traces_url = base + "/v1/traces";
-  // Generous: these tests are about what is sent, not about speed, and
-  // the TSan suite on a loaded 2-core machine took over 2 s for one batch.
+  // Generous: these tests are about what is sent, not about speed, and a
+  // sanitizer build on a loaded machine is slow.
   o.timeout = std::chrono::milliseconds(30000);
   return o;
 }
@@ -70,7 +70,7 @@ TEST_P(OtlpExporterTest, DeliversOneSpanOneLogAndMetricsPerRequest) {
 }
 
 TEST_P(OtlpExporterTest, DownAtStartIsRetryable) {
-  OtlpExporter exporter(optionsFor("http://127.0.0.1:" + std::to_string(http::testing::unusedPort()), GetParam()));
+  OtlpExporter exporter(optionsFor("http://127.0.0.1:" + std::to_string(unusedPort()), GetParam()));
   EXPECT_EQ(exporter.exportBatch(makeRecords(1)).kind, Kind::kRetryable);
 }
 

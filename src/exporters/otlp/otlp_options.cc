@@ -41,7 +41,7 @@ constexpr SettingDoc kSettings[] = {
 
 std::span<const SettingDoc> Options::settings() { return kSettings; }
 
-Result<Options> Options::fromEnv(const ConfigSource& source) {
+Result<Options> Options::fromConfig(const ConfigSource& source) {
   const DeclaredSettings<kSettings> config(source);
   Options o;
   const std::string base = config.getString("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318");

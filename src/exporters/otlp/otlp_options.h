@@ -34,8 +34,8 @@ struct Options {
   // OTEL_RESOURCE_ATTRIBUTES: added to every record's resource.
   std::vector<std::pair<std::string, std::string>> resource_attributes;
 
-  static Result<Options> fromEnv(const ConfigSource& config);
-  // The variables fromEnv() reads, for --help (registered with the factory).
+  static Result<Options> fromConfig(const ConfigSource& config);
+  // The variables fromConfig() reads, for --help (registered with the factory).
   static std::span<const SettingDoc> settings();
 };
 

@@ -16,14 +16,14 @@ TEST(OtlpOptions, RegisteredUnderItsName) {
 }
 
 TEST(OtlpOptions, DefaultsAndSignalUrls) {
-  auto o = Options::fromEnv(env({}));
+  auto o = Options::fromConfig(env({}));
   ASSERT_TRUE(o);
   EXPECT_EQ(o->logs_url, "http://localhost:4318/v1/logs");
   EXPECT_EQ(o->metrics_url, "http://localhost:4318/v1/metrics");
   EXPECT_EQ(o->traces_url, "http://localhost:4318/v1/traces");
   EXPECT_FALSE(o->gzip);
   EXPECT_EQ(o->protocol, Protocol::kHttpProtobuf);  // the OTLP default
-  auto c = Options::fromEnv(env({{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318/prefix/"},
+  auto c = Options::fromConfig(env({{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318/prefix/"},
                                  {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://tempo:4318/custom/traces"},
                                  {"OTEL_EXPORTER_OTLP_HEADERS", "api-key=abc%20def, x-tenant = t1"},
                                  {"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
@@ -44,17 +44,17 @@ TEST(OtlpOptions, DefaultsAndSignalUrls) {
 }
 
 TEST(OtlpOptions, ProtocolIsProtobufOrJson) {
-  auto protobuf = Options::fromEnv(env({{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"}}));
+  auto protobuf = Options::fromConfig(env({{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"}}));
   ASSERT_TRUE(protobuf);
   EXPECT_EQ(protobuf->protocol, Protocol::kHttpProtobuf);
-  auto grpc = Options::fromEnv(env({{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}}));
+  auto grpc = Options::fromConfig(env({{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}}));
   ASSERT_FALSE(grpc);
   EXPECT_NE(grpc.error().message.find("use http/protobuf or http/json"), std::string::npos) << grpc.error().message;
 }
 
 TEST(OtlpOptions, ErrorsNameTheVariable) {
   auto check = [](std::map<std::string, std::string> vars, const std::string& variable) {
-    auto o = Options::fromEnv(env(vars));
+    auto o = Options::fromConfig(env(vars));
     ASSERT_FALSE(o) << variable;
     EXPECT_EQ(o.error().message.rfind(variable + ": ", 0), 0u) << o.error().message;
   };

@@ -158,12 +158,4 @@ ExportResult PostgresExporter::exportBatch(std::span<const RecordPtr> batch) {
 
 }  // namespace gw::exporters::postgres
 
-namespace {
-gw::Result<std::unique_ptr<gw::Exporter>> makePostgresExporter(const gw::ExporterContext& context) {
-  auto options = gw::exporters::postgres::Options::fromEnv(context.config);
-  if (!options) return options.error();
-  return std::unique_ptr<gw::Exporter>(std::make_unique<gw::exporters::postgres::PostgresExporter>(std::move(*options)));
-}
-}  // namespace
-
-GW_REGISTER_EXPORTER(postgres, gw::exporters::postgres::Options::settings(), makePostgresExporter)
+GW_REGISTER_EXPORTER_CLASS(postgres, gw::exporters::postgres::Options, gw::exporters::postgres::PostgresExporter)

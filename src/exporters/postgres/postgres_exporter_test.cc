@@ -127,7 +127,7 @@ TEST_F(PostgresExporterTest, RecordWithNulCharacterIsStored) {
 
 TEST_F(PostgresExporterTest, DownAtStartIsRetryable) {
   auto o = options();
-  o.url = "postgresql://gw@127.0.0.1:" + std::to_string(http::testing::unusedPort()) + "/postgres";
+  o.url = "postgresql://gw@127.0.0.1:" + std::to_string(unusedPort()) + "/postgres";
   PostgresExporter exporter(o);
   EXPECT_FALSE(exporter.init());
   EXPECT_EQ(exporter.exportBatch(makeRecords(2)).kind, Kind::kRetryable);

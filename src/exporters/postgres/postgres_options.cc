@@ -32,7 +32,7 @@ constexpr SettingDoc kSettings[] = {
 
 std::span<const SettingDoc> Options::settings() { return kSettings; }
 
-Result<Options> Options::fromEnv(const ConfigSource& source) {
+Result<Options> Options::fromConfig(const ConfigSource& source) {
   const DeclaredSettings<kSettings> config(source);
   Options o;
   auto url = config.get("POSTGRES_URL");

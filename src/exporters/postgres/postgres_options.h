@@ -16,8 +16,8 @@ struct Options {
   std::chrono::milliseconds connect_timeout{5000};     // POSTGRES_CONNECT_TIMEOUT_MS
   std::chrono::milliseconds statement_timeout{30000};  // POSTGRES_STATEMENT_TIMEOUT_MS
 
-  static Result<Options> fromEnv(const ConfigSource& config);
-  // The variables fromEnv() reads, for --help (registered with the factory).
+  static Result<Options> fromConfig(const ConfigSource& config);
+  // The variables fromConfig() reads, for --help (registered with the factory).
   static std::span<const SettingDoc> settings();
 };
 

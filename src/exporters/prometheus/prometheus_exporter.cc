@@ -6,30 +6,27 @@
 
 #include <cmath>
 
-namespace gw {
+namespace gw::exporters::prometheus {
 
-std::string escapePrometheusLabelValue(std::string_view value) {
+namespace {
+
+// Backslash and newline escaped, and the double quote too when `quote`.
+std::string escape(std::string_view text, bool quote) {
   std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
+  out.reserve(text.size());
+  for (char c : text) {
     if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
     else if (c == '\n') out += "\\n";
+    else if (c == '"' && quote) out += "\\\"";
     else out += c;
   }
   return out;
 }
 
-std::string escapePrometheusHelp(std::string_view help) {
-  std::string out;
-  out.reserve(help.size());
-  for (char c : help) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
-}
+}  // namespace
+
+std::string escapePrometheusLabelValue(std::string_view value) { return escape(value, true); }
+std::string escapePrometheusHelp(std::string_view help) { return escape(help, false); }
 
 std::string formatPrometheusValue(double v) {
   if (std::isnan(v)) return "NaN";
@@ -102,10 +99,7 @@ std::string renderPrometheusText(const std::vector<FamilySnapshot>& families) {
   return out;
 }
 
-}  // namespace gw
+}  // namespace gw::exporters::prometheus
 
-// No settings: it serves /metrics on the gateway's own port.
-GW_REGISTER_EXPORTER(prometheus, std::span<const gw::SettingDoc>(),
-                     [](const gw::ExporterContext& context) -> gw::Result<std::unique_ptr<gw::Exporter>> {
-  return std::unique_ptr<gw::Exporter>(std::make_unique<gw::PrometheusExporter>(context.metrics));
-})
+GW_REGISTER_EXPORTER_CLASS(prometheus, gw::exporters::prometheus::PrometheusOptions,
+                           gw::exporters::prometheus::PrometheusExporter)

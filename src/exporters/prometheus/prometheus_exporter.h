@@ -10,23 +10,33 @@
 #include "gw/exporter.h"
 #include "gw/metrics.h"
 #include "gw/metrics_endpoint.h"
+#include "gw/setting_table.h"
 
+#include <span>
 #include <string>
 #include <vector>
 
-namespace gw {
+namespace gw::exporters::prometheus {
 
 inline constexpr std::string_view kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-// The text format of https://prometheus.io/docs/instrumenting/exposition_formats/
+// The Prometheus text exposition format, version 0.0.4.
 std::string renderPrometheusText(const std::vector<FamilySnapshot>& families);
 std::string escapePrometheusLabelValue(std::string_view value);  // \\ \" \n
 std::string escapePrometheusHelp(std::string_view help);         // \\ \n
 std::string formatPrometheusValue(double v);                      // Go ParseFloat syntax, +Inf/-Inf/NaN
 
+// No settings: /metrics is served on the gateway's own port.
+struct PrometheusOptions {
+  static Result<PrometheusOptions> fromConfig(const ConfigSource&) { return PrometheusOptions{}; }
+  static std::span<const SettingDoc> settings() { return {}; }
+};
+
 class PrometheusExporter final : public Exporter, public MetricsEndpoint {
  public:
+  // Renders `metrics`, which must outlive the exporter.
   explicit PrometheusExporter(const MetricsRegistry& metrics) : metrics_(metrics) {}
+  PrometheusExporter(PrometheusOptions, const ExporterContext& context) : metrics_(context.metrics) {}
   std::string_view name() const override { return "prometheus"; }
   bool wantsRecords() const override { return false; }
   ExportResult exportBatch(std::span<const RecordPtr>) override { return ExportResult::success(); }
@@ -36,4 +46,4 @@ class PrometheusExporter final : public Exporter, public MetricsEndpoint {
   const MetricsRegistry& metrics_;
 };
 
-}  // namespace gw
+}  // namespace gw::exporters::prometheus

@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace gw {
+namespace gw::exporters::prometheus {
 namespace {
 
 TEST(PrometheusExporter, IsRegisteredAndWantsNoRecords) {
@@ -104,4 +104,4 @@ TEST(PrometheusExporter, PromtoolAcceptsTheOutput) {
 }
 
 }  // namespace
-}  // namespace gw
+}  // namespace gw::exporters::prometheus

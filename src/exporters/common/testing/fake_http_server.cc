@@ -16,7 +16,7 @@
 
 #include <optional>
 
-namespace gw::http::testing {
+namespace gw::exporters::testing {
 namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -39,7 +39,7 @@ std::optional<std::string> ReceivedRequest::header(std::string_view name) const 
   return std::nullopt;
 }
 
-FakeResponse FakeResponse::json(int status, std::string body, Headers extra) {
+FakeResponse FakeResponse::json(int status, std::string body, http::Headers extra) {
   FakeResponse r;
   r.status = status;
   r.body = std::move(body);
@@ -151,7 +151,7 @@ struct FakeHttpServer::Session {
       bool bad_gzip = false;
       if (encoding && iequals(*encoding, "gzip")) {
         request.gzipped = true;
-        auto inflated = gzipDecompress(message.body(), kMaxBody);
+        auto inflated = http::gzipDecompress(message.body(), kMaxBody);
         if (inflated) {
           request.body = std::move(*inflated);
         } else {
@@ -231,4 +231,4 @@ unsigned short unusedPort() {
   return acceptor.local_endpoint().port();
 }
 
-}  // namespace gw::http::testing
+}  // namespace gw::exporters::testing

@@ -8,7 +8,7 @@
 // useTls() it serves HTTPS instead (one TLS server per instance; see
 // test_pki.h for throwaway certificates).
 //
-// Test-only: linked as gw_backend_http_testing.
+// Test-only: linked as gw_exporter_testing.
 #pragma once
 
 #include "exporters/common/http_client.h"
@@ -25,12 +25,12 @@
 #include <thread>
 #include <vector>
 
-namespace gw::http::testing {
+namespace gw::exporters::testing {
 
 struct ReceivedRequest {
   std::string method;
   std::string target;  // path + query
-  Headers headers;
+  http::Headers headers;
   std::string body;  // inflated when the request was gzip-encoded
   bool gzipped = false;
 
@@ -39,12 +39,12 @@ struct ReceivedRequest {
 
 struct FakeResponse {
   int status = 200;
-  Headers headers;
+  http::Headers headers;
   std::string body;
   std::chrono::milliseconds delay{0};  // answer this much later (a slow backend)
   bool close_connection = false;
 
-  static FakeResponse json(int status, std::string body, Headers extra = {});
+  static FakeResponse json(int status, std::string body, http::Headers extra = {});
 };
 
 using Handler = std::function<FakeResponse(const ReceivedRequest&)>;
@@ -100,4 +100,4 @@ class FakeHttpServer {
 // A loopback port that nothing listens on (bound then released).
 unsigned short unusedPort();
 
-}  // namespace gw::http::testing
+}  // namespace gw::exporters::testing

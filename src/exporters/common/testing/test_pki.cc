@@ -11,7 +11,7 @@
 #include <random>
 #include <system_error>
 
-namespace gw::http::testing {
+namespace gw::exporters::testing {
 namespace {
 
 template <auto Free>
@@ -132,4 +132,4 @@ TestPki::~TestPki() {
   std::filesystem::remove_all(dir, ignored);
 }
 
-}  // namespace gw::http::testing
+}  // namespace gw::exporters::testing

@@ -3,14 +3,14 @@
 // repository): a self-signed CA and a server certificate it signs, written
 // as PEM files into a fresh temporary directory that is removed again.
 //
-// Test-only: linked as gw_backend_http_testing.
+// Test-only: linked as gw_exporter_testing.
 #pragma once
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
-namespace gw::http::testing {
+namespace gw::exporters::testing {
 
 struct TestPki {
   std::filesystem::path dir;  // removed by the destructor
@@ -32,4 +32,4 @@ struct TestPki {
   ~TestPki();
 };
 
-}  // namespace gw::http::testing
+}  // namespace gw::exporters::testing

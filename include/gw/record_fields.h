@@ -24,6 +24,9 @@ struct RecordFields {
       provider_request_id;                    // attributes.metadata.*
   std::optional<std::string> response_model;  // attributes.response.model
   std::optional<std::int64_t> input_tokens, output_tokens, total_tokens;  // attributes.metadata.tokens.*
+  // attributes.metadata.tokens.{cached_input,cache_creation,reasoning}: parts
+  // of input (cache reads, cache writes) and of output (reasoning).
+  std::optional<std::int64_t> cached_input_tokens, cache_creation_tokens, reasoning_tokens;
   std::optional<std::int64_t> status_code, provider_status_code, request_size, response_size;
   std::optional<double> cost, latency_ms, ttfb_ms, provider_latency_ms;  // attributes.metadata.*
   bool streamed = false;  // attributes.request.stream == true

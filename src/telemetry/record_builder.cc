@@ -332,6 +332,9 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   sum.outcome = in.outcome;
   sum.input_tokens = usage.input;
   sum.output_tokens = usage.output;
+  sum.cached_input_tokens = usage.cached_input;
+  sum.cache_creation_tokens = usage.cache_creation;
+  sum.reasoning_tokens = usage.reasoning;
   sum.cost = cost;
   sum.is_error = is_error;
   if (is_error)
@@ -343,13 +346,19 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   // looking anything up (fuzz_exporters checks that they agree).
   RecordFields f;
   json::object tokens(sp);
-  tokens.reserve(3);
+  tokens.reserve(6);
   tokens["input"] = optionalInt(usage.input);
   tokens["output"] = optionalInt(usage.output);
   tokens["total"] = optionalInt(usage.total);
+  tokens["cached_input"] = optionalInt(usage.cached_input);
+  tokens["cache_creation"] = optionalInt(usage.cache_creation);
+  tokens["reasoning"] = optionalInt(usage.reasoning);
   f.input_tokens = usage.input;
   f.output_tokens = usage.output;
   f.total_tokens = usage.total;
+  f.cached_input_tokens = usage.cached_input;
+  f.cache_creation_tokens = usage.cache_creation;
+  f.reasoning_tokens = usage.reasoning;
 
   auto sizeField = [](std::uint64_t n) {
     return n <= static_cast<std::uint64_t>(INT64_MAX) ? std::optional<std::int64_t>(static_cast<std::int64_t>(n))

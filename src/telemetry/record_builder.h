@@ -39,7 +39,8 @@ struct RecordSummary {
   int status_code = 0;
   RequestOutcome outcome = RequestOutcome::kSuccess;
   std::optional<double> latency_s, ttfb_s, provider_latency_s;  // exact, not rounded
-  std::optional<std::int64_t> input_tokens, output_tokens;
+  std::optional<std::int64_t> input_tokens, output_tokens, cached_input_tokens, cache_creation_tokens,
+      reasoning_tokens;
   std::optional<double> cost;
   bool is_error = false;
   std::string error_type;  // gateway error_type, else provider error type, else "http_<status>"

@@ -140,6 +140,9 @@ RecordFields fieldsFromJson(const boost::json::object& j) {
   f.input_tokens = intAt(j, {"attributes", "metadata", "tokens", "input"});
   f.output_tokens = intAt(j, {"attributes", "metadata", "tokens", "output"});
   f.total_tokens = intAt(j, {"attributes", "metadata", "tokens", "total"});
+  f.cached_input_tokens = intAt(j, {"attributes", "metadata", "tokens", "cached_input"});
+  f.cache_creation_tokens = intAt(j, {"attributes", "metadata", "tokens", "cache_creation"});
+  f.reasoning_tokens = intAt(j, {"attributes", "metadata", "tokens", "reasoning"});
   f.status_code = intAt(j, {"attributes", "metadata", "status_code"});
   f.provider_status_code = intAt(j, {"attributes", "metadata", "provider_status_code"});
   f.request_size = intAt(j, {"attributes", "metadata", "request_size"});

@@ -106,7 +106,8 @@ struct Telemetry::Impl {
   struct ModelSeries {
     std::vector<std::pair<int, metrics_detail::Series*>> requests_by_status;
     metrics_detail::Series *duration = nullptr, *ttfb = nullptr, *provider_latency = nullptr, *overhead = nullptr;
-    metrics_detail::Series *input_tokens = nullptr, *output_tokens = nullptr, *cost = nullptr;
+    metrics_detail::Series *input_tokens = nullptr, *output_tokens = nullptr, *cached_input_tokens = nullptr,
+                           *cache_creation_tokens = nullptr, *reasoning_tokens = nullptr, *cost = nullptr;
   };
   // Keyed by provider '\xff' model. Cleared when it reaches the bound: the
   // families fold label sets beyond their own bound into "_overflow", and
@@ -353,6 +354,15 @@ void Telemetry::updateMetrics(const RecordSummary& s) {
     im.overhead.observeInto(series(ms.overhead, im.overhead), std::max(0.0, *s.latency_s - *s.provider_latency_s));
   if (s.input_tokens) Counter::addTo(series(ms.input_tokens, im.tokens, "input"), static_cast<double>(*s.input_tokens));
   if (s.output_tokens) Counter::addTo(series(ms.output_tokens, im.tokens, "output"), static_cast<double>(*s.output_tokens));
+  // Parts of input and output, for cache hit rates and reasoning share; a
+  // type absent from a provider's usage gets no series.
+  if (s.cached_input_tokens)
+    Counter::addTo(series(ms.cached_input_tokens, im.tokens, "cached_input"), static_cast<double>(*s.cached_input_tokens));
+  if (s.cache_creation_tokens)
+    Counter::addTo(series(ms.cache_creation_tokens, im.tokens, "cache_creation"),
+                   static_cast<double>(*s.cache_creation_tokens));
+  if (s.reasoning_tokens)
+    Counter::addTo(series(ms.reasoning_tokens, im.tokens, "reasoning"), static_cast<double>(*s.reasoning_tokens));
   if (s.cost) Counter::addTo(series(ms.cost, im.cost), *s.cost);
   if (s.is_error) im.errors.add({s.provider, s.error_type});
 }

@@ -116,7 +116,7 @@ class PrometheusScrapeTest(unittest.TestCase):
                           "ENABLED_EXPORTERS": "prometheus"})
         cls.prom = PrometheusServer(cls.gw.port)
         cls.expected_status = {}
-        cls.expected_tokens = {"input": 0, "output": 0}
+        cls.expected_tokens = {"input": 0, "output": 0, "cached_input": 0, "reasoning": 0}
         cls.send_traffic()
 
     @classmethod
@@ -145,6 +145,9 @@ class PrometheusScrapeTest(unittest.TestCase):
         if usage:
             cls.expected_tokens["input"] += usage["prompt_tokens"]
             cls.expected_tokens["output"] += usage["completion_tokens"]
+            # The parts each client saw (the mock's usage reports both, as 0).
+            cls.expected_tokens["cached_input"] += usage["prompt_tokens_details"]["cached_tokens"]
+            cls.expected_tokens["reasoning"] += usage["completion_tokens_details"]["reasoning_tokens"]
 
     @classmethod
     def send_traffic(cls):

@@ -83,7 +83,8 @@ class RecordAssertions:
         self.assertIsInstance(a["id"], str)
         self.assertTrue(a["id"])
         if m["tokens"] is not None:
-            self.assertEqual(set(m["tokens"]), {"input", "output", "total"})
+            self.assertEqual(set(m["tokens"]), {"input", "output", "total", "cached_input", "cache_creation",
+                                                "reasoning"})
         self.assertIn(m["status"], ("success", "error", "cancelled"))
         for k in ("latency", "request_size", "response_size"):
             self.assertIsInstance(m[k], int, k)
@@ -106,7 +107,9 @@ class RecordAssertions:
         return a, m
 
     def assert_no_tokens(self, m):
-        self.assertTrue(m["tokens"] is None or m["tokens"] == {"input": None, "output": None, "total": None},
+        self.assertTrue(m["tokens"] is None or m["tokens"] == {"input": None, "output": None, "total": None,
+                                                              "cached_input": None, "cache_creation": None,
+                                                              "reasoning": None},
                         m["tokens"])
         self.assertIsNone(m["cost"])
 
@@ -165,7 +168,7 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         for k in ("thread_id", "org_id", "user_id", "project_id", "experiment_id"):
             self.assertIsNone(a[k], k)
         self.assertIsNone(m["project_name"])
-        self.assertEqual(m["tokens"], {"input": 16, "output": 363, "total": 379})
+        self.assertEqual(m["tokens"], {"input": 16, "output": 363, "total": 379, "cached_input": 0, "cache_creation": None, "reasoning": 0})
         self.assertAlmostEqual(m["cost"], price("gpt-4o", 16, 363), delta=1e-12)
         self.assertEqual(m["status"], "success")
         self.assertEqual((m["path"], m["method"]), ("/v1/chat/completions", "POST"))
@@ -194,7 +197,7 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(a["request"], body)
         resp = a["response"]
         chunks = resp["streamed_data"]
-        self.assertEqual(m["tokens"], {"input": 16, "output": 300, "total": 316})
+        self.assertEqual(m["tokens"], {"input": 16, "output": 300, "total": 316, "cached_input": 0, "cache_creation": None, "reasoning": 0})
         self.assertAlmostEqual(m["cost"], price("gpt-4o", 16, 300), delta=1e-12)
         self.assertEqual(m["status"], "success")
         self.assertEqual(m["request_size"], len(raw))
@@ -231,7 +234,7 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(status, 200)
         a, m = self.record("rec-unpriced")
         self.assertEqual(a["model"], "unpriced-model-zz9")
-        self.assertEqual(m["tokens"], {"input": 16, "output": 363, "total": 379})
+        self.assertEqual(m["tokens"], {"input": 16, "output": 363, "total": 379, "cached_input": 0, "cache_creation": None, "reasoning": 0})
         self.assertIsNone(m["cost"], "an unknown model costs null, never a guess")
 
     # --- upstream and gateway errors -------------------------------------
@@ -344,7 +347,7 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         a, m = self.record("rec-anthropic")
         self.assertEqual((a["provider"], a["model"]), ("anthropic", "claude-sonnet-4-5"))
         self.assertEqual(a["response"]["object"], "chat.completion")
-        self.assertEqual(m["tokens"], {"input": 12, "output": 29, "total": 41})
+        self.assertEqual(m["tokens"], {"input": 12, "output": 29, "total": 41, "cached_input": 0, "cache_creation": 0, "reasoning": None})
         self.assertAlmostEqual(m["cost"], price("claude-sonnet-4-5", 12, 29), delta=1e-12)
         self.assertEqual((m["status"], m["status_code"], m["provider_status_code"]), ("success", 200, 200))
 
@@ -355,7 +358,7 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(status, 200)
         client = [json.loads(e) for e in sse_events(payload) if e != "[DONE]"]
         a, m = self.record("rec-anthropic-s")
-        self.assertEqual(m["tokens"], {"input": 12, "output": 30, "total": 42})
+        self.assertEqual(m["tokens"], {"input": 12, "output": 30, "total": 42, "cached_input": 0, "cache_creation": 0, "reasoning": None})
         self.assertAlmostEqual(m["cost"], price("claude-sonnet-4-5", 12, 30), delta=1e-12)
         self.assertEqual(m["provider_request_id"], "req_anthropic_1")
         content = "".join(c["choices"][0]["delta"].get("content") or "" for c in client if c["choices"])
@@ -380,7 +383,7 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(status, 200)
         a, m = self.record("rec-bedrock")
         self.assertEqual((a["provider"], a["model"]), ("bedrock", model))
-        self.assertEqual(m["tokens"], {"input": 22, "output": 57, "total": 79})
+        self.assertEqual(m["tokens"], {"input": 22, "output": 57, "total": 79, "cached_input": 0, "cache_creation": 0, "reasoning": None})
         self.assertAlmostEqual(m["cost"], price(model, 22, 57), delta=1e-12)
 
     def test_bedrock_stream(self):
@@ -390,7 +393,7 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
                                  {"x-provider": "bedrock"})
         self.assertEqual(status, 200)
         a, m = self.record("rec-bedrock-s")
-        self.assertEqual(m["tokens"], {"input": 22, "output": 55, "total": 77})
+        self.assertEqual(m["tokens"], {"input": 22, "output": 55, "total": 77, "cached_input": None, "cache_creation": None, "reasoning": None})
         self.assertEqual(m["provider_request_id"], "req_bedrock_1")
         self.assertIn("strawberry", a["response"]["choices"][0]["delta"]["content"])
 
@@ -445,7 +448,7 @@ class BodyCaptureTest(unittest.TestCase, RecordAssertions):
             self.assertIsNone(a["request"], rid)
             self.assertIsNone(a["response"], rid)
         _, m = self.assert_shape(records.wait_for("off-1")[0])
-        self.assertEqual(m["tokens"], {"input": 16, "output": 363, "total": 379}, "still counted without bodies")
+        self.assertEqual(m["tokens"], {"input": 16, "output": 363, "total": 379, "cached_input": 0, "cache_creation": None, "reasoning": 0}, "still counted without bodies")
         self.assertIsNotNone(m["cost"])
         _, m = self.assert_shape(records.wait_for("off-2")[0])
         self.assertEqual(m["tokens"]["total"], 316)
@@ -467,7 +470,7 @@ class BodyCaptureTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(status, 200)
         self.assertGreater(len(payload), 200)
         _, m = self.assert_shape(records.wait_for("capu-1")[0])
-        self.assertEqual(m["tokens"], {"input": 16, "output": 363, "total": 379})
+        self.assertEqual(m["tokens"], {"input": 16, "output": 363, "total": 379, "cached_input": 0, "cache_creation": None, "reasoning": 0})
         self.assertAlmostEqual(m["cost"], price("gpt-4o", 16, 363), delta=1e-12)
 
     def test_small_cap_truncates(self):
@@ -506,7 +509,7 @@ class BodyCaptureTest(unittest.TestCase, RecordAssertions):
         # client chunks + the usage chunk the gateway asked for itself
         self.assertEqual(len(kept) + resp["_chunks_not_captured"], len(client) + 1)
         self.assertEqual(kept, client[:len(kept)])
-        self.assertEqual(m["tokens"], {"input": 16, "output": 300, "total": 316})
+        self.assertEqual(m["tokens"], {"input": 16, "output": 300, "total": 316, "cached_input": 0, "cache_creation": None, "reasoning": 0})
 
     def test_stream_cap_keeps_the_assembled_response_whole(self):
         """docs/records.md: the assembled response is built from the chunks

@@ -159,6 +159,33 @@ TEST(RecordBuilder, StreamUsageFromTheLastUsageChunkWhenNotObserved) {
   EXPECT_EQ(built.record->json().at("attributes").at("metadata").at("tokens").at("total"), 9);
 }
 
+TEST(RecordBuilder, TokenPartsAreRecordedAndNullWhenNotReported) {
+  RequestRecord r = base();
+  r.observation.usage.input = 1200;
+  r.observation.usage.output = 300;
+  r.observation.usage.total = 1500;
+  r.observation.usage.cached_input = 1000;
+  r.observation.usage.cache_creation = 0;
+  r.observation.usage.reasoning = 120;
+  auto built = builder().build(r);
+  EXPECT_EQ(built.record->json().at("attributes").at("metadata").at("tokens"),
+            json::parse(R"({"input":1200,"output":300,"total":1500,"cached_input":1000,"cache_creation":0,)"
+                        R"("reasoning":120})"));
+  EXPECT_EQ(built.record->fields.cached_input_tokens, 1000);
+  EXPECT_EQ(built.record->fields.cache_creation_tokens, 0);
+  EXPECT_EQ(built.record->fields.reasoning_tokens, 120);
+  EXPECT_EQ(fieldsFromJson(built.record->json()), built.record->fields) << "read back the same";
+
+  RequestRecord plain = base();
+  plain.observation.usage.input = 5;
+  plain.observation.usage.output = 1;
+  plain.observation.usage.total = 6;
+  auto none = builder().build(plain);
+  EXPECT_EQ(none.record->json().at("attributes").at("metadata").at("tokens"),
+            json::parse(R"({"input":5,"output":1,"total":6,"cached_input":null,"cache_creation":null,"reasoning":null})"));
+  EXPECT_FALSE(none.record->fields.cached_input_tokens);
+}
+
 TEST(RecordBuilder, UpstreamClientError) {
   RequestRecord r = base();
   r.status_code = 400;

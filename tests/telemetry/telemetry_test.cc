@@ -127,6 +127,34 @@ TEST_F(TelemetryTest, MetricsKeepEachModelAndStatusApart) {
   telemetry.shutdown(1s);
 }
 
+// Cached, cache-creation and reasoning tokens are parts of input and
+// output: each has its own type of ai_gateway_tokens_total, and a part a
+// provider does not report has no series.
+TEST_F(TelemetryTest, TokenPartsHaveTheirOwnTypes) {
+  auto t = Telemetry::start(settings_, config(), registry_);
+  ASSERT_TRUE(t) << t.error().message;
+  auto& telemetry = **t;
+  for (int i = 0; i < 3; ++i) {
+    auto r = request(i);
+    r->observation.usage.input = 100;
+    r->observation.usage.output = 40;
+    r->observation.usage.total = 140;
+    r->observation.usage.cached_input = 60;
+    r->observation.usage.reasoning = 25;
+    if (i == 0) r->observation.usage.cache_creation = 30;
+    telemetry.submit(std::move(r));
+  }
+  ASSERT_TRUE(eventually([&] { return fake_->allIds().size() == 3; }));
+  auto text = *telemetry.metricsText();
+  auto has = [&](const std::string& line) { return text.find(line + "\n") != std::string::npos; };
+  EXPECT_TRUE(has(R"(ai_gateway_tokens_total{provider="openai",model="gpt-4o",type="input"} 300)")) << text;
+  EXPECT_TRUE(has(R"(ai_gateway_tokens_total{provider="openai",model="gpt-4o",type="output"} 120)"));
+  EXPECT_TRUE(has(R"(ai_gateway_tokens_total{provider="openai",model="gpt-4o",type="cached_input"} 180)"));
+  EXPECT_TRUE(has(R"(ai_gateway_tokens_total{provider="openai",model="gpt-4o",type="cache_creation"} 30)"));
+  EXPECT_TRUE(has(R"(ai_gateway_tokens_total{provider="openai",model="gpt-4o",type="reasoning"} 75)"));
+  telemetry.shutdown(1s);
+}
+
 TEST_F(TelemetryTest, DeliversBuildsAndMeasuresEveryRecord) {
   auto t = Telemetry::start(settings_, config(), registry_);
   ASSERT_TRUE(t) << t.error().message;

@@ -13,7 +13,7 @@ namespace {
 constexpr std::size_t kUsageTailBytes = 16u << 10;
 }  // namespace
 
-void captureBody(ProxyContext& ctx, std::string_view bytes) {
+void captureResponseBytes(ProxyContext& ctx, std::string_view bytes) {
   if (!ctx.observed) return;  // telemetry off: nothing reads it
   auto& body = ctx.record->response_body;
   if (ctx.record->response_body_truncated) {
@@ -50,10 +50,9 @@ net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, ErrorType erro
     retry_after.emplace_back("Retry-After", std::to_string(e.retry_after_seconds));
     p.extra = &retry_after;
   }
-  ctx.chunked = false;
   std::string head = buildResponseHead(p);
-  captureBody(ctx, body);
-  ClientWrite write(ctx, head, body, true);
+  captureResponseBytes(ctx, body);
+  ClientWrite write(ctx, head, body, BodyFraming::kContentLength, true);
   if (!write.sendNow()) co_await write.sendRest();
   if (!write.ok()) ctx.keep_alive = false;
 }

@@ -178,10 +178,10 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     rec.error_type = ErrorType::kClientDisconnected;
     // status_code stays what the client received (null when no head was
     // sent); provider_latency stays null: the upstream response never finished.
-    if (!ctx.head_sent) rec.status_code = 0;
+    if (ctx.response_progress == ResponseProgress::kNothingSent) rec.status_code = 0;
     rec.upstream_finished.reset();
     ctx.keep_alive = false;
-  } else if (!ctx.response_finished) {
+  } else if (ctx.response_progress != ResponseProgress::kComplete) {
     ctx.keep_alive = false;
   }
   // Usage of a non-streamed OpenAI-shaped body, read from what was captured.

@@ -1,8 +1,9 @@
 // What the proxy's rooms share about one /v1/* request: its context, the
 // client writes, gateway-made errors, and the exchange with the upstream.
 // The request path reads top-down from proxy.cc (proxyRequest); the
-// exchange with the upstream is upstream_exchange.cc, client writes and
-// errors client_response.cc, the exchange's time limits and client watch
+// exchange with the upstream is upstream_exchange.cc (one attempt on one
+// connection: UpstreamRelay, upstream_relay.h), client writes and errors
+// client_response.cc, the exchange's time limits and client watch
 // exchange_guards.h. Everything here runs on one worker's thread.
 // Only src/server .cc files include this header (it includes Beast).
 #pragma once
@@ -28,6 +29,19 @@ namespace gw::server {
 
 using Clock = std::chrono::steady_clock;
 
+// How far the client's response got.
+enum class ResponseProgress {
+  kNothingSent,
+  kHeadSent,  // the head, and maybe part of the body
+  kComplete,  // the whole response
+};
+
+// How the body of a response to the client is delimited.
+enum class BodyFraming {
+  kContentLength,  // by the head's Content-Length
+  kChunked,        // by the chunked coding's last chunk
+};
+
 // Everything one proxied request carries through its stages.
 struct ProxyContext {
   ProxyContext(Worker& w, beast::tcp_stream& c, beast::flat_buffer& b, HttpRequest& r)
@@ -45,21 +59,22 @@ struct ProxyContext {
   std::size_t capture_budget = 0;
 
   // Response state.
-  bool head_sent = false;
-  bool chunked = true;
-  bool response_finished = false;  // the client got a complete response
+  ResponseProgress response_progress = ResponseProgress::kNothingSent;  // set by ClientWrite
+  // Two facts that may both hold: the client left (a failed client write,
+  // or ExchangeGuards' watch), and the exchange's deadline passed
+  // (ExchangeGuards).
   bool client_gone = false;
   bool upstream_timed_out = false;
-  std::string usage_tail;  // last bytes of a body past the capture budget
-  std::vector<std::string_view> operator_secrets;  // see collectOperatorSecrets(); views into the upstream request
+  std::string usage_tail;                          // last bytes of a body past the capture budget
   std::unique_ptr<upstream::Connection> upstream;  // current connection, if any
 
   const Settings& settings() const { return worker.shared.settings(); }
 };
 
-// Keeps `bytes` of a relayed (not streamed) response body for the record,
-// within ctx.capture_budget; past it, only the last bytes (for usage).
-void captureBody(ProxyContext& ctx, std::string_view bytes);
+// Appends `bytes` of a response body that is not a stream to the record's
+// response_body, within ctx.capture_budget; past it, keeps only the last
+// bytes in ctx.usage_tail (for usage). Nothing when telemetry is off.
+void captureResponseBytes(ProxyContext& ctx, std::string_view bytes);
 
 // One write to the client: body bytes (the head first, if not sent yet,
 // and the chunk framing when chunked) in one gather write. The client
@@ -67,19 +82,20 @@ void captureBody(ProxyContext& ctx, std::string_view bytes);
 // write at once, without a coroutine; only what did not fit goes through
 // sendRest(), an async write (a round through the scheduler and the
 // reactor). Used as
-//   ClientWrite write(ctx, head, body, last);
+//   ClientWrite write(ctx, head, body, framing, last);
 //   if (!write.sendNow()) co_await write.sendRest();
 //   if (!write.ok()) ...the client is gone...
-// `head` and `body` must outlive it. On the worker's thread.
+// `framing` is the response's (every write of one response passes the
+// same). `head` and `body` must outlive it. On the worker's thread.
 class ClientWrite {
  public:
-  ClientWrite(ProxyContext& ctx, const std::string& head, std::string_view body, bool last)
+  ClientWrite(ProxyContext& ctx, const std::string& head, std::string_view body, BodyFraming framing, bool last)
       : ctx_(ctx), body_size_(body.size()), last_(last) {
     // Unused slots stay empty: writev skips zero-length buffers, and a fixed
     // array costs no allocation per write.
     std::size_t n = 0;
-    if (!ctx.head_sent) bufs_[n++] = net::buffer(head);
-    if (ctx.chunked) {
+    if (ctx.response_progress == ResponseProgress::kNothingSent) bufs_[n++] = net::buffer(head);
+    if (framing == BodyFraming::kChunked) {
       if (!body.empty()) {
         auto end = std::to_chars(size_line_, size_line_ + sizeof size_line_ - 2, body.size(), 16).ptr;
         *end++ = '\r';
@@ -126,12 +142,14 @@ class ClientWrite {
       return true;
     }
     ok_ = true;
-    if (total_ > 0) ctx_.head_sent = true;
+    if (last_)
+      ctx_.response_progress = ResponseProgress::kComplete;
+    else if (total_ > 0)
+      ctx_.response_progress = ResponseProgress::kHeadSent;
     if (body_size_ > 0) {
       if (!ctx_.record->first_byte_sent) ctx_.record->first_byte_sent = Clock::now();
       ctx_.record->response_size += body_size_;
     }
-    if (last_) ctx_.response_finished = true;
     return true;
   }
 

@@ -9,7 +9,7 @@
 //
 // The body goes where the caller points it (setBodyBuffer), as with
 // buffer_body: put() stops with http::error::need_buffer when that space is
-// full. Used by the upstream exchange (src/server/upstream_exchange.cc) on a worker thread; one
+// full. Used by the upstream relay (src/server/upstream_relay.cc) on a worker thread; one
 // parser per response, not thread-safe.
 #pragma once
 

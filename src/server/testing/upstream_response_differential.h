@@ -46,8 +46,8 @@ inline void describe(std::ostream& os, const Parsed& p) {
   for (const auto& f : fields) os << " [" << f.second << "]";
 }
 
-// How the proxy hands each parser what is buffered (readResponseHead and
-// readPiece in upstream_exchange.cc), and sets its header limit.
+// How the proxy hands each parser what is buffered (UpstreamRelay's
+// readHead and readPiece, upstream_relay.cc), and sets its header limit.
 inline std::size_t putSome(http::response_parser<http::string_body>& parser, std::string_view buffered,
                            boost::system::error_code& ec) {
   return parser.put(boost::asio::buffer(buffered.data(), buffered.size()), ec);

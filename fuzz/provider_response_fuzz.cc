@@ -1,5 +1,5 @@
 // Fuzzes what the relay does to upstream response bytes, through each
-// provider's real respond() handler as src/server/upstream_exchange.cc drives it:
+// provider's real respond() handler as src/server/upstream_relay.cc drives it:
 // OpenAI-compatible bodies and streams (observed unchanged, or re-framed when
 // the gateway injected include_usage: the usage-only chunk hidden, usage
 // extracted), Anthropic and Bedrock JSON responses and error bodies, their

@@ -23,9 +23,9 @@ inline constexpr std::size_t kMaxPipelinedBytes = 1u << 20;
 // final error event).
 //
 // The watch starts only once the exchange has run for kWatchClientAfter:
-// waiting for readability costs ~5 us per request (an EPOLL_CTL_MOD to
-// re-arm the socket, the wait, its cancellation; measured, bench/RESULTS.md),
-// which an exchange that ends within a few milliseconds does not need -- a
+// waiting for readability costs system calls on every request (an
+// EPOLL_CTL_MOD to re-arm the socket, the wait, its cancellation), which an
+// exchange that ends within a few milliseconds does not need -- a
 // client that leaves during it costs the upstream at most those
 // milliseconds. The entry then moves from the worker's watch lane to its
 // deadline lane.

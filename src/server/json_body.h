@@ -28,7 +28,7 @@ struct JsonBodyFacts {
 };
 // Checks the body as parseJsonBody does (valid JSON, an object at the top,
 // the same depth limit and errors) with Boost.JSON's SAX parser, building
-// no tree -- a third of the cost of parsing it (callgrind), which is all an
+// no tree -- a fraction of the cost of parsing it into one, which is all an
 // OpenAI-compatible passthrough request ever needs.
 Result<JsonBodyFacts> scanJsonBody(std::string_view body);
 

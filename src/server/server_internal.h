@@ -52,8 +52,8 @@ struct Worker {
   // Run by the worker's one thread, and every socket and timer on it is used
   // only from that thread (start() registers the acceptor before the thread
   // runs; other threads only post): the reactor's per-descriptor mutex
-  // (a lock and unlock around every operation, ~600 instructions per
-  // proxied request) guards nothing, so it is off. Posting stays locked.
+  // (a lock and unlock around every operation) guards nothing, so it is
+  // off. Posting stays locked.
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   // Every time limit on the worker, on one timer: of the exchanges in
   // flight (exchange_guards.h) when their client watch starts and

@@ -5,8 +5,8 @@
 // Why: a steady_timer per request costs, each time, a timer-queue insertion,
 // usually a timerfd_settime() (the new timer is the earliest), and on
 // cancellation a completion handler that the scheduler must run -- which,
-// when nothing else is queued, costs an extra epoll_wait() too (measured: 2
-// of 9 system calls per request at one connection). Yet these limits almost
+// when nothing else is queued, costs an extra epoll_wait() too: system calls
+// on every request. Yet these limits almost
 // never expire: exchanges end long before.
 //
 // How: every limit has a fixed delay from its start (the client watch's

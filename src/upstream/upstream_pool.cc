@@ -167,7 +167,7 @@ net::awaitable<Result<std::unique_ptr<Connection>>> UpstreamPool::acquire(const 
   }
   stream.socket().set_option(tcp::no_delay(true));
   // The proxy writes requests with a synchronous writev() first (see
-  // writeUpstreamNow in server/upstream_exchange.cc): it must never block the worker.
+  // UpstreamRelay::sendRequestNow in server/upstream_relay.cc): it must never block the worker.
   boost::system::error_code nbec;
   stream.socket().non_blocking(true, nbec);
   if (!e.tls) {

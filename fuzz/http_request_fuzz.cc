@@ -7,7 +7,7 @@
 //   request id and tracking headers ->
 //   gateway-key check -> JSON body parsing -> provider selection ->
 //   the provider's prepare(): OpenAI-compatible passthrough with the
-//   include_usage injection, the Anthropic translation, the Bedrock
+//   include_usage injection, the Anthropic and Gemini translations, the Bedrock
 //   translation and SigV4 signing (fixed fake credentials).
 // Invariants: no crash; nothing that goes upstream can split the upstream
 // request (no CR/LF/NUL in the target or a header); a translated body is JSON.
@@ -51,6 +51,7 @@ const Gateway& gateway() {
     std::map<std::string, std::string> env = {
         {"OPENAI_API_KEY", "sk-fuzz-openai"},
         {"ANTHROPIC_API_KEY", "sk-ant-fuzz"},
+        {"GEMINI_API_KEY", "AIza-fuzz"},
         {"GROQ_API_KEY", "gsk-fuzz"},
         {"AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"},
         {"AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"},
@@ -72,7 +73,8 @@ void checkUpstream(const gw::UpstreamRequest& up, std::string_view provider) {
   if (gw::fuzz::hasLineBreakOrNul(up.target) || gw::fuzz::hasLineBreakOrNul(up.method)) std::abort();
   for (const auto& [name, value] : up.headers)
     if (name.empty() || gw::fuzz::hasLineBreakOrNul(name) || gw::fuzz::hasLineBreakOrNul(value)) std::abort();
-  if ((provider == "anthropic" || provider == "bedrock") && !gw::fuzz::isJson(up.body)) std::abort();
+  if ((provider == "anthropic" || provider == "bedrock" || provider == "gemini") && !gw::fuzz::isJson(up.body))
+    std::abort();
 }
 
 // proxyRequest() from the access check to prepare().

@@ -67,6 +67,15 @@ for name in ["anthropic-text", "anthropic-tool"]:
 write("anthropic_stream", "error-event",
       b"\x20event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n")
 
+# Gemini's streamGenerateContent?alt=sse: one GenerateContentResponse per
+# event, CRLF line ends; the -json seeds are generateContent bodies.
+for name in ["gemini-text", "gemini-tool", "gemini-reasoning"]:
+    sse = "".join("data: %s\r\n\r\n" % l for l in lines(name + ".chunks.jsonl"))
+    write("gemini_stream", name, b"\x8f" + sse.encode())
+    write("gemini_stream", name + "-json", b"\x01" + open(os.path.join(T, name + ".json"), "rb").read())
+write("gemini_stream", "error-event",
+      b"\x20data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\n\n")
+
 
 # --- Seeds for the request-path, relay, config, pricing and exporter targets.
 P = "tests/testdata/providers"
@@ -105,7 +114,7 @@ TRACK = [("x-project-id", "proj-42"), ("x-organisation-id", "org-7"), ("x-user-i
 openai_body = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}],"temperature":0.2}'
 openai_stream = (b'{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"system","content":"Be brief"},'
                  b'{"role":"user","content":"Say hi"}]}')
-for name, provider in [("anthropic", "anthropic"), ("bedrock", "bedrock")]:
+for name, provider in [("anthropic", "anthropic"), ("bedrock", "bedrock"), ("gemini", "gemini")]:
     for case in ["text", "text-stream", "tool-stream", "multi-turn-system", "tool-results"]:
         path = os.path.join(P, name, case, "request.json")
         if os.path.exists(path):
@@ -120,6 +129,9 @@ write("http_request", "openai-stream-client-usage", http_request(
 write("http_request", "groq-prefix", http_request(
     "/v1/chat/completions", JSON + KEY,
     b'{"model":"groq/llama-3.1-8b-instant","messages":[{"role":"user","content":"hi"}]}'))
+write("http_request", "gemini-prefix", http_request(
+    "/v1/chat/completions", JSON + KEY,
+    b'{"model":"gemini/gemini-2.5-flash","n":2,"messages":[{"role":"user","content":"hi"}]}'))
 write("http_request", "together-slash-model", http_request(
     "/v1/chat/completions?trace=1", JSON + KEY + [("x-provider", "together")],
     b'{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"hi"}]}'))

@@ -38,7 +38,7 @@ SECRETS = {name: canary(prefix) for name, prefix in {
     "c_openai_env": "sk-proj-c-", "c_anthropic_env": "sk-ant-c-", "c_groq_env": "gsk_c_", "c_fireworks_env": "fw_c_",
     "c_together_env": "tgp_c_", "c_aws_secret_env": "cAwsSecret/", "c_aws_token_env": "cFwoGZXIvYXdzE/",
     "c_client_bearer": "sk-c-client-", "c_aws_token_hdr": "cIQoJb3JpZ2luX2VjE/", "c_es_api_key": "c-es-apikey-",
-    "c_dd_api_key": "cdd", "c_nr_license": "c-nr-lic-", "c_otlp_token": "c-otlp-",
+    "c_dd_api_key": "cdd", "c_nr_license": "c-nr-lic-", "c_otlp_token": "c-otlp-", "c_gemini_env": "AIzaSyC-",
 }.items()}
 
 
@@ -59,7 +59,8 @@ class EchoingBackend:
     the credentials it was sent (the worst case for an upstream or an
     exporter backend): request line first, then every credential-like header."""
 
-    CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "dd-api-key", "x-amz-security-token")
+    CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "dd-api-key",
+                          "x-amz-security-token")
 
     def __init__(self):
         import socketserver
@@ -358,6 +359,7 @@ class SecretsScanTest(unittest.TestCase):
         env = {"LOG_LEVEL": "debug", "ENABLED_EXPORTERS": exporters,
                "OPENAI_BASE_URL": base + "/v1", "OPENAI_API_KEY": secret("c_openai_env"),
                "ANTHROPIC_BASE_URL": base, "ANTHROPIC_API_KEY": secret("c_anthropic_env"),
+               "GEMINI_BASE_URL": base, "GEMINI_API_KEY": secret("c_gemini_env"),
                "BEDROCK_BASE_URL": base, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_REGION": "us-east-1",
                "AWS_SECRET_ACCESS_KEY": secret("c_aws_secret_env"), "AWS_SESSION_TOKEN": secret("c_aws_token_env"),
                "GROQ_BASE_URL": "https://127.0.0.1:%d/v1" % tls_on_plain.port, "GROQ_API_KEY": secret("c_groq_env"),
@@ -385,7 +387,7 @@ class SecretsScanTest(unittest.TestCase):
         hi = [{"role": "user", "content": "Hi"}]
         got = {}
         for stream in (False, True):
-            for p in ("openai", "groq", "fireworks", "together", "anthropic", "bedrock"):
+            for p in ("openai", "groq", "fireworks", "together", "anthropic", "gemini", "bedrock"):
                 label = "C-%s%s" % (p, "-stream" if stream else "")
                 got[label] = self.call(gw, label, {"model": "m", "messages": hi, "stream": stream}, {"x-provider": p})
             got["C-client-key"] = self.call(gw, "C-client-key", {"model": "m", "messages": hi, "stream": stream},
@@ -401,11 +403,12 @@ class SecretsScanTest(unittest.TestCase):
         self.call(gw, "C-health", None, path="/health", method="GET")
         self.assertEqual(got["C-openai"], 401)
         self.assertEqual(got["C-anthropic"], 401)
+        self.assertEqual(got["C-gemini"], 401)
         self.assertEqual(got["C-bedrock"], 401)
         self.assertEqual(got["C-groq"], 502)
         self.assertEqual(got["C-fireworks"], 502)
         self.assertEqual(got["C-together"], 502)
-        self.assertGreaterEqual(len(hostile.seen), 6, "the echoing upstream was exercised")
+        self.assertGreaterEqual(len(hostile.seen), 7, "the echoing upstream was exercised")
         self.assertTrue(any(secret("c_openai_env").encode() in r for r in hostile.seen),
                         "the upstream really got (and echoed) the key")
         self.assertEqual(self.collect(gw, tmp, "C"), 0)

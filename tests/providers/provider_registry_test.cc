@@ -64,8 +64,9 @@ ProviderRegistration named(std::string name, std::string provider_name) {
 TEST(ProviderRegistry, FindsEveryBuiltInProviderByItsName) {
   ProviderRegistry registry = created({{"VLLM_BASE_URL", "http://127.0.0.1:8000/v1"}});
   EXPECT_EQ(registry.names(),
-            (std::vector<std::string>{"anthropic", "bedrock", "cerebras", "deepseek", "fireworks", "groq", "mistral",
-                                      "ollama", "openai", "openrouter", "perplexity", "together", "vllm", "xai"}));
+            (std::vector<std::string>{"anthropic", "bedrock", "cerebras", "deepseek", "fireworks", "gemini", "groq",
+                                      "mistral", "ollama", "openai", "openrouter", "perplexity", "together", "vllm",
+                                      "xai"}));
   for (const auto& name : registry.names()) {
     EXPECT_EQ(registry.notConfigured(name), "") << name;
     const Provider* provider = registry.find(name);
@@ -107,6 +108,7 @@ TEST(ProviderRegistry, EverySettingsTableIsWellFormedAndItsBaseUrlDefaultIsTheDe
   EXPECT_EQ(registry.config("openai")->base_url, "https://api.openai.com/v1");
   EXPECT_EQ(registry.config("groq")->base_url, "https://api.groq.com/openai/v1");
   EXPECT_EQ(registry.config("bedrock")->base_url, "https://bedrock-runtime.{region}.amazonaws.com");
+  EXPECT_EQ(registry.config("gemini")->base_url, "https://generativelanguage.googleapis.com");
   EXPECT_EQ(registry.config("mistral")->base_url, "https://api.mistral.ai/v1");
   EXPECT_EQ(registry.config("deepseek")->base_url, "https://api.deepseek.com/v1");
   EXPECT_EQ(registry.config("xai")->base_url, "https://api.x.ai/v1");
@@ -136,6 +138,7 @@ TEST(ProviderRegistry, ProvidersReadTheirVariables) {
   ProviderRegistry registry = created({{"OPENAI_API_KEY", "sk-o"},
                                        {"GROQ_BASE_URL", "http://127.0.0.1:8080/v1"},
                                        {"ANTHROPIC_API_KEY", "sk-a"},
+                                       {"GEMINI_API_KEY", "AIza-g"},
                                        {"AWS_ACCESS_KEY_ID", "AKID"},
                                        {"AWS_SECRET_ACCESS_KEY", "secret"},
                                        {"AWS_SESSION_TOKEN", "token"},
@@ -144,6 +147,7 @@ TEST(ProviderRegistry, ProvidersReadTheirVariables) {
   EXPECT_EQ(registry.config("groq")->base_url, "http://127.0.0.1:8080/v1");
   EXPECT_EQ(registry.config("groq")->env_api_key, "");
   EXPECT_EQ(registry.config("anthropic")->env_api_key, "sk-a");
+  EXPECT_EQ(registry.config("gemini")->env_api_key, "AIza-g");
   const ProviderConfig* bedrock = registry.config("bedrock");
   EXPECT_EQ(bedrock->env_api_key, "");
   EXPECT_EQ(bedrock->env_aws_access_key_id, "AKID");

@@ -186,7 +186,8 @@ Result<Image> parseImageUrl(std::string_view url) {
   return Image{std::string(media), std::string(data), {}};
 }
 
-Result<ChatRequest> parseChatRequest(const json::object& body, std::string_view provider) {
+Result<ChatRequest> parseChatRequest(const json::object& body, std::string_view provider,
+                                     const ChatRequestOptions& options) {
   ChatRequest req;
   for (const auto& [key, value] : body) {
     std::string_view k = key;
@@ -287,7 +288,14 @@ Result<ChatRequest> parseChatRequest(const json::object& body, std::string_view 
     } else if (k == "n") {
       if (value.is_null()) continue;
       auto n = asInteger(value);
-      if (!n || *n != 1) return unsupported("n", provider, "only one choice per request (n=1)");
+      if (!n || *n < 1 || *n > options.max_choices)
+        return unsupported("n", provider,
+                           options.max_choices == 1
+                               ? "only one choice per request (n=1)"
+                               : "from 1 to " + std::to_string(options.max_choices) + " choices per request");
+      req.n = *n;
+    } else if (k == "seed") {
+      if (auto seed = asInteger(value)) req.seed = *seed;
     } else if (k == "logprobs") {
       if (!value.is_null() && !(value.is_bool() && !value.as_bool())) return unsupported(k, provider, "");
     } else if (k == "top_logprobs" || k == "functions" || k == "function_call" || k == "audio" ||
@@ -299,8 +307,23 @@ Result<ChatRequest> parseChatRequest(const json::object& body, std::string_view 
       if (!isZeroOrNull(value)) return unsupported(k, provider, "only 0 is accepted");
     } else if (k == "response_format") {
       const json::value* type = value.is_object() ? value.as_object().if_contains("type") : nullptr;
-      if (!value.is_null() && !(type && type->is_string() && type->as_string() == "text"))
+      if (value.is_null() || (type && type->is_string() && type->as_string() == "text")) continue;
+      if (!options.json_response_format)
         return unsupported(k, provider, "only {\"type\":\"text\"}; describe the JSON you want in the prompt or use a tool");
+      if (!type || !type->is_string()) return fieldError(k, "must be an object with a 'type'");
+      if (type->as_string() == "json_object") {
+        req.response_format.kind = ResponseFormat::Kind::kJsonObject;
+      } else if (type->as_string() == "json_schema") {
+        const auto* js = value.as_object().if_contains("json_schema");
+        if (!js || !js->is_object()) return fieldError(k, "type 'json_schema' needs a 'json_schema' object");
+        const auto* schema = js->as_object().if_contains("schema");
+        if (schema && !schema->is_null() && !schema->is_object())
+          return fieldError(k, "json_schema.schema must be a JSON Schema object");
+        req.response_format.kind = ResponseFormat::Kind::kJsonSchema;
+        if (schema) req.response_format.schema = *schema;
+      } else {
+        return unsupported(k, provider, "type must be 'text', 'json_object' or 'json_schema'");
+      }
     } else if (k == "modalities") {
       if (value.is_null()) continue;
       bool text_only = value.is_array();
@@ -331,10 +354,13 @@ json::object usageJson(const Usage& u) {
   o["completion_tokens"] = out;
   o["total_tokens"] = u.total.value_or(in + out);
   if (u.cached_input) o["prompt_tokens_details"] = json::object{{"cached_tokens", *u.cached_input}};
+  if (u.reasoning) o["completion_tokens_details"] = json::object{{"reasoning_tokens", *u.reasoning}};
   return o;
 }
 
-std::string completionJson(const Completion& c) {
+namespace {
+
+json::object choiceJson(const Completion& c, std::size_t index) {
   json::object message;
   message["role"] = "assistant";
   if (c.has_text) message["content"] = c.text;
@@ -350,15 +376,26 @@ std::string completionJson(const Completion& c) {
     message["tool_calls"] = std::move(calls);
   }
   message["refusal"] = nullptr;
-  json::object choice{{"index", 0}, {"message", std::move(message)}, {"logprobs", nullptr},
+  return json::object{{"index", index}, {"message", std::move(message)}, {"logprobs", nullptr},
                       {"finish_reason", c.finish_reason}};
+}
+
+}  // namespace
+
+std::string completionJson(const Completion& c) { return completionJson(std::span<const Completion>(&c, 1)); }
+
+std::string completionJson(std::span<const Completion> choices) {
+  static const Completion kNone;
+  const Completion& first = choices.empty() ? kNone : choices.front();
+  json::array out;
+  for (std::size_t i = 0; i < choices.size(); ++i) out.push_back(choiceJson(choices[i], i));
   json::object o;
-  o["id"] = c.id;
+  o["id"] = first.id;
   o["object"] = "chat.completion";
-  o["created"] = c.created;
-  o["model"] = c.model;
-  o["choices"] = json::array{std::move(choice)};
-  o["usage"] = usageJson(c.usage);
+  o["created"] = first.created;
+  o["model"] = first.model;
+  o["choices"] = std::move(out);
+  o["usage"] = usageJson(first.usage);
   return json::serialize(o);
 }
 
@@ -389,9 +426,9 @@ void ChunkWriter::emit(const json::object& chunk, std::string& out) {
   obs_.chunks.push_back(std::move(text));
 }
 
-void ChunkWriter::emitDelta(json::object delta, const char* finish_reason, std::string& out) {
+void ChunkWriter::emitDelta(json::object delta, const char* finish_reason, int index, std::string& out) {
   json::object choice;
-  choice["index"] = 0;
+  choice["index"] = index;
   choice["delta"] = std::move(delta);
   choice["logprobs"] = nullptr;
   if (finish_reason) choice["finish_reason"] = finish_reason;
@@ -405,38 +442,38 @@ void ChunkWriter::emitDelta(json::object delta, const char* finish_reason, std::
   emit(chunk, out);
 }
 
-void ChunkWriter::role(std::string& out) {
-  if (sent_role_) return;
-  sent_role_ = true;
-  emitDelta(json::object{{"role", "assistant"}, {"content", ""}}, nullptr, out);
+void ChunkWriter::role(std::string& out, int choice) {
+  if (sentRole(choice)) return;
+  roles_sent_ |= std::uint64_t{1} << bit(choice);
+  emitDelta(json::object{{"role", "assistant"}, {"content", ""}}, nullptr, choice, out);
 }
 
-void ChunkWriter::content(std::string_view text, std::string& out) {
-  role(out);
+void ChunkWriter::content(std::string_view text, std::string& out, int choice) {
+  role(out, choice);
   if (text.empty()) return;
-  emitDelta(json::object{{"content", text}}, nullptr, out);
+  emitDelta(json::object{{"content", text}}, nullptr, choice, out);
 }
 
-void ChunkWriter::toolCallStart(int index, std::string_view id, std::string_view name, std::string& out) {
-  role(out);
+void ChunkWriter::toolCallStart(int index, std::string_view id, std::string_view name, std::string& out, int choice) {
+  role(out, choice);
   json::object call{{"index", index},
                     {"id", id},
                     {"type", "function"},
                     {"function", json::object{{"name", name}, {"arguments", ""}}}};
-  emitDelta(json::object{{"tool_calls", json::array{std::move(call)}}}, nullptr, out);
+  emitDelta(json::object{{"tool_calls", json::array{std::move(call)}}}, nullptr, choice, out);
 }
 
-void ChunkWriter::toolCallArguments(int index, std::string_view arguments, std::string& out) {
-  role(out);
+void ChunkWriter::toolCallArguments(int index, std::string_view arguments, std::string& out, int choice) {
+  role(out, choice);
   if (arguments.empty()) return;
   json::object call{{"index", index}, {"function", json::object{{"arguments", arguments}}}};
-  emitDelta(json::object{{"tool_calls", json::array{std::move(call)}}}, nullptr, out);
+  emitDelta(json::object{{"tool_calls", json::array{std::move(call)}}}, nullptr, choice, out);
 }
 
-void ChunkWriter::finish(std::string_view finish_reason, std::string& out) {
-  role(out);
+void ChunkWriter::finish(std::string_view finish_reason, std::string& out, int choice) {
+  role(out, choice);
   std::string fr(finish_reason);
-  emitDelta(json::object(), fr.c_str(), out);
+  emitDelta(json::object(), fr.c_str(), choice, out);
 }
 
 void ChunkWriter::usage(const Usage& u, std::string& out) {

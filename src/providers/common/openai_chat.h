@@ -3,8 +3,9 @@
 // OpenAI objects a translating provider sends back (chat.completion,
 // chat.completion.chunk, the error shape).
 //
-// Shared by the translating providers (Anthropic, Bedrock: both translate
-// to a "messages + content blocks" API); nothing here is specific to one.
+// Shared by the translating providers (Anthropic, Bedrock, Gemini: each
+// translates to a "messages + content parts" API); nothing here is specific
+// to one.
 //
 // Everything here is called on a worker thread for one request; nothing is
 // shared between requests.
@@ -17,6 +18,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +65,14 @@ struct ToolChoice {
   std::string name;  // kNamed
 };
 
+// response_format: plain text (the default), any JSON object, or JSON
+// following a schema.
+struct ResponseFormat {
+  enum class Kind { kText, kJsonObject, kJsonSchema };
+  Kind kind = Kind::kText;
+  boost::json::value schema;  // kJsonSchema: json_schema.schema, null when the client sent none
+};
+
 struct ChatRequest {
   std::string model;
   std::vector<Message> messages;  // in order, system messages included
@@ -75,15 +85,29 @@ struct ChatRequest {
   ToolChoice tool_choice;
   std::optional<bool> parallel_tool_calls;
   std::optional<std::string> user;
+  std::optional<std::int64_t> seed;  // when an integer; no target is required to honour it
+  std::int64_t n = 1;                // > 1 only when ChatRequestOptions::max_choices allows it
+  ResponseFormat response_format;    // not kText only when ChatRequestOptions::json_response_format
   bool stream = false;
+};
+
+// What a target can express beyond what every translating provider can.
+// The defaults are the common ground: one choice, text responses.
+struct ChatRequestOptions {
+  // Largest "n" accepted; above it "n" is a 400.
+  std::int64_t max_choices = 1;
+  // response_format json_object / json_schema accepted (else a 400).
+  bool json_response_format = false;
 };
 
 // Validates and converts a chat/completions body. Fields the target APIs
 // cannot express and that would change the answer (n > 1, logprobs,
 // response_format json, penalties, logit_bias, audio, legacy functions) are
-// a 400 naming the field; harmless ones are dropped. `provider` names the
-// target in error messages. docs/providers.md has the full table.
-Result<ChatRequest> parseChatRequest(const boost::json::object& body, std::string_view provider);
+// a 400 naming the field, unless `options` says the target takes them;
+// harmless ones are dropped. `provider` names the target in error messages.
+// docs/providers.md has the full table.
+Result<ChatRequest> parseChatRequest(const boost::json::object& body, std::string_view provider,
+                                     const ChatRequestOptions& options = {});
 
 // Splits "data:image/png;base64,AAAA" into media type and base64 payload.
 // Only base64 data URLs of image/{png,jpeg,gif,webp} are accepted.
@@ -91,7 +115,9 @@ Result<Image> parseImageUrl(std::string_view url);
 
 // Usage as OpenAI reports it: prompt_tokens (cache reads and writes
 // included, as OpenAI counts cached tokens inside prompt_tokens),
-// completion_tokens, total_tokens, prompt_tokens_details.cached_tokens.
+// completion_tokens (reasoning included), total_tokens,
+// prompt_tokens_details.cached_tokens and
+// completion_tokens_details.reasoning_tokens (each only when known).
 boost::json::object usageJson(const Usage& usage);
 
 // What a translated non-streaming response says.
@@ -107,6 +133,9 @@ struct Completion {
   Usage usage;
 };
 std::string completionJson(const Completion& completion);
+// A response with several choices (n > 1): one Completion per choice, in
+// the order of their indexes; id, model, created and usage are the first's.
+std::string completionJson(std::span<const Completion> choices);
 
 // The OpenAI error body for an upstream error: same message, the
 // provider's error type (or one derived from the status) and code.
@@ -116,9 +145,14 @@ std::string errorTypeForStatus(int status);
 
 // Emits OpenAI chat.completion.chunk events ("data: {...}\n\n") for one
 // streamed response and records each chunk in the observation, within the
-// capture budget (chunks past it are counted, not kept).
+// capture budget (chunks past it are counted, not kept). `choice` is the
+// choice index of a response with several (n > 1), in [0, kMaxChoices)
+// (the caller checks it; one outside is written as given but shares choice
+// 0's role flag).
 class ChunkWriter {
  public:
+  static constexpr int kMaxChoices = 64;
+
   ChunkWriter(ResponseObservation& observation, std::size_t capture_budget)
       : obs_(observation), budget_(capture_budget) {}
 
@@ -127,22 +161,24 @@ class ChunkWriter {
   void setCreated(std::int64_t created) { created_ = created; }
   const std::string& model() const { return model_; }
 
-  // The first chunk, {"role":"assistant","content":""}; later calls do nothing.
-  void role(std::string& out);
-  void content(std::string_view text, std::string& out);
-  void toolCallStart(int index, std::string_view id, std::string_view name, std::string& out);
-  void toolCallArguments(int index, std::string_view arguments, std::string& out);
-  void finish(std::string_view finish_reason, std::string& out);
+  // The first chunk of a choice, {"role":"assistant","content":""}; later
+  // calls for that choice do nothing.
+  void role(std::string& out, int choice = 0);
+  void content(std::string_view text, std::string& out, int choice = 0);
+  void toolCallStart(int index, std::string_view id, std::string_view name, std::string& out, int choice = 0);
+  void toolCallArguments(int index, std::string_view arguments, std::string& out, int choice = 0);
+  void finish(std::string_view finish_reason, std::string& out, int choice = 0);
   // The usage-only chunk ("choices":[]) of stream_options.include_usage.
   void usage(const Usage& usage, std::string& out);
   // A final error event (OpenAI error shape) and nothing after it.
   void error(const Error& error, std::string& out);
   void done(std::string& out) { out.append("data: [DONE]\n\n"); }
 
-  bool sentRole() const { return sent_role_; }
+  bool sentRole(int choice = 0) const { return (roles_sent_ >> bit(choice)) & 1u; }
 
  private:
-  void emitDelta(boost::json::object delta, const char* finish_reason, std::string& out);
+  static int bit(int choice) { return choice >= 0 && choice < kMaxChoices ? choice : 0; }
+  void emitDelta(boost::json::object delta, const char* finish_reason, int choice, std::string& out);
   void emit(const boost::json::object& chunk, std::string& out);
 
   ResponseObservation& obs_;
@@ -150,7 +186,7 @@ class ChunkWriter {
   std::string id_;
   std::string model_;
   std::int64_t created_ = 0;
-  bool sent_role_ = false;
+  std::uint64_t roles_sent_ = 0;  // bit i: choice i had its role chunk
 };
 
 // Seconds since the Unix epoch, for "created".

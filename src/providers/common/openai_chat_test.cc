@@ -63,6 +63,43 @@ TEST(OpenAiChatRequest, FieldsThatWouldChangeTheAnswerAreRejectedByName) {
   expectRejected(with(R"("reasoning_effort":"high")"), "'reasoning_effort'");
 }
 
+TEST(OpenAiChatRequest, OptionsAdmitWhatTheTargetCanExpress) {
+  const ChatRequestOptions gemini_like{8, true};
+  auto with_options = [&](std::string_view extra) {
+    return parseChatRequest(json::parse(with(extra)).as_object(), "test", gemini_like);
+  };
+  auto r = with_options(R"("n":8,"seed":42,"response_format":{"type":"json_object"})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->n, 8);
+  EXPECT_EQ(r->seed, 42);
+  EXPECT_EQ(r->response_format.kind, ResponseFormat::Kind::kJsonObject);
+  r = with_options(R"("response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->response_format.kind, ResponseFormat::Kind::kJsonSchema);
+  EXPECT_EQ(r->response_format.schema, json::parse(R"({"type":"object"})"));
+  r = with_options(R"("response_format":{"type":"text"},"seed":"not a number")");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->response_format.kind, ResponseFormat::Kind::kText);
+  EXPECT_FALSE(r->seed);  // dropped, as before
+  for (const auto& [bad, field] : std::vector<std::pair<const char*, const char*>>{
+           {R"("n":9)", "'n'"},
+           {R"("n":0)", "'n'"},
+           {R"("response_format":{"type":"yaml"})", "response_format"},
+           {R"("response_format":{"type":"json_schema"})", "response_format"},
+           {R"("response_format":{"type":"json_schema","json_schema":{"schema":[1]}})", "response_format"},
+           {R"("response_format":"json")", "response_format"}}) {
+    auto rejected = with_options(bad);
+    ASSERT_FALSE(rejected) << bad;
+    EXPECT_EQ(rejected.error().http_status, 400) << bad;
+    EXPECT_NE(rejected.error().message.find(field), std::string::npos) << bad << ": " << rejected.error().message;
+  }
+  // Without the options the common ground holds.
+  auto plain = parse(with(R"("n":1,"seed":42)"));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->n, 1);
+  EXPECT_EQ(plain->response_format.kind, ResponseFormat::Kind::kText);
+}
+
 TEST(OpenAiChatRequest, MalformedRequestsAreRejectedWithTheirLocation) {
   expectRejected(R"({"messages":[{"role":"user","content":"hi"}]})", "model");
   expectRejected(R"({"model":"m","messages":[]})", "messages");
@@ -134,6 +171,10 @@ TEST(OpenAiChatUsage, PromptIncludesCachedTokensAndDetailsOnlyWhenKnown) {
   v.output = 2;
   v.total = 3;
   EXPECT_EQ(json::value(usageJson(v)), json::parse(R"({"prompt_tokens":1,"completion_tokens":2,"total_tokens":3})"));
+  Usage w = v;
+  w.reasoning = 1;
+  EXPECT_EQ(json::value(usageJson(w)), json::parse(R"({"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,
+    "completion_tokens_details":{"reasoning_tokens":1}})"));
 }
 
 TEST(OpenAiChatChunks, ChunksAreOpenAiShapedAndCapturedWithinBudget) {
@@ -165,6 +206,45 @@ TEST(OpenAiChatChunks, ChunksAreOpenAiShapedAndCapturedWithinBudget) {
   EXPECT_TRUE(small.chunks.empty());
   EXPECT_EQ(small.chunks_not_captured, 2u);
   EXPECT_EQ(small.chunk_bytes, 0u);
+}
+
+TEST(OpenAiChatChunks, EveryChoiceGetsItsOwnRoleChunk) {
+  ResponseObservation obs;
+  ChunkWriter w(obs, 1 << 20);
+  std::string out;
+  w.content("a", out, 0);
+  w.content("b", out, 1);
+  w.content("c", out, 0);
+  w.finish("stop", out, 1);
+  auto choice = [&](std::size_t i) { return json::parse(obs.chunks.at(i)).at("choices").at(0); };
+  ASSERT_EQ(obs.chunks.size(), 6u);
+  EXPECT_EQ(choice(0), json::parse(R"({"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null})"));
+  EXPECT_EQ(choice(2), json::parse(R"({"index":1,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null})"));
+  EXPECT_EQ(choice(3).at("delta"), json::parse(R"({"content":"b"})"));
+  EXPECT_EQ(choice(4).at("delta"), json::parse(R"({"content":"c"})"));
+  EXPECT_EQ(choice(5), json::parse(R"({"index":1,"delta":{},"logprobs":null,"finish_reason":"stop"})"));
+  EXPECT_TRUE(w.sentRole(0));
+  EXPECT_TRUE(w.sentRole(1));
+  EXPECT_FALSE(w.sentRole(2));
+}
+
+TEST(OpenAiChatCompletion, SeveralChoicesTakeIdModelAndUsageFromTheFirst) {
+  std::vector<Completion> choices(2);
+  choices[0].id = "x";
+  choices[0].model = "m";
+  choices[0].created = 1;
+  choices[0].text = "a";
+  choices[0].has_text = true;
+  choices[0].finish_reason = "stop";
+  choices[0].usage.input = 1;
+  choices[0].usage.output = 2;
+  choices[1].id = "ignored";
+  choices[1].finish_reason = "length";
+  EXPECT_EQ(json::parse(completionJson(choices)), json::parse(R"({"id":"x","object":"chat.completion","created":1,
+    "model":"m","choices":[
+      {"index":0,"message":{"role":"assistant","content":"a","refusal":null},"logprobs":null,"finish_reason":"stop"},
+      {"index":1,"message":{"role":"assistant","content":null,"refusal":null},"logprobs":null,"finish_reason":"length"}],
+    "usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})"));
 }
 
 TEST(OpenAiChatCompletion, TextAndToolCalls) {

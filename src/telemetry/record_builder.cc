@@ -227,6 +227,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   json::storage_ptr sp(&scratch);
 
   Usage usage = obs.usage;
+  std::optional<std::string> response_model = obs.response_model;
 
   // Response: parsed once, used for the record, usage and error type.
   json::value response(nullptr, sp);
@@ -279,6 +280,10 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
       if (!usage.input && !usage.output && parsed->is_object())
         if (const auto* u = parsed->as_object().if_contains("usage"); u && u->is_object())
           readOpenAiUsage(u->as_object(), usage);
+      // The model that answered, for pricing, as a stream's chunks give it.
+      if (!response_model && parsed->is_object())
+        if (const auto* m = parsed->as_object().if_contains("model"); m && m->is_string() && !m->get_string().empty())
+          response_model = std::string(m->get_string());
     }
     if (options_.capture_bodies && with_record) {
       if (parsed && in.response_body.size() <= options_.max_body_bytes) {
@@ -295,12 +300,14 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
 
   if (!usage.total && usage.input && usage.output) usage.total = saturatingAdd(*usage.input, *usage.output);
 
-  const std::string model = !in.model.empty() ? in.model : obs.response_model.value_or("");
+  const std::string model = !in.model.empty() ? in.model : response_model.value_or("");
   std::optional<double> cost;
   if (pricing_) {
+    // The requested model's price, else the answering model's (a requested
+    // alias the table does not know, answered by a dated model it does).
     cost = pricing_->cost(in.provider, model, usage);
-    if (!cost && obs.response_model && *obs.response_model != model)
-      cost = pricing_->cost(in.provider, *obs.response_model, usage);
+    if (!cost && response_model && *response_model != model)
+      cost = pricing_->cost(in.provider, *response_model, usage);
   }
 
   // Timings.

@@ -237,6 +237,16 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(m["tokens"], {"input": 16, "output": 363, "total": 379, "cached_input": 0, "cache_creation": None, "reasoning": 0})
         self.assertIsNone(m["cost"], "an unknown model costs null, never a guess")
 
+    def test_unknown_alias_is_priced_as_the_answering_model(self):
+        # The mock answers any other model with its recorded completion, whose
+        # "model" is a dated model the price table knows.
+        status, _, body = self.chat("rec-alias", {"model": "team-alias-zz9", "messages": []})
+        self.assertEqual(status, 200)
+        answered = json.loads(body)["model"]
+        a, m = self.record("rec-alias")
+        self.assertEqual(a["model"], "team-alias-zz9")
+        self.assertAlmostEqual(m["cost"], price(answered, 16, 363), delta=1e-12)
+
     # --- upstream and gateway errors -------------------------------------
 
     def test_upstream_429(self):

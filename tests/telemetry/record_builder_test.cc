@@ -186,6 +186,29 @@ TEST(RecordBuilder, TokenPartsAreRecordedAndNullWhenNotReported) {
   EXPECT_FALSE(none.record->fields.cached_input_tokens);
 }
 
+// A requested alias the price table does not know, answered by a model it
+// does: priced as the answering model, for a whole body as for a stream.
+TEST(RecordBuilder, NonStreamIsPricedAsTheAnsweringModelWhenTheRequestedOneIsUnknown) {
+  RequestRecord r = base();
+  r.model = "my-team-alias-zz9";
+  r.response_body = R"({"id":"c","object":"chat.completion","model":"gpt-4o-2024-08-06","choices":[],)"
+                    R"("usage":{"prompt_tokens":1000,"completion_tokens":100,"total_tokens":1100}})";
+  r.response_size = r.response_body.size();
+  auto built = builder().build(r);
+  Usage usage;
+  usage.input = 1000;
+  usage.output = 100;
+  usage.total = 1100;
+  auto expected = pricing()->cost("openai", "gpt-4o-2024-08-06", usage);
+  ASSERT_TRUE(expected);
+  EXPECT_EQ(built.record->fields.cost, expected);
+  EXPECT_EQ(built.record->json().at("attributes").at("model"), "my-team-alias-zz9") << "the record keeps what was asked";
+
+  r.response_body = R"({"id":"c","object":"chat.completion","model":"unpriced-zz9","choices":[],)"
+                    R"("usage":{"prompt_tokens":1000,"completion_tokens":100,"total_tokens":1100}})";
+  EXPECT_FALSE(builder().build(r).record->fields.cost) << "neither known: null, never a guess";
+}
+
 TEST(RecordBuilder, UpstreamClientError) {
   RequestRecord r = base();
   r.status_code = 400;

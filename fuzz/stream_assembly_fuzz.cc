@@ -6,6 +6,7 @@
 // same error type -- and streamed_data must be JSON on one line with no
 // secret value left in it. The input is the chunks, separated by 0x1E
 // (so that chunks may hold line breaks, which the fast path must refuse).
+// Each input is assembled both as chat chunks and as Responses API events.
 #include "telemetry/stream_assembler.h"
 
 #include <boost/json/parse.hpp>
@@ -28,8 +29,8 @@ struct Result {
   std::optional<std::string> error_type;
 };
 
-Result assemble(const std::vector<std::string_view>& chunks, bool general_path_only) {
-  gw::StreamAssembler assembler({}, general_path_only);
+Result assemble(const std::vector<std::string_view>& chunks, bool general_path_only, gw::ResponseApi api) {
+  gw::StreamAssembler assembler({}, general_path_only, api);
   Result r;
   r.streamed_text = "[";
   for (std::size_t i = 0; i < chunks.size(); ++i) {
@@ -37,8 +38,8 @@ Result assemble(const std::vector<std::string_view>& chunks, bool general_path_o
     assembler.add(chunks[i], &r.streamed_text);
   }
   r.streamed_text += ']';
-  r.error_type = assembler.errorType();
   r.response = assembler.finish();
+  r.error_type = assembler.errorType();
   return r;
 }
 
@@ -111,18 +112,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (end == std::string_view::npos) break;
     input.remove_prefix(end + 1);
   }
-  Result fast = assemble(chunks, false);
-  Result general = assemble(chunks, true);
-  boost::system::error_code ec_fast, ec_general;
-  boost::json::parse_options options;
-  options.max_depth = 1024;
-  boost::json::value fast_streamed = boost::json::parse(fast.streamed_text, ec_fast, {}, options);
-  boost::json::value general_streamed = boost::json::parse(general.streamed_text, ec_general, {}, options);
-  if (ec_fast || ec_general) std::abort();  // streamed_data is always JSON
-  if (fast.streamed_text.find_first_of("\r\n") != std::string::npos) std::abort();  // on one line
-  if (!sameValue(fast_streamed, general_streamed)) std::abort();
-  if (fast.response != general.response) std::abort();
-  if (fast.error_type != general.error_type) std::abort();
-  if (leaksSecret(fast_streamed) || leaksSecret(fast.response)) std::abort();
+  for (gw::ResponseApi api : {gw::ResponseApi::kChatCompletions, gw::ResponseApi::kResponses}) {
+    Result fast = assemble(chunks, false, api);
+    Result general = assemble(chunks, true, api);
+    boost::system::error_code ec_fast, ec_general;
+    boost::json::parse_options options;
+    options.max_depth = 1024;
+    boost::json::value fast_streamed = boost::json::parse(fast.streamed_text, ec_fast, {}, options);
+    boost::json::value general_streamed = boost::json::parse(general.streamed_text, ec_general, {}, options);
+    if (ec_fast || ec_general) std::abort();  // streamed_data is always JSON
+    if (fast.streamed_text.find_first_of("\r\n") != std::string::npos) std::abort();  // on one line
+    if (!sameValue(fast_streamed, general_streamed)) std::abort();
+    if (fast.response != general.response) std::abort();
+    if (fast.error_type != general.error_type) std::abort();
+    if (leaksSecret(fast_streamed) || leaksSecret(fast.response)) std::abort();
+  }
   return 0;
 }

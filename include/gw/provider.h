@@ -114,10 +114,28 @@ struct Usage {
   std::optional<std::int64_t> reasoning;       // included in output
 };
 
+// The OpenAI API a response belongs to, which says how its record is made.
+enum class ResponseApi {
+  // chat/completions, completions, embeddings and everything else: "usage"
+  // with prompt_tokens/completion_tokens; stream chunks are
+  // chat.completion.chunk objects, assembled into one.
+  kChatCompletions,
+  // /v1/responses and below: "usage" with input_tokens/output_tokens; stream
+  // chunks are the data of the Responses events (each with a "type"), and
+  // the record's response is the last "response" object they carried.
+  kResponses,
+};
+
 // What a ResponseHandler saw, for the request record. Filled incrementally.
 struct ResponseObservation {
   Usage usage;
-  // Streams: each chunk's JSON as sent to the client (OpenAI chunk form), in
+  ResponseApi api = ResponseApi::kChatCompletions;
+  // False when a usage the response holds is not this request's: a stored
+  // response retrieved again (GET /v1/responses/{id}). The record then has
+  // no tokens and no cost.
+  bool own_usage = true;
+  // Streams: each chunk's JSON as sent to the client (OpenAI chunk form, or
+  // the data of each event for ResponseApi::kResponses), in
   // order, then the usage chunk the gateway asked for itself. Capped by the
   // capture budget; chunks past it are counted, not kept.
   std::vector<std::string> chunks;

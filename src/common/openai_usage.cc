@@ -35,6 +35,17 @@ void readOpenAiUsage(const boost::json::object& u, Usage& out) {
   if (!out.total && out.input && out.output) out.total = saturatingAdd(*out.input, *out.output);
 }
 
+void readResponsesUsage(const boost::json::object& u, Usage& out) {
+  if (auto v = asInt(u.if_contains("input_tokens"))) out.input = v;
+  if (auto v = asInt(u.if_contains("output_tokens"))) out.output = v;
+  if (auto v = asInt(u.if_contains("total_tokens"))) out.total = v;
+  if (const auto* d = u.if_contains("input_tokens_details"); d && d->is_object())
+    if (auto v = asInt(d->as_object().if_contains("cached_tokens"))) out.cached_input = v;
+  if (const auto* d = u.if_contains("output_tokens_details"); d && d->is_object())
+    if (auto v = asInt(d->as_object().if_contains("reasoning_tokens"))) out.reasoning = v;
+  if (!out.total && out.input && out.output) out.total = saturatingAdd(*out.input, *out.output);
+}
+
 std::optional<UsageMemberPos> findLastUsageMember(std::string_view text, std::size_t before) {
   static constexpr std::string_view kKey = "\"usage\"";
   // Backwards from one 'u' to the previous with memrchr (vectorised; 'u'
@@ -62,13 +73,25 @@ std::optional<UsageMemberPos> findLastUsageMember(std::string_view text, std::si
 
 namespace {
 
+// The member names of a usage object: chat/completions (and embeddings) or
+// the Responses API.
+struct UsageKeys {
+  std::string_view input, output, input_details, output_details;
+};
+constexpr UsageKeys kChatUsageKeys{"prompt_tokens", "completion_tokens", "prompt_tokens_details",
+                                   "completion_tokens_details"};
+constexpr UsageKeys kResponsesUsageKeys{"input_tokens", "output_tokens", "input_tokens_details",
+                                        "output_tokens_details"};
+
 // Handler for json::basic_parser over one OpenAI usage object: keeps the
-// numbers readOpenAiUsage takes from the tree, by the same rules (the last
+// numbers readOpenAiUsage (readResponsesUsage) takes from the tree, by the same rules (the last
 // of duplicate keys counts; a value that is not a number leaves the field
 // unset), without building the tree. Depth 1 is the usage object, depth 2
 // its *_details objects.
 class UsageHandler : public JsonSaxDefaults {
  public:
+  explicit UsageHandler(const UsageKeys& keys) : keys_(keys) {}
+
   Usage found;
   bool has_completion_key = false;
   bool is_object = false;
@@ -106,11 +129,11 @@ class UsageHandler : public JsonSaxDefaults {
     }
     key_ = Slot::kNone;
     if (depth_ == 1) {
-      if (k == "prompt_tokens") key_ = Slot::kInput;
-      else if (k == "completion_tokens") key_ = Slot::kOutput, has_completion_key = true;
+      if (k == keys_.input) key_ = Slot::kInput;
+      else if (k == keys_.output) key_ = Slot::kOutput, has_completion_key = true;
       else if (k == "total_tokens") key_ = Slot::kTotal;
-      else if (k == "prompt_tokens_details") key_ = Slot::kPromptDetails;
-      else if (k == "completion_tokens_details") key_ = Slot::kCompletionDetails;
+      else if (k == keys_.input_details) key_ = Slot::kPromptDetails;
+      else if (k == keys_.output_details) key_ = Slot::kCompletionDetails;
     } else if (depth_ == 2 && details_ == Slot::kPromptDetails && k == "cached_tokens") {
       key_ = Slot::kCachedInput;
     } else if (depth_ == 2 && details_ == Slot::kCompletionDetails && k == "reasoning_tokens") {
@@ -149,20 +172,21 @@ class UsageHandler : public JsonSaxDefaults {
     return true;
   }
 
+  const UsageKeys& keys_;
   std::size_t depth_ = 0;
   Slot key_ = Slot::kNone;
   Slot details_ = Slot::kNone;
   std::string part_;
 };
 
-}  // namespace
-
-bool scanOpenAiUsage(std::string_view text, Usage& out) {
+// The last usage object of `text` read with `keys`; `embeddings` applies
+// the embeddings rule (no completion count: output 0).
+bool scanUsage(std::string_view text, Usage& out, const UsageKeys& keys, bool embeddings) {
   for (auto m = findLastUsageMember(text); m; m = findLastUsageMember(text, m->key)) {
     if (m->value >= text.size() || text[m->value] != '{') continue;
     // Read by a SAX pass, no tree: the usage object of every response and
     // stream passes here.
-    boost::json::basic_parser<UsageHandler> parser(boost::json::parse_options{});
+    boost::json::basic_parser<UsageHandler> parser(boost::json::parse_options{}, keys);
     boost::system::error_code ec;
     parser.write_some(false, text.data() + m->value, text.size() - m->value, ec);
     if (ec || !parser.handler().is_object) continue;
@@ -171,11 +195,19 @@ bool scanOpenAiUsage(std::string_view text, Usage& out) {
     for (auto [from, to] : {std::pair{&u.input, &out.input}, {&u.output, &out.output}, {&u.total, &out.total},
                             {&u.cached_input, &out.cached_input}, {&u.reasoning, &out.reasoning}})
       if (*from) *to = *from;
-    if (out.input && !out.output && !h.has_completion_key) out.output = 0;  // embeddings
+    if (embeddings && out.input && !out.output && !h.has_completion_key) out.output = 0;
     if (!out.total && out.input && out.output) out.total = saturatingAdd(*out.input, *out.output);
     return true;
   }
   return false;
+}
+
+}  // namespace
+
+bool scanOpenAiUsage(std::string_view text, Usage& out) { return scanUsage(text, out, kChatUsageKeys, true); }
+
+bool scanResponsesUsage(std::string_view text, Usage& out) {
+  return scanUsage(text, out, kResponsesUsageKeys, false);
 }
 
 std::string scanModel(std::string_view text) {

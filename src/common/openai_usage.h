@@ -1,5 +1,6 @@
 // Token usage and the model name read from OpenAI-shaped JSON: the "usage"
-// object of responses, stream chunks and embeddings, and "model". Used by
+// object of responses, stream chunks and embeddings (or of the Responses
+// API: see readResponsesUsage), and "model". Used by
 // providers (OpenAI-compatible streams), by the proxy (the usage of a
 // non-streamed body it captured) and by the record builder (assembled
 // streams). Pure functions, safe on any thread.
@@ -21,6 +22,12 @@ namespace gw {
 // "completion_tokens_details":{"reasoning_tokens"}}, or the embeddings form).
 void readOpenAiUsage(const boost::json::object& usage, Usage& out);
 
+// Reads an OpenAI Responses API "usage" object ({"input_tokens",
+// "output_tokens","total_tokens","input_tokens_details":{"cached_tokens"},
+// "output_tokens_details":{"reasoning_tokens"}}). total is input + output
+// when the object has no total_tokens.
+void readResponsesUsage(const boost::json::object& usage, Usage& out);
+
 // Where a "usage" member is in JSON text: the offset of its key's opening
 // quote and of its value's first byte.
 struct UsageMemberPos {
@@ -39,6 +46,11 @@ std::optional<UsageMemberPos> findLastUsageMember(std::string_view json_text,
 // Finds the last top-level-looking "usage":{...} in JSON text and reads it
 // without parsing the rest of the document. Cheap enough for the hot path.
 bool scanOpenAiUsage(std::string_view json_text, Usage& out);
+
+// The same for a Responses API usage object (a response body, or the
+// response.completed / incomplete / failed event of a stream, whose last
+// "usage" member is the response's).
+bool scanResponsesUsage(std::string_view json_text, Usage& out);
 
 // "model" of an OpenAI response/chunk, found cheaply, or empty.
 std::string scanModel(std::string_view json_text);

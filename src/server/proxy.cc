@@ -185,9 +185,12 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     ctx.keep_alive = false;
   }
   // Usage of a non-streamed OpenAI-shaped body, read from what was captured.
-  if (ctx.observed && !rec.streamed && !rec.observation.usage.input && rec.status_code < 400)
-    scanOpenAiUsage(rec.response_body_truncated ? std::string_view(ctx.usage_tail) : rec.response_body,
-                    rec.observation.usage);
+  if (ctx.observed && !rec.streamed && !rec.observation.usage.input && rec.observation.own_usage &&
+      rec.status_code < 400) {
+    const std::string_view body = rec.response_body_truncated ? std::string_view(ctx.usage_tail) : rec.response_body;
+    if (rec.observation.api == ResponseApi::kResponses) scanResponsesUsage(body, rec.observation.usage);
+    else scanOpenAiUsage(body, rec.observation.usage);
+  }
   if (!keep_bodies) rec.response_body.clear();
   finish();
   co_return ctx.keep_alive;

@@ -226,7 +226,13 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   json::monotonic_resource scratch(scratch_buffer, sizeof(scratch_buffer));
   json::storage_ptr sp(&scratch);
 
-  Usage usage = obs.usage;
+  Usage usage = obs.own_usage ? obs.usage : Usage{};
+  const bool responses_api = obs.api == ResponseApi::kResponses;
+  auto readUsage = [&](const json::object& u) {
+    if (!obs.own_usage) return;  // a stored response's usage is not this request's
+    if (responses_api) readResponsesUsage(u, usage);
+    else readOpenAiUsage(u, usage);
+  };
   std::optional<std::string> response_model = obs.response_model;
 
   // Response: parsed once, used for the record, usage and error type.
@@ -247,7 +253,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
     // only the chunks listed in streamed_data.
     const bool list_chunks = with_record && options_.capture_bodies;
     if (list_chunks) streamed_data.emplace().reserve(obs.chunk_bytes + obs.chunks.size());
-    StreamAssembler assembler(sp);
+    StreamAssembler assembler(sp, false, obs.api);
     std::size_t bytes = 0, listed = 0;
     chunks_not_captured = obs.chunks_not_captured;
     bool budget_left = true;
@@ -263,12 +269,12 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
       }
       assembler.add(chunk, listed_here ? &*streamed_data : nullptr);
     }
-    response_error_type = assembler.errorType();
     json::object assembled = assembler.finish();
-    // A stream's usage is in its last usage chunk, when the handler did not
-    // report it itself.
+    response_error_type = assembler.errorType();
+    // A stream's usage is in its last usage chunk (Responses API: its final
+    // response), when the handler did not report it itself.
     if (!usage.input && !usage.output)
-      if (const auto* u = assembled.if_contains("usage"); u && u->is_object()) readOpenAiUsage(u->as_object(), usage);
+      if (const auto* u = assembled.if_contains("usage"); u && u->is_object()) readUsage(u->as_object());
     if (options_.capture_bodies) response = std::move(assembled);
   } else if (read_response && (!in.response_body.empty() || in.response_body_truncated)) {
     std::optional<json::value> parsed;
@@ -278,12 +284,11 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
       response_error_type = errorTypeOf(*parsed);
       // Tokens: what the provider's handler observed, else the response's usage.
       if (!usage.input && !usage.output && parsed->is_object())
-        if (const auto* u = parsed->as_object().if_contains("usage"); u && u->is_object())
-          readOpenAiUsage(u->as_object(), usage);
+        if (const auto* u = parsed->as_object().if_contains("usage"); u && u->is_object()) readUsage(u->as_object());
       // The model that answered, for pricing, as a stream's chunks give it.
       if (!response_model && parsed->is_object())
-        if (const auto* m = parsed->as_object().if_contains("model"); m && m->is_string() && !m->get_string().empty())
-          response_model = std::string(m->get_string());
+        if (const auto* m = parsed->as_object().if_contains("model"); m && m->is_string() && !m->as_string().empty())
+          response_model.emplace(m->as_string());
     }
     if (options_.capture_bodies && with_record) {
       if (parsed && in.response_body.size() <= options_.max_body_bytes) {

@@ -113,6 +113,9 @@ class StreamAssembler::FastPass {
   // After a chunk the parser accepted: folds what it picked out into the
   // owner's response.
   void apply();
+  // Responses API: the event's "type" and whether its "response" is an object.
+  std::string_view eventType() const { return event_type_; }
+  bool hasResponse() const { return has_response_; }
 
   // Handler interface of json::basic_parser.
   bool on_document_begin(boost::system::error_code&) { return true; }
@@ -163,6 +166,8 @@ class StreamAssembler::FastPass {
     kRole,
     kOtherDeltaMember,
     kRefuse,  // "error" at the top level
+    kEventType,  // Responses API: "type" at the top level
+    kResponse,   // Responses API: "response" at the top level
   };
   struct ChoiceFacts {
     std::int64_t index = 0;
@@ -219,6 +224,8 @@ class StreamAssembler::FastPass {
   std::array<std::optional<json::value>, kTopLevelKeys.size()> top_{};
   std::vector<ChoiceFacts> choices_;
   std::size_t choice_count_ = 0;
+  std::string event_type_;
+  bool has_response_ = false;
 };
 
 void StreamAssembler::FastPass::begin() {
@@ -229,6 +236,8 @@ void StreamAssembler::FastPass::begin() {
   slot_ = Slot::kIgnore;
   for (auto& t : top_) t.reset();
   choice_count_ = 0;
+  event_type_.clear();
+  has_response_ = false;
 }
 
 void StreamAssembler::FastPass::apply() {
@@ -259,7 +268,8 @@ bool StreamAssembler::foldFast(std::string_view chunk) {
   if (ec || !fast_->done()) return false;
   for (char c : chunk.substr(used))
     if (c != ' ' && c != '\t') return false;
-  pass.apply();
+  if (api_ == ResponseApi::kResponses) noteResponsesEvent(chunk, pass.eventType(), pass.hasResponse());
+  else pass.apply();
   return true;
 }
 
@@ -275,7 +285,11 @@ bool StreamAssembler::FastPass::on_object_begin(boost::system::error_code& ec) {
       }
       return push(Ctx::kChoice);
     case Slot::kDelta: return push(Ctx::kDelta);
+    case Slot::kResponse:
+      has_response_ = true;
+      return push(Ctx::kSkip);
     case Slot::kIgnore:
+    case Slot::kEventType:
     case Slot::kChoices:  // not an array: the general path ignores it too
     case Slot::kText:     // not a string: ignored
       return push(Ctx::kSkip);
@@ -292,6 +306,8 @@ bool StreamAssembler::FastPass::on_array_begin(boost::system::error_code& ec) {
     case Slot::kDelta:
     case Slot::kText:
     case Slot::kUsage:
+    case Slot::kEventType:
+    case Slot::kResponse:
       return push(Ctx::kSkip);
     default: return refuse(ec);
   }
@@ -325,6 +341,9 @@ StreamAssembler::FastPass::Slot StreamAssembler::FastPass::classify(Ctx where, s
         case 2:
           if (key == "id") return top(0);
           break;
+        case 4:
+          if (key == "type" && owner_.api_ == ResponseApi::kResponses) return Slot::kEventType;
+          break;
         case 5:
           if (key == "model") return top(3);
           if (key == "usage") return Slot::kUsage;
@@ -336,6 +355,9 @@ StreamAssembler::FastPass::Slot StreamAssembler::FastPass::classify(Ctx where, s
         case 7:
           if (key == "created") return top(2);
           if (key == "choices") return Slot::kChoices;
+          break;
+        case 8:
+          if (key == "response" && owner_.api_ == ResponseApi::kResponses) return Slot::kResponse;
           break;
         case 18:
           if (key == "system_fingerprint") return top(4);
@@ -399,6 +421,10 @@ bool StreamAssembler::FastPass::on_string(json::string_view s, std::size_t, boos
       f.role.assign(text);
       break;
     }
+    case Slot::kEventType:
+      event_type_.assign(text);
+      ok = text != "error";  // an error event: the general path reads its code
+      break;
     case Slot::kIndex:
     case Slot::kOtherDeltaMember: ok = false; break;
     default: break;  // ignored, as the general path ignores it
@@ -435,9 +461,10 @@ bool StreamAssembler::FastPass::scalar(json::value v, boost::system::error_code&
   }
 }
 
-StreamAssembler::StreamAssembler(json::storage_ptr sp, bool general_path_only)
+StreamAssembler::StreamAssembler(json::storage_ptr sp, bool general_path_only, ResponseApi api)
     : sp_(std::move(sp)),
       general_path_only_(general_path_only),
+      api_(api),
       top_level_{json::value(nullptr, sp_), json::value("chat.completion.chunk", sp_), json::value(nullptr, sp_),
                  json::value(nullptr, sp_), json::value(nullptr, sp_)},
       usage_(nullptr, sp_),
@@ -477,9 +504,22 @@ void StreamAssembler::add(std::string_view chunk, std::string* streamed_entry) {
     if (streamed_entry) streamed_entry->append(json::serialize(json::string_view(toValidUtf8(scrubSecretsInText(chunk)))));
     return;
   }
-  if (!error_type_) error_type_ = errorTypeOf(*parsed);
+  if (api_ == ResponseApi::kChatCompletions && !error_type_) error_type_ = errorTypeOf(*parsed);
+  if (api_ == ResponseApi::kResponses && parsed->is_object()) {
+    const json::object& event = parsed->as_object();
+    std::string_view type;
+    if (const auto* t = event.if_contains("type"); t && t->is_string()) type = t->as_string();
+    if (type == "error" && !error_type_) {
+      if (const auto* c = event.if_contains("code"); c && c->is_string() && !c->as_string().empty())
+        error_type_.emplace(c->as_string());
+      else
+        error_type_ = errorTypeOf(*parsed).value_or("stream_error");
+    }
+    const auto* r = event.if_contains("response");
+    noteResponsesEvent(chunk, type, r && r->is_object());
+  }
   scrubForRecord(*parsed);
-  if (parsed->is_object()) foldTree(parsed->as_object());
+  if (api_ == ResponseApi::kChatCompletions && parsed->is_object()) foldTree(parsed->as_object());
   if (streamed_entry) streamed_entry->append(json::serialize(*parsed));
 }
 
@@ -518,7 +558,43 @@ void StreamAssembler::foldTree(const json::object& chunk) {
   }
 }
 
+namespace {
+bool isTerminalResponsesEvent(std::string_view type) {
+  return type == "response.completed" || type == "response.incomplete" || type == "response.failed";
+}
+}  // namespace
+
+void StreamAssembler::noteResponsesEvent(std::string_view chunk, std::string_view type, bool has_response) {
+  // A terminal event's response is the final one; a later event that is not
+  // terminal does not replace it.
+  const bool terminal = isTerminalResponsesEvent(type);
+  if (!has_response || (terminal_seen_ && !terminal)) return;
+  response_event_.assign(chunk);
+  response_event_type_.assign(type);
+  terminal_seen_ = terminal_seen_ || terminal;
+}
+
+json::object StreamAssembler::finishResponses() {
+  json::object out(sp_);
+  if (response_event_.empty()) return out;
+  json::monotonic_resource scratch;
+  std::optional<json::value> event = parseUntrustedJson(response_event_, &scratch);
+  if (!event || !event->is_object()) return out;
+  const auto* r = event->as_object().if_contains("response");
+  if (!r || !r->is_object()) return out;
+  if (response_event_type_ == "response.failed" && !error_type_) {
+    const json::value* code = nullptr;
+    if (const auto* e = r->as_object().if_contains("error"); e && e->is_object()) code = e->as_object().if_contains("code");
+    if (code && code->is_string() && !code->as_string().empty()) error_type_.emplace(code->as_string());
+    else error_type_ = "response_failed";
+  }
+  json::value response(*r, sp_);
+  scrubForRecord(response);
+  return std::move(response.as_object());
+}
+
 json::object StreamAssembler::finish() {
+  if (api_ == ResponseApi::kResponses) return finishResponses();
   json::object out(sp_);
   out.reserve(kTopLevelKeys.size() + 2);
   for (std::size_t k = 0; k < kTopLevelKeys.size(); ++k)

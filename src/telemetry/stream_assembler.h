@@ -14,8 +14,18 @@
 // member by member, serialise it again. Both paths give the same result; the
 // unit tests and fuzz_stream_assembly check that on every input.
 //
+// A Responses API stream (ResponseApi::kResponses) is not folded: its
+// chunks are the data of its events, and the assembled response is the
+// "response" object of its terminal event (response.completed, .incomplete
+// or .failed), else of the last event that carried one. Both paths only
+// note which event that is (the fast path also reads each event's "type");
+// finish() parses that one event. streamed_data entries follow the same
+// rules as for chat chunks.
+//
 // Runs on the telemetry thread; one assembler per record, not thread-safe.
 #pragma once
+
+#include "gw/provider.h"
 
 #include <boost/json/basic_parser.hpp>
 #include <boost/json/object.hpp>
@@ -35,7 +45,8 @@ class StreamAssembler {
  public:
   // The assembled response is built in `sp`'s memory. With `general_path_only`
   // every chunk takes the general path (the reference the tests compare with).
-  explicit StreamAssembler(boost::json::storage_ptr sp = {}, bool general_path_only = false);
+  explicit StreamAssembler(boost::json::storage_ptr sp = {}, bool general_path_only = false,
+                           ResponseApi api = ResponseApi::kChatCompletions);
   ~StreamAssembler();
   StreamAssembler(const StreamAssembler&) = delete;
   StreamAssembler& operator=(const StreamAssembler&) = delete;
@@ -49,11 +60,16 @@ class StreamAssembler {
   void add(std::string_view chunk, std::string* streamed_entry);
 
   // error.type (else error.code) of the first chunk that was an error object.
+  // Responses API: the "code" of the first "error" event (else its
+  // error.type / error.code, else "stream_error"); without one, the
+  // response.error.code of a response.failed terminal event (else
+  // "response_failed"). Complete only after finish().
   const std::optional<std::string>& errorType() const { return error_type_; }
 
   // The assembled response: id, object, created, model (and
   // system_fingerprint when a chunk had one), choices in index order,
-  // usage. Call once, after the last add().
+  // usage. Responses API: the final "response" object (scrubbed), or an
+  // empty object when no event carried one. Call once, after the last add().
   boost::json::object finish();
 
   // How many chunks took the fast path (for tests and benchmarks).
@@ -68,15 +84,25 @@ class StreamAssembler {
   // The general path's fold of one parsed, scrubbed chunk.
   void foldTree(const boost::json::object& chunk);
   boost::json::object& choiceAt(std::int64_t index);
+  // Responses API: an event of this type was accepted; `has_response` when
+  // its "response" member is an object.
+  void noteResponsesEvent(std::string_view chunk, std::string_view type, bool has_response);
+  boost::json::object finishResponses();
   void setTopLevel(std::size_t k, const boost::json::value& v);
 
   boost::json::storage_ptr sp_;
   bool general_path_only_;
+  ResponseApi api_;
   std::array<boost::json::value, 5> top_level_;  // id, object, created, model, system_fingerprint
   std::map<std::int64_t, boost::json::object> choices_;
   boost::json::value usage_;
   std::optional<std::string> error_type_;
   std::uint64_t fast_chunks_ = 0;
+  // Responses API: the text of the event whose "response" is the final one,
+  // its type, and whether it was a terminal event.
+  std::string response_event_;
+  std::string response_event_type_;
+  bool terminal_seen_ = false;
   std::unique_ptr<boost::json::basic_parser<FastPass>> fast_;  // reused from chunk to chunk
 };
 

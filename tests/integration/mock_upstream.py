@@ -17,6 +17,7 @@ Scenarios (model name):
                       model (one no price table knows), non-stream only
   fault-*          -> fault injection (resets, hangs, slow and large bodies):
                       see fault_scenario below
+Path /v1/responses (the OpenAI Responses API): see responses_route below.
 Every request is logged to the file given with --log (one JSON per line), so
 tests can check what reached the upstream (and that cancelled requests were
 cancelled: "closed" events).
@@ -162,6 +163,10 @@ async def handle(reader, writer, log):
                 writer.write(response(200, seen))
                 await writer.drain()
                 continue
+            if path == "/v1/responses" or path.startswith("/v1/responses/"):
+                if await responses_route(method, path, model, stream, reader, writer, log):
+                    continue
+                return
             if path == "/v1/messages":  # Anthropic Messages API
                 if not headers.get("x-api-key") or headers.get("anthropic-version") != "2023-06-01":
                     writer.write(response(401, b'{"type":"error","error":{"type":"authentication_error","message":"missing x-api-key"}}'))
@@ -242,6 +247,90 @@ async def handle(reader, writer, log):
             writer.close()
         except Exception:
             pass
+
+
+# --- The OpenAI Responses API (test_responses_api.py) ----------------------
+# POST /v1/responses, by model:
+#   responses-reasoning  the recorded reasoning response; streamed: the first
+#                        of the four recorded streams (up to its response.completed)
+#   responses-slow       the text stream, one event every 200 ms ("closed" if the gateway goes away)
+#   responses-failed     a stream that ends in response.failed (error code server_error)
+#   anything else        the recorded text response (non-stream or stream)
+# Streams are "event: <type>" and "data: <recorded line, unchanged>" per event,
+# sent in HTTP chunks cut at odd offsets. GET /v1/responses/{id} answers the
+# recorded text response, DELETE /v1/responses/{id} a deletion object, GET
+# /v1/responses/{id}/input_items an empty list.
+RESPONSES_FAILED = [
+    b'{"type":"response.created","response":{"id":"resp_failed","object":"response","status":"in_progress",'
+    b'"model":"gpt-4o-mini-2024-07-18","output":[],"usage":null},"sequence_number":0}',
+    b'{"type":"response.failed","response":{"id":"resp_failed","object":"response","status":"failed",'
+    b'"model":"gpt-4o-mini-2024-07-18","error":{"code":"server_error","message":"The model failed"},"output":[],'
+    b'"usage":{"input_tokens":7,"input_tokens_details":{"cached_tokens":0},"output_tokens":0,'
+    b'"output_tokens_details":{"reasoning_tokens":0},"total_tokens":7}},"sequence_number":1}',
+]
+
+
+def responses_events(model):
+    """The data lines of the stream for `model`, as recorded (bytes)."""
+    if model == "responses-failed":
+        return RESPONSES_FAILED
+    name = "openai-responses-reasoning.chunks.jsonl" if model == "responses-reasoning" \
+        else "openai-responses-text.chunks.jsonl"
+    lines = [l for l in transcript(name).split(b"\n") if l.strip()]
+    if model == "responses-reasoning":
+        end = next(i for i, l in enumerate(lines) if json.loads(l)["type"] == "response.completed")
+        lines = lines[:end + 1]
+    return lines
+
+
+def responses_sse(model):
+    """The stream's bytes: one "event:" and one "data:" line per event."""
+    return b"".join(b"event: %s\ndata: %s\n\n" % (json.loads(l)["type"].encode(), l)
+                    for l in responses_events(model))
+
+
+async def responses_route(method, path, model, stream, reader, writer, log):
+    rest = path.split("?", 1)[0][len("/v1/responses"):]
+    if method == "POST" and rest == "":
+        if not stream:
+            name = "openai-responses-reasoning.json" if model == "responses-reasoning" else "openai-responses-text.json"
+            writer.write(response(200, transcript(name)))
+            await writer.drain()
+            return True
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+                     b"Transfer-Encoding: chunked\r\nx-request-id: req_upstream_responses\r\n\r\n")
+        try:
+            if model == "responses-slow":
+                events = [b"event: %s\ndata: %s\n\n" % (json.loads(l)["type"].encode(), l)
+                          for l in responses_events(model)]
+                for e in events:
+                    writer.write(b"%x\r\n%s\r\n" % (len(e), e))
+                    await writer.drain()
+                    await asyncio.sleep(0.2)
+                    if reader.at_eof():
+                        raise ConnectionError
+            else:
+                blob = responses_sse(model)
+                for i in range(0, len(blob), 53):  # events split across HTTP chunks
+                    part = blob[i:i + 53]
+                    writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        except (ConnectionError, OSError):
+            log.write(event="closed", model=model)
+            return False
+        return True
+    rid = rest.lstrip("/").split("/")[0]
+    if method == "GET" and rest.endswith("/input_items"):
+        writer.write(response(200, b'{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":false}'))
+    elif method == "GET":
+        writer.write(response(200, transcript("openai-responses-text.json")))
+    elif method == "DELETE":
+        writer.write(response(200, json.dumps({"id": rid, "object": "response.deleted", "deleted": True}).encode()))
+    else:
+        writer.write(response(400, b'{"error":{"message":"unknown Responses route","type":"invalid_request_error"}}'))
+    await writer.drain()
+    return True
 
 
 # --- Fault injection scenarios (test_faults.py) ---------------------------

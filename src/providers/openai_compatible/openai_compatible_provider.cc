@@ -153,7 +153,9 @@ namespace {
 // Non-SSE responses (JSON bodies, errors, files, audio): bytes unchanged.
 class PassthroughHandler final : public ResponseHandler {
  public:
-  explicit PassthroughHandler(const UpstreamResponseHead& h) {
+  PassthroughHandler(const UpstreamResponseHead& h, ResponseApi api, bool own_usage) {
+    obs_.api = api;
+    obs_.own_usage = own_usage;
     head_.status = h.status;
     head_.content_type = std::string(h.content_type);
     head_.framing = Framing::kRelay;
@@ -204,14 +206,37 @@ class ErrorPassthroughHandler final : public ResponseHandler {
   ResponseObservation obs_;
 };
 
+// The "type" of a Responses API event: its SSE event name, else the first
+// "type" string member of its data (OpenAI writes the event's own first).
+std::string_view responsesEventType(const SseEvent& e) {
+  if (!e.event.empty()) return e.event;
+  static constexpr std::string_view kKey = "\"type\":\"";
+  auto pos = findBytes(e.data, kKey);
+  if (pos == std::string_view::npos) return {};
+  pos += kKey.size();
+  auto end = e.data.find('"', pos);
+  if (end == std::string_view::npos) return {};
+  return e.data.substr(pos, end - pos);
+}
+
+// The events that end a Responses stream, each carrying the final response
+// with its usage.
+bool isTerminalResponsesEvent(std::string_view type) {
+  return type == "response.completed" || type == "response.incomplete" || type == "response.failed";
+}
+
 // text/event-stream responses. When the gateway did not change the request,
 // bytes are forwarded exactly as received and only observed; when it added
 // include_usage, events are re-framed so that the usage-only chunk and the
-// "usage":null members can be left out.
+// "usage":null members can be left out. A Responses API stream is always
+// forwarded unchanged; its usage is read from its terminal event only.
 class SseHandler final : public ResponseHandler {
  public:
-  SseHandler(const UpstreamResponseHead& h, bool injected, bool observed, std::size_t budget)
+  SseHandler(const UpstreamResponseHead& h, bool injected, bool observed, ResponseApi api, bool own_usage,
+             std::size_t budget)
       : injected_(injected), observed_(observed || injected), budget_(budget) {
+    obs_.api = api;
+    obs_.own_usage = own_usage;
     head_.status = h.status;
     head_.content_type = std::string(h.content_type);
     head_.framing = Framing::kRelay;
@@ -256,6 +281,7 @@ class SseHandler final : public ResponseHandler {
 
  private:
   void onEvent(const SseEvent& e, std::string& out) {
+    if (obs_.api == ResponseApi::kResponses) return onResponsesEvent(e);
     if (e.data == "[DONE]") {
       if (injected_) out.append("data: [DONE]\n\n");
       return;
@@ -269,6 +295,21 @@ class SseHandler final : public ResponseHandler {
       return;
     }
     if (isObjectValue(e.data, findLastUsageMember(e.data))) scanOpenAiUsage(e.data, obs_.usage);
+    capture(e.data);
+  }
+
+  // A Responses API event: kept for the record as it is; only the terminal
+  // event is read (its response's usage and model), by a scan, not a parse.
+  // Errors (an "error" event, response.failed) are read from the kept
+  // events by the record builder.
+  void onResponsesEvent(const SseEvent& e) {
+    if (!obs_.response_model) {
+      if (auto m = scanModel(e.data); !m.empty()) obs_.response_model = std::move(m);
+    }
+    if (isTerminalResponsesEvent(responsesEventType(e))) {
+      if (auto m = scanModel(e.data); !m.empty()) obs_.response_model = std::move(m);
+      if (obs_.own_usage) scanResponsesUsage(e.data, obs_.usage);
+    }
     capture(e.data);
   }
 
@@ -340,8 +381,14 @@ class SseHandler final : public ResponseHandler {
 std::unique_ptr<ResponseHandler> OpenAiCompatibleProvider::respond(const ClientRequest& r,
                                                                    const UpstreamResponseHead& h,
                                                                    std::size_t capture_budget) const {
+  // The Responses API: a new response (POST /v1/responses) has its own
+  // usage; one retrieved, cancelled or listed below it (/v1/responses/{id}...)
+  // is earlier work.
+  const bool responses = r.path == "/v1/responses" || r.path.starts_with("/v1/responses/");
+  const ResponseApi api = responses ? ResponseApi::kResponses : ResponseApi::kChatCompletions;
+  const bool own_usage = !responses || (r.method == "POST" && r.path == "/v1/responses");
   if (h.status < 300 && iequals(trim(h.content_type.substr(0, h.content_type.find(';'))), "text/event-stream"))
-    return std::make_unique<SseHandler>(h, injectsUsage(r), r.observed, capture_budget);
+    return std::make_unique<SseHandler>(h, injectsUsage(r), r.observed, api, own_usage, capture_budget);
   if (h.status >= 400) {
     std::vector<std::string> secrets;
     if (auto auth = r.headers ? r.headers->get("authorization") : std::nullopt) {
@@ -351,7 +398,7 @@ std::unique_ptr<ResponseHandler> OpenAiCompatibleProvider::respond(const ClientR
     if (env_authorization_.size() > 7) secrets.push_back(env_authorization_.substr(7));
     return std::make_unique<ErrorPassthroughHandler>(h, std::move(secrets));
   }
-  return std::make_unique<PassthroughHandler>(h);
+  return std::make_unique<PassthroughHandler>(h, api, own_usage);
 }
 
 }  // namespace gw::providers::openai_compatible

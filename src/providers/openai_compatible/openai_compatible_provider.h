@@ -6,6 +6,9 @@
 //    "usage":null fields it causes) are then hidden from a client that did
 //    not ask for them;
 //  - a "provider/model" prefix removed by the router is removed upstream too.
+// POST /v1/responses (the Responses API) is relayed unchanged, streams
+// event by event; its observation says ResponseApi::kResponses, so that the
+// record reads its usage (input_tokens...) and its events.
 #pragma once
 
 #include "gw/provider.h"
@@ -26,7 +29,9 @@ class OpenAiCompatibleProvider final : public Provider {
   std::unique_ptr<ResponseHandler> respond(const ClientRequest& request, const UpstreamResponseHead& head,
                                            std::size_t capture_budget) const override;
 
-  // True when prepare() adds include_usage for this request.
+  // True when prepare() adds include_usage for this request: a streamed
+  // chat/completions or completions request only (the Responses API has no
+  // stream_options).
   static bool injectsUsage(const ClientRequest& request);
 
  private:

@@ -1,5 +1,7 @@
 #include "providers/openai_compatible/openai_compatible_provider.h"
 
+#include "common/openai_usage.h"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
@@ -381,6 +383,233 @@ TEST(OpenAiCompatible, ErrorEchoingTheKeyIsRedacted) {
   std::string out2;
   ASSERT_TRUE(h2->onBody("key sk-client-key-123 and short keys stay: sk-", out2));
   EXPECT_EQ(out2, "key [REDACTED] and short keys stay: sk-");
+}
+
+// --- The Responses API (POST /v1/responses).
+
+std::vector<std::string> responsesLines(const std::string& name) {
+  std::ifstream in(std::string(GW_TESTDATA_DIR "/providers/transcripts/") + name);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+std::string readFile(const std::string& name) {
+  std::ifstream in(std::string(GW_TESTDATA_DIR "/providers/transcripts/") + name);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// "event: <type>" and "data: <line>" for each line, as OpenAI sends them.
+std::string responsesSse(const std::vector<std::string>& lines, bool with_event_lines = true) {
+  std::string out;
+  for (const auto& l : lines) {
+    if (with_event_lines)
+      out += "event: " + std::string(boost::json::parse(l).as_object().at("type").as_string()) + "\n";
+    out += "data: " + l + "\n\n";
+  }
+  return out;
+}
+
+struct ResponsesFixture : Fixture {
+  explicit ResponsesFixture(std::string b, const ProviderConfig& config) : Fixture(std::move(b), config) {
+    req.target = "/v1/responses";
+    req.path = "/v1/responses";
+  }
+};
+
+// Feeds `upstream` to a Responses stream handler in pieces of `step` bytes;
+// the client must get the very same bytes.
+std::unique_ptr<ResponseHandler> relayResponses(const OpenAiCompatibleProvider& p, const ClientRequest& req,
+                                                const std::string& upstream, std::size_t step = 7,
+                                                std::size_t budget = 1 << 20) {
+  Headers hh;
+  auto handler = p.respond(req, UpstreamResponseHead{200, "text/event-stream; charset=utf-8", &hh}, budget);
+  EXPECT_TRUE(handler->head().passthrough_bytes);
+  std::string out;
+  for (std::size_t i = 0; i < upstream.size(); i += step)
+    EXPECT_TRUE(handler->onBody(std::string_view(upstream).substr(i, step), out));
+  EXPECT_TRUE(handler->onEnd(out));
+  EXPECT_EQ(out, upstream) << "the events are relayed byte for byte";
+  return handler;
+}
+
+TEST(OpenAiCompatible, ResponsesRequestIsForwardedWithoutStreamOptions) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  ResponsesFixture f(R"({"model":"gpt-4o-mini","stream":true,"input":"Hi"})", config);
+  EXPECT_FALSE(OpenAiCompatibleProvider::injectsUsage(f.req)) << "the Responses API has no stream_options";
+  EXPECT_FALSE(p.wantsParsedBody(f.req));
+  auto up = p.prepare(f.req);
+  ASSERT_TRUE(up);
+  EXPECT_TRUE(up->forwards_client_body);
+  EXPECT_EQ(up->bodyFor(f.req), f.body);
+  EXPECT_EQ(up->target, "/v1/responses");
+}
+
+TEST(OpenAiCompatible, ResponsesStreamUsageAndModelFromTheCompletedEvent) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  ResponsesFixture f(R"({"model":"gpt-4o-mini","stream":true,"input":"Hi"})", config);
+  const auto lines = responsesLines("openai-responses-text.chunks.jsonl");
+  ASSERT_EQ(lines.size(), 9u);
+  for (bool event_lines : {true, false}) {
+    auto handler = relayResponses(p, f.req, responsesSse(lines, event_lines));
+    const auto& obs = handler->observation();
+    EXPECT_EQ(obs.api, ResponseApi::kResponses);
+    EXPECT_EQ(obs.usage.input, 12);
+    EXPECT_EQ(obs.usage.output, 2);
+    EXPECT_EQ(obs.usage.total, 14);
+    EXPECT_EQ(obs.usage.cached_input, 0);
+    EXPECT_EQ(obs.usage.reasoning, 0);
+    EXPECT_FALSE(obs.usage.cache_creation);
+    EXPECT_EQ(obs.response_model, "gpt-4o-mini-2024-07-18");
+    EXPECT_EQ(obs.chunks, lines) << "every event's data, in order";
+    EXPECT_FALSE(obs.provider_error_type);
+  }
+}
+
+TEST(OpenAiCompatible, ResponsesReasoningStreamUsage) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  ResponsesFixture f(R"({"model":"gpt-5.1-codex-max","stream":true,"input":"Hi"})", config);
+  const auto lines = responsesLines("openai-responses-reasoning.chunks.jsonl");
+  ASSERT_EQ(lines.size(), 110u);
+  // The first of the four recorded streams: up to its response.completed.
+  std::vector<std::string> first(lines.begin(), lines.begin() + 56);
+  auto one = relayResponses(p, f.req, responsesSse(first), 13);
+  EXPECT_EQ(one->observation().usage.input, 134);
+  EXPECT_EQ(one->observation().usage.output, 28);
+  EXPECT_EQ(one->observation().usage.total, 162);
+  EXPECT_EQ(one->observation().usage.cached_input, 0);
+  EXPECT_EQ(one->observation().usage.reasoning, 0);
+  EXPECT_EQ(one->observation().response_model, "gpt-5.1-codex-max");
+  // All four one after another: the last terminal event's usage, not a sum.
+  auto all = relayResponses(p, f.req, responsesSse(lines), 4096);
+  EXPECT_EQ(all->observation().usage.input, 299);
+  EXPECT_EQ(all->observation().usage.output, 12);
+  EXPECT_EQ(all->observation().usage.total, 311);
+  EXPECT_EQ(all->observation().chunks.size(), 110u);
+}
+
+TEST(OpenAiCompatible, ResponsesIncompleteAndFailedEventsCarryUsage) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  ResponsesFixture f(R"({"model":"gpt-5-mini","stream":true,"input":"Hi"})", config);
+  const std::vector<std::string> incomplete = {
+      R"({"type":"response.created","response":{"id":"resp_1","model":"gpt-5-mini-2025-08-07","status":"in_progress","usage":null},"sequence_number":0})",
+      R"({"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":"Hel","sequence_number":1})",
+      R"({"type":"response.incomplete","response":{"id":"resp_1","model":"gpt-5-mini-2025-08-07","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":40},"output_tokens":50,"output_tokens_details":{"reasoning_tokens":30}}},"sequence_number":2})"};
+  auto a = relayResponses(p, f.req, responsesSse(incomplete));
+  EXPECT_EQ(a->observation().usage.input, 100);
+  EXPECT_EQ(a->observation().usage.output, 50);
+  EXPECT_EQ(a->observation().usage.total, 150) << "input + output without total_tokens";
+  EXPECT_EQ(a->observation().usage.cached_input, 40);
+  EXPECT_EQ(a->observation().usage.reasoning, 30);
+
+  const std::vector<std::string> failed = {
+      R"({"type":"response.created","response":{"id":"resp_2","model":"gpt-5-mini-2025-08-07","status":"in_progress","usage":null},"sequence_number":0})",
+      R"({"type":"response.failed","response":{"id":"resp_2","model":"gpt-5-mini-2025-08-07","status":"failed","error":{"code":"server_error","message":"boom"},"usage":{"input_tokens":7,"output_tokens":0,"total_tokens":7}},"sequence_number":1})"};
+  auto b = relayResponses(p, f.req, responsesSse(failed, false));
+  EXPECT_EQ(b->observation().usage.input, 7);
+  EXPECT_EQ(b->observation().usage.output, 0);
+  EXPECT_EQ(b->observation().usage.total, 7);
+  EXPECT_FALSE(b->observation().usage.cached_input);
+}
+
+TEST(OpenAiCompatible, ResponsesUsageIsReadFromTheTerminalEventOnly) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  ResponsesFixture f(R"({"model":"m","stream":true,"input":"Hi"})", config);
+  // A usage in a non-terminal event is not the response's final usage.
+  const std::vector<std::string> lines = {
+      R"({"type":"response.in_progress","response":{"id":"r","model":"m","usage":{"input_tokens":1,"output_tokens":1}}})"};
+  auto h = relayResponses(p, f.req, responsesSse(lines));
+  EXPECT_FALSE(h->observation().usage.input);
+  EXPECT_EQ(h->observation().response_model, "m");
+}
+
+TEST(OpenAiCompatible, MalformedResponsesEventsNeverCrashAndLeaveUsageAbsent) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  ResponsesFixture f(R"({"model":"m","stream":true,"input":"Hi"})", config);
+  const std::vector<std::string> bodies = {
+      "event: response.completed\ndata: {not json\n\n",
+      "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":\"x\"}}\n\n",
+      "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":\n\n",
+      "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":\"many\"}}}\n\n",
+      "data: {\"type\":\"response.completed\"\n\n",
+      "data: {\"type\":\"\n\n",
+      "data: [DONE]\n\n",
+      "event: response.completed\ndata: \n\n",
+      ": comment only\n\n",
+  };
+  for (const auto& body : bodies) {
+    auto h = relayResponses(p, f.req, body, 3);
+    EXPECT_FALSE(h->observation().usage.input) << body;
+    EXPECT_FALSE(h->observation().usage.output) << body;
+  }
+}
+
+TEST(OpenAiCompatible, ResponsesBodiesAreMarkedForTheRecordAndUsageScans) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  ResponsesFixture f(R"({"model":"gpt-5-mini","input":"Hi"})", config);
+  Headers hh;
+  auto h = p.respond(f.req, UpstreamResponseHead{200, "application/json", &hh}, 1 << 20);
+  EXPECT_EQ(h->observation().api, ResponseApi::kResponses);
+  const std::string body = readFile("openai-responses-reasoning.json");
+  std::string out;
+  ASSERT_TRUE(h->onBody(body, out));
+  EXPECT_EQ(out, body);
+
+  // What the proxy reads from the captured body.
+  Usage u;
+  ASSERT_TRUE(scanResponsesUsage(body, u));
+  EXPECT_EQ(u.input, 865);
+  EXPECT_EQ(u.output, 163);
+  EXPECT_EQ(u.total, 1028);
+  EXPECT_EQ(u.cached_input, 0);
+  EXPECT_EQ(u.reasoning, 128);
+  Usage chat;
+  scanOpenAiUsage(body, chat);
+  EXPECT_FALSE(chat.input) << "chat's reader does not take Responses usage";
+  Usage text;
+  ASSERT_TRUE(scanResponsesUsage(readFile("openai-responses-text.json"), text));
+  EXPECT_EQ(text.input, 12);
+  EXPECT_EQ(text.output, 2);
+  EXPECT_EQ(text.total, 14);
+  EXPECT_EQ(text.cached_input, 0);
+  EXPECT_EQ(text.reasoning, 0);
+  // The tree reader agrees.
+  Usage tree;
+  readResponsesUsage(boost::json::parse(body).as_object().at("usage").as_object(), tree);
+  EXPECT_EQ(tree.input, u.input);
+  EXPECT_EQ(tree.output, u.output);
+  EXPECT_EQ(tree.total, u.total);
+  EXPECT_EQ(tree.cached_input, u.cached_input);
+  EXPECT_EQ(tree.reasoning, u.reasoning);
+
+  // Retrieving or deleting a stored response is not a new response.
+  for (std::string_view method : {"GET", "DELETE"}) {
+    ResponsesFixture g(R"({})", config);
+    g.req.method = method;
+    g.req.target = g.req.path = "/v1/responses/resp_1";
+    auto other = p.respond(g.req, UpstreamResponseHead{200, "application/json", &hh}, 1 << 20);
+    EXPECT_EQ(other->observation().api, ResponseApi::kResponses) << method;
+    EXPECT_FALSE(other->observation().own_usage) << method;
+  }
+  EXPECT_TRUE(h->observation().own_usage);
+  // A stored response streamed again: its events, not its usage.
+  ResponsesFixture g(R"({})", config);
+  g.req.method = "GET";
+  g.req.target = "/v1/responses/resp_1?stream=true";
+  g.req.path = "/v1/responses/resp_1";
+  auto again = relayResponses(p, g.req, responsesSse(responsesLines("openai-responses-text.chunks.jsonl")));
+  EXPECT_FALSE(again->observation().usage.input);
+  EXPECT_EQ(again->observation().chunks.size(), 9u);
 }
 
 }  // namespace

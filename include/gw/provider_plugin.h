@@ -42,7 +42,7 @@ struct ConfiguredProvider {
   // variable. The provider is then null; its name stays known, a request
   // that selects it gets 400 provider_not_configured with this text, and a
   // DEFAULT_PROVIDER naming it stops start-up with it.
-  std::string not_configured;
+  std::string not_configured{};
 };
 
 // Reads the provider's settings from `source` and makes it. Called once, at

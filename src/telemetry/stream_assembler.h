@@ -84,9 +84,12 @@ class StreamAssembler {
   // The general path's fold of one parsed, scrubbed chunk.
   void foldTree(const boost::json::object& chunk);
   boost::json::object& choiceAt(std::int64_t index);
-  // Responses API: an event of this type was accepted; `has_response` when
-  // its "response" member is an object.
+  // Responses API (stream_assembler_responses.cc): an event of this type
+  // was accepted; `has_response` when its "response" member is an object.
   void noteResponsesEvent(std::string_view chunk, std::string_view type, bool has_response);
+  // The same for an event the general path parsed (a JSON object); also
+  // takes the error type of an "error" event.
+  void noteResponsesTree(std::string_view chunk, const boost::json::value& parsed);
   boost::json::object finishResponses();
   void setTopLevel(std::size_t k, const boost::json::value& v);
 

@@ -26,15 +26,9 @@ constexpr SettingDoc kSettings[] = {
 };
 
 Result<ConfiguredProvider> makeProvider(const ConfigSource& source) {
-  const DeclaredSettings<kSettings> settings(source);
-  ProviderConfig config;
-  config.name = "anthropic";
-  auto base_url = readBaseUrl(settings, "ANTHROPIC_BASE_URL");
-  if (!base_url) return base_url.error();
-  config.base_url = std::move(*base_url);
-  config.env_api_key = settings.getString("ANTHROPIC_API_KEY", "");
-  auto provider = std::make_unique<AnthropicProvider>(config);
-  return ConfiguredProvider{std::move(config), std::move(provider)};
+  return configureKeyedProvider<kSettings>(source, "anthropic", [](const ProviderConfig& config) {
+    return std::make_unique<AnthropicProvider>(config);
+  });
 }
 
 }  // namespace

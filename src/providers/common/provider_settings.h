@@ -3,9 +3,13 @@
 // checked at start-up. Called from factories, on main()'s thread.
 #pragma once
 
+#include "gw/config_source.h"
 #include "gw/error.h"
+#include "gw/provider_plugin.h"
 #include "gw/setting_table.h"
 
+#include <iterator>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -26,6 +30,32 @@ Result<std::string> readBaseUrl(const DeclaredSettings<Table>& settings,
   std::string url = settings.getString(name, name.doc().default_text);
   if (auto st = checkBaseUrl(name.view(), url); !st) return st.error();
   return url;
+}
+
+// The factory of a provider configured by an API key and a base URL, whose
+// settings `Table` declares as {NAME}_API_KEY, then {NAME}_BASE_URL: reads
+// both (the URL checked with readBaseUrl()) into a ProviderConfig named
+// `name` and makes the provider with `make(config)`. A base URL without a
+// default (a local server nobody can guess the address of) that is unset
+// makes the provider "not configured", naming the variable to set.
+template <const auto& Table, class Make>
+Result<ConfiguredProvider> configureKeyedProvider(const ConfigSource& source, std::string name, Make make) {
+  static_assert(std::size(Table) == 2 && Table[0].name.ends_with("_API_KEY") && Table[1].name.ends_with("_BASE_URL"),
+                "the table of a keyed provider is its {NAME}_API_KEY, then its {NAME}_BASE_URL");
+  using Settings = DeclaredSettings<Table>;
+  constexpr typename Settings::Name api_key_name(Table[0].name);
+  constexpr typename Settings::Name base_url_name(Table[1].name);
+  const Settings settings(source);
+  ProviderConfig config;
+  config.name = std::move(name);
+  if (base_url_name.doc().default_text.empty() && !settings.get(base_url_name))
+    return ConfiguredProvider{std::move(config), nullptr, "is not configured: set " + std::string(base_url_name.view())};
+  auto base_url = readBaseUrl(settings, base_url_name);
+  if (!base_url) return base_url.error();
+  config.base_url = std::move(*base_url);
+  config.env_api_key = settings.getString(api_key_name, "");
+  std::unique_ptr<Provider> provider = make(config);
+  return ConfiguredProvider{std::move(config), std::move(provider)};
 }
 
 }  // namespace gw::providers

@@ -25,15 +25,9 @@ constexpr SettingDoc kSettings[] = {
 };
 
 Result<ConfiguredProvider> makeProvider(const ConfigSource& source) {
-  const DeclaredSettings<kSettings> settings(source);
-  ProviderConfig config;
-  config.name = "gemini";
-  auto base_url = readBaseUrl(settings, "GEMINI_BASE_URL");
-  if (!base_url) return base_url.error();
-  config.base_url = std::move(*base_url);
-  config.env_api_key = settings.getString("GEMINI_API_KEY", "");
-  auto provider = std::make_unique<GeminiProvider>(config);
-  return ConfiguredProvider{std::move(config), std::move(provider)};
+  return configureKeyedProvider<kSettings>(source, "gemini", [](const ProviderConfig& config) {
+    return std::make_unique<GeminiProvider>(config);
+  });
 }
 
 // The client's own key: "Authorization: Bearer KEY" (what OpenAI SDKs

@@ -77,24 +77,10 @@ constexpr SettingDoc kVllm[] = {
 // table is `Table`.
 template <const auto& Table>
 ProviderRegistration openAiCompatible(std::string name, ApiKey api_key = ApiKey::kRequired) {
-  static_assert(std::size(Table) == 2 && Table[0].name.ends_with("_API_KEY") && Table[1].name.ends_with("_BASE_URL"),
-                "an OpenAI-compatible provider's table is its {NAME}_API_KEY, then its {NAME}_BASE_URL");
-  ProviderFactory factory = [name, api_key](const ConfigSource& source) -> Result<ConfiguredProvider> {
-    using Settings = DeclaredSettings<Table>;
-    constexpr typename Settings::Name api_key_name(Table[0].name);
-    constexpr typename Settings::Name base_url_name(Table[1].name);
-    const Settings settings(source);
-    ProviderConfig config;
-    config.name = name;
-    if (base_url_name.doc().default_text.empty() && !settings.get(base_url_name))
-      return ConfiguredProvider{std::move(config), nullptr,
-                                "is not configured: set " + std::string(base_url_name.view())};
-    auto base_url = readBaseUrl(settings, base_url_name);
-    if (!base_url) return base_url.error();
-    config.base_url = std::move(*base_url);
-    config.env_api_key = settings.getString(api_key_name, "");
-    auto provider = std::make_unique<OpenAiCompatibleProvider>(config, api_key);
-    return ConfiguredProvider{std::move(config), std::move(provider)};
+  ProviderFactory factory = [name, api_key](const ConfigSource& source) {
+    return configureKeyedProvider<Table>(source, name, [api_key](const ProviderConfig& config) {
+      return std::make_unique<OpenAiCompatibleProvider>(config, api_key);
+    });
   };
   return ProviderRegistration{std::move(name), Table, std::move(factory)};
 }

@@ -52,6 +52,12 @@ bool scanOpenAiUsage(std::string_view json_text, Usage& out);
 // "usage" member is the response's).
 bool scanResponsesUsage(std::string_view json_text, Usage& out);
 
+// The Responses API events that end a stream, each carrying the final
+// response with its usage: response.completed, .incomplete and .failed.
+inline bool isTerminalResponsesEvent(std::string_view type) {
+  return type == "response.completed" || type == "response.incomplete" || type == "response.failed";
+}
+
 // "model" of an OpenAI response/chunk, found cheaply, or empty.
 std::string scanModel(std::string_view json_text);
 

@@ -2,6 +2,7 @@
 // the final one, and that response at finish(). Its events are not folded
 // (each carries whole objects, not deltas), so this is all the assembly a
 // Responses stream needs.
+#include "common/openai_usage.h"
 #include "telemetry/record_builder.h"
 #include "telemetry/stream_assembler.h"
 
@@ -10,14 +11,6 @@
 namespace gw {
 
 namespace json = boost::json;
-
-namespace {
-
-bool isTerminalResponsesEvent(std::string_view type) {
-  return type == "response.completed" || type == "response.incomplete" || type == "response.failed";
-}
-
-}  // namespace
 
 void StreamAssembler::noteResponsesTree(std::string_view chunk, const json::value& parsed) {
   const json::object& event = parsed.as_object();

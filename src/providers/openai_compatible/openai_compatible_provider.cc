@@ -219,12 +219,6 @@ std::string_view responsesEventType(const SseEvent& e) {
   return e.data.substr(pos, end - pos);
 }
 
-// The events that end a Responses stream, each carrying the final response
-// with its usage.
-bool isTerminalResponsesEvent(std::string_view type) {
-  return type == "response.completed" || type == "response.incomplete" || type == "response.failed";
-}
-
 // text/event-stream responses. When the gateway did not change the request,
 // bytes are forwarded exactly as received and only observed; when it added
 // include_usage, events are re-framed so that the usage-only chunk and the

@@ -124,6 +124,13 @@ enum class ResponseApi {
   // chunks are the data of the Responses events (each with a "type"), and
   // the record's response is the last "response" object they carried.
   kResponses,
+  // /v1/messages (Anthropic Messages API, native): "usage" with
+  // input_tokens/output_tokens and the cache counts (the handler reads them
+  // into ResponseObservation::usage); stream chunks are the data of the
+  // Messages events (each with a "type": message_start,
+  // content_block_delta, ...), and the record's response is the message
+  // they assemble. Errors are in Anthropic's shape (common/anthropic_error.h).
+  kMessages,
 };
 
 // What a ResponseHandler saw, for the request record. Filled incrementally.

@@ -203,6 +203,12 @@ class Provider {
 
   virtual std::string_view name() const = 0;
 
+  // Whether the provider serves the Anthropic Messages API (/v1/messages
+  // and /v1/messages/count_tokens). A Messages request that names no
+  // provider (no x-provider, no model prefix) goes to DEFAULT_PROVIDER when
+  // it does, else to "anthropic": the Messages API is Anthropic's.
+  virtual bool servesMessagesApi() const { return false; }
+
   // Whether prepare() needs the body's JSON tree (ClientRequest::json).
   // Asked once the request's other fields are set; when false, `json` is
   // null and the proxy never builds the tree (the body was still checked).

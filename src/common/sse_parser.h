@@ -146,4 +146,65 @@ bool SseParser::processLine(std::string_view line, F& on_event) {
   return true;
 }
 
+// The length of the longest prefix of `sse` that ends with a blank line
+// (the end of an event), or 0. A CR at the very end does not count yet: a
+// LF may follow in the next read.
+inline std::size_t completeSseEventsPrefix(std::string_view s) {
+  // Backwards from the end to the last blank line: a line terminator (LF,
+  // CRLF or CR) right after another one. Usually the very end.
+  for (std::size_t i = s.size(); i >= 2; --i) {
+    const char last = s[i - 1];
+    std::size_t start;  // where the terminator ending at i begins
+    if (last == '\n') {
+      start = (s[i - 2] == '\r') ? i - 2 : i - 1;
+    } else if (last == '\r') {
+      // A CR at the very end may be the first half of a CRLF still to come;
+      // one followed by LF is part of the CRLF that ends at i + 1.
+      if (i == s.size() || s[i] == '\n') continue;
+      start = i - 1;
+    } else {
+      continue;
+    }
+    if (start > 0 && (s[start - 1] == '\n' || s[start - 1] == '\r')) return i;
+  }
+  return 0;
+}
+
+
+// Forwards an event stream's bytes unchanged, but only up to the end of the
+// last complete event: an unfinished event waits for its blank line. Should
+// the upstream break mid-event, the client then never holds half an event
+// with the final error event glued to it. One per stream; not thread-safe.
+class CompleteEventRelay {
+ public:
+  // Appends to `out` the bytes of `in` (after those held back) that end
+  // complete events; holds the rest.
+  void forward(std::string_view in, std::string& out) {
+    if (held_.empty()) {
+      std::size_t n = completeSseEventsPrefix(in);
+      out.append(in.substr(0, n));
+      held_.assign(in.substr(n));
+      return;
+    }
+    held_.append(in);
+    std::size_t n = completeSseEventsPrefix(held_);
+    out.append(held_, 0, n);
+    held_.erase(0, n);
+  }
+  // The stream ended: what is held back goes too (a last event without
+  // its blank line is still the upstream's bytes).
+  void flush(std::string& out) {
+    out.append(held_);
+    held_.clear();
+  }
+  // The stream broke: what is held back is dropped.
+  void drop() { held_.clear(); }
+  // Bytes held back (bounded by the caller: an event never completes when
+  // the upstream sends no blank line).
+  std::size_t held() const { return held_.size(); }
+
+ private:
+  std::string held_;
+};
+
 }  // namespace gw

@@ -1,6 +1,8 @@
 // Writes to the client that the proxy's rooms share: the body kept for the
 // record, gateway-made errors and how they are classified.
+#include "common/anthropic_error.h"
 #include "common/openai_error.h"
+#include "server/json_body.h"
 #include "server/proxy_context.h"
 
 #include <boost/asio/ssl/error.hpp>
@@ -32,12 +34,16 @@ void captureResponseBytes(ProxyContext& ctx, std::string_view bytes) {
   body.append(bytes);
 }
 
+ErrorShape ProxyContext::errorShapeFor(std::string_view target) {
+  return isMessagesApiPath(target.substr(0, target.find('?'))) ? ErrorShape::kAnthropic : ErrorShape::kOpenAi;
+}
+
 // A gateway-generated error (before any response byte was sent).
 net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, ErrorType error_type) {
   ctx.record->status_code = e.http_status;
   ctx.record->outcome = RequestOutcome::kError;
   if (!ctx.record->error_type) ctx.record->error_type = error_type;
-  std::string body = openAiErrorBody(e);
+  std::string body = ctx.error_shape == ErrorShape::kAnthropic ? anthropicErrorBody(e) : openAiErrorBody(e);
   ResponseHeadParams p;
   p.status = e.http_status;
   p.content_type = "application/json";

@@ -74,7 +74,8 @@ class BodyFactsHandler : public JsonSaxDefaults {
   }
   bool on_object_end(std::size_t, boost::system::error_code&) { return close(); }
   bool on_array_begin(boost::system::error_code&) {
-    valueAt(Key::kOther);
+    if (depth_ == 1 && key_ == Key::kMessages) facts.messages_is_array = true;
+    else valueAt(Key::kOther);
     return open();
   }
   bool on_array_end(std::size_t, boost::system::error_code&) { return close(); }
@@ -92,6 +93,8 @@ class BodyFactsHandler : public JsonSaxDefaults {
     if (depth_ == 1) {
       if (k == "model") key_ = Key::kModel;
       else if (k == "stream") key_ = Key::kStream;
+      else if (k == "messages") key_ = Key::kMessages;
+      else if (k == "max_tokens") key_ = Key::kMaxTokens;
       else if (k == "stream_options") {
         key_ = Key::kStreamOptions;
         facts.has_stream_options = true;
@@ -116,8 +119,16 @@ class BodyFactsHandler : public JsonSaxDefaults {
     part_.clear();
     return true;
   }
-  bool on_int64(std::int64_t, boost::json::string_view, boost::system::error_code&) { return other(); }
-  bool on_uint64(std::uint64_t, boost::json::string_view, boost::system::error_code&) { return other(); }
+  bool on_int64(std::int64_t v, boost::json::string_view, boost::system::error_code&) {
+    if (depth_ != 1 || key_ != Key::kMaxTokens) return other();
+    facts.max_tokens = v;
+    return true;
+  }
+  bool on_uint64(std::uint64_t, boost::json::string_view, boost::system::error_code&) {
+    if (depth_ != 1 || key_ != Key::kMaxTokens) return other();
+    facts.max_tokens = INT64_MAX;  // beyond int64: surely at least 1
+    return true;
+  }
   bool on_double(double v, boost::json::string_view, boost::system::error_code&) {
     if (!std::isfinite(v)) number_out_of_range = true;
     return other();
@@ -131,7 +142,7 @@ class BodyFactsHandler : public JsonSaxDefaults {
   bool on_null(boost::system::error_code&) { return other(); }
 
  private:
-  enum class Key : std::uint8_t { kOther, kModel, kStream, kStreamOptions, kIncludeUsage };
+  enum class Key : std::uint8_t { kOther, kModel, kStream, kStreamOptions, kIncludeUsage, kMessages, kMaxTokens };
 
   // A value of another type under a fact's key replaces what an earlier
   // repeat of that key said (the last key counts).
@@ -140,6 +151,8 @@ class BodyFactsHandler : public JsonSaxDefaults {
       if (key_ == Key::kModel) facts.model.reset();
       else if (key_ == Key::kStream) facts.stream = false;
       else if (key_ == Key::kStreamOptions) facts.include_usage = false;
+      else if (key_ == Key::kMessages) facts.messages_is_array = false;
+      else if (key_ == Key::kMaxTokens) facts.max_tokens.reset();
     } else if (depth_ == 2 && key_ == Key::kIncludeUsage) {
       facts.include_usage = false;
     }
@@ -177,6 +190,20 @@ bool requiresJsonBody(std::string_view method, std::string_view path) {
   for (std::string_view endpoint : kJsonEndpoints)
     if (path == endpoint) return true;
   return false;
+}
+
+bool isMessagesApiPath(std::string_view path) {
+  return path == "/v1/messages" || path.starts_with("/v1/messages/");
+}
+
+Status checkMessagesBody(std::string_view path, const JsonBodyFacts& facts) {
+  if (!facts.model) return Error::badRequest("invalid_request", "model: Field required (a string)");
+  if (!facts.messages_is_array) return Error::badRequest("invalid_request", "messages: Field required (an array)");
+  if (path == "/v1/messages") {
+    if (!facts.max_tokens) return Error::badRequest("invalid_request", "max_tokens: Field required (an integer)");
+    if (*facts.max_tokens < 1) return Error::badRequest("invalid_request", "max_tokens: must be at least 1");
+  }
+  return ok();
 }
 
 Result<JsonBodyFacts> scanJsonBody(std::string_view body) {

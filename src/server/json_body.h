@@ -10,6 +10,8 @@
 #include <boost/json/object.hpp>
 #include <boost/json/storage_ptr.hpp>
 
+#include <cstdint>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +27,10 @@ struct JsonBodyFacts {
   bool stream = false;
   bool include_usage = false;
   bool has_stream_options = false;  // a top-level "stream_options" key, whatever its value
+  // What the Messages API requires of a request: a top-level "messages"
+  // array, and "max_tokens" (its value when an integer).
+  bool messages_is_array = false;
+  std::optional<std::int64_t> max_tokens;
 };
 // Checks the body as parseJsonBody does (valid JSON, an object at the top,
 // the same depth limit and errors) with Boost.JSON's SAX parser, building
@@ -39,6 +45,17 @@ Result<JsonBodyFacts> scanJsonBody(std::string_view body);
 // images/generations and audio/speech under /v1. Other POSTs (cancel
 // actions, uploads) may have an empty body.
 bool requiresJsonBody(std::string_view method, std::string_view path);
+
+// Whether `path` is the Anthropic Messages API's (/v1/messages and below),
+// whose clients expect Anthropic's error shape and whose requests go to a
+// provider that serves that API.
+bool isMessagesApiPath(std::string_view path);
+
+// The Messages API's own checks of a scanned body, made before any
+// provider is called: "model" a string, "messages" an array, and for
+// POST /v1/messages "max_tokens" an integer of at least 1. A 400 naming the
+// field, as Anthropic words it ("max_tokens: Field required").
+Status checkMessagesBody(std::string_view path, const JsonBodyFacts& facts);
 
 // Parses a request body as a JSON object, with a depth limit, its values
 // allocated from `storage` (default: the heap). Returns an Error (400

@@ -2,6 +2,7 @@
 // byte sent and its record. Read top-down: proxyRequest() checks the
 // request, picks the provider, runs the exchange (upstream_exchange.cc)
 // under its guards (exchange_guards.h) and completes the record.
+#include "common/anthropic_usage.h"
 #include "common/openai_usage.h"
 #include "common/strings.h"
 #include "providers/provider_registry.h"
@@ -127,8 +128,21 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     finish();
     co_return ctx.keep_alive;
   }
+  // The Messages API (Anthropic's): its own checks, and its own default provider.
+  std::string_view default_provider = s.default_provider;
+  if (isMessagesApiPath(path)) {
+    if (has_json && request.method() == http::verb::post) {
+      if (auto checked = checkMessagesBody(path, facts); !checked) {
+        co_await sendError(ctx, checked.error(), ErrorType::kInvalidRequest);
+        finish();
+        co_return ctx.keep_alive;
+      }
+    }
+    const Provider* configured_default = w.shared.deps.providers->find(default_provider);
+    if (!configured_default || !configured_default->servesMessagesApi()) default_provider = "anthropic";
+  }
   auto route = selectProvider(headers, facts.model ? std::optional<std::string_view>(*facts.model) : std::nullopt,
-                              *w.shared.deps.providers, s.default_provider);
+                              *w.shared.deps.providers, default_provider);
   if (!route) {
     co_await sendError(ctx, route.error(), ErrorType::kInvalidRequest);
     finish();
@@ -188,8 +202,11 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   if (ctx.observed && !rec.streamed && !rec.observation.usage.input && rec.observation.own_usage &&
       rec.status_code < 400) {
     const std::string_view body = rec.response_body_truncated ? std::string_view(ctx.usage_tail) : rec.response_body;
-    if (rec.observation.api == ResponseApi::kResponses) scanResponsesUsage(body, rec.observation.usage);
-    else scanOpenAiUsage(body, rec.observation.usage);
+    switch (rec.observation.api) {
+      case ResponseApi::kResponses: scanResponsesUsage(body, rec.observation.usage); break;
+      case ResponseApi::kMessages: scanMessagesUsage(body, rec.observation.usage); break;
+      case ResponseApi::kChatCompletions: scanOpenAiUsage(body, rec.observation.usage); break;
+    }
   }
   if (!keep_bodies) rec.response_body.clear();
   finish();

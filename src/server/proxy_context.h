@@ -42,10 +42,20 @@ enum class BodyFraming {
   kChunked,        // by the chunked coding's last chunk
 };
 
+// The shape of the errors the gateway itself writes to a client: the API
+// the client speaks says which.
+enum class ErrorShape {
+  kOpenAi,     // {"error":{"message","type","code"}}; stream: data: {"error":...}
+  kAnthropic,  // /v1/messages...: common/anthropic_error.h
+};
+
 // Everything one proxied request carries through its stages.
 struct ProxyContext {
   ProxyContext(Worker& w, beast::tcp_stream& c, beast::flat_buffer& b, HttpRequest& r)
-      : worker(w), client(c), client_buffer(b), request(r), record(std::make_unique<RequestRecord>()) {}
+      : worker(w), client(c), client_buffer(b), request(r), record(std::make_unique<RequestRecord>()),
+        error_shape(errorShapeFor(r.target())) {}
+
+  static ErrorShape errorShapeFor(std::string_view target);
 
   Worker& worker;
   beast::tcp_stream& client;
@@ -54,6 +64,7 @@ struct ProxyContext {
   std::unique_ptr<RequestRecord> record;
   std::string request_id;
   std::string cors_origin;
+  ErrorShape error_shape;
   bool keep_alive = true;
   bool observed = true;  // TelemetrySink::observationsWanted()
   std::size_t capture_budget = 0;
@@ -164,7 +175,7 @@ class ClientWrite {
 };
 
 // Answers with a gateway-made error (before any response byte was sent):
-// the OpenAI error shape, with Retry-After when the error has one; the
+// in ctx.error_shape, with Retry-After when the error has one; the
 // record gets its status and `error_type`.
 net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, ErrorType error_type);
 

@@ -1,5 +1,6 @@
 #include "telemetry/record_builder.h"
 
+#include "common/anthropic_usage.h"
 #include "common/openai_usage.h"
 #include "common/saturating.h"
 #include "common/strings.h"
@@ -227,11 +228,13 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   json::storage_ptr sp(&scratch);
 
   Usage usage = obs.own_usage ? obs.usage : Usage{};
-  const bool responses_api = obs.api == ResponseApi::kResponses;
   auto readUsage = [&](const json::object& u) {
     if (!obs.own_usage) return;  // a stored response's usage is not this request's
-    if (responses_api) readResponsesUsage(u, usage);
-    else readOpenAiUsage(u, usage);
+    switch (obs.api) {
+      case ResponseApi::kResponses: readResponsesUsage(u, usage); break;
+      case ResponseApi::kMessages: readMessagesUsage(u, usage); break;
+      case ResponseApi::kChatCompletions: readOpenAiUsage(u, usage); break;
+    }
   };
   std::optional<std::string> response_model = obs.response_model;
 

@@ -468,6 +468,7 @@ StreamAssembler::StreamAssembler(json::storage_ptr sp, bool general_path_only, R
       top_level_{json::value(nullptr, sp_), json::value("chat.completion.chunk", sp_), json::value(nullptr, sp_),
                  json::value(nullptr, sp_), json::value(nullptr, sp_)},
       usage_(nullptr, sp_),
+      message_(sp_),
       fast_(std::make_unique<json::basic_parser<FastPass>>(fastParseOptions(), *this)) {
 }
 
@@ -492,7 +493,7 @@ json::object& StreamAssembler::choiceAt(std::int64_t index) {
 }
 
 void StreamAssembler::add(std::string_view chunk, std::string* streamed_entry) {
-  if (!general_path_only_ && foldFast(chunk)) {
+  if (!general_path_only_ && api_ != ResponseApi::kMessages && foldFast(chunk)) {
     ++fast_chunks_;
     if (streamed_entry) streamed_entry->append(chunk);
     return;
@@ -508,6 +509,7 @@ void StreamAssembler::add(std::string_view chunk, std::string* streamed_entry) {
   if (api_ == ResponseApi::kResponses && parsed->is_object()) noteResponsesTree(chunk, *parsed);
   scrubForRecord(*parsed);
   if (api_ == ResponseApi::kChatCompletions && parsed->is_object()) foldTree(parsed->as_object());
+  if (api_ == ResponseApi::kMessages && parsed->is_object()) foldMessagesEvent(parsed->as_object());
   if (streamed_entry) streamed_entry->append(json::serialize(*parsed));
 }
 
@@ -548,6 +550,7 @@ void StreamAssembler::foldTree(const json::object& chunk) {
 
 json::object StreamAssembler::finish() {
   if (api_ == ResponseApi::kResponses) return finishResponses();
+  if (api_ == ResponseApi::kMessages) return finishMessages();
   json::object out(sp_);
   out.reserve(kTopLevelKeys.size() + 2);
   for (std::size_t k = 0; k < kTopLevelKeys.size(); ++k)

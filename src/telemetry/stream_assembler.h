@@ -22,6 +22,10 @@
 // finish() parses that one event. streamed_data entries follow the same
 // rules as for chat chunks.
 //
+// An Anthropic Messages stream (ResponseApi::kMessages) is folded event by
+// event into the message it builds (stream_assembler_messages.cc), on the
+// general path only.
+//
 // Runs on the telemetry thread; one assembler per record, not thread-safe.
 #pragma once
 
@@ -60,6 +64,7 @@ class StreamAssembler {
   void add(std::string_view chunk, std::string* streamed_entry);
 
   // error.type (else error.code) of the first chunk that was an error object.
+  // Messages API: error.type of the first "error" event.
   // Responses API: the "code" of the first "error" event (else its
   // error.type / error.code, else "stream_error"); without one, the
   // response.error.code of a response.failed terminal event (else
@@ -91,6 +96,10 @@ class StreamAssembler {
   // takes the error type of an "error" event.
   void noteResponsesTree(std::string_view chunk, const boost::json::value& parsed);
   boost::json::object finishResponses();
+  // Messages API (stream_assembler_messages.cc): one parsed, scrubbed event.
+  void foldMessagesEvent(const boost::json::object& event);
+  void finishToolInput(std::int64_t index);
+  boost::json::object finishMessages();
   void setTopLevel(std::size_t k, const boost::json::value& v);
 
   boost::json::storage_ptr sp_;
@@ -106,6 +115,11 @@ class StreamAssembler {
   std::string response_event_;
   std::string response_event_type_;
   bool terminal_seen_ = false;
+  // Messages API: the message so far, its content blocks by index, and the
+  // partial JSON of tool inputs not yet complete.
+  boost::json::object message_;
+  std::map<std::int64_t, boost::json::object> blocks_;
+  std::map<std::int64_t, std::string> partial_json_;
   std::unique_ptr<boost::json::basic_parser<FastPass>> fast_;  // reused from chunk to chunk
 };
 

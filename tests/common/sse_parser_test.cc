@@ -119,5 +119,36 @@ TEST(SseParser, SingleDataLineEventIsHandedOverInPlace) {
   EXPECT_TRUE(small.overflowed());
 }
 
+TEST(SseFraming, CompleteSseEventsPrefix) {
+  EXPECT_EQ(completeSseEventsPrefix(""), 0u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\n\n"), 9u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\n\ndata: b"), 9u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\n\ndata: b\n"), 9u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\r\n\r\n"), 11u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\r\n\r"), 0u) << "the CR may be the start of a CRLF";
+  EXPECT_EQ(completeSseEventsPrefix("data: a\r\rdata: b"), 9u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\n\r\nx"), 10u);
+  EXPECT_EQ(completeSseEventsPrefix("data: a\ndata: b\n"), 0u);
+}
+
+TEST(SseFraming, CompleteEventRelayForwardsWholeEventsOnly) {
+  CompleteEventRelay relay;
+  std::string out;
+  relay.forward("event: a\ndata: 1\n\nevent: b\nda", out);
+  EXPECT_EQ(out, "event: a\ndata: 1\n\n");
+  EXPECT_EQ(relay.held(), 14u);
+  relay.forward("ta: 2\n", out);
+  EXPECT_EQ(out, "event: a\ndata: 1\n\n");
+  relay.forward("\n", out);
+  EXPECT_EQ(out, "event: a\ndata: 1\n\nevent: b\ndata: 2\n\n");
+  relay.forward("data: 3", out);
+  relay.drop();
+  relay.flush(out);
+  EXPECT_EQ(out, "event: a\ndata: 1\n\nevent: b\ndata: 2\n\n") << "a dropped partial event is never sent";
+  relay.forward("data: 4", out);
+  relay.flush(out);
+  EXPECT_EQ(out, "event: a\ndata: 1\n\nevent: b\ndata: 2\n\ndata: 4") << "the end of the stream sends the rest";
+}
+
 }  // namespace
 }  // namespace gw

@@ -1,6 +1,6 @@
 #include "providers/anthropic/anthropic_translate.h"
 
-#include "providers/common/cache_aware_usage.h"
+#include "common/cache_aware_usage.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>

@@ -127,27 +127,6 @@ bool stripNullUsage(std::string& s, std::size_t from) {
   return true;
 }
 
-std::size_t completeSseEventsPrefix(std::string_view s) {
-  // Backwards from the end to the last blank line: a line terminator (LF,
-  // CRLF or CR) right after another one. Usually the very end.
-  for (std::size_t i = s.size(); i >= 2; --i) {
-    const char last = s[i - 1];
-    std::size_t start;  // where the terminator ending at i begins
-    if (last == '\n') {
-      start = (s[i - 2] == '\r') ? i - 2 : i - 1;
-    } else if (last == '\r') {
-      // A CR at the very end may be the first half of a CRLF still to come;
-      // one followed by LF is part of the CRLF that ends at i + 1.
-      if (i == s.size() || s[i] == '\n') continue;
-      start = i - 1;
-    } else {
-      continue;
-    }
-    if (start > 0 && (s[start - 1] == '\n' || s[start - 1] == '\r')) return i;
-  }
-  return 0;
-}
-
 namespace {
 
 // Non-SSE responses (JSON bodies, errors, files, audio): bytes unchanged.
@@ -239,11 +218,11 @@ class SseHandler final : public ResponseHandler {
   const ClientResponseHead& head() const override { return head_; }
 
   Status onBody(std::string_view in, std::string& out) override {
-    if (!injected_) forwardCompleteEvents(in, out);
+    if (!injected_) relay_.forward(in, out);
     if (!observed_) {
       // Relayed unchanged and read by nobody: not parsed. The bytes held
       // back for an unfinished event are then what the event limit bounds.
-      if (held_.size() > kMaxEventBytes)
+      if (relay_.held() > kMaxEventBytes)
         return Error::badGateway("upstream_stream_malformed", "upstream event too large");
       return ok();
     }
@@ -258,8 +237,7 @@ class SseHandler final : public ResponseHandler {
   Status onEnd(std::string& out) override {
     // A stream that ended without a final blank line: its bytes still go
     // through unchanged.
-    out.append(held_);
-    held_.clear();
+    relay_.flush(out);
     if (!usage_chunk_.empty()) capture(usage_chunk_);
     return ok();
   }
@@ -267,7 +245,7 @@ class SseHandler final : public ResponseHandler {
   void onUpstreamFailure(const Error& error, std::string& out) override {
     // The unfinished event held back is dropped: the error event is the
     // client's last event, whole.
-    held_.clear();
+    relay_.drop();
     out.append("data: ").append(openAiErrorBody(error)).append("\n\n");
   }
 
@@ -330,23 +308,6 @@ class SseHandler final : public ResponseHandler {
     out.append("\n\n");
   }
 
-  // Passthrough: the bytes are forwarded unchanged, but only up to the end
-  // of the last complete event; an unfinished event waits for its blank
-  // line. Should the upstream break mid-event, the client then never holds
-  // half an event with the error event glued to it.
-  void forwardCompleteEvents(std::string_view in, std::string& out) {
-    if (held_.empty()) {
-      std::size_t n = completeSseEventsPrefix(in);
-      out.append(in.substr(0, n));
-      held_.assign(in.substr(n));
-      return;
-    }
-    held_.append(in);
-    std::size_t n = completeSseEventsPrefix(held_);
-    out.append(held_, 0, n);
-    held_.erase(0, n);
-  }
-
   // Copies a chunk for the record only when it fits the capture budget (0
   // when no exporter wants records).
   void capture(std::string_view chunk) {
@@ -367,7 +328,7 @@ class SseHandler final : public ResponseHandler {
   ResponseObservation obs_;
   SseParser parser_{kMaxEventBytes};
   std::string usage_chunk_;
-  std::string held_;  // passthrough bytes after the last complete event
+  CompleteEventRelay relay_;  // passthrough: whole events only
 };
 
 }  // namespace

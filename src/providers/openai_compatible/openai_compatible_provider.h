@@ -52,9 +52,4 @@ std::string withIncludeUsage(std::string_view body);
 // separating comma. Returns whether it was there. Exposed for tests.
 bool stripNullUsage(std::string& s, std::size_t from = 0);
 
-// The length of the longest prefix of `sse` that ends with a blank line
-// (the end of an event), or 0. A CR at the very end does not count yet: a
-// LF may follow in the next read.
-std::size_t completeSseEventsPrefix(std::string_view sse);
-
 }  // namespace gw::providers::openai_compatible

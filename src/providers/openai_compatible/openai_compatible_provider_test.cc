@@ -1,6 +1,7 @@
 #include "providers/openai_compatible/openai_compatible_provider.h"
 
 #include "common/openai_usage.h"
+#include "common/sse_parser.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -252,18 +253,6 @@ TEST(OpenAiCompatible, IncludeUsageIsSplicedIntoTheTextWithoutATree) {
   // A body that has stream_options (without include_usage) needs the tree.
   Fixture g(R"({"model":"m","stream":true,"stream_options":{}})", config);
   EXPECT_TRUE(p.wantsParsedBody(g.req));
-}
-
-TEST(OpenAiCompatible, CompleteSseEventsPrefix) {
-  EXPECT_EQ(completeSseEventsPrefix(""), 0u);
-  EXPECT_EQ(completeSseEventsPrefix("data: a\n\n"), 9u);
-  EXPECT_EQ(completeSseEventsPrefix("data: a\n\ndata: b"), 9u);
-  EXPECT_EQ(completeSseEventsPrefix("data: a\n\ndata: b\n"), 9u);
-  EXPECT_EQ(completeSseEventsPrefix("data: a\r\n\r\n"), 11u);
-  EXPECT_EQ(completeSseEventsPrefix("data: a\r\n\r"), 0u) << "the CR may be the start of a CRLF";
-  EXPECT_EQ(completeSseEventsPrefix("data: a\r\rdata: b"), 9u);
-  EXPECT_EQ(completeSseEventsPrefix("data: a\n\r\nx"), 10u);
-  EXPECT_EQ(completeSseEventsPrefix("data: a\ndata: b\n"), 0u);
 }
 
 // The client asked for usage, so bytes pass unchanged; the upstream breaks

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <random>
 
@@ -427,6 +428,232 @@ TEST(AnthropicProvider, MalformedSuccessBodyIsAnError) {
   auto out = anthropic::translateResponse("{\"type\":\"message\"}", kCreated, obs);
   ASSERT_FALSE(out);
   EXPECT_EQ(out.error().http_status, 502);
+}
+
+// --- The native Messages API (/v1/messages...): passed through unchanged ---
+
+// A Messages API request as the proxy hands it over: path and query as
+// sent, body not parsed (no provider prefix taken).
+struct MessagesFixture {
+  testing::Headers headers;
+  std::string body;
+  std::string target;
+  ClientRequest req;
+  MessagesFixture(std::string b, const ProviderConfig& config, std::string t = "/v1/messages")
+      : body(std::move(b)), target(std::move(t)) {
+    req.method = "POST";
+    req.target = target;
+    req.path = std::string_view(target).substr(0, target.find('?'));
+    req.body = body;
+    req.json_body = true;
+    req.config = &config;
+    req.headers = &headers;
+    req.stream = body.find("\"stream\":true") != std::string::npos;
+  }
+};
+
+// The recorded prompt-cache stream as Anthropic sends it on the wire.
+std::string cacheStreamWire() {
+  std::ifstream in(std::string(GW_TESTDATA_DIR) + "/providers/transcripts/anthropic-cache.chunks.jsonl");
+  std::string wire, line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    wire += "event: " + std::string(json::parse(line).at("type").as_string()) + "\ndata: " + line + "\n\n";
+  }
+  return wire;
+}
+
+TEST(AnthropicMessages, TheRequestGoesUpstreamAsTheClientWroteIt) {
+  auto config = anthropicConfig("sk-ant-operator-key");
+  config.base_url = "http://127.0.0.1:9998/prefix";
+  AnthropicProvider p(config);
+  EXPECT_TRUE(p.servesMessagesApi());
+  MessagesFixture f(R"({"model":"claude-sonnet-5", "max_tokens":10,"messages":[{"role":"user","content":"Hi"}]})",
+                    config, "/v1/messages?beta=true");
+  f.headers.items = {{"x-api-key", "sk-ant-client"}, {"anthropic-version", "2024-01-01"},
+                     {"anthropic-beta", "prompt-caching-2024-07-31"}, {"Authorization", "Bearer other"},
+                     {"x-project-id", "p"}};
+  EXPECT_FALSE(p.wantsParsedBody(f.req));
+  auto up = p.prepare(f.req);
+  ASSERT_TRUE(up) << up.error().message;
+  EXPECT_EQ(up->target, "/prefix/v1/messages?beta=true");
+  EXPECT_TRUE(up->forwards_client_body);
+  EXPECT_EQ(up->bodyFor(f.req), f.body);
+  std::map<std::string, std::string> h(up->headers.begin(), up->headers.end());
+  EXPECT_EQ(h["x-api-key"], "other") << "a Bearer token is the key, as on the chat path";
+  EXPECT_EQ(h["anthropic-version"], "2024-01-01");
+  EXPECT_EQ(h["anthropic-beta"], "prompt-caching-2024-07-31");
+  EXPECT_EQ(h["accept"], "application/json");
+  EXPECT_FALSE(h.contains("authorization"));
+  EXPECT_FALSE(h.contains("x-project-id"));
+
+  // x-api-key alone; the default anthropic-version.
+  f.headers.items = {{"x-api-key", "sk-ant-client"}};
+  up = p.prepare(f.req);
+  ASSERT_TRUE(up);
+  h = {up->headers.begin(), up->headers.end()};
+  EXPECT_EQ(h["x-api-key"], "sk-ant-client");
+  EXPECT_EQ(h["anthropic-version"], "2023-06-01");
+  // No key from the client: the operator's.
+  f.headers.items = {};
+  up = p.prepare(f.req);
+  ASSERT_TRUE(up);
+  h = {up->headers.begin(), up->headers.end()};
+  EXPECT_EQ(h["x-api-key"], "sk-ant-operator-key");
+}
+
+TEST(AnthropicMessages, AModelPrefixTakenOffIsWrittenIntoTheBody) {
+  auto config = anthropicConfig("k-operator-123");
+  AnthropicProvider p(config);
+  MessagesFixture f(R"({"model":"anthropic/claude-sonnet-5","max_tokens":10,"messages":[],"stream":true})", config);
+  json::object tree = json::parse(f.body).as_object();
+  tree["model"] = "claude-sonnet-5";
+  f.req.json = &tree;
+  f.req.body_rewritten = true;
+  EXPECT_TRUE(p.wantsParsedBody(f.req));
+  auto up = p.prepare(f.req);
+  ASSERT_TRUE(up);
+  EXPECT_FALSE(up->forwards_client_body);
+  EXPECT_EQ(json::parse(up->body).at("model"), "claude-sonnet-5");
+  std::map<std::string, std::string> h(up->headers.begin(), up->headers.end());
+  EXPECT_EQ(h["accept"], "text/event-stream");
+}
+
+TEST(AnthropicMessages, NoKeyAnywhereIs401) {
+  auto config = anthropicConfig();
+  AnthropicProvider p(config);
+  MessagesFixture f(R"({"model":"m","max_tokens":1,"messages":[]})", config);
+  auto up = p.prepare(f.req);
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().http_status, 401);
+  f.headers.items = {{"x-api-key", "bad\r\nkey"}};
+  up = p.prepare(f.req);
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().http_status, 401);
+  EXPECT_EQ(up.error().message.find("bad"), std::string::npos);
+}
+
+// Feeds `wire` in pieces cut at `at`, as the core does.
+std::string relay(ResponseHandler& h, std::string_view wire, std::size_t at) {
+  std::string out;
+  EXPECT_TRUE(h.onBody(wire.substr(0, at), out));
+  EXPECT_TRUE(h.onBody(wire.substr(at), out));
+  EXPECT_TRUE(h.onEnd(out));
+  return out;
+}
+
+TEST(AnthropicMessages, AStreamIsRelayedByteForByteAndItsUsageIsTheLastOfEachCount) {
+  auto config = anthropicConfig("k-operator-123");
+  AnthropicProvider p(config);
+  MessagesFixture f(R"({"model":"claude-sonnet-5","max_tokens":10,"messages":[],"stream":true})", config);
+  const std::string wire = cacheStreamWire();
+  UpstreamResponseHead head{200, "text/event-stream; charset=utf-8", nullptr};
+  for (std::size_t at = 0; at <= wire.size(); at += 97) {
+    auto h = p.respond(f.req, head, 1 << 20);
+    EXPECT_TRUE(h->head().passthrough_bytes);
+    EXPECT_EQ(h->head().framing, Framing::kRelay);
+    ASSERT_EQ(relay(*h, wire, at), wire) << "split at " << at;
+    const ResponseObservation& obs = h->observation();
+    EXPECT_EQ(obs.api, ResponseApi::kMessages);
+    EXPECT_EQ(obs.usage.input, 6 + 6289 + 3337);
+    EXPECT_EQ(obs.usage.cached_input, 6289);
+    EXPECT_EQ(obs.usage.cache_creation, 3337);
+    EXPECT_EQ(obs.usage.output, 198);
+    EXPECT_EQ(obs.usage.total, 6 + 6289 + 3337 + 198);
+    EXPECT_EQ(obs.response_model, "claude-sonnet-5");
+    ASSERT_EQ(obs.chunks.size(), 43u) << "every event's data but the ping";
+    EXPECT_TRUE(obs.chunks.front().starts_with(R"({"type":"message_start")"));
+    EXPECT_EQ(obs.chunks.back(), R"({"type":"message_stop"})");
+  }
+  // Telemetry off: relayed unchanged, nothing read.
+  f.req.observed = false;
+  auto quiet = p.respond(f.req, head, 0);
+  ASSERT_EQ(relay(*quiet, wire, wire.size() / 2), wire);
+  EXPECT_FALSE(quiet->observation().usage.input);
+  EXPECT_TRUE(quiet->observation().chunks.empty());
+}
+
+TEST(AnthropicMessages, ABreakMidEventEndsWithWholeEventsAndAnAnthropicErrorEvent) {
+  auto config = anthropicConfig("k-operator-123");
+  AnthropicProvider p(config);
+  MessagesFixture f(R"({"model":"m","max_tokens":10,"messages":[],"stream":true})", config);
+  const std::string wire = cacheStreamWire();
+  const std::size_t cut = wire.find("\n\n", wire.size() / 2) + 9;  // inside the next event
+  auto h = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", nullptr}, 1 << 20);
+  std::string out;
+  ASSERT_TRUE(h->onBody(std::string_view(wire).substr(0, cut), out));
+  h->onUpstreamFailure(Error::badGateway("upstream_broken", "connection reset"), out);
+  const std::string error_event =
+      "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"connection reset\"}}\n\n";
+  ASSERT_TRUE(out.ends_with(error_event));
+  EXPECT_EQ(out.substr(0, out.size() - error_event.size()), wire.substr(0, cut - 9 + 2));
+}
+
+TEST(AnthropicMessages, AnErrorEventInTheStreamIsTheProviderError) {
+  auto config = anthropicConfig("k-operator-123");
+  AnthropicProvider p(config);
+  MessagesFixture f(R"({"model":"m","max_tokens":10,"messages":[],"stream":true})", config);
+  auto h = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", nullptr}, 1 << 20);
+  const std::string wire =
+      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"m\",\"usage\":{\"input_tokens\":5,"
+      "\"output_tokens\":1}}}\n\nevent: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+      "\"message\":\"Overloaded\"}}\n\n";
+  EXPECT_EQ(relay(*h, wire, 5), wire);
+  EXPECT_EQ(h->observation().provider_error_type, "overloaded_error");
+  EXPECT_EQ(h->observation().provider_error_message, "Overloaded");
+  EXPECT_EQ(h->observation().usage.input, 5);
+}
+
+TEST(AnthropicMessages, AnOversizedEventIsRefusedWithBoundedMemory) {
+  auto config = anthropicConfig("k-operator-123");
+  AnthropicProvider p(config);
+  MessagesFixture f(R"({"model":"m","max_tokens":10,"messages":[],"stream":true})", config);
+  for (bool observed : {true, false}) {
+    f.req.observed = observed;
+    auto h = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", nullptr}, 1 << 20);
+    std::string out, piece = "data: " + std::string(1 << 20, 'x');
+    Status st = ok();
+    for (int i = 0; i < 8 && st; ++i) st = h->onBody(piece, out);
+    EXPECT_FALSE(st) << "observed " << observed;
+    EXPECT_TRUE(out.empty());
+  }
+}
+
+TEST(AnthropicMessages, ABodyIsRelayedUnchangedAndCountTokensIsNotBilled) {
+  auto config = anthropicConfig("k-operator-123");
+  AnthropicProvider p(config);
+  MessagesFixture f(R"({"model":"m","max_tokens":10,"messages":[]})", config);
+  auto h = p.respond(f.req, UpstreamResponseHead{200, "application/json", nullptr}, 1 << 20);
+  EXPECT_TRUE(h->head().passthrough_bytes);
+  const std::string body = testing::readFile(fs::path(GW_TESTDATA_DIR) / "providers/transcripts/anthropic-cache.json");
+  EXPECT_EQ(relay(*h, body, 7), body);
+  EXPECT_TRUE(h->observation().own_usage);
+  EXPECT_EQ(h->observation().api, ResponseApi::kMessages);
+
+  MessagesFixture count(R"({"model":"m","messages":[]})", config, "/v1/messages/count_tokens");
+  auto c = p.respond(count.req, UpstreamResponseHead{200, "application/json", nullptr}, 1 << 20);
+  EXPECT_FALSE(c->observation().own_usage);
+}
+
+TEST(AnthropicMessages, AnErrorBodyKeepsAnthropicsShapeWithTheKeyRedacted) {
+  auto config = anthropicConfig("sk-ant-operator-secret");
+  AnthropicProvider p(config);
+  MessagesFixture f(R"({"model":"m","max_tokens":10,"messages":[]})", config);
+  f.headers.items = {{"x-api-key", "sk-ant-client-secret"}};
+  auto h = p.respond(f.req, UpstreamResponseHead{401, "application/json", nullptr}, 1 << 20);
+  EXPECT_EQ(h->head().status, 401);
+  EXPECT_EQ(h->head().framing, Framing::kBuffered);
+  std::string out;
+  ASSERT_TRUE(h->onBody(R"({"type":"error","error":{"type":"authentication_error",)"
+                        R"("message":"invalid x-api-key sk-ant-client-secret"}})",
+                        out));
+  ASSERT_TRUE(h->onEnd(out));
+  EXPECT_EQ(out.find("sk-ant-client-secret"), std::string::npos);
+  auto v = json::parse(out);
+  EXPECT_EQ(v.at("type"), "error");
+  EXPECT_EQ(v.at("error").at("type"), "authentication_error");
+  EXPECT_EQ(h->observation().provider_error_type, "authentication_error");
+  EXPECT_EQ(h->observation().provider_error_message->find("sk-ant-client-secret"), std::string::npos);
 }
 
 }  // namespace

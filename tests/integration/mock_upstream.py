@@ -167,6 +167,11 @@ async def handle(reader, writer, log):
                 if await responses_route(method, path, model, stream, reader, writer, log):
                     continue
                 return
+            if path.split("?")[0] in ("/v1/messages", "/v1/messages/count_tokens") and model.startswith("native-"):
+                await messages_route(path, headers, model, stream, writer)  # the native Messages API (test_messages_api.py)
+                if model == "native-reset":
+                    return
+                continue
             if path == "/v1/messages":  # Anthropic Messages API
                 if not headers.get("x-api-key") or headers.get("anthropic-version") != "2023-06-01":
                     writer.write(response(401, b'{"type":"error","error":{"type":"authentication_error","message":"missing x-api-key"}}'))
@@ -247,6 +252,51 @@ async def handle(reader, writer, log):
             writer.close()
         except Exception:
             pass
+
+
+# --- The native Anthropic Messages API (test_messages_api.py) --------------
+# POST /v1/messages, by model (each "native-..."; the request must carry
+# x-api-key and anthropic-version, else 401 in Anthropic's shape):
+#   native-cache     the recorded prompt-cache answer (anthropic-cache.json), or
+#                    streamed: the recorded prompt-cache stream, one event per
+#                    "event: <type>" + "data: <recorded line>", in HTTP chunks
+#                    cut at odd offsets
+#   native-text      the recorded text answer / stream (anthropic-text.*)
+#   native-overload  529 with Anthropic's overloaded_error body
+#   native-reset     the first half of the text stream, then a reset
+# POST /v1/messages/count_tokens answers {"input_tokens": 42}.
+def messages_sse(name):
+    return b"".join(b"event: %s\ndata: %s\n\n" % (json.loads(l)["type"].encode(), l.encode())
+                    for l in transcript(name).decode().splitlines() if l.strip())
+
+
+async def messages_route(path, headers, model, stream, writer):
+    if not headers.get("x-api-key") or not headers.get("anthropic-version"):
+        writer.write(response(401, b'{"type":"error","error":{"type":"authentication_error","message":"x-api-key required"}}'))
+    elif path.split("?")[0] == "/v1/messages/count_tokens":
+        writer.write(response(200, b'{"input_tokens":42}', extra=b"request-id: req_count_1\r\n"))
+    elif model == "native-overload":
+        writer.write(response(529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
+                              extra=b"request-id: req_overloaded_1\r\n"))
+    elif not stream:
+        name = "anthropic-cache.json" if model == "native-cache" else "anthropic-text.json"
+        writer.write(response(200, transcript(name), extra=b"request-id: req_native_1\r\n"))
+    else:
+        blob = messages_sse("anthropic-cache.chunks.jsonl" if model == "native-cache" else "anthropic-text.chunks.jsonl")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+                     b"request-id: req_native_stream\r\n\r\n")
+        if model == "native-reset":
+            half = blob[:len(blob) // 2]
+            writer.write(b"%x\r\n%s\r\n" % (len(half), half))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.transport.abort()
+            return
+        for i in range(0, len(blob), 53):
+            part = blob[i:i + 53]
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+        writer.write(b"0\r\n\r\n")
+    await writer.drain()
 
 
 # --- The OpenAI Responses API (test_responses_api.py) ----------------------

@@ -1,6 +1,6 @@
 // Fuzzes what the relay does to upstream response bytes, through each
 // provider's real respond() handler as src/server/upstream_relay.cc drives it:
-// OpenAI-compatible bodies and streams (observed unchanged, or re-framed when
+// OpenAI-compatible bodies and streams on every API path (observed unchanged, or re-framed when
 // the gateway injected include_usage: the usage-only chunk hidden, usage
 // extracted), Anthropic and Bedrock JSON responses and error bodies, their
 // streams, then the non-stream usage scan the proxy runs on captured bodies
@@ -10,6 +10,7 @@
 // Invariants: no crash; a passthrough handler forwards the bytes unchanged;
 // what a translating handler or the include_usage re-framing generates is
 // well-formed SSE whose events are JSON or [DONE]; the capture budget holds.
+#include "common/anthropic_usage.h"
 #include "common/openai_usage.h"
 #include "fuzz_support.h"
 #include "gw/config_source.h"
@@ -52,7 +53,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view provider_name = kProviders[control % 4];
   bool stream = control & 0x04;
   bool wants_usage = control & 0x08;
-  bool chat = !(control & 0x10);
+  // The API the client spoke: chat/completions, completions, the Responses
+  // API or the Messages API.
+  static constexpr std::string_view kPaths[] = {"/v1/chat/completions", "/v1/completions", "/v1/responses",
+                                                "/v1/messages"};
+  std::string_view path = kPaths[(control >> 4) % 4];
   std::uint8_t head_byte = in.byte();
   int status = kStatuses[head_byte % 8];
   std::string_view content_type = kTypes[(head_byte >> 3) % 5];
@@ -70,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   gw::fuzz::VectorHeaders client_headers;
   gw::ClientRequest creq;
   creq.method = "POST";
-  creq.target = creq.path = chat ? "/v1/chat/completions" : "/v1/completions";
+  creq.target = creq.path = path;
   creq.json = &json;
   creq.model = "gpt-4o-mini";
   creq.stream = stream;
@@ -102,9 +107,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const gw::ResponseObservation& obs = handler->observation();
   if (obs.chunk_bytes > kCaptureBudget) std::abort();
 
-  // proxyRequest(): usage of a non-streamed OpenAI-shaped body.
+  // proxyRequest(): usage of a non-streamed body, read the way its API says.
   gw::Usage usage;
   (void)gw::scanOpenAiUsage(out, usage);
+  (void)gw::scanResponsesUsage(out, usage);
+  gw::Usage messages_sax, messages_tree;
+  const bool messages_found = gw::scanMessagesUsage(body, messages_sax);
 
   // The usage scan reads the object with a SAX pass; the same object as a
   // tree, read by readOpenAiUsage, must give the same numbers.
@@ -120,8 +128,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     boost::json::value v = p.release();
     if (!v.is_object()) continue;
     gw::readOpenAiUsage(v.as_object(), tree);
+    gw::readMessagesUsage(v.as_object(), messages_tree);
     tree_found = true;
   }
+  // The Messages usage scan reads the same last usage object.
+  if (messages_found != tree_found || messages_sax.input != messages_tree.input ||
+      messages_sax.output != messages_tree.output || messages_sax.cached_input != messages_tree.cached_input ||
+      messages_sax.cache_creation != messages_tree.cache_creation)
+    std::abort();
   if (sax_found != tree_found || sax.input != tree.input || sax.output != tree.output || sax.total != tree.total ||
       sax.cached_input != tree.cached_input || sax.reasoning != tree.reasoning)
     std::abort();

@@ -112,7 +112,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (end == std::string_view::npos) break;
     input.remove_prefix(end + 1);
   }
-  for (gw::ResponseApi api : {gw::ResponseApi::kChatCompletions, gw::ResponseApi::kResponses}) {
+  for (gw::ResponseApi api : {gw::ResponseApi::kChatCompletions, gw::ResponseApi::kResponses, gw::ResponseApi::kMessages}) {
     Result fast = assemble(chunks, false, api);
     Result general = assemble(chunks, true, api);
     boost::system::error_code ec_fast, ec_general;

@@ -35,9 +35,7 @@ bool scanMessagesUsage(std::string_view text, Usage& out) {
     // scratch memory: a usage object is a handful of numbers.
     unsigned char scratch[1024];
     boost::json::monotonic_resource memory(scratch, sizeof scratch);
-    boost::json::parse_options options;
-    options.max_depth = 8;
-    boost::json::parser parser(&memory, options);
+    boost::json::parser parser(&memory);
     boost::system::error_code ec;
     parser.write_some(text.data() + m->value, text.size() - m->value, ec);
     if (ec) continue;

@@ -38,6 +38,9 @@ class OpenAiSdkTest(unittest.TestCase):
         self.assertEqual(out["error"], {"status": 429, "code": "rate_limit_exceeded", "request_id": True})
         self.assertEqual(out["midstream"], "APIError")
         self.assertEqual(out["models"], 1)
+        self.assertEqual(out["responses"], {"text": "OK", "input": 12, "output": 2})
+        self.assertEqual(out["responses_stream"], {"events": 9, "first": "response.created",
+                                                   "last": "response.completed", "text": "OK", "total": 14})
 
 
 if __name__ == "__main__":

@@ -35,6 +35,17 @@ try {
   out.midstream = "no error";
 } catch (e) { out.midstream = e.constructor.name; }
 
+// The Responses API (what the Agents SDK and Codex speak), not streamed and streamed.
+const resp = await client.responses.create({ model: "gpt-4o-mini-2024-07-18", input: "Say OK" });
+out.responses = { text: resp.output_text, input: resp.usage.input_tokens, output: resp.usage.output_tokens };
+const rs = await client.responses.create({ model: "gpt-4o-mini-2024-07-18", input: "Say OK", stream: true });
+const rtypes = [];
+let completed = null;
+for await (const e of rs) { rtypes.push(e.type); if (e.type === "response.completed") completed = e.response; }
+out.responses_stream = { events: rtypes.length, first: rtypes[0], last: rtypes[rtypes.length - 1],
+                         text: completed?.output_text ?? completed?.output?.[0]?.content?.[0]?.text ?? null,
+                         total: completed?.usage?.total_tokens ?? null };
+
 // The same keep-alive connections must still work after all of the above.
 const models = await client.models.list();
 out.models = models.data.length;

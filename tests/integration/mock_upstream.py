@@ -17,7 +17,9 @@ Scenarios (model name):
                       model (one no price table knows), non-stream only
   fault-*          -> fault injection (resets, hangs, slow and large bodies):
                       see fault_scenario below
-Path /v1/responses (the OpenAI Responses API): see responses_route below.
+Path /v1/responses (the OpenAI Responses API): see responses_route below;
+/v1/embeddings: embeddings_body; native Messages API models (native-*):
+messages_route.
 Every request is logged to the file given with --log (one JSON per line), so
 tests can check what reached the upstream (and that cancelled requests were
 cancelled: "closed" events).
@@ -206,6 +208,10 @@ async def handle(reader, writer, log):
                     writer.write(response(200, transcript("bedrock-text.json")))
                 await writer.drain()
                 continue
+            if path == "/v1/embeddings" and method == "POST":
+                writer.write(response(200, embeddings_body(req)))
+                await writer.drain()
+                continue
             if path.endswith("/models") and method == "GET":
                 writer.write(response(200, b'{"object":"list","data":[{"id":"gpt-4o","object":"model"}]}'))
                 await writer.drain()
@@ -252,6 +258,23 @@ async def handle(reader, writer, log):
             writer.close()
         except Exception:
             pass
+
+
+# --- Embeddings (test_records.py) -------------------------------------------
+# POST /v1/embeddings: one 8-dimensional vector per input (a string or a list
+# of strings), or 3072-dimensional ones (about 23 kB each) for model
+# "embed-large"; usage.prompt_tokens is 4 per input, as OpenAI writes it
+# (usage last, no completion_tokens).
+def embeddings_body(req):
+    inputs = req.get("input", "")
+    inputs = inputs if isinstance(inputs, list) else [inputs]
+    dims = 3072 if req.get("model") == "embed-large" else 8
+    data = [{"object": "embedding", "index": i, "embedding": [round(0.001 * ((i + 1) * (d + 7) % 997) - 0.5, 6)
+                                                              for d in range(dims)]}
+            for i in range(len(inputs))]
+    doc = {"object": "list", "data": data, "model": "text-embedding-3-small",
+           "usage": {"prompt_tokens": 4 * len(inputs), "total_tokens": 4 * len(inputs)}}
+    return json.dumps(doc).encode()
 
 
 # --- The native Anthropic Messages API (test_messages_api.py) --------------

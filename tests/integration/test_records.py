@@ -181,6 +181,17 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertIsNotNone(m["ttfb"])
         self.assertIsNotNone(m["provider_latency"])
 
+    def test_embeddings_tokens_and_cost(self):
+        body = {"model": "text-embedding-3-small", "input": ["one", "two", "three"]}
+        status, _, payload = self.chat("rec-embed", body, path="/v1/embeddings")
+        self.assertEqual(status, 200)
+        a, m = self.record("rec-embed")
+        self.assertEqual(a["response"], json.loads(payload), "the response body as the client saw it")
+        self.assertEqual(m["tokens"], {"input": 12, "output": 0, "total": 12, "cached_input": None,
+                                       "cache_creation": None, "reasoning": None})
+        self.assertAlmostEqual(m["cost"], 12 * PRICES["text-embedding-3-small"]["input_cost_per_token"], delta=1e-15)
+        self.assertEqual((m["status"], m["path"]), ("success", "/v1/embeddings"))
+
     def test_generated_id_is_uuid_and_echoed(self):
         status, hdrs, _ = http_request(self.gw.port, "POST", "/v1/chat/completions", CHAT)
         self.assertEqual(status, 200)
@@ -462,6 +473,22 @@ class BodyCaptureTest(unittest.TestCase, RecordAssertions):
         self.assertIsNotNone(m["cost"])
         _, m = self.assert_shape(records.wait_for("off-2")[0])
         self.assertEqual(m["tokens"]["total"], 316)
+
+    def test_large_embeddings_past_the_cap_still_have_tokens_and_cost(self):
+        gw, records = self.gateway(TELEMETRY_MAX_BODY_BYTES="2048")
+        # 50 vectors: past the 1 MiB the request path keeps at least, so
+        # the usage is read from the tail it keeps past that.
+        body = {"model": "embed-large", "input": ["text %d" % i for i in range(50)]}
+        status, _, payload = http_request(gw.port, "POST", "/v1/embeddings", body, {"x-request-id": "embed-big"})
+        self.assertEqual(status, 200)
+        self.assertGreater(len(payload), 1 << 20)
+        (rec,) = records.wait_for("embed-big")
+        a, m = self.assert_shape(rec)
+        self.assertIs(a["response"]["_truncated"], True)
+        self.assertEqual(a["response"]["_original_bytes"], len(payload))
+        self.assertEqual(m["tokens"]["input"], 200, "read from the end of the body past the cap")
+        self.assertEqual(m["tokens"]["output"], 0)
+        self.assertAlmostEqual(m["cost"], 200 * 2e-8, delta=1e-15)
 
     def assert_truncated(self, value, original_bytes, cap, full_texts):
         self.assertEqual(set(value) - {"_truncated", "_original_bytes", "_preview"}, set(), value)

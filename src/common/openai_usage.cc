@@ -211,15 +211,26 @@ bool scanResponsesUsage(std::string_view text, Usage& out) {
 }
 
 std::string scanModel(std::string_view text) {
-  static constexpr std::string_view kKey = "\"model\":\"";
-  auto pos = findBytes(text, kKey);
-  if (pos == std::string_view::npos) return {};
-  pos += kKey.size();
-  auto end = text.find('"', pos);
-  if (end == std::string_view::npos || end - pos > 256) return {};
-  std::string_view m = text.substr(pos, end - pos);
-  if (m.find('\\') != std::string_view::npos) return {};
-  return std::string(m);
+  // The first "model" key (a quoted key followed by ':', whitespace allowed
+  // around it, as pretty-printed bodies have), and its string value.
+  static constexpr std::string_view kKey = "\"model\"";
+  for (std::size_t from = 0;;) {
+    const std::size_t found = findBytes(text.substr(from), kKey);
+    if (found == std::string_view::npos) return {};
+    std::size_t i = from + found + kKey.size();
+    from += found + 1;
+    while (i < text.size() && isJsonWhitespace(text[i])) ++i;
+    if (i >= text.size() || text[i] != ':') continue;
+    ++i;
+    while (i < text.size() && isJsonWhitespace(text[i])) ++i;
+    if (i >= text.size() || text[i] != '"') continue;
+    ++i;
+    auto end = text.find('"', i);
+    if (end == std::string_view::npos || end - i > 256) return {};
+    std::string_view m = text.substr(i, end - i);
+    if (m.find('\\') != std::string_view::npos) return {};
+    return std::string(m);
+  }
 }
 
 }  // namespace gw

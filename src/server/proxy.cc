@@ -207,6 +207,14 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
       case ResponseApi::kMessages: scanMessagesUsage(body, rec.observation.usage); break;
       case ResponseApi::kChatCompletions: scanOpenAiUsage(body, rec.observation.usage); break;
     }
+    // The model that answered, for pricing: the record builder reads it from
+    // a whole body, so a body past the budget gives it here (an embeddings
+    // response names it after its vectors, in the tail).
+    if (rec.response_body_truncated && !rec.observation.response_model) {
+      std::string model = scanModel(rec.response_body);
+      if (model.empty()) model = scanModel(ctx.usage_tail);
+      if (!model.empty()) rec.observation.response_model = std::move(model);
+    }
   }
   if (!keep_bodies) rec.response_body.clear();
   finish();

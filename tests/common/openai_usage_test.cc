@@ -91,5 +91,17 @@ TEST(ScanOpenAiUsage, SameRulesAsTheTreeReader) {
   EXPECT_EQ(scan(R"({"usage":{"prompt_tokens":8,"completion_tokens":null}})"), "8 - - - -");
 }
 
+TEST(ScanModel, CompactOrPrettyPrintedKeysAndNeverAString) {
+  EXPECT_EQ(scanModel(R"({"id":"x","model":"gpt-4o"})"), "gpt-4o");
+  EXPECT_EQ(scanModel("{\n  \"model\": \"text-embedding-3-small\",\n"), "text-embedding-3-small");
+  EXPECT_EQ(scanModel(R"({"model" :	"m1"})"), "m1");
+  EXPECT_EQ(scanModel(R"({"content":"say \"model\":\"fake\"","model":"real"})"), "real");
+  EXPECT_EQ(scanModel(R"({"model":42,"x":{"model":"inner"}})"), "inner");
+  EXPECT_EQ(scanModel(R"({"model":"esc\u0061ped"})"), "");
+  EXPECT_EQ(scanModel(R"({"model":"unterminated)"), "");
+  EXPECT_EQ(scanModel(R"("model")"), "");
+  EXPECT_EQ(scanModel(""), "");
+}
+
 }  // namespace
 }  // namespace gw

@@ -63,7 +63,9 @@ check_setup() {
   [[ "$ROUNDS" =~ ^[1-9][0-9]*$ && "$ROUNDS" -le 100 ]] || die "ROUNDS must be 1..100"
   [[ "$(seconds "$DURATION")" =~ ^[1-9][0-9]*$ ]] || die "DURATION must look like 10s, 30 or 1m"
   [[ "$(seconds "$WARMUP")" =~ ^[0-9]+$ ]] || die "WARMUP must look like 2s or 0"
-  for mode in "${MODE_LIST[@]}"; do [[ "$mode" == nonstream || "$mode" == stream ]] || die "MODES: unknown '$mode'"; done
+  for mode in "${MODE_LIST[@]}"; do
+    [[ "$mode" =~ ^(nonstream|stream|responses-stream|messages-stream)$ ]] || die "MODES: unknown '$mode'"
+  done
   for c in "${CONN_LIST[@]}"; do
     [[ "$c" =~ ^[1-9][0-9]*$ && "$c" -le 10000 && "$c" -ge "$WRK_THREADS" ]] || die "CONNECTIONS: bad '$c'"
   done
@@ -86,8 +88,12 @@ check_setup() {
 # measure ROUND TARGET MODE CONNS: one wrk run; appends a line to results.tsv.
 measure() {
   local round=$1 target=$2 mode=$3 conns=$4
-  local pid=${TARGET_PID[$target]} port=${TARGET_PORT[$target]} stream=0 out line kv
+  local pid=${TARGET_PID[$target]} port=${TARGET_PORT[$target]} stream=0 out line kv api=chat path=/v1/chat/completions
   [[ "$mode" == stream ]] && stream=1
+  case "$mode" in
+    responses-stream) api=responses path=/v1/responses stream=1 ;;
+    messages-stream) api=messages path=/v1/messages stream=1 ;;
+  esac
   local c0='' c1='' m0 m1 dropped0='' dropped1='' queued is_gateway=0
   [[ "$target" == gateway* ]] && is_gateway=1
   if ((is_gateway)); then
@@ -95,9 +101,9 @@ measure() {
   fi
   if [[ -n "$pid" ]]; then c0=$(cpu_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"; fi
   m0=$(cpu_ticks "$MOCK_WORKER_PID") || die "the mock (pid $MOCK_WORKER_PID) is gone; see $RUN_DIR"
-  out=$(BENCH_STREAM=$stream BENCH_CLIENT_USAGE=$CLIENT_USAGE timeout $(($(seconds "$DURATION") + 60)) \
+  out=$(BENCH_STREAM=$stream BENCH_API=$api BENCH_CLIENT_USAGE=$CLIENT_USAGE timeout $(($(seconds "$DURATION") + 60)) \
     taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --timeout 10s -s "$WRK_SCRIPT" \
-    "http://127.0.0.1:$port/v1/chat/completions" 2>&1) || die "wrk failed against $target: $out"
+    "http://127.0.0.1:$port$path" 2>&1) || die "wrk failed against $target: $out"
   if [[ -n "$pid" ]]; then
     pid_alive "$pid" || die "$target (pid $pid) died during the run; see $RUN_DIR"
     # A gateway's exporters may still hold records (batches wait up to TELEMETRY_FLUSH_INTERVAL_MS, 1 s by
@@ -175,6 +181,27 @@ check_target() {
     echo "$target stream: 200, $events data events, bytes DIFFER from the mock's (see run/check.$target.sse)" >>"$OUT_DIR/checks.txt"
     log "warning: $target changes the stream ($events data events)"
   fi
+  local mode api_path api_body
+  for mode in "${MODE_LIST[@]}"; do
+    case "$mode" in
+      responses-stream)
+        api_path=/v1/responses
+        api_body='{"model":"gpt-4o-mini","stream":true,"input":"Write one short sentence about load testing."}' ;;
+      messages-stream)
+        api_path=/v1/messages
+        api_body='{"model":"claude-sonnet-4-5","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"Write one short sentence about load testing."}]}' ;;
+      *) continue ;;
+    esac
+    code=$(curl -sS -N --max-time 10 -o "$RUN_DIR/check.$target.$mode.sse" -w '%{http_code}' \
+      -H 'Content-Type: application/json' -H 'Authorization: Bearer sk-bench' "${extra[@]}" --data "$api_body" \
+      "http://127.0.0.1:$port$api_path") || die "$target: $mode request failed"
+    [[ "$code" == 200 ]] || die "$target: $mode answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.$mode.sse")"
+    if cmp -s "$RUN_DIR/check.$target.$mode.sse" "$RUN_DIR/mock/${mode//-/_}.sse"; then
+      echo "$target $mode: 200, byte-identical to the mock's" >>"$OUT_DIR/checks.txt"
+    else
+      die "$target: the $mode answer differs from the mock's (see $RUN_DIR/check.$target.$mode.sse)"
+    fi
+  done
 }
 
 # --- time to first streamed event (upstream delays its first event by FIRST_EVENT_DELAY_MS) --------------------

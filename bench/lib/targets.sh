@@ -88,6 +88,7 @@ start_gateway() {
     HOST=127.0.0.1 PORT="$port" WORKER_THREADS=1 LOG_LEVEL=warn \
     UPSTREAM_MAX_IDLE_CONNECTIONS_PER_HOST="$UPSTREAM_KEEPALIVE" \
     OPENAI_BASE_URL="http://127.0.0.1:$upstream/v1" OPENAI_API_KEY=sk-bench \
+    ANTHROPIC_BASE_URL="http://127.0.0.1:$upstream" \
     ENABLED_EXPORTERS="$exporters" TELEMETRY_SPOOL_DIR="$RUN_DIR/$name.spool" \
     "${extra[@]}" \
     taskset -c "$PROXY_CPU" "$GATEWAY_BIN" >>"${TARGET_LOG[$name]}" 2>"$RUN_DIR/$name.stderr" &

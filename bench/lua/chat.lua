@@ -1,4 +1,5 @@
--- wrk script for the load harness: POST /v1/chat/completions with a small, fixed chat request.
+-- wrk script for the load harness: POST /v1/chat/completions with a small, fixed chat request (or, with
+-- BENCH_API, a streamed Responses API or Messages API request).
 -- BENCH_STREAM=1 adds "stream": true (the mock then answers with 23 SSE chunks and data: [DONE]);
 -- BENCH_CLIENT_USAGE=1 (below) also asks for the usage chunk.
 -- done() prints one machine-readable line that bench/run.sh parses; keep its format in sync with
@@ -13,16 +14,32 @@ local stream = os.getenv("BENCH_STREAM") == "1"
 -- target receives the same upstream stream whether or not it would have asked for usage on its own.
 local client_usage = os.getenv("BENCH_CLIENT_USAGE") == "1"
 
-local body = '{"model":"gpt-4o-mini",'
-if stream then
-  body = body .. '"stream":true,'
-  if client_usage then body = body .. '"stream_options":{"include_usage":true},' end
+-- BENCH_API: the API the client speaks. "chat" (default): POST /v1/chat/completions; "responses": a streamed
+-- POST /v1/responses; "messages": a streamed POST /v1/messages (Anthropic's Messages API).
+local api = os.getenv("BENCH_API") or "chat"
+
+local body, path
+if api == "responses" then
+  path = "/v1/responses"
+  body = '{"model":"gpt-4o-mini","stream":true,"instructions":"You are a helpful assistant.",'
+    .. '"input":"Write one short sentence about load testing.","max_output_tokens":64}'
+elseif api == "messages" then
+  path = "/v1/messages"
+  body = '{"model":"claude-sonnet-4-5","stream":true,"system":"You are a helpful assistant.",'
+    .. '"messages":[{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
+else
+  path = "/v1/chat/completions"
+  body = '{"model":"gpt-4o-mini",'
+  if stream then
+    body = body .. '"stream":true,'
+    if client_usage then body = body .. '"stream_options":{"include_usage":true},' end
+  end
+  body = body .. '"messages":[{"role":"system","content":"You are a helpful assistant."},'
+    .. '{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
 end
-body = body .. '"messages":[{"role":"system","content":"You are a helpful assistant."},'
-  .. '{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
 
 wrk.method = "POST"
-wrk.path = "/v1/chat/completions"
+wrk.path = path
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench"

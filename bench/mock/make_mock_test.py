@@ -74,6 +74,40 @@ class MakeMockTest(unittest.TestCase):
         body = re.search(r"^return 200 '(.*)';$", completion, re.M).group(1).replace("\\n", "\n")
         self.assertEqual(body, (self.out / "completion.json").read_text())
 
+    def named_events(self, name):
+        """The (event name, data) pairs of a stream whose events carry an `event:` line."""
+        sse = (self.out / f"{name}.sse").read_text()
+        self.assertTrue(sse.endswith("\n\n"))
+        out = []
+        for block in sse[:-2].split("\n\n"):
+            kind, data = block.split("\n")
+            self.assertTrue(kind.startswith("event: ") and data.startswith("data: "), block)
+            body = json.loads(data[len("data: "):])
+            self.assertEqual(body["type"], kind[len("event: "):], "the event line names the data's type")
+            out.append(body)
+        self.assertEqual(echo_payload((self.out / f"{name}_fast.conf").read_text()), sse)
+        return out
+
+    def test_responses_stream_carries_the_words_and_ends_with_usage(self):
+        evs = self.named_events("responses_stream")
+        self.assertEqual(len(evs), 29)
+        self.assertEqual([e["sequence_number"] for e in evs], list(range(29)))
+        self.assertEqual(evs[0]["type"], "response.created")
+        deltas = "".join(e["delta"] for e in evs if e["type"] == "response.output_text.delta")
+        self.assertEqual(evs[-1]["type"], "response.completed")
+        self.assertEqual(evs[-1]["response"]["output"][0]["content"][0]["text"], deltas)
+        self.assertEqual(evs[-1]["response"]["usage"]["total_tokens"], 47)
+
+    def test_messages_stream_carries_the_words_and_its_usage(self):
+        evs = self.named_events("messages_stream")
+        self.assertEqual(len(evs), 27)
+        self.assertEqual([e["type"] for e in (evs[0], evs[1], evs[-3], evs[-2], evs[-1])],
+                         ["message_start", "content_block_start", "content_block_stop", "message_delta",
+                          "message_stop"])
+        self.assertEqual(sum(e["type"] == "content_block_delta" for e in evs), 21)
+        self.assertEqual(evs[0]["message"]["usage"]["input_tokens"], 24)
+        self.assertEqual(evs[-2]["usage"]["output_tokens"], 23)
+
     def test_slow_snippets_wait_before_every_event(self):
         conf = (self.out / "stream_slow.conf").read_text()
         self.assertEqual(conf.count("echo_sleep $mock_first_delay;"), 1)

@@ -60,6 +60,20 @@ write("bedrock_stream", "exception", b"\x10" + bedrock(
     lines("bedrock-text.chunks.jsonl")[:2] + ['{"exception:throttlingException":{"message":"slow down"}}']))
 write("event_stream_decoder", "bad-crc", b"\x03" + bytes(frame([(":message-type", "event")], b"{}")[:-1]) + b"\x00")
 
+# fuzz_bedrock_messages: control byte 0x80 and a Messages body (request
+# mode), or a piece size and a ConverseStream / Converse answer (stream mode).
+M = "tests/testdata/providers/bedrock/messages"
+for name in ["bedrock-text", "bedrock-tool"]:
+    write("bedrock_messages", name, b"\x05" + bedrock(lines(name + ".chunks.jsonl")))
+    write("bedrock_messages", name + "-json", b"\x3f" + open(os.path.join(T, name + ".json"), "rb").read())
+write("bedrock_messages", "thinking-stream", b"\x0b" + bedrock(
+    [l for l in open(os.path.join(M, "thinking-stream", "upstream_response.jsonl")).read().splitlines() if l.strip()]))
+write("bedrock_messages", "exception", b"\x02" + bedrock(
+    lines("bedrock-text.chunks.jsonl")[:3] + ['{"exception:throttlingException":{"message":"slow down"}}']))
+for case in ["text", "tool-result", "count-tokens", "reject-image-url", "reject-server-tool"]:
+    write("bedrock_messages", "request-" + case,
+          b"\x80" + json.dumps(json.load(open(os.path.join(M, case, "request.json"))), separators=(",", ":")).encode())
+
 for name in ["anthropic-text", "anthropic-tool"]:
     sse = "".join("event: %s\ndata: %s\n\n" % (json.loads(l)["type"], l) for l in lines(name + ".chunks.jsonl"))
     write("anthropic_stream", name, b"\x8f" + sse.encode())

@@ -7,12 +7,15 @@
 #include "gw/provider_plugin.h"
 #include "gw/setting_table.h"
 #include "providers/bedrock/bedrock_translate.h"
+#include "providers/bedrock/messages_translate.h"
 #include "providers/bedrock/sigv4.h"
 #include "providers/common/openai_chat.h"
 #include "providers/common/provider_settings.h"
 #include "providers/common/response_handlers.h"
 
 #include <boost/json/object.hpp>
+
+#include <optional>
 
 namespace gw::providers::bedrock {
 
@@ -80,10 +83,65 @@ bool isValidAwsRegion(std::string_view r) {
 BedrockProvider::BedrockProvider(const ProviderConfig& config, std::function<std::string()> amz_date_now)
     : config_(config), amz_date_now_(amz_date_now ? std::move(amz_date_now) : std::function<std::string()>(sigv4::amzDateNow)) {}
 
+namespace {
+
+// The client APIs the provider serves, by path.
+enum class ClientApi { kChatCompletions, kMessages, kCountTokens };
+
+std::optional<ClientApi> clientApiFor(const ClientRequest& r) {
+  if (r.method != "POST") return std::nullopt;
+  if (r.path == "/v1/chat/completions") return ClientApi::kChatCompletions;
+  if (r.path == "/v1/messages") return ClientApi::kMessages;
+  if (r.path == "/v1/messages/count_tokens") return ClientApi::kCountTokens;
+  return std::nullopt;
+}
+
+Result<ConverseCall> converseCallFor(ClientApi api, const boost::json::object& body) {
+  switch (api) {
+    case ClientApi::kMessages: return messagesToConverse(body);
+    case ClientApi::kCountTokens: return countTokensToConverse(body);
+    case ClientApi::kChatCompletions: break;
+  }
+  auto chat = openai_chat::parseChatRequest(body, "bedrock");
+  if (!chat) return chat.error();
+  auto converse = bedrock::toConverseRequest(*chat);
+  if (!converse) return converse.error();
+  return ConverseCall{std::move(chat->model), chat->stream, std::move(*converse)};
+}
+
+// The Bedrock operation's path segment after /model/{modelId}/.
+std::string_view operationFor(ClientApi api, bool stream) {
+  if (api == ClientApi::kCountTokens) return "count-tokens";
+  return stream ? "converse-stream" : "converse";
+}
+
+// The secrets an upstream error or stream message must never carry back:
+// only the session token travels (x-amz-security-token), but neither it nor
+// the secret key, the gateway's or the client's, may come back.
+std::vector<std::string> secretsFor(const ClientRequest& r, const ProviderConfig& config) {
+  std::vector<std::string> secrets{config.env_aws_secret_access_key, config.env_aws_session_token};
+  if (r.headers)
+    for (std::string_view name : {"x-aws-secret-access-key", "x-aws-session-token"})
+      if (auto v = r.headers->get(name)) secrets.emplace_back(trim(*v));
+  return secrets;
+}
+
+// "msg_" and 32 hex digits, the shape of Anthropic's message ids.
+std::string newMessageId() {
+  std::string id = "msg_";
+  for (char c : newRequestId())
+    if (c != '-') id.push_back(c);
+  return id;
+}
+
+}  // namespace
+
 Result<UpstreamRequest> BedrockProvider::prepare(const ClientRequest& r) const {
-  if (r.method != "POST" || r.path != "/v1/chat/completions")
+  auto api = clientApiFor(r);
+  if (!api)
     return Error(404, "invalid_request_error", "unsupported_endpoint",
-                 "the bedrock provider serves POST /v1/chat/completions only");
+                 "the bedrock provider serves POST /v1/chat/completions, /v1/messages and /v1/messages/count_tokens "
+                 "only");
   if (r.json == nullptr) return Error::badRequest("invalid_json", "the request body must be a JSON object");
 
   auto header = [&](std::string_view name) -> std::string {
@@ -117,15 +175,13 @@ Result<UpstreamRequest> BedrockProvider::prepare(const ClientRequest& r) const {
   if (!isValidAwsRegion(region))
     return Error::badRequest("invalid_aws_region", "x-aws-region is not a valid AWS region name");
 
-  auto chat = openai_chat::parseChatRequest(*r.json, "bedrock");
-  if (!chat) return chat.error();
+  auto call = converseCallFor(*api, *r.json);
+  if (!call) return call.error();
   // The model id is one path segment, percent-encoded below ('/', '?', '#'
   // and '%' cannot change the path); "." and ".." are left as they are by
   // that encoding and would be dot segments: refused.
-  if (chat->model.empty() || chat->model == "." || chat->model == "..")
+  if (call->model.empty() || call->model == "." || call->model == "..")
     return Error::badRequest("invalid_model", "the model is not a valid Bedrock model id");
-  auto body = bedrock::toConverseRequest(*chat);
-  if (!body) return body.error();
 
   std::string base_url = config_.base_url;
   if (auto pos = base_url.find("{region}"); pos != std::string::npos) base_url.replace(pos, 8, region);
@@ -135,9 +191,9 @@ Result<UpstreamRequest> BedrockProvider::prepare(const ClientRequest& r) const {
   UpstreamRequest up;
   up.endpoint = *endpoint;
   up.method = "POST";
-  up.target = endpoint->base_path + "/model/" + sigv4::uriEncode(chat->model, true) +
-              (chat->stream ? "/converse-stream" : "/converse");
-  up.body = std::move(*body);
+  up.target = endpoint->base_path + "/model/" + sigv4::uriEncode(call->model, true) + "/" +
+              std::string(operationFor(*api, call->stream));
+  up.body = std::move(call->body);
 
   bool default_port = endpoint->port == (endpoint->tls ? 443 : 80);
   std::string host = default_port ? endpoint->host : endpoint->host + ":" + std::to_string(endpoint->port);
@@ -150,7 +206,7 @@ Result<UpstreamRequest> BedrockProvider::prepare(const ClientRequest& r) const {
   signing.canonical_uri = sigv4::uriEncode(up.target, false);
   signing.headers = {{"host", host},
                      {"content-type", "application/json"},
-                     {"accept", chat->stream ? "application/vnd.amazon.eventstream" : "application/json"},
+                     {"accept", call->stream ? "application/vnd.amazon.eventstream" : "application/json"},
                      {"x-amz-date", amz_date}};
   if (!creds.session_token.empty()) signing.headers.emplace_back("x-amz-security-token", creds.session_token);
   signing.payload = up.body;
@@ -163,31 +219,57 @@ Result<UpstreamRequest> BedrockProvider::prepare(const ClientRequest& r) const {
 
 std::unique_ptr<ResponseHandler> BedrockProvider::respond(const ClientRequest& r, const UpstreamResponseHead& h,
                                                           std::size_t capture_budget) const {
+  // prepare() accepted the request, so its path is one of the three.
+  const ClientApi api = clientApiFor(r).value_or(ClientApi::kChatCompletions);
+  const bool messages_api = api != ClientApi::kChatCompletions;
   int status = h.status;
   if (status >= 300) {
     std::string error_type;
     if (h.headers)
       if (auto t = h.headers->get("x-amzn-errortype")) error_type = std::string(*t);
-    // Only the session token travels (x-amz-security-token), but neither
-    // it nor the secret key may come back through an error message.
-    std::vector<std::string> secrets{config_.env_aws_secret_access_key, config_.env_aws_session_token};
-    if (r.headers) {
-      for (std::string_view name : {"x-aws-secret-access-key", "x-aws-session-token"})
-        if (auto v = r.headers->get(name)) secrets.emplace_back(trim(*v));
-    }
-    return std::make_unique<BufferedResponseHandler>(
-        status, [status, error_type, secrets = std::move(secrets)](std::string_view body, ResponseObservation& obs,
-                                                                  std::string& out) -> Status {
-          std::string translated = bedrock::translateError(status, error_type, body, obs);
+    auto handler = std::make_unique<BufferedResponseHandler>(
+        status, [status, error_type, messages_api, secrets = secretsFor(r, config_)](
+                    std::string_view body, ResponseObservation& obs, std::string& out) -> Status {
+          std::string translated = messages_api ? messagesError(status, error_type, body, obs)
+                                                : bedrock::translateError(status, error_type, body, obs);
           redactSecrets(translated, secrets);
           if (obs.provider_error_message) redactSecrets(*obs.provider_error_message, secrets);
           out.append(translated);
           return ok();
         });
+    if (messages_api) handler->observation().api = ResponseApi::kMessages;
+    return handler;
   }
   std::string model = r.model;
   if (r.json)
     if (const auto* m = r.json->if_contains("model"); m && m->is_string()) model = std::string(m->as_string());
+
+  if (api == ClientApi::kCountTokens) {
+    auto handler = std::make_unique<BufferedResponseHandler>(
+        status, [](std::string_view body, ResponseObservation&, std::string& out) -> Status {
+          auto translated = countTokensToMessages(body);
+          if (!translated) return translated.error();
+          out.append(*translated);
+          return ok();
+        });
+    handler->observation().api = ResponseApi::kMessages;
+    return handler;
+  }
+  if (api == ClientApi::kMessages) {
+    if (r.stream)
+      return std::make_unique<TranslatedStreamHandler<MessagesStreamTranslator>>(
+          capture_budget, newMessageId(), std::move(model), secretsFor(r, config_));
+    auto handler = std::make_unique<BufferedResponseHandler>(
+        status, [model](std::string_view body, ResponseObservation& obs, std::string& out) -> Status {
+          auto translated = converseToMessage(body, newMessageId(), model, obs);
+          if (!translated) return translated.error();
+          out.append(*translated);
+          return ok();
+        });
+    handler->observation().api = ResponseApi::kMessages;
+    return handler;
+  }
+
   if (r.stream)
     return std::make_unique<TranslatedStreamHandler<StreamTranslator>>(
         capture_budget, "chatcmpl-" + newRequestId(), std::move(model), r.client_wants_usage, openai_chat::unixNow());

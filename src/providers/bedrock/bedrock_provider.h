@@ -1,8 +1,14 @@
-// AWS Bedrock (x-provider: bedrock): POST /v1/chat/completions is translated
-// to the Converse API (POST {base}/model/{modelId}/converse, or
-// /converse-stream when streaming), signed with SigV4 (service "bedrock"),
-// and the answer, JSON or the binary event stream, back to OpenAI objects.
-// docs/providers.md has the field mapping.
+// AWS Bedrock (x-provider: bedrock), through the Converse API (POST
+// {base}/model/{modelId}/converse, or /converse-stream when streaming),
+// signed with SigV4 (service "bedrock"):
+//  - POST /v1/chat/completions: OpenAI's request translated to Converse, the
+//    answer (JSON or the binary event stream) back to OpenAI objects
+//    (bedrock_translate.h);
+//  - POST /v1/messages: Anthropic's Messages request translated to
+//    Converse, the answer back to a Messages object or SSE events, and
+//    POST /v1/messages/count_tokens to CountTokens
+//    ({base}/model/{modelId}/count-tokens) (messages_translate.h).
+// Anything else is a 404. docs/providers.md has the field mappings.
 //
 // Credentials: x-aws-access-key-id + x-aws-secret-access-key (+
 // x-aws-session-token) from the client, else AWS_ACCESS_KEY_ID /

@@ -102,7 +102,7 @@ std::string testName(const ::testing::TestParamInfo<std::string>& param) {
 std::vector<std::string> caseNames() {
   std::vector<std::string> out;
   for (const auto& d : testing::caseDirs(kCases))
-    if (d.filename() != "sigv4") out.push_back(d.filename().string());
+    if (d.filename() != "sigv4" && d.filename() != "messages") out.push_back(d.filename().string());
   return out;
 }
 

@@ -1,7 +1,5 @@
 #include "providers/bedrock/bedrock_translate.h"
 
-#include "common/cache_aware_usage.h"
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -15,12 +13,6 @@ using openai_chat::Message;
 using openai_chat::ToolChoice;
 
 namespace {
-
-
-const json::object* objectField(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_object() ? &v->as_object() : nullptr;
-}
 
 Error malformed(std::string message) { return Error::badGateway("upstream_stream_malformed", std::move(message)); }
 
@@ -137,11 +129,6 @@ std::string finishReason(std::string_view r) {
   return "stop";
 }
 
-void readUsage(const json::object& u, Usage& out) {
-  readCacheAwareUsage(intField(u, "inputTokens"), intField(u, "cacheReadInputTokens"),
-                      intField(u, "cacheWriteInputTokens"), intField(u, "outputTokens"), out);
-}
-
 Result<std::string> translateResponse(std::string_view body, std::string_view id, std::string_view model,
                                       std::int64_t created, ResponseObservation& obs) {
   boost::system::error_code ec;
@@ -176,25 +163,11 @@ Result<std::string> translateResponse(std::string_view body, std::string_view id
 
 std::string translateError(int status, std::string_view error_type_header, std::string_view body,
                            ResponseObservation& obs) {
-  std::string code(error_type_header.substr(0, error_type_header.find(':')));
-  std::string message;
-  boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
-  if (!ec && v.is_object()) {
-    const auto& o = v.as_object();
-    message = std::string(stringField(o, "message"));
-    if (message.empty()) message = std::string(stringField(o, "Message"));
-    if (code.empty()) {
-      std::string_view t = stringField(o, "__type");
-      if (auto hash = t.rfind('#'); hash != std::string_view::npos) t.remove_prefix(hash + 1);
-      code = std::string(t.substr(0, t.find(':')));
-    }
-  }
-  if (message.empty()) message = "Bedrock returned HTTP " + std::to_string(status);
+  UpstreamError e = readUpstreamError(status, error_type_header, body);
   std::string type = openai_chat::errorTypeForStatus(status);
-  obs.provider_error_type = code.empty() ? type : code;
-  obs.provider_error_message = message;
-  return openai_chat::upstreamErrorBody(status, type, code, message);
+  obs.provider_error_type = e.code.empty() ? type : e.code;
+  obs.provider_error_message = e.message;
+  return openai_chat::upstreamErrorBody(status, type, e.code, e.message);
 }
 
 StreamTranslator::StreamTranslator(ResponseObservation& obs, std::size_t capture_budget, std::string id,
@@ -214,36 +187,17 @@ Status StreamTranslator::feed(std::string_view bytes, std::string& out) {
 }
 
 Status StreamTranslator::onMessage(const eventstream::Message& m, std::string& out) {
-  std::string_view message_type = m.stringHeader(":message-type");
-  if (message_type == "exception" || message_type == "error") {
-    std::string type(message_type == "exception" ? m.stringHeader(":exception-type") : m.stringHeader(":error-code"));
-    std::string message(m.stringHeader(":error-message"));
-    if (message.empty()) {
-      boost::system::error_code ec;
-      json::value v = json::parse(m.payload, ec);
-      if (!ec && v.is_object()) {
-        message = std::string(stringField(v.as_object(), "message"));
-        if (message.empty()) message = std::string(stringField(v.as_object(), "Message"));
-      }
-    }
-    if (type.empty()) type = "stream_error";
-    if (message.empty()) message = "the Bedrock stream reported " + type;
-    obs_.provider_error_type = type;
-    obs_.provider_error_message = message;
-    writer_.error(Error(502, streamErrorType(type), type, message), out);
+  auto message = readStreamMessage(m);
+  if (!message) return message.error();
+  if (message->error) {
+    const StreamError& e = *message->error;
+    obs_.provider_error_type = e.type;
+    obs_.provider_error_message = e.message;
+    writer_.error(Error(502, streamErrorType(e.type), e.type, e.message), out);
     ended_ = true;
     return ok();
   }
-  if (message_type != "event") return malformed("event stream message without a known :message-type");
-  std::string_view type = m.stringHeader(":event-type");
-  boost::system::error_code ec;
-  json::value v = json::parse(m.payload, ec);
-  if (ec || !v.is_object()) return malformed("a Bedrock stream event is not a JSON object");
-  const json::object* event = &v.as_object();
-  // Tolerate the wrapped form {"<eventType>": {...}} as well as the bare payload.
-  if (event->size() == 1)
-    if (const auto* inner = objectField(*event, type)) event = inner;
-  return onEvent(type, *event, out);
+  return onEvent(message->event_type, message->fields(), out);
 }
 
 Status StreamTranslator::onEvent(std::string_view type, const json::object& e, std::string& out) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "gw/provider.h"
+#include "providers/bedrock/converse.h"
 #include "providers/bedrock/event_stream.h"
 #include "providers/common/openai_chat.h"
 
@@ -20,11 +21,6 @@ Result<std::string> toConverseRequest(const openai_chat::ChatRequest& request);
 
 // Bedrock stopReason -> OpenAI finish_reason.
 std::string finishReason(std::string_view stop_reason);
-
-// Reads a Converse "usage" object. inputTokens excludes cache reads and
-// writes, which OpenAI counts inside prompt_tokens, so input = inputTokens +
-// cacheReadInputTokens + cacheWriteInputTokens.
-void readUsage(const boost::json::object& usage, Usage& out);
 
 // A Converse response body -> chat.completion JSON; fills obs.usage.
 Result<std::string> translateResponse(std::string_view body, std::string_view id, std::string_view model,

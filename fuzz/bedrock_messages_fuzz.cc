@@ -1,0 +1,145 @@
+// Fuzzes the Anthropic Messages side of the Bedrock provider
+// (src/providers/bedrock/messages_translate.h) in two modes, chosen by the
+// control byte's top bit:
+//  - request: the rest is a client's JSON body, translated for Converse and
+//    for CountTokens. Invariants: a translated body is JSON and names a
+//    model; a refusal is a 400 whose Anthropic error body is JSON.
+//  - stream: the rest is a ConverseStream event stream, fed in pieces of
+//    1-64 bytes (the control byte's low bits), then as the Converse JSON
+//    answer, a CountTokens answer and an error body. Invariants: the client
+//    gets well-formed Messages SSE ("event: T\ndata: {..."type":"T"...}\n\n"),
+//    ending with at most one message_stop or error event; the same bytes fed
+//    whole give the same events; the observation's chunks are the events'
+//    data, a prefix within the capture budget; a secret in an exception
+//    message never reaches the client.
+#include "fuzz_support.h"
+
+#include "common/anthropic_error.h"
+#include "providers/bedrock/messages_translate.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+namespace json = boost::json;
+namespace bedrock = gw::providers::bedrock;
+
+constexpr std::size_t kBudget = 2048;
+constexpr std::string_view kSecret = "FuzzSessionToken-5e3a";
+
+void check(bool condition) {
+  if (!condition) std::abort();
+}
+
+void fuzzRequest(std::string_view text) {
+  json::parse_options options;
+  options.max_depth = 64;  // the server's limit for client bodies
+  boost::system::error_code ec;
+  json::value body = json::parse(text, ec, {}, options);
+  if (ec || !body.is_object()) return;
+  for (bool count_tokens : {false, true}) {
+    auto call =
+        count_tokens ? bedrock::countTokensToConverse(body.as_object()) : bedrock::messagesToConverse(body.as_object());
+    if (call) {
+      check(!call->model.empty());
+      check(gw::fuzz::isJson(call->body));
+    } else {
+      check(call.error().http_status == 400);
+      check(!call.error().message.empty());
+      check(gw::fuzz::isJson(gw::anthropicErrorBody(call.error())));
+    }
+  }
+}
+
+struct Event {
+  std::string_view type;
+  std::string_view data;
+};
+
+// Splits and checks the client's bytes; returns the events.
+std::vector<Event> checkSse(std::string_view out) {
+  std::vector<Event> events;
+  while (!out.empty()) {
+    check(out.starts_with("event: "));
+    std::size_t newline = out.find('\n');
+    check(newline != std::string_view::npos);
+    std::string_view type = out.substr(7, newline - 7);
+    out.remove_prefix(newline + 1);
+    check(out.starts_with("data: "));
+    std::size_t end = out.find("\n\n");
+    check(end != std::string_view::npos);
+    std::string_view data = out.substr(6, end - 6);
+    check(data.find('\n') == std::string_view::npos);
+    out.remove_prefix(end + 2);
+    check(gw::fuzz::isJson(data));
+    json::parse_options options;
+    options.max_depth = 10000;
+    json::value v = json::parse(data, {}, options);
+    check(v.is_object());
+    const auto* t = v.as_object().if_contains("type");
+    check(t && t->is_string() && t->as_string() == type);
+    events.push_back({type, data});
+  }
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    bool terminal = events[i].type == "message_stop" || events[i].type == "error";
+    if (terminal) check(i + 1 == events.size());
+    if (events[i].type == "error") check(events[i].data.find(kSecret) == std::string_view::npos);
+  }
+  return events;
+}
+
+std::string translate(const std::vector<std::string_view>& pieces, gw::ResponseObservation& obs) {
+  bedrock::MessagesStreamTranslator translator(obs, kBudget, "msg_fuzz", "model", {std::string(kSecret)});
+  std::string out;
+  for (auto piece : pieces) {
+    if (auto st = translator.feed(piece, out); !st) {
+      translator.fail(st.error(), out);
+      return out;
+    }
+  }
+  if (auto st = translator.finish(out); !st) translator.fail(st.error(), out);
+  return out;
+}
+
+void fuzzStream(std::string_view bytes, std::size_t piece) {
+  std::vector<std::string_view> pieces;
+  for (std::size_t at = 0; at < bytes.size(); at += piece) pieces.push_back(bytes.substr(at, piece));
+  gw::ResponseObservation obs;
+  std::string out = translate(pieces, obs);
+  auto events = checkSse(out);
+
+  gw::ResponseObservation whole_obs;
+  check(translate({bytes}, whole_obs) == out);
+
+  check(obs.api == gw::ResponseApi::kMessages);
+  check(obs.chunk_bytes <= kBudget);
+  check(obs.chunks.size() + obs.chunks_not_captured == events.size());
+  for (std::size_t i = 0; i < obs.chunks.size(); ++i) check(obs.chunks[i] == events[i].data);
+
+  gw::ResponseObservation json_obs;
+  if (auto message = bedrock::converseToMessage(bytes, "msg_fuzz", "model", json_obs))
+    check(gw::fuzz::isJson(*message));
+  if (auto count = bedrock::countTokensToMessages(bytes)) check(gw::fuzz::isJson(*count));
+  gw::ResponseObservation error_obs;
+  check(gw::fuzz::isJson(bedrock::messagesError(429, "ThrottlingException:x", bytes, error_obs)));
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
+  if (data[0] & 0x80)
+    fuzzRequest(rest);
+  else
+    fuzzStream(rest, 1 + data[0] % 64);
+  return 0;
+}

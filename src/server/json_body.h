@@ -52,8 +52,10 @@ bool requiresJsonBody(std::string_view method, std::string_view path);
 bool isMessagesApiPath(std::string_view path);
 
 // The Messages API's own checks of a scanned body, made before any
-// provider is called: "model" a string, "messages" an array, and for
-// POST /v1/messages "max_tokens" an integer of at least 1. A 400 naming the
+// provider is called: for POST /v1/messages and /v1/messages/count_tokens
+// "model" a string and "messages" an array, and for /v1/messages
+// "max_tokens" an integer of at least 1 (other paths below /v1/messages,
+// such as batches, have other shapes and pass). A 400 naming the
 // field, as Anthropic words it ("max_tokens: Field required").
 Status checkMessagesBody(std::string_view path, const JsonBodyFacts& facts);
 

@@ -173,6 +173,22 @@ class MessagesApiTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(status, 401)
         self.assert_anthropic_error(payload, "authentication_error")
 
+    def test_default_provider_serving_messages_takes_them(self):
+        # DEFAULT_PROVIDER=bedrock serves the Messages API: it takes a request that names no provider.
+        base = "http://127.0.0.1:%d" % self.mock.port
+        gw = Gateway({"DEFAULT_PROVIDER": "bedrock", "BEDROCK_BASE_URL": base, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+                      "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "AWS_REGION": "us-east-1",
+                      "ANTHROPIC_BASE_URL": base})
+        try:
+            status, _, payload = http_request(gw.port, "POST", "/v1/messages",
+                                              {"model": "anthropic.claude-3-haiku", "max_tokens": 5,
+                                               "messages": [{"role": "user", "content": "Hi"}]})
+        finally:
+            gw.stop()
+        self.assertEqual(status, 200, payload)
+        self.assertEqual(json.loads(payload)["type"], "message")
+        self.assertTrue(any(e["path"] == "/model/anthropic.claude-3-haiku/converse" for e in self.upstream_requests()))
+
     def test_a_break_mid_stream_ends_with_an_anthropic_error_event(self):
         status, _, payload = self.send("msg-reset", "/v1/messages",
                                        {"model": "native-reset", "max_tokens": 5, "stream": True, "messages": []})

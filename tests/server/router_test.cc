@@ -286,5 +286,39 @@ TEST(RequestHygiene, TargetPathsThatCouldLeaveTheBasePath) {
     EXPECT_NE(targetPathProblem(bad), "") << bad;
 }
 
+TEST(JsonBody, MessagesApiChecksNameTheField) {
+  auto check = [](std::string_view path, std::string_view body) -> std::string {
+    auto facts = scanJsonBody(body);
+    if (!facts) return "scan: " + facts.error().message;
+    auto st = checkMessagesBody(path, *facts);
+    return st ? "ok" : st.error().message;
+  };
+  const std::string_view good = R"({"model":"m","max_tokens":5,"messages":[]})";
+  EXPECT_EQ(check("/v1/messages", good), "ok");
+  EXPECT_EQ(check("/v1/messages", R"({"max_tokens":5,"messages":[]})"), "model: Field required (a string)");
+  EXPECT_EQ(check("/v1/messages", R"({"model":"m","max_tokens":5})"), "messages: Field required (an array)");
+  EXPECT_EQ(check("/v1/messages", R"({"model":"m","max_tokens":5,"messages":{}})"), "messages: Field required (an array)");
+  EXPECT_EQ(check("/v1/messages", R"({"model":"m","messages":[]})"), "max_tokens: Field required (an integer)");
+  EXPECT_EQ(check("/v1/messages", R"({"model":"m","max_tokens":"5","messages":[]})"),
+            "max_tokens: Field required (an integer)");
+  EXPECT_EQ(check("/v1/messages", R"({"model":"m","max_tokens":0,"messages":[]})"), "max_tokens: must be at least 1");
+  EXPECT_EQ(check("/v1/messages", R"({"model":"m","max_tokens":-3,"messages":[]})"), "max_tokens: must be at least 1");
+  EXPECT_EQ(check("/v1/messages", R"({"model":"m","max_tokens":18446744073709551615,"messages":[]})"), "ok");
+  // The last of a repeated key counts, as in the tree.
+  EXPECT_EQ(check("/v1/messages", R"({"model":"m","max_tokens":5,"messages":[],"messages":"x"})"),
+            "messages: Field required (an array)");
+  EXPECT_EQ(check("/v1/messages", R"({"model":"m","max_tokens":null,"max_tokens":5,"messages":[]})"), "ok");
+  // A nested "messages" or "max_tokens" is not the request's.
+  EXPECT_EQ(check("/v1/messages", R"({"model":"m","x":{"max_tokens":5,"messages":[]}})"),
+            "messages: Field required (an array)");
+  // count_tokens needs no max_tokens; batches have their own shape.
+  EXPECT_EQ(check("/v1/messages/count_tokens", R"({"model":"m","messages":[]})"), "ok");
+  EXPECT_EQ(check("/v1/messages/batches", R"({"requests":[]})"), "ok");
+  EXPECT_TRUE(isMessagesApiPath("/v1/messages"));
+  EXPECT_TRUE(isMessagesApiPath("/v1/messages/count_tokens"));
+  EXPECT_FALSE(isMessagesApiPath("/v1/messagesx"));
+  EXPECT_FALSE(isMessagesApiPath("/v1/chat/completions"));
+}
+
 }  // namespace
 }  // namespace gw

@@ -29,6 +29,7 @@ class BedrockProvider final : public Provider {
   explicit BedrockProvider(const ProviderConfig& config, std::function<std::string()> amz_date_now = {});
 
   std::string_view name() const override { return "bedrock"; }
+  bool servesMessagesApi() const override { return true; }
   Result<UpstreamRequest> prepare(const ClientRequest& request) const override;
   std::unique_ptr<ResponseHandler> respond(const ClientRequest& request, const UpstreamResponseHead& head,
                                            std::size_t capture_budget) const override;

@@ -1,7 +1,7 @@
 #include "providers/bedrock/converse.h"
 
 #include "common/strings.h"
-#include "providers/common/cache_aware_usage.h"
+#include "common/cache_aware_usage.h"
 #include "providers/common/openai_chat.h"
 
 #include <boost/json/parse.hpp>

@@ -170,8 +170,7 @@ async def handle(reader, writer, log):
                     continue
                 return
             if path.split("?")[0] in ("/v1/messages", "/v1/messages/count_tokens") and model.startswith("native-"):
-                await messages_route(path, headers, model, stream, writer)  # the native Messages API (test_messages_api.py)
-                if model == "native-reset":
+                if not await messages_route(path, headers, model, stream, writer, log):
                     return
                 continue
             if path == "/v1/messages":  # Anthropic Messages API
@@ -287,13 +286,15 @@ def embeddings_body(req):
 #   native-text      the recorded text answer / stream (anthropic-text.*)
 #   native-overload  529 with Anthropic's overloaded_error body
 #   native-reset     the first half of the text stream, then a reset
+#   native-slow      the text stream, one event every 200 ms ("closed" if the gateway goes away)
 # POST /v1/messages/count_tokens answers {"input_tokens": 42}.
 def messages_sse(name):
     return b"".join(b"event: %s\ndata: %s\n\n" % (json.loads(l)["type"].encode(), l.encode())
                     for l in transcript(name).decode().splitlines() if l.strip())
 
 
-async def messages_route(path, headers, model, stream, writer):
+async def messages_route(path, headers, model, stream, writer, log):
+    """Answers one request; False when the connection is over."""
     if not headers.get("x-api-key") or not headers.get("anthropic-version"):
         writer.write(response(401, b'{"type":"error","error":{"type":"authentication_error","message":"x-api-key required"}}'))
     elif path.split("?")[0] == "/v1/messages/count_tokens":
@@ -314,12 +315,26 @@ async def messages_route(path, headers, model, stream, writer):
             await writer.drain()
             await asyncio.sleep(0.05)
             writer.transport.abort()
-            return
+            return False
+        if model == "native-slow":
+            try:
+                for event in blob.split(b"\n\n")[:-1]:
+                    event += b"\n\n"
+                    writer.write(b"%x\r\n%s\r\n" % (len(event), event))
+                    await writer.drain()
+                    await asyncio.sleep(0.2)
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+            except (ConnectionError, OSError):
+                log.write(event="closed", model=model)
+                return False
+            return True
         for i in range(0, len(blob), 53):
             part = blob[i:i + 53]
             writer.write(b"%x\r\n%s\r\n" % (len(part), part))
         writer.write(b"0\r\n\r\n")
     await writer.drain()
+    return True
 
 
 # --- The OpenAI Responses API (test_responses_api.py) ----------------------

@@ -7,9 +7,11 @@ writes included; a stream's counts are the last of each, never a sum).
 """
 import json
 import os
+import socket
+import time
 import unittest
 
-from harness import TEST_KEY, Gateway, MockUpstream, http_request
+from harness import TEST_KEY, Gateway, MockUpstream, http_request, wait_until
 from mock_upstream import messages_sse, transcript
 from test_records import RecordAssertions, Records, gateway_version
 
@@ -120,6 +122,30 @@ class MessagesApiTest(unittest.TestCase, RecordAssertions):
         self.assertIsNone(m["tokens"]["input"])
         self.assertIsNone(m["cost"])
         self.assertEqual(a["response"], {"input_tokens": 42})
+
+    def test_client_gone_mid_stream_still_makes_a_cancelled_record(self):
+        body = json.dumps({"model": "native-slow", "max_tokens": 64, "stream": True,
+                           "messages": [{"role": "user", "content": "Hi"}]}).encode()
+        s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
+        s.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"x-request-id: msg-cancel\r\nx-api-key: sk-ant-client-key\r\nContent-Length: %d\r\n\r\n%s"
+                  % (len(body), body))
+        buf = b""
+        deadline = time.time() + 10
+        while b"event: content_block_start\ndata: {" not in buf:
+            self.assertLess(time.time(), deadline)
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, "the gateway closed the stream early")
+            buf += chunk
+        s.close()  # mid-stream
+        a, m = self.record("msg-cancel")
+        self.assertEqual((m["status"], m["error_type"]), ("cancelled", "client_disconnected"))
+        streamed = a["response"]["streamed_data"]
+        self.assertEqual([e["type"] for e in streamed[:2]], ["message_start", "content_block_start"])
+        self.assertEqual(m["tokens"]["input"], 12 + 0 + 0, "message_start's counts")
+        wait_until("the upstream request is cancelled",
+                   lambda: any(e.get("event") == "closed" and e.get("model") == "native-slow"
+                               for e in self.mock.events()))
 
     # --- errors ---------------------------------------------------------------
 

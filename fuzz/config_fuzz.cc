@@ -1,9 +1,12 @@
 // Fuzzes configuration parsing: the text of a `--config` YAML file and
 // environment values, through ConfigSource (src/common/config_source.*) to
 // the validated Settings (src/config/settings.*), every provider's settings
-// (the provider registry's create()), the telemetry pipeline's options and
-// every exporter's options, as start-up reads them. Any input
-// may be refused with an error (exit status 2 at start-up); none may crash.
+// and the custom providers of the file's `providers:` list (the provider
+// registry's create()), the telemetry pipeline's options and every
+// exporter's options, as start-up reads them. Any input may be refused with
+// an error (exit status 2 at start-up); none may crash. A custom provider
+// that is made answers to its entry's name, with headers that cannot split
+// an upstream request.
 //
 // Input: YAML text, then a NUL byte, then environment lines "NAME=value".
 // Environment names are taken as written, so the fuzzer can hit every
@@ -19,6 +22,7 @@
 #ifdef GW_FUZZ_HAVE_POSTGRES  // built only where libpq is installed
 #include "exporters/postgres/postgres_options.h"
 #endif
+#include "common/strings.h"
 #include "providers/provider_registry.h"
 #include "telemetry/telemetry.h"
 
@@ -35,12 +39,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view yaml = input.substr(0, nul);
   std::string_view env_text = nul == std::string_view::npos ? std::string_view() : input.substr(nul + 1);
 
-  std::map<std::string, std::string> file;
+  gw::ConfigFile file;
   if (auto parsed = gw::ConfigSource::parseYaml(yaml)) {
     file = std::move(*parsed);
-    for (const auto& [key, value] : file)
+    for (const auto& [key, value] : file.values)
       for (char c : key)
         if (c >= 'a' && c <= 'z') std::abort();  // keys are upper-cased
+    if (file.providers.size() > gw::kMaxProviderEntries) std::abort();
+    for (const auto& entry : file.providers)
+      if (entry.headers.size() > gw::kMaxProviderHeaders || entry.name.size() > gw::kMaxProviderValueBytes ||
+          entry.base_url.size() > gw::kMaxProviderValueBytes)
+        std::abort();
+  } else if (parsed.error().message.empty()) {
+    std::abort();
   }
 
   // As the process environment would hold them: the first '=' separates.
@@ -53,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (eq != std::string_view::npos && eq > 0) env[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
   }
 
-  gw::ConfigSource config(env, file);
+  gw::ConfigSource config(env, file.values, file.providers);
   if (auto settings = gw::loadSettings(config, 4)) {
     if (settings->worker_threads < 1) std::abort();
     gw::ProviderRegistry providers;
@@ -61,6 +72,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (auto st = providers.create(config, settings->default_provider)) {
       if (!providers.find(settings->default_provider) || !providers.config(settings->default_provider)) std::abort();
       (void)gw::exposesEnvironmentKeys(*settings, providers.hasOperatorCredentials());
+      for (const auto& entry : config.providers()) {
+        const gw::Provider* made = providers.find(entry.name);
+        const gw::ProviderConfig* made_config = providers.config(entry.name);
+        if (!made || !made_config || made->name() != entry.name || made_config->pricing_provider.empty()) std::abort();
+        for (const auto& [name, value] : made_config->upstream_headers)
+          if (name.empty() || gw::hasHeaderUnsafeBytes(name) || gw::hasHeaderUnsafeBytes(value) ||
+              name == "authorization" || name == "host" || name == "content-length")
+            std::abort();  // a configured header must never split or take over an upstream request
+      }
     } else if (st.error().message.empty()) {
       std::abort();
     }

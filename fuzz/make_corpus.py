@@ -236,6 +236,41 @@ upstream_timeout_ms: 30000
 OPENAI_BASE_URL=http://localhost:11434/v1
 RUST_LOG=info
 """)
+# The providers: list (custom providers): every type, every key, and the
+# mistakes start-up must refuse.
+write("config", "custom-providers", b"""port: 3000
+default_provider: team-llama
+providers:
+  - name: team-llama
+    type: openai_compatible
+    base_url: http://10.0.0.5:8000/v1
+    api_key_env: TEAM_LLAMA_KEY
+    headers: {X-Team: research, x-budget: "42"}
+  - name: fast-llama
+    type: openai_compatible
+    base_url: https://llama.example.com/openai/v1
+    pricing_provider: groq
+  - {name: team-claude, type: anthropic, base_url: "http://127.0.0.1:9100", api_key_env: TEAM_CLAUDE_KEY}
+  - {name: team-gemini, type: gemini, base_url: "http://127.0.0.1:9200"}
+  - name: eu-bedrock
+    type: bedrock
+    base_url: https://bedrock-runtime.{region}.example.com
+    headers:
+      x-amzn-trace-id: Root=1
+\x00TEAM_LLAMA_KEY=sk-team-llama
+TEAM_CLAUDE_KEY=sk-ant-team
+AWS_REGION=eu-west-1
+""")
+write("config", "custom-providers-bad", b"""providers:
+  - &p {name: a, type: azure, base_url: "ftp://h", api_key_env: UNSET, api_key: x}
+  - *p
+  - just-a-name
+  - {name: openai, type: openai_compatible, base_url: "http://h", headers: [x]}
+  - {name: Bad/Name, type: bedrock, base_url: "http://h", api_key_env: K,
+     headers: {authorization: x, X-Amz-Date: y, "x-a": "v\\r\\nx: 1", "": e}, pricing_provider: "Groq!"}
+Providers: []
+\x00K=
+""")
 write("config", "postgres-newrelic", b"""enabled_exporters: postgres,newrelic,file
 postgres_url: postgresql://gw:pw@db:5432/gateway
 postgres_table: public.request_logs

@@ -10,8 +10,9 @@
 // Nothing here blocks or throws on the request path; failures are gw::Error.
 //
 // Registration: a provider folder registers its providers' names, settings
-// tables and factories with GW_REGISTER_PROVIDER (gw/provider_plugin.h) and
-// adds itself with gw_add_provider() in its CMakeLists.txt. See
+// tables, factories and pricing names, and the factory of its type's custom
+// providers, with GW_REGISTER_PROVIDER (gw/provider_plugin.h) and adds
+// itself with gw_add_provider() in its CMakeLists.txt. See
 // docs/providers.md, "Adding a provider".
 #pragma once
 
@@ -53,11 +54,27 @@ struct ProviderConfig {
   std::string name;
   std::string base_url;             // as configured, may contain "{region}"
   std::string env_api_key;          // e.g. OPENAI_API_KEY; empty when unset
+  // Where the operator sets env_api_key, for the error that asks for a key:
+  // "ANTHROPIC_API_KEY", or a custom provider's "providers[2].api_key_env".
+  std::string api_key_setting;
   // AWS (bedrock only)
   std::string env_aws_access_key_id;
   std::string env_aws_secret_access_key;
   std::string env_aws_session_token;
   std::string env_aws_region;
+
+  // Set by the provider registry (providers/provider_registry.h) from the
+  // registration or the custom provider's entry; factories leave them empty.
+  //
+  // LiteLLM's name for the provider ("fireworks_ai" for fireworks), under
+  // which the record's cost is looked up in the price table.
+  std::string pricing_provider;
+  // Headers added to every upstream request of the provider (a custom
+  // provider's `headers:`), names in lower case. The proxy adds them after
+  // prepare(), replacing a header of the same name; providers do not add
+  // them. None is a header a provider writes for credentials or framing:
+  // the registry refuses those names at start-up.
+  std::vector<std::pair<std::string, std::string>> upstream_headers;
 };
 
 // The client's request after routing.

@@ -3,8 +3,14 @@
 // Every folder under src/providers/ but common/ is one plugin. Its
 // CMakeLists.txt calls gw_add_provider() (cmake/Providers.cmake), and one of
 // its source files defines, with GW_REGISTER_PROVIDER, the function that
-// registers each provider name the folder serves (one folder may serve
-// several: openai_compatible serves openai, groq, fireworks and together).
+// registers what the folder serves:
+//  - each provider name (one folder may serve several: openai_compatible
+//    serves openai, groq, fireworks, ...): a ProviderRegistration, with the
+//    provider's settings table, its factory and its pricing name;
+//  - optionally, its provider type (a ProviderTypeRegistration): the factory
+//    that makes a custom provider, an entry of the config file's
+//    `providers:` list whose `type:` names it (openai_compatible,
+//    anthropic, ...).
 // The build generates registerBuiltinProviders() from the folders, and
 // main() calls it once at start-up, before any other thread exists: no
 // central list of providers, no static-initialisation order.
@@ -23,10 +29,12 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <variant>
 
 namespace gw {
 
 class ConfigSource;       // gw/config_source.h
+struct ProviderEntry;     // gw/config_source.h
 struct SettingDoc;        // gw/setting_table.h
 class ProviderRegistry;   // providers/provider_registry.h
 
@@ -54,17 +62,66 @@ using ProviderFactory = std::function<Result<ConfiguredProvider>(const ConfigSou
 // One provider name, as a folder registers it.
 struct ProviderRegistration {
   // What selects it: the x-provider header, a "name/" model prefix,
-  // DEFAULT_PROVIDER. Lower case: letters, digits, '-', '_', '.'.
+  // DEFAULT_PROVIDER. Lower case: letters, digits, '-', '_', '.'; at most
+  // 64 characters.
   std::string name;
   // Every variable the factory reads (a static table: it outlives the
   // registry); --help lists them under the provider's name.
   std::span<const SettingDoc> settings;
   ProviderFactory factory;
+  // LiteLLM's name for the provider (the litellm_provider of the price
+  // table's entries, the prefix of its keys: "groq", "fireworks_ai"), under
+  // which the record's cost is looked up. Lower case: letters, digits, '-',
+  // '_', '.'. The registry copies it into ProviderConfig::pricing_provider.
+  std::string pricing_provider;
 };
 
-// Adds each registration to `registry`: the body of the function
+// Makes a custom provider of a type from its entry in the config file's
+// `providers:` list. Called by the registry at start-up, on main()'s
+// thread, once per entry of the type; it depends on its arguments only, so
+// that a reload of the configuration can call it again. The registry has
+// already checked the entry's name (lower case, no other provider's), its
+// type, its headers and its pricing name, and applies the last two itself:
+// the factory makes the provider named entry.name from entry.base_url and,
+// for a type that takes one, the key in the variable entry.api_key_env
+// names (read now). It may read variables its folder's settings table
+// declares (bedrock's AWS credentials) from `source`. Errors name the
+// entry's field, "providers[2].base_url: ..." (configError(entry.field +
+// ".base_url", ...)); providers/common/provider_settings.h has the usual
+// factory.
+using CustomProviderFactory =
+    std::function<Result<ConfiguredProvider>(const ProviderEntry& entry, const ConfigSource& source)>;
+
+// A provider type, as the folder that implements it registers it.
+struct ProviderTypeRegistration {
+  // What an entry's `type:` names: lower case letters, digits and '_'.
+  std::string type;
+  // The pricing name (ProviderRegistration::pricing_provider) of its custom
+  // providers, unless an entry sets its own `pricing_provider:`.
+  std::string pricing_provider;
+  CustomProviderFactory factory;
+};
+
+// One argument of GW_REGISTER_PROVIDER: a provider name or a provider type.
+// Braces {name, settings, factory, pricing_provider} make a
+// ProviderRegistration; a type is written ProviderTypeRegistration{...}.
+class ProviderPluginEntry {
+ public:
+  ProviderPluginEntry(ProviderRegistration provider) : entry_(std::move(provider)) {}
+  ProviderPluginEntry(ProviderTypeRegistration type) : entry_(std::move(type)) {}
+  ProviderPluginEntry(std::string name, std::span<const SettingDoc> settings, ProviderFactory factory,
+                      std::string pricing_provider)
+      : entry_(ProviderRegistration{std::move(name), settings, std::move(factory), std::move(pricing_provider)}) {}
+
+  const std::variant<ProviderRegistration, ProviderTypeRegistration>& entry() const { return entry_; }
+
+ private:
+  std::variant<ProviderRegistration, ProviderTypeRegistration> entry_;
+};
+
+// Adds each entry to `registry`: the body of the function
 // GW_REGISTER_PROVIDER defines. Defined in providers/provider_registry.cc.
-void registerProviders(ProviderRegistry& registry, std::initializer_list<ProviderRegistration> registrations);
+void registerProviders(ProviderRegistry& registry, std::initializer_list<ProviderPluginEntry> entries);
 
 }  // namespace gw
 
@@ -72,10 +129,12 @@ void registerProviders(ProviderRegistry& registry, std::initializer_list<Provide
 // the generated registerBuiltinProviders() calls for provider folder
 // FOLDER (src/providers/FOLDER, its code in namespace gw::providers::FOLDER).
 // Use once per folder, at global namespace scope, after that namespace is
-// declared; every further argument is one ProviderRegistration, in braces
-// or as an expression, e.g.
+// declared; every further argument is one ProviderPluginEntry (a provider
+// name in braces or as an expression, or a ProviderTypeRegistration), e.g.
 //
-//   GW_REGISTER_PROVIDER(anthropic, {"anthropic", kSettings, makeProvider})
+//   GW_REGISTER_PROVIDER(anthropic,
+//                        {"anthropic", kSettings, makeProvider, "anthropic"},
+//                        ProviderTypeRegistration{"anthropic", "anthropic", makeCustomProvider})
 //
 // The arguments are read inside the function with the folder's namespace in
 // scope (a using-directive), so they name the folder's own tables and

@@ -65,6 +65,9 @@ struct RequestRecord {
   std::optional<std::string> thread_id, org_id, user_id, project_id, project_name, experiment_id;
 
   std::string provider;  // "" when routing failed before a provider was chosen
+  // The provider's LiteLLM name (ProviderConfig::pricing_provider), under
+  // which the cost is looked up; "" when no provider was chosen.
+  std::string pricing_provider;
   std::string model;     // as sent upstream (prefix removed)
   std::string method;
   std::string path;

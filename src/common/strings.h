@@ -92,6 +92,16 @@ inline bool hasHeaderUnsafeBytes(std::string_view s) {
   return unsafeWordAt(s.size() - 8);  // the last bytes, overlapping the words before
 }
 
+// Text from a configuration file as an error message shows it: printable
+// ASCII (any other byte becomes '?'), at most `max_bytes` of it, then "..."
+// when cut. The message goes to a terminal and may be about anything.
+inline std::string printableExcerpt(std::string_view text, std::size_t max_bytes = 64) {
+  std::string out;
+  for (char c : text.substr(0, max_bytes)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (text.size() > max_bytes) out += "...";
+  return out;
+}
+
 // Where the first blank line (CR LF CR LF) of an HTTP head ends, or npos:
 // one memchr per line (glibc's memmem sets up a general search per call,
 // which costs more than a head's few lines).

@@ -1,12 +1,14 @@
-// The provider registry: provider name -> factory and settings table, then,
-// once created, name -> Provider and the configuration it was made from.
+// The provider registry: provider name -> factory and settings table,
+// provider type -> factory of custom providers, then, once created, name ->
+// Provider and the configuration it was made from.
 //
 // Built-in provider folders register through GW_REGISTER_PROVIDER
 // (gw/provider_plugin.h); the build generates registerBuiltinProviders()
 // from the folders (cmake/Providers.cmake). main() calls it, then create(),
 // once at start-up before any other thread exists. After create() the
-// registry is read-only and shared by all worker threads: find(), config()
-// and names() may be called from any of them.
+// registry is read-only and shared by all worker threads: find(), config(),
+// notConfigured(), names() and providerNames() may be called from any of
+// them.
 #pragma once
 
 #include "gw/provider.h"
@@ -28,24 +30,39 @@ class ConfigSource;
 
 class ProviderRegistry {
  public:
-  // Registers one provider name with its settings table and factory. A
-  // second registration of the same name is remembered and reported by
-  // create(): two providers with one name stop start-up.
+  // Registers one provider name with its settings table, factory and
+  // pricing name. A second registration of the same name is remembered and
+  // reported by create(): two providers with one name stop start-up.
   void add(ProviderRegistration registration);
+  // Registers the factory of a provider type's custom providers. A type
+  // registered twice is reported by create() the same way.
+  void addType(ProviderTypeRegistration type);
 
-  // Every registered name, sorted: the names x-provider, a model prefix and
-  // DEFAULT_PROVIDER may use.
+  // Every registered name, sorted: the built-in providers, whose settings
+  // --help lists.
   std::vector<std::string> names() const;
   // The settings table `name` registered; empty for an unknown name.
   std::span<const SettingDoc> settings(std::string_view name) const;
+  // Every registered provider type, sorted: what a custom provider's
+  // `type:` may name.
+  std::vector<std::string> types() const;
 
   // Makes every registered provider from its settings in `source`, so that
   // a bad value of any provider's variable stops start-up (the error names
-  // the variable), then checks that `default_provider` (DEFAULT_PROVIDER,
-  // lower case) names one of them. Also an error: a name registered twice
-  // or not written as ProviderRegistration::name says, and a factory whose
-  // provider answers to another name than it registered. Called once.
+  // the variable), then the custom providers of `source` (its `providers:`
+  // list, makeCustomProviders()), then checks that `default_provider`
+  // (DEFAULT_PROVIDER, lower case) names one of them. Also an error: a name
+  // or type registered twice, a name or pricing name not written as
+  // ProviderRegistration says, and a factory whose provider answers to
+  // another name than it registered. Called once.
   Status create(const ConfigSource& source, std::string_view default_provider);
+
+  // The custom providers of `source`'s `providers:` list, each made by its
+  // type's factory, with its pricing name and upstream headers set. An
+  // error names the entry's field ("providers[1].type: unknown type ...").
+  // A function of `source` and the registrations only, so that it can run
+  // again on a reload; create() calls it once at start-up.
+  Result<std::vector<ConfiguredProvider>> makeCustomProviders(const ConfigSource& source) const;
 
   // After create(): the provider registered as `name` and its configuration,
   // or nullptr for an unknown name.
@@ -54,6 +71,9 @@ class ProviderRegistry {
   // Why the provider `name` cannot serve (its factory's
   // ConfiguredProvider::not_configured), or "" when it can or is unknown.
   std::string_view notConfigured(std::string_view name) const;
+  // After create(): every name a request may select, built-in and custom,
+  // sorted.
+  std::vector<std::string> providerNames() const;
 
   // After create(): whether a provider has credentials from the gateway's
   // own configuration (an API key, or an AWS secret key), which a client
@@ -64,9 +84,11 @@ class ProviderRegistry {
   struct Registration {
     std::span<const SettingDoc> settings;
     ProviderFactory factory;
+    std::string pricing_provider;
   };
   std::map<std::string, Registration, std::less<>> registrations_;
-  std::vector<std::string> duplicates_;
+  std::map<std::string, ProviderTypeRegistration, std::less<>> types_;
+  std::vector<std::string> duplicates_;  // names and types registered twice
 
   // Looked up by a string_view on every request: hashed, without making a
   // key string.

@@ -11,6 +11,7 @@
 #include "server/json_body.h"
 #include "server/request_head.h"
 #include "server/routing.h"
+#include "server/upstream_heads.h"
 #include "telemetry/telemetry_sink.h"
 
 #include <boost/json/monotonic_resource.hpp>
@@ -149,6 +150,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     co_return ctx.keep_alive;
   }
   rec.provider = route->provider_name;
+  if (ctx.observed) rec.pricing_provider = route->config->pricing_provider;  // prices observed usage only
   rec.model = route->model;
   creq.method = request.method_string();
   creq.target = target;
@@ -181,6 +183,13 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     finish();
     co_return ctx.keep_alive;
   }
+  // The operator's headers for this provider (a custom provider's
+  // `headers:`) are added here, after prepare(), rather than by each
+  // provider: every provider gets them, once, and none can forget them. A
+  // provider's credential and framing headers cannot be replaced: the
+  // registry refused their names at start-up. A provider without any pays
+  // one test.
+  if (!route->config->upstream_headers.empty()) addConfiguredHeaders(route->config->upstream_headers, up->headers);
 
   {
     ExchangeGuards guards(ctx);

@@ -24,7 +24,7 @@ Result<Route> selectProvider(const HeaderLookup& headers, std::optional<std::str
     route.provider_name = toLower(trim(*xp));
     if (!providers.config(route.provider_name)) {
       std::string known;
-      for (const auto& n : providers.names()) known += (known.empty() ? "" : ", ") + n;
+      for (const auto& n : providers.providerNames()) known += (known.empty() ? "" : ", ") + n;
       return Error::badRequest("unknown_provider", "Unknown provider in x-provider header (known: " + known + ")");
     }
   } else {

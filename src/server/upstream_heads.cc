@@ -98,6 +98,14 @@ void collectOperatorSecrets(const UpstreamRequest& up, const ProviderConfig* con
   }
 }
 
+void addConfiguredHeaders(const std::vector<std::pair<std::string, std::string>>& configured,
+                          std::vector<std::pair<std::string, std::string>>& headers) {
+  for (const auto& [name, value] : configured) {
+    std::erase_if(headers, [&name](const auto& h) { return h.first == name; });
+    headers.emplace_back(name, value);
+  }
+}
+
 std::optional<std::string> providerRequestId(const UpstreamResponseParser& h) {
   // In order of preference; one pass over the fields.
   static constexpr std::array<std::string_view, 6> kNames = {

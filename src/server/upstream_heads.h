@@ -45,6 +45,14 @@ std::optional<std::string> contentCodings(const UpstreamResponseParser& h);
 void collectOperatorSecrets(const UpstreamRequest& up, const ProviderConfig* config,
                             std::vector<std::string_view>& secrets);
 
+// Adds the operator's headers for the provider (ProviderConfig::
+// upstream_headers, names in lower case) to the headers prepare() wrote
+// (names in lower case too): each replaces every header of its name (one
+// the client sent and the provider forwarded: the operator's value is the
+// one the upstream sees), or is appended.
+void addConfiguredHeaders(const std::vector<std::pair<std::string, std::string>>& configured,
+                          std::vector<std::pair<std::string, std::string>>& headers);
+
 // The provider's own request id, from the first of the usual headers.
 std::optional<std::string> providerRequestId(const UpstreamResponseParser& h);
 

@@ -43,12 +43,6 @@ bool providerMatches(std::string_view entry_provider, std::string_view wanted) {
 
 }  // namespace
 
-std::string_view PricingTable::litellmProvider(std::string_view p) {
-  if (p == "fireworks") return "fireworks_ai";
-  if (p == "together") return "together_ai";
-  return p;
-}
-
 Result<PricingTable> PricingTable::parse(std::string_view text) {
   boost::system::error_code ec;
   boost::json::value doc = boost::json::parse(text, ec);
@@ -110,9 +104,9 @@ std::string PricingTable::defaultPath() {
   return {};
 }
 
-const ModelPrice* PricingTable::find(std::string_view provider, std::string_view model) const {
+const ModelPrice* PricingTable::find(std::string_view litellm_provider, std::string_view model) const {
   if (model.empty()) return nullptr;
-  std::string_view prefix = litellmProvider(provider);
+  const std::string_view prefix = litellm_provider;
   if (!prefix.empty()) {
     std::string key;
     key.reserve(prefix.size() + 1 + model.size());
@@ -135,10 +129,10 @@ const ModelPrice* PricingTable::find(std::string_view provider, std::string_view
   return it == prices_.end() ? nullptr : &it->second;
 }
 
-std::optional<double> PricingTable::cost(std::string_view provider, std::string_view model,
+std::optional<double> PricingTable::cost(std::string_view litellm_provider, std::string_view model,
                                          const Usage& usage) const {
   if (!usage.input && !usage.output) return std::nullopt;
-  const ModelPrice* p = find(provider, model);
+  const ModelPrice* p = find(litellm_provider, model);
   if (!p) return std::nullopt;
   // Token counts come from the upstream's JSON, so any int64 is possible:
   // the arithmetic is done in double (int64 differences such as

@@ -43,23 +43,21 @@ class PricingTable {
   // path and the source tree compiled in; "" when none exists.
   static std::string defaultPath();
 
-  // The price entry for `model` served by gateway provider `provider`
-  // (openai, groq, fireworks, together, anthropic, bedrock, ...):
-  // "{litellm prefix}/{model}" first, then "{model}" whose litellm_provider
-  // matches, then "{model}". nullptr when unknown.
-  const ModelPrice* find(std::string_view provider, std::string_view model) const;
+  // The price entry for `model` served by the provider LiteLLM calls
+  // `litellm_provider` (openai, groq, fireworks_ai, together_ai, anthropic,
+  // bedrock, ...: each provider's registration declares its own,
+  // ProviderConfig::pricing_provider): "{litellm_provider}/{model}" first,
+  // then "{model}" whose litellm_provider matches, then "{model}". nullptr
+  // when unknown.
+  const ModelPrice* find(std::string_view litellm_provider, std::string_view model) const;
 
   // Cost in USD of `usage`, or nullopt when the model is unknown or no token
   // count is known. Usage.input includes cached and cache-creation tokens and
   // Usage.output includes reasoning tokens (OpenAI's convention; providers
   // that report them separately add them up when filling Usage).
-  std::optional<double> cost(std::string_view provider, std::string_view model, const Usage& usage) const;
+  std::optional<double> cost(std::string_view litellm_provider, std::string_view model, const Usage& usage) const;
 
   std::size_t size() const { return prices_.size(); }
-
-  // "groq" -> "groq", "fireworks" -> "fireworks_ai", "together" ->
-  // "together_ai", "openai" -> "openai", others unchanged.
-  static std::string_view litellmProvider(std::string_view gateway_provider);
 
  private:
   std::unordered_map<std::string, ModelPrice> prices_;

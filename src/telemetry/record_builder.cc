@@ -313,9 +313,9 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   if (pricing_) {
     // The requested model's price, else the answering model's (a requested
     // alias the table does not know, answered by a dated model it does).
-    cost = pricing_->cost(in.provider, model, usage);
+    cost = pricing_->cost(in.pricing_provider, model, usage);
     if (!cost && response_model && *response_model != model)
-      cost = pricing_->cost(in.provider, *response_model, usage);
+      cost = pricing_->cost(in.pricing_provider, *response_model, usage);
   }
 
   // Timings.

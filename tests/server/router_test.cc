@@ -105,6 +105,45 @@ TEST(Router, UnknownHeaderProviderIs400) {
   EXPECT_EQ(r.error().code, "unknown_provider");
 }
 
+// A custom provider (the config file's providers: list) is selected like a
+// built-in one: by x-provider, by its model prefix, as the default, and an
+// unknown x-provider's error lists it among the known names.
+TEST(Router, CustomProvidersAreSelectedLikeBuiltInOnes) {
+  auto file = ConfigSource::parseYaml(
+      "providers: [{name: team-llama, type: openai_compatible, base_url: 'http://10.0.0.5:8000/v1'}]");
+  ASSERT_TRUE(file);
+  ProviderRegistry providers;
+  registerBuiltinProviders(providers);
+  ASSERT_TRUE(providers.create(ConfigSource({}, file->values, file->providers), "team-llama"));
+
+  Headers by_header;
+  by_header.items["x-provider"] = "Team-Llama";
+  auto r = selectProvider(by_header, std::optional<std::string_view>("llama-3"), providers, "openai");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->provider_name, "team-llama");
+  EXPECT_EQ(r->provider, providers.find("team-llama"));
+  EXPECT_EQ(r->config, providers.config("team-llama"));
+
+  Headers none;
+  auto body = boost::json::parse(R"({"model":"team-llama/meta-llama/Llama-3"})").as_object();
+  r = selectProvider(none, &body, providers, "openai");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->provider_name, "team-llama");
+  EXPECT_EQ(r->model, "meta-llama/Llama-3");
+  EXPECT_EQ(body.at("model").as_string(), "meta-llama/Llama-3");
+
+  r = selectProvider(none, std::optional<std::string_view>("some-model"), providers, "team-llama");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->provider_name, "team-llama");
+
+  Headers unknown;
+  unknown.items["x-provider"] = "nosuch";
+  r = selectProvider(unknown, std::nullopt, providers, "openai");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("team-llama"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("openai"), std::string::npos) << r.error().message;
+}
+
 TEST(Router, JsonBodyLimits) {
   EXPECT_TRUE(parseJsonBody(R"({"a":1})"));
   auto bad = parseJsonBody(R"({"a":)");

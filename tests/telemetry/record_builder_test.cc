@@ -209,6 +209,29 @@ TEST(RecordBuilder, NonStreamIsPricedAsTheAnsweringModelWhenTheRequestedOneIsUnk
   EXPECT_FALSE(builder().build(r).record->fields.cost) << "neither known: null, never a guess";
 }
 
+// The record is priced under the provider's LiteLLM name, which the
+// request path copies from the provider's configuration: a custom provider
+// (here "fast-llama", an openai_compatible entry with pricing_provider:
+// groq) that serves Groq's models gets Groq's price.
+TEST(RecordBuilder, ACustomProviderIsPricedUnderItsPricingName) {
+  RequestRecord r = base();
+  r.provider = "fast-llama";
+  r.pricing_provider = "groq";
+  r.model = "llama-3.1-8b-instant";
+  r.response_body = R"({"id":"c","object":"chat.completion","model":"llama-3.1-8b-instant","choices":[],)"
+                    R"("usage":{"prompt_tokens":1000000,"completion_tokens":1000000,"total_tokens":2000000}})";
+  r.response_size = r.response_body.size();
+  auto built = builder().build(r);
+  ASSERT_TRUE(built.record->fields.cost);
+  EXPECT_NEAR(*built.record->fields.cost, 0.05 + 0.08, 1e-9) << "groq/llama-3.1-8b-instant: $0.05 in, $0.08 out per 1M";
+  EXPECT_EQ(built.record->json().at("attributes").at("provider"), "fast-llama");
+  EXPECT_EQ(built.summary.provider, "fast-llama");
+
+  // Under the type's default (openai), the table has no such model: null.
+  r.pricing_provider = "openai";
+  EXPECT_FALSE(builder().build(r).record->fields.cost);
+}
+
 TEST(RecordBuilder, UpstreamClientError) {
   RequestRecord r = base();
   r.status_code = 400;

@@ -33,9 +33,20 @@ Result<ConfiguredProvider> makeProvider(const ConfigSource& source) {
   });
 }
 
+// A custom provider of type anthropic: a Messages API at its base_url.
+Result<ConfiguredProvider> makeCustomProvider(const ProviderEntry& entry, const ConfigSource& source) {
+  return configureCustomKeyedProvider(entry, source, [](const ProviderConfig& config) {
+    return std::make_unique<AnthropicProvider>(config);
+  });
+}
+
 }  // namespace
 
-AnthropicProvider::AnthropicProvider(const ProviderConfig& config) : env_api_key_(config.env_api_key) {
+AnthropicProvider::AnthropicProvider(const ProviderConfig& config)
+    : name_(config.name),
+      env_api_key_(config.env_api_key),
+      missing_key_message_("No API key: send 'Authorization: Bearer <key>' or configure the gateway's " +
+                           config.api_key_setting) {
   // The factory checked the URL at start-up.
   if (auto ep = parseBaseUrl(config.base_url)) endpoint_ = *ep;
 }
@@ -53,9 +64,7 @@ Result<std::string> AnthropicProvider::apiKeyFor(const ClientRequest& r) const {
     if (auto key = r.headers->get("x-api-key")) api_key = std::string(trim(*key));
   if (api_key.empty()) api_key = env_api_key_;
   if (api_key.empty())
-    return Error::unauthorized("missing_api_key",
-                               "No API key: send 'x-api-key: <key>' or 'Authorization: Bearer <key>', or configure "
-                               "the gateway's ANTHROPIC_API_KEY");
+    return Error::unauthorized("missing_api_key", missing_key_message_);
   if (hasHeaderUnsafeBytes(api_key)) return Error::unauthorized("invalid_api_key", "the API key is malformed");
   return api_key;
 }
@@ -158,4 +167,6 @@ std::unique_ptr<ResponseHandler> AnthropicProvider::respond(const ClientRequest&
 
 }  // namespace gw::providers::anthropic
 
-GW_REGISTER_PROVIDER(anthropic, {"anthropic", kSettings, makeProvider})
+GW_REGISTER_PROVIDER(anthropic,
+                     {"anthropic", kSettings, makeProvider, "anthropic"},
+                     ProviderTypeRegistration{"anthropic", "anthropic", makeCustomProvider})

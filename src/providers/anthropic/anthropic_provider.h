@@ -6,8 +6,12 @@
 // (messages_passthrough.h).
 //
 // Credentials: the client's "Authorization: Bearer KEY" (or "x-api-key"),
-// else ANTHROPIC_API_KEY. The client's Authorization header is never sent
-// upstream; the key goes in x-api-key.
+// else ANTHROPIC_API_KEY (a custom provider's: its api_key_env). The
+// client's Authorization header is never sent upstream; the key goes in
+// x-api-key.
+//
+// The folder also registers the provider type `anthropic`: custom providers
+// (the config file's `providers:` list) that speak the Messages API.
 #pragma once
 
 #include "gw/provider.h"
@@ -21,7 +25,7 @@ class AnthropicProvider final : public Provider {
  public:
   explicit AnthropicProvider(const ProviderConfig& config);
 
-  std::string_view name() const override { return "anthropic"; }
+  std::string_view name() const override { return name_; }
   bool servesMessagesApi() const override { return true; }
   bool wantsParsedBody(const ClientRequest& request) const override;
   Result<UpstreamRequest> prepare(const ClientRequest& request) const override;
@@ -33,8 +37,10 @@ class AnthropicProvider final : public Provider {
   Result<UpstreamRequest> prepareMessages(const ClientRequest& request) const;
   std::vector<std::string> secretsSentUpstream(const ClientRequest& request) const;
 
+  std::string name_;
   UpstreamEndpoint endpoint_;
   std::string env_api_key_;
+  std::string missing_key_message_;
 };
 
 }  // namespace gw::providers::anthropic

@@ -26,6 +26,7 @@ ProviderConfig anthropicConfig(std::string key = "") {
   c.name = "anthropic";
   c.base_url = "http://127.0.0.1:9998";
   c.env_api_key = std::move(key);
+  c.api_key_setting = "ANTHROPIC_API_KEY";
   return c;
 }
 
@@ -348,6 +349,24 @@ TEST(AnthropicProvider, MissingKeyIs401WithoutEchoingAnything) {
   ASSERT_FALSE(up);
   EXPECT_EQ(up.error().http_status, 401);
   EXPECT_EQ(up.error().message.find("abc"), std::string::npos);
+}
+
+// A custom provider of type anthropic (the config file's providers: list)
+// answers to its own name, and the missing-key error names its setting,
+// not ANTHROPIC_API_KEY, which configures another provider.
+TEST(AnthropicProvider, ACustomOneAnswersToItsNameAndNamesItsKeySetting) {
+  ProviderConfig config = anthropicConfig();
+  config.name = "team-claude";
+  config.api_key_setting = "providers[2].api_key_env";
+  AnthropicProvider p(config);
+  EXPECT_EQ(p.name(), "team-claude");
+  ClientFixture f(R"({"model":"m","messages":[{"role":"user","content":"Hi"}]})", config);
+  auto up = p.prepare(f.req);
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().code, "missing_api_key");
+  EXPECT_EQ(up.error().message,
+            "No API key: send 'Authorization: Bearer <key>' or configure the gateway's providers[2].api_key_env");
+  EXPECT_EQ(AnthropicProvider(anthropicConfig()).name(), "anthropic");
 }
 
 TEST(AnthropicProvider, KeyWithHeaderInjectionIsRejected) {

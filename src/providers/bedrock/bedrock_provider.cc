@@ -32,6 +32,17 @@ constexpr SettingDoc kSettings[] = {
     {"AWS_DEFAULT_REGION", "", "Bedrock region when AWS_REGION is unset"},
 };
 
+// The provider named `config.name` at `config.base_url`, with the AWS
+// credentials and region of the environment.
+ConfiguredProvider withAwsCredentials(ProviderConfig config, const DeclaredSettings<kSettings>& settings) {
+  config.env_aws_access_key_id = settings.getString("AWS_ACCESS_KEY_ID", "");
+  config.env_aws_secret_access_key = settings.getString("AWS_SECRET_ACCESS_KEY", "");
+  config.env_aws_session_token = settings.getString("AWS_SESSION_TOKEN", "");
+  config.env_aws_region = settings.getString("AWS_REGION", settings.getString("AWS_DEFAULT_REGION", ""));
+  auto provider = std::make_unique<BedrockProvider>(config);
+  return ConfiguredProvider{std::move(config), std::move(provider)};
+}
+
 Result<ConfiguredProvider> makeProvider(const ConfigSource& source) {
   const DeclaredSettings<kSettings> settings(source);
   ProviderConfig config;
@@ -41,12 +52,22 @@ Result<ConfiguredProvider> makeProvider(const ConfigSource& source) {
   auto base_url = readBaseUrl(settings, "BEDROCK_BASE_URL");
   if (!base_url) return base_url.error();
   config.base_url = std::move(*base_url);
-  config.env_aws_access_key_id = settings.getString("AWS_ACCESS_KEY_ID", "");
-  config.env_aws_secret_access_key = settings.getString("AWS_SECRET_ACCESS_KEY", "");
-  config.env_aws_session_token = settings.getString("AWS_SESSION_TOKEN", "");
-  config.env_aws_region = settings.getString("AWS_REGION", settings.getString("AWS_DEFAULT_REGION", ""));
-  auto provider = std::make_unique<BedrockProvider>(config);
-  return ConfiguredProvider{std::move(config), std::move(provider)};
+  return withAwsCredentials(std::move(config), settings);
+}
+
+// A custom provider of type bedrock: the Converse API at its base_url
+// (which may hold "{region}" too), signed with the environment's AWS
+// credentials, as the built-in bedrock. It takes no api_key_env: SigV4
+// signs with a key pair, not a key.
+Result<ConfiguredProvider> makeCustomProvider(const ProviderEntry& entry, const ConfigSource& source) {
+  if (entry.api_key_env)
+    return configError(entry.field + ".api_key_env",
+                       "not used by type bedrock, which signs with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+  if (auto st = checkBaseUrl(entry.field + ".base_url", entry.base_url); !st) return st.error();
+  ProviderConfig config;
+  config.name = entry.name;
+  config.base_url = entry.base_url;
+  return withAwsCredentials(std::move(config), DeclaredSettings<kSettings>(source));
 }
 
 bool isLower(char c) { return c >= 'a' && c <= 'z'; }
@@ -285,4 +306,6 @@ std::unique_ptr<ResponseHandler> BedrockProvider::respond(const ClientRequest& r
 
 }  // namespace gw::providers::bedrock
 
-GW_REGISTER_PROVIDER(bedrock, {"bedrock", kSettings, makeProvider})
+GW_REGISTER_PROVIDER(bedrock,
+                     {"bedrock", kSettings, makeProvider, "bedrock"},
+                     ProviderTypeRegistration{"bedrock", "bedrock", makeCustomProvider})

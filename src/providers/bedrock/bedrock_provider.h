@@ -14,6 +14,10 @@
 // x-aws-session-token) from the client, else AWS_ACCESS_KEY_ID /
 // AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. Region: x-aws-region, else
 // AWS_REGION; it must look like an AWS region before it is put in a host name.
+//
+// The folder also registers the provider type `bedrock`: custom providers
+// (the config file's `providers:` list) that speak the Converse API at
+// their base_url, with the same AWS credentials.
 #pragma once
 
 #include "gw/provider.h"
@@ -28,7 +32,7 @@ class BedrockProvider final : public Provider {
   // `amz_date_now` returns the signing time ("YYYYMMDDTHHMMSSZ"); tests fix it.
   explicit BedrockProvider(const ProviderConfig& config, std::function<std::string()> amz_date_now = {});
 
-  std::string_view name() const override { return "bedrock"; }
+  std::string_view name() const override { return config_.name; }
   bool servesMessagesApi() const override { return true; }
   Result<UpstreamRequest> prepare(const ClientRequest& request) const override;
   std::unique_ptr<ResponseHandler> respond(const ClientRequest& request, const UpstreamResponseHead& head,

@@ -1,6 +1,7 @@
 // What provider factories share in reading their settings (the factory
-// contract is in gw/provider_plugin.h): a base URL variable, read and
-// checked at start-up. Called from factories, on main()'s thread.
+// contracts are in gw/provider_plugin.h): a base URL variable, read and
+// checked at start-up, and the usual factories of a keyed provider, named
+// and custom. Called from factories, on main()'s thread.
 #pragma once
 
 #include "gw/config_source.h"
@@ -54,6 +55,33 @@ Result<ConfiguredProvider> configureKeyedProvider(const ConfigSource& source, st
   if (!base_url) return base_url.error();
   config.base_url = std::move(*base_url);
   config.env_api_key = settings.getString(api_key_name, "");
+  config.api_key_setting = std::string(api_key_name.view());
+  std::unique_ptr<Provider> provider = make(config);
+  return ConfiguredProvider{std::move(config), std::move(provider)};
+}
+
+// A custom provider's key: the value of the variable its entry's
+// api_key_env names, read now, or "" when the entry names none. A named
+// variable that is unset (or empty) is an error naming
+// providers[i].api_key_env: naming one says the upstream needs the key, and
+// a deployment that forgot to set it must not start without it.
+Result<std::string> readCustomApiKey(const ProviderEntry& entry, const ConfigSource& source);
+
+// The factory of a custom provider of a keyed type (gw/provider_plugin.h,
+// CustomProviderFactory): its base URL checked (checkBaseUrl(), errors
+// naming providers[i].base_url), its key from readCustomApiKey(), made
+// with `make(config)`.
+template <class Make>
+Result<ConfiguredProvider> configureCustomKeyedProvider(const ProviderEntry& entry, const ConfigSource& source,
+                                                        Make make) {
+  if (auto st = checkBaseUrl(entry.field + ".base_url", entry.base_url); !st) return st.error();
+  auto api_key = readCustomApiKey(entry, source);
+  if (!api_key) return api_key.error();
+  ProviderConfig config;
+  config.name = entry.name;
+  config.base_url = entry.base_url;
+  config.env_api_key = std::move(*api_key);
+  config.api_key_setting = entry.api_key_env ? *entry.api_key_env : entry.field + ".api_key_env";
   std::unique_ptr<Provider> provider = make(config);
   return ConfiguredProvider{std::move(config), std::move(provider)};
 }

@@ -30,6 +30,13 @@ Result<ConfiguredProvider> makeProvider(const ConfigSource& source) {
   });
 }
 
+// A custom provider of type gemini: a Gemini API at its base_url.
+Result<ConfiguredProvider> makeCustomProvider(const ProviderEntry& entry, const ConfigSource& source) {
+  return configureCustomKeyedProvider(entry, source, [](const ProviderConfig& config) {
+    return std::make_unique<GeminiProvider>(config);
+  });
+}
+
 // The client's own key: "Authorization: Bearer KEY" (what OpenAI SDKs
 // send), else "x-goog-api-key" (what Google's SDKs send); "" when neither.
 std::string clientKey(const HeaderLookup* headers) {
@@ -43,7 +50,11 @@ std::string clientKey(const HeaderLookup* headers) {
 
 }  // namespace
 
-GeminiProvider::GeminiProvider(const ProviderConfig& config) : env_api_key_(config.env_api_key) {
+GeminiProvider::GeminiProvider(const ProviderConfig& config)
+    : name_(config.name),
+      env_api_key_(config.env_api_key),
+      missing_key_message_("No API key: send 'Authorization: Bearer <key>' or configure the gateway's " +
+                           config.api_key_setting) {
   // The factory checked the URL at start-up.
   if (auto ep = parseBaseUrl(config.base_url)) endpoint_ = *ep;
 }
@@ -57,9 +68,7 @@ Result<UpstreamRequest> GeminiProvider::prepare(const ClientRequest& r) const {
   std::string api_key = clientKey(r.headers);
   if (api_key.empty()) api_key = env_api_key_;
   if (api_key.empty())
-    return Error::unauthorized("missing_api_key",
-                               "No API key: send 'Authorization: Bearer <key>' or configure the gateway's "
-                               "GEMINI_API_KEY");
+    return Error::unauthorized("missing_api_key", missing_key_message_);
   if (hasHeaderUnsafeBytes(api_key)) return Error::unauthorized("invalid_api_key", "the API key is malformed");
 
   auto chat = openai_chat::parseChatRequest(*r.json, "gemini", kChatOptions);
@@ -113,4 +122,6 @@ std::unique_ptr<ResponseHandler> GeminiProvider::respond(const ClientRequest& r,
 
 }  // namespace gw::providers::gemini
 
-GW_REGISTER_PROVIDER(gemini, {"gemini", kSettings, makeProvider})
+GW_REGISTER_PROVIDER(gemini,
+                     {"gemini", kSettings, makeProvider, "gemini"},
+                     ProviderTypeRegistration{"gemini", "gemini", makeCustomProvider})

@@ -26,6 +26,7 @@ ProviderConfig geminiConfig(std::string key = "") {
   c.name = "gemini";
   c.base_url = "http://127.0.0.1:9997";
   c.env_api_key = std::move(key);
+  c.api_key_setting = "GEMINI_API_KEY";
   return c;
 }
 
@@ -610,6 +611,21 @@ TEST(GeminiProvider, MissingKeyIs401WithoutEchoingAnything) {
   EXPECT_EQ(up.error().code, "missing_api_key");
   EXPECT_EQ(up.error().message.find("abcdefgh"), std::string::npos);
   EXPECT_NE(up.error().message.find("GEMINI_API_KEY"), std::string::npos);
+}
+
+// A custom provider of type gemini answers to its own name, and the
+// missing-key error names its setting.
+TEST(GeminiProvider, ACustomOneAnswersToItsNameAndNamesItsKeySetting) {
+  ProviderConfig config = geminiConfig();
+  config.name = "team-gemini";
+  config.api_key_setting = "TEAM_GEMINI_KEY";
+  GeminiProvider p(config);
+  EXPECT_EQ(p.name(), "team-gemini");
+  ClientFixture f(R"({"model":"m","messages":[{"role":"user","content":"Hi"}]})", config);
+  auto up = p.prepare(f.req);
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().message,
+            "No API key: send 'Authorization: Bearer <key>' or configure the gateway's TEAM_GEMINI_KEY");
 }
 
 TEST(GeminiProvider, KeyWithHeaderInjectionIsRejected) {

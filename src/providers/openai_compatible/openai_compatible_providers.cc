@@ -1,7 +1,8 @@
 // The OpenAI-compatible providers. Each is one settings table (its
 // {NAME}_API_KEY, then its {NAME}_BASE_URL whose default is the provider's
 // public base URL) and one entry of GW_REGISTER_PROVIDER at the end of this
-// file; they all share OpenAiCompatibleProvider.
+// file, with its LiteLLM name; they all share OpenAiCompatibleProvider, as
+// do the config file's custom providers of type openai_compatible.
 #include "providers/openai_compatible/openai_compatible_provider.h"
 
 #include "gw/config_source.h"
@@ -74,15 +75,25 @@ constexpr SettingDoc kVllm[] = {
 };
 
 // The registration of the OpenAI-compatible provider `name` whose settings
-// table is `Table`.
+// table is `Table` and whose LiteLLM name is `pricing_provider`.
 template <const auto& Table>
-ProviderRegistration openAiCompatible(std::string name, ApiKey api_key = ApiKey::kRequired) {
+ProviderRegistration openAiCompatible(std::string name, std::string pricing_provider,
+                                      ApiKey api_key = ApiKey::kRequired) {
   ProviderFactory factory = [name, api_key](const ConfigSource& source) {
     return configureKeyedProvider<Table>(source, name, [api_key](const ProviderConfig& config) {
       return std::make_unique<OpenAiCompatibleProvider>(config, api_key);
     });
   };
-  return ProviderRegistration{std::move(name), Table, std::move(factory)};
+  return ProviderRegistration{std::move(name), Table, std::move(factory), std::move(pricing_provider)};
+}
+
+// A custom provider of type openai_compatible. Its key is optional, as for
+// a local server: without api_key_env the client's Authorization is
+// forwarded when it sends one, and nothing when it does not.
+Result<ConfiguredProvider> makeCustomProvider(const ProviderEntry& entry, const ConfigSource& source) {
+  return configureCustomKeyedProvider(entry, source, [](const ProviderConfig& config) {
+    return std::make_unique<OpenAiCompatibleProvider>(config, ApiKey::kOptional);
+  });
 }
 
 }  // namespace
@@ -90,15 +101,16 @@ ProviderRegistration openAiCompatible(std::string name, ApiKey api_key = ApiKey:
 }  // namespace gw::providers::openai_compatible
 
 GW_REGISTER_PROVIDER(openai_compatible,
-                     openAiCompatible<kOpenAi>("openai"),
-                     openAiCompatible<kGroq>("groq"),
-                     openAiCompatible<kFireworks>("fireworks"),
-                     openAiCompatible<kTogether>("together"),
-                     openAiCompatible<kMistral>("mistral"),
-                     openAiCompatible<kDeepSeek>("deepseek"),
-                     openAiCompatible<kXai>("xai"),
-                     openAiCompatible<kOpenRouter>("openrouter"),
-                     openAiCompatible<kCerebras>("cerebras"),
-                     openAiCompatible<kPerplexity>("perplexity"),
-                     openAiCompatible<kOllama>("ollama", ApiKey::kOptional),
-                     openAiCompatible<kVllm>("vllm", ApiKey::kOptional))
+                     openAiCompatible<kOpenAi>("openai", "openai"),
+                     openAiCompatible<kGroq>("groq", "groq"),
+                     openAiCompatible<kFireworks>("fireworks", "fireworks_ai"),
+                     openAiCompatible<kTogether>("together", "together_ai"),
+                     openAiCompatible<kMistral>("mistral", "mistral"),
+                     openAiCompatible<kDeepSeek>("deepseek", "deepseek"),
+                     openAiCompatible<kXai>("xai", "xai"),
+                     openAiCompatible<kOpenRouter>("openrouter", "openrouter"),
+                     openAiCompatible<kCerebras>("cerebras", "cerebras"),
+                     openAiCompatible<kPerplexity>("perplexity", "perplexity"),
+                     openAiCompatible<kOllama>("ollama", "ollama", ApiKey::kOptional),
+                     openAiCompatible<kVllm>("vllm", "hosted_vllm", ApiKey::kOptional),
+                     ProviderTypeRegistration{"openai_compatible", "openai", makeCustomProvider})

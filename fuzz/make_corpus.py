@@ -177,7 +177,8 @@ write("sse_parser", "fields", b"\xff" + lp(b"\x01") +
       b": comment\nid: 7\nevent: ping\ndata: a\ndata:b\r\ndata\rretry: 10\n\n\r\nevent: x\n\n")
 
 # fuzz_provider_response: control (provider | stream 0x04 | usage 0x08 |
-# not-chat 0x10), head (status | content type << 3), piece sizes, body.
+# not-chat 0x10 | azure 0x20 | responses API 0x40 | upstream breaks 0x80),
+# head (status | content type << 3), piece sizes, body.
 def response(control, status_idx, type_idx, sizes, body):
     return bytes([control, status_idx | (type_idx << 3)]) + lp(sizes) + body
 openai_json = open(os.path.join(T, "openai-chat.json"), "rb").read()
@@ -197,6 +198,32 @@ write("provider_response", "bedrock-stream", response(0x0e, 0, 2, b"\x05\x40",
       bedrock(lines("bedrock-text.chunks.jsonl"))))
 write("provider_response", "bedrock-error", response(0x02, 4, 1, b"",
       b'{"message":"The security token included in the request is invalid."}'))
+# Groq reporting usage only under x_groq (include_usage injected, ignored).
+groq_sse = "".join("data: %s\n\n" % json.dumps(c, separators=(",", ":")) for c in [
+    {"id": "g", "object": "chat.completion.chunk", "model": "llama-3.1-8b-instant",
+     "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}], "x_groq": {"id": "req_1"}},
+    {"id": "g", "object": "chat.completion.chunk", "model": "llama-3.1-8b-instant",
+     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+     "x_groq": {"id": "req_1", "usage": {"queue_time": 0.01, "prompt_tokens": 18, "completion_tokens": 50,
+                                         "total_tokens": 68}}}]) + "data: [DONE]\n\n"
+write("provider_response", "groq-stream-xgroq", response(0x07, 0, 0, b"\x0d", groq_sse.encode()))
+# The usage-only chunk written over several lines, usage first, with spaces.
+layout_sse = ('data: {"id": "c", "choices": [{"index": 0, "delta": {"content": "Hi"}}], "usage" : null }\n\n'
+              'data: {\ndata:   "usage": {"prompt_tokens": 3, "completion_tokens": 4},\ndata:   "choices": [ ]\n'
+              'data: }\n\ndata: [DONE]\n\n')
+write("provider_response", "openai-stream-usage-layouts", response(0x04, 0, 0, b"\x07\x13", layout_sse.encode()))
+# Azure: a stream with its prompt_filter_results chunk, and an error body.
+azure_sse = ('data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[]}\n\n'
+             + openai_sse)
+write("provider_response", "azure-stream", response(0x24, 0, 0, b"\x21", azure_sse.encode()))
+write("provider_response", "azure-error", response(0x20, 3, 1, b"",
+      b'{"error":{"message":"filtered","type":null,"param":"prompt","code":"content_filter",'
+      b'"innererror":{"code":"ResponsibleAIPolicyViolation"}}}'))
+# A Responses API stream the upstream breaks in the middle of an event.
+responses_sse = "".join("event: %s\ndata: %s\n\n" % (json.loads(l)["type"], l)
+                        for l in lines("openai-responses-text.chunks.jsonl"))
+write("provider_response", "responses-stream-broken", response(0xc4, 0, 3, b"\x35",
+      responses_sse.encode()[:len(responses_sse) // 2]))
 
 # fuzz_upstream_response: piece size byte, then an upstream response.
 write("upstream_response", "openai-json", b"\x20" + b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -324,6 +351,12 @@ write("stream_assembly", "mixed", "\x1e".join([
     '{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"}"}}]}}]}',
     '{"error":{"type":"server_error"}}', '{"x":{"api_key":"sk-1"}}', '{"id":"a","id":"b"}',
     '{"choices":[{"index":1,"text":"t"}]}\n', 'not json', '[1]']).encode())
+# Groq's usage under x_groq, then a top-level usage chunk.
+write("stream_assembly", "groq-x-groq-usage", "\x1e".join([
+    '{"id":"g","choices":[{"index":0,"delta":{"content":"Hi"}}],"x_groq":{"id":"req_1"}}',
+    '{"id":"g","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],'
+    '"x_groq":{"id":"req_1","usage":{"prompt_tokens":18,"completion_tokens":50,"total_tokens":68}}}',
+    '{"id":"g","choices":[],"usage":{"prompt_tokens":18,"completion_tokens":50,"total_tokens":68}}']).encode())
 
 # fuzz_content_decoder: control byte (coding | piece size << 3 | read buffer << 6),
 # then the coded body (coding 7: a length-prefixed Content-Encoding value first).

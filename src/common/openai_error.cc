@@ -16,4 +16,15 @@ std::string openAiErrorBody(const Error& error) {
   return boost::json::serialize(outer);
 }
 
+std::string responsesErrorEvent(const Error& error, std::int64_t sequence_number) {
+  boost::json::object event;
+  event["type"] = "error";
+  if (error.code.empty()) event["code"] = nullptr;
+  else event["code"] = error.code;
+  event["message"] = error.message;
+  event["param"] = nullptr;
+  event["sequence_number"] = sequence_number;
+  return boost::json::serialize(event);
+}
+
 }  // namespace gw

@@ -150,7 +150,7 @@ class StreamAssembler::FastPass {
 
  private:
   // Where the parser is: the innermost open container.
-  enum class Ctx : std::uint8_t { kRoot, kChoices, kChoice, kDelta, kSkip };
+  enum class Ctx : std::uint8_t { kRoot, kChoices, kChoice, kDelta, kXGroq, kSkip };
   // What the next value is, from the last key (in an object) or the container (in an array).
   enum class Slot : std::uint8_t {
     kIgnore,
@@ -168,6 +168,7 @@ class StreamAssembler::FastPass {
     kRefuse,  // "error" at the top level
     kEventType,  // Responses API: "type" at the top level
     kResponse,   // Responses API: "response" at the top level
+    kXGroq,      // "x_groq" at the top level (Groq's usage may be in it)
   };
   struct ChoiceFacts {
     std::int64_t index = 0;
@@ -285,6 +286,7 @@ bool StreamAssembler::FastPass::on_object_begin(boost::system::error_code& ec) {
       }
       return push(Ctx::kChoice);
     case Slot::kDelta: return push(Ctx::kDelta);
+    case Slot::kXGroq: return push(Ctx::kXGroq);
     case Slot::kResponse:
       has_response_ = true;
       return push(Ctx::kSkip);
@@ -308,6 +310,7 @@ bool StreamAssembler::FastPass::on_array_begin(boost::system::error_code& ec) {
     case Slot::kUsage:
     case Slot::kEventType:
     case Slot::kResponse:
+    case Slot::kXGroq:
       return push(Ctx::kSkip);
     default: return refuse(ec);
   }
@@ -351,6 +354,7 @@ StreamAssembler::FastPass::Slot StreamAssembler::FastPass::classify(Ctx where, s
           break;
         case 6:
           if (key == "object") return top(1);
+          if (key == "x_groq") return Slot::kXGroq;
           break;
         case 7:
           if (key == "created") return top(2);
@@ -384,6 +388,9 @@ StreamAssembler::FastPass::Slot StreamAssembler::FastPass::classify(Ctx where, s
       if (key == "content") return Slot::kContent;
       if (key == "role") return Slot::kRole;
       return Slot::kOtherDeltaMember;
+    case Ctx::kXGroq:
+      // A usage object there is read by the general path.
+      return key == "usage" ? Slot::kUsage : Slot::kIgnore;
     default: return Slot::kIgnore;
   }
 }
@@ -468,6 +475,7 @@ StreamAssembler::StreamAssembler(json::storage_ptr sp, bool general_path_only, R
       top_level_{json::value(nullptr, sp_), json::value("chat.completion.chunk", sp_), json::value(nullptr, sp_),
                  json::value(nullptr, sp_), json::value(nullptr, sp_)},
       usage_(nullptr, sp_),
+      x_groq_usage_(nullptr, sp_),
       message_(sp_),
       fast_(std::make_unique<json::basic_parser<FastPass>>(fastParseOptions(), *this)) {
 }
@@ -517,6 +525,8 @@ void StreamAssembler::foldTree(const json::object& chunk) {
   for (std::size_t k = 0; k < kTopLevelKeys.size(); ++k)
     if (const auto* v = chunk.if_contains(kTopLevelKeys[k]); v && !v->is_null()) setTopLevel(k, *v);
   if (const auto* u = chunk.if_contains("usage"); u && u->is_object()) usage_ = *u;
+  if (const auto* x = chunk.if_contains("x_groq"); x && x->is_object())
+    if (const auto* u = x->as_object().if_contains("usage"); u && u->is_object()) x_groq_usage_ = *u;
   const auto* cs = chunk.if_contains("choices");
   if (!cs || !cs->is_array()) return;
   for (const auto& c : cs->as_array()) {
@@ -561,7 +571,9 @@ json::object StreamAssembler::finish() {
   for (auto& [index, choice] : choices_) choices.push_back(std::move(choice));
   choices_.clear();
   out["choices"] = std::move(choices);
-  out["usage"] = std::move(usage_);
+  // Groq's x_groq.usage stands for a usage the stream did not report at the
+  // top level; never added to one.
+  out["usage"] = usage_.is_object() ? std::move(usage_) : std::move(x_groq_usage_);
   return out;
 }
 

@@ -73,7 +73,8 @@ class StreamAssembler {
 
   // The assembled response: id, object, created, model (and
   // system_fingerprint when a chunk had one), choices in index order,
-  // usage. Responses API: the final "response" object (scrubbed), or an
+  // usage (the last top-level usage object, else Groq's x_groq.usage).
+  // Responses API: the final "response" object (scrubbed), or an
   // empty object when no event carried one. Call once, after the last add().
   boost::json::object finish();
 
@@ -108,6 +109,7 @@ class StreamAssembler {
   std::array<boost::json::value, 5> top_level_;  // id, object, created, model, system_fingerprint
   std::map<std::int64_t, boost::json::object> choices_;
   boost::json::value usage_;
+  boost::json::value x_groq_usage_;  // Groq's "x_groq":{"usage":{...}}, the last one
   std::optional<std::string> error_type_;
   std::uint64_t fast_chunks_ = 0;
   // Responses API: the text of the event whose "response" is the final one,

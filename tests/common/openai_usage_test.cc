@@ -103,5 +103,124 @@ TEST(ScanModel, CompactOrPrettyPrintedKeysAndNeverAString) {
   EXPECT_EQ(scanModel(""), "");
 }
 
+std::string counts(const Usage& u) {
+  auto f = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string("-"); };
+  return f(u.input) + " " + f(u.output) + " " + f(u.total) + " " + f(u.cached_input) + " " + f(u.reasoning);
+}
+
+// The chunk without its top-level usage member, as the relay forwards it.
+std::string withoutUsage(std::string_view chunk) {
+  std::string out;
+  appendWithoutTopLevelUsage(chunk, readChatChunk(chunk), out);
+  return out;
+}
+
+using UsageValue = ChatChunkFacts::UsageValue;
+
+// The usage-only chunk is told by its parsed members, however the JSON is
+// written: spacing, member order, several lines, extra members.
+TEST(ReadChatChunk, RecognisesTheUsageOnlyChunkWhateverItsLayout) {
+  const std::string_view usage_only[] = {
+      R"({"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}})",
+      R"({"id": "c", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}})",
+      R"({"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"choices":[],"id":"c"})",
+      "{\n  \"id\": \"c\",\n  \"choices\": [ ],\n  \"usage\": {\n    \"prompt_tokens\": 3,\n    \"completion_tokens\": 4,\n"
+      "    \"total_tokens\": 7\n  }\n}\n",
+      R"({"id":"c","system_fingerprint":"fp_1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"obfuscation":"x9","x_groq":{"id":"req_1"}})",
+      "\t{ \"choices\" :[\n], \"usage\" : {\"prompt_tokens\":3,\"completion_tokens\":4} }  ",
+  };
+  for (std::string_view chunk : usage_only) {
+    const ChatChunkFacts f = readChatChunk(chunk);
+    EXPECT_TRUE(f.isUsageOnly()) << chunk;
+    EXPECT_EQ(counts(f.usage), "3 4 7 - -") << chunk;
+  }
+  // Not the usage-only chunk: choices not empty, missing or not an array;
+  // usage null, missing or not an object; a nested "choices":[]; not JSON.
+  const std::string_view others[] = {
+      R"({"choices":[{"index":0,"delta":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":4}})",
+      R"({"choices":[],"usage":null})",
+      R"({"choices":[]})",
+      R"({"usage":{"prompt_tokens":3}})",
+      R"({"choices":{},"usage":{"prompt_tokens":3}})",
+      R"({"choices":[],"usage":[1]})",
+      R"({"choices":[{"x":{"choices":[]}}],"usage":{"prompt_tokens":3}})",
+      R"({"nested":{"choices":[],"usage":{"prompt_tokens":3}},"choices":[1]})",
+      R"({"choices":[],"usage":{"prompt_tokens":3}} trailing)",
+      R"({"choices":[],"usage":{"prompt_tokens":3})",
+      R"([{"choices":[],"usage":{"prompt_tokens":3}}])",
+      "[DONE]",
+      "",
+  };
+  for (std::string_view chunk : others) EXPECT_FALSE(readChatChunk(chunk).isUsageOnly()) << chunk;
+  // A repeated key: the last one counts, as in a parsed tree.
+  EXPECT_TRUE(readChatChunk(R"({"choices":[1],"choices":[],"usage":null,"usage":{"prompt_tokens":1}})").isUsageOnly());
+  EXPECT_FALSE(readChatChunk(R"({"choices":[],"choices":[1],"usage":{"prompt_tokens":1}})").isUsageOnly());
+  EXPECT_FALSE(readChatChunk(R"({"choices":[],"usage":{"prompt_tokens":1},"usage":null})").isUsageOnly());
+}
+
+TEST(ReadChatChunk, ReadsTopLevelAndXGroqUsageApart) {
+  // Groq's last chunk without a top-level usage.
+  const ChatChunkFacts groq = readChatChunk(
+      R"({"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"id":"req_1","usage":{"queue_time":0.01,"prompt_tokens":18,"prompt_time":0.002,"completion_tokens":50,"completion_time":0.04,"total_tokens":68,"prompt_tokens_details":{"cached_tokens":6}}}})");
+  EXPECT_TRUE(groq.is_object);
+  EXPECT_EQ(groq.usage_value, UsageValue::kAbsent);
+  EXPECT_TRUE(groq.has_x_groq_usage);
+  EXPECT_EQ(counts(groq.x_groq_usage), "18 50 68 6 -");
+  // Both: each read on its own.
+  const ChatChunkFacts both = readChatChunk(
+      R"({"choices":[],"usage":{"prompt_tokens":18,"completion_tokens":50,"total_tokens":68},"x_groq":{"usage":{"prompt_tokens":18,"completion_tokens":50,"total_tokens":68}}})");
+  EXPECT_EQ(counts(both.usage), "18 50 68 - -");
+  EXPECT_EQ(counts(both.x_groq_usage), "18 50 68 - -");
+  // x_groq without usage, or with a null one; a "usage" deeper in x_groq.
+  EXPECT_FALSE(readChatChunk(R"({"x_groq":{"id":"r"}})").has_x_groq_usage);
+  EXPECT_FALSE(readChatChunk(R"({"x_groq":{"usage":null}})").has_x_groq_usage);
+  EXPECT_FALSE(readChatChunk(R"({"x_groq":{"a":{"usage":{"prompt_tokens":1}}}})").has_x_groq_usage);
+  EXPECT_FALSE(readChatChunk(R"({"a":{"x_groq":{"usage":{"prompt_tokens":1}}}})").has_x_groq_usage);
+  // The usage object's own rules (readOpenAiUsage's): the last repeated key, non-numbers unset.
+  EXPECT_EQ(counts(readChatChunk(R"({"usage":{"prompt_tokens":1,"prompt_tokens":2,"completion_tokens":"x"}})").usage),
+            "2 - - - -");
+  EXPECT_EQ(readChatChunk(R"({"usage":7})").usage_value, UsageValue::kOther);
+  EXPECT_EQ(readChatChunk(R"({"usage":null})").usage_value, UsageValue::kNull);
+  EXPECT_EQ(readChatChunk(R"({"id":"x"})").usage_value, UsageValue::kAbsent);
+}
+
+TEST(ReadChatChunk, RemovesTheTopLevelUsageMemberWhereverItIs) {
+  EXPECT_EQ(withoutUsage(R"({"id":"x","choices":[],"usage":null})"), R"({"id":"x","choices":[]})");
+  EXPECT_EQ(withoutUsage(R"({"usage":null,"id":"x"})"), R"({"id":"x"})");
+  EXPECT_EQ(withoutUsage(R"({"usage":null})"), R"({})");
+  EXPECT_EQ(withoutUsage(R"({"a":1,"usage":{"prompt_tokens":1},"b":2})"), R"({"a":1,"b":2})");
+  EXPECT_EQ(withoutUsage(R"({"choices":[],"usage":null,"obfuscation":"Qup1"})"), R"({"choices":[],"obfuscation":"Qup1"})");
+  EXPECT_EQ(withoutUsage(R"({"id":"x", "usage" : null })"), R"({"id":"x"})");
+  EXPECT_EQ(withoutUsage(R"({ "usage": null, "id":"x"})"), R"({ "id":"x"})");
+  EXPECT_EQ(withoutUsage("{\n  \"id\": \"x\",\n  \"usage\": null,\n  \"b\": 2\n}"), "{\n  \"id\": \"x\",\n  \"b\": 2\n}");
+  EXPECT_EQ(withoutUsage("{\n  \"id\": \"x\",\n  \"usage\": null\n}\n"), "{\n  \"id\": \"x\"}\n");
+  // Nested usage members are the provider's content, not the gateway's.
+  EXPECT_EQ(withoutUsage(R"({"a":{"usage":null},"usage":null})"), R"({"a":{"usage":null}})");
+  EXPECT_EQ(withoutUsage(R"({"x_groq":{"usage":{"prompt_tokens":1}}})"), R"({"x_groq":{"usage":{"prompt_tokens":1}}})");
+  // Text that only looks like a member is left alone.
+  EXPECT_EQ(withoutUsage(R"({"content":"say \"usage\":null"})"), R"({"content":"say \"usage\":null"})");
+  // Keys the bytes cannot place go through a tree: written with escapes, or repeated.
+  EXPECT_EQ(withoutUsage(R"({"\u0075sage":null,"id":"x"})"), R"({"id":"x"})");
+  EXPECT_EQ(withoutUsage(R"({"id":"\u0078","usage":null,"b\u0031":1})"), R"({"id":"x","b1":1})");
+  EXPECT_EQ(withoutUsage(R"({"usage":null,"id":"x","usage":{"prompt_tokens":1}})"), R"({"id":"x"})");
+  // Not JSON: unchanged.
+  EXPECT_EQ(withoutUsage("not json"), "not json");
+}
+
+TEST(FindLastMember, FindsAnyKeyAndTheSequenceNumber) {
+  std::string_view t = R"({"type":"response.output_text.delta","sequence_number":4,"delta":"\"sequence_number\":9"})";
+  auto m = findLastMember(t, "\"sequence_number\"");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(t.substr(m->value, 1), "4");
+  EXPECT_EQ(scanLastSequenceNumber(t), 4);
+  // Several events' bytes: the last number.
+  EXPECT_EQ(scanLastSequenceNumber("event: a\ndata: {\"sequence_number\":7}\n\nevent: b\ndata: {\"sequence_number\": 8 }\n\n"), 8);
+  // Skips members that are not integers; nothing when none is.
+  EXPECT_EQ(scanLastSequenceNumber(R"({"sequence_number":3,"x":{"sequence_number":"y"}})"), 3);
+  EXPECT_FALSE(scanLastSequenceNumber(R"({"sequence_number":null})"));
+  EXPECT_FALSE(scanLastSequenceNumber(""));
+  EXPECT_FALSE(findLastMember(t, "\"\""));
+}
+
 }  // namespace
 }  // namespace gw

@@ -343,6 +343,7 @@ async def messages_route(path, headers, model, stream, writer, log):
 #                        of the four recorded streams (up to its response.completed)
 #   responses-slow       the text stream, one event every 200 ms ("closed" if the gateway goes away)
 #   responses-failed     a stream that ends in response.failed (error code server_error)
+#   responses-cut        the text stream's first 4 events and half of the 5th, then a reset
 #   anything else        the recorded text response (non-stream or stream)
 # Streams are "event: <type>" and "data: <recorded line, unchanged>" per event,
 # sent in HTTP chunks cut at odd offsets. GET /v1/responses/{id} answers the
@@ -388,6 +389,15 @@ async def responses_route(method, path, model, stream, reader, writer, log):
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
                      b"Transfer-Encoding: chunked\r\nx-request-id: req_upstream_responses\r\n\r\n")
         try:
+            if model == "responses-cut":
+                events = [b"event: %s\ndata: %s\n\n" % (json.loads(l)["type"].encode(), l)
+                          for l in responses_events(model)]
+                part = b"".join(events[:4]) + events[4][:len(events[4]) // 2]
+                writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+                await writer.drain()
+                await asyncio.sleep(0.05)
+                writer.transport.abort()
+                return False
             if model == "responses-slow":
                 events = [b"event: %s\ndata: %s\n\n" % (json.loads(l)["type"].encode(), l)
                           for l in responses_events(model)]

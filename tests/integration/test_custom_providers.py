@@ -205,13 +205,13 @@ providers:
         self.assertNotIn(b"team-llama", configured.stdout)
 
 
-KNOWN_TYPES = "(known: anthropic, bedrock, gemini, openai_compatible)"
+KNOWN_TYPES = "(known: anthropic, azure, bedrock, gemini, openai_compatible)"
 ENTRY = "{name: a, type: openai_compatible, base_url: 'http://127.0.0.1:9/v1'%s}"
 
 # (config file text, expected stderr line after "configuration error: ").
 BAD_FILES = [
-    ("providers: [{name: a, type: azure, base_url: 'http://h'}]",
-     "providers[0].type: unknown type 'azure' " + KNOWN_TYPES),
+    ("providers: [{name: a, type: azure_openai, base_url: 'http://h'}]",
+     "providers[0].type: unknown type 'azure_openai' " + KNOWN_TYPES),
     ("providers: [{name: a, type: openai_compatible}]", "providers[0].base_url: missing"),
     ("providers: [{name: a, type: anthropic, base_url: 'ftp://h'}]",
      "providers[0].base_url: scheme must be http or https"),

@@ -138,6 +138,31 @@ class ResponsesApiTest(unittest.TestCase, RecordAssertions):
         self.assertEqual((m["provider_error_count"], m["provider_error_type"]), (1, "server_error"))
         self.assert_tokens(m, 7, 0, 7, 0, 0)
 
+    def test_stream_cut_mid_way_ends_with_the_responses_error_event(self):
+        status, _, payload = self.send("resp-cut", "POST", "/v1/responses",
+                                       {"model": "responses-cut", "input": "Hi", "stream": True})
+        self.assertEqual(status, 200)
+        whole = b"".join(b"event: %s\ndata: %s\n\n" % (json.loads(l)["type"].encode(), l)
+                         for l in responses_events("responses-cut")[:4])
+        self.assertTrue(payload.startswith(whole), "the whole events first, unchanged")
+        tail = payload[len(whole):].decode()
+        self.assertTrue(tail.startswith("event: error\ndata: "), tail)
+        self.assertTrue(tail.endswith("\n\n"), tail)
+        self.assertEqual(tail.count("\n\n"), 1, "one event, and nothing of the half event")
+        event = json.loads(tail[len("event: error\ndata: "):])
+        self.assertEqual(set(event), {"type", "code", "message", "param", "sequence_number"})
+        self.assertEqual(event["type"], "error")
+        self.assertEqual(event["sequence_number"], 4, "one past the last event the client got")
+        self.assertIsNone(event["param"])
+        self.assertIsInstance(event["code"], str)
+        self.assertTrue(event["message"])
+        a, m = self.record("resp-cut")
+        self.assertEqual(m["status"], "error")
+        self.assertEqual(m["status_code"], 200)
+        self.assertEqual([e["type"] for e in a["response"]["streamed_data"]],
+                         [json.loads(l)["type"] for l in responses_events("responses-cut")[:4]])
+        self.assert_no_tokens(m)
+
     def test_client_gone_mid_stream_still_makes_a_cancelled_record(self):
         body = json.dumps({"model": "responses-slow", "input": "Hi", "stream": True}).encode()
         s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)

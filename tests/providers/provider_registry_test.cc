@@ -66,11 +66,12 @@ ProviderRegistration named(std::string name, std::string provider_name) {
 }
 
 TEST(ProviderRegistry, FindsEveryBuiltInProviderByItsName) {
-  ProviderRegistry registry = created({{"VLLM_BASE_URL", "http://127.0.0.1:8000/v1"}});
+  ProviderRegistry registry = created({{"VLLM_BASE_URL", "http://127.0.0.1:8000/v1"},
+                                       {"AZURE_OPENAI_ENDPOINT", "https://myres.openai.azure.com"}});
   EXPECT_EQ(registry.names(),
-            (std::vector<std::string>{"anthropic", "bedrock", "cerebras", "deepseek", "fireworks", "gemini", "groq",
-                                      "mistral", "ollama", "openai", "openrouter", "perplexity", "together", "vllm",
-                                      "xai"}));
+            (std::vector<std::string>{"anthropic", "azure", "bedrock", "cerebras", "deepseek", "fireworks", "gemini",
+                                      "groq", "mistral", "ollama", "openai", "openrouter", "perplexity", "together",
+                                      "vllm", "xai"}));
   for (const auto& name : registry.names()) {
     EXPECT_EQ(registry.notConfigured(name), "") << name;
     const Provider* provider = registry.find(name);
@@ -85,13 +86,19 @@ TEST(ProviderRegistry, FindsEveryBuiltInProviderByItsName) {
   EXPECT_TRUE(registry.settings("nosuch").empty());
 }
 
+// A provider's base URL variable: {NAME}_BASE_URL, or Azure's
+// AZURE_OPENAI_ENDPOINT (the name Azure's own tools use).
+bool isBaseUrlVariable(std::string_view name) { return name.ends_with("_BASE_URL") || name == "AZURE_OPENAI_ENDPOINT"; }
+
 // Each built-in provider's table: well-formed lines, each variable declared
 // by one provider only, and a base URL variable whose default is the URL
 // the provider uses when it is unset (--help shows what applies).
 TEST(ProviderRegistry, EverySettingsTableIsWellFormedAndItsBaseUrlDefaultIsTheDefault) {
   ProviderRegistry registry = created({});
-  // vllm has no default base URL (its table says so with an empty default).
+  // vllm and azure have no default base URL (their tables say so with an
+  // empty default).
   EXPECT_EQ(registry.config("vllm")->base_url, "");
+  EXPECT_EQ(registry.config("azure")->base_url, "");
   std::map<std::string_view, std::string> owner;
   for (const auto& name : registry.names()) {
     int base_urls = 0;
@@ -102,7 +109,7 @@ TEST(ProviderRegistry, EverySettingsTableIsWellFormedAndItsBaseUrlDefaultIsTheDe
       EXPECT_EQ(s.default_text.find('\n'), std::string_view::npos) << s.name;
       auto [it, fresh] = owner.emplace(s.name, name);
       EXPECT_TRUE(fresh) << s.name << " is declared by " << it->second << " and " << name;
-      if (s.name.ends_with("_BASE_URL")) {
+      if (isBaseUrlVariable(s.name)) {
         ++base_urls;
         EXPECT_EQ(s.default_text, registry.config(name)->base_url) << s.name;
       }
@@ -136,6 +143,24 @@ TEST(ProviderRegistry, VllmWithoutItsBaseUrlIsKnownButNotConfigured) {
   EXPECT_EQ(createError(configured, {{"VLLM_BASE_URL", "http://127.0.0.1:8000/v1"}, {"VLLM_API_KEY", "k"}}, "vllm"),
             "(no error)");
   EXPECT_EQ(configured.config("vllm")->env_api_key, "k");
+}
+
+// Azure's endpoint is the resource's own: without it azure is known but
+// cannot serve; its api-version has a default and is checked.
+TEST(ProviderRegistry, AzureWithoutItsEndpointIsKnownButNotConfigured) {
+  ProviderRegistry registry = created({});
+  EXPECT_EQ(registry.find("azure"), nullptr);
+  EXPECT_EQ(registry.notConfigured("azure"), "is not configured: set AZURE_OPENAI_ENDPOINT");
+  ProviderRegistry configured = created({{"AZURE_OPENAI_ENDPOINT", "https://myres.openai.azure.com/"},
+                                         {"AZURE_OPENAI_API_KEY", "k-azure"}});
+  ASSERT_NE(configured.find("azure"), nullptr);
+  EXPECT_EQ(configured.config("azure")->env_api_key, "k-azure");
+  EXPECT_TRUE(configured.hasOperatorCredentials());
+  ProviderRegistry bad = builtins();
+  EXPECT_EQ(createError(bad, {{"AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com"},
+                              {"AZURE_OPENAI_API_VERSION", "2024-10-21&x"}})
+                .rfind("AZURE_OPENAI_API_VERSION: ", 0),
+            0u);
 }
 
 TEST(ProviderRegistry, ProvidersReadTheirVariables) {
@@ -175,7 +200,7 @@ TEST(ProviderRegistry, BadBaseUrlIsAnErrorNamingItsVariable) {
   std::vector<std::string> variables;
   for (const auto& name : builtins().names())
     for (const auto& s : builtins().settings(name))
-      if (s.name.ends_with("_BASE_URL")) variables.emplace_back(s.name);
+      if (isBaseUrlVariable(s.name)) variables.emplace_back(s.name);
   ASSERT_EQ(variables.size(), builtins().names().size());
   for (const auto& variable : variables) {
     for (const char* bad : {"ftp://x", "not a url", "https://user:pw@host/", "https://host/v1?q=1", "http://:0/"}) {
@@ -253,7 +278,8 @@ TEST(ProviderRegistry, AFactoryErrorStopsCreation) {
 TEST(ProviderRegistry, EveryBuiltInProviderDeclaresItsPricingName) {
   ProviderRegistry registry = created({{"VLLM_BASE_URL", "http://127.0.0.1:8000/v1"}});
   const std::map<std::string, std::string> expected = {
-      {"anthropic", "anthropic"}, {"bedrock", "bedrock"},       {"cerebras", "cerebras"},
+      {"anthropic", "anthropic"}, {"azure", "azure"},           {"bedrock", "bedrock"},
+      {"cerebras", "cerebras"},
       {"deepseek", "deepseek"},   {"fireworks", "fireworks_ai"}, {"gemini", "gemini"},
       {"groq", "groq"},           {"mistral", "mistral"},       {"ollama", "ollama"},
       {"openai", "openai"},       {"openrouter", "openrouter"}, {"perplexity", "perplexity"},
@@ -329,10 +355,15 @@ providers:
   - name: eu-bedrock
     type: bedrock
     base_url: https://bedrock-runtime.{region}.example.com
+  - name: team-azure
+    type: azure
+    base_url: https://team.openai.azure.com
+    api_key_env: TEAM_AZURE_KEY
 )";
 
 const std::map<std::string, std::string> kTeamEnv = {{"TEAM_LLAMA_KEY", "sk-llama-0123456789"},
                                                      {"TEAM_CLAUDE_KEY", "sk-ant-team-0123456789"},
+                                                     {"TEAM_AZURE_KEY", "azure-team-0123456789"},
                                                      {"AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"},
                                                      {"AWS_SECRET_ACCESS_KEY", "aws-secret"},
                                                      {"AWS_REGION", "eu-west-1"}};
@@ -341,7 +372,7 @@ TEST(CustomProviders, EachIsMadeByItsTypeAndSelectableByItsName) {
   Made made = fromFile(kTeamFile, kTeamEnv);
   ASSERT_EQ(made.error, "") << made.error;
   const ProviderRegistry& r = made.registry;
-  EXPECT_EQ(r.types(), (std::vector<std::string>{"anthropic", "bedrock", "gemini", "openai_compatible"}));
+  EXPECT_EQ(r.types(), (std::vector<std::string>{"anthropic", "azure", "bedrock", "gemini", "openai_compatible"}));
 
   const ProviderConfig* llama = r.config("team-llama");
   ASSERT_NE(llama, nullptr);
@@ -381,12 +412,20 @@ TEST(CustomProviders, EachIsMadeByItsTypeAndSelectableByItsName) {
   EXPECT_EQ(bedrock->env_aws_region, "eu-west-1");
   EXPECT_EQ(bedrock->pricing_provider, "bedrock");
 
+  const ProviderConfig* azure = r.config("team-azure");
+  ASSERT_NE(azure, nullptr);
+  ASSERT_NE(r.find("team-azure"), nullptr) << "an endpoint of its own: configured";
+  EXPECT_EQ(r.find("team-azure")->name(), "team-azure");
+  EXPECT_EQ(azure->base_url, "https://team.openai.azure.com");
+  EXPECT_EQ(azure->env_api_key, "azure-team-0123456789");
+  EXPECT_EQ(azure->pricing_provider, "azure");
+
   // Selectable like a built-in one; --help (names()) lists built-ins only.
   auto selectable = r.providerNames();
-  for (const char* name : {"team-llama", "fast-llama", "team-claude", "team-gemini", "eu-bedrock", "openai"})
+  for (const char* name : {"team-llama", "fast-llama", "team-claude", "team-gemini", "eu-bedrock", "team-azure", "openai"})
     EXPECT_NE(std::find(selectable.begin(), selectable.end(), name), selectable.end()) << name;
   EXPECT_TRUE(std::is_sorted(selectable.begin(), selectable.end()));
-  EXPECT_EQ(selectable.size(), r.names().size() + 5);
+  EXPECT_EQ(selectable.size(), r.names().size() + 6);
   auto builtin = r.names();
   EXPECT_EQ(std::find(builtin.begin(), builtin.end(), "team-llama"), builtin.end());
   EXPECT_TRUE(r.hasOperatorCredentials());
@@ -449,10 +488,10 @@ TEST(CustomProviders, EveryBadEntryIsAnErrorNamingItsField) {
       {"providers: [{name: a, type: openai_compatible, base_url: 'http://h'}, "
        "{name: b, type: anthropic, base_url: 'http://h'}, {name: a, type: gemini, base_url: 'http://h'}]",
        "providers[2].name: 'a' is already the name of providers[0]"},
-      {"providers: [{name: a, type: azure, base_url: 'http://h'}]",
-       "providers[0].type: unknown type 'azure' (known: anthropic, bedrock, gemini, openai_compatible)"},
+      {"providers: [{name: a, type: azure_openai, base_url: 'http://h'}]",
+       "providers[0].type: unknown type 'azure_openai' (known: anthropic, azure, bedrock, gemini, openai_compatible)"},
       {"providers: [{name: a, type: OpenAI_Compatible, base_url: 'http://h'}]",
-       "providers[0].type: unknown type 'OpenAI_Compatible' (known: anthropic, bedrock, gemini, openai_compatible)"},
+       "providers[0].type: unknown type 'OpenAI_Compatible' (known: anthropic, azure, bedrock, gemini, openai_compatible)"},
       {"providers: [{name: a, type: openai_compatible, base_url: 'ftp://h'}]",
        "providers[0].base_url: scheme must be http or https"},
       {"providers: [{name: a, type: anthropic, base_url: ''}]", "providers[0].base_url: not an absolute URL"},
@@ -577,7 +616,7 @@ TEST(CustomProviders, MakingThemAgainDependsOnTheConfigurationOnly) {
   EXPECT_NE(made.registry.find("team-llama"), nullptr);
   auto same = made.registry.makeCustomProviders(ConfigSource(kTeamEnv, {}, ConfigSource::parseYaml(kTeamFile)->providers));
   ASSERT_TRUE(same);
-  EXPECT_EQ(same->size(), 5u);
+  EXPECT_EQ(same->size(), 6u);
 }
 
 // A folder's type registration: a type registered twice, a malformed type

@@ -179,6 +179,8 @@ TEST(StreamAssembler, PathsAgreeOnEveryPairOfVariedChunks) {
       R"({"choices":[{"index":0,"delta":{"content":"after tools"},"finish_reason":"tool_calls"}]})",
       R"({"choices":[{"index":0,"text":"t"}]})",
       R"({"usage":{"prompt_tokens":1}})",
+      R"({"choices":[],"x_groq":{"id":"r","usage":{"prompt_tokens":2,"completion_tokens":3}}})",
+      R"({"x_groq":{"id":"r","usage":null,"x":[1]}})",
       R"({"system_fingerprint":"fp_2","created":2})",
       R"({"error":{"type":"e"}})",
       "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"nl\"}}]}\n",
@@ -190,6 +192,25 @@ TEST(StreamAssembler, PathsAgreeOnEveryPairOfVariedChunks) {
       SCOPED_TRACE(a + " | " + b);
       expectSame({a, b, a});
     }
+}
+
+// Groq's x_groq.usage is the response's usage when the stream has no
+// top-level one; a top-level usage wins whatever the order, never summed.
+TEST(StreamAssembler, XGroqUsageStandsInForAMissingTopLevelUsage) {
+  const std::string groq_last =
+      R"({"id":"chatcmpl-g","model":"llama-3.1-8b-instant","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"id":"req_g","usage":{"prompt_tokens":18,"completion_tokens":50,"total_tokens":68}}})";
+  const std::string top_level = R"({"id":"chatcmpl-g","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":51,"total_tokens":71}})";
+  Assembled only = expectSame({contentChunk("a"), groq_last});
+  EXPECT_EQ(json::serialize(only.response.at("usage")), R"({"prompt_tokens":18,"completion_tokens":50,"total_tokens":68})");
+  EXPECT_EQ(only.fast, 1u) << "x_groq's usage object is read by the general path";
+  // x_groq without usage stays on the fast path and leaves usage null.
+  Assembled none = expectSame({contentChunk("a", R"(,"x_groq":{"id":"req_g"})")});
+  EXPECT_EQ(none.fast, 1u);
+  EXPECT_TRUE(none.response.at("usage").is_null());
+  for (const auto& order : {std::vector<std::string>{groq_last, top_level}, std::vector<std::string>{top_level, groq_last}}) {
+    Assembled both = expectSame(order);
+    EXPECT_EQ(json::serialize(both.response.at("usage")), R"({"prompt_tokens":20,"completion_tokens":51,"total_tokens":71})");
+  }
 }
 
 }  // namespace

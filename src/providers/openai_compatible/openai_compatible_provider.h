@@ -1,14 +1,11 @@
-// OpenAI-compatible providers (each registered by name in
-// openai_compatible_providers.cc): requests
-// and responses pass through unchanged, with two exceptions:
-//  - a streamed chat/completions request gets stream_options.include_usage
-//    so the record has token counts; the extra usage-only chunk (and the
-//    "usage":null fields it causes) are then hidden from a client that did
-//    not ask for them;
-//  - a "provider/model" prefix removed by the router is removed upstream too.
-// POST /v1/responses (the Responses API) is relayed unchanged, streams
-// event by event; its observation says ResponseApi::kResponses, so that the
-// record reads its usage (input_tokens...) and its events.
+// The OpenAI-compatible providers (each registered by name in
+// openai_compatible_providers.cc): requests and responses pass through
+// unchanged, as providers/common/openai_passthrough.h describes (the
+// include_usage the gateway adds for the record, the usage-only chunk
+// hidden from a client that did not ask for it, the Responses API relayed
+// event by event, error bodies redacted). What is theirs: the upstream is
+// the base URL with the client's path below "/v1" joined to it, and the key
+// is the client's Authorization, else the provider's {NAME}_API_KEY.
 #pragma once
 
 #include "gw/provider.h"
@@ -29,27 +26,11 @@ class OpenAiCompatibleProvider final : public Provider {
   std::unique_ptr<ResponseHandler> respond(const ClientRequest& request, const UpstreamResponseHead& head,
                                            std::size_t capture_budget) const override;
 
-  // True when prepare() adds include_usage for this request: a streamed
-  // chat/completions or completions request only (the Responses API has no
-  // stream_options).
-  static bool injectsUsage(const ClientRequest& request);
-
  private:
   std::string name_;
   UpstreamEndpoint endpoint_;
   std::string env_authorization_;  // "Bearer <key>" from the environment, or ""
   ApiKey api_key_;
 };
-
-// The body (a JSON object without "stream_options") with
-// "stream_options":{"include_usage":true} added as its first member; every
-// other byte unchanged. Exposed for tests.
-std::string withIncludeUsage(std::string_view body);
-
-// Removes the "usage":null member OpenAI adds to each chunk when
-// include_usage is on (the chunk's last "usage" member: see
-// findLastUsageMember, common/openai_usage.h) from the chunk's JSON text at s[from..], with its
-// separating comma. Returns whether it was there. Exposed for tests.
-bool stripNullUsage(std::string& s, std::size_t from = 0);
 
 }  // namespace gw::providers::openai_compatible

@@ -2,6 +2,7 @@
 
 #include "common/openai_usage.h"
 #include "common/sse_parser.h"
+#include "providers/common/openai_passthrough.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -13,6 +14,7 @@
 
 namespace gw::providers::openai_compatible {
 namespace {
+
 
 class Headers : public HeaderLookup {
  public:
@@ -248,8 +250,6 @@ TEST(OpenAiCompatible, IncludeUsageIsSplicedIntoTheTextWithoutATree) {
     without.erase(without.find("\"stream_options\""), std::string_view("\"stream_options\":{\"include_usage\":true},").size());
     EXPECT_EQ(without, body) << "only the member was added";
   }
-  EXPECT_EQ(withIncludeUsage("{}"), R"({"stream_options":{"include_usage":true}})");
-  EXPECT_EQ(withIncludeUsage("{ }"), R"({"stream_options":{"include_usage":true} })");
   // A body that has stream_options (without include_usage) needs the tree.
   Fixture g(R"({"model":"m","stream":true,"stream_options":{}})", config);
   EXPECT_TRUE(p.wantsParsedBody(g.req));
@@ -299,31 +299,165 @@ TEST(OpenAiCompatible, CaptureBudgetCountsWhatItDoesNotKeep) {
   EXPECT_EQ(obs.usage.total, 316) << "usage is read even past the capture budget";
 }
 
-TEST(OpenAiCompatible, StripNullUsage) {
-  auto stripped = [](std::string s, std::size_t from = 0) {
-    bool found = stripNullUsage(s, from);
-    return (found ? "+" : "-") + s;
+// Relays `upstream` (fed in pieces of `step` bytes) through a chat stream
+// handler for `req`; returns the handler, the client's bytes in `out`.
+std::unique_ptr<ResponseHandler> relayChat(const OpenAiCompatibleProvider& p, const ClientRequest& req,
+                                           std::string_view upstream, std::string& out, std::size_t step = 1 << 20) {
+  Headers hh;
+  auto handler = p.respond(req, UpstreamResponseHead{200, "text/event-stream", &hh}, 1 << 20);
+  for (std::size_t i = 0; i < upstream.size(); i += step)
+    EXPECT_TRUE(handler->onBody(upstream.substr(i, step), out));
+  EXPECT_TRUE(handler->onEnd(out));
+  return handler;
+}
+
+std::string usageCounts(const Usage& u) {
+  auto f = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string("-"); };
+  return f(u.input) + " " + f(u.output) + " " + f(u.total) + " " + f(u.cached_input);
+}
+
+constexpr std::string_view kGroqContent =
+    R"({"id":"chatcmpl-g","object":"chat.completion.chunk","created":1,"model":"llama-3.1-8b-instant","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"x_groq":{"id":"req_g"}})";
+constexpr std::string_view kGroqLast =
+    R"({"id":"chatcmpl-g","object":"chat.completion.chunk","created":1,"model":"llama-3.1-8b-instant","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"id":"req_g","usage":{"queue_time":0.02,"prompt_tokens":18,"prompt_time":0.001,"completion_tokens":50,"completion_time":0.04,"total_tokens":68,"prompt_tokens_details":{"cached_tokens":6}}}})";
+
+// One event per chunk, one "data:" line per line of it, then [DONE].
+std::string sse(std::initializer_list<std::string_view> chunks) {
+  std::string out;
+  for (std::string_view rest : chunks) {
+    for (std::size_t lf; (lf = rest.find('\n')) != std::string_view::npos; rest.remove_prefix(lf + 1))
+      out.append("data: ").append(rest.substr(0, lf)).append("\n");
+    out.append("data: ").append(rest).append("\n\n");
+  }
+  return out + "data: [DONE]\n\n";
+}
+
+// Groq may ignore include_usage and report a stream's usage only under
+// x_groq.usage in its last chunk: read there when the stream has no
+// top-level usage, whether or not the gateway asked for usage.
+TEST(OpenAiCompatible, GroqUsageUnderXGroqIsReadWhenThereIsNoTopLevelUsage) {
+  auto config = openaiConfig("gsk-env");
+  OpenAiCompatibleProvider p(config);
+  for (bool client_asked : {false, true}) {
+    Fixture f(client_asked ? R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"
+                           : R"({"model":"m","stream":true})",
+              config);
+    const std::string upstream = sse({kGroqContent, kGroqLast});
+    std::string out;
+    auto handler = relayChat(p, f.req, upstream, out, 11);
+    EXPECT_EQ(usageCounts(handler->observation().usage), "18 50 68 6") << client_asked;
+    EXPECT_EQ(out, upstream) << "chunks without a top-level usage go out unchanged";
+    ASSERT_EQ(handler->observation().chunks.size(), 2u);
+    EXPECT_EQ(handler->observation().chunks.back(), kGroqLast);
+  }
+}
+
+// Both reported: the top-level usage wins, and the two are never added up,
+// whichever comes first and whether in one chunk or two.
+TEST(OpenAiCompatible, TopLevelUsageWinsOverXGroqUsageAndIsNeverSummed) {
+  auto config = openaiConfig("gsk-env");
+  OpenAiCompatibleProvider p(config);
+  const std::string_view usage_chunk =
+      R"({"id":"chatcmpl-g","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":51,"total_tokens":71}})";
+  const std::string_view both_in_one =
+      R"({"id":"chatcmpl-g","choices":[],"x_groq":{"usage":{"prompt_tokens":18,"completion_tokens":50,"total_tokens":68,"prompt_tokens_details":{"cached_tokens":6}}},"usage":{"prompt_tokens":20,"completion_tokens":51,"total_tokens":71}})";
+  const std::string_view xgroq_after =
+      R"({"id":"chatcmpl-g","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"usage":{"prompt_tokens":18,"completion_tokens":50,"total_tokens":68}}})";
+  for (bool client_asked : {false, true}) {
+    Fixture f(client_asked ? R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"
+                           : R"({"model":"m","stream":true})",
+              config);
+    for (const std::string& upstream : {sse({kGroqContent, kGroqLast, usage_chunk}), sse({kGroqContent, both_in_one}),
+                                        sse({usage_chunk, xgroq_after}), sse({kGroqLast, both_in_one})}) {
+      std::string out;
+      auto handler = relayChat(p, f.req, upstream, out);
+      EXPECT_EQ(usageCounts(handler->observation().usage), "20 51 71 -") << client_asked << "\n" << upstream;
+    }
+  }
+}
+
+// x_groq.usage on a chunk that is not the last one still counts, and a
+// top-level usage after it still replaces it.
+TEST(OpenAiCompatible, XGroqUsageOnANonFinalChunk) {
+  auto config = openaiConfig("gsk-env");
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"m","stream":true})", config);
+  std::string out;
+  auto handler = relayChat(p, f.req, sse({kGroqLast, kGroqContent, kGroqContent}), out);
+  EXPECT_EQ(usageCounts(handler->observation().usage), "18 50 68 6");
+  std::string out2;
+  auto later = relayChat(
+      p, f.req,
+      sse({kGroqLast, kGroqContent, R"({"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}})"}), out2);
+  EXPECT_EQ(usageCounts(later->observation().usage), "1 2 3 -");
+  EXPECT_EQ(out2.find("\"choices\":[]"), std::string::npos) << "the usage-only chunk is hidden";
+}
+
+// The gateway added include_usage: the usage-only chunk is recognised by
+// its parsed members ("choices":[] and a usage object), however it is
+// written, hidden from the client, and kept last for the record.
+TEST(OpenAiCompatible, UsageOnlyChunkIsHiddenWhateverItsLayout) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"m","stream":true})", config);
+  const std::string_view content = R"({"id":"c","choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":null})";
+  const std::string_view variants[] = {
+      R"({"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}})",
+      R"({"id": "c", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}})",
+      R"({"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"id":"c","choices":[]})",
+      R"({"id":"c","system_fingerprint":"fp_1","choices":[ ],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x_groq":{"id":"req_1"},"obfuscation":"Zz"})",
+      "{\n  \"id\": \"c\",\n  \"choices\": [],\n  \"usage\": {\n    \"prompt_tokens\": 3,\n    \"completion_tokens\": 4,\n    \"total_tokens\": 7\n  }\n}",
   };
-  EXPECT_EQ(stripped(R"({"id":"x","choices":[],"usage":null})"), R"(+{"id":"x","choices":[]})");
-  EXPECT_EQ(stripped(R"({"usage":null,"id":"x"})"), R"(+{"id":"x"})");
-  EXPECT_EQ(stripped(R"({"usage":null})"), R"(+{})");
-  // OpenAI's 2025 layout: "obfuscation" follows usage.
-  EXPECT_EQ(stripped(R"({"choices":[],"usage":null,"obfuscation":"Qup1"})"), R"(+{"choices":[],"obfuscation":"Qup1"})");
-  // Whitespace (other servers' serialisers).
-  EXPECT_EQ(stripped(R"({"id":"x", "usage" : null})"), R"(+{"id":"x"})");
-  EXPECT_EQ(stripped(R"({ "usage": null, "id":"x"})"), R"(+{  "id":"x"})");
-  // Only the last usage member is the one the gateway caused; a nested one
-  // is the provider's content, and a usage object is not null.
-  EXPECT_EQ(stripped(R"({"a":{"usage":null},"usage":null})"), R"(+{"a":{"usage":null}})");
-  EXPECT_EQ(stripped(R"({"usage":{"total_tokens":1}})"), R"(-{"usage":{"total_tokens":1}})");
-  // Not members: text in a string, part of a longer key.
-  EXPECT_EQ(stripped(R"({"content":"say \"usage\":null"})"), R"(-{"content":"say \"usage\":null"})");
-  EXPECT_EQ(stripped(R"({"x\"usage":null})"), R"(-{"x\"usage":null})");
-  // In place after a prefix (the relay's output buffer): the prefix is
-  // never touched, even when it ends in a comma or a backslash.
-  EXPECT_EQ(stripped(R"(data: x,{"usage":null,"id":"x"})", 9), R"(+data: x,{"id":"x"})");
-  EXPECT_EQ(stripped(R"(prefix,"usage":null)", 7), R"(+prefix,)");
-  EXPECT_EQ(stripped(R"(pre\"usage":null)", 4), R"(+pre\)");
+  for (std::string_view usage_chunk : variants) {
+    // The pretty-printed chunk comes as several data lines, as SSE sends it.
+    std::string data_lines;
+    std::string_view rest = usage_chunk;
+    for (std::size_t lf; (lf = rest.find('\n')) != std::string_view::npos; rest.remove_prefix(lf + 1))
+      data_lines.append("data: ").append(rest.substr(0, lf)).append("\n");
+    data_lines.append("data: ").append(rest).append("\n\n");
+    const std::string upstream = "data: " + std::string(content) + "\n\n" + data_lines + "data: [DONE]\n\n";
+    for (std::size_t step : {3u, 1000u}) {
+      std::string out;
+      auto handler = relayChat(p, f.req, upstream, out, step);
+      EXPECT_EQ(out, "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: [DONE]\n\n")
+          << usage_chunk;
+      const auto& obs = handler->observation();
+      EXPECT_EQ(usageCounts(obs.usage), "3 4 7 -") << usage_chunk;
+      ASSERT_EQ(obs.chunks.size(), 2u);
+      EXPECT_EQ(obs.chunks.back(), usage_chunk) << "the usage chunk comes last in the record";
+    }
+  }
+}
+
+// A chunk with choices is never hidden, usage or not; its top-level usage
+// member (null or not) is left out for a client that did not ask for
+// usage. A chunk that is not JSON goes through as it is.
+TEST(OpenAiCompatible, ChunksWithChoicesAreNeverHidden) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"m","stream":true})", config);
+  const std::string upstream = sse({
+      R"({"id":"c","choices":[{"index":0,"delta":{"content":"a"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}})",
+      R"({"id":"c", "usage" : null ,"choices":[{"index":0,"delta":{"content":"b"}}]})",
+      "{\n\"id\": \"c\",\n\"choices\": [{\"index\":0,\"delta\":{\"content\":\"c\"}}],\n\"usage\": null\n}",
+      R"({"choices":[],"usage":null,"prompt_filter_results":[]})",
+      "not json",
+  });
+  std::string out;
+  auto handler = relayChat(p, f.req, upstream, out, 5);
+  EXPECT_EQ(out,
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
+            "data: {\"id\":\"c\", \"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\n\n"
+            "data: {\n"
+            "data: \"id\": \"c\",\n"
+            "data: \"choices\": [{\"index\":0,\"delta\":{\"content\":\"c\"}}]}\n\n"
+            "data: {\"choices\":[],\"prompt_filter_results\":[]}\n\n"
+            "data: not json\n\n"
+            "data: [DONE]\n\n");
+  const auto& obs = handler->observation();
+  EXPECT_EQ(usageCounts(obs.usage), "3 1 4 -");
+  ASSERT_EQ(obs.chunks.size(), 5u);
+  EXPECT_EQ(obs.chunks[2], "{\n\"id\": \"c\",\n\"choices\": [{\"index\":0,\"delta\":{\"content\":\"c\"}}]}");
 }
 
 TEST(OpenAiCompatible, ErrorResponsesPassThrough) {
@@ -429,7 +563,7 @@ TEST(OpenAiCompatible, ResponsesRequestIsForwardedWithoutStreamOptions) {
   auto config = openaiConfig("sk-env");
   OpenAiCompatibleProvider p(config);
   ResponsesFixture f(R"({"model":"gpt-4o-mini","stream":true,"input":"Hi"})", config);
-  EXPECT_FALSE(OpenAiCompatibleProvider::injectsUsage(f.req)) << "the Responses API has no stream_options";
+  EXPECT_FALSE(openai_passthrough::injectsUsage(f.req)) << "the Responses API has no stream_options";
   EXPECT_FALSE(p.wantsParsedBody(f.req));
   auto up = p.prepare(f.req);
   ASSERT_TRUE(up);
@@ -599,6 +733,46 @@ TEST(OpenAiCompatible, ResponsesBodiesAreMarkedForTheRecordAndUsageScans) {
   auto again = relayResponses(p, g.req, responsesSse(responsesLines("openai-responses-text.chunks.jsonl")));
   EXPECT_FALSE(again->observation().usage.input);
   EXPECT_EQ(again->observation().chunks.size(), 9u);
+}
+
+// A Responses stream that breaks ends with the Responses API's own error
+// event, numbered one past the last event the client got, whether or not
+// the gateway reads the events for a record.
+TEST(OpenAiCompatible, ResponsesStreamCutMidWayEndsWithTheResponsesErrorEvent) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  ResponsesFixture f(R"({"model":"gpt-4o-mini","stream":true,"input":"Hi"})", config);
+  const auto text = responsesLines("openai-responses-text.chunks.jsonl");
+  // The reasoning recording writes sequence_number before the response.
+  const auto reasoning = responsesLines("openai-responses-reasoning.chunks.jsonl");
+  struct Case {
+    std::vector<std::string> whole;
+    std::string half;
+    int next;
+  };
+  const Case cases[] = {
+      {{text.begin(), text.begin() + 5}, text[5].substr(0, 40), 5},
+      {{reasoning.begin(), reasoning.begin() + 3}, reasoning[3].substr(0, 30), 3},
+      {{}, text[0].substr(0, 10), 0},
+  };
+  for (const Case& c : cases)
+    for (bool observed : {true, false})
+      for (std::size_t step : {1u, 9u, 4096u}) {
+        f.req.observed = observed;
+        const std::string complete = responsesSse(c.whole);
+        const std::string upstream = complete + "event: response.output_text.delta\ndata: " + c.half;
+        Headers hh;
+        auto handler = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", &hh}, 1 << 20);
+        std::string out;
+        for (std::size_t i = 0; i < upstream.size(); i += step)
+          ASSERT_TRUE(handler->onBody(std::string_view(upstream).substr(i, step), out));
+        handler->onUpstreamFailure(Error::badGateway("upstream_stream_truncated", "the upstream stream ended early"),
+                                   out);
+        EXPECT_EQ(out, complete + "event: error\ndata: {\"type\":\"error\",\"code\":\"upstream_stream_truncated\","
+                                  "\"message\":\"the upstream stream ended early\",\"param\":null,\"sequence_number\":" +
+                           std::to_string(c.next) + "}\n\n")
+            << observed << " " << step;
+      }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 # kernel, which run.sh measures.
 #
 #   bench/instructions.sh                     # non-streaming and streaming, telemetry off
+#   MODES=responses-stream,messages-stream bench/instructions.sh   # the Responses and Messages API streams
 #   EXPORTERS=prometheus bench/instructions.sh
 #
 # Each proxy runs under valgrind --tool=callgrind in front of the harness's mock upstream (nginx,
@@ -59,27 +60,39 @@ total_instructions() {
   callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}'
 }
 
-# load PORT STREAM -> requests served
+# mode_env MODE -> "STREAM API PATH" for the wrk script (run.sh's modes)
+mode_env() {
+  case "$1" in
+    nonstream) echo "0 chat /v1/chat/completions" ;;
+    stream) echo "1 chat /v1/chat/completions" ;;
+    responses-stream) echo "1 responses /v1/responses" ;;
+    messages-stream) echo "1 messages /v1/messages" ;;
+    *) echo "unknown mode '$1'" >&2; exit 2 ;;
+  esac
+}
+
+# load PORT MODE -> requests served
 load() {
-  local out
-  out=$(BENCH_STREAM=$2 wrk -t1 -c4 -d"$DURATION" -s "$here/lua/chat.lua" "http://127.0.0.1:$1/v1/chat/completions")
+  local out stream api path
+  read -r stream api path < <(mode_env "$2")
+  out=$(BENCH_STREAM=$stream BENCH_API=$api wrk -t1 -c4 -d"$DURATION" -s "$here/lua/chat.lua" "http://127.0.0.1:$1$path")
   grep -o 'requests=[0-9]*' <<<"$out" | cut -d= -f2
 }
 
-# per_request PID PORT STREAM SIGNAL OUT_FILE: loads the proxy started as PID (under callgrind, writing
+# per_request PID PORT MODE SIGNAL OUT_FILE: loads the proxy started as PID (under callgrind, writing
 # OUT_FILE) once it answers on PORT, stops it with SIGNAL (callgrind writes its counts at exit) and prints
 # its instructions per request.
 per_request() {
-  local p=$1 port=$2 stream=$3 signal=$4 out=$5
+  local p=$1 port=$2 mode=$3 signal=$4 out=$5
   wait_for "http://127.0.0.1:$port/v1/chat/completions"
   local n
-  n=$(load "$port" "$stream")
+  n=$(load "$port" "$mode")
   kill "-$signal" "$p"
   wait "$p" 2>/dev/null || true
   echo $(( $(total_instructions "$out") / n ))
 }
 
-measure_nginx() {  # STREAM -> instructions per request
+measure_nginx() {  # MODE -> instructions per request
   local out="$RUN_DIR/nginx.$1.callgrind"
   mkdir -p "$RUN_DIR/ngx.tmp"
   sed -e "s#@RUN_DIR@#$RUN_DIR#g" -e "s#@NAME@#ngx#g" -e "s#@PORT@#$NGINX_PORT#g" \
@@ -89,10 +102,11 @@ measure_nginx() {  # STREAM -> instructions per request
   per_request $! "$NGINX_PORT" "$1" QUIT "$out"
 }
 
-measure_gateway() {  # STREAM -> instructions per request
+measure_gateway() {  # MODE -> instructions per request
   local out="$RUN_DIR/gateway.$1.callgrind"
   env -i PATH="$PATH" HOST=127.0.0.1 PORT="$GATEWAY_PORT" WORKER_THREADS=1 LOG_LEVEL=warn \
     OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" OPENAI_API_KEY=sk-bench ENABLED_EXPORTERS="$EXPORTERS" \
+    ANTHROPIC_BASE_URL="http://127.0.0.1:$MOCK_PORT" \
     TELEMETRY_SPOOL_DIR="$RUN_DIR/spool" \
     valgrind --tool=callgrind --callgrind-out-file="$out" \
       --toggle-collect='boost::asio::detail::scheduler::run*' --toggle-collect='gw::Telemetry::run*' \
@@ -105,10 +119,8 @@ echo "| mode | nginx instructions/request | gateway (ENABLED_EXPORTERS=$EXPORTER
 echo "|---|---|---|---|"
 IFS=, read -ra modes <<<"$MODES"
 for mode in "${modes[@]}"; do
-  stream=0
-  [[ $mode == stream ]] && stream=1
-  ngx=$(measure_nginx "$stream")
-  gw=$(measure_gateway "$stream")
+  ngx=$(measure_nginx "$mode")
+  gw=$(measure_gateway "$mode")
   awk -v m="$mode" -v a="$ngx" -v b="$gw" 'BEGIN { printf "| %s | %d | %d | %.2fx |\n", m, a, b, b / a }'
 done
 echo

@@ -100,9 +100,9 @@ void collectOperatorSecrets(const UpstreamRequest& up, const ProviderConfig* con
 
 void addConfiguredHeaders(const std::vector<std::pair<std::string, std::string>>& configured,
                           std::vector<std::pair<std::string, std::string>>& headers) {
-  for (const auto& [name, value] : configured) {
-    std::erase_if(headers, [&name](const auto& h) { return h.first == name; });
-    headers.emplace_back(name, value);
+  for (const auto& header : configured) {
+    std::erase_if(headers, [&header](const auto& h) { return h.first == header.first; });
+    headers.push_back(header);
   }
 }
 

@@ -34,7 +34,8 @@ void captureResponseBytes(ProxyContext& ctx, std::string_view bytes) {
   body.append(bytes);
 }
 
-ErrorShape ProxyContext::errorShapeFor(std::string_view target) {
+ErrorShape ProxyContext::errorShape() const {
+  const std::string_view target = request.target();
   return isMessagesApiPath(target.substr(0, target.find('?'))) ? ErrorShape::kAnthropic : ErrorShape::kOpenAi;
 }
 
@@ -43,7 +44,7 @@ net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, ErrorType erro
   ctx.record->status_code = e.http_status;
   ctx.record->outcome = RequestOutcome::kError;
   if (!ctx.record->error_type) ctx.record->error_type = error_type;
-  std::string body = ctx.error_shape == ErrorShape::kAnthropic ? anthropicErrorBody(e) : openAiErrorBody(e);
+  std::string body = ctx.errorShape() == ErrorShape::kAnthropic ? anthropicErrorBody(e) : openAiErrorBody(e);
   ResponseHeadParams p;
   p.status = e.http_status;
   p.content_type = "application/json";

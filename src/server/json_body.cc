@@ -83,7 +83,9 @@ class BodyFactsHandler : public JsonSaxDefaults {
     part_.append(s.data(), s.size());
     return true;
   }
-  bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+  // Called for every key of the body: the keys of interest are told apart
+  // by their length first, and nothing else happens for a nested key.
+  BOOST_FORCEINLINE bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code&) {
     std::string_view k(s.data(), s.size());
     if (!part_.empty()) {
       part_.append(k);
@@ -91,18 +93,31 @@ class BodyFactsHandler : public JsonSaxDefaults {
     }
     key_ = Key::kOther;
     if (depth_ == 1) {
-      if (k == "model") key_ = Key::kModel;
-      else if (k == "stream") key_ = Key::kStream;
-      else if (k == "messages") key_ = Key::kMessages;
-      else if (k == "max_tokens") key_ = Key::kMaxTokens;
-      else if (k == "stream_options") {
-        key_ = Key::kStreamOptions;
-        facts.has_stream_options = true;
+      switch (k.size()) {
+        case 5:
+          if (k == "model") key_ = Key::kModel;
+          break;
+        case 6:
+          if (k == "stream") key_ = Key::kStream;
+          break;
+        case 8:
+          if (k == "messages") key_ = Key::kMessages;
+          break;
+        case 10:
+          if (k == "max_tokens") key_ = Key::kMaxTokens;
+          break;
+        case 14:
+          if (k == "stream_options") {
+            key_ = Key::kStreamOptions;
+            facts.has_stream_options = true;
+          }
+          break;
+        default: break;
       }
     } else if (depth_ == 2 && in_stream_options_ && k == "include_usage") {
       key_ = Key::kIncludeUsage;
     }
-    part_.clear();
+    if (!part_.empty()) part_.clear();
     return true;
   }
   bool on_string_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {

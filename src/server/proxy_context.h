@@ -52,10 +52,11 @@ enum class ErrorShape {
 // Everything one proxied request carries through its stages.
 struct ProxyContext {
   ProxyContext(Worker& w, beast::tcp_stream& c, beast::flat_buffer& b, HttpRequest& r)
-      : worker(w), client(c), client_buffer(b), request(r), record(std::make_unique<RequestRecord>()),
-        error_shape(errorShapeFor(r.target())) {}
+      : worker(w), client(c), client_buffer(b), request(r), record(std::make_unique<RequestRecord>()) {}
 
-  static ErrorShape errorShapeFor(std::string_view target);
+  // The shape of the errors the gateway writes for this request, by the
+  // API its path belongs to. Asked only when an error is written.
+  ErrorShape errorShape() const;
 
   Worker& worker;
   beast::tcp_stream& client;
@@ -64,7 +65,6 @@ struct ProxyContext {
   std::unique_ptr<RequestRecord> record;
   std::string request_id;
   std::string cors_origin;
-  ErrorShape error_shape;
   bool keep_alive = true;
   bool observed = true;  // TelemetrySink::observationsWanted()
   std::size_t capture_budget = 0;
@@ -175,7 +175,7 @@ class ClientWrite {
 };
 
 // Answers with a gateway-made error (before any response byte was sent):
-// in ctx.error_shape, with Retry-After when the error has one; the
+// in ctx.errorShape(), with Retry-After when the error has one; the
 // record gets its status and `error_type`.
 net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, ErrorType error_type);
 

@@ -73,7 +73,10 @@ void checkUpstream(const gw::UpstreamRequest& up, std::string_view provider) {
   if (gw::fuzz::hasLineBreakOrNul(up.target) || gw::fuzz::hasLineBreakOrNul(up.method)) std::abort();
   for (const auto& [name, value] : up.headers)
     if (name.empty() || gw::fuzz::hasLineBreakOrNul(name) || gw::fuzz::hasLineBreakOrNul(value)) std::abort();
-  if ((provider == "anthropic" || provider == "bedrock" || provider == "gemini") && !gw::fuzz::isJson(up.body))
+  // A body the translating providers write is JSON; one they forward
+  // unchanged (the native Messages API on anthropic) is the client's bytes.
+  if ((provider == "anthropic" || provider == "bedrock" || provider == "gemini") && !up.forwards_client_body &&
+      !gw::fuzz::isJson(up.body))
     std::abort();
 }
 

@@ -187,6 +187,16 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def sysctl_max(name, default):
+    """The largest size the kernel grows a TCP socket buffer to (the last of
+    net.ipv4.<name>'s three values), or default where it cannot be read."""
+    try:
+        with open("/proc/sys/net/ipv4/" + name) as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
 def vm_rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -459,7 +469,6 @@ class SlowReaderTest(FaultTestBase):
     # the upstream here must be backpressure alone.
     gateway_env = {"UPSTREAM_TIMEOUT_MS": "600000"}
     STALLED = 50
-    EVENTS, EVENT_BYTES = 4000, 16 * 1024  # 64 MiB per stream, sent as fast as the gateway takes it
     # Per stalled stream the gateway holds its relay buffers (a 16 KiB read
     # buffer, 64 KiB reads from the upstream, up to 64 KiB of coalesced
     # output) and the stream's chunks kept for its record (at most
@@ -468,9 +477,18 @@ class SlowReaderTest(FaultTestBase):
     # (GW_SLOW_FACTOR > 1) add shadow memory: the bound scales with SLOW.
     RSS_BOUND_PER_STREAM_KIB = 3072 * SLOW
     # What the mock can write before it blocks: the socket buffers on both
-    # sides of the gateway (the kernel grows each to a few MiB) plus the
-    # gateway's own buffers. Without backpressure it would be all 64 MiB.
-    UPSTREAM_SENT_BOUND = 24 << 20
+    # sides of the gateway plus the gateway's own buffers (2 MiB is ample).
+    # The kernel grows a receive buffer up to tcp_rmem's maximum and a send
+    # buffer up to tcp_wmem's while the gateway relays at full speed, so the
+    # bound is the machine's: the mock's send buffer, the gateway's receive
+    # buffer from the upstream, the gateway's send buffer to the client (its
+    # receive buffer is pinned at 64 KiB below). Without backpressure the
+    # mock would send the whole stream, which is made at least twice that.
+    UPSTREAM_SENT_BOUND = (2 * sysctl_max("tcp_wmem", 4 << 20) + sysctl_max("tcp_rmem", 6 << 20)
+                           + (64 << 10) + (2 << 20))
+    EVENT_BYTES = 16 * 1024
+    # At least 64 MiB per stream, sent as fast as the gateway takes it.
+    EVENTS = max(4000, 2 * UPSTREAM_SENT_BOUND // EVENT_BYTES)
 
     def progress(self):
         sent = {}

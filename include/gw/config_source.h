@@ -8,9 +8,10 @@
 // only accepts the names their settings table declares, so that --help, made
 // from those tables, lists every variable the gateway reads.
 //
-// The file may also hold one structured section, `providers:` (custom
-// providers, docs/configuration.md), kept as typed entries (ProviderEntry);
-// it has no environment form.
+// The file may also hold two structured sections, `providers:` (custom
+// providers, docs/configuration.md) and `routes:` (docs/routing.md), kept
+// as typed entries (ProviderEntry, RouteEntry); they have no environment
+// form.
 #pragma once
 
 #include "gw/error.h"
@@ -54,6 +55,50 @@ inline constexpr std::size_t kMaxProviderEntries = 256;
 inline constexpr std::size_t kMaxProviderHeaders = 64;
 inline constexpr std::size_t kMaxProviderValueBytes = 8192;
 
+// One target of a route (RouteEntry::targets), as written.
+struct RouteTargetEntry {
+  std::string field;  // "routes[0].targets[1]"
+  std::string provider;
+  std::optional<std::string> model;        // absent: the model the client asked for
+  std::optional<std::string> api_key_env;  // the variable holding this target's own key
+  double weight = 1;                       // > 0, finite
+
+  bool operator==(const RouteTargetEntry&) const = default;
+};
+
+// One entry of the config file's `routes:` list (docs/routing.md), as
+// written. The parser checks its shape and values: known keys, types,
+// ranges, a known strategy, a weight > 0, retry conditions that are HTTP
+// statuses or connect_error/timeout, within the limits below; keys left out
+// take the documented defaults. What the names mean (a known provider, a
+// known fallback route, no cycle, a glob that matches some model) is
+// checked where the routes are built (routing/route_table.h).
+struct RouteEntry {
+  std::string field;  // "routes[2]": every error about the entry starts with it
+  std::string model;  // an exact model name, or a glob with '*' and '?'
+  std::string strategy = "weighted";  // weighted | ordered | least_busy | lowest_latency
+  std::vector<RouteTargetEntry> targets;
+  // retry:
+  std::int64_t attempts = 2;  // per target
+  std::vector<int> retry_statuses{429, 500, 502, 503, 504};
+  bool retry_connect_error = true;
+  bool retry_timeout = true;
+  std::int64_t backoff_ms = 100;
+  std::int64_t max_retry_after_ms = 10000;  // a longer Retry-After moves on to the next target
+  std::vector<std::string> fallbacks;       // route models, in order
+  // cooldown:
+  std::int64_t cooldown_failures = 3;
+  std::int64_t cooldown_window_ms = 10000;
+  std::int64_t cooldown_for_ms = 30000;
+
+  bool operator==(const RouteEntry&) const = default;
+};
+
+// The bounds of the routes section.
+inline constexpr std::size_t kMaxRouteEntries = 1024;
+inline constexpr std::size_t kMaxRouteTargets = 64;
+inline constexpr std::size_t kMaxRouteFallbacks = 16;
+
 // A parsed config file.
 struct ConfigFile {
   // Scalar keys, upper-cased, to their values (a list becomes its items
@@ -61,6 +106,8 @@ struct ConfigFile {
   std::map<std::string, std::string> values;
   // The `providers:` list, in file order.
   std::vector<ProviderEntry> providers;
+  // The `routes:` list, in file order.
+  std::vector<RouteEntry> routes;
 };
 
 class ConfigSource {
@@ -69,18 +116,24 @@ class ConfigSource {
   // `env` and `file` map variable names (upper case) to values; `providers`
   // is the file's providers list.
   ConfigSource(const std::map<std::string, std::string>& env, const std::map<std::string, std::string>& file,
-               std::vector<ProviderEntry> providers = {})
-      : env_(env.begin(), env.end()), file_(file.begin(), file.end()), providers_(std::move(providers)) {}
+               std::vector<ProviderEntry> providers = {}, std::vector<RouteEntry> routes = {})
+      : env_(env.begin(), env.end()),
+        file_(file.begin(), file.end()),
+        providers_(std::move(providers)),
+        routes_(std::move(routes)) {}
 
   // The process environment plus, when `yaml_path` is non-empty, that file.
   static Result<ConfigSource> load(const char* const* environ_vars, const std::string& yaml_path);
-  // Parses YAML text: a mapping of keys to scalars or lists of scalars, and
-  // the `providers:` list (see ProviderEntry). Errors name the key, or the
-  // field of the providers list ("providers[1].headers: ...").
+  // Parses YAML text: a mapping of keys to scalars or lists of scalars, the
+  // `providers:` list (see ProviderEntry) and the `routes:` list (see
+  // RouteEntry). Errors name the key, or the field of the list
+  // ("providers[1].headers: ...", "routes[0].targets[2].weight: ...").
   static Result<ConfigFile> parseYaml(std::string_view text);
 
   // The file's custom providers, in file order (none without a file).
   const std::vector<ProviderEntry>& providers() const { return providers_; }
+  // The file's routes, in file order (none without a file).
+  const std::vector<RouteEntry>& routes() const { return routes_; }
 
   // The environment's value of `name`, never the file's (an empty value
   // counts as unset). Only for variables that the config file names, such
@@ -106,6 +159,7 @@ class ConfigSource {
   std::map<std::string, std::string, std::less<>> env_;
   std::map<std::string, std::string, std::less<>> file_;
   std::vector<ProviderEntry> providers_;
+  std::vector<RouteEntry> routes_;
 };
 
 // "VARIABLE: message" as a start-up error (http_status is irrelevant there).

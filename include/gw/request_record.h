@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace gw {
@@ -98,6 +99,19 @@ struct RequestRecord {
   std::optional<std::string> provider_request_id;
 
   ResponseObservation observation;  // usage, stream chunks, provider errors
+
+  // A routed request (docs/routing.md): the model of the route the client
+  // asked for ("" when the request was not routed), and every attempt in
+  // the order made; the last one answered the client.
+  struct Attempt {
+    std::string provider;
+    std::string model;
+    int status_code = 0;  // the upstream's status; 0 when none was read
+    std::optional<ErrorType> error_type;
+    double latency_s = 0;  // request sent (or connection asked for) to the attempt's end
+  };
+  std::string route;
+  std::vector<Attempt> attempts;
 };
 
 }  // namespace gw

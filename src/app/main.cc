@@ -5,7 +5,9 @@
 #include "gw/config_source.h"
 #include "gw/exporter_registry.h"
 #include "providers/provider_registry.h"
+#include "routing/routing_config.h"
 #include "server/gateway_server.h"
+#include "telemetry/pricing.h"
 #include "telemetry/telemetry.h"
 
 #include <algorithm>
@@ -67,12 +69,13 @@ int configFailure(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Block SIGTERM/SIGINT before any thread exists (threads inherit the
+  // Block SIGTERM/SIGINT/SIGHUP before any thread exists (threads inherit the
   // mask), so only the main thread's sigwait() sees them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -111,23 +114,39 @@ int main(int argc, char** argv) {
   gw::log::setLevel(settings->log_level);
   auto logger = gw::log::get("main");
 
-  // Every provider reads and checks its settings now, before anything is
-  // started: a bad value stops start-up like the core's own.
-  if (auto st = providers.create(*config, settings->default_provider); !st)
-    return configFailure(st.error().message);
+  auto pricing = gw::Telemetry::loadPricing(*settings);
+  if (!pricing) return configFailure(pricing.error().message);
+  // Every provider reads and checks its settings now, and the routes are
+  // checked against them, before anything is started: a bad value stops
+  // start-up like the core's own. A reload (SIGHUP) makes them again the
+  // same way. Cooldowns are counted once telemetry has started (no request
+  // runs before).
+  auto cooldowns = std::make_shared<gw::Counter>();
+  auto onCooldown = [cooldowns](std::string_view provider, std::string_view model) {
+    cooldowns->add({provider, model});
+  };
+  auto routing = gw::routing::loadRoutingConfig(providers, *config, settings->default_provider, pricing->get(),
+                                                onCooldown);
+  if (!routing) return configFailure(routing.error().message);
   if (auto st = exporters.validate(); !st) return configFailure(st.error().message);
 
-  auto telemetry = gw::Telemetry::start(*settings, *config, exporters);
+  auto telemetry = gw::Telemetry::start(*settings, *config, exporters, *pricing);
   if (!telemetry) return configFailure(telemetry.error().message);
+  *cooldowns = (*telemetry)->metrics().counter("ai_gateway_target_cooldowns_total",
+                                               "Cooldowns started: a route target skipped after repeated failures",
+                                               "1", {"provider", "model"});
+  const gw::Counter reloads = (*telemetry)->metrics().counter(
+      "ai_gateway_config_reloads_total", "Reloads of the config file on SIGHUP, by outcome (success, failure)", "1",
+      {"outcome"});
 
-  if (gw::exposesEnvironmentKeys(*settings, providers.hasOperatorCredentials()))
+  if (gw::exposesEnvironmentKeys(*settings, (*routing)->providers.hasOperatorCredentials()))
     logger->warn("HOST={} is not a loopback address, GATEWAY_API_KEYS is unset and provider keys come from the "
                  "environment: anyone who can reach port {} spends those keys",
                  settings->host, settings->port);
 
   gw::ServerDeps deps;
   deps.settings = &*settings;
-  deps.providers = &providers;
+  deps.routing = *routing;
   deps.telemetry = telemetry->get();
   deps.exporter_health = [t = telemetry->get()] { return t->exporterHealth(); };
   deps.metrics_text = [t = telemetry->get()] { return t->metricsText(); };
@@ -141,7 +160,28 @@ int main(int argc, char** argv) {
   std::fflush(stderr);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    // A reload: the file's providers and routes, made as at start-up, swap
+    // in whole; any error keeps the running ones. Other settings are read
+    // at start-up only.
+    auto reloaded = gw::ConfigSource::load(environ, config_file);
+    gw::Result<std::shared_ptr<const gw::routing::RoutingConfig>> next =
+        reloaded ? gw::routing::loadRoutingConfig(providers, *reloaded, settings->default_provider, pricing->get(),
+                                                  onCooldown)
+                 : gw::Result<std::shared_ptr<const gw::routing::RoutingConfig>>(reloaded.error());
+    if (!next) {
+      reloads.add({"failure"});
+      logger->error("reload of {} failed, the running configuration stays: {}",
+                    config_file.empty() ? "the configuration" : config_file, next.error().message);
+      continue;
+    }
+    server.reload(*next);
+    reloads.add({"success"});
+    logger->info("reloaded {}: {} routes, {} providers", config_file.empty() ? "the configuration" : config_file,
+                 (*next)->routes.size(), (*next)->providers.providerNames().size());
+  }
   logger->info("received {}, shutting down (grace {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                settings->shutdown_grace.count());
   auto started = std::chrono::steady_clock::now();

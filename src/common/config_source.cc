@@ -1,5 +1,6 @@
 #include "gw/config_source.h"
 
+#include "common/route_entries.h"
 #include "common/strings.h"
 
 #include <yaml-cpp/yaml.h>
@@ -105,6 +106,7 @@ Result<ConfigFile> ConfigSource::parseYaml(std::string_view text) {
   if (root.IsNull()) return out;
   if (!root.IsMap()) return configError("--config", "the file must be a mapping of keys to values");
   bool have_providers = false;
+  bool have_routes = false;
   for (const auto& item : root) {
     std::string key;
     try {
@@ -113,6 +115,12 @@ Result<ConfigFile> ConfigSource::parseYaml(std::string_view text) {
       return configError("--config", "keys must be strings");
     }
     const YAML::Node& v = item.second;
+    if (toLower(key) == "routes") {
+      if (have_routes) return configError("routes", "given twice");
+      have_routes = true;
+      if (auto st = parseRoutes(v, out.routes); !st) return st.error();
+      continue;
+    }
     if (toLower(key) == kProvidersKey) {
       if (have_providers) return configError(kProvidersKey, "given twice");
       have_providers = true;
@@ -156,7 +164,7 @@ Result<ConfigSource> ConfigSource::load(const char* const* environ_vars, const s
     if (!parsed) return parsed.error();
     file = std::move(*parsed);
   }
-  return ConfigSource(std::move(env), std::move(file.values), std::move(file.providers));
+  return ConfigSource(std::move(env), std::move(file.values), std::move(file.providers), std::move(file.routes));
 }
 
 std::optional<std::string> ConfigSource::environmentVariable(std::string_view name) const {

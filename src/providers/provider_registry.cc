@@ -104,25 +104,63 @@ Result<std::vector<std::pair<std::string, std::string>>> upstreamHeaders(const P
 }  // namespace
 
 void registerProviders(ProviderRegistry& registry, std::initializer_list<ProviderPluginEntry> entries) {
+  // The folder's type, if it registers one, is the type of its names.
+  std::string type;
+  for (const auto& e : entries)
+    if (const auto* t = std::get_if<ProviderTypeRegistration>(&e.entry())) type = t->type;
   for (const auto& e : entries)
     std::visit(
-        [&registry](const auto& registration) {
+        [&registry, &type](const auto& registration) {
           if constexpr (std::is_same_v<std::decay_t<decltype(registration)>, ProviderRegistration>)
-            registry.add(registration);
+            registry.add(registration, type);
           else
             registry.addType(registration);
         },
         e.entry());
 }
 
-void ProviderRegistry::add(ProviderRegistration registration) {
+void ProviderRegistry::add(ProviderRegistration registration, std::string type) {
   if (registrations_.contains(registration.name)) {
     duplicates_.push_back("two providers are registered as '" + registration.name + "'");
     return;
   }
   registrations_.emplace(std::move(registration.name),
                          Registration{registration.settings, std::move(registration.factory),
-                                      std::move(registration.pricing_provider)});
+                                      std::move(registration.pricing_provider), std::move(type)});
+}
+
+ProviderRegistry ProviderRegistry::withRegistrationsOnly() const {
+  ProviderRegistry copy;
+  copy.registrations_ = registrations_;
+  copy.types_ = types_;
+  copy.duplicates_ = duplicates_;
+  return copy;
+}
+
+Result<ConfiguredProvider> ProviderRegistry::makeWithOwnKey(std::string_view name, const std::string& api_key_env,
+                                                            const std::string& field, const ConfigSource& source) const {
+  auto made = providers_.find(name);
+  auto type_name = provider_types_.find(name);
+  if (made == providers_.end() || !made->second.provider)
+    return configError(field + ".provider", "provider '" + std::string(name) + "' cannot serve");
+  auto type = type_name == provider_types_.end() ? types_.end() : types_.find(type_name->second);
+  if (type == types_.end())
+    return configError(field + ".api_key_env", "provider '" + std::string(name) + "' cannot take a key of its own");
+  const ProviderConfig& config = made->second.config;
+  ProviderEntry entry;
+  entry.field = field;
+  entry.name = std::string(name);
+  entry.type = type->first;
+  entry.base_url = config.base_url;
+  entry.api_key_env = api_key_env;
+  entry.headers = config.upstream_headers;
+  auto provider = type->second.factory(entry, source);
+  if (!provider) return provider.error();
+  if (!provider->provider || provider->provider->name() != name)
+    return configError(field + ".provider", "the factory of type '" + entry.type + "' made another provider");
+  provider->config.pricing_provider = config.pricing_provider;
+  provider->config.upstream_headers = config.upstream_headers;
+  return provider;
 }
 
 void ProviderRegistry::addType(ProviderTypeRegistration type) {
@@ -190,6 +228,7 @@ Status ProviderRegistry::create(const ConfigSource& source, std::string_view def
                              std::string(made->provider ? made->provider->name() : std::string_view()) +
                              "': a provider's name() and config.name must be the name it registers");
     providers_.emplace(name, std::move(*made));
+    provider_types_.emplace(name, registration.type);
   }
   auto custom = makeCustomProviders(source);
   if (!custom) return custom.error();
@@ -197,6 +236,7 @@ Status ProviderRegistry::create(const ConfigSource& source, std::string_view def
     std::string name = made.config.name;
     providers_.emplace(std::move(name), std::move(made));
   }
+  for (const ProviderEntry& entry : source.providers()) provider_types_.emplace(entry.name, entry.type);
   if (!providers_.contains(default_provider))
     return configError("DEFAULT_PROVIDER", "unknown provider '" + std::string(default_provider) + "'");
   if (auto reason = notConfigured(default_provider); !reason.empty())

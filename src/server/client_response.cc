@@ -52,16 +52,22 @@ net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, ErrorType erro
   p.keep_alive = ctx.keep_alive;
   p.cors_origin = ctx.cors_origin;
   p.content_length = body.size();
-  std::vector<std::pair<std::string, std::string>> retry_after;
-  if (e.retry_after_seconds > 0) {
-    retry_after.emplace_back("Retry-After", std::to_string(e.retry_after_seconds));
-    p.extra = &retry_after;
-  }
+  std::vector<std::pair<std::string, std::string>> extra = ctx.gateway_headers;
+  if (e.retry_after_seconds > 0) extra.emplace_back("Retry-After", std::to_string(e.retry_after_seconds));
+  if (!extra.empty()) p.extra = &extra;
   std::string head = buildResponseHead(p);
   captureResponseBytes(ctx, body);
   ClientWrite write(ctx, head, body, BodyFraming::kContentLength, true);
   if (!write.sendNow()) co_await write.sendRest();
   if (!write.ok()) ctx.keep_alive = false;
+}
+
+bool retriesTransportFailure(ProxyContext& ctx, ErrorType type) {
+  const bool timeout = type == ErrorType::kUpstreamTimeout || ctx.upstream_timed_out;
+  const bool connection = type == ErrorType::kUpstreamUnreachable || type == ErrorType::kUpstreamBroken;
+  if (!ctx.retry || (timeout ? !ctx.retry->on_timeout : !(connection && ctx.retry->on_connect_error))) return false;
+  ctx.attempt_failure = AttemptFailure{0, timeout ? ErrorType::kUpstreamTimeout : type, std::nullopt};
+  return true;
 }
 
 ErrorType errorTypeFor(const Error& e) {

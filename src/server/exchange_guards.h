@@ -54,6 +54,22 @@ class ExchangeGuards final : WorkerTimers::Entry {
   ExchangeGuards(const ExchangeGuards&) = delete;
   ExchangeGuards& operator=(const ExchangeGuards&) = delete;
 
+  // Starts the deadline again, for the next attempt of a routed request
+  // (each attempt has UPSTREAM_TIMEOUT_MS); the client watch goes on, or
+  // is started again if a past deadline ended it.
+  void restart() {
+    WorkerTimers::Lane::remove(*this, *lane_);
+    start_ = Clock::now();
+    ctx_.upstream_timed_out = false;
+    if (!watch_) {
+      lane_ = &*ctx_.worker.watch_lane;
+    } else {
+      lane_ = &*ctx_.worker.deadline_lane;
+      if (!watch_->waiting && !ctx_.client_gone) watchClient(watch_);
+    }
+    lane_->add(*this, start_);
+  }
+
  private:
   struct Watch {
     explicit Watch(ProxyContext& c) : ctx(&c) {}

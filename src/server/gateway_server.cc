@@ -36,7 +36,7 @@ namespace server {
 
 using namespace std::string_view_literals;  // "..."sv: appends without strlen()
 
-Worker::Worker(Shared& s) : shared(s) {
+Worker::Worker(Shared& s) : shared(s), routing(s.deps.routing) {
   const auto timeout = s.settings().upstream_timeout;
   // The client watch starts after kWatchClientAfter, or at the deadline if
   // that is sooner (see ExchangeGuards in exchange_guards.h).
@@ -246,6 +246,14 @@ GatewayServer::GatewayServer(ServerDeps deps) : impl_(std::make_unique<Impl>()) 
 }
 
 GatewayServer::~GatewayServer() { shutdown(std::chrono::milliseconds(0)); }
+
+void GatewayServer::reload(std::shared_ptr<const routing::RoutingConfig> config) {
+  impl_->shared.deps.routing = config;
+  for (auto& w : impl_->workers) {
+    server::Worker* worker = w.get();
+    boost::asio::post(worker->io, [worker, config] { worker->routing = config; });
+  }
+}
 
 std::uint16_t GatewayServer::port() const { return impl_->port; }
 

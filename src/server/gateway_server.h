@@ -21,12 +21,15 @@
 namespace gw {
 
 struct Settings;
-class ProviderRegistry;
 class TelemetrySink;
+namespace routing {
+struct RoutingConfig;
+}
 
 struct ServerDeps {
   const Settings* settings = nullptr;
-  const ProviderRegistry* providers = nullptr;
+  // The providers and routes requests start with (reload() swaps them).
+  std::shared_ptr<const routing::RoutingConfig> routing;
   TelemetrySink* telemetry = nullptr;
   // /health "exporters" object; called from worker threads.
   std::function<boost::json::object()> exporter_health;
@@ -47,6 +50,12 @@ class GatewayServer {
 
   // Idempotent. Returns once every worker thread has stopped.
   void shutdown(std::chrono::milliseconds grace);
+
+  // Makes `config` the providers and routes of the requests that start
+  // from now on, on every worker; requests in flight finish with the one
+  // they started with. From main()'s thread; returns at once (each worker
+  // takes it between two of its events).
+  void reload(std::shared_ptr<const routing::RoutingConfig> config);
 
   // Requests being proxied right now (all workers).
   std::size_t inFlight() const;

@@ -6,6 +6,7 @@
 #include "common/openai_usage.h"
 #include "common/strings.h"
 #include "providers/provider_registry.h"
+#include "routing/routing_config.h"
 #include "server/exchange_guards.h"
 #include "server/proxy_context.h"
 #include "server/json_body.h"
@@ -25,6 +26,12 @@ namespace gw::server {
 namespace {
 // See proxyRequest: the least the request path keeps of a response.
 constexpr std::size_t kMinCaptureBytes = 1u << 20;
+
+// After the exchange: the record's outcome when the client left, usage
+// read from a captured body that is not a stream, and the record handed to
+// telemetry (`finish`). Returns whether the connection may be reused.
+template <class Finish>
+bool completeRequest(ProxyContext& ctx, bool keep_bodies, Finish& finish);
 }  // namespace
 
 net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
@@ -131,6 +138,10 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   }
   // The Messages API (Anthropic's): its own checks, and its own default provider.
   std::string_view default_provider = s.default_provider;
+  // The providers and routes this request is served by, to its end, even
+  // if a reload swaps them meanwhile.
+  const std::shared_ptr<const routing::RoutingConfig> routing = w.routing;
+  const ProviderRegistry& providers = routing->providers;
   if (isMessagesApiPath(path)) {
     if (has_json && request.method() == http::verb::post) {
       if (auto checked = checkMessagesBody(path, facts); !checked) {
@@ -139,11 +150,32 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
         co_return ctx.keep_alive;
       }
     }
-    const Provider* configured_default = w.shared.deps.providers->find(default_provider);
+    const Provider* configured_default = providers.find(default_provider);
     if (!configured_default || !configured_default->servesMessagesApi()) default_provider = "anthropic";
   }
+  creq.method = request.method_string();
+  creq.target = target;
+  creq.path = path;
+  creq.body = request.body();
+  creq.json_body = has_json;
+  creq.headers = &headers;
+  creq.observed = ctx.observed;
+  creq.stream = facts.stream;
+  creq.client_wants_usage = facts.include_usage;
+  creq.has_stream_options = facts.has_stream_options;
+
+  // A model a route names goes to the route's targets, unless the client
+  // chose a provider itself (x-provider).
+  const routing::Route* route_of_model = nullptr;
+  if (facts.model && !routing->routes.empty() && !headers.get("x-provider"))
+    route_of_model = routing->routes.match(*facts.model);
+  if (route_of_model) {
+    co_await routedExchange(ctx, *routing, *route_of_model, creq, *facts.model, json, json_memory);
+    co_return completeRequest(ctx, keep_bodies, finish);
+  }
+
   auto route = selectProvider(headers, facts.model ? std::optional<std::string_view>(*facts.model) : std::nullopt,
-                              *w.shared.deps.providers, default_provider);
+                              providers, default_provider);
   if (!route) {
     co_await sendError(ctx, route.error(), ErrorType::kInvalidRequest);
     finish();
@@ -152,19 +184,9 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   rec.provider = route->provider_name;
   if (ctx.observed) rec.pricing_provider = route->config->pricing_provider;  // prices observed usage only
   rec.model = route->model;
-  creq.method = request.method_string();
-  creq.target = target;
-  creq.path = path;
-  creq.body = request.body();
-  creq.json_body = has_json;
   creq.body_rewritten = route->model_rewritten;
   creq.model = route->model;
-  creq.headers = &headers;
   creq.config = route->config;
-  creq.observed = ctx.observed;
-  creq.stream = facts.stream;
-  creq.client_wants_usage = facts.include_usage;
-  creq.has_stream_options = facts.has_stream_options;
   if (has_json && route->provider->wantsParsedBody(creq)) {
     auto parsed = parseJsonBody(request.body(), &json_memory);
     if (!parsed) {  // scanJsonBody accepted it: not expected
@@ -195,7 +217,14 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     ExchangeGuards guards(ctx);
     co_await exchange(ctx, *route->provider, creq, *up);
   }
+  co_return completeRequest(ctx, keep_bodies, finish);
+}
 
+namespace {
+
+template <class Finish>
+bool completeRequest(ProxyContext& ctx, bool keep_bodies, Finish& finish) {
+  RequestRecord& rec = *ctx.record;
   if (ctx.client_gone) {
     rec.outcome = RequestOutcome::kCancelled;
     rec.error_type = ErrorType::kClientDisconnected;
@@ -227,10 +256,9 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   }
   if (!keep_bodies) rec.response_body.clear();
   finish();
-  co_return ctx.keep_alive;
+  return ctx.keep_alive;
 }
 
-namespace {
 // The record of a request refused before it was proxied.
 void submitRefusedRecord(Worker& w, ProxyContext& ctx, HttpRequest& request, Clock::time_point received,
                          const RequestHeaders& headers, std::string_view path);

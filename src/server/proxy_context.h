@@ -10,12 +10,16 @@
 
 #include "gw/provider.h"
 #include "gw/request_record.h"
+#include "routing/route_table.h"
+#include "routing/routing_config.h"
 #include "server/server_internal.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/object.hpp>
 
 #include <array>
 #include <charconv>
@@ -49,6 +53,21 @@ enum class ErrorShape {
   kAnthropic,  // /v1/messages...: common/anthropic_error.h
 };
 
+// Why an attempt of a routed request failed in a way its route retries
+// (exchange() returned ExchangeEnd::kRetryable): nothing reached the client.
+struct AttemptFailure {
+  int status_code = 0;  // the upstream's status; 0 for a connection failure or a timeout
+  ErrorType error_type = ErrorType::kUpstreamHttpError;
+  // The upstream's Retry-After (or retry-after-ms), when it sent one.
+  std::optional<std::chrono::milliseconds> retry_after;
+};
+
+// How an exchange with the upstream ended.
+enum class ExchangeEnd {
+  kAnswered,   // the client got its answer (or left)
+  kRetryable,  // ProxyContext::retry allowed it: a failure the route retries, nothing sent
+};
+
 // Everything one proxied request carries through its stages.
 struct ProxyContext {
   ProxyContext(Worker& w, beast::tcp_stream& c, beast::flat_buffer& b, HttpRequest& r)
@@ -78,6 +97,18 @@ struct ProxyContext {
   bool upstream_timed_out = false;
   std::string usage_tail;                          // last bytes of a body past the capture budget
   std::unique_ptr<upstream::Connection> upstream;  // current connection, if any
+
+  // Routing (routed_exchange.cc). While another attempt may follow this
+  // one, `retry` says which failures end the attempt with
+  // ExchangeEnd::kRetryable (and attempt_failure) instead of answering the
+  // client; null for the last attempt and for requests not routed.
+  const routing::RetryPolicy* retry = nullptr;
+  AttemptFailure attempt_failure;
+  bool routed = false;
+  std::optional<Clock::time_point> upstream_head_at;  // routed: when the response head was read
+  // x-gateway-provider, -model and -attempts of a routed request: added to
+  // every response head (relayed or gateway-made).
+  std::vector<std::pair<std::string, std::string>> gateway_headers;
 
   const Settings& settings() const { return worker.shared.settings(); }
 };
@@ -186,10 +217,27 @@ ErrorType errorTypeFor(const Error& e);
 // exchange's deadline passed).
 Error transportError(const ProxyContext& ctx, const boost::system::error_code& ec, std::string_view stage);
 
+// With ctx.retry set: whether the route retries a failure of the
+// connection (`type` kUpstreamUnreachable or kUpstreamBroken: its
+// connect_error) or its deadline (kUpstreamTimeout: its timeout); when it
+// does, ctx.attempt_failure says so.
+bool retriesTransportFailure(ProxyContext& ctx, ErrorType type);
+
 // Sends `up` to its upstream (a pooled connection or a new one, retried
 // once on a fresh connection when a pooled one turned out closed) and
 // relays the answer to the client through `provider`'s response handler.
-net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
-                              UpstreamRequest& up);
+// With ctx.retry set, a failure it lists ends the exchange with
+// kRetryable and ctx.attempt_failure, the client untouched.
+net::awaitable<ExchangeEnd> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
+                                     UpstreamRequest& up);
+
+// Runs a request whose model names `route` of `config` (routed_exchange.cc):
+// its attempts, each an exchange() with one target, until one answers the
+// client. `creq` has everything but what depends on the target (model,
+// config, body_rewritten, json); `requested_model` is the client's;
+// `json` is filled from `json_memory` when a target needs the body's tree.
+net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingConfig& config,
+                                    const routing::Route& route, ClientRequest& creq, std::string_view requested_model,
+                                    boost::json::object& json, boost::json::monotonic_resource& json_memory);
 
 }  // namespace gw::server

@@ -18,6 +18,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include <atomic>
+#include <memory>
+#include <random>
 #include <optional>
 #include <string>
 #include <thread>
@@ -68,6 +70,11 @@ struct Worker {
   std::optional<tcp::acceptor> acceptor;
   std::optional<upstream::UpstreamPool> pool;
   std::unordered_set<tcp::socket*> sockets;  // live client connections
+  // The providers and routes of the requests that start now (a request
+  // copies the pointer and keeps its snapshot); GatewayServer::reload()
+  // posts the next one.
+  std::shared_ptr<const routing::RoutingConfig> routing;
+  std::minstd_rand rng{std::random_device{}()};  // routing's weighted and tie-breaking draws
   std::thread thread;
 };
 

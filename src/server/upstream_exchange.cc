@@ -28,8 +28,8 @@ Stream& streamOf(upstream::Connection& connection) {
 // connection to the endpoint has the same `Stream` (the pool keys
 // connections by scheme); each attempt's relay lives in this frame.
 template <class Stream>
-net::awaitable<void> exchangeOver(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
-                                  UpstreamRequest& up) {
+net::awaitable<ExchangeEnd> exchangeOver(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
+                                         UpstreamRequest& up) {
   std::optional<std::string> head = upstreamRequestHead(up, up.bodyFor(creq));
   // Views into `up`: the credentials an upstream must not echo to the client.
   std::vector<std::string_view> operator_secrets;
@@ -37,7 +37,7 @@ net::awaitable<void> exchangeOver(ProxyContext& ctx, const Provider& provider, c
   if (!head) {
     co_await sendError(ctx, Error::badRequest("invalid_request", "The request cannot be forwarded: invalid target"),
                        ErrorType::kInvalidRequest);
-    co_return;
+    co_return ExchangeEnd::kAnswered;
   }
 
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -48,17 +48,20 @@ net::awaitable<void> exchangeOver(ProxyContext& ctx, const Provider& provider, c
     if (ctx.client_gone) {
       // The client left while the gateway connected: nothing to send.
       if (conn) ctx.worker.pool->discard(std::move(*conn));
-      co_return;
+      co_return ExchangeEnd::kAnswered;
     }
     if (!conn) {
-      co_await sendError(ctx, conn.error(), errorTypeFor(conn.error()));
-      co_return;
+      const ErrorType type = errorTypeFor(conn.error());
+      if (ctx.retry && retriesTransportFailure(ctx, type)) co_return ExchangeEnd::kRetryable;
+      co_await sendError(ctx, conn.error(), type);
+      co_return ExchangeEnd::kAnswered;
     }
     if (ctx.upstream_timed_out) {
       ctx.worker.pool->discard(std::move(*conn));
+      if (ctx.retry && retriesTransportFailure(ctx, ErrorType::kUpstreamTimeout)) co_return ExchangeEnd::kRetryable;
       Error e = Error::gatewayTimeout("The upstream did not answer in time");
       co_await sendError(ctx, e, errorTypeFor(e));
-      co_return;
+      co_return ExchangeEnd::kAnswered;
     }
     ctx.upstream = std::move(*conn);
     AttemptEnd end;
@@ -69,17 +72,20 @@ net::awaitable<void> exchangeOver(ProxyContext& ctx, const Provider& provider, c
     if (ctx.upstream) {  // not returned to the pool: it cannot be reused
       ctx.worker.pool->discard(std::move(ctx.upstream));
     }
-    if (end == AttemptEnd::kDone) co_return;
+    if (end == AttemptEnd::kDone) co_return ExchangeEnd::kAnswered;
+    if (end == AttemptEnd::kRetryable) co_return ExchangeEnd::kRetryable;
   }
+  if (ctx.retry && retriesTransportFailure(ctx, ErrorType::kUpstreamBroken)) co_return ExchangeEnd::kRetryable;
   co_await sendError(ctx, Error::badGateway("upstream_broken", "The upstream closed the connection"),
                      ErrorType::kUpstreamBroken);
+  co_return ExchangeEnd::kAnswered;
 }
 
 }  // namespace
 
 // Not a coroutine: the awaitable is exchangeOver()'s own.
-net::awaitable<void> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
-                              UpstreamRequest& up) {
+net::awaitable<ExchangeEnd> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
+                                     UpstreamRequest& up) {
   if (up.endpoint.tls) return exchangeOver<beast::ssl_stream<beast::tcp_stream>>(ctx, provider, creq, up);
   return exchangeOver<beast::tcp_stream>(ctx, provider, creq, up);
 }

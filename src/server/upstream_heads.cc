@@ -106,6 +106,74 @@ void addConfiguredHeaders(const std::vector<std::pair<std::string, std::string>>
   }
 }
 
+namespace {
+
+// A non-negative decimal number of `unit`s ("2", "1.5"), at most a day.
+std::optional<std::chrono::milliseconds> delayValue(std::string_view v, double ms_per_unit) {
+  v = trim(v);
+  if (v.empty() || v.size() > 32) return std::nullopt;
+  double value = 0, scale = 0;
+  for (char c : v) {
+    if (c == '.' && scale == 0) {
+      scale = 1;
+    } else if (c >= '0' && c <= '9') {
+      if (scale == 0) {
+        value = value * 10 + (c - '0');
+      } else {
+        scale /= 10;
+        value += (c - '0') * scale;
+      }
+    } else {
+      return std::nullopt;
+    }
+  }
+  const double ms = std::min(value * ms_per_unit, 86400000.0);
+  return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+}
+
+// An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"), the only form a
+// sender may generate.
+std::optional<std::chrono::system_clock::time_point> httpDate(std::string_view v) {
+  v = trim(v);
+  if (v.size() != 29 || v.substr(25) != " GMT") return std::nullopt;
+  static constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  auto num = [&](std::size_t at, std::size_t len) {
+    int n = 0;
+    for (std::size_t i = at; i < at + len; ++i) {
+      if (v[i] < '0' || v[i] > '9') return -1;
+      n = n * 10 + (v[i] - '0');
+    }
+    return n;
+  };
+  const int day = num(5, 2), year = num(12, 4), hour = num(17, 2), minute = num(20, 2), second = num(23, 2);
+  const auto month = kMonths.find(v.substr(8, 3));
+  if (day < 1 || day > 31 || year < 1970 || hour > 23 || minute > 59 || second > 60 || month == std::string_view::npos ||
+      month % 3 != 0 || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' || v[19] != ':' || v[22] != ':')
+    return std::nullopt;
+  using namespace std::chrono;
+  const year_month_day date{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month / 3 + 1)),
+                            std::chrono::day(static_cast<unsigned>(day))};
+  if (!date.ok()) return std::nullopt;
+  return sys_days(date) + hours(hour) + minutes(minute) + seconds(second);
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> retryAfter(const UpstreamResponseParser& h,
+                                                    std::chrono::system_clock::time_point now) {
+  if (auto ms = h.find("retry-after-ms")) {
+    if (auto d = delayValue(*ms, 1)) return d;
+  }
+  auto v = h.find("retry-after");
+  if (!v) return std::nullopt;
+  if (auto d = delayValue(*v, 1000)) return d;
+  if (auto date = httpDate(*v)) {
+    auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(*date - now);
+    return std::clamp(delay, std::chrono::milliseconds(0), std::chrono::milliseconds(86400000));
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> providerRequestId(const UpstreamResponseParser& h) {
   // In order of preference; one pass over the fields.
   static constexpr std::array<std::string_view, 6> kNames = {

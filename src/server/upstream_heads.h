@@ -7,6 +7,7 @@
 #include "gw/provider.h"
 #include "server/upstream_response_parser.h"
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,14 @@ void addConfiguredHeaders(const std::vector<std::pair<std::string, std::string>>
 
 // The provider's own request id, from the first of the usual headers.
 std::optional<std::string> providerRequestId(const UpstreamResponseParser& h);
+
+// How long the upstream asks to be left alone: its retry-after-ms
+// (milliseconds, as OpenAI sends it), else its Retry-After (delay-seconds
+// or an HTTP date, RFC 9110 section 10.2.3), at most a day; nullopt when
+// it sent neither or nothing readable. `now` is the wall clock, for a date.
+std::optional<std::chrono::milliseconds> retryAfter(const UpstreamResponseParser& h,
+                                                    std::chrono::system_clock::time_point now =
+                                                        std::chrono::system_clock::now());
 
 // The upstream request head for `up` with `body` (see the definition), or
 // nullopt when its method or target cannot be written safely.

@@ -64,11 +64,14 @@ net::awaitable<AttemptEnd> UpstreamRelay<Stream>::run(std::string_view request_h
     if (ctx_.client_gone) co_return AttemptEnd::kDone;
     if (closedBeforeAnswering(ec)) co_return AttemptEnd::kRetryOnFreshConnection;
     Error e = transportError(ctx_, ec, stage);
+    if (ctx_.retry && retriesTransportFailure(ctx_, errorTypeFor(e))) co_return AttemptEnd::kRetryable;
     co_await sendError(ctx_, e, errorTypeFor(e));
     co_return AttemptEnd::kDone;
   }
+  if (ctx_.routed) ctx_.upstream_head_at = Clock::now();
 
   // 3. What the head decides.
+  if (ctx_.retry && retryableStatus()) co_return AttemptEnd::kRetryable;
   if (std::optional<Error> refused = acceptResponseHead()) {
     co_await sendError(ctx_, *refused, errorTypeFor(*refused));
     co_return AttemptEnd::kDone;
@@ -184,6 +187,22 @@ bool UpstreamRelay<Stream>::closedBeforeAnswering(const boost::system::error_cod
           ec == net::error::eof);
 }
 
+// With ctx.retry set: whether the response's status is one the route
+// retries; then ctx.attempt_failure holds it and the upstream's
+// Retry-After (seconds, or an HTTP date; retry-after-ms first, as
+// OpenAI sends it), and the body is never read (the connection is not
+// reused).
+template <class Stream>
+bool UpstreamRelay<Stream>::retryableStatus() {
+  const int status = static_cast<int>(parser_.status());
+  if (!ctx_.retry->retriesStatus(status)) return false;
+  record_.provider_status_code = status;
+  AttemptFailure failure{status, ErrorType::kUpstreamHttpError, std::nullopt};
+  failure.retry_after = retryAfter(parser_);
+  ctx_.attempt_failure = failure;
+  return true;
+}
+
 // The error for a response head the gateway cannot answer from: 101
 // Switching Protocols (interim answers never get here, the parser consumes
 // them), after which the connection would stop carrying HTTP, or a
@@ -226,6 +245,11 @@ void UpstreamRelay<Stream>::startHandler() {
       iequals(trim(std::string_view(chead.content_type).substr(0, chead.content_type.find(';'))), "text/event-stream");
 
   forwardableHeaders(parser_, chead.passthrough_bytes, operator_secrets_, forwarded_headers_);
+  if (!ctx_.gateway_headers.empty()) {
+    // The gateway's own say which target answered, never an upstream's.
+    std::erase_if(forwarded_headers_, [](const auto& h) { return h.first.size() >= 10 && iequals(std::string_view(h.first).substr(0, 10), "x-gateway-"); });
+    forwarded_headers_.insert(forwarded_headers_.end(), ctx_.gateway_headers.begin(), ctx_.gateway_headers.end());
+  }
   head_params_.status = chead.status;
   head_params_.content_type = chead.content_type;
   head_params_.request_id = ctx_.request_id;

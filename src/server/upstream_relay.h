@@ -27,6 +27,7 @@ namespace gw::server {
 enum class AttemptEnd {
   kDone,                    // the client was answered (or left)
   kRetryOnFreshConnection,  // a reused connection was closed before anything was received
+  kRetryable,               // a failure ctx.retry lists (ctx.attempt_failure): nothing sent to the client
 };
 
 // One attempt of the exchange with the upstream, on the connection in
@@ -88,6 +89,7 @@ class UpstreamRelay {
   net::awaitable<boost::system::error_code> readHead();
   bool closedBeforeAnswering(const boost::system::error_code& ec) const;
   // 3. What the head decides.
+  bool retryableStatus();
   std::optional<Error> acceptResponseHead();
   void startHandler();
   // 4. The body: Framing::kBuffered...

@@ -59,6 +59,19 @@ class PricingTable {
 
   std::size_t size() const { return prices_.size(); }
 
+  // Whether `matches` holds for some model the table prices: a key as
+  // written ("gpt-4o", "bedrock/anthropic.claude-...") or a key's part
+  // after its provider prefix. For checking a route's glob at start-up.
+  template <class Predicate>
+  bool anyModel(Predicate matches) const {
+    for (const auto& [key, price] : prices_) {
+      if (matches(std::string_view(key))) return true;
+      if (auto slash = key.find('/'); slash != std::string::npos && matches(std::string_view(key).substr(slash + 1)))
+        return true;
+    }
+    return false;
+  }
+
  private:
   std::unordered_map<std::string, ModelPrice> prices_;
   // "{model}" -> keys "{prefix}/{model}", for step 2 of find().

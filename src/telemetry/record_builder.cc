@@ -354,6 +354,12 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   sum.is_error = is_error;
   if (is_error)
     sum.error_type = error_type ? *error_type : provider_error_type.value_or("internal");
+  sum.attempts.reserve(in.attempts.size());
+  for (std::size_t i = 0; i < in.attempts.size(); ++i) {
+    const auto& a = in.attempts[i];
+    const bool last = i + 1 == in.attempts.size();
+    sum.attempts.push_back({a.provider, a.model, !last ? "retried" : (is_error ? "error" : "success")});
+  }
   if (!with_record) return {nullptr, std::move(sum)};
 
   // The record's tree, and its typed fields (gw/record_fields.h) from the
@@ -382,7 +388,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   auto millisField = [](const json::value& v) { return v.is_int64() ? std::optional<double>(static_cast<double>(v.get_int64())) : std::nullopt; };
 
   json::object meta(sp);
-  meta.reserve(20);
+  meta.reserve(22);
   f.project_id = setOptionalString(meta["project_id"], in.project_id);
   f.project_name = setOptionalString(meta["project_name"], in.project_name);
   f.latency_ms = millisField(meta["latency"] = millis(sum.latency_s));
@@ -408,6 +414,25 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   meta["provider_error_count"] = provider_error ? 1 : 0;
   f.provider_error_type = setOptionalString(meta["provider_error_type"], provider_error_type);
   f.provider_request_id = setOptionalString(meta["provider_request_id"], in.provider_request_id);
+  if (in.route.empty()) {
+    meta["route"] = nullptr;
+    meta["attempts"] = nullptr;
+  } else {
+    meta["route"] = std::string_view(in.route);
+    json::array attempts(sp);
+    attempts.reserve(in.attempts.size());
+    for (const auto& a : in.attempts) {
+      json::object o(sp);
+      o.reserve(5);
+      o["provider"] = std::string_view(a.provider);
+      o["model"] = std::string_view(a.model);
+      o["status_code"] = a.status_code > 0 ? json::value(a.status_code) : json::value(nullptr);
+      o["error_type"] = a.error_type ? json::value(toString(*a.error_type)) : json::value(nullptr);
+      o["latency"] = millis(a.latency_s);
+      attempts.push_back(std::move(o));
+    }
+    meta["attempts"] = std::move(attempts);
+  }
 
   json::object attrs(sp);
   attrs.reserve(11);

@@ -44,6 +44,12 @@ struct RecordSummary {
   std::optional<double> cost;
   bool is_error = false;
   std::string error_type;  // gateway error_type, else provider error type, else "http_<status>"
+  // A routed request's attempts: provider, model and outcome ("success",
+  // "error" for the one that answered, else "retried").
+  struct Attempt {
+    std::string provider, model, outcome;
+  };
+  std::vector<Attempt> attempts;
 };
 
 struct BuiltRecord {

@@ -96,7 +96,7 @@ struct Telemetry::Impl {
   std::vector<std::unique_ptr<Exporter>> pull_exporters;  // wantsRecords() == false
   const MetricsEndpoint* metrics_endpoint = nullptr;
 
-  Counter requests, tokens, cost, errors;
+  Counter requests, tokens, cost, errors, attempts;
   Histogram duration, ttfb, provider_latency, overhead;
 
   // The series of one (provider, model), each resolved on its first use
@@ -134,6 +134,12 @@ MetricsRegistry& Telemetry::metrics() { return impl_->metrics; }
 
 Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, const ConfigSource& config,
                                                     const ExporterRegistry& registry) {
+  auto pricing = loadPricing(settings);
+  if (!pricing) return pricing.error();
+  return start(settings, config, registry, std::move(*pricing));
+}
+
+Result<std::shared_ptr<const PricingTable>> Telemetry::loadPricing(const Settings& settings) {
   std::shared_ptr<const PricingTable> pricing;
   std::string path = settings.pricing_file.empty() ? PricingTable::defaultPath() : settings.pricing_file;
   if (path.empty()) {
@@ -148,7 +154,7 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
       pricing = std::make_shared<const PricingTable>(std::move(*table));
     }
   }
-  return start(settings, config, registry, std::move(pricing));
+  return pricing;
 }
 
 Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, const ConfigSource& config,
@@ -185,6 +191,10 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
                          {"provider", "model"});
   impl->errors = m.counter("ai_gateway_errors_total", "Requests that ended in an error, by error type", "1",
                            {"provider", "error_type"});
+  impl->attempts = m.counter("ai_gateway_attempts_total",
+                             "Attempts of routed requests, by target and outcome (success, error: the attempt "
+                             "that answered; retried: the gateway tried another)",
+                             "1", {"provider", "model", "outcome"});
   impl->active = m.gauge("ai_gateway_active_requests", "Requests in flight", "1").bind({});
   impl->ingest_dropped = m.counter("ai_gateway_telemetry_dropped_total",
                                    "Records dropped before any exporter saw them (telemetry ingest queue full "
@@ -365,6 +375,7 @@ void Telemetry::updateMetrics(const RecordSummary& s) {
     Counter::addTo(series(ms.reasoning_tokens, im.tokens, "reasoning"), static_cast<double>(*s.reasoning_tokens));
   if (s.cost) Counter::addTo(series(ms.cost, im.cost), *s.cost);
   if (s.is_error) im.errors.add({s.provider, s.error_type});
+  for (const auto& a : s.attempts) im.attempts.add({a.provider, a.model, a.outcome});
 }
 
 boost::json::object Telemetry::exporterHealth() const {

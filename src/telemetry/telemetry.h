@@ -56,6 +56,11 @@ class Telemetry final : public TelemetrySink {
   // gateway (SpoolDirLock; the lock is held until the Telemetry is destroyed).
   static Result<std::unique_ptr<Telemetry>> start(const Settings& settings, const ConfigSource& config,
                                                   const ExporterRegistry& registry);
+  // The price table of PRICING_FILE, or the shipped one when it is unset
+  // (null, with a warning, when none is found). An error only for a
+  // PRICING_FILE that cannot be read. Called once by main, which gives the
+  // table to start() and to the routes (their globs are checked against it).
+  static Result<std::shared_ptr<const PricingTable>> loadPricing(const Settings& settings);
   // The same with a pricing table given (tests, benchmarks; nullptr: no costs).
   static Result<std::unique_ptr<Telemetry>> start(const Settings& settings, const ConfigSource& config,
                                                   const ExporterRegistry& registry,

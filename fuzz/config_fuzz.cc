@@ -2,11 +2,14 @@
 // environment values, through ConfigSource (src/common/config_source.*) to
 // the validated Settings (src/config/settings.*), every provider's settings
 // and the custom providers of the file's `providers:` list (the provider
-// registry's create()), the telemetry pipeline's options and every
-// exporter's options, as start-up reads them. Any input may be refused with
+// registry's create()), the routes of its `routes:` list (parsed, then
+// built against those providers by loadRoutingConfig, as start-up and a
+// reload do), the telemetry pipeline's options and every exporter's
+// options, as start-up reads them. Any input may be refused with
 // an error (exit status 2 at start-up); none may crash. A custom provider
 // that is made answers to its entry's name, with headers that cannot split
-// an upstream request.
+// an upstream request. A route that is built names targets that can serve,
+// answers to its own model, and starts its chain of fallbacks with itself.
 //
 // Input: YAML text, then a NUL byte, then environment lines "NAME=value".
 // Environment names are taken as written, so the fuzzer can hit every
@@ -24,6 +27,7 @@
 #endif
 #include "common/strings.h"
 #include "providers/provider_registry.h"
+#include "routing/routing_config.h"
 #include "telemetry/telemetry.h"
 
 #include <cstddef>
@@ -50,6 +54,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (entry.headers.size() > gw::kMaxProviderHeaders || entry.name.size() > gw::kMaxProviderValueBytes ||
           entry.base_url.size() > gw::kMaxProviderValueBytes)
         std::abort();
+    if (file.routes.size() > gw::kMaxRouteEntries) std::abort();
+    for (const auto& route : file.routes) {
+      if (route.targets.empty() || route.targets.size() > gw::kMaxRouteTargets ||
+          route.fallbacks.size() > gw::kMaxRouteFallbacks || route.attempts < 1 || route.attempts > 10)
+        std::abort();
+      for (const auto& target : route.targets)
+        if (!(target.weight > 0) || target.provider.empty()) std::abort();
+    }
   } else if (parsed.error().message.empty()) {
     std::abort();
   }
@@ -64,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (eq != std::string_view::npos && eq > 0) env[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
   }
 
-  gw::ConfigSource config(env, file.values, file.providers);
+  gw::ConfigSource config(env, file.values, file.providers, file.routes);
   if (auto settings = gw::loadSettings(config, 4)) {
     if (settings->worker_threads < 1) std::abort();
     gw::ProviderRegistry providers;
@@ -80,6 +92,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           if (name.empty() || gw::hasHeaderUnsafeBytes(name) || gw::hasHeaderUnsafeBytes(value) ||
               name == "authorization" || name == "host" || name == "content-length")
             std::abort();  // a configured header must never split or take over an upstream request
+      }
+      auto routing = gw::routing::loadRoutingConfig(providers, config, settings->default_provider, nullptr, nullptr);
+      if (routing) {
+        for (const auto& entry : config.routes()) {
+          const gw::routing::Route* route = (*routing)->routes.match(entry.model);
+          if (!route || route->chain.empty() || route->chain.front() != route) std::abort();
+          if (!route->glob && route->model != entry.model) std::abort();
+          for (const auto& target : route->targets)
+            if (!target.provider || !target.config || target.provider->name() != target.provider_name) std::abort();
+        }
+      } else if (routing.error().message.empty()) {
+        std::abort();
       }
     } else if (st.error().message.empty()) {
       std::abort();

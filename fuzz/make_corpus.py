@@ -306,6 +306,34 @@ new_relic_region: EU
 file_exporter_path: /tmp/gw.ndjson
 telemetry_batch_size: 100
 \x00""")
+write("config", "routes", b"""providers:
+  - {name: team, type: openai_compatible, base_url: 'http://127.0.0.1:9/v1'}
+routes:
+  - model: smart
+    strategy: weighted
+    targets:
+      - {provider: openai, model: gpt-4o, weight: 3}
+      - {provider: team, weight: 1.5}
+      - {provider: openai, api_key_env: OPENAI_KEY_2}
+    retry: {attempts: 3, on: [429, 500, connect_error, timeout], backoff_ms: 200, max_retry_after_ms: 5000}
+    fallbacks: [claude, 'gpt-4o*']
+    cooldown: {failures: 3, window_ms: 10000, for_ms: 30000}
+  - model: claude
+    strategy: lowest_latency
+    targets: [{provider: anthropic, model: claude-sonnet-4-5}]
+  - model: 'gpt-4o*'
+    strategy: least_busy
+    targets: [{provider: openai}]
+\x00OPENAI_API_KEY=sk-1
+OPENAI_KEY_2=sk-2
+ANTHROPIC_API_KEY=ak-1
+""")
+write("config", "routes-bad", b"""routes:
+  - {model: a, targets: [{provider: openai, weight: 0}], fallbacks: [b]}
+  - {model: b, strategy: fastest, targets: [{provider: opnai}], fallbacks: [a]}
+  - {model: 'x*?', targets: []}
+\x00OPENAI_API_KEY=sk-1
+""")
 write("config", "bad-values", b"port: 99999\nlog_level: loud\n\x00ENABLED_EXPORTERS=nope\nPORT=-1\n")
 
 # fuzz_pricing: presence bits, 6 x (flag, 8 bytes), then the table.

@@ -103,7 +103,33 @@ void expectShape(const json::object& r) {
                                             "status", "path", "method", "request_size", "response_size",
                                             "provider_latency", "status_code", "provider_status_code", "error_count",
                                             "error_type", "provider_error_count", "provider_error_type",
-                                            "provider_request_id"}));
+                                            "provider_request_id", "route", "attempts"}));
+}
+
+TEST(RecordBuilder, ARoutedRequestListsItsRouteAndEveryAttempt) {
+  RequestRecord r = base();
+  r.route = "smart";
+  r.attempts.push_back({"openai", "gpt-4o", 429, ErrorType::kUpstreamHttpError, 0.0124});
+  r.attempts.push_back({"openai", "gpt-4o", 0, ErrorType::kUpstreamTimeout, 1.0});
+  r.attempts.push_back({"anthropic", "claude-sonnet-4-5", 200, std::nullopt, 0.8406});
+  RecordBuilder b = builder();
+  auto built = b.build(r);
+  ASSERT_TRUE(built.record);
+  const auto& meta = built.record->json().at("attributes").at("metadata").as_object();
+  EXPECT_EQ(meta.at("route"), json::value("smart"));
+  EXPECT_EQ(meta.at("attempts"), json::parse(R"([
+    {"provider":"openai","model":"gpt-4o","status_code":429,"error_type":"upstream_http_error","latency":12},
+    {"provider":"openai","model":"gpt-4o","status_code":null,"error_type":"upstream_timeout","latency":1000},
+    {"provider":"anthropic","model":"claude-sonnet-4-5","status_code":200,"error_type":null,"latency":841}])"));
+  // ai_gateway_attempts_total's outcomes: the last attempt answered.
+  ASSERT_EQ(built.summary.attempts.size(), 3u);
+  EXPECT_EQ(built.summary.attempts[0].outcome, "retried");
+  EXPECT_EQ(built.summary.attempts[1].outcome, "retried");
+  EXPECT_EQ(built.summary.attempts[2].outcome, "success");
+  EXPECT_EQ(built.summary.attempts[2].provider, "anthropic");
+  r.status_code = 503;
+  r.outcome = RequestOutcome::kError;
+  EXPECT_EQ(b.build(r, false).summary.attempts[2].outcome, "error");
 }
 
 TEST(RecordBuilder, SuccessNonStream) {

@@ -21,7 +21,7 @@ struct RecordFields {
   std::optional<std::string> provider, model, project_id, project_name, org_id, user_id, thread_id,
       experiment_id;  // attributes.* (project_name: attributes.metadata.project_name)
   std::optional<std::string> status, path, method, error_type, provider_error_type,
-      provider_request_id;                    // attributes.metadata.*
+      provider_request_id, route;             // attributes.metadata.*
   std::optional<std::string> response_model;  // attributes.response.model
   std::optional<std::int64_t> input_tokens, output_tokens, total_tokens;  // attributes.metadata.tokens.*
   // attributes.metadata.tokens.{cached_input,cache_creation,reasoning}: parts

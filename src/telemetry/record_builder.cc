@@ -419,6 +419,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
     meta["attempts"] = nullptr;
   } else {
     meta["route"] = std::string_view(in.route);
+    f.route = in.route;
     json::array attempts(sp);
     attempts.reserve(in.attempts.size());
     for (const auto& a : in.attempts) {

@@ -136,6 +136,7 @@ RecordFields fieldsFromJson(const boost::json::object& j) {
   f.error_type = stringAt(j, {"attributes", "metadata", "error_type"});
   f.provider_error_type = stringAt(j, {"attributes", "metadata", "provider_error_type"});
   f.provider_request_id = stringAt(j, {"attributes", "metadata", "provider_request_id"});
+  f.route = stringAt(j, {"attributes", "metadata", "route"});
   f.response_model = stringAt(j, {"attributes", "response", "model"});
   f.input_tokens = intAt(j, {"attributes", "metadata", "tokens", "input"});
   f.output_tokens = intAt(j, {"attributes", "metadata", "tokens", "output"});

@@ -117,6 +117,8 @@ TEST(RecordBuilder, ARoutedRequestListsItsRouteAndEveryAttempt) {
   ASSERT_TRUE(built.record);
   const auto& meta = built.record->json().at("attributes").at("metadata").as_object();
   EXPECT_EQ(meta.at("route"), json::value("smart"));
+  EXPECT_EQ(built.record->fields.route, "smart");
+  EXPECT_EQ(built.record->fields, fieldsFromJson(built.record->json()));
   EXPECT_EQ(meta.at("attempts"), json::parse(R"([
     {"provider":"openai","model":"gpt-4o","status_code":429,"error_type":"upstream_http_error","latency":12},
     {"provider":"openai","model":"gpt-4o","status_code":null,"error_type":"upstream_timeout","latency":1000},

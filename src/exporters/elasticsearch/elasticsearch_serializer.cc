@@ -92,7 +92,8 @@ std::string indexTemplate(std::string_view index) {
       {"provider_latency", typed("double")}, {"status_code", typed("integer")},
       {"provider_status_code", typed("integer")}, {"error_count", typed("integer")},
       {"error_type", kw()},          {"provider_error_count", typed("integer")},
-      {"provider_error_type", kw()}, {"provider_request_id", kw()}};
+      {"provider_error_type", kw()}, {"provider_request_id", kw()},
+      {"route", kw()}};
   json::object attributes_props{
       {"id", kw()},       {"thread_id", kw()},   {"org_id", kw()},
       {"user_id", kw()},  {"project_id", kw()},  {"experiment_id", kw()},

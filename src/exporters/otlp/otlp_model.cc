@@ -65,6 +65,7 @@ KeyValues requestAttributes(const RecordFields& f) {
   addString(a, "ai_gateway.thread_id", f.thread_id);
   addString(a, "ai_gateway.experiment_id", f.experiment_id);
   addString(a, "ai_gateway.provider_request_id", f.provider_request_id);
+  addString(a, "ai_gateway.route", f.route);
   addDouble(a, "ai_gateway.cost_usd", f.cost);
   addDouble(a, "ai_gateway.ttfb_ms", f.ttfb_ms);
   addDouble(a, "ai_gateway.provider_latency_ms", f.provider_latency_ms);

@@ -48,6 +48,23 @@ TEST(OtlpSerializer, MetricsMatchGolden) {
   expectGolden(pretty(metricsJson(batch, {})), "otlp/metrics.json");
 }
 
+TEST(OtlpSerializer, ARoutedRequestNamesItsRoute) {
+  auto plain = makeRecord();
+  auto tree = json::parse(plain->serialized).as_object();
+  tree["attributes"].as_object()["metadata"].as_object()["route"] = "smart";
+  auto batch = std::vector<RecordPtr>{recordFromTree(tree), plain};
+  auto spans = json::parse(tracesJson(batch, {}));
+  const auto& list = spans.at("resourceSpans").at(0).at("scopeSpans").at(0).at("spans").as_array();
+  ASSERT_EQ(list.size(), 2u);
+  auto routeOf = [](const json::value& span) -> std::string {
+    for (const auto& kv : span.at("attributes").as_array())
+      if (kv.at("key") == "ai_gateway.route") return std::string(kv.at("value").at("stringValue").as_string());
+    return "(none)";
+  };
+  EXPECT_EQ(routeOf(list[0]), "smart");
+  EXPECT_EQ(routeOf(list[1]), "(none)");
+}
+
 TEST(OtlpSerializer, IdsAreHexOfTheRightLength) {
   EXPECT_EQ(traceIdFor("6F1C2A4E-8B3D-4C5E-9F01-23456789ABCD"), "6f1c2a4e8b3d4c5e9f0123456789abcd");
   auto t = traceIdFor("not-a-uuid");

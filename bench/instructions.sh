@@ -7,6 +7,13 @@
 #   bench/instructions.sh                     # non-streaming and streaming, telemetry off
 #   MODES=responses-stream,messages-stream bench/instructions.sh   # the Responses and Messages API streams
 #   EXPORTERS=prometheus bench/instructions.sh
+#   PROXIES=nginx,gateway,gateway-routed bench/instructions.sh   # also the gateway with routes (ROUTES_FILE)
+#
+# PROXIES (default nginx,gateway): which of nginx, gateway, gateway-routed to count. gateway-routed is the
+# same gateway with --config ROUTES_FILE (bench/gateway/routed.yaml: a route named as each model the load
+# generator sends, whose one target is the provider the unrouted gateway uses, so every request is routed and
+# answered by its first attempt, with the client's bytes forwarded unchanged); the table then also shows
+# gateway-routed ÷ gateway.
 #
 # Each proxy runs under valgrind --tool=callgrind in front of the harness's mock upstream (nginx,
 # bench/mock/), with one worker (WORKER_THREADS=1; nginx with master_process off), and is loaded by wrk with
@@ -22,6 +29,8 @@ GATEWAY_BIN=${GATEWAY_BIN:-$root/build/release/magicapi-gateway}
 EXPORTERS=${EXPORTERS:-none}
 DURATION=${DURATION:-5s}
 MODES=${MODES:-nonstream,stream}
+PROXIES=${PROXIES:-nginx,gateway}
+ROUTES_FILE=${ROUTES_FILE:-$here/gateway/routed.yaml}
 RUN_DIR=$(mktemp -d /tmp/gw-instructions.XXXXXX)
 MOCK_PORT=${MOCK_PORT:-28480}
 NGINX_PORT=${NGINX_PORT:-28490}
@@ -102,8 +111,10 @@ measure_nginx() {  # MODE -> instructions per request
   per_request $! "$NGINX_PORT" "$1" QUIT "$out"
 }
 
-measure_gateway() {  # MODE -> instructions per request
-  local out="$RUN_DIR/gateway.$1.callgrind"
+measure_gateway() {  # MODE [CONFIG_FILE] -> instructions per request
+  local name=gateway args=()
+  if [[ -n "${2:-}" ]]; then name=gateway-routed; args=(--config "$2"); fi
+  local out="$RUN_DIR/$name.$1.callgrind"
   env -i PATH="$PATH" HOST=127.0.0.1 PORT="$GATEWAY_PORT" WORKER_THREADS=1 LOG_LEVEL=warn \
     OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" OPENAI_API_KEY=sk-bench ENABLED_EXPORTERS="$EXPORTERS" \
     ANTHROPIC_BASE_URL="http://127.0.0.1:$MOCK_PORT" \
@@ -111,17 +122,79 @@ measure_gateway() {  # MODE -> instructions per request
     valgrind --tool=callgrind --callgrind-out-file="$out" \
       --toggle-collect='boost::asio::detail::scheduler::run*' --toggle-collect='gw::Telemetry::run*' \
       --toggle-collect='gw::ExporterWorker::run*' \
-      "$GATEWAY_BIN" >"$RUN_DIR/gateway.$1.stdout" 2>"$RUN_DIR/gateway.$1.valgrind.log" &
-  per_request $! "$GATEWAY_PORT" "$1" INT "$out"
+      "$GATEWAY_BIN" "${args[@]}" >"$RUN_DIR/$name.$1.stdout" 2>"$RUN_DIR/$name.$1.valgrind.log" &
+  local p=$!
+  if [[ $name == gateway-routed ]]; then check_routed "$1" "$p"; fi
+  per_request $p "$GATEWAY_PORT" "$1" INT "$out"
 }
 
-echo "| mode | nginx instructions/request | gateway (ENABLED_EXPORTERS=$EXPORTERS) instructions/request | x nginx |"
-echo "|---|---|---|---|"
+# check_routed MODE PID: one request of MODE's API to the routed gateway (PID) must be routed and answered at the
+# first attempt (x-gateway-attempts: 1), or the count would be of another path; otherwise PID is stopped and the
+# script fails.
+check_routed() {
+  local stream api path body attempts
+  read -r stream api path < <(mode_env "$1")
+  wait_for "http://127.0.0.1:$GATEWAY_PORT$path"
+  case "$api" in
+    messages) body='{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"x"}]}' ;;
+    responses) body='{"model":"gpt-4o-mini","input":"x"}' ;;
+    *) body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}' ;;
+  esac
+  attempts=$(curl -s -o /dev/null -D - -H 'Content-Type: application/json' -H 'Authorization: Bearer sk-bench' \
+    --data "$body" "http://127.0.0.1:$GATEWAY_PORT$path" | tr -d '\r' | awk -F': *' 'tolower($1) == "x-gateway-attempts" { print $2 }')
+  if [[ $attempts != 1 ]]; then
+    kill "$2" 2>/dev/null || true
+    wait "$2" 2>/dev/null || true
+    echo "instructions.sh: gateway-routed did not route a $1 request at the first attempt (x-gateway-attempts: '$attempts'; see $ROUTES_FILE)" >&2
+    exit 1
+  fi
+}
+
+IFS=, read -ra proxies <<<"$PROXIES"
+for proxy in "${proxies[@]}"; do
+  case "$proxy" in
+    nginx | gateway) ;;
+    gateway-routed) [[ -f $ROUTES_FILE ]] || { echo "instructions.sh: no routes file at $ROUTES_FILE" >&2; exit 2; } ;;
+    *) echo "instructions.sh: PROXIES: unknown '$proxy' (known: nginx, gateway, gateway-routed)" >&2; exit 2 ;;
+  esac
+done
+has() { [[ ",$PROXIES," == *",$1,"* ]]; }
+
+# Columns: instructions per request of each proxy, then the ratios that apply: each gateway to nginx, and the
+# routed gateway to the unrouted one.
+head="| mode"
+sep="|---"
+for proxy in "${proxies[@]}"; do
+  label=$proxy
+  [[ $proxy == gateway* ]] && label="$proxy (ENABLED_EXPORTERS=$EXPORTERS)"
+  head+=" | $label instructions/request"
+  sep+="|---"
+done
+ratios=()
+if has nginx; then
+  for proxy in "${proxies[@]}"; do [[ $proxy == gateway* ]] && ratios+=("$proxy/nginx"); done
+fi
+if has gateway && has gateway-routed; then ratios+=("gateway-routed/gateway"); fi
+for r in "${ratios[@]}"; do head+=" | ${r%/*} x ${r#*/}"; sep+="|---"; done
+echo "$head |"
+echo "$sep|"
 IFS=, read -ra modes <<<"$MODES"
 for mode in "${modes[@]}"; do
-  ngx=$(measure_nginx "$mode")
-  gw=$(measure_gateway "$mode")
-  awk -v m="$mode" -v a="$ngx" -v b="$gw" 'BEGIN { printf "| %s | %d | %d | %.2fx |\n", m, a, b, b / a }'
+  declare -A count=()
+  for proxy in "${proxies[@]}"; do
+    case "$proxy" in
+      nginx) count[$proxy]=$(measure_nginx "$mode") ;;
+      gateway) count[$proxy]=$(measure_gateway "$mode") ;;
+      gateway-routed) count[$proxy]=$(measure_gateway "$mode" "$ROUTES_FILE") ;;
+    esac
+  done
+  row="| $mode"
+  for proxy in "${proxies[@]}"; do row+=" | ${count[$proxy]}"; done
+  for r in "${ratios[@]}"; do
+    row+=" | $(awk -v a="${count[${r%/*}]}" -v b="${count[${r#*/}]}" 'BEGIN { printf "%.3fx", a / b }')"
+  done
+  echo "$row |"
+  unset count
 done
 echo
 echo "(callgrind, user space only; wrk -c4 for $DURATION per proxy; raw data in $RUN_DIR)"

@@ -17,7 +17,7 @@ source "$BENCH_DIR/lib/common.sh"
 source "$BENCH_DIR/lib/targets.sh"
 
 # --- parameters (environment) ---------------------------------------------------------------------------------
-TARGETS=${TARGETS:-direct,nginx,gateway}      # see lib/targets.sh; e.g. add gateway-prometheus,gateway-console+prometheus
+TARGETS=${TARGETS:-direct,nginx,gateway}      # see lib/targets.sh; e.g. add gateway-prometheus,gateway-console+prometheus,gateway-routed
 ROUNDS=${ROUNDS:-5}                           # interleaved rounds; the report gives medians over them
 DURATION=${DURATION:-10s}                     # per wrk run
 WARMUP=${WARMUP:-2s}                          # per target and mode before the first round (not recorded)
@@ -30,6 +30,7 @@ PROXY_CPU=${PROXY_CPU:-1}                     # the proxy under test, alone
 UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-1024} # idle upstream connections a proxy may keep (nginx and gateway alike)
 GATEWAY_BIN=${GATEWAY_BIN:-$REPO_DIR/build/release/magicapi-gateway}
 GATEWAY_ENV=${GATEWAY_ENV:-}                  # extra NAME=VALUE settings for every gateway target
+ROUTES_FILE=${ROUTES_FILE:-$BENCH_DIR/gateway/routed.yaml}  # --config of the gateway-routed* targets
 BASE_PORT=${BASE_PORT:-18080}                 # ports BASE_PORT .. BASE_PORT+99 on 127.0.0.1
 CLIENT_USAGE=${CLIENT_USAGE:-0}               # 1: streaming clients ask for include_usage themselves (same upstream
                                               # stream for every target: isolates what observing a stream costs)
@@ -143,6 +144,22 @@ measure() {
 }
 
 # --- correctness before speed ------------------------------------------------------------------------------------
+# check_routed TARGET HEADERS_FILE WHAT: a gateway-routed* target must have routed the request (x-gateway-provider
+# present) and answered at its first attempt (x-gateway-attempts: 1); any other target must not have routed it.
+# Otherwise the run would measure another path than the one it is named after.
+check_routed() {
+  local target=$1 headers=$2 what=$3 provider attempts
+  provider=$(tr -d '\r' <"$headers" | awk -F': *' 'tolower($1) == "x-gateway-provider" { print $2 }')
+  attempts=$(tr -d '\r' <"$headers" | awk -F': *' 'tolower($1) == "x-gateway-attempts" { print $2 }')
+  if [[ "$target" == gateway-routed* ]]; then
+    [[ -n "$provider" ]] || die "$target: the $what request was not routed (no x-gateway-provider; see $headers and $ROUTES_FILE)"
+    [[ "$attempts" == 1 ]] || die "$target: the $what request took $attempts attempts, not 1 (see $headers)"
+    echo "$target $what: routed to $provider at the first attempt" >>"$OUT_DIR/checks.txt"
+  elif [[ -n "$provider" ]]; then
+    die "$target: the $what request was routed (x-gateway-provider: $provider), but $target has no routes"
+  fi
+}
+
 # check_target TARGET: one non-streaming and one streaming request; the answer must be the mock's.
 check_target() {
   local target=$1 port=${TARGET_PORT[$1]} code
@@ -159,7 +176,8 @@ check_target() {
     sbody='{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
     sexpected=$RUN_DIR/mock/stream_usage.sse
   fi
-  code=$(curl -sS --max-time 10 -o "$RUN_DIR/check.$target.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  code=$(curl -sS --max-time 10 -o "$RUN_DIR/check.$target.json" -D "$RUN_DIR/check.$target.json.headers" \
+    -w '%{http_code}' -H 'Content-Type: application/json' \
     -H 'Authorization: Bearer sk-bench' "${extra[@]}" --data "$body" "$url") || die "$target: request failed"
   [[ "$code" == 200 ]] || die "$target: non-streaming answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.json")"
   if cmp -s "$RUN_DIR/check.$target.json" "$RUN_DIR/mock/completion.json"; then
@@ -168,7 +186,9 @@ check_target() {
     echo "$target nonstream: 200, body DIFFERS from the mock's (see run/check.$target.json)" >>"$OUT_DIR/checks.txt"
     log "warning: $target changes the non-streaming body"
   fi
-  code=$(curl -sS -N --max-time 10 -o "$RUN_DIR/check.$target.sse" -w '%{http_code}' -H 'Content-Type: application/json' \
+  check_routed "$target" "$RUN_DIR/check.$target.json.headers" nonstream
+  code=$(curl -sS -N --max-time 10 -o "$RUN_DIR/check.$target.sse" -D "$RUN_DIR/check.$target.sse.headers" \
+    -w '%{http_code}' -H 'Content-Type: application/json' \
     -H 'Authorization: Bearer sk-bench' "${extra[@]}" --data "$sbody" "$url") || die "$target: streaming request failed"
   [[ "$code" == 200 ]] || die "$target: streaming answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.sse")"
   local events last
@@ -181,6 +201,7 @@ check_target() {
     echo "$target stream: 200, $events data events, bytes DIFFER from the mock's (see run/check.$target.sse)" >>"$OUT_DIR/checks.txt"
     log "warning: $target changes the stream ($events data events)"
   fi
+  check_routed "$target" "$RUN_DIR/check.$target.sse.headers" stream
   local mode api_path api_body
   for mode in "${MODE_LIST[@]}"; do
     case "$mode" in
@@ -192,15 +213,16 @@ check_target() {
         api_body='{"model":"claude-sonnet-4-5","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"Write one short sentence about load testing."}]}' ;;
       *) continue ;;
     esac
-    code=$(curl -sS -N --max-time 10 -o "$RUN_DIR/check.$target.$mode.sse" -w '%{http_code}' \
-      -H 'Content-Type: application/json' -H 'Authorization: Bearer sk-bench' "${extra[@]}" --data "$api_body" \
-      "http://127.0.0.1:$port$api_path") || die "$target: $mode request failed"
+    code=$(curl -sS -N --max-time 10 -o "$RUN_DIR/check.$target.$mode.sse" -D "$RUN_DIR/check.$target.$mode.headers" \
+      -w '%{http_code}' -H 'Content-Type: application/json' -H 'Authorization: Bearer sk-bench' "${extra[@]}" \
+      --data "$api_body" "http://127.0.0.1:$port$api_path") || die "$target: $mode request failed"
     [[ "$code" == 200 ]] || die "$target: $mode answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.$mode.sse")"
     if cmp -s "$RUN_DIR/check.$target.$mode.sse" "$RUN_DIR/mock/${mode//-/_}.sse"; then
       echo "$target $mode: 200, byte-identical to the mock's" >>"$OUT_DIR/checks.txt"
     else
       die "$target: the $mode answer differs from the mock's (see $RUN_DIR/check.$target.$mode.sse)"
     fi
+    check_routed "$target" "$RUN_DIR/check.$target.$mode.headers" "$mode"
   done
 }
 
@@ -260,6 +282,7 @@ write_meta() {
     echo "nginx=$(nginx -v 2>&1 | sed 's/.*version: //')"
     echo "wrk=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $2 }')"
     echo "gateway=$gw_version"
+    if [[ " ${TARGET_LIST[*]} " == *" gateway-routed"* ]]; then echo "routes_file=${ROUTES_FILE#"$REPO_DIR"/}"; fi
     echo "git=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo n/a)$(git -C "$REPO_DIR" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
     echo "pinning=load generator and mock on CPU $LOAD_CPU, proxy under test on CPU $PROXY_CPU; 1 nginx worker, WORKER_THREADS=1"
     echo "cpu_at=$CPU_AT"

@@ -26,6 +26,27 @@ MODE_TITLES = {
 # the Responses and Messages APIs' (relayed event by event, whole events only).
 CPU_VS_NGINX = {"nonstream": 1.00, "stream": 1.00, "responses-stream": 1.05, "messages-stream": 1.05}
 
+# The routing issue: a routed request answered by its route's first target costs at most 1.10x the CPU of the
+# same request unrouted, and its p50 latency does not grow. "Does not grow" is checked as a paired p50 ratio of
+# at most ROUTED_P50_LIMIT: the median of per-round ratios still moves by a few per cent between runs of two
+# identical targets on a shared VM, and a routing cost that did move p50 (a parse, a copy, a system call) would
+# show as more than that.
+ROUTED_CPU_LIMIT = 1.10
+ROUTED_P50_LIMIT = 1.05
+ROUTED_PREFIX = "gateway-routed"
+
+
+def routed_pairs(targets):
+    """(routed target, the unrouted target it is compared with) for every gateway-routed* target whose
+    counterpart ran: gateway-routed -> gateway, gateway-routed-prometheus -> gateway-prometheus."""
+    pairs = []
+    for t in targets:
+        if t.startswith(ROUTED_PREFIX):
+            base = "gateway" + t[len(ROUTED_PREFIX):]
+            if base in targets:
+                pairs.append((t, base))
+    return pairs
+
 
 def load_results(path):
     with path.open() as f:
@@ -129,6 +150,27 @@ def summary_table(res, mode, cpu_at):
     return lines
 
 
+def routed_table(res, pairs):
+    """Routed against unrouted, every mode and connection count: CPU per request and p50, each as the medians
+    over rounds and as the median of the per-round ratios (and differences for p50)."""
+    head = ["mode", "conns", "routed", "vs", "CPU µs/req", "routed CPU µs/req", "x unrouted",
+            "p50 µs", "routed p50 µs", "x unrouted", "routed - unrouted p50 µs"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for routed, base in pairs:
+        for mode in res.modes:
+            for c in res.conns:
+                cells = [mode, str(c), routed, base,
+                         fmt(res.median(base, mode, c, "proxy_cpu_us_per_req"), 1),
+                         fmt(res.median(routed, mode, c, "proxy_cpu_us_per_req"), 1),
+                         fmt_ratio(res.ratio(routed, base, mode, c, "proxy_cpu_us_per_req")),
+                         fmt(res.median(base, mode, c, "p50_us")),
+                         fmt(res.median(routed, mode, c, "p50_us")),
+                         fmt_ratio(res.ratio(routed, base, mode, c, "p50_us")),
+                         fmt(res.paired(routed, base, mode, c, "p50_us", lambda a, b: a - b), 0)]
+                lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def detail_table(res):
     has_nginx, has_direct = "nginx" in res.targets, "direct" in res.targets
     head = ["mode", "conns", "target", "req/s"] + (["x nginx"] if has_nginx else []) + ["p50 µs", "p99 µs", "p99.9 µs"]
@@ -205,6 +247,17 @@ def bar_checks(res, first_event, memory, cpu_at):
                     r = res.ratio(target, "gateway", mode, load, "rps")
                     if r is not None:
                         check(f"{target} {mode}: req/s @{load}c vs gateway", fmt_ratio(r), ">= 0.95x", r >= 0.95)
+    # Routing issue: routed vs the same gateway unrouted, CPU at cpu_at and p50 at the lowest connection count.
+    for routed, base in routed_pairs(res.targets):
+        for mode in res.modes:
+            r = res.ratio(routed, base, mode, cpu_at, "proxy_cpu_us_per_req")
+            if r is not None:
+                check(f"{routed} {mode}: CPU per request @{cpu_at}c vs {base}", fmt_ratio(r),
+                      f"<= {ROUTED_CPU_LIMIT:.2f}x", r <= ROUTED_CPU_LIMIT)
+            r = res.ratio(routed, base, mode, low, "p50_us")
+            if r is not None:
+                check(f"{routed} {mode}: p50 @{low}c vs {base}", fmt_ratio(r), f"<= {ROUTED_P50_LIMIT:.2f}x",
+                      r <= ROUTED_P50_LIMIT)
     direct = first_event.get(("direct",))
     for (target,), data in first_event.items():
         if target.startswith("gateway") and direct:
@@ -249,6 +302,16 @@ def main():
         p(f"#### {MODE_TITLES.get(mode, mode)}")
         p()
         for line in summary_table(res, mode, cpu_at):
+            p(line)
+        p()
+    pairs = routed_pairs(res.targets)
+    if pairs:
+        p("#### Routed vs unrouted (same gateway, same request bytes; the route's one target answers)")
+        p()
+        p(f"`x unrouted` and the p50 difference are medians of per-round values (routed ÷ or − unrouted in the "
+          f"same round, same cell). Routes: `{meta.get('routes_file', '?')}`.")
+        p()
+        for line in routed_table(res, pairs):
             p(line)
         p()
     rss = out / "rss.tsv"

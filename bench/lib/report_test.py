@@ -86,6 +86,36 @@ class ReportTest(unittest.TestCase):
         self.assertIn("run(s) had errors", text)
         self.assertIn("dropped telemetry records (28 in all", text)
 
+    def test_routed_targets_are_compared_with_their_unrouted_counterpart(self):
+        self.assertEqual(report.routed_pairs(["nginx", "gateway", "gateway-routed"]), [("gateway-routed", "gateway")])
+        self.assertEqual(report.routed_pairs(["gateway-prometheus", "gateway-routed-prometheus", "gateway-routed"]),
+                         [("gateway-routed-prometheus", "gateway-prometheus")])
+
+    def test_report_shows_routed_vs_unrouted_ratios_and_bars(self):
+        rows = []
+        # Routed CPU 1.05x and 1.15x unrouted in the two modes at 32c; p50 @1c 1.02x and 1.10x, paired per round.
+        for rnd, scale in ((1, 1.0), (2, 2.0), (3, 1.5)):
+            for mode, cpu_x, p50_x in (("nonstream", 1.05, 1.02), ("stream", 1.15, 1.10)):
+                for conns in (1, 32):
+                    rows.append(row(rnd, "nginx", mode, conns, 8000, 110 * scale, 40.0 * scale))
+                    rows.append(row(rnd, "gateway", mode, conns, 8000, 100 * scale, 40.0 * scale))
+                    rows.append(row(rnd, "gateway-routed", mode, conns, 7900, 100 * scale * p50_x,
+                                    40.0 * scale * cpu_x))
+        out = self.write(rows)
+        (out / "meta.env").write_text("cpu_at=32\ndate=test\nroutes_file=bench/gateway/routed.yaml\n")
+        text = subprocess.run([sys.executable, str(HERE / "report.py"), str(out)], check=True,
+                              capture_output=True, text=True).stdout
+        self.assertIn("#### Routed vs unrouted", text)
+        self.assertIn("`bench/gateway/routed.yaml`", text)
+        # mode, conns, routed, vs, CPU, routed CPU, x, p50, routed p50, x, difference (median of 2, 4, 3)
+        self.assertIn("| nonstream | 1 | gateway-routed | gateway | 60.0 | 63.0 | 1.05x | 150 | 153 | 1.02x | 3 |", text)
+        self.assertIn("| gateway-routed nonstream: CPU per request @32c vs gateway | 1.05x | <= 1.10x | pass |", text)
+        self.assertIn("| gateway-routed stream: CPU per request @32c vs gateway | 1.15x | <= 1.10x | **FAIL** |", text)
+        self.assertIn("| gateway-routed nonstream: p50 @1c vs gateway | 1.02x | <= 1.05x | pass |", text)
+        self.assertIn("| gateway-routed stream: p50 @1c vs gateway | 1.10x | <= 1.05x | **FAIL** |", text)
+        # ... and the vs-nginx columns of the summary for the routed target as for any other
+        self.assertIn("| gateway-routed | 153 |", text)
+
 
 if __name__ == "__main__":
     unittest.main()

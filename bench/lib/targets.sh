@@ -7,6 +7,11 @@
 #   gateway                the gateway with ENABLED_EXPORTERS=none (telemetry off)
 #   gateway-A+B            the gateway with ENABLED_EXPORTERS=A,B, e.g. gateway-prometheus,
 #                          gateway-console+prometheus (console records go to a file in the output directory)
+#   gateway-routed         the gateway as `gateway`, plus --config bench/gateway/routed.yaml (ROUTES_FILE): a
+#                          route named exactly as each model the harness sends, whose one target is the provider
+#                          (and mock) `gateway` uses, without a model of its own, so the request is routed,
+#                          forwarded byte for byte and answered at the first attempt; compared with `gateway`
+#   gateway-routed-A+B     the same with ENABLED_EXPORTERS=A,B (compared with gateway-A+B)
 #   portkey                the Portkey gateway (npm @portkey-ai/gateway, PORTKEY_JS), one node process; it finds
 #                          the upstream from the request headers x-portkey-provider / x-portkey-custom-host, so
 #                          the caller must send them (BENCH_HEADERS, see bench/race.sh)
@@ -73,14 +78,20 @@ start_nginx() {
   TARGET_LOG[$name]=$RUN_DIR/$name.out
 }
 
-# start_gateway NAME PORT UPSTREAM_PORT EXPORTERS
+# start_gateway NAME PORT UPSTREAM_PORT EXPORTERS [CONFIG_FILE]
 # A clean environment (env -i) so that nothing from the caller's shell (an exported OPENAI_API_KEY,
 # ENABLED_EXPORTERS, ...) changes what is measured; GATEWAY_ENV adds settings (space-separated NAME=VALUE).
+# CONFIG_FILE (gateway-routed*) is passed as --config; the settings stay in the environment for every target.
 start_gateway() {
-  local name=$1 port=$2 upstream=$3 exporters=$4 pid
+  local name=$1 port=$2 upstream=$3 exporters=$4 config=${5:-} pid
   [[ -x "$GATEWAY_BIN" ]] || die "GATEWAY_BIN=$GATEWAY_BIN is not an executable (build it, or set TARGETS without gateway*)"
-  local -a extra=()
+  local -a extra=() args=()
   [[ -n "${GATEWAY_ENV:-}" ]] && read -r -a extra <<<"$GATEWAY_ENV"
+  if [[ -n "$config" ]]; then
+    [[ -f "$config" ]] || die "$name: config file $config not found"
+    cp "$config" "$RUN_DIR/$name.yaml"   # the file the run used, kept with its logs
+    args=(--config "$RUN_DIR/$name.yaml")
+  fi
   TARGET_LOG[$name]=$RUN_DIR/$name.stdout
   mkdir -p "$RUN_DIR/$name.spool"   # the default (telemetry-spool/ in the working directory) would litter the caller's
   # >> (O_APPEND), so that truncating the file between measurements keeps it small instead of sparse.
@@ -91,7 +102,7 @@ start_gateway() {
     ANTHROPIC_BASE_URL="http://127.0.0.1:$upstream" \
     ENABLED_EXPORTERS="$exporters" TELEMETRY_SPOOL_DIR="$RUN_DIR/$name.spool" \
     "${extra[@]}" \
-    taskset -c "$PROXY_CPU" "$GATEWAY_BIN" >>"${TARGET_LOG[$name]}" 2>"$RUN_DIR/$name.stderr" &
+    taskset -c "$PROXY_CPU" "$GATEWAY_BIN" "${args[@]}" >>"${TARGET_LOG[$name]}" 2>"$RUN_DIR/$name.stderr" &
   pid=$!
   remember_pid "$pid"
   wait_port "$port" "$pid" || die "$name did not start; see $RUN_DIR/$name.stderr"
@@ -155,11 +166,17 @@ start_target() {
     nginx) start_nginx "$name" "$port" "$upstream" ;;
     portkey) start_portkey "$name" "$port" ;;
     gateway) start_gateway "$name" "$port" "$upstream" none ;;
+    gateway-routed | gateway-routed-*)
+      local exporters=${kind#gateway-routed}
+      exporters=${exporters#-}
+      exporters=${exporters//+/,}
+      start_gateway "$name" "$port" "$upstream" "${exporters:-none}" "$ROUTES_FILE"
+      ;;
     gateway-*)
       local exporters=${kind#gateway-}
       start_gateway "$name" "$port" "$upstream" "${exporters//+/,}"
       ;;
-    *) die "unknown target '$kind' (known: direct, nginx, portkey, gateway, gateway-EXPORTER[+EXPORTER...])" ;;
+    *) die "unknown target '$kind' (known: direct, nginx, portkey, gateway, gateway-EXPORTER[+EXPORTER...], gateway-routed, gateway-routed-EXPORTER[+EXPORTER...])" ;;
   esac
   TARGET_PORT[$name]=$port
 }

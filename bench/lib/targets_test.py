@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Tests for the gateway-routed targets: the routes file covers every model the harness sends, without renaming
+it (so the routed gateway forwards the same bytes as the unrouted one), and targets.sh starts gateway-routed*
+as the gateway with that file and the same exporters as the unrouted counterpart.
+
+Run: python3 -m unittest discover -s bench/lib -p '*_test.py'
+"""
+import pathlib
+import re
+import shutil
+import subprocess
+import unittest
+
+HERE = pathlib.Path(__file__).resolve().parent
+BENCH = HERE.parent
+ROUTES = BENCH / "gateway" / "routed.yaml"
+
+# Every file that sends a request to a target in bench/run.sh (wrk's script, the response checks, the
+# time-to-first-event and memory checkers).
+SENDERS = [BENCH / "lua" / "chat.lua", BENCH / "run.sh", HERE / "ttfb.py", HERE / "memcheck.py"]
+MODEL_IN_BODY = re.compile(r'\\?"model\\?"\s*:\s*\\?"([^"\\]+)')
+PROVIDERS_CONFIGURED = {"openai", "anthropic"}  # start_gateway sets OPENAI_* and ANTHROPIC_BASE_URL
+
+
+def parse_routes(text):
+    """The routes of routed.yaml as [(model, [target flow maps as text])]. The file keeps to one shape (a
+    '- model:' line, then a 'targets: [{...}, ...]' line), which this checks instead of parsing YAML."""
+    routes = []
+    body = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert body[0] == "routes:", body[0]
+    for line in body[1:]:
+        m = re.fullmatch(r"  - model: (\S+)", line)
+        if m:
+            routes.append((m.group(1), []))
+            continue
+        m = re.fullmatch(r"    targets: \[(.*)\]", line)
+        assert m and routes, f"unexpected line in {ROUTES.name}: {line!r}"
+        routes[-1][1].extend(re.findall(r"\{[^}]*\}", m.group(1)))
+    return routes
+
+
+class RoutesFileTest(unittest.TestCase):
+    def setUp(self):
+        self.routes = parse_routes(ROUTES.read_text())
+
+    def test_every_model_the_harness_sends_is_a_route_name(self):
+        sent = set()
+        for path in SENDERS:
+            sent.update(MODEL_IN_BODY.findall(path.read_text()))
+        self.assertIn("gpt-4o-mini", sent)
+        self.assertIn("claude-sonnet-4-5", sent)
+        names = {model for model, _ in self.routes}
+        for model in sent:
+            self.assertIn(model, names, f"{model} (sent by the harness) has no route in {ROUTES.name}")
+        self.assertFalse(any(c in name for name in names for c in "*?"), "exact names, not globs")
+
+    def test_each_route_has_one_target_that_keeps_the_clients_model(self):
+        for model, targets in self.routes:
+            self.assertEqual(len(targets), 1, model)
+            self.assertNotIn("model", targets[0], f"{model}: a target model would re-serialise the body")
+            provider = re.search(r"provider:\s*(\w+)", targets[0])
+            self.assertIsNotNone(provider, targets[0])
+            self.assertIn(provider.group(1), PROVIDERS_CONFIGURED, model)
+
+    def test_the_anthropic_model_goes_to_anthropic_and_the_openai_one_to_openai(self):
+        providers = {model: re.search(r"provider:\s*(\w+)", targets[0]).group(1) for model, targets in self.routes}
+        self.assertEqual(providers["gpt-4o-mini"], "openai")
+        self.assertEqual(providers["claude-sonnet-4-5"], "anthropic")
+
+
+@unittest.skipUnless(shutil.which("bash"), "needs bash")
+class StartTargetTest(unittest.TestCase):
+    def start(self, name):
+        """What start_target NAME passes to start_gateway (stubbed)."""
+        script = f"""
+            set -euo pipefail
+            source {HERE / "common.sh"}
+            source {HERE / "targets.sh"}
+            ROUTES_FILE=/routes.yaml
+            start_gateway() {{ echo "$*"; }}
+            start_target {name} 20000 18080
+        """
+        return subprocess.run(["bash", "-c", script], check=True, capture_output=True, text=True).stdout.strip()
+
+    def test_gateway_routed_is_the_gateway_with_the_routes_file(self):
+        self.assertEqual(self.start("gateway"), "gateway 20000 18080 none")
+        self.assertEqual(self.start("gateway-routed"), "gateway-routed 20000 18080 none /routes.yaml")
+        self.assertEqual(self.start("gateway-routed@ttfb"), "gateway-routed@ttfb 20000 18080 none /routes.yaml")
+
+    def test_gateway_routed_with_exporters_matches_its_unrouted_counterpart(self):
+        self.assertEqual(self.start("gateway-console+prometheus"), "gateway-console+prometheus 20000 18080 console,prometheus")
+        self.assertEqual(self.start("gateway-routed-console+prometheus"),
+                         "gateway-routed-console+prometheus 20000 18080 console,prometheus /routes.yaml")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -52,9 +52,12 @@ net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, ErrorType erro
   p.keep_alive = ctx.keep_alive;
   p.cors_origin = ctx.cors_origin;
   p.content_length = body.size();
-  std::vector<std::pair<std::string, std::string>> extra = ctx.gateway_headers;
-  if (e.retry_after_seconds > 0) extra.emplace_back("Retry-After", std::to_string(e.retry_after_seconds));
-  if (!extra.empty()) p.extra = &extra;
+  std::vector<std::pair<std::string, std::string>> retry_after;
+  if (e.retry_after_seconds > 0) {
+    retry_after.emplace_back("Retry-After", std::to_string(e.retry_after_seconds));
+    p.extra = &retry_after;
+  }
+  if (ctx.routed_by.attempts > 0) p.routed_by = &ctx.routed_by;
   std::string head = buildResponseHead(p);
   captureResponseBytes(ctx, body);
   ClientWrite write(ctx, head, body, BodyFraming::kContentLength, true);

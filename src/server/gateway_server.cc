@@ -69,10 +69,19 @@ std::string buildResponseHead(const ResponseHeadParams& p) {
                "\r\nx-request-id: "sv, p.request_id, "\r\n"sv);
   if (!p.cors_origin.empty())
     appendPieces(h, "Access-Control-Allow-Origin: "sv, p.cors_origin,
-                 "\r\nAccess-Control-Expose-Headers: x-request-id\r\n"sv,
+                 p.routed_by ? "\r\nAccess-Control-Expose-Headers: x-request-id, x-gateway-provider, x-gateway-model, "
+                               "x-gateway-attempts\r\n"sv
+                             : "\r\nAccess-Control-Expose-Headers: x-request-id\r\n"sv,
                  p.cors_origin != "*" ? "Vary: Origin\r\n"sv : ""sv);
   if (p.extra)
     for (const auto& [k, v] : *p.extra) appendPieces(h, k, ": "sv, v, "\r\n"sv);
+  if (p.routed_by) {
+    char attempts_digits[16];
+    std::string_view attempts(attempts_digits, std::to_chars(attempts_digits, attempts_digits + sizeof attempts_digits,
+                                                             p.routed_by->attempts).ptr);
+    appendPieces(h, "x-gateway-provider: "sv, p.routed_by->provider, "\r\nx-gateway-model: "sv, p.routed_by->model,
+                 "\r\nx-gateway-attempts: "sv, attempts, "\r\n"sv);
+  }
   appendPieces(h, p.keep_alive ? "\r\n"sv : "Connection: close\r\n\r\n"sv);
   return h;
 }

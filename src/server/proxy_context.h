@@ -106,9 +106,10 @@ struct ProxyContext {
   AttemptFailure attempt_failure;
   bool routed = false;
   std::optional<Clock::time_point> upstream_head_at;  // routed: when the response head was read
-  // x-gateway-provider, -model and -attempts of a routed request: added to
-  // every response head (relayed or gateway-made).
-  std::vector<std::pair<std::string, std::string>> gateway_headers;
+  // The target of a routed request's current attempt, named in every
+  // response head (relayed or gateway-made) by its x-gateway-* headers;
+  // attempts is 0 for a request that is not routed.
+  RoutedBy routed_by;
 
   const Settings& settings() const { return worker.shared.settings(); }
 };

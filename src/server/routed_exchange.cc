@@ -106,10 +106,7 @@ net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingCon
       if (creq.json) (*creq.json)["model"] = model;
 
       ++attempt_number;
-      ctx.gateway_headers.clear();
-      ctx.gateway_headers.emplace_back("x-gateway-provider", target.provider_name);
-      ctx.gateway_headers.emplace_back("x-gateway-model", std::string(model));
-      ctx.gateway_headers.emplace_back("x-gateway-attempts", std::to_string(attempt_number));
+      ctx.routed_by = RoutedBy{target.provider_name, creq.model, attempt_number};
       const Clock::time_point started = Clock::now();
       auto up = target.provider->prepare(creq);
       if (!up) {

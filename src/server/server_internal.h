@@ -91,6 +91,14 @@ struct Shared {
   std::atomic<std::uint64_t> inflight_body_bytes{0};
 };
 
+// The target that answered a routed request (docs/routing.md), for its
+// x-gateway-provider, x-gateway-model and x-gateway-attempts headers.
+struct RoutedBy {
+  std::string_view provider;
+  std::string_view model;
+  int attempts = 0;  // the answering one included
+};
+
 // What the session needs to write a response head.
 struct ResponseHeadParams {
   int status = 200;
@@ -100,6 +108,7 @@ struct ResponseHeadParams {
   bool keep_alive = true;
   std::string_view cors_origin;  // "" = no CORS headers
   const std::vector<std::pair<std::string, std::string>>* extra = nullptr;
+  const RoutedBy* routed_by = nullptr;  // a routed request's answer
 };
 
 // Serialises a response status line and headers (ends with the blank line).

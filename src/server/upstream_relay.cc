@@ -245,10 +245,12 @@ void UpstreamRelay<Stream>::startHandler() {
       iequals(trim(std::string_view(chead.content_type).substr(0, chead.content_type.find(';'))), "text/event-stream");
 
   forwardableHeaders(parser_, chead.passthrough_bytes, operator_secrets_, forwarded_headers_);
-  if (!ctx_.gateway_headers.empty()) {
+  if (ctx_.routed_by.attempts > 0) {
     // The gateway's own say which target answered, never an upstream's.
-    std::erase_if(forwarded_headers_, [](const auto& h) { return h.first.size() >= 10 && iequals(std::string_view(h.first).substr(0, 10), "x-gateway-"); });
-    forwarded_headers_.insert(forwarded_headers_.end(), ctx_.gateway_headers.begin(), ctx_.gateway_headers.end());
+    std::erase_if(forwarded_headers_, [](const auto& h) {
+      return h.first.size() >= 10 && iequals(std::string_view(h.first).substr(0, 10), "x-gateway-");
+    });
+    head_params_.routed_by = &ctx_.routed_by;
   }
   head_params_.status = chead.status;
   head_params_.content_type = chead.content_type;

@@ -37,6 +37,22 @@ TEST(ResponseHead, ChunkedStreamWithCorsExtraHeadersAndClose) {
             "x-ratelimit-remaining: 9\r\nRetry-After: 3\r\nConnection: close\r\n\r\n");
 }
 
+TEST(ResponseHead, ARoutedAnswerNamesItsTargetAndExposesTheHeaders) {
+  RoutedBy routed{"anthropic", "claude-sonnet-4-5", 3};
+  ResponseHeadParams p;
+  p.status = 200;
+  p.content_type = "application/json";
+  p.content_length = 2;
+  p.request_id = "r";
+  p.cors_origin = "*";
+  p.routed_by = &routed;
+  EXPECT_EQ(buildResponseHead(p),
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nx-request-id: r\r\n"
+            "Access-Control-Allow-Origin: *\r\n"
+            "Access-Control-Expose-Headers: x-request-id, x-gateway-provider, x-gateway-model, x-gateway-attempts\r\n"
+            "x-gateway-provider: anthropic\r\nx-gateway-model: claude-sonnet-4-5\r\nx-gateway-attempts: 3\r\n\r\n");
+}
+
 TEST(ResponseHead, NoTypeAnyOriginAndAnUnknownStatus) {
   ResponseHeadParams p;
   p.status = 520;

@@ -124,6 +124,7 @@ class ExchangeGuards final : WorkerTimers::Entry {
       if (wec || ec) {
         c->client_gone = true;
         if (c->upstream) c->upstream->close();
+        if (c->retry_wait) c->retry_wait->cancel();
         // A write to the client that is stuck (the peer stopped reading
         // and left) ends now too.
         boost::system::error_code cec;

@@ -15,6 +15,7 @@
 #include "server/server_internal.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
@@ -104,12 +105,16 @@ struct ProxyContext {
   // client; null for the last attempt and for requests not routed.
   const routing::RetryPolicy* retry = nullptr;
   AttemptFailure attempt_failure;
-  bool routed = false;
-  std::optional<Clock::time_point> upstream_head_at;  // routed: when the response head was read
+  // A routed request's current target: its time to the response head is
+  // recorded as soon as the head is read (lowest_latency).
+  const routing::Target* routed_target = nullptr;
   // The target of a routed request's current attempt, named in every
   // response head (relayed or gateway-made) by its x-gateway-* headers;
   // attempts is 0 for a request that is not routed.
   RoutedBy routed_by;
+  // The wait before a routed request's next attempt, while it runs: the
+  // client watch (ExchangeGuards) cancels it when the client leaves.
+  net::steady_timer* retry_wait = nullptr;
 
   const Settings& settings() const { return worker.shared.settings(); }
 };

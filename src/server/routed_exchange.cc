@@ -5,6 +5,7 @@
 // with ExchangeEnd::kRetryable instead of answering the client when it
 // fails on a condition of the route's retry list; nothing reaches the
 // client before the attempt that answers, so a stream is never repeated.
+#include "common/strings.h"
 #include "providers/provider_registry.h"
 #include "routing/routing_config.h"
 #include "server/exchange_guards.h"
@@ -20,6 +21,35 @@
 namespace gw::server {
 
 namespace {
+
+// The client's headers but its provider credentials. A routed request
+// spends the targets' own keys: a key the client sent for one provider
+// must not reach another one the route falls back to (nor a virtual key
+// any provider).
+class WithoutClientCredentials final : public HeaderLookup {
+ public:
+  explicit WithoutClientCredentials(const HeaderLookup& headers) : headers_(headers) {}
+  std::optional<std::string_view> get(std::string_view name) const override {
+    return isCredential(name) ? std::nullopt : headers_.get(name);
+  }
+  void forEach(const std::function<void(std::string_view, std::string_view)>& visit) const override {
+    headers_.forEach([&](std::string_view name, std::string_view value) {
+      if (!isCredential(name)) visit(name, value);
+    });
+  }
+
+ private:
+  static bool isCredential(std::string_view name) {
+    static constexpr std::string_view kNames[] = {"authorization",         "x-api-key",
+                                                  "api-key",               "x-goog-api-key",
+                                                  "x-aws-access-key-id",   "x-aws-secret-access-key",
+                                                  "x-aws-session-token"};
+    for (std::string_view n : kNames)
+      if (iequals(name, n)) return true;
+    return false;
+  }
+  const HeaderLookup& headers_;
+};
 
 double secondsBetween(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
@@ -57,7 +87,6 @@ net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingCon
                                     const routing::Route& route, ClientRequest& creq, std::string_view requested_model,
                                     boost::json::object& json, boost::json::monotonic_resource& json_memory) {
   RequestRecord& rec = *ctx.record;
-  ctx.routed = true;
   rec.route = route.model;
   const bool messages_api = isMessagesApiPath(creq.path);
   auto plan = routing::planAttempts(route, Clock::now(), ctx.worker.rng, [messages_api](const routing::Target& t) {
@@ -72,6 +101,8 @@ net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingCon
     co_return;
   }
 
+  WithoutClientCredentials headers(*creq.headers);
+  creq.headers = &headers;
   ExchangeGuards guards(ctx);
   bool parsed = false;
   int attempt_number = 0;
@@ -125,14 +156,12 @@ net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingCon
 
       ctx.retry = last ? nullptr : &policy;
       ctx.attempt_failure = AttemptFailure{};
-      ctx.upstream_head_at.reset();
+      ctx.routed_target = &target;
       if (attempt_number > 1) guards.restart();
       target.stats->in_flight.fetch_add(1, std::memory_order_relaxed);
       const ExchangeEnd end = co_await exchange(ctx, *target.provider, creq, *up);
       target.stats->in_flight.fetch_sub(1, std::memory_order_relaxed);
       const Clock::time_point now = Clock::now();
-      if (ctx.upstream_head_at && rec.upstream_sent)
-        routing::recordTimeToFirstByte(target, *ctx.upstream_head_at - *rec.upstream_sent);
       auto countCooldown = [&](const routing::Target& t) { config.countCooldown(t, requested_model); };
 
       if (end == ExchangeEnd::kAnswered) {
@@ -156,8 +185,11 @@ net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingCon
         delay = std::max<Clock::duration>(delay, *asked);
       }
       if (delay > Clock::duration::zero()) {
+        // The guards' client watch cancels the wait when the client leaves.
         net::steady_timer timer(ctx.worker.io, delay);
+        ctx.retry_wait = &timer;
         co_await timer.async_wait(kAsTuple);
+        ctx.retry_wait = nullptr;
       }
       if (ctx.client_gone) co_return;
     }

@@ -68,7 +68,8 @@ net::awaitable<AttemptEnd> UpstreamRelay<Stream>::run(std::string_view request_h
     co_await sendError(ctx_, e, errorTypeFor(e));
     co_return AttemptEnd::kDone;
   }
-  if (ctx_.routed) ctx_.upstream_head_at = Clock::now();
+  if (ctx_.routed_target && record_.upstream_sent)
+    routing::recordTimeToFirstByte(*ctx_.routed_target, Clock::now() - *record_.upstream_sent);
 
   // 3. What the head decides.
   if (ctx_.retry && retryableStatus()) co_return AttemptEnd::kRetryable;

@@ -414,10 +414,9 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   meta["provider_error_count"] = provider_error ? 1 : 0;
   f.provider_error_type = setOptionalString(meta["provider_error_type"], provider_error_type);
   f.provider_request_id = setOptionalString(meta["provider_request_id"], in.provider_request_id);
-  if (in.route.empty()) {
-    meta["route"] = nullptr;
-    meta["attempts"] = nullptr;
-  } else {
+  // Routed requests only: the record of any other request keeps the
+  // shape docs/records.md gives, member for member.
+  if (!in.route.empty()) {
     meta["route"] = std::string_view(in.route);
     f.route = in.route;
     json::array attempts(sp);

@@ -103,7 +103,7 @@ void expectShape(const json::object& r) {
                                             "status", "path", "method", "request_size", "response_size",
                                             "provider_latency", "status_code", "provider_status_code", "error_count",
                                             "error_type", "provider_error_count", "provider_error_type",
-                                            "provider_request_id", "route", "attempts"}));
+                                            "provider_request_id"}));
 }
 
 TEST(RecordBuilder, ARoutedRequestListsItsRouteAndEveryAttempt) {

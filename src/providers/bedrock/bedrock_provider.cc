@@ -293,7 +293,8 @@ std::unique_ptr<ResponseHandler> BedrockProvider::respond(const ClientRequest& r
 
   if (r.stream)
     return std::make_unique<TranslatedStreamHandler<StreamTranslator>>(
-        capture_budget, "chatcmpl-" + newRequestId(), std::move(model), r.client_wants_usage, openai_chat::unixNow());
+        capture_budget, "chatcmpl-" + newRequestId(), std::move(model), r.client_wants_usage, openai_chat::unixNow(),
+        secretsFor(r, config_));
   return std::make_unique<BufferedResponseHandler>(
       status, [model](std::string_view body, ResponseObservation& obs, std::string& out) -> Status {
         auto translated =

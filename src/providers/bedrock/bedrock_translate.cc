@@ -1,5 +1,7 @@
 #include "providers/bedrock/bedrock_translate.h"
 
+#include "common/strings.h"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -171,8 +173,9 @@ std::string translateError(int status, std::string_view error_type_header, std::
 }
 
 StreamTranslator::StreamTranslator(ResponseObservation& obs, std::size_t capture_budget, std::string id,
-                                   std::string model, bool client_wants_usage, std::int64_t created)
-    : obs_(obs), writer_(obs, capture_budget), client_wants_usage_(client_wants_usage) {
+                                   std::string model, bool client_wants_usage, std::int64_t created,
+                                   std::vector<std::string> secrets)
+    : obs_(obs), writer_(obs, capture_budget), client_wants_usage_(client_wants_usage), secrets_(std::move(secrets)) {
   writer_.setId(std::move(id));
   obs_.response_model = model;
   writer_.setModel(std::move(model));
@@ -190,7 +193,8 @@ Status StreamTranslator::onMessage(const eventstream::Message& m, std::string& o
   auto message = readStreamMessage(m);
   if (!message) return message.error();
   if (message->error) {
-    const StreamError& e = *message->error;
+    StreamError& e = *message->error;
+    redactSecrets(e.message, secrets_);
     obs_.provider_error_type = e.type;
     obs_.provider_error_message = e.message;
     writer_.error(Error(502, streamErrorType(e.type), e.type, e.message), out);

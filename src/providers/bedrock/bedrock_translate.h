@@ -37,8 +37,10 @@ class StreamTranslator {
  public:
   static constexpr std::size_t kMaxBlocks = 4096;
 
+  // `secrets`: the credentials the request was signed with, masked in an
+  // exception message that echoes one.
   StreamTranslator(ResponseObservation& obs, std::size_t capture_budget, std::string id, std::string model,
-                   bool client_wants_usage, std::int64_t created);
+                   bool client_wants_usage, std::int64_t created, std::vector<std::string> secrets = {});
 
   Status feed(std::string_view bytes, std::string& out);
   // The upstream ended; an Error when it ended mid-message or before messageStop.
@@ -59,6 +61,7 @@ class StreamTranslator {
   bool stopped_ = false;       // messageStop seen
   bool have_metadata_ = false; // metadata (usage) seen
   bool ended_ = false;         // [DONE] or an error event written
+  std::vector<std::string> secrets_;
 };
 
 }  // namespace gw::providers::bedrock

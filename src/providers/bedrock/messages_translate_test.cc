@@ -711,6 +711,19 @@ TEST(MessagesStream, SecretsInAnExceptionMessageAreMasked) {
   EXPECT_EQ(obs.provider_error_message->find("SessionTok3n"), std::string::npos);
 }
 
+TEST(ChatStream, SecretsInAnExceptionMessageAreMasked) {
+  // The chat path's translator masks what the Messages one does.
+  ResponseObservation obs;
+  StreamTranslator t(obs, 1 << 20, "chatcmpl-1", "model", false, 0, {"SessionTok3n-XYZ"});
+  std::string out;
+  auto st = t.feed(converseStream("{\"exception:throttlingException\":{\"message\":\"slow down SessionTok3n-XYZ\"}}\n"), out);
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(out.find("SessionTok3n"), std::string::npos) << out;
+  EXPECT_NE(out.find("[REDACTED]"), std::string::npos) << out;
+  ASSERT_TRUE(obs.provider_error_message);
+  EXPECT_EQ(obs.provider_error_message->find("SessionTok3n"), std::string::npos);
+}
+
 TEST(MessagesStream, ExceptionHeadersThatAreNotUtf8StillMakeJson) {
   // Header values are any bytes; the error event and the record are JSON.
   std::string upstream = testing::encodeEventStreamMessage(

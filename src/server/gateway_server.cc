@@ -328,12 +328,15 @@ void GatewayServer::shutdown(std::chrono::milliseconds grace) {
   while (impl_->shared.in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   // 3. Close every connection that is left (idle keep-alive ones, and
-  //    requests past the grace period) and the idle upstream connections.
+  //    requests past the grace period) and the idle upstream connections,
+  //    and stop the worker's timer (its pending wait would keep the loop
+  //    running until the next limit falls due).
   for (auto& w : impl_->workers)
     net::post(w->io, [wp = w.get()] {
       boost::system::error_code ec;
       for (auto* sock : wp->sockets) sock->close(ec);
       wp->pool->closeIdle();
+      wp->worker_timers.stop();
     });
   // 4. Workers exit when their last operation finishes; bound the wait.
   auto stop_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);

@@ -86,8 +86,19 @@ class WorkerTimers {
   // Lanes are registered once, before use, and outlive the timers' use.
   void registerLane(Lane& lane) { lanes_.push_back(&lane); }
 
+  // At shutdown, once the worker's connections are closed: the timer is
+  // cancelled and never set again, so that a pending wait (for an entry
+  // long removed, or a limit that no longer matters) does not keep the
+  // worker's event loop running. Entries added afterwards never expire.
+  void stop() {
+    stopped_ = true;
+    armed_ = false;
+    timer_.cancel();
+  }
+
  private:
   void armFor(Clock::time_point due) {
+    if (stopped_) return;
     if (armed_ && armed_for_ <= due) return;
     armed_ = true;
     armed_for_ = due;
@@ -116,6 +127,7 @@ class WorkerTimers {
 
   boost::asio::steady_timer timer_;
   bool armed_ = false;
+  bool stopped_ = false;
   Clock::time_point armed_for_{};
   std::vector<Lane*> lanes_;
 };

@@ -109,5 +109,27 @@ TEST(WorkerTimers, TheTimerIsSetAgainAfterItWentIdle) {
   EXPECT_EQ(log, (std::vector<int>{1, 2, 3}));
 }
 
+TEST(WorkerTimers, StoppedTimersLetTheEventLoopEnd) {
+  // An entry removed before its (long) delay leaves the timer's wait
+  // pending; stop() ends it at once, so io.run() returns at once.
+  boost::asio::io_context io;
+  WorkerTimers timers(io);
+  WorkerTimers::Lane lane(timers, 10s);
+  timers.registerLane(lane);
+  std::vector<int> log;
+  Recorded r;
+  r.log = &log;
+  r.on_due = &record;
+  lane.add(r, Clock::now());
+  WorkerTimers::Lane::remove(r, lane);
+  timers.stop();
+  lane.add(r, Clock::now());  // after stop(): never due
+  const auto started = Clock::now();
+  io.run();
+  EXPECT_LT(Clock::now() - started, 1s);
+  EXPECT_TRUE(log.empty());
+  WorkerTimers::Lane::remove(r, lane);
+}
+
 }  // namespace
 }  // namespace gw::server

@@ -433,3 +433,23 @@ write("content_decoder", "deflate-gzip", control(5, 4, 1) + gz(deflate(chat, 15)
 write("content_decoder", "br-deflate", control(6, 5, 2) + deflate(br(stream), -15))
 write("content_decoder", "header-list", control(7, 4, 2) + lp(b"Identity , GZip") + gz(chat))
 write("content_decoder", "header-unknown", control(7, 4, 2) + lp(b"zstd") + b"\x28\xb5\x2f\xfd")
+
+
+# fuzz_redis: control byte 0 and a REDIS_URL; 1, piece sizes (length-prefixed)
+# and a reply stream; 2 and length-prefixed command arguments.
+for name, url in [("plain", b"redis://localhost"), ("full", b"rediss://app:s3cret@cache.internal:6380/3"),
+                  ("password-only", b"redis://:p%40ss@10.0.0.5:6379/0"), ("ipv6", b"redis://[::1]:6390/2"),
+                  ("query", b"redis://h/0?ssl_cert_reqs=none"), ("user-no-password", b"redis://u@h"),
+                  ("bad-port", b"redis://u:secret-pw@h:99999"), ("bad-db", b"redis://h/x")]:
+    write("redis", "url-" + name, b"\x00" + url)
+resp = (b"+OK\r\n-ERR wrong type\r\n:-42\r\n$5\r\nhe\x00lo\r\n$0\r\n\r\n$-1\r\n*-1\r\n*0\r\n"
+        b"*3\r\n:1\r\n*2\r\n+a\r\n$-1\r\n-NOSCRIPT No matching script\r\n")
+write("redis", "replies", b"\x01" + lp(b"\x01\x05\x02\x40") + resp)
+write("redis", "replies-bytewise", b"\x05" + lp(b"\x00") + resp)
+write("redis", "deep", b"\x01" + lp(b"") + b"*1\r\n" * 8 + b":1\r\n")
+write("redis", "huge-array", b"\x01" + lp(b"") + b"*2147483647\r\n")
+write("redis", "huge-bulk", b"\x01" + lp(b"\x10") + b"$1000000000\r\n" + b"x" * 600)
+write("redis", "eval-reply", b"\x01" + lp(b"\x03") + b"*2\r\n:12\r\n$2\r\n60\r\n:5\r\n")
+write("redis", "resp3", b"\x01" + lp(b"") + b"%1\r\n+a\r\n+b\r\n")
+write("redis", "garbage", b"\x01" + lp(b"") + b"+PONG\r\nhello\r\n")
+write("redis", "command", b"\x02" + lp(b"EVALSHA") + lp(b"0" * 40) + lp(b"1") + lp(b"key") + lp(b"a\r\nb\x00"))

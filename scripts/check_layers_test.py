@@ -48,6 +48,13 @@ class CheckLayersTest(unittest.TestCase):
         self.assertViolation({"src/common/b.cc": '#include "server/s.h"\n'},
                              'src/common/b.cc:1: layer common includes "server/s.h" of the higher layer server')
 
+    def test_the_state_layer_sits_between_upstream_and_providers(self):
+        code, out = run({**CLEAN, "src/state/r.cc": '#include "upstream/u.h"\n',
+                         "src/providers/x/y.cc": '#include "state/r.h"\n'})
+        self.assertEqual(code, 0, out)
+        self.assertViolation({"src/upstream/u.cc": '#include "state/r.h"\n'},
+                             'src/upstream/u.cc:1: layer upstream includes "state/r.h" of the higher layer state')
+
     def test_a_provider_folder_including_another(self):
         self.assertViolation({"src/providers/y/y.cc": '#include "providers/x/x.h"\n'},
                              'providers folder y includes "providers/x/x.h" of the folder x')

@@ -13,10 +13,11 @@ PACKAGES=(
   # libraries
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev zlib1g-dev libbrotli-dev libgoogle-perftools-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libpq-dev
+  libhiredis-dev
   protobuf-compiler libprotobuf-dev
   # tests
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql prometheus ca-certificates curl python3-protobuf python3-brotli
+  postgresql prometheus redis-server ca-certificates curl python3-protobuf python3-brotli
   # load harness
   nginx-light libnginx-mod-http-echo wrk util-linux
 )
@@ -34,7 +35,8 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The Debian packages start services we do not want running in the background.
-for svc in nginx prometheus postgresql; do
+# The Debian packages start services we do not want running in the background
+# (the tests start their own servers, on loopback ports of their choosing).
+for svc in nginx prometheus postgresql redis-server; do
   $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done

@@ -63,6 +63,7 @@ dict_for() {
   case "$1" in
     fuzz_http_request) echo fuzz/dict/http_request.dict ;;
     fuzz_config) echo fuzz/dict/config.dict ;;
+    fuzz_redis) echo fuzz/dict/redis.dict ;;
     fuzz_event_stream_decoder | fuzz_content_decoder) echo "" ;;
     *) echo fuzz/dict/json.dict ;;
   esac

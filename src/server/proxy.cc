@@ -170,7 +170,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   if (facts.model && !routing->routes.empty() && !headers.get("x-provider"))
     route_of_model = routing->routes.match(*facts.model);
   if (route_of_model) {
-    co_await routedExchange(ctx, *routing, *route_of_model, creq, *facts.model, json, json_memory);
+    co_await routedExchange(ctx, *routing, *route_of_model, creq, *facts.model, default_provider, json, json_memory);
     co_return completeRequest(ctx, keep_bodies, finish);
   }
 

@@ -241,9 +241,13 @@ net::awaitable<ExchangeEnd> exchange(ProxyContext& ctx, const Provider& provider
 // its attempts, each an exchange() with one target, until one answers the
 // client. `creq` has everything but what depends on the target (model,
 // config, body_rewritten, json); `requested_model` is the client's;
-// `json` is filled from `json_memory` when a target needs the body's tree.
+// `home_provider` the provider the request would go to without routes
+// (DEFAULT_PROVIDER, or anthropic for the Messages API), the only one the
+// client's credentials may reach; `json` is filled from `json_memory` when
+// a target needs the body's tree.
 net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingConfig& config,
                                     const routing::Route& route, ClientRequest& creq, std::string_view requested_model,
-                                    boost::json::object& json, boost::json::monotonic_resource& json_memory);
+                                    std::string_view home_provider, boost::json::object& json,
+                                    boost::json::monotonic_resource& json_memory);
 
 }  // namespace gw::server

@@ -22,10 +22,8 @@ namespace gw::server {
 
 namespace {
 
-// The client's headers but its provider credentials. A routed request
-// spends the targets' own keys: a key the client sent for one provider
-// must not reach another one the route falls back to (nor a virtual key
-// any provider).
+// The client's headers but its provider credentials: what a target gets
+// unless it is the client's home provider (see routedExchange).
 class WithoutClientCredentials final : public HeaderLookup {
  public:
   explicit WithoutClientCredentials(const HeaderLookup& headers) : headers_(headers) {}
@@ -85,7 +83,8 @@ Error everyTargetFailed(const routing::Route& route, const AttemptFailure& last,
 
 net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingConfig& config,
                                     const routing::Route& route, ClientRequest& creq, std::string_view requested_model,
-                                    boost::json::object& json, boost::json::monotonic_resource& json_memory) {
+                                    std::string_view home_provider, boost::json::object& json,
+                                    boost::json::monotonic_resource& json_memory) {
   RequestRecord& rec = *ctx.record;
   rec.route = route.model;
   const bool messages_api = isMessagesApiPath(creq.path);
@@ -101,8 +100,14 @@ net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingCon
     co_return;
   }
 
-  WithoutClientCredentials headers(*creq.headers);
-  creq.headers = &headers;
+  // The client's credentials are meant for its home provider (the one the
+  // request reaches without routes): a target of that provider without a
+  // key of its own (api_key_env) gets them, as an unrouted request would;
+  // any other target spends its own key and sees none of them, so that a
+  // key the client holds for one provider never travels to another one
+  // the route falls back to.
+  const HeaderLookup& client_headers = *creq.headers;
+  const WithoutClientCredentials without_credentials(client_headers);
   ExchangeGuards guards(ctx);
   bool parsed = false;
   int attempt_number = 0;
@@ -115,6 +120,8 @@ net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingCon
       const std::string_view model = target.modelFor(requested_model);
       creq.model.assign(model);
       creq.config = target.config;
+      creq.headers = target.provider_name == home_provider && !target.own_key ? &client_headers
+                                                                              : &without_credentials;
       creq.body_rewritten = model != requested_model;
       rec.provider = target.provider_name;
       if (ctx.observed) rec.pricing_provider = target.config->pricing_provider;

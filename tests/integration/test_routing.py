@@ -1101,10 +1101,29 @@ class BypassTest(RoutingTestCase):
                 self.assertEqual(record(gw, "glob-" + model)["attributes"]["metadata"].get("route"), route)
 
 
-    def test_12d_a_routed_request_spends_the_targets_keys_never_the_clients(self):
+    def test_12d_the_clients_keys_reach_only_its_home_provider(self):
+        """The client's credentials are meant for the provider its request
+        reaches without routes (DEFAULT_PROVIDER): a target of that provider
+        without a key of its own gets them, as an unrouted request would;
+        every other target spends its own key and sees none of them."""
+        t1, t2 = self.targets("503", "ok")
+        gw = self.gateway([t1, t2], """
+  - model: smart
+    strategy: ordered
+    targets: [{provider: t1}, {provider: t2}]
+    retry: {attempts: 1}
+""", env={"DEFAULT_PROVIDER": "t1"})
+        status, hdrs, payload, _ = self.send(gw, "home", headers={"Authorization": "Bearer sk-client-home-0001"})
+        self.assertEqual(status, 200, payload)
+        self.assertEqual(hdrs["x-gateway-provider"], "t2")
+        self.assertEqual(t1.headers[0].get("authorization"), "Bearer sk-client-home-0001", "the home provider")
+        self.assertNotIn("sk-client-home-0001", json.dumps(t2.headers), "another provider")
+
+    def test_12e_a_routed_request_spends_the_targets_keys_never_the_clients(self):
         """A key the client sent for one provider must not reach another
-        one the route falls back to: a routed request sends each target its
-        own key (its provider's, or api_key_env), and none of the client's
+        one the route falls back to: a target that is not the client's home
+        provider (here DEFAULT_PROVIDER is openai, in no route) gets its own
+        key (its provider's, or api_key_env), and none of the client's
         credential headers."""
         anthropic = MockUpstream()
         self.addCleanup(anthropic.stop)

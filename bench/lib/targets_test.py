@@ -71,7 +71,8 @@ class RoutesFileTest(unittest.TestCase):
 @unittest.skipUnless(shutil.which("bash"), "needs bash")
 class StartTargetTest(unittest.TestCase):
     def start(self, name):
-        """What start_target NAME passes to start_gateway (stubbed)."""
+        """What start_target NAME passes to start_gateway, which the script
+        replaces by an echo of its arguments."""
         script = f"""
             set -euo pipefail
             source {HERE / "common.sh"}

@@ -8,6 +8,7 @@
 #include "gw/config_source.h"
 #include "providers/provider_registry.h"
 #include "routing/routing_config.h"
+#include "telemetry/pricing.h"
 
 #include <gtest/gtest.h>
 
@@ -34,8 +35,8 @@ std::string parseError(const std::string& yaml) {
   return file ? std::string("(no error)") : file.error().message;
 }
 
-// A routing snapshot of `yaml` (routes and providers) on kEnv; the known
-// models are "gpt-4o" and "gpt-4o-mini".
+// A routing snapshot of `yaml` (routes and providers) on kEnv, as
+// start-up makes it; the price table knows "gpt-4o" and "gpt-4o-mini".
 Result<std::shared_ptr<const RoutingConfig>> load(const std::string& yaml,
                                                   std::map<std::string, std::string> env = kEnv) {
   auto file = ConfigSource::parseYaml(yaml);
@@ -43,14 +44,10 @@ Result<std::shared_ptr<const RoutingConfig>> load(const std::string& yaml,
   ConfigSource source(env, file->values, file->providers, file->routes);
   ProviderRegistry registrations;
   registerBuiltinProviders(registrations);
-  auto config = std::make_shared<RoutingConfig>();
-  config->providers = registrations.withRegistrationsOnly();
-  if (auto st = config->providers.create(source, "openai"); !st) return st.error();
-  auto known = [](const std::function<bool(std::string_view)>& m) { return m("gpt-4o") || m("gpt-4o-mini"); };
-  auto routes = RouteTable::build(source.routes(), config->providers, source, known);
-  if (!routes) return routes.error();
-  config->routes = std::move(*routes);
-  return std::shared_ptr<const RoutingConfig>(config);
+  static const PricingTable pricing = *PricingTable::parse(R"({
+    "gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": 2.5e-6, "output_cost_per_token": 1e-5},
+    "gpt-4o-mini": {"litellm_provider": "openai", "input_cost_per_token": 1.5e-7, "output_cost_per_token": 6e-7}})");
+  return loadRoutingConfig(registrations, source, "openai", &pricing, nullptr);
 }
 
 std::string loadError(const std::string& yaml, std::map<std::string, std::string> env = kEnv) {

@@ -367,15 +367,12 @@ TEST(RedisClient, NoServerAtAll) {
 
 TEST(RedisClient, Tls) {
   auto pki = exporters::testing::TestPki::generate({"IP:127.0.0.1", "DNS:localhost"});
-  std::unique_ptr<RedisServer> server;
-  try {
-    server = std::make_unique<RedisServer>(
-        std::vector<std::string>{"--tls-cert-file", pki.cert_file, "--tls-key-file", pki.key_file, "--tls-ca-cert-file",
-                                 pki.ca_file, "--tls-auth-clients", "no"},
-        0, true);
-  } catch (const std::exception& e) {
-    GTEST_SKIP() << "redis-server without TLS support? " << e.what();
-  }
+  // Debian 12's redis-server is built with TLS: a server that does not
+  // start is a failure, not a reason to skip.
+  auto server = std::make_unique<RedisServer>(
+      std::vector<std::string>{"--tls-cert-file", pki.cert_file, "--tls-key-file", pki.key_file, "--tls-ca-cert-file",
+                               pki.ca_file, "--tls-auth-clients", "no"},
+      0, true);
   net::io_context io;
   auto trusting = upstream::makeClientTlsContext(pki.ca_file);
   ASSERT_TRUE(trusting);

@@ -5,6 +5,7 @@
 #include "common/openai_usage.h"
 #include "common/sse_parser.h"
 #include "common/strings.h"
+#include "providers/common/openai_passthrough.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -16,6 +17,8 @@ namespace {
 // Largest event accepted: Anthropic's are a few hundred bytes; a tool
 // input or a citation may be larger, never this large.
 constexpr std::size_t kMaxEventBytes = 4u << 20;
+// Largest error body accepted.
+constexpr std::size_t kMaxErrorBodyBytes = 1u << 20;
 
 // The error an Anthropic error body or error event describes: its
 // error.type and error.message, when it has them.
@@ -113,80 +116,31 @@ class MessagesStreamHandler final : public ResponseHandler {
   CompleteEventRelay relay_;
 };
 
-// A JSON answer (a message, a token count, a batch): relayed unchanged.
-// The proxy reads a message's usage from the body it captured.
-class MessagesBodyHandler final : public ResponseHandler {
- public:
-  MessagesBodyHandler(const UpstreamResponseHead& h, bool own_usage) {
-    obs_.api = ResponseApi::kMessages;
-    obs_.own_usage = own_usage;
-    head_.status = h.status;
-    head_.content_type = std::string(h.content_type);
-    head_.framing = Framing::kRelay;
-    head_.passthrough_bytes = true;
-  }
-  const ClientResponseHead& head() const override { return head_; }
-  Status onBody(std::string_view in, std::string& out) override {
-    out.append(in);
-    return ok();
-  }
-  Status onEnd(std::string&) override { return ok(); }
-  void onUpstreamFailure(const Error&, std::string&) override {}
-  ResponseObservation& observation() override { return obs_; }
-
- private:
-  ClientResponseHead head_;
-  ResponseObservation obs_;
-};
-
-// An error answer: Anthropic's own error body, read whole (errors are
-// small) so that a key the upstream echoes is redacted before the client
-// or the record sees it.
-class MessagesErrorHandler final : public ResponseHandler {
- public:
-  // Largest error body accepted.
-  static constexpr std::size_t kMaxBodyBytes = 1u << 20;
-
-  MessagesErrorHandler(const UpstreamResponseHead& h, std::vector<std::string> secrets)
-      : secrets_(std::move(secrets)) {
-    obs_.api = ResponseApi::kMessages;
-    head_.status = h.status;
-    head_.content_type = std::string(h.content_type);
-    head_.framing = Framing::kBuffered;
-    head_.passthrough_bytes = true;  // the upstream's headers (retry-after, request-id) still apply
-  }
-  const ClientResponseHead& head() const override { return head_; }
-  Status onBody(std::string_view in, std::string& out) override {
-    // Framing::kBuffered: `in` is the whole body, so no secret is split.
-    if (in.size() > kMaxBodyBytes)
-      return Error::badGateway("upstream_response_too_large", "the upstream error body is too large");
-    std::string body(in);
-    redactSecrets(body, secrets_);
-    readError(body, obs_);
-    if (!obs_.provider_error_type) obs_.provider_error_type = "http_" + std::to_string(head_.status);
-    out.append(body);
-    return ok();
-  }
-  Status onEnd(std::string&) override { return ok(); }
-  void onUpstreamFailure(const Error&, std::string&) override {}
-  ResponseObservation& observation() override { return obs_; }
-
- private:
-  std::vector<std::string> secrets_;
-  ClientResponseHead head_;
-  ResponseObservation obs_;
-};
-
 }  // namespace
 
 bool isMessagesApiPath(std::string_view path) { return path == "/v1/messages" || path.starts_with("/v1/messages/"); }
 
 std::unique_ptr<ResponseHandler> respondToMessages(const UpstreamResponseHead& h, bool observed, bool own_usage,
                                                    std::size_t capture_budget, std::vector<std::string> secrets) {
-  if (h.status >= 300) return std::make_unique<MessagesErrorHandler>(h, std::move(secrets));
+  if (h.status >= 300) {
+    // Anthropic's own error body, read whole (errors are small) so that a
+    // key the upstream echoes is redacted before the client or the record
+    // sees it.
+    openai_passthrough::ErrorRelay errors;
+    errors.secrets = std::move(secrets);
+    errors.api = ResponseApi::kMessages;
+    errors.max_body_bytes = kMaxErrorBodyBytes;
+    errors.rewrite = [](int status, std::string& body, ResponseObservation& obs) {
+      readError(body, obs);
+      if (!obs.provider_error_type) obs.provider_error_type = "http_" + std::to_string(status);
+    };
+    return openai_passthrough::makeErrorPassthrough(h, std::move(errors));
+  }
   if (iequals(trim(h.content_type.substr(0, h.content_type.find(';'))), "text/event-stream"))
     return std::make_unique<MessagesStreamHandler>(h, observed, own_usage, capture_budget);
-  return std::make_unique<MessagesBodyHandler>(h, own_usage);
+  // A JSON answer (a message, a token count, a batch): relayed unchanged;
+  // the proxy reads a message's usage from the body it captured.
+  return openai_passthrough::makeBodyPassthrough(h, ResponseApi::kMessages, own_usage);
 }
 
 }  // namespace gw::providers::anthropic

@@ -1,7 +1,5 @@
 #include "providers/bedrock/bedrock_translate.h"
 
-#include "common/strings.h"
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -194,9 +192,7 @@ Status StreamTranslator::onMessage(const eventstream::Message& m, std::string& o
   if (!message) return message.error();
   if (message->error) {
     StreamError& e = *message->error;
-    redactSecrets(e.message, secrets_);
-    obs_.provider_error_type = e.type;
-    obs_.provider_error_message = e.message;
+    observeStreamError(e, secrets_, obs_);
     writer_.error(Error(502, streamErrorType(e.type), e.type, e.message), out);
     ended_ = true;
     return ok();

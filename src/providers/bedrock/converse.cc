@@ -47,6 +47,12 @@ const json::object& ConverseStreamMessage::fields() const {
   return event;
 }
 
+void observeStreamError(StreamError& error, const std::vector<std::string>& secrets, ResponseObservation& obs) {
+  redactSecrets(error.message, secrets);
+  obs.provider_error_type = error.type;
+  obs.provider_error_message = error.message;
+}
+
 Result<ConverseStreamMessage> readStreamMessage(const eventstream::Message& m) {
   ConverseStreamMessage out;
   std::string_view message_type = m.stringHeader(":message-type");

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gw::providers::bedrock {
 
@@ -60,5 +61,10 @@ struct ConverseStreamMessage {
 // for an unknown :message-type or an event whose payload is not a JSON
 // object.
 Result<ConverseStreamMessage> readStreamMessage(const eventstream::Message& message);
+
+// A stream's exception, for the client and the record: `secrets` (the
+// credentials the request was signed with) masked in its message, its type
+// and message noted in `obs` (provider_error_type, _message).
+void observeStreamError(StreamError& error, const std::vector<std::string>& secrets, ResponseObservation& obs);
 
 }  // namespace gw::providers::bedrock

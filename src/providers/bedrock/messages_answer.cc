@@ -185,9 +185,7 @@ Status MessagesStreamTranslator::onMessage(const eventstream::Message& m, std::s
   if (!message) return message.error();
   if (message->error) {
     StreamError& e = *message->error;
-    redactSecrets(e.message, secrets_);
-    obs_.provider_error_type = e.type;
-    obs_.provider_error_message = e.message;
+    observeStreamError(e, secrets_, obs_);
     error(Error(statusForStreamException(e.type), "", e.type, e.message), out);
     return ok();
   }

@@ -89,6 +89,7 @@ class PassthroughHandler final : public ResponseHandler {
 class ErrorPassthroughHandler final : public ResponseHandler {
  public:
   ErrorPassthroughHandler(const UpstreamResponseHead& h, ErrorRelay relay) : relay_(std::move(relay)) {
+    obs_.api = relay_.api;
     head_.status = h.status;
     head_.content_type = std::string(h.content_type);
     head_.framing = Framing::kBuffered;
@@ -97,6 +98,8 @@ class ErrorPassthroughHandler final : public ResponseHandler {
   const ClientResponseHead& head() const override { return head_; }
   Status onBody(std::string_view in, std::string& out) override {
     // Framing::kBuffered: `in` is the whole body, so no secret is split.
+    if (in.size() > relay_.max_body_bytes)
+      return Error::badGateway("upstream_response_too_large", "the upstream error body is too large");
     std::string body(in);
     redactSecrets(body, relay_.secrets);
     if (relay_.rewrite) {
@@ -331,8 +334,16 @@ std::unique_ptr<ResponseHandler> makeResponseHandler(const ClientRequest& r, con
   const bool own_usage = !responses || (r.method == "POST" && r.path == "/v1/responses");
   if (h.status < 300 && iequals(trim(h.content_type.substr(0, h.content_type.find(';'))), "text/event-stream"))
     return std::make_unique<SseHandler>(h, injectsUsage(r), r.observed, api, own_usage, capture_budget);
-  if (h.status >= 400) return std::make_unique<ErrorPassthroughHandler>(h, std::move(errors));
+  if (h.status >= 400) return makeErrorPassthrough(h, std::move(errors));
+  return makeBodyPassthrough(h, api, own_usage);
+}
+
+std::unique_ptr<ResponseHandler> makeBodyPassthrough(const UpstreamResponseHead& h, ResponseApi api, bool own_usage) {
   return std::make_unique<PassthroughHandler>(h, api, own_usage);
+}
+
+std::unique_ptr<ResponseHandler> makeErrorPassthrough(const UpstreamResponseHead& h, ErrorRelay errors) {
+  return std::make_unique<ErrorPassthroughHandler>(h, std::move(errors));
 }
 
 }  // namespace gw::providers::openai_passthrough

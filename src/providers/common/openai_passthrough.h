@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -65,7 +66,20 @@ struct ErrorRelay {
   // for the client, and the observation, where it may note the provider's
   // error (ResponseObservation::provider_error_type).
   std::function<void(int status, std::string& body, ResponseObservation& observation)> rewrite;
+  // The API the observation is of.
+  ResponseApi api = ResponseApi::kChatCompletions;
+  // A larger error body is refused (502 upstream_response_too_large).
+  std::size_t max_body_bytes = std::numeric_limits<std::size_t>::max();
 };
+
+// A response that is not a stream, relayed byte for byte (Framing::kRelay):
+// JSON bodies, files, audio. `own_usage`: the body carries the request's
+// own usage, which the proxy reads from what it captured.
+std::unique_ptr<ResponseHandler> makeBodyPassthrough(const UpstreamResponseHead& head, ResponseApi api, bool own_usage);
+
+// An error response, read whole (Framing::kBuffered) and relayed per
+// `errors`: the keys redacted, rewritten when it asks for it.
+std::unique_ptr<ResponseHandler> makeErrorPassthrough(const UpstreamResponseHead& head, ErrorRelay errors);
 
 // The handler of one upstream response to `request`, as
 // Provider::respond() returns it: a text/event-stream (2xx) is relayed

@@ -35,8 +35,11 @@ Usage: magicapi-gateway [--config FILE] [--help] [--version]
 
 Configuration comes from environment variables and, optionally, a YAML file
 (--config FILE) whose keys are the variable names in lower case; an
-environment variable wins over the file. Every variable the gateway reads
-follows; docs/configuration.md and docs/exporters.md explain them.
+environment variable wins over the file. The file may also hold a
+providers: list (custom providers) and a routes: list (load balancing,
+retries, fallbacks: docs/routing.md); SIGHUP reloads those two lists. Every
+variable the gateway reads follows; docs/configuration.md and
+docs/exporters.md explain them.
 )";
   for (const auto& group : gw::kCoreSettings) {
     out += '\n';

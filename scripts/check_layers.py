@@ -29,7 +29,7 @@ import pathlib
 import re
 import sys
 
-LAYERS = ["common", "config", "upstream", "state", "providers", "telemetry", "routing", "exporters", "server", "app"]
+LAYERS = ["common", "config", "upstream", "state", "providers", "telemetry", "routing", "keys", "exporters", "server", "app"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
 PLUGIN_LAYERS = {"providers": "provider_registry", "exporters": None}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)

@@ -112,6 +112,13 @@ struct RequestRecord {
   };
   std::string route;
   std::vector<Attempt> attempts;
+
+  // A request made with a virtual key (docs/keys-and-budgets.md): the key's
+  // id ("" otherwise; never the key). `usage_accounted`: the record's tokens
+  // and cost are added to the key's, project's or user's counters (a key,
+  // or a project or user budget, applied to the request).
+  std::string virtual_key_id;
+  bool usage_accounted = false;
 };
 
 }  // namespace gw

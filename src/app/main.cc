@@ -5,6 +5,7 @@
 #include "gw/config_source.h"
 #include "gw/exporter_registry.h"
 #include "providers/provider_registry.h"
+#include "keys/key_service.h"
 #include "routing/routing_config.h"
 #include "server/gateway_server.h"
 #include "telemetry/pricing.h"
@@ -132,6 +133,8 @@ int main(int argc, char** argv) {
                                                 onCooldown);
   if (!routing) return configFailure(routing.error().message);
   if (auto st = exporters.validate(); !st) return configFailure(st.error().message);
+  auto key_options = gw::keys::KeyServiceOptions::fromConfig(*config);
+  if (!key_options) return configFailure(key_options.error().message);
 
   auto telemetry = gw::Telemetry::start(*settings, *config, exporters, *pricing);
   if (!telemetry) return configFailure(telemetry.error().message);
@@ -142,6 +145,24 @@ int main(int argc, char** argv) {
       "ai_gateway_config_reloads_total", "Reloads of the config file on SIGHUP, by outcome (success, failure)", "1",
       {"outcome"});
 
+  // Virtual keys, limits and budgets: each record of a keyed (or budgeted)
+  // request adds its tokens and cost to the counters.
+  auto keys = gw::keys::KeyService::start(std::move(*key_options), (*telemetry)->metrics());
+  if (!keys) return configFailure(keys.error().message);
+  (*telemetry)->setUsageObserver([k = keys->get()](const gw::RequestRecord& record, const gw::RecordSummary& summary) {
+    gw::keys::UsageEvent event;
+    event.key_id = record.virtual_key_id;
+    event.project_id = record.project_id.value_or("");
+    event.user_id = record.user_id.value_or("");
+    event.input_tokens = summary.input_tokens.value_or(0);
+    event.output_tokens = summary.output_tokens.value_or(0);
+    event.cost_picos = summary.cost ? gw::keys::usdToPicos(*summary.cost) : 0;
+    event.unix_seconds = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+    k->account(std::move(event));
+  });
+
   if (gw::exposesEnvironmentKeys(*settings, (*routing)->providers.hasOperatorCredentials()))
     logger->warn("HOST={} is not a loopback address, GATEWAY_API_KEYS is unset and provider keys come from the "
                  "environment: anyone who can reach port {} spends those keys",
@@ -151,6 +172,7 @@ int main(int argc, char** argv) {
   deps.settings = &*settings;
   deps.routing = *routing;
   deps.telemetry = telemetry->get();
+  deps.keys = keys->get();
   deps.exporter_health = [t = telemetry->get()] { return t->exporterHealth(); };
   deps.metrics_text = [t = telemetry->get()] { return t->metricsText(); };
   gw::GatewayServer server(deps);
@@ -194,6 +216,8 @@ int main(int argc, char** argv) {
   auto left = settings->shutdown_grace - std::chrono::duration_cast<std::chrono::milliseconds>(
                                               std::chrono::steady_clock::now() - started);
   (*telemetry)->shutdown(std::max(left, std::chrono::milliseconds(2000)));
+  // Accounting of the last records reaches the state store.
+  (*keys)->stop(std::chrono::milliseconds(1000));
   logger->info("stopped");
   return 0;
 }

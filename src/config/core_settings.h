@@ -68,9 +68,20 @@ inline constexpr SettingDoc kPipelineSettings[] = {
     {"TELEMETRY_SPOOL_FSYNC", "batch", "always, batch or never"},
 };
 
+// Virtual keys, rate limits and budgets (docs/keys-and-budgets.md), read by
+// KeyServiceOptions::fromConfig (src/keys/key_service.cc).
+inline constexpr SettingDoc kKeySettings[] = {
+    {"GATEWAY_ADMIN_KEY", "", "bearer token of the admin API (/admin/keys, /admin/budgets); unset: no admin API"},
+    {"REDIS_URL", "", "redis:// or rediss:// URL: keys, limits and budgets shared by every instance using it"},
+    {"REDIS_TIMEOUT_MS", "50", "longest wait for Redis on the request path"},
+    {"REDIS_FAILURE_MODE", "open", "open (serve with this instance's counts) or closed (503) while Redis is unavailable"},
+    {"GATEWAY_STATE_DIR", "gateway-state", "keys and usage without REDIS_URL (keys.json, usage.json)"},
+};
+
 inline constexpr SettingGroup kCoreSettings[] = {
     {"Server", kServerSettings},
     {"Providers (x-provider header, provider/model prefix, or DEFAULT_PROVIDER)", kProviderSettings},
+    {"Virtual keys, rate limits and budgets (docs/keys-and-budgets.md)", kKeySettings},
     {"Telemetry", kTelemetrySettings},
     {"Delivery pipeline, per exporter (docs/telemetry-plugins.md)", kPipelineSettings},
 };

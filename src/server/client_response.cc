@@ -58,6 +58,7 @@ net::awaitable<void> sendError(ProxyContext& ctx, const Error& e, ErrorType erro
     p.extra = &retry_after;
   }
   if (ctx.routed_by.attempts > 0) p.routed_by = &ctx.routed_by;
+  p.gateway_headers = ctx.gateway_headers;
   std::string head = buildResponseHead(p);
   captureResponseBytes(ctx, body);
   ClientWrite write(ctx, head, body, BodyFraming::kContentLength, true);

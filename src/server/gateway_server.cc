@@ -75,6 +75,7 @@ std::string buildResponseHead(const ResponseHeadParams& p) {
                  p.cors_origin != "*" ? "Vary: Origin\r\n"sv : ""sv);
   if (p.extra)
     for (const auto& [k, v] : *p.extra) appendPieces(h, k, ": "sv, v, "\r\n"sv);
+  h.append(p.gateway_headers);
   if (p.routed_by) {
     char attempts_digits[16];
     std::string_view attempts(attempts_digits, std::to_chars(attempts_digits, attempts_digits + sizeof attempts_digits,
@@ -148,6 +149,7 @@ net::awaitable<bool> serveHealth(Worker& w, beast::tcp_stream& client, const Htt
   body["status"] = draining ? "shutting_down" : "healthy";
   body["version"] = GW_VERSION;
   body["exporters"] = w.shared.deps.exporter_health ? w.shared.deps.exporter_health() : boost::json::object();
+  if (w.shared.deps.keys) body["state_store"] = w.shared.deps.keys->health();
   ResponseHeadParams p;
   p.status = draining ? 503 : 200;
   p.content_type = "application/json";
@@ -172,6 +174,27 @@ net::awaitable<bool> serveMetrics(Worker& w, beast::tcp_stream& client, std::str
   }
   p.content_type = "text/plain; version=0.0.4; charset=utf-8";
   co_return co_await writeSimpleResponse(client, p, *text);
+}
+
+// The admin API (docs/keys-and-budgets.md); makes no record.
+net::awaitable<bool> serveAdmin(Worker& w, beast::tcp_stream& client, const HttpRequest& req, std::string_view id,
+                                bool keep_alive) {
+  std::string_view target = req.target();
+  const std::string_view authorization = req.find(http::field::authorization).value_or(std::string_view());
+  keys::AdminResponse answer = co_await w.keys->handleAdmin(
+      std::string_view(req.method_string().data(), req.method_string().size()), target.substr(0, target.find('?')),
+      authorization, req.body());
+  ResponseHeadParams p;
+  p.status = answer.status;
+  p.content_type = "application/json";
+  p.request_id = id;
+  p.keep_alive = keep_alive;
+  std::vector<std::pair<std::string, std::string>> extra;
+  if (answer.retry_after_seconds > 0) {
+    extra.emplace_back("Retry-After", std::to_string(answer.retry_after_seconds));
+    p.extra = &extra;
+  }
+  co_return co_await writeSimpleResponse(client, p, answer.body);
 }
 
 net::awaitable<bool> servePreflight(Worker& w, beast::tcp_stream& client, const HttpRequest& req, std::string_view id,
@@ -228,6 +251,8 @@ net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_
   if (req.method() == http::verb::options && !w.shared.settings().cors_allowed_origins.empty())
     co_return co_await servePreflight(w, client, req, id, keep_alive) && keep_alive;
   bool is_get = req.method() == http::verb::get || req.method() == http::verb::head;
+  if ((path == "/admin" || path.starts_with("/admin/")) && w.keys && w.shared.deps.keys->adminEnabled())
+    co_return co_await serveAdmin(w, client, req, id, keep_alive) && keep_alive;
   if (path == "/health" && is_get) co_return co_await serveHealth(w, client, req, id, keep_alive) && keep_alive;
   if (path == "/metrics" && is_get) co_return co_await serveMetrics(w, client, id, keep_alive) && keep_alive;
   ResponseHeadParams p;
@@ -306,7 +331,11 @@ Status GatewayServer::start() {
   impl_->port = port;
   for (auto& w : impl_->workers) {
     net::co_spawn(w->io, acceptLoop(*w), net::detached);
-    w->thread = std::thread([wp = w.get()] { wp->io.run(); });
+    w->thread = std::thread([wp = w.get()] {
+      if (wp->shared.deps.keys) wp->keys = wp->shared.deps.keys->attachWorker(wp->io);
+      wp->io.run();
+      wp->keys.reset();
+    });
   }
   impl_->started = true;
   return ok();
@@ -337,6 +366,7 @@ void GatewayServer::shutdown(std::chrono::milliseconds grace) {
       for (auto* sock : wp->sockets) sock->close(ec);
       wp->pool->closeIdle();
       wp->worker_timers.stop();
+      if (wp->keys) wp->keys->close();
     });
   // 4. Workers exit when their last operation finishes; bound the wait.
   auto stop_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);

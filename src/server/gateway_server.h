@@ -25,6 +25,9 @@ class TelemetrySink;
 namespace routing {
 struct RoutingConfig;
 }
+namespace keys {
+class KeyService;
+}
 
 struct ServerDeps {
   const Settings* settings = nullptr;
@@ -33,6 +36,8 @@ struct ServerDeps {
   TelemetrySink* telemetry = nullptr;
   // /health "exporters" object; called from worker threads.
   std::function<boost::json::object()> exporter_health;
+  // Virtual keys, limits, budgets and the admin API; null: none (tests).
+  keys::KeyService* keys = nullptr;
   // /metrics body, or nullopt when the prometheus exporter is off (404).
   std::function<std::optional<std::string>()> metrics_text;
 };

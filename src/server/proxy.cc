@@ -85,8 +85,10 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     w.shared.in_flight.fetch_sub(1, std::memory_order_relaxed);
   };
 
-  // Access control.
-  if (!s.gateway_api_keys.empty()) {
+  // Access control. A virtual key is checked by admission below, and
+  // stands for a gateway key too.
+  const std::string_view virtual_key = w.keys ? presentedVirtualKey(headers) : std::string_view();
+  if (!s.gateway_api_keys.empty() && virtual_key.empty()) {
     auto key = headers.get("x-gateway-key");
     if (!key || !gatewayKeyAccepted(trim(*key), s.gateway_api_keys)) {
       co_await sendError(ctx, Error::unauthorized("invalid_gateway_key", "Missing or invalid x-gateway-key"),
@@ -153,12 +155,50 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
     const Provider* configured_default = providers.find(default_provider);
     if (!configured_default || !configured_default->servesMessagesApi()) default_provider = "anthropic";
   }
+  // Virtual keys, limits and budgets (docs/keys-and-budgets.md): before
+  // anything goes upstream.
+  const WithoutClientCredentials without_credentials(headers);
+  bool keyed = false;
+  if (!virtual_key.empty() || (w.keys && w.keys->budgetsApplyWithoutKey())) {
+    keys::AdmissionRequest areq;
+    areq.presented_key = virtual_key;
+    if (facts.model) areq.model = *facts.model;
+    if (virtual_key.empty()) {
+      areq.project_header = headers.get("x-project-id");
+      areq.user_header = headers.get("x-user-id");
+    }
+    keys::Admission admission = co_await w.keys->admit(areq);
+    ctx.gateway_headers = std::move(admission.rate_limit_headers);
+    if (admission.accounted && !admission.refusal) {
+      // The counters need the response's usage even when no exporter does.
+      if (!ctx.observed) copyTrackingHeaders(headers, rec);
+      ctx.observed = true;
+      rec.usage_accounted = true;
+    }
+    if (admission.key) {
+      const keys::VirtualKey& key = *admission.key;
+      rec.virtual_key_id = key.id;
+      // The key's attribution is the record's: headers do not override it.
+      rec.project_id = key.project_id;
+      rec.org_id = key.org_id;
+      rec.user_id = key.user_id;
+      keyed = true;
+    }
+    if (admission.refusal) {
+      if (admission.should_not_retry) ctx.gateway_headers += "x-should-retry: false\r\n";
+      co_await sendError(ctx, *admission.refusal, errorTypeFor(*admission.refusal));
+      finish();
+      co_return ctx.keep_alive;
+    }
+  }
   creq.method = request.method_string();
   creq.target = target;
   creq.path = path;
   creq.body = request.body();
   creq.json_body = has_json;
-  creq.headers = &headers;
+  // With a virtual key the provider's key is the gateway's own: the
+  // client's credential headers (the virtual key) never go upstream.
+  creq.headers = keyed ? static_cast<const HeaderLookup*>(&without_credentials) : &headers;
   creq.observed = ctx.observed;
   creq.stream = facts.stream;
   creq.client_wants_usage = facts.include_usage;

@@ -115,6 +115,9 @@ struct ProxyContext {
   // The wait before a routed request's next attempt, while it runs: the
   // client watch (ExchangeGuards) cancels it when the client leaves.
   net::steady_timer* retry_wait = nullptr;
+  // Header lines the gateway adds to whatever response the client gets: a
+  // virtual key's x-ratelimit-* (they replace an upstream's own).
+  std::string gateway_headers;
 
   const Settings& settings() const { return worker.shared.settings(); }
 };

@@ -34,6 +34,42 @@ void copyTrackingHeaders(const HeaderLookup& headers, RequestRecord& record) {
   take("x-thread-id", record.thread_id);
 }
 
+std::string_view presentedVirtualKey(const HeaderLookup& headers) {
+  auto virtualKey = [](std::optional<std::string_view> v) {
+    std::string_view t = v ? trim(*v) : std::string_view();
+    return t.starts_with("gw-") ? t : std::string_view();
+  };
+  if (auto k = virtualKey(headers.get("x-gateway-key")); !k.empty()) return k;
+  if (auto auth = headers.get("authorization")) {
+    std::string_view a = trim(*auth);
+    if (a.size() > 7 && iequals(a.substr(0, 7), "bearer "))
+      if (auto k = virtualKey(a.substr(7)); !k.empty()) return k;
+  }
+  return virtualKey(headers.get("x-api-key"));
+}
+
+namespace {
+bool isClientCredential(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"authorization",       "x-api-key",
+                                                "api-key",             "x-goog-api-key",
+                                                "x-aws-access-key-id", "x-aws-secret-access-key",
+                                                "x-aws-session-token"};
+  for (std::string_view n : kNames)
+    if (iequals(name, n)) return true;
+  return false;
+}
+}  // namespace
+
+std::optional<std::string_view> WithoutClientCredentials::get(std::string_view name) const {
+  return isClientCredential(name) ? std::nullopt : headers_.get(name);
+}
+
+void WithoutClientCredentials::forEach(const std::function<void(std::string_view, std::string_view)>& visit) const {
+  headers_.forEach([&](std::string_view name, std::string_view value) {
+    if (!isClientCredential(name)) visit(name, value);
+  });
+}
+
 bool gatewayKeyAccepted(std::string_view key, const std::vector<std::string>& keys) {
   bool accepted = false;
   // Check every key so the time taken does not reveal which one matched.

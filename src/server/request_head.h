@@ -9,6 +9,8 @@
 #include "gw/request_record.h"
 
 #include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,24 @@ void copyTrackingHeaders(const HeaderLookup& headers, RequestRecord& record);
 // True when `key` is one of the configured gateway keys (constant time).
 bool gatewayKeyAccepted(std::string_view key, const std::vector<std::string>& keys);
 
+// The virtual key a request presents (docs/keys-and-budgets.md): a value
+// starting with "gw-" in x-gateway-key, Authorization (Bearer) or
+// x-api-key, in that order; "" when none does.
+std::string_view presentedVirtualKey(const HeaderLookup& headers);
+
+// The client's headers without its provider credentials (Authorization,
+// x-api-key, api-key, x-goog-api-key, the AWS headers): what a provider
+// gets when the gateway's own key is to be used -- a route target other
+// than the client's home provider, or a request made with a virtual key.
+class WithoutClientCredentials final : public HeaderLookup {
+ public:
+  explicit WithoutClientCredentials(const HeaderLookup& headers) : headers_(headers) {}
+  std::optional<std::string_view> get(std::string_view name) const override;
+  void forEach(const std::function<void(std::string_view, std::string_view)>& visit) const override;
+
+ private:
+  const HeaderLookup& headers_;
+};
 
 // Where a request head ends in `bytes` (the bytes a client sent, starting at
 // the request line) and what it contains that the gateway refuses before

@@ -11,6 +11,7 @@
 #include "server/exchange_guards.h"
 #include "server/json_body.h"
 #include "server/proxy_context.h"
+#include "server/request_head.h"
 #include "server/upstream_heads.h"
 
 #include <boost/asio/steady_timer.hpp>
@@ -21,33 +22,6 @@
 namespace gw::server {
 
 namespace {
-
-// The client's headers but its provider credentials: what a target gets
-// unless it is the client's home provider (see routedExchange).
-class WithoutClientCredentials final : public HeaderLookup {
- public:
-  explicit WithoutClientCredentials(const HeaderLookup& headers) : headers_(headers) {}
-  std::optional<std::string_view> get(std::string_view name) const override {
-    return isCredential(name) ? std::nullopt : headers_.get(name);
-  }
-  void forEach(const std::function<void(std::string_view, std::string_view)>& visit) const override {
-    headers_.forEach([&](std::string_view name, std::string_view value) {
-      if (!isCredential(name)) visit(name, value);
-    });
-  }
-
- private:
-  static bool isCredential(std::string_view name) {
-    static constexpr std::string_view kNames[] = {"authorization",         "x-api-key",
-                                                  "api-key",               "x-goog-api-key",
-                                                  "x-aws-access-key-id",   "x-aws-secret-access-key",
-                                                  "x-aws-session-token"};
-    for (std::string_view n : kNames)
-      if (iequals(name, n)) return true;
-    return false;
-  }
-  const HeaderLookup& headers_;
-};
 
 double secondsBetween(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();

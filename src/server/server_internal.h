@@ -4,6 +4,7 @@
 
 #include "config/settings.h"
 #include "gw/provider.h"
+#include "keys/key_service.h"
 #include "server/worker_timers.h"
 #include "server/gateway_server.h"
 #include "server/http_request.h"
@@ -75,6 +76,10 @@ struct Worker {
   // posts the next one.
   std::shared_ptr<const routing::RoutingConfig> routing;
   std::minstd_rand rng{std::random_device{}()};  // routing's weighted and tie-breaking draws
+  // Virtual keys: admission and the admin API with this worker's state
+  // connection. Made and destroyed on the worker's thread (null when the
+  // server has no key service: unit tests).
+  std::unique_ptr<keys::KeyWorker> keys;
   std::thread thread;
 };
 
@@ -109,6 +114,9 @@ struct ResponseHeadParams {
   std::string_view cors_origin;  // "" = no CORS headers
   const std::vector<std::pair<std::string, std::string>>* extra = nullptr;
   const RoutedBy* routed_by = nullptr;  // a routed request's answer
+  // The gateway's own header lines ("name: value\r\n" each), e.g. a
+  // virtual key's x-ratelimit-* headers; "" for none.
+  std::string_view gateway_headers;
 };
 
 // Serialises a response status line and headers (ends with the blank line).

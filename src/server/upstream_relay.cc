@@ -253,6 +253,14 @@ void UpstreamRelay<Stream>::startHandler() {
     });
     head_params_.routed_by = &ctx_.routed_by;
   }
+  if (!ctx_.gateway_headers.empty()) {
+    // A virtual key's limits are the ones the client is under, not the
+    // provider's limits of the gateway's own key.
+    std::erase_if(forwarded_headers_, [](const auto& h) {
+      return h.first.size() >= 12 && iequals(std::string_view(h.first).substr(0, 12), "x-ratelimit-");
+    });
+    head_params_.gateway_headers = ctx_.gateway_headers;
+  }
   head_params_.status = chead.status;
   head_params_.content_type = chead.content_type;
   head_params_.request_id = ctx_.request_id;

@@ -172,7 +172,7 @@ struct RedisClient::Impl : std::enable_shared_from_this<RedisClient::Impl> {
 
   void reportError(const Error& e) {
     ++stats.errors;
-    if (on_error && !closed) on_error(e.message);
+    if (on_error && !closed) on_error(e);
   }
 
   // Completes a call later, never inline: the reader loop or the timer that

@@ -45,10 +45,10 @@
 //   state_error_reply     the server answered with an error reply (-ERR ...):
 //                         the message holds its text
 // Messages name the server as endpoint.describe() does and never hold the
-// password. `on_error` is called once per failed call with the message
-// (for the state-store error counter and rate-limited logs); it is called
-// on the client's thread, never after the client is destroyed, and must
-// not destroy the client.
+// password. `on_error` is called once per failed call with its Error (the
+// code for the state-store error counter, the message for rate-limited
+// logs); it is called on the client's thread, never after the client is
+// destroyed, and must not destroy the client.
 //
 // close() and destruction fail every outstanding call with
 // state_unavailable (their coroutines resume later, on the io_context) and
@@ -115,7 +115,7 @@ struct RedisClientTuning {
 
 class RedisClient {
  public:
-  using ErrorCallback = std::function<void(std::string_view what)>;
+  using ErrorCallback = std::function<void(const Error& error)>;
 
   struct Stats {
     std::uint64_t calls = 0;     // commands sent to the server (handshakes excluded)

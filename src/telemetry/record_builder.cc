@@ -414,6 +414,8 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   meta["provider_error_count"] = provider_error ? 1 : 0;
   f.provider_error_type = setOptionalString(meta["provider_error_type"], provider_error_type);
   f.provider_request_id = setOptionalString(meta["provider_request_id"], in.provider_request_id);
+  // Requests with a virtual key only, like the route below.
+  if (!in.virtual_key_id.empty()) meta["virtual_key_id"] = std::string_view(in.virtual_key_id);
   // Routed requests only: the record of any other request keeps the
   // shape docs/records.md gives, member for member.
   if (!in.route.empty()) {

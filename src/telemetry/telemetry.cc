@@ -71,6 +71,7 @@ Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& source
 
 struct Telemetry::Impl {
   MetricsRegistry metrics;  // first: outlives every handle into it
+  UsageObserver usage_observer;  // set before requests start; read by the telemetry thread
   // TELEMETRY_SPOOL_DIR's lock, held while any spool may be written:
   // declared before `workers`, so it is released only after every spool is
   // closed.
@@ -131,6 +132,8 @@ Telemetry::~Telemetry() {
 }
 
 MetricsRegistry& Telemetry::metrics() { return impl_->metrics; }
+
+void Telemetry::setUsageObserver(UsageObserver observer) { impl_->usage_observer = std::move(observer); }
 
 Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, const ConfigSource& config,
                                                     const ExporterRegistry& registry) {
@@ -328,6 +331,7 @@ void Telemetry::process(std::unique_ptr<RequestRecord> record) {
     logger()->error("building a record failed: {}", e.what());
     return;
   }
+  if (record->usage_accounted && im.usage_observer) im.usage_observer(*record, built.summary);
   record.reset();  // free the bodies before fan-out
   updateMetrics(built.summary);
   for (auto& w : im.workers) w->offer(built.record);

@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,6 +81,12 @@ class Telemetry final : public TelemetrySink {
   // (gw::MetricsEndpoint, e.g. prometheus); nullopt when none is. Any thread.
   std::optional<std::string> metricsText() const;
   MetricsRegistry& metrics();
+
+  // Called on the telemetry thread for every record with usage_accounted
+  // set, once built (the summary holds its tokens and cost). Set once by
+  // main before requests start; must not block.
+  using UsageObserver = std::function<void(const RequestRecord& record, const RecordSummary& summary)>;
+  void setUsageObserver(UsageObserver observer);
 
   // Builds every record already submitted, delivers what each exporter can
   // within `budget`, spools the rest, and shuts the exporters down. Records

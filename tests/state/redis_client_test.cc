@@ -36,7 +36,7 @@ struct Client {
   Client(net::io_context& io, const std::string& url, std::chrono::milliseconds timeout = 1000ms,
          std::shared_ptr<net::ssl::context> tls = nullptr, RedisClientTuning tuning = {})
       : client(
-            io, endpointOf(url), std::move(tls), timeout, [this](std::string_view what) { errors.emplace_back(what); },
+            io, endpointOf(url), std::move(tls), timeout, [this](const gw::Error& e) { errors.emplace_back(e.message); },
             tuning) {}
   std::vector<std::string> errors;
   RedisClient client;

@@ -1,0 +1,599 @@
+#include "keys/key_service.h"
+
+#include "common/log.h"
+#include "config/core_settings.h"
+#include "keys/admin_api.h"
+#include "keys/key_service_impl.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <openssl/ssl.h>
+
+#include <array>
+#include <charconv>
+
+namespace gw::keys {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto l = log::get("keys");
+  return l;
+}
+
+// -- the Lua scripts (the same rules as LocalState's C++) --------------------
+
+// KEYS: rpm window, tpm window, then the usage hashes of the budgets.
+// ARGV: rpm (0: none), tpm (0: none), each budget's limit in picodollars,
+// then the window's lifetime.
+// Returns {verdict, budget index, requests, tokens, {spends}}: verdict 1
+// admitted (and counted), 2 a budget is spent, 3 the tpm window is full,
+// 4 the rpm window is full.
+const state::RedisScript& admitScript() {
+  static const state::RedisScript script(R"lua(
+local rpm = tonumber(ARGV[1])
+local tpm = tonumber(ARGV[2])
+local spends = {}
+for i = 3, #KEYS do
+  local spent = tonumber(redis.call('HGET', KEYS[i], 'spend_pusd') or '0')
+  spends[#spends + 1] = spent
+  if spent >= tonumber(ARGV[i]) then return {2, i - 3, 0, 0, spends} end
+end
+local tokens = 0
+if tpm > 0 then
+  tokens = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if tokens >= tpm then return {3, 0, 0, tokens, spends} end
+end
+local count = 0
+if rpm > 0 then
+  count = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if count >= rpm then return {4, 0, count, tokens, spends} end
+  count = redis.call('INCR', KEYS[1])
+  if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[#ARGV]) end
+end
+return {1, 0, count, tokens, spends}
+)lua");
+  return script;
+}
+
+// Adds one accounting batch, at most once: KEYS[1] holds the sequence
+// number of the last batch this instance applied (batches are sent in
+// order, one at a time, a failed one again as it was), so a batch whose
+// answer was lost and that is sent again is not counted twice.
+// KEYS: the marker, the usage hashes, the tpm windows. ARGV: the batch's
+// sequence number, the number of usage hashes, five values per hash
+// (requests, input tokens, output tokens, picodollars, lifetime or 0), one
+// per window (tokens).
+const state::RedisScript& accountScript() {
+  static const state::RedisScript script(R"lua(
+local seq = tonumber(ARGV[1])
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if seq <= last then return 0 end
+local n = tonumber(ARGV[2])
+local a = 3
+for i = 2, n + 1 do
+  redis.call('HINCRBY', KEYS[i], 'requests', ARGV[a])
+  redis.call('HINCRBY', KEYS[i], 'input_tokens', ARGV[a + 1])
+  redis.call('HINCRBY', KEYS[i], 'output_tokens', ARGV[a + 2])
+  redis.call('HINCRBY', KEYS[i], 'spend_pusd', ARGV[a + 3])
+  local ttl = tonumber(ARGV[a + 4])
+  if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+  a = a + 5
+end
+for i = n + 2, #KEYS do
+  redis.call('INCRBY', KEYS[i], ARGV[a])
+  redis.call('EXPIRE', KEYS[i], 120)
+  a = a + 1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', 86400)
+return 1
+)lua");
+  return script;
+}
+
+// A consistent snapshot of the keys and budgets: {version, keys, budgets}.
+const state::RedisScript& loadScript() {
+  static const state::RedisScript script(R"lua(
+return {redis.call('GET', KEYS[3]) or '0', redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+)lua");
+  return script;
+}
+
+std::int64_t integerOf(const state::RedisReply& r) {
+  if (r.isInteger()) return r.integer;
+  if (r.isString()) {
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(r.str.data(), r.str.data() + r.str.size(), v);
+    if (ec == std::errc()) return v;
+  }
+  return 0;
+}
+
+std::vector<std::pair<std::string, std::string>> pairsOf(const state::RedisReply& r) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!r.isArray()) return out;
+  for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
+    out.emplace_back(r.elements[i].str, r.elements[i + 1].str);
+  return out;
+}
+
+std::string secondsText(std::int64_t seconds) {
+  return seconds >= 60 ? std::to_string(seconds / 60) + "m" + std::to_string(seconds % 60) + "s"
+                       : std::to_string(seconds) + "s";
+}
+
+Error stateUnavailable() {
+  Error e{503, "server_error", "state_unavailable", "The gateway's state store is unavailable; try again"};
+  e.retry_after_seconds = 1;
+  return e;
+}
+
+}  // namespace
+
+std::int64_t unixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// -- options --------------------------------------------------------------------------
+
+Result<KeyServiceOptions> KeyServiceOptions::fromConfig(const ConfigSource& source) {
+  const CoreSettings config(source);
+  KeyServiceOptions o;
+  o.redis_url = config.getString("REDIS_URL", "");
+  auto timeout = config.getInt("REDIS_TIMEOUT_MS", 50, 1, 60000);
+  if (!timeout) return timeout.error();
+  o.redis_timeout = std::chrono::milliseconds(*timeout);
+  const std::string mode = config.getString("REDIS_FAILURE_MODE", "open");
+  if (mode == "closed") o.fail_closed = true;
+  else if (mode != "open") return configError("REDIS_FAILURE_MODE", "must be open or closed, not '" + mode.substr(0, 64) + "'");
+  o.admin_key = config.getString("GATEWAY_ADMIN_KEY", "");
+  o.state_dir = config.getString("GATEWAY_STATE_DIR", "gateway-state");
+  if (o.state_dir.empty()) return configError("GATEWAY_STATE_DIR", "must not be empty");
+  return o;
+}
+
+// -- the service ----------------------------------------------------------------------
+
+KeyService::Impl::Impl(KeyServiceOptions o, MetricsRegistry& metrics)
+    : options(std::move(o)), local(options.redis_url.empty() ? std::filesystem::path(options.state_dir)
+                                                             : std::filesystem::path()) {
+  state_errors = metrics.counter("ai_gateway_state_store_errors_total",
+                                 "Failed calls to the state store (Redis), by error code", "1", {"code"});
+  rate_limited = metrics.counter("ai_gateway_rate_limited_total",
+                                 "Requests refused by a virtual key's limit or a budget, by reason (rpm, tpm, budget)",
+                                 "1", {"reason"});
+  key_spend = metrics.counter("ai_gateway_key_spend_usd", "Spend of the requests of each virtual key (this instance)",
+                              "USD", {"key_id"});
+}
+
+std::shared_ptr<const KeyTable> KeyService::Impl::currentTable() const {
+  std::lock_guard lock(table_mutex);
+  return table;
+}
+
+void KeyService::Impl::publish(std::shared_ptr<const KeyTable> next) {
+  std::lock_guard lock(table_mutex);
+  // With Redis, a snapshot read before a change published meanwhile (by an
+  // admin call on a worker) must not replace it.
+  if (table && table->loaded && next->version < table->version) return;
+  table = std::move(next);
+  table_generation.fetch_add(1, std::memory_order_release);
+}
+
+void KeyService::Impl::publishLocal() {
+  std::vector<std::string> problems;
+  publish(buildKeyTable(local.hashGetAll(kKeysHash), local.hashGetAll(kBudgetsHash), 0, problems));
+  for (const auto& p : problems) logger()->error("state file entry skipped: {}", p);
+}
+
+std::unique_ptr<state::RedisClient> KeyService::Impl::makeClient(net::io_context& on,
+                                                                 std::chrono::milliseconds timeout) {
+  auto weak = weak_from_this();
+  return std::make_unique<state::RedisClient>(on, *endpoint, tls, timeout, [weak](const Error& e) {
+    if (auto self = weak.lock()) self->noteStateError(e);
+  });
+}
+
+void KeyService::Impl::noteStateError(const Error& e) {
+  state_errors.add({e.code});
+  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  auto last = last_error_log.load(std::memory_order_relaxed);
+  if (now - last >= std::chrono::nanoseconds(std::chrono::seconds(10)).count() &&
+      last_error_log.compare_exchange_strong(last, now))
+    logger()->warn("state store: {} (counted in ai_gateway_state_store_errors_total; further errors are logged every 10 s)",
+                   e.message);
+}
+
+net::awaitable<Status> KeyService::Impl::reloadTable(state::RedisClient& client) {
+  const std::array<std::string_view, 3> keys{kKeysHash, kBudgetsHash, kVersionName};
+  auto reply = co_await client.evalsha(loadScript(), keys, std::span<const std::string_view>());
+  if (!reply) co_return reply.error();
+  if (!reply->isArray() || reply->elements.size() != 3) co_return Error{503, "server_error", "state_protocol_error", "unexpected reply to the key table's load"};
+  std::vector<std::string> problems;
+  auto next = buildKeyTable(pairsOf(reply->elements[1]), pairsOf(reply->elements[2]), integerOf(reply->elements[0]),
+                            problems);
+  for (const auto& p : problems) logger()->error("Redis entry skipped: {}", p);
+  publish(std::move(next));
+  co_return ok();
+}
+
+// The accounting thread's loop: every poll interval, the keys' version
+// (a reload when it moved), the pending accounting, and the local files.
+net::awaitable<void> KeyService::Impl::tick() {
+  net::steady_timer timer(io);
+  std::int64_t last_prune = 0;
+  while (!stopping) {
+    if (redis) {
+      auto version = co_await redis->command("GET", kVersionName);
+      const auto current = currentTable();
+      if (version && (!current->loaded || integerOf(*version) != current->version)) co_await reloadTable(*redis);
+      redis_state.store(static_cast<std::uint8_t>(redis->state()), std::memory_order_relaxed);
+      if (!flushing && (!sealed.empty() || !open.empty())) co_await flush();
+    }
+    const std::int64_t now = unixNow();
+    if (now - last_prune >= 1) {
+      local.prune(now);
+      if (auto st = local.saveUsageIfChanged(); !st) logger()->error("{}", st.error().message);
+      last_prune = now;
+    }
+    timer.expires_after(options.poll_interval);
+    co_await timer.async_wait(net::use_awaitable);
+  }
+}
+
+void KeyService::Impl::accountOne(const UsageEvent& e) {
+  const auto table_now = currentTable();
+  UsageCounts counts{1, e.input_tokens, e.output_tokens, e.cost_picos};
+  auto add = [&](Scope scope, const std::string& id) {
+    for (Period p : {Period::kDay, Period::kMonth, Period::kTotal}) {
+      std::string name = usageName(scope, id, p, e.unix_seconds);
+      local.addUsage(name, counts);
+      if (redis) open.add(std::move(name), counts, usageTtlSeconds(p));
+    }
+  };
+  if (!e.key_id.empty()) {
+    add(Scope::kKey, e.key_id);
+    key_spend.add({e.key_id}, picosToUsd(e.cost_picos));
+    auto it = table_now->by_id.find(e.key_id);
+    const std::int64_t tokens = e.input_tokens + e.output_tokens;
+    if (it != table_now->by_id.end() && it->second->tpm && tokens > 0) {
+      std::string name = tpmName(e.key_id, e.unix_seconds);
+      local.addTokens(name, tokens);
+      if (redis) open.tokens[name] += tokens;
+    }
+  }
+  if (!e.project_id.empty() && table_now->budgetOf(Scope::kProject, e.project_id)) add(Scope::kProject, e.project_id);
+  if (!e.user_id.empty() && table_now->budgetOf(Scope::kUser, e.user_id)) add(Scope::kUser, e.user_id);
+  if (redis && !flushing && !open.empty()) net::co_spawn(io, flush(), net::detached);
+}
+
+void AccountingBatch::add(std::string name, const UsageCounts& counts, std::int64_t ttl) {
+  auto& entry = usage[std::move(name)];
+  entry.first.add(counts);
+  entry.second = ttl;
+}
+
+// Sends the sealed batches in order, one at a time; a failed one stays
+// first, to be sent again as it was at the next tick.
+net::awaitable<void> KeyService::Impl::flush() {
+  flushing = true;
+  for (;;) {
+    if (sealed.empty()) {
+      if (open.empty()) break;
+      open.sequence = ++last_sequence;
+      sealed.push_back(std::move(open));
+      open = AccountingBatch{};
+    }
+    const AccountingBatch& batch = sealed.front();
+    std::vector<std::string> args;
+    std::vector<std::string_view> keys;
+    keys.reserve(1 + batch.usage.size() + batch.tokens.size());
+    args.reserve(2 + 5 * batch.usage.size() + batch.tokens.size());
+    keys.push_back(marker_name);
+    args.push_back(std::to_string(batch.sequence));
+    args.push_back(std::to_string(batch.usage.size()));
+    for (const auto& [name, entry] : batch.usage) {
+      keys.push_back(name);
+      args.push_back(std::to_string(entry.first.requests));
+      args.push_back(std::to_string(entry.first.input_tokens));
+      args.push_back(std::to_string(entry.first.output_tokens));
+      args.push_back(std::to_string(entry.first.spend_picos));
+      args.push_back(std::to_string(entry.second));
+    }
+    for (const auto& [name, tokens] : batch.tokens) {
+      keys.push_back(name);
+      args.push_back(std::to_string(tokens));
+    }
+    std::vector<std::string_view> arg_views(args.begin(), args.end());
+    auto reply = co_await redis->evalsha(accountScript(), keys, arg_views);
+    if (!reply) {
+      if (!outage_logged) {
+        logger()->warn("state store: accounting is kept in memory until Redis answers again: {}",
+                       reply.error().message);
+        outage_logged = true;
+      }
+      break;
+    }
+    if (outage_logged) {
+      logger()->info("state store: Redis answers again; accounting kept meanwhile is added");
+      outage_logged = false;
+    }
+    sealed.pop_front();
+  }
+  flushing = false;
+}
+
+Result<std::unique_ptr<KeyService>> KeyService::start(KeyServiceOptions options, MetricsRegistry& metrics) {
+  auto impl = std::make_shared<Impl>(std::move(options), metrics);
+  if (!impl->options.redis_url.empty()) {
+    auto endpoint = state::parseRedisUrl(impl->options.redis_url);
+    if (!endpoint) return endpoint.error();
+    impl->endpoint = std::move(*endpoint);
+    if (impl->endpoint->tls) {
+      impl->tls = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+      impl->tls->set_default_verify_paths();
+      impl->tls->set_verify_mode(net::ssl::verify_peer);
+    }
+    impl->marker_name = "gw:acct:" + generateKeyId();
+    auto empty = std::make_shared<KeyTable>();  // not loaded until Redis answers
+    impl->publish(std::move(empty));
+  } else {
+    if (auto st = impl->local.load(); !st) return st.error();
+    impl->publishLocal();
+  }
+  if (!impl->options.admin_key.empty() && impl->options.admin_key.size() < 16)
+    logger()->warn("GATEWAY_ADMIN_KEY is shorter than 16 characters: anyone who guesses it manages the keys");
+  impl->work.emplace(impl->io.get_executor());
+  impl->thread = std::thread([impl] {
+    if (impl->endpoint) {
+      // Accounting is not on the request path: its calls may wait longer
+      // than REDIS_TIMEOUT_MS, so a slow moment does not fail a batch.
+      impl->redis = impl->makeClient(impl->io, std::max(impl->options.redis_timeout, std::chrono::milliseconds(1000)));
+      impl->redis->start();
+    }
+    net::co_spawn(impl->io, impl->tick(), net::detached);
+    impl->io.run();
+    impl->redis.reset();
+  });
+  return std::unique_ptr<KeyService>(new KeyService(std::move(impl)));
+}
+
+KeyService::KeyService(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+KeyService::~KeyService() { stop(std::chrono::milliseconds(0)); }
+
+bool KeyService::adminEnabled() const { return !impl_->options.admin_key.empty(); }
+
+void KeyService::account(UsageEvent event) {
+  auto impl = impl_;
+  net::post(impl->io, [impl, event = std::move(event)] { impl->accountOne(event); });
+}
+
+boost::json::object KeyService::health() const {
+  boost::json::object o;
+  if (impl_->endpoint) {
+    o["backend"] = "redis";
+    o["state"] = state::toString(static_cast<state::RedisState>(impl_->redis_state.load(std::memory_order_relaxed)));
+    o["endpoint"] = impl_->endpoint->describe();
+  } else {
+    o["backend"] = "local";
+    o["state"] = "up";
+    o["dir"] = impl_->options.state_dir;
+  }
+  return o;
+}
+
+void KeyService::stop(std::chrono::milliseconds budget) {
+  Impl& im = *impl_;
+  if (!im.thread.joinable()) return;
+  // The last accounting reaches Redis within the budget, then the loop ends.
+  auto impl = impl_;
+  net::post(im.io, [impl, budget]() {
+    net::co_spawn(
+        impl->io,
+        [impl, budget]() -> net::awaitable<void> {
+          const auto deadline = std::chrono::steady_clock::now() + budget;
+          net::steady_timer pause(impl->io);
+          while (impl->redis && (!impl->sealed.empty() || !impl->open.empty() || impl->flushing) &&
+                 std::chrono::steady_clock::now() < deadline) {
+            if (!impl->flushing) co_await impl->flush();
+            pause.expires_after(std::chrono::milliseconds(20));
+            co_await pause.async_wait(net::use_awaitable);
+          }
+          impl->stopping = true;
+          if (impl->redis) impl->redis->close();
+          impl->work.reset();
+          impl->io.stop();
+        },
+        net::detached);
+  });
+  im.thread.join();
+  if (auto st = im.local.saveUsageIfChanged(); !st) logger()->error("{}", st.error().message);
+}
+
+std::unique_ptr<KeyWorker> KeyService::attachWorker(net::io_context& io) {
+  auto impl = std::make_unique<KeyWorker::Impl>(impl_, io);
+  if (impl_->endpoint) {
+    impl->redis = impl_->makeClient(io, impl_->options.redis_timeout);
+    impl->redis->start();
+  }
+  return std::unique_ptr<KeyWorker>(new KeyWorker(std::move(impl)));
+}
+
+// -- the worker side --------------------------------------------------------------------
+
+KeyWorker::KeyWorker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KeyWorker::~KeyWorker() = default;
+
+const std::shared_ptr<const KeyTable>& KeyWorker::Impl::snapshot() {
+  const auto generation = service->table_generation.load(std::memory_order_acquire);
+  if (generation != cached_generation || !cached) {
+    cached = service->currentTable();
+    cached_generation = generation;
+  }
+  return cached;
+}
+
+void KeyWorker::close() {
+  if (impl_->redis) impl_->redis->close();
+}
+
+bool KeyWorker::budgetsApplyWithoutKey() { return impl_->snapshot()->hasEntityBudgets(); }
+
+net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
+  Impl& im = *impl_;
+  KeyService::Impl& svc = *im.service;
+  Admission a;
+  std::shared_ptr<const KeyTable> held = im.snapshot();  // this request's table, across co_awaits
+  const std::int64_t now = unixNow();
+
+  std::optional<std::string_view> project = request.project_header, user = request.user_header;
+  if (!request.presented_key.empty()) {
+    if (!held->loaded) {
+      a.refusal = stateUnavailable();
+      co_return a;
+    }
+    const std::string hash = hashKey(request.presented_key);
+    auto it = held->by_hash.find(hash);
+    if (it == held->by_hash.end() && im.redis) {
+      // A key created on another instance a moment ago: the table is
+      // reloaded when Redis holds a newer one, not only at the next poll.
+      auto version = co_await im.redis->command("GET", kVersionName);
+      if (version && integerOf(*version) != held->version && co_await svc.reloadTable(*im.redis)) {
+        held = im.snapshot();
+        it = held->by_hash.find(hash);
+      }
+    }
+    if (it == held->by_hash.end()) {
+      a.refusal = Error::unauthorized("invalid_virtual_key", "Unknown virtual key");
+      co_return a;
+    }
+    a.key = it->second;
+    const VirtualKey& key = *a.key;
+    if (key.revoked()) {
+      a.refusal = Error::unauthorized("virtual_key_revoked", "This virtual key has been revoked");
+      co_return a;
+    }
+    if (key.expired(now)) {
+      a.refusal = Error::unauthorized("virtual_key_expired", "This virtual key has expired");
+      co_return a;
+    }
+    if (!request.model.empty() && !key.allows(request.model)) {
+      a.refusal = Error{403, "permission_error", "model_not_allowed",
+                        "This virtual key may not use the model '" + std::string(request.model.substr(0, 128)) + "'"};
+      co_return a;
+    }
+    project = key.project_id ? std::optional<std::string_view>(*key.project_id) : std::nullopt;
+    user = key.user_id ? std::optional<std::string_view>(*key.user_id) : std::nullopt;
+  }
+  if (project) a.project_id = std::string(*project);
+  if (user) a.user_id = std::string(*user);
+
+  AdmissionPlan plan;
+  std::vector<Period> periods;
+  auto addBudget = [&](Scope scope, std::string_view id, const Budget& b) {
+    plan.budgets.push_back({scope, usageName(scope, id, b.period, now), usdToPicos(b.usd)});
+    periods.push_back(b.period);
+  };
+  if (a.key && a.key->budget) addBudget(Scope::kKey, a.key->id, *a.key->budget);
+  if (const Budget* b = held->budgetOf(Scope::kProject, a.project_id)) addBudget(Scope::kProject, a.project_id, *b);
+  if (const Budget* b = held->budgetOf(Scope::kUser, a.user_id)) addBudget(Scope::kUser, a.user_id, *b);
+  if (a.key && a.key->rpm) {
+    plan.rpm_name = rpmName(a.key->id, now);
+    plan.rpm = *a.key->rpm;
+  }
+  if (a.key && a.key->tpm) {
+    plan.tpm_name = tpmName(a.key->id, now);
+    plan.tpm = *a.key->tpm;
+  }
+  a.accounted = a.key || !plan.budgets.empty();
+  if (plan.budgets.empty() && plan.rpm == 0 && plan.tpm == 0) co_return a;
+
+  AdmissionCounts counts;
+  bool counted = false;
+  if (im.redis) {
+    std::vector<std::string_view> keys{plan.rpm_name.empty() ? std::string_view("gw:none") : plan.rpm_name,
+                                       plan.tpm_name.empty() ? std::string_view("gw:none") : plan.tpm_name};
+    std::vector<std::string> args{std::to_string(plan.rpm), std::to_string(plan.tpm)};
+    for (const auto& b : plan.budgets) {
+      keys.push_back(b.usage_name);
+      args.push_back(std::to_string(b.limit_picos));
+    }
+    args.push_back(std::to_string(kWindowTtlSeconds));
+    std::vector<std::string_view> arg_views(args.begin(), args.end());
+    auto reply = co_await im.redis->evalsha(admitScript(), keys, arg_views);
+    if (reply && reply->isArray() && reply->elements.size() == 5) {
+      const auto& e = reply->elements;
+      switch (integerOf(e[0])) {
+        case 2: counts.verdict = AdmissionCounts::Verdict::kBudget; break;
+        case 3: counts.verdict = AdmissionCounts::Verdict::kTokens; break;
+        case 4: counts.verdict = AdmissionCounts::Verdict::kRequests; break;
+        default: counts.verdict = AdmissionCounts::Verdict::kAdmitted; break;
+      }
+      counts.budget_index = static_cast<std::size_t>(std::max<std::int64_t>(0, integerOf(e[1])));
+      counts.requests = integerOf(e[2]);
+      counts.tokens = integerOf(e[3]);
+      for (const auto& s : e[4].elements) counts.spends.push_back(integerOf(s));
+      svc.local.follow(plan, counts);
+      counted = true;
+    } else if (svc.options.fail_closed) {
+      a.refusal = stateUnavailable();
+      co_return a;
+    }
+  }
+  if (!counted) counts = svc.local.admit(plan);
+
+  const std::int64_t reset = 60 - now % 60;
+  if (plan.rpm > 0) {
+    a.rate_limit_headers += "x-ratelimit-limit-requests: " + std::to_string(plan.rpm) +
+                            "\r\nx-ratelimit-remaining-requests: " +
+                            std::to_string(std::max<std::int64_t>(0, plan.rpm - counts.requests)) +
+                            "\r\nx-ratelimit-reset-requests: " + secondsText(reset) + "\r\n";
+  }
+  if (plan.tpm > 0) {
+    a.rate_limit_headers += "x-ratelimit-limit-tokens: " + std::to_string(plan.tpm) +
+                            "\r\nx-ratelimit-remaining-tokens: " +
+                            std::to_string(std::max<std::int64_t>(0, plan.tpm - counts.tokens)) +
+                            "\r\nx-ratelimit-reset-tokens: " + secondsText(reset) + "\r\n";
+  }
+  switch (counts.verdict) {
+    case AdmissionCounts::Verdict::kAdmitted: break;
+    case AdmissionCounts::Verdict::kRequests:
+    case AdmissionCounts::Verdict::kTokens: {
+      const bool requests = counts.verdict == AdmissionCounts::Verdict::kRequests;
+      Error e{429, requests ? "requests" : "tokens", "rate_limit_exceeded",
+              requests ? "Rate limit reached for this virtual key: " + std::to_string(plan.rpm) + " requests per minute"
+                       : "Rate limit reached for this virtual key: " + std::to_string(plan.tpm) + " tokens per minute"};
+      e.retry_after_seconds = static_cast<int>(reset);
+      a.refusal = std::move(e);
+      a.limited_by = requests ? "rpm" : "tpm";
+      break;
+    }
+    case AdmissionCounts::Verdict::kBudget: {
+      const std::size_t i = std::min(counts.budget_index, plan.budgets.size() - 1);
+      const auto& check = plan.budgets[i];
+      Error e{429, "insufficient_quota", "budget_exceeded",
+              "The " + std::string(toString(check.scope)) + " budget of this request is spent"};
+      if (auto left = secondsToPeriodEnd(periods[i], now)) e.retry_after_seconds = static_cast<int>(std::max<std::int64_t>(1, *left));
+      a.refusal = std::move(e);
+      a.limited_by = "budget";
+      a.should_not_retry = true;
+      break;
+    }
+  }
+  if (!a.limited_by.empty()) svc.rate_limited.add({std::string(a.limited_by)});
+  co_return a;
+}
+
+net::awaitable<AdminResponse> KeyWorker::handleAdmin(std::string_view method, std::string_view path,
+                                                     std::string_view authorization, std::string_view body) {
+  co_return co_await serveAdmin(*impl_, method, path, authorization, body);
+}
+
+}  // namespace gw::keys

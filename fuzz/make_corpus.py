@@ -453,3 +453,26 @@ write("redis", "eval-reply", b"\x01" + lp(b"\x03") + b"*2\r\n:12\r\n$2\r\n60\r\n
 write("redis", "resp3", b"\x01" + lp(b"") + b"%1\r\n+a\r\n+b\r\n")
 write("redis", "garbage", b"\x01" + lp(b"") + b"+PONG\r\nhello\r\n")
 write("redis", "command", b"\x02" + lp(b"EVALSHA") + lp(b"0" * 40) + lp(b"1") + lp(b"key") + lp(b"a\r\nb\x00"))
+
+
+# fuzz_admin_json: one JSON document, given to every key and budget parser.
+full_key = {"name": "ci", "project_id": "p1", "org_id": "o1", "user_id": "u1",
+            "allowed_models": ["gpt-4o*", "*mini", "claude-3-5-sonnet"], "limits": {"rpm": 60, "tpm": 100000},
+            "budget": {"usd": 12.5, "period": "month"}, "expires_at": 1893456000}
+stored_key = dict(full_key, id="vk_0123456789abcdef01234567", object="virtual_key", created_at=1796551200,
+                  revoked=True, revoked_at=1796551260, hash="ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+for name, doc in [
+        ("create-full", full_key),
+        ("create-rfc3339", {"expires_at": "2027-01-01T01:00:00.250+01:00", "budget": {"usd": 0.5, "period": "day"}}),
+        ("create-leap-day", {"expires_at": "2028-02-29T23:59:60Z", "limits": {"tpm": 1000000000000}}),
+        ("patch-clear", {"name": None, "limits": {"tpm": None}, "budget": None, "allowed_models": None}),
+        ("admin-read-back", dict(stored_key, usage={"period": "month", "requests": 3}, hash=None)),
+        ("stored", stored_key),
+        ("budget-put", {"object": "budget", "scope": "project", "id": "p1", "usd": 50, "period": "month"}),
+        ("refused-numbers", {"limits": {"rpm": 1e3, "tpm": 10.0}, "budget": {"usd": -1}, "expires_at": 1.5}),
+        ("refused-fields", {"rmp": 5, "key": "gw-" + "a" * 64, "budget": {"usd": 1, "scope": "x"}}),
+        ("refused-date", {"expires_at": "2026-02-30T00:00:00Z"}),
+        ("not-an-object", [1, "two", None])]:
+    if name == "admin-read-back":
+        del doc["hash"]
+    write("admin_json", name, json.dumps(doc, separators=(",", ":")).encode())

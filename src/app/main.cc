@@ -18,6 +18,7 @@
 #include <cstring>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -123,11 +124,23 @@ int main(int argc, char** argv) {
   // Every provider reads and checks its settings now, and the routes are
   // checked against them, before anything is started: a bad value stops
   // start-up like the core's own. A reload (SIGHUP) makes them again the
-  // same way. Cooldowns are counted once telemetry has started (no request
-  // runs before).
-  auto cooldowns = std::make_shared<gw::Counter>();
-  auto onCooldown = [cooldowns](std::string_view provider, std::string_view model) {
-    cooldowns->add({provider, model});
+  // same way. Cooldowns are counted once telemetry has started, and shared
+  // once the key service has (no request runs before either).
+  struct CooldownShare {
+    gw::Counter counter;
+    gw::keys::KeyService* keys = nullptr;
+  };
+  auto cooldowns = std::make_shared<CooldownShare>();
+  auto onCooldown = [cooldowns](const gw::routing::Target& target, std::string_view model) {
+    cooldowns->counter.add({target.provider_name, model});
+    // The same end in wall-clock time, for the other instances.
+    const auto left = std::chrono::nanoseconds(target.stats->cooldown_until_ns.load(std::memory_order_relaxed) -
+                                               std::chrono::steady_clock::now().time_since_epoch().count());
+    const auto until = std::chrono::system_clock::now() + left;
+    if (cooldowns->keys)
+      cooldowns->keys->shareCooldown(
+          gw::routing::sharedTargetId(target),
+          std::chrono::duration_cast<std::chrono::milliseconds>(until.time_since_epoch()).count());
   };
   auto routing = gw::routing::loadRoutingConfig(providers, *config, settings->default_provider, pricing->get(),
                                                 onCooldown);
@@ -138,7 +151,7 @@ int main(int argc, char** argv) {
 
   auto telemetry = gw::Telemetry::start(*settings, *config, exporters, *pricing);
   if (!telemetry) return configFailure(telemetry.error().message);
-  *cooldowns = (*telemetry)->metrics().counter("ai_gateway_target_cooldowns_total",
+  cooldowns->counter = (*telemetry)->metrics().counter("ai_gateway_target_cooldowns_total",
                                                "Cooldowns started: a route target skipped after repeated failures",
                                                "1", {"provider", "model"});
   const gw::Counter reloads = (*telemetry)->metrics().counter(
@@ -149,6 +162,23 @@ int main(int argc, char** argv) {
   // request adds its tokens and cost to the counters.
   auto keys = gw::keys::KeyService::start(std::move(*key_options), (*telemetry)->metrics());
   if (!keys) return configFailure(keys.error().message);
+  cooldowns->keys = keys->get();
+  // Cooldowns other instances started apply to the routes in use now.
+  auto current_routing = std::make_shared<std::pair<std::mutex, std::shared_ptr<const gw::routing::RoutingConfig>>>();
+  current_routing->second = *routing;
+  (*keys)->setCooldownSink([current_routing](std::string_view target_id, std::int64_t until_unix_ms) {
+    std::shared_ptr<const gw::routing::RoutingConfig> config;
+    {
+      std::lock_guard lock(current_routing->first);
+      config = current_routing->second;
+    }
+    const gw::routing::Target* target = config->routes.findTarget(target_id);
+    if (!target) return;
+    const auto left = std::chrono::milliseconds(until_unix_ms) -
+                      std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch());
+    gw::routing::applySharedCooldown(*target, std::chrono::steady_clock::now() + left);
+  });
   (*telemetry)->setUsageObserver([k = keys->get()](const gw::RequestRecord& record, const gw::RecordSummary& summary) {
     gw::keys::UsageEvent event;
     event.key_id = record.virtual_key_id;
@@ -203,6 +233,10 @@ int main(int argc, char** argv) {
       continue;
     }
     server.reload(*next);
+    {
+      std::lock_guard lock(current_routing->first);
+      current_routing->second = *next;
+    }
     reloads.add({"success"});
     logger->info("reloaded {}: {} routes, {} providers", config_file.empty() ? "the configuration" : config_file,
                  (*next)->routes.size(), (*next)->providers.providerNames().size());

@@ -235,6 +235,7 @@ net::awaitable<void> KeyService::Impl::tick() {
       if (version && (!current->loaded || integerOf(*version) != current->version)) co_await reloadTable(*redis);
       redis_state.store(static_cast<std::uint8_t>(redis->state()), std::memory_order_relaxed);
       if (!flushing && (!sealed.empty() || !open.empty())) co_await flush();
+      if (cooldown_sink) co_await pollCooldowns();
     }
     const std::int64_t now = unixNow();
     if (now - last_prune >= 1) {
@@ -244,6 +245,39 @@ net::awaitable<void> KeyService::Impl::tick() {
     }
     timer.expires_after(options.poll_interval);
     co_await timer.async_wait(net::use_awaitable);
+  }
+}
+
+namespace {
+std::int64_t unixMillisNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// KEYS: the cooldowns hash. ARGV: target, until (unix ms), now (unix ms).
+// Keeps the later end of a cooldown and drops the ended ones.
+const state::RedisScript& shareCooldownScript() {
+  static const state::RedisScript script(R"lua(
+local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > old then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) <= tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], all[i]) end
+end
+return 1
+)lua");
+  return script;
+}
+}  // namespace
+
+net::awaitable<void> KeyService::Impl::pollCooldowns() {
+  auto reply = co_await redis->command("HGETALL", kCooldownsHash);
+  if (!reply) co_return;
+  const std::int64_t now = unixMillisNow();
+  for (const auto& [target, until_text] : pairsOf(*reply)) {
+    std::int64_t until = 0;
+    std::from_chars(until_text.data(), until_text.data() + until_text.size(), until);
+    if (until > now) cooldown_sink(target, until);
   }
 }
 
@@ -373,6 +407,28 @@ bool KeyService::adminEnabled() const { return !impl_->options.admin_key.empty()
 void KeyService::account(UsageEvent event) {
   auto impl = impl_;
   net::post(impl->io, [impl, event = std::move(event)] { impl->accountOne(event); });
+}
+
+void KeyService::shareCooldown(std::string target_id, std::int64_t until_unix_ms) {
+  if (!impl_->endpoint) return;
+  auto impl = impl_;
+  net::post(impl->io, [impl, target_id = std::move(target_id), until_unix_ms] {
+    net::co_spawn(
+        impl->io,
+        [impl, target_id, until_unix_ms]() -> net::awaitable<void> {
+          if (!impl->redis) co_return;
+          const std::string until = std::to_string(until_unix_ms), now = std::to_string(unixMillisNow());
+          const std::array<std::string_view, 1> keys{kCooldownsHash};
+          const std::array<std::string_view, 3> args{target_id, until, now};
+          co_await impl->redis->evalsha(shareCooldownScript(), keys, args);
+        },
+        net::detached);
+  });
+}
+
+void KeyService::setCooldownSink(CooldownSink sink) {
+  auto impl = impl_;
+  net::post(impl->io, [impl, sink = std::move(sink)]() mutable { impl->cooldown_sink = std::move(sink); });
 }
 
 boost::json::object KeyService::health() const {

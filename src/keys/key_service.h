@@ -28,6 +28,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -151,6 +152,16 @@ class KeyService {
   // Adds a finished request's tokens and spend. From the telemetry thread;
   // never blocks (hands the event to the accounting thread).
   void account(UsageEvent event);
+
+  // Route cooldowns, shared through Redis (without it these do nothing:
+  // the process's own cooldowns are all there is). shareCooldown: a
+  // cooldown this instance started, until a unix time in milliseconds; any
+  // thread, never blocks. setCooldownSink: called on the accounting thread,
+  // at every poll, with each shared cooldown that has not ended (this
+  // instance's own included); set once by main() before requests start.
+  using CooldownSink = std::function<void(std::string_view target_id, std::int64_t until_unix_ms)>;
+  void shareCooldown(std::string target_id, std::int64_t until_unix_ms);
+  void setCooldownSink(CooldownSink sink);
 
   // The /health "state_store" object. Any thread.
   boost::json::object health() const;

@@ -67,7 +67,9 @@ struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
   bool flushing = false;
   bool outage_logged = false;
   bool stopping = false;
+  KeyService::CooldownSink cooldown_sink;
   net::awaitable<void> tick();
+  net::awaitable<void> pollCooldowns();
   net::awaitable<void> flush();
   void accountOne(const UsageEvent& event);
 };

@@ -30,6 +30,7 @@ namespace gw::keys {
 inline constexpr std::string_view kKeysHash = "gw:keys";        // id -> stored key JSON
 inline constexpr std::string_view kBudgetsHash = "gw:budgets";  // "project:<id>" / "user:<id>" -> budget JSON
 inline constexpr std::string_view kVersionName = "gw:state:version";
+inline constexpr std::string_view kCooldownsHash = "gw:cooldowns";  // route target -> until (unix ms)
 // Rate-limit windows live this long (a window is one minute).
 inline constexpr std::int64_t kWindowTtlSeconds = 120;
 

@@ -19,9 +19,9 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::int64_t kSecondsPerDay = 86400;
-constexpr std::int64_t kMaxCount = 1'000'000'000'000;     // rpm and tpm
+constexpr std::int64_t kMaxCount = 1'000'000'000'000;  // rpm and tpm
 constexpr double kMaxUsd = 1e12;
-constexpr std::int64_t kMaxUnixSeconds = 253402300799;    // 9999-12-31T23:59:59Z
+constexpr std::int64_t kMaxUnixSeconds = 253402300799;  // 9999-12-31T23:59:59Z
 constexpr std::size_t kMaxTextBytes = 256;
 constexpr std::size_t kMaxModels = 1000;
 constexpr std::size_t kMaxNameShown = 64;
@@ -147,7 +147,7 @@ std::optional<std::int64_t> parseUtcOffset(std::string_view zone) {
   if (zone.size() != 6 || (zone[0] != '+' && zone[0] != '-') || zone[3] != ':') return std::nullopt;
   const int hours = digitsAt(zone, 1, 2), minutes = digitsAt(zone, 4, 2);
   if (hours < 0 || hours > 23 || minutes < 0 || minutes > 59) return std::nullopt;
-  const std::int64_t offset = hours * 3600 + minutes * 60;
+  const std::int64_t offset = std::int64_t{hours} * 3600 + std::int64_t{minutes} * 60;
   return zone[0] == '-' ? -offset : offset;
 }
 
@@ -170,7 +170,8 @@ std::optional<std::int64_t> parseRfc3339(std::string_view text) {
   const auto offset = parseUtcOffset(text.substr(std::min(at, text.size())));
   if (!offset) return std::nullopt;
   const std::int64_t days = daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  return days * kSecondsPerDay + hour * 3600 + minute * 60 + std::min(second, 59) - *offset;
+  const std::int64_t seconds = std::int64_t{hour} * 3600 + std::int64_t{minute} * 60 + std::min(second, 59);
+  return days * kSecondsPerDay + seconds - *offset;
 }
 
 // ---- Errors. Every message starts with the field's path and a space.
@@ -246,8 +247,10 @@ Result<std::optional<std::vector<std::string>>> readModels(const json::value& v)
 
 Result<double> readUsd(const json::value& v, std::string_view path) {
   double usd = -1;
-  if (const auto n = integerOf(v)) usd = static_cast<double>(*n);
-  else if (v.is_double()) usd = v.get_double();
+  if (const auto n = integerOf(v))
+    usd = static_cast<double>(*n);
+  else if (v.is_double())
+    usd = v.get_double();
   if (!(usd >= 0 && usd <= kMaxUsd)) return fieldError(path, "must be a number from 0 to 1000000000000");
   return usd + 0.0;  // -0.0 becomes 0
 }
@@ -259,7 +262,9 @@ Result<Period> readPeriod(const json::value& v, std::string_view path) {
   return *period;
 }
 
-bool isBudgetEcho(std::string_view name) { return name == "object" || name == "scope" || name == "id" || name == "usage"; }
+bool isBudgetEcho(std::string_view name) {
+  return name == "object" || name == "scope" || name == "id" || name == "usage";
+}
 
 // A budget object's members, each path starting with `prefix` ("budget." in
 // a key, "" in a budget body). `ignore_echo`: the members a budget object
@@ -527,8 +532,10 @@ std::string periodId(Period period, std::int64_t unix_seconds) {
   const CivilDate date = civilFromDays(dayOf(unix_seconds));
   char buf[40];
   const auto year = static_cast<long long>(date.year);
-  if (period == Period::kDay) std::snprintf(buf, sizeof buf, "d%04lld%02u%02u", year, date.month, date.day);
-  else std::snprintf(buf, sizeof buf, "m%04lld%02u", year, date.month);
+  if (period == Period::kDay)
+    std::snprintf(buf, sizeof buf, "d%04lld%02u%02u", year, date.month, date.day);
+  else
+    std::snprintf(buf, sizeof buf, "m%04lld%02u", year, date.month);
   return buf;
 }
 

@@ -22,8 +22,8 @@ namespace gw::keys {
 // The window a budget and the usage shown with it are counted in, in UTC:
 // the calendar day, the calendar month, or since the key (or budget) exists.
 enum class Period : std::uint8_t { kDay, kMonth, kTotal };
-std::string_view toString(Period period);                    // "day", "month", "total"
-std::optional<Period> parsePeriod(std::string_view text);    // the same names, nothing else
+std::string_view toString(Period period);                  // "day", "month", "total"
+std::optional<Period> parsePeriod(std::string_view text);  // the same names, nothing else
 
 // Spend is counted in whole picodollars (1e-12 USD) so that sums are exact
 // in any order on every instance: a record's cost adds

@@ -243,6 +243,25 @@ void recordFailure(const Target& target, const CooldownPolicy& policy, Clock::ti
   if (starts && on_cooldown) on_cooldown(target);
 }
 
+std::string sharedTargetId(const Target& target) {
+  return target.field + "|" + target.provider_name + "|" + target.model.value_or("*");
+}
+
+const Target* RouteTable::findTarget(std::string_view shared_id) const {
+  for (const auto& route : routes_)
+    for (const auto& target : route->targets)
+      if (sharedTargetId(target) == shared_id) return &target;
+  return nullptr;
+}
+
+void applySharedCooldown(const Target& target, Clock::time_point until) {
+  auto& slot = target.stats->cooldown_until_ns;
+  const std::int64_t next = until.time_since_epoch().count();
+  std::int64_t current = slot.load(std::memory_order_relaxed);
+  while (current < next && !slot.compare_exchange_weak(current, next, std::memory_order_relaxed)) {
+  }
+}
+
 void recordTimeToFirstByte(const Target& target, Clock::duration ttfb) {
   // Weight 1/4 for the newest sample: a target that slows down is noticed
   // within a few requests, one slow answer does not dominate.

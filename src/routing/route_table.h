@@ -136,6 +136,10 @@ class RouteTable {
   bool empty() const { return routes_.empty(); }
   std::size_t size() const { return routes_.size(); }
 
+  // The target `sharedTargetId` names, or nullptr (another instance's
+  // configuration may differ).
+  const Target* findTarget(std::string_view shared_id) const;
+
  private:
   std::vector<std::unique_ptr<Route>> routes_;  // file order; stable addresses
 };
@@ -153,6 +157,14 @@ std::vector<Candidate> planAttempts(const Route& route, Clock::time_point now, s
 // fell within its window (calling `on_cooldown`). Any worker thread.
 void recordFailure(const Target& target, const CooldownPolicy& policy, Clock::time_point now,
                    const CooldownCounter& on_cooldown);
+
+// How instances sharing a state store (REDIS_URL) name a target, so that a
+// cooldown one of them starts is kept by all: its field, provider and
+// model ("routes[0].targets[1]|openai|gpt-4o"; "*" for the requested model).
+std::string sharedTargetId(const Target& target);
+// A cooldown another instance started: `target` is skipped until `until`
+// (a cooldown already running longer stays). Not counted again. Any thread.
+void applySharedCooldown(const Target& target, Clock::time_point until);
 
 // After a response head came from `target` `ttfb` after the request went:
 // folds it into the target's moving average. Any worker thread.

@@ -8,7 +8,7 @@ Result<std::shared_ptr<const RoutingConfig>> loadRoutingConfig(const ProviderReg
                                                                 const ConfigSource& source,
                                                                 std::string_view default_provider,
                                                                 const PricingTable* pricing,
-                                                                std::function<void(std::string_view, std::string_view)> on_cooldown) {
+                                                                RoutingConfig::CooldownHook on_cooldown) {
   auto config = std::make_shared<RoutingConfig>();
   config->providers = registrations.withRegistrationsOnly();
   if (auto st = config->providers.create(source, default_provider); !st) return st.error();

@@ -26,13 +26,15 @@ namespace gw::routing {
 struct RoutingConfig {
   ProviderRegistry providers;  // created
   RouteTable routes;
-  // Called when a target's cooldown starts, with its provider and model
-  // (main() counts ai_gateway_target_cooldowns_total); any worker thread.
-  std::function<void(std::string_view provider, std::string_view model)> on_cooldown;
+  // Called when a target's cooldown starts, with the target and the model
+  // it was asked for (main() counts ai_gateway_target_cooldowns_total and
+  // shares the cooldown through the state store); any worker thread.
+  using CooldownHook = std::function<void(const Target& target, std::string_view model)>;
+  CooldownHook on_cooldown;
 
   // What recordFailure() calls when a cooldown starts.
   void countCooldown(const Target& target, std::string_view requested_model) const {
-    if (on_cooldown) on_cooldown(target.provider_name, target.modelFor(requested_model));
+    if (on_cooldown) on_cooldown(target, target.modelFor(requested_model));
   }
 };
 
@@ -45,6 +47,6 @@ Result<std::shared_ptr<const RoutingConfig>> loadRoutingConfig(const ProviderReg
                                                                 const ConfigSource& source,
                                                                 std::string_view default_provider,
                                                                 const PricingTable* pricing,
-                                                                std::function<void(std::string_view, std::string_view)> on_cooldown);
+                                                                RoutingConfig::CooldownHook on_cooldown);
 
 }  // namespace gw::routing

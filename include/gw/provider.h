@@ -158,6 +158,11 @@ struct ResponseObservation {
   // response retrieved again (GET /v1/responses/{id}). The record then has
   // no tokens and no cost.
   bool own_usage = true;
+  // True when the handler reads the provider's usage itself, translating
+  // the response: `usage` then holds every count the provider gave, and the
+  // counts in the body the client received (placeholders the gateway wrote
+  // before the provider gave any) are never read for the record.
+  bool usage_from_handler = false;
   // Streams: each chunk's JSON as sent to the client (OpenAI chunk form, or
   // the data of each event for ResponseApi::kResponses), in
   // order, then the usage chunk the gateway asked for itself. Capped by the

@@ -278,7 +278,7 @@ bool completeRequest(ProxyContext& ctx, bool keep_bodies, Finish& finish) {
   }
   // Usage of a non-streamed OpenAI-shaped body, read from what was captured.
   if (ctx.observed && !rec.streamed && !rec.observation.usage.input && rec.observation.own_usage &&
-      rec.status_code < 400) {
+      !rec.observation.usage_from_handler && rec.status_code < 400) {
     const std::string_view body = rec.response_body_truncated ? std::string_view(ctx.usage_tail) : rec.response_body;
     switch (rec.observation.api) {
       case ResponseApi::kResponses: scanResponsesUsage(body, rec.observation.usage); break;

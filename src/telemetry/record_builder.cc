@@ -276,7 +276,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
     response_error_type = assembler.errorType();
     // A stream's usage is in its last usage chunk (Responses API: its final
     // response), when the handler did not report it itself.
-    if (!usage.input && !usage.output)
+    if (!obs.usage_from_handler && !usage.input && !usage.output)
       if (const auto* u = assembled.if_contains("usage"); u && u->is_object()) readUsage(u->as_object());
     if (options_.capture_bodies) response = std::move(assembled);
   } else if (read_response && (!in.response_body.empty() || in.response_body_truncated)) {
@@ -286,7 +286,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
       has_parsed_response = true;
       response_error_type = errorTypeOf(*parsed);
       // Tokens: what the provider's handler observed, else the response's usage.
-      if (!usage.input && !usage.output && parsed->is_object())
+      if (!obs.usage_from_handler && !usage.input && !usage.output && parsed->is_object())
         if (const auto* u = parsed->as_object().if_contains("usage"); u && u->is_object()) readUsage(u->as_object());
       // The model that answered, for pricing, as a stream's chunks give it.
       if (!response_model && parsed->is_object())

@@ -5,8 +5,10 @@ Processes are always killed on exit, and every wait has a deadline.
 """
 import json
 import os
+import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -188,6 +190,31 @@ class Gateway:
     def stdout_text(self):
         with open(self.out.name, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+
+def peer_closed(sock, wait=0.0):
+    """Whether the peer of the connected socket `sock` closed it (FIN or
+    reset), waiting up to `wait` seconds for a sign; reads nothing."""
+    readable, _, _ = select.select([sock], [], [], wait)
+    if not readable:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def reset_connection(handler):
+    """Ends the connection of an http.server request handler with a TCP
+    reset (RST), not a FIN: SO_LINGER 0, then the socket's last reference
+    closed at once (http.server would shut it down with a FIN first)."""
+    handler.wfile.flush()
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.rfile.close()
+    handler.connection.close()
+    handler.close_connection = True
 
 
 def http_request(port, method, path, body=None, headers=None, timeout=10):

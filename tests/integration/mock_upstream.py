@@ -19,7 +19,9 @@ Scenarios (model name):
                       see fault_scenario below
 Path /v1/responses (the OpenAI Responses API): see responses_route below;
 /v1/embeddings: embeddings_body; native Messages API models (native-*):
-messages_route.
+messages_route. The Anthropic (POST /v1/messages) and Bedrock
+(/model/{id}/converse[-stream]) answers of the chat translation: see
+"Translated providers" below.
 Every request is logged to the file given with --log (one JSON per line), so
 tests can check what reached the upstream (and that cancelled requests were
 cancelled: "closed" events).
@@ -28,6 +30,8 @@ import argparse
 import asyncio
 import json
 import os
+import socket
+import struct
 import sys
 
 TRANSCRIPTS = os.path.join(os.path.dirname(__file__), "..", "testdata", "providers", "transcripts")
@@ -84,6 +88,42 @@ class Log:
     def write(self, **event):
         if self.f:
             self.f.write(json.dumps(event) + "\n")
+
+
+def reset(writer):
+    """Ends the connection with a TCP reset (RST), not a FIN: SO_LINGER 0."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+async def send_then_reset(pieces, writer):
+    """A chunked body's first `pieces` (each one HTTP chunk), then a TCP
+    reset once the gateway had time to read them."""
+    for p in pieces:
+        writer.write(b"%x\r\n%s\r\n" % (len(p), p))
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    reset(writer)
+
+
+async def send_slowly(pieces, reader, writer, log, model, delay=0.2):
+    """Each of `pieces` as one HTTP chunk, `delay` apart, then the last
+    chunk. True when all were sent; False, with a "closed" event logged, as
+    soon as the gateway closed the connection."""
+    try:
+        for p in pieces:
+            writer.write(b"%x\r\n%s\r\n" % (len(p), p))
+            await writer.drain()
+            await asyncio.sleep(delay)
+            if reader.at_eof():
+                raise ConnectionError
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+    except (ConnectionError, OSError):
+        log.write(event="closed", model=model)
+        return False
+    return True
 
 
 def sse_chunks(include_usage):
@@ -170,7 +210,7 @@ async def handle(reader, writer, log):
                     continue
                 return
             if path.split("?")[0] in ("/v1/messages", "/v1/messages/count_tokens") and model.startswith("native-"):
-                if not await messages_route(path, headers, model, stream, writer, log):
+                if not await messages_route(path, headers, model, stream, reader, writer, log):
                     return
                 continue
             if path == "/v1/messages":  # Anthropic Messages API
@@ -180,8 +220,15 @@ async def handle(reader, writer, log):
                     writer.write(response(400, transcript("anthropic-error.json")))
                 elif stream:
                     events = [b"event: %s\ndata: %s\n\n" % (e["type"].encode(), json.dumps(e, separators=(",", ":")).encode())
-                              for e in jsonl("anthropic-tool.chunks.jsonl" if model == "anthropic-tool" else "anthropic-text.chunks.jsonl")]
+                              for e in jsonl(ANTHROPIC_STREAMS.get(model, "anthropic-text.chunks.jsonl"))]
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nrequest-id: req_anthropic_1\r\n\r\n")
+                    if model == "anthropic-slow":
+                        if not await send_slowly(events, reader, writer, log, model):
+                            return
+                        continue
+                    if model == "anthropic-reset":
+                        await send_then_reset(events[:4], writer)
+                        return
                     for e in events:
                         writer.write(b"%x\r\n%s\r\n" % (len(e), e))
                     writer.write(b"0\r\n\r\n")
@@ -197,6 +244,14 @@ async def handle(reader, writer, log):
                 elif path.endswith("/converse-stream"):
                     frames = bedrock_stream("bedrock-text.chunks.jsonl")
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\nTransfer-Encoding: chunked\r\nx-amzn-RequestId: req_bedrock_1\r\n\r\n")
+                    bedrock_model = path.split("/")[2]
+                    if bedrock_model == "bedrock-slow":
+                        if not await send_slowly(frames, reader, writer, log, bedrock_model):
+                            return
+                        continue
+                    if bedrock_model == "bedrock-reset":
+                        await send_then_reset(frames[:4], writer)
+                        return
                     blob = b"".join(frames)
                     # Deliberately split frames across HTTP chunks at odd offsets.
                     for i in range(0, len(blob), 37):
@@ -259,6 +314,23 @@ async def handle(reader, writer, log):
             pass
 
 
+# --- Translated providers (test_records.py) ---------------------------------
+# POST /v1/messages (what the anthropic provider sends for a chat completion;
+# x-api-key and anthropic-version 2023-06-01 required, else 401), by model:
+#   anthropic-tool   the recorded tool-call answer / stream (anthropic-tool.*)
+#   anthropic-cache  streamed: the recorded prompt-cache stream (anthropic-cache.chunks.jsonl)
+#   anthropic-error  400 with the recorded Anthropic error body
+#   anthropic-slow   the text stream, one event every 200 ms ("closed" if the gateway goes away)
+#   anthropic-reset  the text stream's first 4 events, then a TCP reset
+#   anything else    the recorded text answer / stream (anthropic-text.*)
+# POST /model/{id}/converse and /converse-stream (what the bedrock provider
+# sends; a SigV4 Authorization header required, else 403): the recorded text
+# answer, or its stream as event-stream frames cut across HTTP chunks; for
+# the stream, model id bedrock-slow sends one frame every 200 ms ("closed" if
+# the gateway goes away), bedrock-reset the first 4 frames, then a TCP reset.
+ANTHROPIC_STREAMS = {"anthropic-tool": "anthropic-tool.chunks.jsonl", "anthropic-cache": "anthropic-cache.chunks.jsonl"}
+
+
 # --- Embeddings (test_records.py) -------------------------------------------
 # POST /v1/embeddings: one 8-dimensional vector per input (a string or a list
 # of strings), or 3072-dimensional ones (about 23 kB each) for model
@@ -284,16 +356,20 @@ def embeddings_body(req):
 #                    "event: <type>" + "data: <recorded line>", in HTTP chunks
 #                    cut at odd offsets
 #   native-text      the recorded text answer / stream (anthropic-text.*)
+#   native-tool      the recorded tool-use answer / stream (anthropic-tool.*)
 #   native-overload  529 with Anthropic's overloaded_error body
 #   native-reset     the first half of the text stream, then a reset
 #   native-slow      the text stream, one event every 200 ms ("closed" if the gateway goes away)
 # POST /v1/messages/count_tokens answers {"input_tokens": 42}.
+NATIVE_TRANSCRIPTS = {"native-cache": "anthropic-cache", "native-tool": "anthropic-tool"}
+
+
 def messages_sse(name):
     return b"".join(b"event: %s\ndata: %s\n\n" % (json.loads(l)["type"].encode(), l.encode())
                     for l in transcript(name).decode().splitlines() if l.strip())
 
 
-async def messages_route(path, headers, model, stream, writer, log):
+async def messages_route(path, headers, model, stream, reader, writer, log):
     """Answers one request; False when the connection is over."""
     if not headers.get("x-api-key") or not headers.get("anthropic-version"):
         writer.write(response(401, b'{"type":"error","error":{"type":"authentication_error","message":"x-api-key required"}}'))
@@ -303,10 +379,10 @@ async def messages_route(path, headers, model, stream, writer, log):
         writer.write(response(529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
                               extra=b"request-id: req_overloaded_1\r\n"))
     elif not stream:
-        name = "anthropic-cache.json" if model == "native-cache" else "anthropic-text.json"
-        writer.write(response(200, transcript(name), extra=b"request-id: req_native_1\r\n"))
+        name = NATIVE_TRANSCRIPTS.get(model, "anthropic-text")
+        writer.write(response(200, transcript(name + ".json"), extra=b"request-id: req_native_1\r\n"))
     else:
-        blob = messages_sse("anthropic-cache.chunks.jsonl" if model == "native-cache" else "anthropic-text.chunks.jsonl")
+        blob = messages_sse(NATIVE_TRANSCRIPTS.get(model, "anthropic-text") + ".chunks.jsonl")
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
                      b"request-id: req_native_stream\r\n\r\n")
         if model == "native-reset":
@@ -317,18 +393,7 @@ async def messages_route(path, headers, model, stream, writer, log):
             writer.transport.abort()
             return False
         if model == "native-slow":
-            try:
-                for event in blob.split(b"\n\n")[:-1]:
-                    event += b"\n\n"
-                    writer.write(b"%x\r\n%s\r\n" % (len(event), event))
-                    await writer.drain()
-                    await asyncio.sleep(0.2)
-                writer.write(b"0\r\n\r\n")
-                await writer.drain()
-            except (ConnectionError, OSError):
-                log.write(event="closed", model=model)
-                return False
-            return True
+            return await send_slowly([e + b"\n\n" for e in blob.split(b"\n\n")[:-1]], reader, writer, log, model)
         for i in range(0, len(blob), 53):
             part = blob[i:i + 53]
             writer.write(b"%x\r\n%s\r\n" % (len(part), part))
@@ -344,6 +409,8 @@ async def messages_route(path, headers, model, stream, writer, log):
 #   responses-slow       the text stream, one event every 200 ms ("closed" if the gateway goes away)
 #   responses-failed     a stream that ends in response.failed (error code server_error)
 #   responses-cut        the text stream's first 4 events and half of the 5th, then a reset
+#   responses-429        429 with OpenAI's rate-limit error body (RESPONSES_ERRORS)
+#   responses-500        500 with OpenAI's server error body
 #   anything else        the recorded text response (non-stream or stream)
 # Streams are "event: <type>" and "data: <recorded line, unchanged>" per event,
 # sent in HTTP chunks cut at odd offsets. GET /v1/responses/{id} answers the
@@ -357,6 +424,15 @@ RESPONSES_FAILED = [
     b'"usage":{"input_tokens":7,"input_tokens_details":{"cached_tokens":0},"output_tokens":0,'
     b'"output_tokens_details":{"reasoning_tokens":0},"total_tokens":7}},"sequence_number":1}',
 ]
+
+
+RESPONSES_ERRORS = {
+    "responses-429": (429, b'{"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-x on tokens '
+                           b'per min (TPM): Limit 200000, Used 200000, Requested 12.","type":"tokens",'
+                           b'"param":null,"code":"rate_limit_exceeded"}}'),
+    "responses-500": (500, b'{"error":{"message":"The server had an error while processing your request. Sorry '
+                           b'about that!","type":"server_error","param":null,"code":null}}'),
+}
 
 
 def responses_events(model):
@@ -381,6 +457,11 @@ def responses_sse(model):
 async def responses_route(method, path, model, stream, reader, writer, log):
     rest = path.split("?", 1)[0][len("/v1/responses"):]
     if method == "POST" and rest == "":
+        if model in RESPONSES_ERRORS:
+            status, body = RESPONSES_ERRORS[model]
+            writer.write(response(status, body))
+            await writer.drain()
+            return True
         if not stream:
             name = "openai-responses-reasoning.json" if model == "responses-reasoning" else "openai-responses-text.json"
             writer.write(response(200, transcript(name)))
@@ -401,17 +482,11 @@ async def responses_route(method, path, model, stream, reader, writer, log):
             if model == "responses-slow":
                 events = [b"event: %s\ndata: %s\n\n" % (json.loads(l)["type"].encode(), l)
                           for l in responses_events(model)]
-                for e in events:
-                    writer.write(b"%x\r\n%s\r\n" % (len(e), e))
-                    await writer.drain()
-                    await asyncio.sleep(0.2)
-                    if reader.at_eof():
-                        raise ConnectionError
-            else:
-                blob = responses_sse(model)
-                for i in range(0, len(blob), 53):  # events split across HTTP chunks
-                    part = blob[i:i + 53]
-                    writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+                return await send_slowly(events, reader, writer, log, model)
+            blob = responses_sse(model)
+            for i in range(0, len(blob), 53):  # events split across HTTP chunks
+                part = blob[i:i + 53]
+                writer.write(b"%x\r\n%s\r\n" % (len(part), part))
             writer.write(b"0\r\n\r\n")
             await writer.drain()
         except (ConnectionError, OSError):

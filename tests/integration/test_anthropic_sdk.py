@@ -1,5 +1,8 @@
 """The official Anthropic TypeScript SDK against the real binary's native
-Messages API (installed from npm into the build tree on first run)."""
+Messages API (installed from npm into the build tree on first run). The
+gateway writes its records with the console exporter: those of the billed
+calls must hold the usage the SDK saw (cache reads and writes included),
+and its cost."""
 import json
 import os
 import shutil
@@ -7,6 +10,7 @@ import subprocess
 import unittest
 
 from harness import HERE, TEST_KEY, Gateway, MockUpstream
+from test_records import Records, cache_price
 
 SDK_DIR = os.path.join(HERE, "anthropic_sdk")
 
@@ -24,7 +28,8 @@ class AnthropicSdkTest(unittest.TestCase):
         self.addCleanup(mock.stop)
         # DEFAULT_PROVIDER stays openai: a Messages request still goes to anthropic.
         gw = Gateway({"ANTHROPIC_BASE_URL": "http://127.0.0.1:%d" % mock.port, "OPENAI_BASE_URL": mock.url,
-                      "ANTHROPIC_API_KEY": TEST_KEY})
+                      "ANTHROPIC_API_KEY": TEST_KEY, "ENABLED_EXPORTERS": "console",
+                      "TELEMETRY_FLUSH_INTERVAL_MS": "50"})
         self.addCleanup(gw.stop)
         r = subprocess.run(["node", "sdk_check.mjs", str(gw.port)], cwd=work, capture_output=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
@@ -51,6 +56,28 @@ class AnthropicSdkTest(unittest.TestCase):
         self.assertEqual(keys, {"sk-ant-sdk-test"})
         paths = {e["path"] for e in mock.events() if e.get("event") == "request"}
         self.assertIn("/v1/messages/count_tokens", paths)
+
+        # The records of messages.create, messages.stream and messages.create
+        # with stream: true hold the usage the SDK saw, priced as the model it names.
+        records = Records(gw)
+        for rid, key in (("sdk-create", "nonstream_usage"), ("sdk-stream", "stream_usage"),
+                         ("sdk-create-stream", "create_stream_usage")):
+            usage, model = out[key]["usage"], out[key]["model"]
+            (rec,) = records.wait_for(rid)
+            m = rec["attributes"]["metadata"]
+            read, write = usage["cache_read_input_tokens"], usage["cache_creation_input_tokens"]
+            inputs = usage["input_tokens"] + read + write
+            self.assertEqual(m["tokens"], {"input": inputs, "output": usage["output_tokens"],
+                                           "total": inputs + usage["output_tokens"], "cached_input": read,
+                                           "cache_creation": write,
+                                           "reasoning": (usage.get("output_tokens_details") or {}).get(
+                                               "thinking_tokens")}, rid)
+            self.assertAlmostEqual(m["cost"], cache_price(model, usage["input_tokens"], read, write,
+                                                          usage["output_tokens"]), places=15, msg=rid)
+            self.assertEqual((m["status"], m["path"]), ("success", "/v1/messages"), rid)
+        # The stream's cumulative counts, not message_start's: the recorded transcript's last values.
+        self.assertEqual(out["stream_usage"]["usage"]["cache_read_input_tokens"], 6289)
+        self.assertEqual(out["create_stream_usage"]["usage"], out["stream_usage"]["usage"])
 
 
 if __name__ == "__main__":

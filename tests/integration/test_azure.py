@@ -9,7 +9,10 @@ no Authorization header. Anything else gets Azure's error body and is kept
 in `mock.problems`, which every test checks is empty. Its answers are the
 recorded OpenAI transcripts (tests/testdata/providers/transcripts/) naming
 the model Azure reports (gpt-4o-2024-08-06), as Azure writes them (a first
-stream chunk with prompt_filter_results and no choices).
+stream chunk with prompt_filter_results and no choices). Chat streams of
+deployment slow-dep send one chunk every 200 ms (noting in `mock.closed` a
+gateway that closed the connection); of reset-dep, four chunks, then a TCP
+reset.
 
 Records come from the console exporter on stdout; each test finds its own by
 the x-request-id it sent.
@@ -17,11 +20,15 @@ the x-request-id it sent.
 import http.server
 import json
 import os
+import socket
+import tempfile
 import threading
+import time
 import unittest
 from urllib.parse import parse_qsl, urlsplit
 
-from harness import HERE, TEST_KEY, Gateway, http_request, sse_events
+from harness import (HERE, SLOW, TEST_KEY, Gateway, http_request, peer_closed, reset_connection, sse_events,
+                     wait_until)
 from test_records import RecordAssertions, Records, gateway_version
 
 TRANSCRIPTS = os.path.join(HERE, "..", "testdata", "providers", "transcripts")
@@ -31,7 +38,7 @@ CLIENT_KEY = "azure-client-key-7e6d5c4b3a"
 AZURE_MODEL = "gpt-4o-2024-08-06"  # what Azure's answers name: the model behind the deployment
 CHAT_DEPLOYMENT = "gpt4o-prod"
 EMBED_DEPLOYMENT = "embed-small"
-DEPLOYMENTS = {CHAT_DEPLOYMENT, EMBED_DEPLOYMENT, "missing-dep", "echo-key", "filtered"}
+DEPLOYMENTS = {CHAT_DEPLOYMENT, EMBED_DEPLOYMENT, "missing-dep", "echo-key", "filtered", "slow-dep", "reset-dep"}
 EMBEDDING = {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.0123, -0.0456, 0.0789]}],
              "model": "text-embedding-3-small", "usage": {"prompt_tokens": 5, "total_tokens": 5}}
 
@@ -75,6 +82,7 @@ class StrictAzure:
         self.key = key  # the api-key every request must carry
         self.problems = []
         self.requests = []  # (method, target, headers, body)
+        self.closed = []  # the deployments whose streams the gateway closed before their end
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -109,16 +117,23 @@ class StrictAzure:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def stream(self, events):
+            def stream(self, events, deployment=None):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                for e in events:
+                for i, e in enumerate(events):
+                    if deployment == "reset-dep" and i == 4:
+                        time.sleep(0.05)
+                        return reset_connection(self)
                     data = e.encode()
                     for part in (data[:11], data[11:]):  # each event over two HTTP chunks
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                     self.wfile.flush()
+                    if deployment == "slow-dep" and peer_closed(self.connection, 0.2 * SLOW):
+                        outer.closed.append(deployment)
+                        self.close_connection = True
+                        return
                 self.wfile.write(b"0\r\n\r\n")
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -164,7 +179,8 @@ class StrictAzure:
                 return 200, EMBEDDING
             if doc.get("stream") is True:
                 include_usage = (doc.get("stream_options") or {}).get("include_usage") is True
-                handler.stream(["data: %s\n\n" % c for c in chat_chunks(include_usage)] + ["data: [DONE]\n\n"])
+                handler.stream(["data: %s\n\n" % c for c in chat_chunks(include_usage)] + ["data: [DONE]\n\n"],
+                               deployment)
                 return None, None
             answer = json.loads(transcript("openai-chat.json"))
             answer["model"] = AZURE_MODEL
@@ -281,6 +297,46 @@ class AzureTest(unittest.TestCase, RecordAssertions):
         _, m = self.record("az-stream-usage")
         self.assertEqual(m["tokens"]["total"], 316)
 
+    def test_chat_stream_client_gone(self):
+        body = json.dumps(self.chat_body("slow-dep", stream=True)).encode()
+        s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"x-provider: azure\r\nx-request-id: az-cancel\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        buf = b""
+        deadline = time.time() + 10
+        while b"prompt_filter_results" not in buf:  # Azure's first chunk
+            self.assertLess(time.time(), deadline)
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, "the gateway closed the stream early")
+            buf += chunk
+        s.close()
+        a, m = self.record("az-cancel")
+        self.assertEqual((m["status"], m["error_type"]), ("cancelled", "client_disconnected"))
+        self.assertEqual((m["status_code"], m["provider_status_code"]), (200, 200))
+        self.assertIsNone(m["provider_latency"])
+        self.assertLess(len(a["response"]["streamed_data"]), 4)
+        self.assert_no_tokens(m)  # the usage chunk comes last
+        wait_until("the gateway closed the upstream stream", lambda: "slow-dep" in self.mock.closed)
+
+    def test_chat_stream_upstream_reset(self):
+        status, _, payload = self.send("az-reset", "POST", "/v1/chat/completions",
+                                       self.chat_body("reset-dep", stream=True))
+        # http.client read the chunked body to its last chunk (else it raises): the response ended properly.
+        self.assertEqual(status, 200)
+        events = sse_events(payload)
+        self.assertNotIn("[DONE]", events)
+        last = json.loads(events[-1])
+        self.assertEqual(set(last), {"error"}, last)
+        self.assertTrue(last["error"]["message"])
+        chunks = [json.loads(e) for e in events[:-1]]
+        self.assertEqual(chunks, [json.loads(c) for c in chat_chunks(False)[:4]], "the four chunks before the reset")
+        a, m = self.record("az-reset")
+        self.assertEqual((m["status"], m["error_type"], m["error_count"]), ("error", "upstream_broken", 1))
+        self.assertEqual((m["status_code"], m["provider_status_code"]), (200, 200))
+        self.assertEqual((m["provider_error_count"], m["response_size"]), (0, len(payload)))
+        self.assertEqual(a["response"]["streamed_data"], chunks)
+        self.assert_no_tokens(m)
+
     def test_client_keys_and_the_model_prefix(self):
         # The OpenAI SDK's Authorization: Bearer, and Azure SDKs' api-key, both
         # become api-key upstream; the "azure/" prefix selects the provider.
@@ -372,6 +428,41 @@ class AzureTest(unittest.TestCase, RecordAssertions):
             self.assertEqual(st, status, payload)
             self.assertEqual(json.loads(payload)["error"]["code"], code)
             self.assertEqual(len(self.mock.requests), before, "nothing reached Azure")
+
+
+class AzureCustomProviderTest(unittest.TestCase):
+    def test_the_docs_example_of_a_custom_azure_provider(self):
+        """The `providers:` example of docs/providers.md, "Custom providers", as
+        written there but for its endpoint (the mock's): type azure reaches the
+        resource's deployment route with the key api_key_env names."""
+        with open(os.path.join(HERE, "..", "..", "docs", "providers.md")) as f:
+            doc = f.read()
+        section = doc[doc.index("\n## Custom providers\n"):doc.index("\n## Adding a provider\n")]
+        yaml = section[section.index("```yaml\n") + 8:]
+        yaml = yaml[:yaml.index("```")]
+        self.assertIn("https://my-eu-resource.openai.azure.com", yaml)
+        mock = StrictAzure(CLIENT_KEY)
+        self.addCleanup(mock.stop)
+        config = tempfile.NamedTemporaryFile("w", prefix="gw-config-", suffix=".yaml", delete=False)
+        self.addCleanup(os.unlink, config.name)
+        config.write(yaml.replace("https://my-eu-resource.openai.azure.com", "http://127.0.0.1:%d" % mock.port))
+        config.close()
+        gw = Gateway({"AZURE_EU_KEY": CLIENT_KEY, "ENABLED_EXPORTERS": "console",
+                      "TELEMETRY_FLUSH_INTERVAL_MS": "50"}, args=["--config", config.name])
+        self.addCleanup(gw.stop)
+        for rid, model, headers in (("az-custom-header", CHAT_DEPLOYMENT, {"x-provider": "azure-eu"}),
+                                    ("az-custom-prefix", "azure-eu/" + CHAT_DEPLOYMENT, {})):
+            headers["x-request-id"] = rid
+            status, _, payload = http_request(gw.port, "POST", "/v1/chat/completions",
+                                              {"model": model, "messages": [{"role": "user", "content": "Hi"}]},
+                                              headers)
+            self.assertEqual(status, 200, payload)
+            self.assertEqual(mock.problems, [])
+            _, target, sent_headers, _ = mock.requests[-1]
+            self.assertEqual(target, "/openai/deployments/gpt4o-prod/chat/completions?api-version=" + API_VERSION)
+            self.assertEqual(sent_headers["api-key"], CLIENT_KEY)
+            (rec,) = Records(gw).wait_for(rid)
+            self.assertEqual((rec["attributes"]["provider"], rec["attributes"]["model"]), ("azure-eu", CHAT_DEPLOYMENT))
 
 
 class AzureNotConfiguredTest(unittest.TestCase):

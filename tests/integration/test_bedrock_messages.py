@@ -10,7 +10,9 @@ Converse's shape. Anything else gets Bedrock's 400 ValidationException and is
 kept in `mock.problems`, which every test checks is empty. Its answers are the
 recorded transcripts in tests/testdata/providers/transcripts/bedrock-*; the
 stream is encoded as AWS event-stream frames here, split over HTTP chunks at
-odd offsets.
+odd offsets. Streams of model bedrock-slow send one frame every 200 ms
+(noting in `mock.closed` a gateway that closed the connection); of
+bedrock-reset, four frames, then a TCP reset.
 
 Records come from the console exporter on stdout; each test finds its own by
 the x-request-id it sent.
@@ -22,6 +24,7 @@ import http.server
 import json
 import os
 import re
+import socket
 import struct
 import threading
 import time
@@ -29,7 +32,7 @@ import unittest
 import zlib
 from urllib.parse import quote, unquote, urlsplit
 
-from harness import HERE, Gateway, http_request
+from harness import HERE, SLOW, Gateway, http_request, peer_closed, reset_connection, wait_until
 
 TRANSCRIPTS = os.path.join(HERE, "..", "testdata", "providers", "transcripts")
 ENV_KEY_ID = "AKIDGATEWAYENV"
@@ -41,6 +44,14 @@ CLIENT_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLE-CLIENT-SESSION-TOKEN"
 SECRETS = {ENV_KEY_ID: ENV_SECRET, CLIENT_KEY_ID: CLIENT_SECRET}
 TOKENS = {ENV_KEY_ID: ENV_TOKEN, CLIENT_KEY_ID: CLIENT_TOKEN}
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+NO_TOKENS = {"input": None, "output": None, "total": None, "cached_input": None, "cache_creation": None,
+             "reasoning": None}
+PRICES = json.load(open(os.path.join(HERE, "..", "..", "data", "model_prices_and_context_window.json")))
+
+
+def cost(tokens_in, tokens_out):
+    e = PRICES[MODEL]
+    return tokens_in * e["input_cost_per_token"] + tokens_out * e["output_cost_per_token"]
 
 CONVERSE_FIELDS = {"messages", "system", "inferenceConfig", "toolConfig", "additionalModelRequestFields"}
 COUNT_FIELDS = {"messages", "system", "toolConfig", "additionalModelRequestFields"}
@@ -148,6 +159,7 @@ class StrictBedrock:
     def __init__(self):
         self.requests = []  # (path, headers, body) of every request
         self.problems = []
+        self.closed = []  # the models of the streams the gateway closed before their end
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -186,12 +198,30 @@ class StrictBedrock:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.send_header("x-amzn-RequestId", "req-bedrock-messages-1")
                 self.end_headers()
+                if model in ("bedrock-slow", "bedrock-reset"):
+                    return self.frame_by_frame(model, lines)
                 # Frames split over HTTP chunks at odd offsets, as a network might.
                 for i in range(0, len(blob), 37):
                     part = blob[i:i + 37]
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                     self.wfile.flush()
                     time.sleep(0.002)
+                self.wfile.write(b"0\r\n\r\n")
+
+            def frame_by_frame(self, model, lines):
+                """One frame per HTTP chunk: bedrock-slow, one every 200 ms;
+                bedrock-reset, the first four, then a reset."""
+                for i, line in enumerate(lines):
+                    if model == "bedrock-reset" and i == 4:
+                        time.sleep(0.05)
+                        return reset_connection(self)
+                    frame_bytes = event_stream([line])
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(frame_bytes), frame_bytes))
+                    self.wfile.flush()
+                    if model == "bedrock-slow" and peer_closed(self.connection, 0.2 * SLOW):
+                        outer.closed.append(model)
+                        self.close_connection = True
+                        return
                 self.wfile.write(b"0\r\n\r\n")
 
             def reply(self, status, doc, error_type=None):
@@ -352,6 +382,7 @@ class BedrockMessagesTest(unittest.TestCase):
         self.assertEqual((a["provider"], a["model"]), ("bedrock", MODEL))
         self.assertEqual(m["tokens"], {"input": 22, "output": 57, "total": 79, "cached_input": 0,
                                        "cache_creation": 0, "reasoning": None})
+        self.assertAlmostEqual(m["cost"], cost(22, 57), delta=1e-12)
         self.assertEqual((m["status"], m["status_code"], m["provider_status_code"]), ("success", 200, 200))
         self.assertEqual(m["path"], "/v1/messages")
         self.assertEqual(a["response"]["content"], json.loads(payload)["content"])
@@ -390,6 +421,7 @@ class BedrockMessagesTest(unittest.TestCase):
         self.assertEqual((a["provider"], a["model"]), ("bedrock", MODEL))
         self.assertEqual(m["status"], "success")
         self.assertEqual((m["tokens"]["input"], m["tokens"]["output"], m["tokens"]["total"]), (22, 55, 77))
+        self.assertAlmostEqual(m["cost"], cost(22, 55), delta=1e-12)
 
     def test_tool_use_and_tool_result_round_trip(self):
         bash = {"name": "bash", "description": "Run a shell command.",
@@ -410,6 +442,7 @@ class BedrockMessagesTest(unittest.TestCase):
         _, m = self.record("bm-tool")
         self.assertEqual(m["tokens"], {"input": 10, "output": 20, "total": 30, "cached_input": None,
                                        "cache_creation": None, "reasoning": None})
+        self.assertAlmostEqual(m["cost"], cost(10, 20), delta=1e-12)
 
         # The client sends the call back with its result, the way Anthropic's SDKs do.
         history = ask + [{"role": "assistant", "content": doc["content"]},
@@ -443,6 +476,7 @@ class BedrockMessagesTest(unittest.TestCase):
         self.assertEqual(events[5][1]["delta"]["stop_reason"], "tool_use")
         _, m = self.record("bm-tool-stream")
         self.assertEqual((m["tokens"]["input"], m["tokens"]["output"]), (125, 45))
+        self.assertAlmostEqual(m["cost"], cost(125, 45), delta=1e-12)
 
     def test_count_tokens(self):
         status, _, payload = self.post("bm-count", {
@@ -496,8 +530,61 @@ class BedrockMessagesTest(unittest.TestCase):
                                                    "content_block_delta", "error"])
         self.assertEqual(events[-1][1], {"type": "error", "error": {
             "type": "rate_limit_error", "message": "Too many requests, please wait before trying again."}})
-        _, m = self.record("bm-throttle")
+        a, m = self.record("bm-throttle")
         self.assertEqual(m["provider_error_type"], "throttlingException")
+        # The provider's own error event: a provider error on a stream the
+        # gateway relayed whole (as for Anthropic's error events and the
+        # Responses API's response.failed), not a broken stream.
+        self.assertEqual((m["status"], m["error_type"], m["error_count"]), ("success", None, 0))
+        self.assertEqual((m["status_code"], m["provider_status_code"], m["provider_error_count"]), (200, 200, 1))
+        self.assertEqual(a["response"]["streamed_data"][-1], events[-1][1], "the provider's error event is kept")
+
+    def test_client_gone_mid_stream(self):
+        body = json.dumps({"model": "bedrock-slow", "max_tokens": 64, "stream": True,
+                           "messages": [{"role": "user", "content": "How many r's?"}]}).encode()
+        s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
+        s.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"x-provider: bedrock\r\nanthropic-version: 2023-06-01\r\nx-request-id: bm-cancel\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        buf = b""
+        deadline = time.time() + 10
+        while b"event: message_start\ndata: {" not in buf:
+            self.assertLess(time.time(), deadline)
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, "the gateway closed the stream early")
+            buf += chunk
+        s.close()
+        a, m = self.record("bm-cancel")
+        self.assertEqual((m["status"], m["error_type"]), ("cancelled", "client_disconnected"))
+        self.assertEqual((m["status_code"], m["provider_status_code"]), (200, 200))
+        self.assertIsNone(m["provider_latency"])
+        self.assertEqual(a["response"]["streamed_data"][0]["type"], "message_start")
+        self.assertLess(len(a["response"]["streamed_data"]), 4)
+        # Converse gives its counts only in its last event: none arrived, and
+        # the zeros of the message_start the gateway wrote are no count.
+        self.assertEqual(m["tokens"], NO_TOKENS)
+        self.assertIsNone(m["cost"])
+        wait_until("the gateway closed the upstream stream", lambda: "bedrock-slow" in self.mock.closed)
+
+    def test_upstream_reset_mid_stream_ends_with_an_error_event(self):
+        status, _, payload = self.post("bm-reset", {"model": "bedrock-reset", "max_tokens": 64, "stream": True,
+                                                    "messages": [{"role": "user", "content": "How many r's?"}]})
+        # http.client read the chunked body to its last chunk (else it raises): the response ended properly.
+        self.assertEqual(status, 200, payload)
+        events = messages_events(payload)
+        self.assertEqual([t for t, _ in events], ["message_start", "content_block_start", "content_block_delta",
+                                                   "content_block_delta", "content_block_delta", "error"])
+        self.assertEqual(events[-1][1]["error"]["type"], "api_error")
+        self.assertTrue(events[-1][1]["error"]["message"])
+        a, m = self.record("bm-reset")
+        self.assertEqual((m["status"], m["error_type"], m["error_count"]), ("error", "upstream_broken", 1))
+        self.assertEqual((m["status_code"], m["provider_status_code"]), (200, 200))
+        self.assertEqual(m["response_size"], len(payload))
+        # The provider reported no error: the connection broke.
+        self.assertEqual((m["provider_error_count"], m["provider_error_type"]), (0, None))
+        self.assertEqual(a["response"]["streamed_data"], [data for _, data in events[:-1]])
+        self.assertEqual(m["tokens"], NO_TOKENS)
+        self.assertIsNone(m["cost"])
 
     def test_requests_converse_cannot_take_are_refused_and_nothing_is_sent(self):
         before = len(self.mock.requests)

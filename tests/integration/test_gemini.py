@@ -7,7 +7,11 @@ The mock answers only what Gemini would: POST
 Authorization header, a body in Gemini's shape (no OpenAI fields). Anything
 else gets Gemini's 400 error body and is kept in `mock.problems`, which every
 test checks is empty. Its answers are the recorded transcripts in
-tests/testdata/providers/transcripts/gemini-*.
+tests/testdata/providers/transcripts/gemini-*: the tool call when the
+request has tools, else the text answer, unless a test set `answer_next`.
+Streams of model gemini-slow send one event every 200 ms (noting in
+`mock.closed` a gateway that closed the connection); of gemini-reset, two
+events, then a TCP reset.
 
 Records come from the console exporter on stdout; each test finds its own by
 the x-request-id it sent.
@@ -15,12 +19,14 @@ the x-request-id it sent.
 import http.server
 import json
 import os
+import socket
 import threading
 import time
 import unittest
 from urllib.parse import urlsplit
 
-from harness import HERE, TEST_KEY, Gateway, http_request, sse_events
+from harness import (HERE, SLOW, TEST_KEY, Gateway, http_request, peer_closed, reset_connection, sse_events,
+                     wait_until)
 
 TRANSCRIPTS = os.path.join(HERE, "..", "testdata", "providers", "transcripts")
 PRICES = json.load(open(os.path.join(HERE, "..", "..", "data", "model_prices_and_context_window.json")))
@@ -52,6 +58,8 @@ class StrictGemini:
         self.requests = []  # (path, headers, body) of every request
         self.problems = []
         self.keys = set()
+        self.answer_next = None  # a transcript's name (gemini-reasoning): the next answer's
+        self.closed = []  # the models of the streams the gateway closed before their end
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -75,21 +83,31 @@ class StrictGemini:
                     return self.reply(400, {"error": {"code": 400, "message": "API key not valid: %s. Please pass a "
                                                       "valid API key." % headers["x-goog-api-key"],
                                                       "status": "INVALID_ARGUMENT"}})
-                tools = bool(doc.get("tools"))
+                name = outer.answer_next or ("gemini-tool" if doc.get("tools") else "gemini-text")
+                outer.answer_next = None
                 if method == "generateContent":
-                    return self.reply(200, transcript("gemini-tool.json" if tools else "gemini-text.json"))
-                events = chunk_lines("gemini-tool.chunks.jsonl" if tools else "gemini-text.chunks.jsonl")
+                    return self.reply(200, transcript(name + ".json"))
+                events = chunk_lines(name + ".chunks.jsonl")
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                for line in events:
+                for i, line in enumerate(events):
+                    if model == "gemini-reset" and i == 2:
+                        time.sleep(0.05)
+                        return reset_connection(self)
                     data = ("data: %s\r\n\r\n" % line).encode()
                     # Each event split over two HTTP chunks, as a network might.
                     for part in (data[:17], data[17:]):
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                     self.wfile.flush()
-                    time.sleep(0.01)
+                    if model == "gemini-slow":
+                        if peer_closed(self.connection, 0.2 * SLOW):
+                            outer.closed.append(model)
+                            self.close_connection = True
+                            return
+                    else:
+                        time.sleep(0.01)
                 self.wfile.write(b"0\r\n\r\n")
 
             def reply(self, status, doc):
@@ -307,6 +325,7 @@ class GeminiTest(unittest.TestCase):
         self.assertEqual(json.loads(call["function"]["arguments"]), {"location": "San Francisco"})
         _, m = self.record("gem-tool")
         self.assertEqual(m["tokens"], {"input": 29, "output": 908, "total": 937, "cached_input": None, "cache_creation": None, "reasoning": 893})
+        self.assertAlmostEqual(m["cost"], cost(MODEL, 29, 908), delta=1e-12)
 
         # The client sends the call back with its result, the way the OpenAI SDK does.
         history = ask + [choice["message"], {"role": "tool", "tool_call_id": call["id"],
@@ -337,6 +356,38 @@ class GeminiTest(unittest.TestCase):
         self.assertEqual(chunks[-1]["choices"][0]["finish_reason"], "tool_calls")
         _, m = self.record("gem-tool-s")
         self.assertEqual(m["tokens"], {"input": 29, "output": 60, "total": 89, "cached_input": None, "cache_creation": None, "reasoning": 45})
+        self.assertAlmostEqual(m["cost"], cost(MODEL, 29, 60), delta=1e-12)
+
+    def test_reasoning_replayed(self):
+        # gemini-reasoning.*: thoughts counted in the output and apart as reasoning.
+        ask = {"model": MODEL, "messages": [{"role": "user", "content": "How many r's are in strawberry?"}]}
+        self.mock.answer_next = "gemini-reasoning"
+        status, _, payload = self.chat("gem-reason", ask, {"x-provider": "gemini"})
+        self.assertEqual(status, 200, payload)
+        doc = json.loads(payload)
+        self.assertEqual(doc["choices"][0]["message"]["content"],
+                         "There are **3** \"r\"s in strawberry.\n\nHere is the breakdown: st**r**awbe**rr**y.")
+        self.assertEqual(doc["usage"], {"prompt_tokens": 9, "completion_tokens": 29 + 282, "total_tokens": 320,
+                                        "completion_tokens_details": {"reasoning_tokens": 282}})
+        _, m = self.record("gem-reason")
+        self.assertEqual(m["tokens"], {"input": 9, "output": 311, "total": 320, "cached_input": None,
+                                       "cache_creation": None, "reasoning": 282})
+        self.assertAlmostEqual(m["cost"], cost(MODEL, 9, 311), delta=1e-12)
+
+        self.mock.answer_next = "gemini-reasoning"
+        status, _, payload = self.chat("gem-reason-s", dict(ask, stream=True), {"x-provider": "gemini"})
+        self.assertEqual(status, 200, payload)
+        events = sse_events(payload)
+        self.assertEqual(events[-1], "[DONE]")
+        chunks = [json.loads(e) for e in events[:-1]]
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        self.assertEqual(text, "There are **3** \"r\"s in strawberry.\n\nHere is the breakdown: st**r**awbe**rr**y.")
+        a, m = self.record("gem-reason-s")
+        # The last event's cumulative usageMetadata: 9 prompt, 29 candidates, 256 thoughts.
+        self.assertEqual(m["tokens"], {"input": 9, "output": 285, "total": 294, "cached_input": None,
+                                       "cache_creation": None, "reasoning": 256})
+        self.assertAlmostEqual(m["cost"], cost(MODEL, 9, 285), delta=1e-12)
+        self.assertEqual(a["response"]["streamed_data"], chunks)
 
     def test_upstream_error_is_openai_shaped_and_never_shows_the_key(self):
         for rid, headers, key in (("gem-err-env", {"x-provider": "gemini"}, TEST_KEY),
@@ -355,6 +406,53 @@ class GeminiTest(unittest.TestCase):
             self.assertEqual((m["status_code"], m["provider_status_code"]), (400, 400))
             self.assertEqual(m["provider_error_type"], "INVALID_ARGUMENT")
             self.assertEqual(m["error_type"], "upstream_http_error")
+
+    def test_client_gone_mid_stream(self):
+        body = json.dumps({"model": "gemini-slow", "stream": True,
+                           "messages": [{"role": "user", "content": "How many r's?"}]}).encode()
+        s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"x-provider: gemini\r\nx-request-id: gem-cancel\r\nContent-Length: %d\r\n\r\n%s"
+                  % (len(body), body))
+        buf = b""
+        deadline = time.time() + 10
+        while b"There are **3**" not in buf:  # the first event's text
+            self.assertLess(time.time(), deadline)
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, "the gateway closed the stream early")
+            buf += chunk
+        s.close()
+        a, m = self.record("gem-cancel")
+        self.assertEqual((m["status"], m["error_type"]), ("cancelled", "client_disconnected"))
+        self.assertEqual((m["status_code"], m["provider_status_code"]), (200, 200))
+        self.assertIsNone(m["provider_latency"])
+        # The usage the first event carried (cumulative: 9 prompt, 5 candidates, 185 thoughts).
+        self.assertEqual(m["tokens"], {"input": 9, "output": 190, "total": 199, "cached_input": None,
+                                       "cache_creation": None, "reasoning": 185})
+        self.assertLessEqual(len(a["response"]["streamed_data"]), 2)
+        wait_until("the gateway closed the upstream stream", lambda: "gemini-slow" in self.mock.closed)
+
+    def test_upstream_reset_mid_stream(self):
+        status, _, payload = self.chat("gem-reset", {"model": "gemini-reset", "stream": True,
+                                                     "messages": [{"role": "user", "content": "How many r's?"}]},
+                                       {"x-provider": "gemini"})
+        # http.client read the chunked body to its last chunk (else it raises): the response ended properly.
+        self.assertEqual(status, 200)
+        events = sse_events(payload)
+        self.assertNotIn("[DONE]", events)
+        last = json.loads(events[-1])
+        self.assertEqual(set(last), {"error"}, last)
+        self.assertTrue(last["error"]["message"])
+        chunks = [json.loads(e) for e in events[:-1]]
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        self.assertEqual(text, "There are **3** \"r\"s in strawberry.\n\nst**r**awbe**rr**y",
+                         "both events before the reset")
+        a, m = self.record("gem-reset")
+        self.assertEqual((m["status"], m["error_type"], m["error_count"]), ("error", "upstream_broken", 1))
+        self.assertEqual((m["status_code"], m["provider_status_code"]), (200, 200))
+        self.assertEqual(m["response_size"], len(payload))
+        self.assertEqual(a["response"]["streamed_data"][:len(chunks)], chunks)
+        self.assertEqual((m["tokens"]["input"], m["tokens"]["output"]), (9, 208), "the second event's usage")
 
     def test_request_gemini_cannot_take_is_a_400_and_nothing_is_sent(self):
         before = len(self.mock.requests)

@@ -114,6 +114,37 @@ class MessagesApiTest(unittest.TestCase, RecordAssertions):
         self.assertEqual((m["status"], m["provider_request_id"], m["response_size"]),
                          ("success", "req_native_stream", len(payload)))
 
+    def test_tool_use_relayed_unchanged_with_tokens_and_cost(self):
+        # anthropic-tool.*: a tool_use answer, priced as the model it names (claude-haiku-4-5-20251001).
+        body = {"model": "native-tool", "max_tokens": 256,
+                "messages": [{"role": "user", "content": "Weather in four cities, as JSON"}],
+                "tools": [{"name": "json", "input_schema": {"type": "object"}}],
+                "tool_choice": {"type": "tool", "name": "json"}}
+        status, _, payload = self.send("msg-tool", "/v1/messages", body)
+        self.assertEqual(status, 200)
+        self.assertEqual(payload, transcript("anthropic-tool.json"), "the body is relayed unchanged")
+        a, m = self.record("msg-tool")
+        self.assertEqual(a["response"], json.loads(payload))
+        self.assertEqual(m["tokens"], {"input": 1151, "output": 87, "total": 1238, "cached_input": 0,
+                                       "cache_creation": 0, "reasoning": None})
+        self.assertAlmostEqual(m["cost"], cost("claude-haiku-4-5-20251001", 1151, 0, 0, 87), places=15)
+
+        status, _, payload = self.send("msg-tool-stream", "/v1/messages", dict(body, stream=True))
+        self.assertEqual(status, 200)
+        self.assertEqual(payload, messages_sse("anthropic-tool.chunks.jsonl"), "every event, unchanged")
+        a, m = self.record("msg-tool-stream")
+        # message_start says 849 in and 10 out, the cumulative message_delta 849 in and 47 out.
+        self.assertEqual(m["tokens"], {"input": 849, "output": 47, "total": 896, "cached_input": 0,
+                                       "cache_creation": 0, "reasoning": None})
+        self.assertAlmostEqual(m["cost"], cost("claude-haiku-4-5-20251001", 849, 0, 0, 47), places=15)
+        response = a["response"]
+        self.assertEqual(response["stop_reason"], "tool_use")
+        self.assertEqual(response["content"], [{
+            "type": "tool_use", "id": "toolu_01KFbKqPYSuAKujiL6mTfzYA", "name": "json",
+            "input": {"elements": [{"location": "San Francisco", "temperature": 58, "condition": "sunny"}]}}])
+        events = [json.loads(l) for l in transcript("anthropic-tool.chunks.jsonl").decode().splitlines() if l.strip()]
+        self.assertEqual(response["streamed_data"], [e for e in events if e["type"] != "ping"])
+
     def test_count_tokens_is_relayed_and_not_billed(self):
         status, _, payload = self.send("msg-count", "/v1/messages/count_tokens",
                                        {"model": "native-cache", "messages": [{"role": "user", "content": "Hi"}]})

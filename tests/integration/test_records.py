@@ -12,7 +12,7 @@ import subprocess
 import time
 import unittest
 
-from harness import GATEWAY_BIN, HERE, TEST_KEY, Gateway, MockUpstream, http_request, sse_events
+from harness import GATEWAY_BIN, HERE, TEST_KEY, Gateway, MockUpstream, http_request, sse_events, wait_until
 
 PRICES = json.load(open(os.path.join(HERE, "..", "..", "data", "model_prices_and_context_window.json")))
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY-RECORDS"
@@ -114,6 +114,13 @@ class RecordAssertions:
         self.assertIsNone(m["cost"])
 
 
+def cache_price(model, uncached, read, write, output):
+    """The cost of a usage with prompt-cache reads and writes, each at its own price."""
+    e = PRICES[model]
+    return (uncached * e["input_cost_per_token"] + read * e["cache_read_input_token_cost"]
+            + write * e["cache_creation_input_token_cost"] + output * e["output_cost_per_token"])
+
+
 def send_raw(port, body, headers=b""):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s"
@@ -153,6 +160,50 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         found = self.records.wait_for(rid)
         self.assertEqual(len(found), 1, "exactly one record per request")
         return self.assert_shape(found[0], environment="integration")
+
+    def cancel_mid_stream(self, rid, body, headers=b""):
+        """Starts a chat stream, reads until its first chunk arrived, then
+        closes the connection; returns the record."""
+        s = send_raw(self.gw.port, json.dumps(body).encode(), b"x-request-id: %s\r\n%s" % (rid.encode(), headers))
+        buf = b""
+        deadline = time.time() + 10
+        while b"data: {" not in buf:
+            self.assertLess(time.time(), deadline)
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, "the gateway closed the stream early")
+            buf += chunk
+        s.close()
+        a, m = self.record(rid)
+        self.assertEqual((m["status"], m["error_type"], m["error_count"]), ("cancelled", "client_disconnected", 1))
+        self.assertEqual((m["status_code"], m["provider_status_code"]), (200, 200))
+        self.assertIsNone(m["provider_latency"], "the upstream response never finished")
+        self.assertGreaterEqual(len(a["response"]["streamed_data"]), 1)
+        return a, m
+
+    def assert_upstream_closed(self, model):
+        wait_until("the gateway closed the upstream connection of %s" % model,
+                   lambda: any(e.get("event") == "closed" and e.get("model") == model for e in self.mock.events()))
+
+    def broken_stream(self, rid, body, headers):
+        """A chat stream the upstream breaks (TCP reset): the client gets a
+        terminated response (http.client reads the chunked body to its last
+        chunk, else it raises) whose last event is an OpenAI error; returns
+        the client's chunks and the record."""
+        status, _, payload = self.chat(rid, body, headers)
+        self.assertEqual(status, 200)
+        events = sse_events(payload)
+        self.assertNotIn("[DONE]", events, "a broken stream does not look complete")
+        last = json.loads(events[-1])
+        self.assertEqual(set(last), {"error"}, last)
+        self.assertTrue(last["error"]["message"])
+        chunks = [json.loads(e) for e in events[:-1]]
+        self.assertTrue(chunks and all(c["object"] == "chat.completion.chunk" for c in chunks))
+        a, m = self.record(rid)
+        self.assertEqual((m["status"], m["error_type"], m["error_count"]), ("error", "upstream_broken", 1))
+        self.assertEqual((m["status_code"], m["provider_status_code"]), (200, 200))
+        self.assertEqual(m["response_size"], len(payload))
+        self.assertEqual(a["response"]["streamed_data"][:len(chunks)], chunks)
+        return chunks, a, m
 
     # --- success ---------------------------------------------------------
 
@@ -415,8 +466,78 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(status, 200)
         a, m = self.record("rec-bedrock-s")
         self.assertEqual(m["tokens"], {"input": 22, "output": 55, "total": 77, "cached_input": None, "cache_creation": None, "reasoning": None})
+        self.assertAlmostEqual(m["cost"], price(model, 22, 55), delta=1e-12)
         self.assertEqual(m["provider_request_id"], "req_bedrock_1")
         self.assertIn("strawberry", a["response"]["choices"][0]["delta"]["content"])
+
+    def test_anthropic_stream_with_cache_tokens(self):
+        # The recorded prompt-cache stream (anthropic-cache.chunks.jsonl):
+        # message_start counts 2 uncached, 3068 cache writes and 69 output;
+        # its cumulative message_delta 6 uncached, 6289 cache reads, 3337
+        # cache writes and 198 output. The last value of each count wins.
+        # Its server tool blocks (server_tool_use, code execution results)
+        # have no Chat Completions form: only the text block reaches the client.
+        status, _, payload = self.chat("rec-anthropic-cache", {
+            "model": "anthropic-cache", "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "Sum the squares of 1 to 12"}]}, {"x-provider": "anthropic"})
+        self.assertEqual(status, 200, payload)
+        events = sse_events(payload)
+        self.assertEqual(events[-1], "[DONE]")
+        chunks = [json.loads(e) for e in events[:-1]]
+        self.assertTrue(all("error" not in c for c in chunks), chunks[-1])
+        content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        self.assertEqual(content, "The sum of the squares of the numbers 1 through 12 is **650**.")
+        self.assertFalse(any("tool_calls" in c["choices"][0]["delta"] for c in chunks if c["choices"]),
+                         "a server tool is not the client's tool call")
+        finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+        self.assertEqual(finish, ["stop"])
+        inputs = 6 + 6289 + 3337
+        self.assertEqual(chunks[-1]["usage"]["prompt_tokens"], inputs)
+        self.assertEqual(chunks[-1]["usage"]["completion_tokens"], 198)
+        a, m = self.record("rec-anthropic-cache")
+        self.assertEqual(m["status"], "success")
+        self.assertEqual(m["tokens"], {"input": inputs, "output": 198, "total": inputs + 198, "cached_input": 6289,
+                                       "cache_creation": 3337, "reasoning": None})
+        # Priced as the model the stream names (claude-sonnet-5), each count at its own price.
+        self.assertAlmostEqual(m["cost"], cache_price("claude-sonnet-5", 6, 6289, 3337, 198), delta=1e-12)
+        self.assertEqual(a["response"]["choices"][0]["delta"]["content"], content)
+
+    def test_anthropic_stream_cancelled(self):
+        a, m = self.cancel_mid_stream("rec-anthropic-cancel", {
+            "model": "anthropic-slow", "stream": True, "messages": [{"role": "user", "content": "Hi"}]},
+            b"x-provider: anthropic\r\n")
+        self.assertEqual(a["provider"], "anthropic")
+        # message_start's counts, the only ones the client's part of the stream carried.
+        self.assertEqual(m["tokens"], {"input": 12, "output": 1, "total": 13, "cached_input": 0, "cache_creation": 0,
+                                       "reasoning": None})
+        self.assertLess(len(a["response"]["streamed_data"]), 5)
+        self.assert_upstream_closed("anthropic-slow")
+
+    def test_bedrock_stream_cancelled(self):
+        a, m = self.cancel_mid_stream("rec-bedrock-cancel", {
+            "model": "bedrock-slow", "stream": True, "messages": [{"role": "user", "content": "Hi"}]},
+            b"x-provider: bedrock\r\n")
+        self.assertEqual(a["provider"], "bedrock")
+        self.assert_no_tokens(m)  # Converse counts come only in its last event (metadata)
+        self.assertLess(len(a["response"]["streamed_data"]), 5)
+        self.assert_upstream_closed("bedrock-slow")
+
+    def test_anthropic_stream_upstream_reset(self):
+        chunks, a, m = self.broken_stream("rec-anthropic-reset", {
+            "model": "anthropic-reset", "stream": True, "messages": [{"role": "user", "content": "Hi"}]},
+            {"x-provider": "anthropic"})
+        # message_start, content_block_start, ping and the first text delta.
+        self.assertEqual("".join(c["choices"][0]["delta"].get("content") or "" for c in chunks), "Hello")
+        self.assertEqual((m["tokens"]["input"], m["tokens"]["output"]), (12, 1), "message_start's counts")
+
+    def test_bedrock_stream_upstream_reset(self):
+        chunks, a, m = self.broken_stream("rec-bedrock-reset", {
+            "model": "bedrock-reset", "stream": True, "messages": [{"role": "user", "content": "Hi"}]},
+            {"x-provider": "bedrock"})
+        # messageStart and the first three text deltas.
+        self.assertEqual("".join(c["choices"][0]["delta"].get("content") or "" for c in chunks),
+                         "Let me count the \"r\"s in \"")
+        self.assert_no_tokens(m)
 
     # --- tracking headers ------------------------------------------------
 

@@ -13,7 +13,7 @@ import time
 import unittest
 
 from harness import TEST_KEY, Gateway, MockUpstream, http_request, wait_until
-from mock_upstream import responses_events, responses_sse, transcript
+from mock_upstream import RESPONSES_ERRORS, responses_events, responses_sse, transcript
 from test_records import RecordAssertions, Records, gateway_version
 
 PRICES = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data",
@@ -189,6 +189,40 @@ class ResponsesApiTest(unittest.TestCase, RecordAssertions):
         wait_until("the upstream request is cancelled",
                    lambda: any(e.get("event") == "closed" and e.get("model") == "responses-slow"
                                for e in self.mock.events()))
+
+    # --- errors ----------------------------------------------------------------
+
+    def test_upstream_error_status_and_body_relayed_unchanged(self):
+        for rid, model, stream, provider_error_type in (("resp-429", "responses-429", False, "tokens"),
+                                                        ("resp-500", "responses-500", True, "server_error")):
+            status, hdrs, payload = self.send(rid, "POST", "/v1/responses",
+                                              {"model": model, "input": "Hi", "stream": stream})
+            want_status, want_body = RESPONSES_ERRORS[model]
+            self.assertEqual((status, payload), (want_status, want_body), rid)
+            self.assertTrue(hdrs["content-type"].startswith("application/json"), rid)
+            a, m = self.record(rid)
+            self.assertEqual(a["response"], json.loads(want_body))
+            self.assertEqual((m["status"], m["error_type"]), ("error", "upstream_http_error"), rid)
+            self.assertEqual((m["status_code"], m["provider_status_code"]), (want_status, want_status), rid)
+            # error.type of OpenAI's error body.
+            self.assertEqual((m["provider_error_count"], m["provider_error_type"]), (1, provider_error_type), rid)
+            self.assert_no_tokens(m)
+
+    def test_malformed_bodies_are_400_and_never_reach_the_upstream(self):
+        before = len([e for e in self.mock.events() if e.get("event") == "request"])
+        for rid, body, message in (("resp-bad-cut", b'{"model":', "Request body is not valid JSON: incomplete JSON"),
+                                   ("resp-bad-array", b"[]", "Request body must be a JSON object"),
+                                   ("resp-bad-string", b'"x"', "Request body must be a JSON object")):
+            status, hdrs, payload = self.send(rid, "POST", "/v1/responses", body)
+            self.assertEqual(status, 400, rid)
+            self.assertTrue(hdrs["content-type"].startswith("application/json"), rid)
+            self.assertEqual(json.loads(payload), {"error": {"message": message, "type": "invalid_request_error",
+                                                             "code": "invalid_json"}}, rid)
+            _, m = self.record(rid)
+            self.assertEqual((m["status"], m["error_type"], m["status_code"]), ("error", "invalid_request", 400))
+            self.assertIsNone(m["provider_status_code"])
+        self.assertEqual(len([e for e in self.mock.events() if e.get("event") == "request"]), before,
+                         "no malformed request reached the upstream")
 
     # --- stored responses ----------------------------------------------------
 

@@ -152,6 +152,28 @@ TEST(MessagesRecord, UsageTheHandlerReadIsTheRecords) {
   EXPECT_NEAR(meta(b).at("cost").as_double(), sonnet5Cost(6, 6289, 3337, 198), 1e-12);
 }
 
+TEST(MessagesRecord, PlaceholderCountsOfATranslatedStreamAreNotTokens) {
+  // A Converse stream translated to Messages that broke before Converse gave
+  // its usage: the message_start the gateway wrote says 0 and 0, which the
+  // provider never reported.
+  RequestRecord r = messagesRequest("anthropic.claude-3-5-sonnet-20240620-v1:0", true);
+  r.provider = "bedrock";
+  r.outcome = RequestOutcome::kError;
+  r.error_type = ErrorType::kUpstreamBroken;
+  r.observation.usage_from_handler = true;
+  r.observation.chunks = {
+      R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"m","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}})",
+      R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"};
+  auto b = builder().build(r);
+  expectConsistent(b);
+  EXPECT_EQ(meta(b).at("tokens"), json::parse(R"({"input":null,"output":null,"total":null,"cached_input":null,)"
+                                               R"("cache_creation":null,"reasoning":null})"));
+  EXPECT_TRUE(meta(b).at("cost").is_null());
+  // The same events from a passthrough (Anthropic's own counts) are tokens.
+  r.observation.usage_from_handler = false;
+  EXPECT_EQ(meta(builder().build(r)).at("tokens").at("input"), 0);
+}
+
 TEST(MessagesRecord, AnErrorEventIsTheProviderError) {
   RequestRecord r = messagesRequest("claude-sonnet-5", true);
   r.observation.chunks = {

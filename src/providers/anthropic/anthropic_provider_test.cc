@@ -482,6 +482,32 @@ std::string cacheStreamWire() {
   return wire;
 }
 
+// Chat translation of the recorded stream: its server tool calls
+// (server_tool_use, whose input streams as input_json_delta) and their
+// results are not the client's tool calls; the text block is the answer;
+// each count is the cumulative message_delta's.
+TEST(AnthropicStream, ServerToolBlocksAreSkippedAndTheLastCountsWin) {
+  ResponseObservation obs;
+  std::string out = translateStream({cacheStreamWire()}, true, obs);
+  std::string text;
+  for (const auto& data : testing::sseData(out)) {
+    if (data == "[DONE]") continue;
+    auto chunk = json::parse(data).as_object();
+    ASSERT_FALSE(chunk.contains("error")) << data;
+    if (chunk.at("choices").as_array().empty()) continue;
+    const auto& delta = chunk.at("choices").at(0).at("delta").as_object();
+    EXPECT_FALSE(delta.contains("tool_calls")) << data;
+    if (const auto* c = delta.if_contains("content")) text += c->as_string();
+  }
+  EXPECT_EQ(text, "The sum of the squares of the numbers 1 through 12 is **650**.");
+  EXPECT_TRUE(out.ends_with("data: [DONE]\n\n"));
+  EXPECT_EQ(obs.usage.input, 6 + 6289 + 3337);
+  EXPECT_EQ(obs.usage.cached_input, 6289);
+  EXPECT_EQ(obs.usage.cache_creation, 3337);
+  EXPECT_EQ(obs.usage.output, 198);
+  EXPECT_EQ(obs.response_model, "claude-sonnet-5");
+}
+
 TEST(AnthropicMessages, TheRequestGoesUpstreamAsTheClientWroteIt) {
   auto config = anthropicConfig("sk-ant-operator-key");
   config.base_url = "http://127.0.0.1:9998/prefix";

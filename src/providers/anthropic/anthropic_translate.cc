@@ -230,14 +230,17 @@ Status StreamTranslator::onEvent(std::string_view data, std::string& out) {
       return Error::badGateway("upstream_stream_malformed", "content_block_start without index or block");
     const auto& block = cb->as_object();
     std::string_view block_type = stringField(block, "type");
+    if (tool_index_by_block_.size() >= kMaxBlocks)
+      return Error::badGateway("upstream_stream_malformed", "too many content blocks");
     if (block_type == "tool_use") {
-      if (tool_index_by_block_.size() >= kMaxBlocks)
-        return Error::badGateway("upstream_stream_malformed", "too many content blocks");
       int tool_index = next_tool_index_++;
       tool_index_by_block_[*index] = tool_index;
       writer_.toolCallStart(tool_index, stringField(block, "id"), stringField(block, "name"), out);
-    } else if (block_type == "text") {
-      writer_.content(stringField(block, "text"), out);
+    } else {
+      // A call the server runs itself (server_tool_use, mcp_tool_use, ...)
+      // streams its input too, but it is not a call for the client to make.
+      tool_index_by_block_[*index] = kNotAClientTool;
+      if (block_type == "text") writer_.content(stringField(block, "text"), out);
     }
   } else if (type == "content_block_delta") {
     auto index = intField(e, "index");
@@ -251,8 +254,8 @@ Status StreamTranslator::onEvent(std::string_view data, std::string& out) {
     } else if (delta_type == "input_json_delta") {
       auto it = tool_index_by_block_.find(*index);
       if (it == tool_index_by_block_.end())
-        return Error::badGateway("upstream_stream_malformed", "input_json_delta for a block that is not a tool_use");
-      writer_.toolCallArguments(it->second, stringField(delta, "partial_json"), out);
+        return Error::badGateway("upstream_stream_malformed", "input_json_delta for a block that was not started");
+      if (it->second != kNotAClientTool) writer_.toolCallArguments(it->second, stringField(delta, "partial_json"), out);
     }
     // thinking_delta / signature_delta / citations_delta: no Chat Completions form.
   } else if (type == "message_delta") {

@@ -62,7 +62,10 @@ class StreamTranslator {
   openai_chat::ChunkWriter writer_;
   bool client_wants_usage_;
   SseParser parser_{kMaxEventBytes};
-  std::map<std::int64_t, int> tool_index_by_block_;  // content block index -> OpenAI tool_calls index
+  // Content block index -> OpenAI tool_calls index, or kNotAClientTool for
+  // any other block (text, thinking, a server tool's call and its result).
+  static constexpr int kNotAClientTool = -1;
+  std::map<std::int64_t, int> tool_index_by_block_;
   int next_tool_index_ = 0;
   std::string finish_reason_;
   bool ended_ = false;  // [DONE] or an error event was written

@@ -106,6 +106,7 @@ Result<std::string> converseToMessage(std::string_view body, std::string_view id
   }
 
   std::optional<std::int64_t> input, output, cache_read, cache_write;
+  obs.usage_from_handler = true;  // without Converse's usage, the message's counts are placeholders (0)
   if (const auto* u = objectField(response, "usage")) {
     readUsage(*u, obs.usage);
     input = intField(*u, "inputTokens");
@@ -152,6 +153,7 @@ MessagesStreamTranslator::MessagesStreamTranslator(ResponseObservation& obs, std
                                                    std::string model, std::vector<std::string> secrets)
     : obs_(obs), budget_(capture_budget), id_(std::move(id)), model_(std::move(model)), secrets_(std::move(secrets)) {
   obs_.api = ResponseApi::kMessages;
+  obs_.usage_from_handler = true;  // message_start's counts are placeholders: Converse gives its own at the end
   obs_.response_model = model_;
 }
 
@@ -362,7 +364,11 @@ Status MessagesStreamTranslator::finish(std::string& out) {
 
 void MessagesStreamTranslator::fail(const Error& e, std::string& out) {
   if (ended_) return;
-  error(e, out);
+  // The gateway's own error event (a broken or malformed upstream) is the
+  // client's last event, but no event of the provider's: the record keeps
+  // the events relayed before it, as on the other APIs, and no provider error.
+  out.append(anthropicErrorEvent(e));
+  ended_ = true;
 }
 
 }  // namespace gw::providers::bedrock

@@ -775,6 +775,13 @@ TEST(MessagesStream, BrokenUpstreamGetsTheSameFinalErrorEventOnce) {
   EXPECT_EQ(types(events), (std::vector<std::string>{"message_start", "error"}));
   EXPECT_EQ(events.back().data, json::parse(anthropicErrorBody(Error::gatewayTimeout("the upstream timed out"))));
   EXPECT_TRUE(out.ends_with(anthropicErrorEvent(Error::gatewayTimeout("the upstream timed out"))));
+  // The gateway's own event: the record keeps the events relayed before it
+  // and no provider error (the provider reported none).
+  EXPECT_EQ(obs.chunks.size(), 1u);
+  EXPECT_FALSE(obs.provider_error_type);
+  // Converse gave no usage: message_start's zeros are placeholders, never the record's.
+  EXPECT_TRUE(obs.usage_from_handler);
+  EXPECT_FALSE(obs.usage.input);
   std::string after;
   EXPECT_TRUE(t.feed(converseStream("{\"messageStop\":{\"stopReason\":\"end_turn\"}}\n"), after));
   EXPECT_TRUE(t.finish(after));

@@ -9,11 +9,16 @@ const client = new Anthropic({ baseURL: `http://127.0.0.1:${port}`, apiKey: "sk-
 const out = {};
 const ask = { max_tokens: 64, messages: [{ role: "user", content: "Say OK" }] };
 
-const m = await client.messages.create({ model: "native-cache", ...ask });
+// Each call below that is billed names its request id, which finds its
+// record; the usage and the model the SDK saw are printed whole, to compare
+// with the record's tokens and cost.
+const m = await client.messages.create({ model: "native-cache", ...ask },
+                                       { headers: { "x-request-id": "sdk-create" } });
 out.nonstream = { text: m.content[0].text, input: m.usage.input_tokens, output: m.usage.output_tokens, id: m.id };
+out.nonstream_usage = { usage: m.usage, model: m.model };
 
 // The stream helper accumulates the events into the final message.
-const s = client.messages.stream({ model: "native-cache", ...ask });
+const s = client.messages.stream({ model: "native-cache", ...ask }, { headers: { "x-request-id": "sdk-stream" } });
 const events = [];
 s.on("streamEvent", (e) => events.push(e.type));
 const fm = await s.finalMessage();
@@ -23,6 +28,17 @@ out.stream = {
   usage: { input: fm.usage.input_tokens, output: fm.usage.output_tokens,
            cache_read: fm.usage.cache_read_input_tokens, cache_creation: fm.usage.cache_creation_input_tokens },
 };
+out.stream_usage = { usage: fm.usage, model: fm.model };
+
+// messages.create with stream: true, read to its end: the usage of message_start, then of message_delta.
+const created = await client.messages.create({ model: "native-cache", ...ask, stream: true },
+                                             { headers: { "x-request-id": "sdk-create-stream" } });
+let createdUsage = null, createdModel = null;
+for await (const e of created) {
+  if (e.type === "message_start") { createdUsage = { ...e.message.usage }; createdModel = e.message.model; }
+  if (e.type === "message_delta") for (const [k, v] of Object.entries(e.usage)) if (v !== null) createdUsage[k] = v;
+}
+out.create_stream_usage = { usage: createdUsage, model: createdModel };
 
 // A raw stream of events (stream: true), iterated.
 const raw = await client.messages.create({ model: "native-text", ...ask, stream: true });

@@ -36,15 +36,21 @@ try {
 } catch (e) { out.midstream = e.constructor.name; }
 
 // The Responses API (what the Agents SDK and Codex speak), not streamed and streamed.
-const resp = await client.responses.create({ model: "gpt-4o-mini-2024-07-18", input: "Say OK" });
-out.responses = { text: resp.output_text, input: resp.usage.input_tokens, output: resp.usage.output_tokens };
-const rs = await client.responses.create({ model: "gpt-4o-mini-2024-07-18", input: "Say OK", stream: true });
+// Each call names its request id, which finds its record; the usage and the
+// model the SDK saw are printed whole, to compare with the record's tokens and cost.
+const resp = await client.responses.create({ model: "gpt-4o-mini-2024-07-18", input: "Say OK" },
+                                           { headers: { "x-request-id": "sdk-responses" } });
+out.responses = { text: resp.output_text, input: resp.usage.input_tokens, output: resp.usage.output_tokens,
+                  usage: resp.usage, model: resp.model };
+const rs = await client.responses.create({ model: "gpt-4o-mini-2024-07-18", input: "Say OK", stream: true },
+                                         { headers: { "x-request-id": "sdk-responses-stream" } });
 const rtypes = [];
 let completed = null;
 for await (const e of rs) { rtypes.push(e.type); if (e.type === "response.completed") completed = e.response; }
 out.responses_stream = { events: rtypes.length, first: rtypes[0], last: rtypes[rtypes.length - 1],
                          text: completed?.output_text ?? completed?.output?.[0]?.content?.[0]?.text ?? null,
-                         total: completed?.usage?.total_tokens ?? null };
+                         total: completed?.usage?.total_tokens ?? null,
+                         usage: completed?.usage ?? null, model: completed?.model ?? null };
 
 // The same keep-alive connections must still work after all of the above.
 const models = await client.models.list();

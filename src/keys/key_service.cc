@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <openssl/ssl.h>
 
@@ -232,7 +233,8 @@ net::awaitable<void> KeyService::Impl::tick() {
     if (redis) {
       auto version = co_await redis->command("GET", kVersionName);
       const auto current = currentTable();
-      if (version && (!current->loaded || integerOf(*version) != current->version)) co_await reloadTable(*redis);
+      if (version && version->isNil() && current->loaded && current->version > 0) co_await reseed(*current);
+      else if (version && (!current->loaded || integerOf(*version) != current->version)) co_await reloadTable(*redis);
       redis_state.store(static_cast<std::uint8_t>(redis->state()), std::memory_order_relaxed);
       if (!flushing && (!sealed.empty() || !open.empty())) co_await flush();
       if (cooldown_sink) co_await pollCooldowns();
@@ -269,6 +271,44 @@ return 1
   return script;
 }
 }  // namespace
+
+// Redis restarted without persistence or flushed: the keys and budgets
+// this instance holds are written back (by the first instance to notice;
+// the script does nothing once the version exists again), so clients keep
+// their keys. Usage counted before is lost but for what is still pending.
+net::awaitable<void> KeyService::Impl::reseed(const KeyTable& table) {
+  static const state::RedisScript script(R"lua(
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local n = tonumber(ARGV[2])
+local a = 3
+for i = 1, n do
+  redis.call('HSET', KEYS[1], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
+while a <= #ARGV do
+  redis.call('HSET', KEYS[2], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
+redis.call('SET', KEYS[3], ARGV[1])
+return 1
+)lua");
+  std::vector<std::string> args{std::to_string(table.version), std::to_string(table.in_order.size())};
+  for (const auto& key : table.in_order) {
+    args.push_back(key->id);
+    args.push_back(boost::json::serialize(toStoredJson(*key)));
+  }
+  for (const auto& [field, budget] : table.budgets) {
+    args.push_back(field);
+    args.push_back(boost::json::serialize(toAdminJson(budget)));
+  }
+  const std::array<std::string_view, 3> keys{kKeysHash, kBudgetsHash, kVersionName};
+  std::vector<std::string_view> arg_views(args.begin(), args.end());
+  auto reply = co_await redis->evalsha(script, keys, arg_views);
+  if (reply && reply->isInteger() && reply->integer == 1)
+    logger()->warn("state store: Redis had lost the keys and budgets (restarted without persistence, or flushed): "
+                   "{} keys and {} budgets written back",
+                   table.in_order.size(), table.budgets.size());
+}
 
 net::awaitable<void> KeyService::Impl::pollCooldowns() {
   auto reply = co_await redis->command("HGETALL", kCooldownsHash);
@@ -569,7 +609,15 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
     plan.tpm = *a.key->tpm;
   }
   a.accounted = a.key || !plan.budgets.empty();
-  if (plan.budgets.empty() && plan.rpm == 0 && plan.tpm == 0) co_return a;
+  if (plan.budgets.empty() && plan.rpm == 0 && plan.tpm == 0) {
+    // Nothing to count, so no call; but closed means closed: while the
+    // state store is down (seen by the accounting thread's polls) even a
+    // key without limits is refused, as its revocation could not be seen.
+    if (im.redis && svc.options.fail_closed &&
+        svc.redis_state.load(std::memory_order_relaxed) == static_cast<std::uint8_t>(state::RedisState::down))
+      a.refusal = stateUnavailable();
+    co_return a;
+  }
 
   AdmissionCounts counts;
   bool counted = false;

@@ -70,6 +70,7 @@ struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
   KeyService::CooldownSink cooldown_sink;
   net::awaitable<void> tick();
   net::awaitable<void> pollCooldowns();
+  net::awaitable<void> reseed(const KeyTable& table);
   net::awaitable<void> flush();
   void accountOne(const UsageEvent& event);
 };

@@ -602,7 +602,7 @@ json::object toAdminJson(const VirtualKey& key) {
   o.reserve(13);
   o.emplace("id", key.id);
   o.emplace("object", "virtual_key");
-  o.emplace("name", key.name);
+  o.emplace("name", key.name.empty() ? json::value(nullptr) : json::value(key.name));
   o.emplace("project_id", optionalText(key.project_id));
   o.emplace("org_id", optionalText(key.org_id));
   o.emplace("user_id", optionalText(key.user_id));

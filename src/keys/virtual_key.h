@@ -49,7 +49,7 @@ struct Budget {
 struct VirtualKey {
   std::string id;    // "vk_" + 24 lowercase hex digits
   std::string hash;  // SHA-256 of the key, 64 lowercase hex digits; the key itself is never stored
-  std::string name;  // "" when not given
+  std::string name;  // "" when not given (shown as null)
   std::optional<std::string> project_id, org_id, user_id;
   std::optional<std::vector<std::string>> allowed_models;  // nullopt: every model
   std::optional<std::int64_t> rpm, tpm;                    // requests / tokens per minute; nullopt: no limit

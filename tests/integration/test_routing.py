@@ -886,6 +886,44 @@ class CooldownTest(RoutingTestCase):
         wait_metric(gw, "ai_gateway_target_cooldowns_total", 1, provider="t3", model="m-t3")
 
 
+
+class SharedCooldownTest(RoutingTestCase):
+    def test_8_a_cooldown_one_instance_starts_is_kept_by_every_instance_on_the_same_redis(self):
+        from redis_server import RedisServer
+        redis = RedisServer()
+        redis.start()
+        self.addCleanup(redis.stop)
+        t1, t2 = self.targets("503", "ok")
+        routes = """
+  - model: smart
+    strategy: ordered
+    targets: [{provider: t1, model: m-t1}, {provider: t2, model: m-t2}]
+    retry: {attempts: 1}
+    cooldown: {failures: 2, window_ms: 10000, for_ms: 60000}
+"""
+        env = {"REDIS_URL": redis.url()}
+        gw_a = self.gateway([t1, t2], routes, env)
+        gw_b = self.gateway([t1, t2], routes, env)
+        for i in range(2):
+            status, hdrs, _, _ = self.send(gw_a, "a-%d" % i)
+            self.assertEqual(status, 200)
+            self.assertGatewayHeaders(hdrs, t2, 2)
+        wait_metric(gw_a, "ai_gateway_target_cooldowns_total", 1, provider="t1", model="m-t1")
+        self.assertEqual(t1.hits, 2)
+        # A shared it; B, which saw no failure of t1, reads it at its next
+        # poll (every 250 ms) and skips t1 without counting a cooldown.
+        from redis_server import resp_command
+        wait_until("the cooldown in Redis", lambda: resp_command(redis.port, "HGETALL", "gw:cooldowns"),
+                   timeout=3 * SLOW)
+        time.sleep(0.5 * SLOW)
+        for i in range(3):
+            status, hdrs, _, _ = self.send(gw_b, "b-%d" % i)
+            self.assertEqual(status, 200)
+            self.assertGatewayHeaders(hdrs, t2, 1)
+        self.assertEqual(t1.hits, 2)
+        self.assertEqual(metric(gw_b, "ai_gateway_target_cooldowns_total", provider="t1"), 0)
+
+
 # --- 9-10: strategies --------------------------------------------------------
 
 def run_clients(port, n_threads, per_thread, body, headers=b"", seconds=None):

@@ -17,9 +17,11 @@
 // For the hottest spots, bind() resolves a label set to a Series pointer once.
 //
 // Cardinality is bounded: a family keeps at most `max_series_per_family`
-// label sets; further label sets are folded into one series whose label
-// values are all "_overflow" (and counted in overflowedSeries()), so that a
-// client sending random model names cannot grow memory without bound.
+// label sets (METRICS_MAX_SERIES); further label sets are folded into one
+// series whose label values are all "other", and each update so folded is
+// counted in ai_gateway_metric_series_overflow_total{metric} (declared on the
+// first overflow) and overflowedSeries(), so that a client sending random
+// model names cannot grow memory without bound.
 #pragma once
 
 #include <atomic>
@@ -148,8 +150,11 @@ class MetricsRegistry {
   // Every family in name order, every series in label order.
   std::vector<FamilySnapshot> snapshot() const;
 
-  // Label sets folded into an "_overflow" series because a family was full.
+  // Updates folded into an "other" series because their family was full.
   std::uint64_t overflowedSeries() const { return overflowed_.load(std::memory_order_relaxed); }
+
+  // The label value of the series that takes what a full family folds.
+  static constexpr std::string_view kOverflowLabel = "other";
 
   // Buckets for request durations in seconds (5 ms .. 5 min).
   static const std::vector<double>& durationBuckets();
@@ -157,12 +162,17 @@ class MetricsRegistry {
   static const std::vector<double>& overheadBuckets();
 
  private:
+  friend struct metrics_detail::Family;
+  // Counts an update `family` folded (outside the family's lock).
+  void noteOverflow(const std::string& family);
+
   metrics_detail::Family* declare(std::string_view name, std::string_view help, std::string_view unit,
                                   MetricType type, std::vector<std::string> label_names,
                                   std::vector<double> bounds);
 
   std::size_t max_series_;
   std::atomic<std::uint64_t> overflowed_{0};
+  std::atomic<metrics_detail::Family*> overflow_family_{nullptr};
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<metrics_detail::Family>, std::less<>> families_;
 };

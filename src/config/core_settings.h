@@ -47,6 +47,7 @@ inline constexpr SettingDoc kTelemetrySettings[] = {
     {"TELEMETRY_CAPTURE_BODIES", "true", "include request and response bodies in records"},
     {"TELEMETRY_MAX_BODY_BYTES", "1048576", "cap per captured body"},
     {"PRICING_FILE", "the shipped copy", "LiteLLM-format price table"},
+    {"METRICS_MAX_SERIES", "10000", "label sets per metric; beyond, new ones are folded into 'other'"},
 };
 
 // The delivery pipeline, the same for every exporter (docs/telemetry-plugins.md).

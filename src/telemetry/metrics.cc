@@ -13,7 +13,7 @@ struct Family {
   std::vector<std::string> label_names;
   std::vector<double> bounds;
   std::size_t max_series = 0;
-  std::atomic<std::uint64_t>* overflowed = nullptr;
+  MetricsRegistry* registry = nullptr;
 
   mutable std::shared_mutex mutex;
   // Key: label values joined with '\xff' (a byte that cannot occur in UTF-8).
@@ -37,20 +37,33 @@ struct Family {
       std::shared_lock lock(mutex);
       if (auto it = series.find(k); it != series.end()) return it->second.get();
     }
-    std::unique_lock lock(mutex);
-    if (auto it = series.find(k); it != series.end()) return it->second.get();
-    LabelValues values = labels;
-    if (series.size() >= max_series) {
-      overflowed->fetch_add(1, std::memory_order_relaxed);
-      std::fill(values.begin(), values.end(), std::string("_overflow"));
-      k = key(values);
+    bool folded = false;
+    Series* found = nullptr;
+    {
+      std::unique_lock lock(mutex);
       if (auto it = series.find(k); it != series.end()) return it->second.get();
+      LabelValues values = labels;
+      // The "other" series is one more than max_series: the bound holds
+      // whatever order label sets come in.
+      if (series.size() >= max_series) {
+        folded = true;
+        std::fill(values.begin(), values.end(), std::string(MetricsRegistry::kOverflowLabel));
+        k = key(values);
+      }
+      if (auto it = series.find(k); it != series.end()) {
+        found = it->second.get();
+      } else {
+        auto s = std::make_unique<Series>(bounds.size());
+        s->labels = std::move(values);
+        found = s.get();
+        series.emplace(std::move(k), std::move(s));
+      }
     }
-    auto s = std::make_unique<Series>(bounds.size());
-    s->labels = std::move(values);
-    Series* raw = s.get();
-    series.emplace(std::move(k), std::move(s));
-    return raw;
+    // Counted outside this family's lock: the overflow counter is a family
+    // of the same registry (declared on first use, under the registry's
+    // lock, which snapshot() takes before a family's).
+    if (folded) registry->noteOverflow(name);
+    return found;
   }
 };
 
@@ -138,10 +151,25 @@ Family* MetricsRegistry::declare(std::string_view name, std::string_view help, s
   f->label_names = std::move(label_names);
   f->bounds = std::move(bounds);
   f->max_series = std::max<std::size_t>(1, max_series_);
-  f->overflowed = &overflowed_;
+  f->registry = this;
   Family* raw = f.get();
   families_.emplace(raw->name, std::move(f));
   return raw;
+}
+
+void MetricsRegistry::noteOverflow(const std::string& family) {
+  overflowed_.fetch_add(1, std::memory_order_relaxed);
+  static constexpr std::string_view kOverflowMetric = "ai_gateway_metric_series_overflow_total";
+  if (family == kOverflowMetric) return;  // its own label set is one per family: never folds in practice
+  Family* overflow = overflow_family_.load(std::memory_order_acquire);
+  if (!overflow) {
+    overflow = declare(kOverflowMetric,
+                       "Updates folded into the label set 'other' because their metric held METRICS_MAX_SERIES "
+                       "label sets",
+                       "1", MetricType::kCounter, {"metric"}, {});
+    overflow_family_.store(overflow, std::memory_order_release);
+  }
+  Counter::addTo(overflow->get({family}), 1);
 }
 
 Counter MetricsRegistry::counter(std::string_view name, std::string_view help, std::string_view unit,

@@ -47,6 +47,8 @@ Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& source
            integer("TELEMETRY_QUEUE_SIZE", 10000, 1, 10000000, [&](auto v) { e.queue_capacity = static_cast<std::size_t>(v); }),
            integer("TELEMETRY_QUEUE_MAX_BYTES", 64ll << 20, 1, 1ll << 50,
                    [&](auto v) { e.queue_max_bytes = static_cast<std::size_t>(v); }),
+           integer("METRICS_MAX_SERIES", 10000, 1, 10000000,
+                   [&](auto v) { o.metrics_max_series = static_cast<std::size_t>(v); }),
            integer("TELEMETRY_INGEST_MAX_BYTES", 256ll << 20, 1, 1ll << 50,
                    [&](auto v) { o.ingest_max_bytes = static_cast<std::size_t>(v); }),
            integer("TELEMETRY_MAX_RETRIES", 5, 0, 1000, [&](auto v) { e.retry.max_retries = static_cast<int>(v); }),
@@ -111,7 +113,7 @@ struct Telemetry::Impl {
                            *cache_creation_tokens = nullptr, *reasoning_tokens = nullptr, *cost = nullptr;
   };
   // Keyed by provider '\xff' model. Cleared when it reaches the bound: the
-  // families fold label sets beyond their own bound into "_overflow", and
+  // families fold label sets beyond their own bound into "other", and
   // so must a client sending random model names not grow this map.
   std::unordered_map<std::string, ModelSeries> model_series;
   std::string model_series_key;  // reused: no allocation per record
@@ -120,7 +122,7 @@ struct Telemetry::Impl {
   metrics_detail::Series* ingest_dropped = nullptr;
   std::atomic<std::int64_t> last_drop_log_ns{0};
 
-  explicit Impl(std::size_t capacity) : ingest(capacity) {}
+  Impl(std::size_t capacity, std::size_t max_series) : metrics(max_series), ingest(capacity) {}
 };
 
 Telemetry::Telemetry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -165,7 +167,7 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
                                                     std::shared_ptr<const PricingTable> pricing) {
   auto options = TelemetryOptions::fromConfig(config);
   if (!options) return options.error();
-  auto impl = std::make_unique<Impl>(std::min(options->ingest_capacity, kMaxIngestCapacity));
+  auto impl = std::make_unique<Impl>(std::min(options->ingest_capacity, kMaxIngestCapacity), options->metrics_max_series);
   impl->ingest_max_bytes = options->ingest_max_bytes;
 
   RecordBuilderOptions bo;

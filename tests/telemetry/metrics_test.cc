@@ -67,16 +67,44 @@ TEST(Metrics, HistogramBucketsAreCumulativeAndInclusive) {
   EXPECT_DOUBLE_EQ(s.sum, 51.35);
 }
 
-TEST(Metrics, SeriesPerFamilyAreBounded) {
+TEST(Metrics, SeriesPerFamilyAreBoundedAndWhatIsFoldedIsCounted) {
   MetricsRegistry m(3);
   auto c = m.counter("c_total", "h", "1", {"model"});
+  auto other = m.counter("d_total", "h", "1", {"a", "b"});
+  EXPECT_EQ(m.snapshot().size(), 2u);  // no overflow counter before an overflow
   for (int i = 0; i < 10; ++i) c.add({"m" + std::to_string(i)});
+  for (int i = 0; i < 3; ++i) c.add({"m" + std::to_string(i)});  // known label sets still count as themselves
+  for (int i = 0; i < 5; ++i) other.add({"x" + std::to_string(i), "y"});
   const auto snap = m.snapshot();
-  const auto& f = snap[0];
-  ASSERT_EQ(f.series.size(), 4u);  // 3 real + one overflow
-  EXPECT_EQ(f.series.front().labels, (LabelValues{"_overflow"}));  // sorts first
-  EXPECT_DOUBLE_EQ(f.series.front().value, 7);
-  EXPECT_EQ(m.overflowedSeries(), 7u);
+  ASSERT_EQ(snap.size(), 3u);
+  const FamilySnapshot& overflow = snap[0];  // sorts first
+  EXPECT_EQ(overflow.name, "ai_gateway_metric_series_overflow_total");
+  EXPECT_EQ(overflow.label_names, (std::vector<std::string>{"metric"}));
+  ASSERT_EQ(overflow.series.size(), 2u);
+  EXPECT_EQ(overflow.series[0].labels, (LabelValues{"c_total"}));
+  EXPECT_DOUBLE_EQ(overflow.series[0].value, 7);
+  EXPECT_EQ(overflow.series[1].labels, (LabelValues{"d_total"}));
+  EXPECT_DOUBLE_EQ(overflow.series[1].value, 2);
+  const FamilySnapshot& f = snap[1];
+  ASSERT_EQ(f.series.size(), 4u);  // 3 real + "other"
+  for (int i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(f.series[static_cast<std::size_t>(i)].value, 2);
+  EXPECT_EQ(f.series.back().labels, (LabelValues{"other"}));
+  EXPECT_DOUBLE_EQ(f.series.back().value, 7);
+  EXPECT_EQ(snap[2].series.front().labels, (LabelValues{"other", "other"}));  // "o" < "x"
+  EXPECT_DOUBLE_EQ(snap[2].series.front().value, 2);
+  EXPECT_EQ(m.overflowedSeries(), 9u);
+}
+
+TEST(Metrics, ManyDistinctLabelSetsStayBounded) {
+  MetricsRegistry m(100);
+  auto h = m.histogram("h_seconds", "h", "s", {"provider", "model"}, {0.1, 1});
+  for (int i = 0; i < 100000; ++i) h.observe({"p", "model-" + std::to_string(i)}, 0.5);
+  const auto snap = m.snapshot();
+  const FamilySnapshot& f = snap[1];
+  EXPECT_EQ(f.series.size(), 101u);
+  std::uint64_t total = 0;
+  for (const auto& s : f.series) total += s.count;
+  EXPECT_EQ(total, 100000u);  // nothing lost, only folded
 }
 
 TEST(Metrics, ConcurrentUpdatesAreNotLost) {

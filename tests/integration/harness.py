@@ -217,6 +217,15 @@ def reset_connection(handler):
     handler.close_connection = True
 
 
+def free_port():
+    """A loopback port nothing listens on (just now)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def http_request(port, method, path, body=None, headers=None, timeout=10):
     """One request on a fresh connection. Returns (status, headers dict lower-case, body bytes)."""
     import http.client

@@ -27,19 +27,11 @@ import subprocess
 import tempfile
 import time
 
-from harness import SLOW, _LIVE
+from harness import SLOW, _LIVE, free_port
 
 
 class RedisReplyError(Exception):
     pass
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _encode(args):

@@ -19,19 +19,11 @@ import threading
 import time
 import unittest
 
-from harness import SLOW, Gateway, http_request, wait_until
+from harness import SLOW, Gateway, free_port, http_request, wait_until
 
 DISTINCT = int(100000 / SLOW)
 CONNECTIONS = 4
 BATCH = 100  # requests per write
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def rss_kib(pid):
@@ -83,7 +75,7 @@ def series_of(text, name):
 
 class CardinalityTest(unittest.TestCase):
     def test_100k_distinct_models_and_projects_leave_metrics_bounded(self):
-        gw = Gateway({"ENABLED_EXPORTERS": "prometheus", "OPENAI_BASE_URL": "http://127.0.0.1:%d/v1" % closed_port(),
+        gw = Gateway({"ENABLED_EXPORTERS": "prometheus", "OPENAI_BASE_URL": "http://127.0.0.1:%d/v1" % free_port(),
                       "OPENAI_API_KEY": "sk-test", "UPSTREAM_CONNECT_TIMEOUT_MS": "1000"})
         self.addCleanup(gw.stop)
         # A baseline after the first series exist (allocator arenas, the

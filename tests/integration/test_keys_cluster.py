@@ -58,7 +58,7 @@ class ClusterTest(unittest.TestCase):
             for mode in ("open", "open", "open", "closed"):
                 cls.gws.append(Gateway({
                     "OPENAI_BASE_URL": cls.mock.url, "OPENAI_API_KEY": TEST_KEY,
-                    "REDIS_URL": cls.redis.url(), "REDIS_TIMEOUT_MS": "50", "REDIS_FAILURE_MODE": mode,
+                    "REDIS_URL": cls.redis.url(), "REDIS_TIMEOUT_MS": str(int(50 * SLOW)), "REDIS_FAILURE_MODE": mode,
                     "GATEWAY_ADMIN_KEY": ADMIN_KEY, "ENABLED_EXPORTERS": "console,prometheus",
                     "TELEMETRY_FLUSH_INTERVAL_MS": "50"}))
         except Exception:

@@ -748,7 +748,7 @@ class RedisKeysTest(KeysSuite, unittest.TestCase):
     def setUpClass(cls):
         cls.redis = RedisServer()
         try:
-            cls.start({"REDIS_URL": cls.redis.url(), "REDIS_TIMEOUT_MS": "50"})
+            cls.start({"REDIS_URL": cls.redis.url(), "REDIS_TIMEOUT_MS": str(int(50 * SLOW))})
         except Exception:
             cls.redis.stop()
             raise

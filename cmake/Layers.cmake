@@ -10,7 +10,7 @@
 # Finer rules (a provider or exporter folder includes no other folder's
 # headers; include/gw includes only itself) are checked by
 # scripts/check_layers.py, which also runs as the CTest test layer_check.
-set(GW_LAYERS common config upstream state providers telemetry routing keys exporters server app)
+set(GW_LAYERS common config upstream state providers telemetry routing keys dashboard exporters server app)
 set(GW_LAYER_SCOPES_DIR ${CMAKE_BINARY_DIR}/layer_scopes)
 
 set(visible "")

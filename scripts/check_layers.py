@@ -2,7 +2,7 @@
 """Checks the include rules of the source layers (cmake/Layers.cmake).
 
 Layers, lowest first: common < config < upstream < state < providers <
-telemetry < routing < exporters < server < app. Rules, for production and test code under
+telemetry < routing < keys < dashboard < exporters < server < app. Rules, for production and test code under
 src/ and the public API under include/gw:
 
 1. A file of layer L includes headers of layer L and below only.
@@ -29,7 +29,7 @@ import pathlib
 import re
 import sys
 
-LAYERS = ["common", "config", "upstream", "state", "providers", "telemetry", "routing", "keys", "exporters", "server", "app"]
+LAYERS = ["common", "config", "upstream", "state", "providers", "telemetry", "routing", "keys", "dashboard", "exporters", "server", "app"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
 PLUGIN_LAYERS = {"providers": "provider_registry", "exporters": None}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)

@@ -18,6 +18,8 @@ PACKAGES=(
   # tests
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   postgresql prometheus redis-server ca-certificates curl python3-protobuf python3-brotli
+  # the dashboard's browser test (tests/integration/test_dashboard_browser.py, puppeteer-core from npm)
+  chromium
   # load harness
   nginx-light libnginx-mod-http-echo wrk util-linux
 )

@@ -2,6 +2,7 @@
 #include "common/log.h"
 #include "config/core_settings.h"
 #include "config/settings.h"
+#include "dashboard/dashboard.h"
 #include "gw/config_source.h"
 #include "gw/exporter_registry.h"
 #include "providers/provider_registry.h"
@@ -147,6 +148,10 @@ int main(int argc, char** argv) {
   if (!routing) return configFailure(routing.error().message);
   if (auto st = exporters.validate(); !st) return configFailure(st.error().message);
   auto key_options = gw::keys::KeyServiceOptions::fromConfig(*config);
+  auto dashboard_options = gw::dashboard::DashboardOptions::fromConfig(*config);
+  if (!dashboard_options) return configFailure(dashboard_options.error().message);
+  // Declared before the telemetry, whose thread calls it until it is destroyed.
+  std::unique_ptr<gw::dashboard::Dashboard> dashboard;
   if (!key_options) return configFailure(key_options.error().message);
 
   auto telemetry = gw::Telemetry::start(*settings, *config, exporters, *pricing);
@@ -193,6 +198,18 @@ int main(int argc, char** argv) {
     k->account(std::move(event));
   });
 
+  // The dashboard's rollups and recent records, fed by the telemetry thread.
+  if (dashboard_options->enabled) {
+    dashboard_options->telemetry_on = (*telemetry)->observationsWanted();
+    dashboard_options->exporter_health = [t = telemetry->get()] { return t->exporterHealth(); };
+    dashboard = std::make_unique<gw::dashboard::Dashboard>(std::move(*dashboard_options));
+    (*telemetry)->addRecordObserver([d = dashboard.get()](const gw::RequestRecord& record,
+                                                          const gw::RecordSummary& summary,
+                                                          const gw::TelemetryRecord* built) {
+      d->observe(record, summary, built);
+    });
+  }
+
   if (gw::exposesEnvironmentKeys(*settings, (*routing)->providers.hasOperatorCredentials()))
     logger->warn("HOST={} is not a loopback address, GATEWAY_API_KEYS is unset and provider keys come from the "
                  "environment: anyone who can reach port {} spends those keys",
@@ -205,6 +222,7 @@ int main(int argc, char** argv) {
   deps.keys = keys->get();
   deps.exporter_health = [t = telemetry->get()] { return t->exporterHealth(); };
   deps.metrics_text = [t = telemetry->get()] { return t->metricsText(); };
+  deps.dashboard = dashboard.get();
   gw::GatewayServer server(deps);
 
   if (auto st = server.start(); !st) return configFailure(st.error().message);

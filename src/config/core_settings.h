@@ -79,12 +79,22 @@ inline constexpr SettingDoc kKeySettings[] = {
     {"GATEWAY_STATE_DIR", "gateway-state", "keys and usage without REDIS_URL (keys.json, usage.json)"},
 };
 
+// The built-in dashboard (docs/dashboard.md), read by
+// DashboardOptions::fromConfig (src/dashboard/dashboard.cc).
+inline constexpr SettingDoc kDashboardSettings[] = {
+    {"DASHBOARD_ENABLED", "true", "the dashboard at /ui and its rollups; false: neither"},
+    {"DASHBOARD_RECENT_RECORDS", "1000", "recent records the dashboard keeps (0: none)"},
+    {"DASHBOARD_RECENT_MAX_BYTES", "33554432", "the same ring's bound in memory"},
+    {"DASHBOARD_MAX_VALUES", "200", "values per dimension in the rollups; beyond, new ones are folded into 'other'"},
+};
+
 inline constexpr SettingGroup kCoreSettings[] = {
     {"Server", kServerSettings},
     {"Providers (x-provider header, provider/model prefix, or DEFAULT_PROVIDER)", kProviderSettings},
     {"Virtual keys, rate limits and budgets (docs/keys-and-budgets.md)", kKeySettings},
     {"Telemetry", kTelemetrySettings},
     {"Delivery pipeline, per exporter (docs/telemetry-plugins.md)", kPipelineSettings},
+    {"Dashboard (docs/dashboard.md)", kDashboardSettings},
 };
 
 using CoreSettings = DeclaredSettings<kCoreSettings>;

@@ -277,6 +277,55 @@ net::awaitable<AdminResponse> budgetOf(Store& store, std::string_view method, Sc
 
 }  // namespace
 
+net::awaitable<AdminResponse> serveDashboardKeys(KeyWorker::Impl& worker) {
+  constexpr std::size_t kMaxKeys = 500;
+  Store store{worker};
+  const std::int64_t now = unixNow();
+  auto entries = co_await store.all(kKeysHash);
+  if (!entries) co_return errorResponse(entries.error());
+  std::vector<VirtualKey> keys;
+  for (const auto& [id, text] : *entries)
+    if (auto key = storedKey(text)) keys.push_back(std::move(*key));
+  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) {
+    return a.created_at != b.created_at ? a.created_at > b.created_at : a.id < b.id;
+  });
+  const bool truncated = keys.size() > kMaxKeys;
+  if (truncated) keys.resize(kMaxKeys);
+  json::array key_list;
+  for (const auto& k : keys) {
+    const Period period = k.budget ? k.budget->period : Period::kTotal;
+    auto usage = co_await store.usage(usageName(Scope::kKey, k.id, period, now));
+    if (!usage) co_return errorResponse(usage.error());
+    json::object o = toAdminJson(k);
+    o["usage"] = usageJson(period, *usage);
+    key_list.push_back(std::move(o));
+  }
+  auto budget_entries = co_await store.all(kBudgetsHash);
+  if (!budget_entries) co_return errorResponse(budget_entries.error());
+  json::array budget_list;
+  for (const auto& [field, text] : *budget_entries) {
+    const std::size_t colon = field.find(':');
+    if (colon == std::string::npos || budget_list.size() >= kMaxKeys) continue;
+    const std::string_view scope_name = std::string_view(field).substr(0, colon);
+    const Scope scope = scope_name == "project" ? Scope::kProject : Scope::kUser;
+    if (scope_name != "project" && scope_name != "user") continue;
+    json::error_code ec;
+    auto budget = parseBudget(json::parse(text, ec));
+    if (ec || !budget) continue;
+    const std::string id = field.substr(colon + 1);
+    auto usage = co_await store.usage(usageName(scope, id, budget->period, now));
+    if (!usage) co_return errorResponse(usage.error());
+    json::object o{{"scope", toString(scope)}, {"id", id}};
+    for (auto& [k, v] : toAdminJson(*budget)) o[k] = v;
+    o["usage"] = usageJson(budget->period, *usage);
+    budget_list.push_back(std::move(o));
+  }
+  co_return jsonResponse(200, json::object{{"enabled", true},
+                                           {"keys", std::move(key_list)},
+                                           {"budgets", std::move(budget_list)},
+                                           {"truncated", truncated}});
+}
+
 net::awaitable<AdminResponse> serveAdmin(KeyWorker::Impl& worker, std::string_view method, std::string_view path,
                                          std::string_view authorization, std::string_view body) {
   const std::string& admin_key = worker.service->options.admin_key;

@@ -14,4 +14,7 @@ namespace gw::keys {
 net::awaitable<AdminResponse> serveAdmin(KeyWorker::Impl& worker, std::string_view method, std::string_view path,
                                          std::string_view authorization, std::string_view body);
 
+// KeyWorker::dashboardKeys(): the keys and budgets with their usage.
+net::awaitable<AdminResponse> serveDashboardKeys(KeyWorker::Impl& worker);
+
 }  // namespace gw::keys

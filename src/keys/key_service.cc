@@ -695,6 +695,8 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
   co_return a;
 }
 
+net::awaitable<AdminResponse> KeyWorker::dashboardKeys() { co_return co_await serveDashboardKeys(*impl_); }
+
 net::awaitable<AdminResponse> KeyWorker::handleAdmin(std::string_view method, std::string_view path,
                                                      std::string_view authorization, std::string_view body) {
   co_return co_await serveAdmin(*impl_, method, path, authorization, body);

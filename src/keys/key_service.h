@@ -119,6 +119,13 @@ class KeyWorker {
   net::awaitable<AdminResponse> handleAdmin(std::string_view method, std::string_view path,
                                             std::string_view authorization, std::string_view body);
 
+  // The dashboard's keys view (read-only): {"enabled", "keys": [the admin
+  // key objects with their "usage" for the current period, newest first, at
+  // most 500], "budgets": [project and user budgets with "scope", "id" and
+  // "usage"], "truncated"}. The caller checks the admin key. Same store
+  // and errors as the admin API.
+  net::awaitable<AdminResponse> dashboardKeys();
+
   // Closes the worker's state connection (shutdown: its pending read would
   // keep the io_context running). Later admissions use the local view.
   void close();

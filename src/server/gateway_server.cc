@@ -1,6 +1,6 @@
 // The server: its workers and listeners (start, shutdown), response heads,
-// and the routes that are not the proxy (/health, /metrics, CORS
-// preflight). A client connection's requests are read in session.cc; the
+// and the routes that are not the proxy (/health, /metrics, the dashboard,
+// CORS preflight). A client connection's requests are read in session.cc; the
 // proxy is proxy.cc.
 #include "server/gateway_server.h"
 
@@ -10,6 +10,7 @@
 #include "common/openai_error.h"
 #include "common/strings.h"
 #include "common/draining_buffer.h"
+#include "dashboard/dashboard.h"
 #include "server/request_head.h"
 #include "server/server_internal.h"
 #include "telemetry/telemetry_sink.h"
@@ -197,6 +198,71 @@ net::awaitable<bool> serveAdmin(Worker& w, beast::tcp_stream& client, const Http
   co_return co_await writeSimpleResponse(client, p, answer.body);
 }
 
+// The dashboard (docs/dashboard.md): the page at /ui without a key (it asks
+// for one when GATEWAY_ADMIN_KEY is set), the JSON API at /ui/api/ behind
+// the admin key. Makes no record.
+net::awaitable<bool> serveDashboard(Worker& w, beast::tcp_stream& client, const HttpRequest& req, std::string_view path,
+                                    std::string_view query, std::string_view id, bool keep_alive) {
+  ResponseHeadParams p;
+  p.request_id = id;
+  p.keep_alive = keep_alive;
+  const bool is_head = req.method() == http::verb::head;
+  const bool is_get = req.method() == http::verb::get || is_head;
+  const std::string_view method(req.method_string().data(), req.method_string().size());
+  const std::string_view authorization = req.find(http::field::authorization).value_or(std::string_view());
+  std::vector<std::pair<std::string, std::string>> extra{{"Cache-Control", "no-store"},
+                                                         {"X-Content-Type-Options", "nosniff"}};
+  p.extra = &extra;
+  // The answer is decided first and written once at the end (no temporary
+  // lives across a co_await but the key service's answer).
+  dashboard::ApiResponse out;
+  bool page = false;
+  dashboard::Dashboard* board = w.shared.deps.dashboard;
+  if (!board) {
+    out = dashboard::errorResponse(
+        Error{404, "invalid_request_error", "not_found", "The dashboard is off (DASHBOARD_ENABLED=false)"});
+  } else if (path == "/ui" || path == "/ui/") {
+    if (!is_get) {
+      out = dashboard::errorResponse(Error{405, "invalid_request_error", "method_not_allowed", "Method not allowed"});
+    } else {
+      // Everything the page shows from records is set as text; the policy
+      // also keeps any injected markup from loading or sending anything.
+      extra.emplace_back("Content-Security-Policy",
+                         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                         "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+                         "frame-ancestors 'none'");
+      extra.emplace_back("Referrer-Policy", "no-referrer");
+      extra.emplace_back("X-Frame-Options", "DENY");
+      out.content_type = "text/html; charset=utf-8";
+      page = true;
+    }
+  } else if (!path.starts_with("/ui/api/")) {
+    out = dashboard::errorResponse(
+        Error{404, "invalid_request_error", "not_found", "Unknown dashboard path: the page is /ui, the API /ui/api/"});
+  } else if (path == "/ui/api/keys") {
+    if (auto refusal = board->refuse(authorization)) {
+      out = std::move(*refusal);
+    } else if (!is_get) {
+      out = dashboard::errorResponse(
+          Error{405, "invalid_request_error", "method_not_allowed", "The dashboard API is read-only: GET"});
+    } else if (!query.empty()) {
+      out = dashboard::errorResponse(Error::badRequest("invalid_parameter", "keys takes no parameters"));
+    } else if (!w.keys || !w.shared.deps.keys->adminEnabled()) {
+      out.body = R"({"enabled":false})";
+    } else {
+      keys::AdminResponse answer = co_await w.keys->dashboardKeys();
+      out.status = answer.status;
+      out.body = std::move(answer.body);
+    }
+  } else {
+    out = board->handleApi(method, path, query, authorization);
+  }
+  p.status = out.status;
+  p.content_type = out.content_type;
+  std::string_view body = page ? dashboard::Dashboard::page() : std::string_view(out.body);
+  co_return co_await writeSimpleResponse(client, p, is_head ? std::string_view() : body);
+}
+
 net::awaitable<bool> servePreflight(Worker& w, beast::tcp_stream& client, const HttpRequest& req, std::string_view id,
                                     bool keep_alive) {
   std::string origin = corsOriginFor(w.shared.settings(), req);
@@ -253,6 +319,10 @@ net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_
   bool is_get = req.method() == http::verb::get || req.method() == http::verb::head;
   if ((path == "/admin" || path.starts_with("/admin/")) && w.keys && w.shared.deps.keys->adminEnabled())
     co_return co_await serveAdmin(w, client, req, id, keep_alive) && keep_alive;
+  if (path == "/ui" || path.starts_with("/ui/")) {
+    std::string_view query = target.size() > path.size() ? target.substr(path.size() + 1) : std::string_view();
+    co_return co_await serveDashboard(w, client, req, path, query, id, keep_alive) && keep_alive;
+  }
   if (path == "/health" && is_get) co_return co_await serveHealth(w, client, req, id, keep_alive) && keep_alive;
   if (path == "/metrics" && is_get) co_return co_await serveMetrics(w, client, id, keep_alive) && keep_alive;
   ResponseHeadParams p;
@@ -261,7 +331,7 @@ net::awaitable<bool> dispatch(Worker& w, beast::tcp_stream& client, beast::flat_
   p.request_id = id;
   p.keep_alive = keep_alive;
   Error e{p.status, "invalid_request_error", p.status == 405 ? "method_not_allowed" : "not_found",
-          p.status == 405 ? "Method not allowed" : "Unknown route: the gateway serves /v1/*, /health and /metrics"};
+          p.status == 405 ? "Method not allowed" : "Unknown route: the gateway serves /v1/*, /health, /metrics and /ui"};
   co_return co_await writeSimpleResponse(client, p, openAiErrorBody(e)) && keep_alive;
 }
 

@@ -28,6 +28,9 @@ struct RoutingConfig;
 namespace keys {
 class KeyService;
 }
+namespace dashboard {
+class Dashboard;
+}
 
 struct ServerDeps {
   const Settings* settings = nullptr;
@@ -40,6 +43,9 @@ struct ServerDeps {
   keys::KeyService* keys = nullptr;
   // /metrics body, or nullopt when the prometheus exporter is off (404).
   std::function<std::optional<std::string>()> metrics_text;
+  // /ui and /ui/api (docs/dashboard.md); null: DASHBOARD_ENABLED=false (404).
+  // Its API is called from worker threads.
+  dashboard::Dashboard* dashboard = nullptr;
 };
 
 class GatewayServer {

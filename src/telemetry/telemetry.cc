@@ -74,6 +74,7 @@ Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& source
 struct Telemetry::Impl {
   MetricsRegistry metrics;  // first: outlives every handle into it
   UsageObserver usage_observer;  // set before requests start; read by the telemetry thread
+  std::vector<RecordObserver> record_observers;  // the same
   // TELEMETRY_SPOOL_DIR's lock, held while any spool may be written:
   // declared before `workers`, so it is released only after every spool is
   // closed.
@@ -136,6 +137,7 @@ Telemetry::~Telemetry() {
 MetricsRegistry& Telemetry::metrics() { return impl_->metrics; }
 
 void Telemetry::setUsageObserver(UsageObserver observer) { impl_->usage_observer = std::move(observer); }
+void Telemetry::addRecordObserver(RecordObserver observer) { impl_->record_observers.push_back(std::move(observer)); }
 
 Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, const ConfigSource& config,
                                                     const ExporterRegistry& registry) {
@@ -334,6 +336,7 @@ void Telemetry::process(std::unique_ptr<RequestRecord> record) {
     return;
   }
   if (record->usage_accounted && im.usage_observer) im.usage_observer(*record, built.summary);
+  for (auto& observer : im.record_observers) observer(*record, built.summary, built.record.get());
   record.reset();  // free the bodies before fan-out
   updateMetrics(built.summary);
   for (auto& w : im.workers) w->offer(built.record);

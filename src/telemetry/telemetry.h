@@ -89,6 +89,15 @@ class Telemetry final : public TelemetrySink {
   using UsageObserver = std::function<void(const RequestRecord& record, const RecordSummary& summary)>;
   void setUsageObserver(UsageObserver observer);
 
+  // Called on the telemetry thread for every record once built, in the
+  // order added, with the record itself when one was built (an enabled
+  // exporter receives records; null otherwise). Added by main before
+  // requests start; must not block. None is called with
+  // ENABLED_EXPORTERS=none (no telemetry thread runs).
+  using RecordObserver =
+      std::function<void(const RequestRecord& record, const RecordSummary& summary, const TelemetryRecord* built)>;
+  void addRecordObserver(RecordObserver observer);
+
   // Builds every record already submitted, delivers what each exporter can
   // within `budget`, spools the rest, and shuts the exporters down. Records
   // submitted afterwards are dropped (counted). Idempotent; call from one

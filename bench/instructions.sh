@@ -8,12 +8,17 @@
 #   MODES=responses-stream,messages-stream bench/instructions.sh   # the Responses and Messages API streams
 #   EXPORTERS=prometheus bench/instructions.sh
 #   PROXIES=nginx,gateway,gateway-routed bench/instructions.sh   # also the gateway with routes (ROUTES_FILE)
+#   PROXIES=nginx,gateway,gateway-keys-redis bench/instructions.sh   # also the gateway with a rate-limited virtual key
 #
-# PROXIES (default nginx,gateway): which of nginx, gateway, gateway-routed to count. gateway-routed is the
-# same gateway with --config ROUTES_FILE (bench/gateway/routed.yaml: a route named as each model the load
-# generator sends, whose one target is the provider the unrouted gateway uses, so every request is routed and
-# answered by its first attempt, with the client's bytes forwarded unchanged); the table then also shows
-# gateway-routed ÷ gateway.
+# PROXIES (default nginx,gateway): which of nginx, gateway, gateway-routed, gateway-keys-redis to count.
+# gateway-routed is the same gateway with --config ROUTES_FILE (bench/gateway/routed.yaml: a route named as each
+# model the load generator sends, whose one target is the provider the unrouted gateway uses, so every request is
+# routed and answered by its first attempt, with the client's bytes forwarded unchanged); the table then also
+# shows gateway-routed ÷ gateway. gateway-keys-redis is the same gateway with REDIS_URL (a redis-server started
+# here, not under valgrind, without persistence), GATEWAY_ADMIN_KEY and REDIS_TIMEOUT_MS=1000 (callgrind slows the
+# gateway ~50x; Redis's answers must not time out), and every request carries a virtual key whose rpm/tpm limits
+# (1e9 and 1e12) are checked through Redis (one EVALSHA) and never reached; the table then also shows
+# gateway-keys-redis ÷ gateway.
 #
 # Each proxy runs under valgrind --tool=callgrind in front of the harness's mock upstream (nginx,
 # bench/mock/), with one worker (WORKER_THREADS=1; nginx with master_process off), and is loaded by wrk with
@@ -35,6 +40,8 @@ RUN_DIR=$(mktemp -d /tmp/gw-instructions.XXXXXX)
 MOCK_PORT=${MOCK_PORT:-28480}
 NGINX_PORT=${NGINX_PORT:-28490}
 GATEWAY_PORT=${GATEWAY_PORT:-28495}
+REDIS_PORT=${REDIS_PORT:-28497}
+REDIS_SERVER=${REDIS_SERVER:-/usr/bin/redis-server}
 
 for tool in valgrind callgrind_annotate nginx wrk curl python3; do
   command -v "$tool" >/dev/null || { echo "instructions.sh: $tool is needed" >&2; exit 2; }
@@ -44,6 +51,8 @@ done
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # redis-servers started inside $(measure_gateway ...), a subshell, are remembered in files
+  for f in "$RUN_DIR"/redis.*.pid; do [[ -f $f ]] && { kill "$(cat "$f")" 2>/dev/null || true; }; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -80,22 +89,23 @@ mode_env() {
   esac
 }
 
-# load PORT MODE -> requests served
+# load PORT MODE [HEADERS] -> requests served (HEADERS: "Name: value|...", as BENCH_HEADERS)
 load() {
   local out stream api path
   read -r stream api path < <(mode_env "$2")
-  out=$(BENCH_STREAM=$stream BENCH_API=$api wrk -t1 -c4 -d"$DURATION" -s "$here/lua/chat.lua" "http://127.0.0.1:$1$path")
+  out=$(BENCH_HEADERS=${3:-} BENCH_STREAM=$stream BENCH_API=$api wrk -t1 -c4 -d"$DURATION" -s "$here/lua/chat.lua" "http://127.0.0.1:$1$path")
   grep -o 'requests=[0-9]*' <<<"$out" | cut -d= -f2
 }
 
-# per_request PID PORT MODE SIGNAL OUT_FILE: loads the proxy started as PID (under callgrind, writing
+# per_request PID PORT MODE SIGNAL OUT_FILE [HEADERS]: loads the proxy started as PID (under callgrind, writing
 # OUT_FILE) once it answers on PORT, stops it with SIGNAL (callgrind writes its counts at exit) and prints
-# its instructions per request.
+# its instructions per request. The requests served are also left in $RUN_DIR/last_requests.
 per_request() {
-  local p=$1 port=$2 mode=$3 signal=$4 out=$5
+  local p=$1 port=$2 mode=$3 signal=$4 out=$5 headers=${6:-}
   wait_for "http://127.0.0.1:$port/v1/chat/completions"
   local n
-  n=$(load "$port" "$mode")
+  n=$(load "$port" "$mode" "$headers")
+  echo "$n" >"$RUN_DIR/last_requests"
   kill "-$signal" "$p"
   wait "$p" 2>/dev/null || true
   echo $(( $(total_instructions "$out") / n ))
@@ -111,21 +121,82 @@ measure_nginx() {  # MODE -> instructions per request
   per_request $! "$NGINX_PORT" "$1" QUIT "$out"
 }
 
-measure_gateway() {  # MODE [CONFIG_FILE] -> instructions per request
-  local name=gateway args=()
-  if [[ -n "${2:-}" ]]; then name=gateway-routed; args=(--config "$2"); fi
+measure_gateway() {  # MODE NAME (gateway, gateway-routed, gateway-keys-redis) -> instructions per request
+  local name=$2 args=() env=() headers='' redis_pid='' admin
+  [[ $name == gateway-routed ]] && args=(--config "$ROUTES_FILE")
+  if [[ $name == gateway-keys-redis ]]; then
+    mkdir -p "$RUN_DIR/redis.$1"
+    "$REDIS_SERVER" --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --dir "$RUN_DIR/redis.$1" \
+      --daemonize no --logfile "$RUN_DIR/redis.$1/redis.log" >/dev/null 2>&1 &
+    redis_pid=$!
+    echo "$redis_pid" >"$RUN_DIR/redis.$1.pid"
+    admin=bench-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    # the provider key is the gateway's own with a virtual key (ANTHROPIC_API_KEY for the Messages API mode)
+    env=(REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" REDIS_TIMEOUT_MS=1000 GATEWAY_ADMIN_KEY="$admin" ANTHROPIC_API_KEY=sk-bench)
+  fi
   local out="$RUN_DIR/$name.$1.callgrind"
   env -i PATH="$PATH" HOST=127.0.0.1 PORT="$GATEWAY_PORT" WORKER_THREADS=1 LOG_LEVEL=warn \
     OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" OPENAI_API_KEY=sk-bench ENABLED_EXPORTERS="$EXPORTERS" \
     ANTHROPIC_BASE_URL="http://127.0.0.1:$MOCK_PORT" \
-    TELEMETRY_SPOOL_DIR="$RUN_DIR/spool" \
+    TELEMETRY_SPOOL_DIR="$RUN_DIR/spool" "${env[@]}" \
     valgrind --tool=callgrind --callgrind-out-file="$out" \
       --toggle-collect='boost::asio::detail::scheduler::run*' --toggle-collect='gw::Telemetry::run*' \
       --toggle-collect='gw::ExporterWorker::run*' \
       "$GATEWAY_BIN" "${args[@]}" >"$RUN_DIR/$name.$1.stdout" 2>"$RUN_DIR/$name.$1.valgrind.log" &
   local p=$!
   if [[ $name == gateway-routed ]]; then check_routed "$1" "$p"; fi
-  per_request $p "$GATEWAY_PORT" "$1" INT "$out"
+  if [[ $name == gateway-keys-redis ]]; then headers=$(keys_setup "$1" "$p" "$admin"); fi
+  per_request $p "$GATEWAY_PORT" "$1" INT "$out" "$headers"
+  if [[ -n $redis_pid ]]; then
+    keys_verify "$1" "$redis_pid" "$(cat "$RUN_DIR/last_requests")" "$RUN_DIR/$name.$1.valgrind.log"
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+    rm -f "$RUN_DIR/redis.$1.pid"
+  fi
+}
+
+# keys_setup MODE PID ADMIN_KEY: creates a virtual key with rpm/tpm limits on the gateway (PID) through the admin
+# API and checks that a request of MODE's API with it is limited by the key (x-ratelimit-limit-requests);
+# prints "Authorization: Bearer gw-..." for the load. Otherwise PID is stopped and the script fails.
+keys_setup() {
+  local stream api path body file="$RUN_DIR/key.$1.json" key limit code
+  read -r stream api path < <(mode_env "$1")
+  wait_for "http://127.0.0.1:$GATEWAY_PORT$path"
+  for _ in $(seq 50); do  # the worker's Redis connection may still be opening (503)
+    code=$(curl -s -o "$file" -w '%{http_code}' -H "Authorization: Bearer $3" -H 'Content-Type: application/json' \
+      --data '{"name":"bench","limits":{"rpm":1000000000,"tpm":1000000000000}}' "http://127.0.0.1:$GATEWAY_PORT/admin/keys") || code=000
+    [[ $code == 503 || $code == 000 ]] || break
+    sleep 0.2
+  done
+  key=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["key"])' "$file" 2>/dev/null) || key=''
+  case "$api" in
+    messages) body='{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"x"}]}' ;;
+    responses) body='{"model":"gpt-4o-mini","input":"x"}' ;;
+    *) body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}' ;;
+  esac
+  if [[ $key == gw-* ]]; then
+    limit=$(curl -s -o /dev/null -D - -H 'Content-Type: application/json' -H "Authorization: Bearer $key" \
+      --data "$body" "http://127.0.0.1:$GATEWAY_PORT$path" | tr -d '\r' | awk -F': *' 'tolower($1) == "x-ratelimit-limit-requests" { print $2 }')
+  fi
+  if [[ $key != gw-* || $limit != 1000000000 ]]; then
+    kill "$2" 2>/dev/null || true
+    wait "$2" 2>/dev/null || true
+    echo "instructions.sh: gateway-keys-redis: no virtual key (POST /admin/keys: $code) or a $1 request not limited by it (x-ratelimit-limit-requests: '${limit:-}')" >&2
+    exit 1
+  fi
+  echo "Authorization: Bearer $key"
+}
+
+# keys_verify MODE REDIS_PID REQUESTS VALGRIND_LOG: every request of the load went through Redis (at least one EVALSHA
+# each) and the gateway logged no state-store error (which would mean requests admitted on local counts).
+keys_verify() {
+  local calls
+  calls=$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" INFO commandstats | tr -d '\r' |
+    awk -F'[=,]' '/^cmdstat_evalsha:/ { print $2 }')
+  if ((${calls:-0} < $3)) || grep -q 'state store:' "$4"; then
+    echo "instructions.sh: gateway-keys-redis $1: ${calls:-0} EVALSHA calls in Redis for $3 requests, or state-store errors (see $4)" >&2
+    exit 1
+  fi
 }
 
 # check_routed MODE PID: one request of MODE's API to the routed gateway (PID) must be routed and answered at the
@@ -155,13 +226,18 @@ for proxy in "${proxies[@]}"; do
   case "$proxy" in
     nginx | gateway) ;;
     gateway-routed) [[ -f $ROUTES_FILE ]] || { echo "instructions.sh: no routes file at $ROUTES_FILE" >&2; exit 2; } ;;
-    *) echo "instructions.sh: PROXIES: unknown '$proxy' (known: nginx, gateway, gateway-routed)" >&2; exit 2 ;;
+    gateway-keys-redis)
+      if [[ ! -x $REDIS_SERVER ]] || ! command -v redis-cli >/dev/null; then
+        echo "instructions.sh: gateway-keys-redis needs $REDIS_SERVER and redis-cli (apt-get install redis-server)" >&2
+        exit 2
+      fi ;;
+    *) echo "instructions.sh: PROXIES: unknown '$proxy' (known: nginx, gateway, gateway-routed, gateway-keys-redis)" >&2; exit 2 ;;
   esac
 done
 has() { [[ ",$PROXIES," == *",$1,"* ]]; }
 
 # Columns: instructions per request of each proxy, then the ratios that apply: each gateway to nginx, and the
-# routed gateway to the unrouted one.
+# routed gateway and the keyed gateway to the plain one.
 head="| mode"
 sep="|---"
 for proxy in "${proxies[@]}"; do
@@ -175,6 +251,7 @@ if has nginx; then
   for proxy in "${proxies[@]}"; do [[ $proxy == gateway* ]] && ratios+=("$proxy/nginx"); done
 fi
 if has gateway && has gateway-routed; then ratios+=("gateway-routed/gateway"); fi
+if has gateway && has gateway-keys-redis; then ratios+=("gateway-keys-redis/gateway"); fi
 for r in "${ratios[@]}"; do head+=" | ${r%/*} x ${r#*/}"; sep+="|---"; done
 echo "$head |"
 echo "$sep|"
@@ -184,8 +261,7 @@ for mode in "${modes[@]}"; do
   for proxy in "${proxies[@]}"; do
     case "$proxy" in
       nginx) count[$proxy]=$(measure_nginx "$mode") ;;
-      gateway) count[$proxy]=$(measure_gateway "$mode") ;;
-      gateway-routed) count[$proxy]=$(measure_gateway "$mode" "$ROUTES_FILE") ;;
+      gateway | gateway-routed | gateway-keys-redis) count[$proxy]=$(measure_gateway "$mode" "$proxy") ;;
     esac
   done
   row="| $mode"

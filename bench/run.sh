@@ -17,7 +17,7 @@ source "$BENCH_DIR/lib/common.sh"
 source "$BENCH_DIR/lib/targets.sh"
 
 # --- parameters (environment) ---------------------------------------------------------------------------------
-TARGETS=${TARGETS:-direct,nginx,gateway}      # see lib/targets.sh; e.g. add gateway-prometheus,gateway-console+prometheus,gateway-routed
+TARGETS=${TARGETS:-direct,nginx,gateway}      # see lib/targets.sh; e.g. add gateway-prometheus,gateway-console+prometheus,gateway-routed,gateway-keys-redis
 ROUNDS=${ROUNDS:-5}                           # interleaved rounds; the report gives medians over them
 DURATION=${DURATION:-10s}                     # per wrk run
 WARMUP=${WARMUP:-2s}                          # per target and mode before the first round (not recorded)
@@ -31,6 +31,7 @@ UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-1024} # idle upstream connections a pro
 GATEWAY_BIN=${GATEWAY_BIN:-$REPO_DIR/build/release/magicapi-gateway}
 GATEWAY_ENV=${GATEWAY_ENV:-}                  # extra NAME=VALUE settings for every gateway target
 ROUTES_FILE=${ROUTES_FILE:-$BENCH_DIR/gateway/routed.yaml}  # --config of the gateway-routed* targets
+REDIS_SERVER=${REDIS_SERVER:-/usr/bin/redis-server}  # the gateway-keys-redis* targets' state store
 BASE_PORT=${BASE_PORT:-18080}                 # ports BASE_PORT .. BASE_PORT+99 on 127.0.0.1
 CLIENT_USAGE=${CLIENT_USAGE:-0}               # 1: streaming clients ask for include_usage themselves (same upstream
                                               # stream for every target: isolates what observing a stream costs)
@@ -73,6 +74,11 @@ check_setup() {
   ((${#TARGET_LIST[@]})) || die "TARGETS is empty"
   [[ "$UPSTREAM_KEEPALIVE" =~ ^[1-9][0-9]*$ ]] || die "UPSTREAM_KEEPALIVE must be a positive number"
   for t in "${TARGET_LIST[@]}"; do [[ "$t" =~ ^[a-z0-9+-]+$ ]] || die "TARGETS: bad name '$t'"; done
+  if [[ ",$TARGETS" == *",gateway-keys-redis"* ]]; then
+    if [[ ! -x "$REDIS_SERVER" ]] || ! command -v redis-cli >/dev/null; then
+      die "REDIS_SERVER=$REDIS_SERVER or redis-cli not found (Debian: apt-get install redis-server)"
+    fi
+  fi
   local cpus
   cpus=$(nproc --all)
   ((LOAD_CPU < cpus && PROXY_CPU < cpus)) || die "LOAD_CPU/PROXY_CPU must be below $cpus"
@@ -96,13 +102,22 @@ measure() {
     messages-stream) api=messages path=/v1/messages stream=1 ;;
   esac
   local c0='' c1='' m0 m1 dropped0='' dropped1='' queued is_gateway=0
+  local redis_port=${TARGET_REDIS_PORT[$target]:-} s0='' s1='' r0='' r1='' e0='' e1=''
   [[ "$target" == gateway* ]] && is_gateway=1
   if ((is_gateway)); then
     read -r queued dropped0 < <(telemetry_counters "$port") || die "$target: GET /health failed"
   fi
   if [[ -n "$pid" ]]; then c0=$(cpu_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"; fi
   m0=$(cpu_ticks "$MOCK_WORKER_PID") || die "the mock (pid $MOCK_WORKER_PID) is gone; see $RUN_DIR"
-  out=$(BENCH_STREAM=$stream BENCH_API=$api BENCH_CLIENT_USAGE=$CLIENT_USAGE timeout $(($(seconds "$DURATION") + 60)) \
+  # gateway-keys-redis*: Redis's EVALSHA calls and CPU (on the load core), and the gateway's state-store warnings
+  # (logged on stderr, at most one per 10 s): a run in which Redis failed was served on local counts.
+  if [[ -n "$redis_port" ]]; then
+    s0=$(redis_info_field "$redis_port" commandstats 'cmdstat_evalsha:calls=') || die "$target: its Redis does not answer"
+    r0=$(cpu_ticks "${TARGET_REDIS_PID[$target]}") || die "$target: its redis-server is gone; see $RUN_DIR/$target.redis"
+    e0=$(state_warnings "$target")
+  fi
+  out=$(BENCH_HEADERS=$(target_headers "$target") BENCH_STREAM=$stream BENCH_API=$api BENCH_CLIENT_USAGE=$CLIENT_USAGE \
+    timeout $(($(seconds "$DURATION") + 60)) \
     taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --timeout 10s -s "$WRK_SCRIPT" \
     "http://127.0.0.1:$port$path" 2>&1) || die "wrk failed against $target: $out"
   if [[ -n "$pid" ]]; then
@@ -125,6 +140,11 @@ measure() {
     read -r queued dropped1 < <(telemetry_counters "$port") || die "$target: GET /health failed"
   fi
   m1=$(cpu_ticks "$MOCK_WORKER_PID") || die "the mock is gone; see $RUN_DIR"
+  if [[ -n "$redis_port" ]]; then
+    s1=$(redis_info_field "$redis_port" commandstats 'cmdstat_evalsha:calls=') || die "$target: its Redis does not answer"
+    r1=$(cpu_ticks "${TARGET_REDIS_PID[$target]}") || die "$target: its redis-server is gone; see $RUN_DIR/$target.redis"
+    e1=$(state_warnings "$target")
+  fi
   if [[ -n "${TARGET_LOG[$target]}" ]]; then : >"${TARGET_LOG[$target]}"; fi
   line=$(grep '^BENCH_RESULT ' <<<"$out") || die "no BENCH_RESULT from wrk: $out"
   local -A r=()
@@ -133,15 +153,22 @@ measure() {
   awk -v OFS='\t' -v round="$round" -v target="$target" -v mode="$mode" -v conns="$conns" \
     -v req="${r[requests]}" -v dur="${r[duration_us]}" -v p50="${r[p50_us]}" -v p90="${r[p90_us]}" \
     -v p99="${r[p99_us]}" -v p999="${r[p999_us]}" -v errors="$errors" -v c0="$c0" -v c1="$c1" \
-    -v m0="$m0" -v m1="$m1" -v tck="$CLK_TCK" -v d0="$dropped0" -v d1="$dropped1" 'BEGIN {
+    -v m0="$m0" -v m1="$m1" -v tck="$CLK_TCK" -v d0="$dropped0" -v d1="$dropped1" \
+    -v s0="$s0" -v s1="$s1" -v r0="$r0" -v r1="$r1" -v e0="$e0" -v e1="$e1" 'BEGIN {
       rps = dur > 0 ? req / (dur / 1e6) : 0
       cpu = c0 == "" ? "" : sprintf("%.2f", (c1 - c0) / tck * 1e6 / (req > 0 ? req : 1))
       mock = sprintf("%.2f", (m1 - m0) / tck * 1e6 / (req > 0 ? req : 1))
       dropped = d0 == "" ? "" : d1 - d0
-      print round, target, mode, conns, req, sprintf("%.3f", dur / 1e6), sprintf("%.1f", rps), p50, p90, p99, p999, errors, cpu, mock, dropped
+      calls = s0 == "" ? "" : sprintf("%.3f", (s1 - s0) / (req > 0 ? req : 1))
+      rcpu = r0 == "" ? "" : sprintf("%.2f", (r1 - r0) / tck * 1e6 / (req > 0 ? req : 1))
+      state_errors = e0 == "" ? "" : e1 - e0
+      print round, target, mode, conns, req, sprintf("%.3f", dur / 1e6), sprintf("%.1f", rps), p50, p90, p99, p999, errors, cpu, mock, dropped, calls, rcpu, state_errors
     }' >>"$RESULTS_TSV"
-  log "round $round  $(printf '%-28s %-9s c=%-4s' "$target" "$mode" "$conns") $(tail -1 "$RESULTS_TSV" | awk -F'\t' '{ printf "%9.0f req/s  p50 %7.0f us  p99 %7.0f us  cpu/req %6s us  errors %s%s", $7, $8, $10, ($13 == "" ? "-" : $13), $12, ($15 > 0 ? "  TELEMETRY DROPPED " $15 : "") }')"
+  log "round $round  $(printf '%-28s %-9s c=%-4s' "$target" "$mode" "$conns") $(tail -1 "$RESULTS_TSV" | awk -F'\t' '{ printf "%9.0f req/s  p50 %7.0f us  p99 %7.0f us  cpu/req %6s us  errors %s%s%s%s", $7, $8, $10, ($13 == "" ? "-" : $13), $12, ($15 > 0 ? "  TELEMETRY DROPPED " $15 : ""), ($16 == "" ? "" : "  evalsha/req " $16 "  redis cpu/req " $17 " us"), ($18 > 0 ? "  STATE STORE ERRORS" : "") }')"
 }
+
+# state_warnings TARGET: how many "state store:" warnings (Redis failures) the gateway TARGET has logged so far.
+state_warnings() { grep -c 'state store:' "$RUN_DIR/$1.stderr" 2>/dev/null || true; }
 
 # --- correctness before speed ------------------------------------------------------------------------------------
 # check_routed TARGET HEADERS_FILE WHAT: a gateway-routed* target must have routed the request (x-gateway-provider
@@ -160,15 +187,50 @@ check_routed() {
   fi
 }
 
+# check_keys TARGET HEADERS_FILE WHAT: a gateway-keys-redis* target must have enforced its key's limits on the
+# request (x-ratelimit-limit-requests and -tokens, the key's rpm and tpm); any other target must not send them.
+check_keys() {
+  local target=$1 headers=$2 what=$3 rpm tpm
+  rpm=$(tr -d '\r' <"$headers" | awk -F': *' 'tolower($1) == "x-ratelimit-limit-requests" { print $2 }')
+  tpm=$(tr -d '\r' <"$headers" | awk -F': *' 'tolower($1) == "x-ratelimit-limit-tokens" { print $2 }')
+  if [[ "$target" == gateway-keys-redis* ]]; then
+    [[ "$rpm" == "$KEYS_RPM" && "$tpm" == "$KEYS_TPM" ]] ||
+      die "$target: the $what request was not limited by its virtual key (x-ratelimit-limit-requests '$rpm', -tokens '$tpm'; see $headers)"
+    echo "$target $what: limited by the virtual key (x-ratelimit-limit-requests: $rpm, x-ratelimit-limit-tokens: $tpm)" >>"$OUT_DIR/checks.txt"
+  elif [[ -n "$rpm$tpm" ]]; then
+    die "$target: the $what request carries x-ratelimit-limit-* headers, but $target has no virtual key"
+  fi
+}
+
+# check_state_store TARGET: after the response checks, a gateway-keys-redis* target's Redis holds the key's rpm
+# window (the count went through Redis, not the gateway's local fallback) and /health shows the store up.
+check_state_store() {
+  local target=$1 health windows
+  [[ "$target" == gateway-keys-redis* ]] || return 0
+  health=$(curl -sS --max-time 5 "http://127.0.0.1:${TARGET_PORT[$target]}/health") || die "$target: GET /health failed"
+  grep -q '"state_store":{[^}]*"backend":"redis"[^}]*"state":"up"' <<<"$health" ||
+    die "$target: /health does not show its Redis up: $health"
+  windows=$(timeout 5 redis-cli -h 127.0.0.1 -p "${TARGET_REDIS_PORT[$target]}" --scan --pattern 'gw:rpm:*' | wc -l)
+  ((windows > 0)) || die "$target: no gw:rpm:* counter in its Redis after the checks: the requests were not counted there"
+  (($(state_warnings "$target") == 0)) || die "$target: the gateway logged state-store errors (see $RUN_DIR/$target.stderr)"
+  echo "$target: /health state_store up (redis), $windows gw:rpm:* window(s) in Redis, no state-store warning" >>"$OUT_DIR/checks.txt"
+}
+
 # check_target TARGET: one non-streaming and one streaming request; the answer must be the mock's.
 check_target() {
   local target=$1 port=${TARGET_PORT[$1]} code
-  local url="http://127.0.0.1:$port/v1/chat/completions" h
-  local -a extra=()
-  if [[ -n "${BENCH_HEADERS:-}" ]]; then
-    IFS='|' read -r -a hs <<<"$BENCH_HEADERS"
-    for h in "${hs[@]}"; do extra+=(-H "$h"); done
+  local url="http://127.0.0.1:$port/v1/chat/completions" h auth='Authorization: Bearer sk-bench' headers
+  local -a extra=() hs=()
+  # The default Authorization, unless BENCH_HEADERS or the target's own headers (a virtual key) replace it, as
+  # they do in lua/chat.lua.
+  headers=$(target_headers "$target")
+  if [[ -n "$headers" ]]; then
+    IFS='|' read -r -a hs <<<"$headers"
+    for h in "${hs[@]}"; do
+      if [[ "${h,,}" == authorization:* ]]; then auth=$h; else extra+=(-H "$h"); fi
+    done
   fi
+  extra=(-H "$auth" "${extra[@]}")
   local body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
   local sbody='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":64}'
   local sexpected=$RUN_DIR/mock/stream.sse
@@ -178,7 +240,7 @@ check_target() {
   fi
   code=$(curl -sS --max-time 10 -o "$RUN_DIR/check.$target.json" -D "$RUN_DIR/check.$target.json.headers" \
     -w '%{http_code}' -H 'Content-Type: application/json' \
-    -H 'Authorization: Bearer sk-bench' "${extra[@]}" --data "$body" "$url") || die "$target: request failed"
+    "${extra[@]}" --data "$body" "$url") || die "$target: request failed"
   [[ "$code" == 200 ]] || die "$target: non-streaming answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.json")"
   if cmp -s "$RUN_DIR/check.$target.json" "$RUN_DIR/mock/completion.json"; then
     echo "$target nonstream: 200, body byte-identical to the mock's" >>"$OUT_DIR/checks.txt"
@@ -187,9 +249,10 @@ check_target() {
     log "warning: $target changes the non-streaming body"
   fi
   check_routed "$target" "$RUN_DIR/check.$target.json.headers" nonstream
+  check_keys "$target" "$RUN_DIR/check.$target.json.headers" nonstream
   code=$(curl -sS -N --max-time 10 -o "$RUN_DIR/check.$target.sse" -D "$RUN_DIR/check.$target.sse.headers" \
     -w '%{http_code}' -H 'Content-Type: application/json' \
-    -H 'Authorization: Bearer sk-bench' "${extra[@]}" --data "$sbody" "$url") || die "$target: streaming request failed"
+    "${extra[@]}" --data "$sbody" "$url") || die "$target: streaming request failed"
   [[ "$code" == 200 ]] || die "$target: streaming answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.sse")"
   local events last
   events=$(grep -c '^data: ' "$RUN_DIR/check.$target.sse" || true)
@@ -202,6 +265,7 @@ check_target() {
     log "warning: $target changes the stream ($events data events)"
   fi
   check_routed "$target" "$RUN_DIR/check.$target.sse.headers" stream
+  check_keys "$target" "$RUN_DIR/check.$target.sse.headers" stream
   local mode api_path api_body
   for mode in "${MODE_LIST[@]}"; do
     case "$mode" in
@@ -214,7 +278,7 @@ check_target() {
       *) continue ;;
     esac
     code=$(curl -sS -N --max-time 10 -o "$RUN_DIR/check.$target.$mode.sse" -D "$RUN_DIR/check.$target.$mode.headers" \
-      -w '%{http_code}' -H 'Content-Type: application/json' -H 'Authorization: Bearer sk-bench' "${extra[@]}" \
+      -w '%{http_code}' -H 'Content-Type: application/json' "${extra[@]}" \
       --data "$api_body" "http://127.0.0.1:$port$api_path") || die "$target: $mode request failed"
     [[ "$code" == 200 ]] || die "$target: $mode answer has status $code: $(head -c 300 "$RUN_DIR/check.$target.$mode.sse")"
     if cmp -s "$RUN_DIR/check.$target.$mode.sse" "$RUN_DIR/mock/${mode//-/_}.sse"; then
@@ -223,7 +287,20 @@ check_target() {
       die "$target: the $mode answer differs from the mock's (see $RUN_DIR/check.$target.$mode.sse)"
     fi
     check_routed "$target" "$RUN_DIR/check.$target.$mode.headers" "$mode"
+    check_keys "$target" "$RUN_DIR/check.$target.$mode.headers" "$mode"
   done
+  check_state_store "$target"
+}
+
+# header_args TARGET: --header NAME: VALUE for each of the target's headers (target_headers), for ttfb.py and
+# memcheck.py.
+header_args() {
+  local h headers
+  local -a hs=()
+  headers=$(target_headers "$1")
+  [[ -n "$headers" ]] || return 0
+  IFS='|' read -r -a hs <<<"$headers"
+  for h in "${hs[@]}"; do printf '%s\0%s\0' --header "$h"; done
 }
 
 # --- time to first streamed event (upstream delays its first event by FIRST_EVENT_DELAY_MS) --------------------
@@ -234,8 +311,10 @@ first_event_check() {
     [[ "$t" == portkey* ]] && { log "  $t: skipped (ttfb.py does not send Portkey's routing headers)"; continue; }
     name="$t@ttfb"
     start_target "$name" "$port" "$MOCK_TTFB_PORT"
+    local -a hargs=()
+    mapfile -d '' -t hargs < <(header_args "$name")
     json=$(taskset -c "$LOAD_CPU" timeout 120 python3 "$BENCH_DIR/lib/ttfb.py" --port "${TARGET_PORT[$name]}" \
-      --requests "$FIRST_EVENT_REQUESTS") || die "ttfb.py failed against $name"
+      --requests "$FIRST_EVENT_REQUESTS" "${hargs[@]}") || die "ttfb.py failed against $name"
     printf '%s\t%s\n' "$t" "$json" >>"$OUT_DIR/first_event.tsv"
     log "  $t: $json"
     stop_target "$name"
@@ -253,7 +332,9 @@ memory_check() {
     for kind in idle streams; do
       name="$t@mem-$kind"
       start_target "$name" "$port" "$MOCK_SLOW_PORT"
-      json=$(taskset -c "$LOAD_CPU" timeout 300 python3 "$BENCH_DIR/lib/memcheck.py" "$kind" \
+      local -a hargs=()
+      mapfile -d '' -t hargs < <(header_args "$name")
+      json=$(taskset -c "$LOAD_CPU" timeout 300 python3 "$BENCH_DIR/lib/memcheck.py" "$kind" "${hargs[@]}" \
         --port "$port" --pid "${TARGET_PID[$name]}" --connections "$MEMCHECK_CONNECTIONS" \
         --stream-seconds "$(awk -v ms="$SLOW_EVENT_GAP_MS" 'BEGIN { print ms * 24 / 1000 }')") ||
         die "memcheck.py $kind failed against $name"
@@ -283,6 +364,10 @@ write_meta() {
     echo "wrk=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $2 }')"
     echo "gateway=$gw_version"
     if [[ " ${TARGET_LIST[*]} " == *" gateway-routed"* ]]; then echo "routes_file=${ROUTES_FILE#"$REPO_DIR"/}"; fi
+    if [[ " ${TARGET_LIST[*]} " == *" gateway-keys-redis"* ]]; then
+      echo "redis=$("$REDIS_SERVER" --version | awk '{ print $3 }' | sed 's/^v=//'), pinned to CPU $LOAD_CPU, no persistence"
+      echo "keys_limits=rpm $KEYS_RPM, tpm $KEYS_TPM"
+    fi
     echo "git=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo n/a)$(git -C "$REPO_DIR" diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
     echo "pinning=load generator and mock on CPU $LOAD_CPU, proxy under test on CPU $PROXY_CPU; 1 nginx worker, WORKER_THREADS=1"
     echo "cpu_at=$CPU_AT"
@@ -301,7 +386,7 @@ main() {
   trap 'exit 143' TERM
   log "output in $OUT_DIR"
   write_meta
-  printf 'round\ttarget\tmode\tconns\trequests\tduration_s\trps\tp50_us\tp90_us\tp99_us\tp999_us\terrors\tproxy_cpu_us_per_req\tmock_cpu_us_per_req\ttelemetry_dropped\n' >"$RESULTS_TSV"
+  printf 'round\ttarget\tmode\tconns\trequests\tduration_s\trps\tp50_us\tp90_us\tp99_us\tp999_us\terrors\tproxy_cpu_us_per_req\tmock_cpu_us_per_req\ttelemetry_dropped\tstate_calls_per_req\tstate_cpu_us_per_req\tstate_errors\n' >"$RESULTS_TSV"
   : >"$OUT_DIR/checks.txt"
 
   start_mock
@@ -316,7 +401,8 @@ main() {
     log "warm-up: $WARMUP per target and mode"
     for t in "${TARGET_LIST[@]}"; do
       for mode in "${MODE_LIST[@]}"; do
-        BENCH_STREAM=$([[ "$mode" == stream ]] && echo 1 || echo 0) timeout $(($(seconds "$WARMUP") + 60)) \
+        BENCH_HEADERS=$(target_headers "$t") BENCH_STREAM=$([[ "$mode" == stream ]] && echo 1 || echo 0) \
+          timeout $(($(seconds "$WARMUP") + 60)) \
           taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c32 -d"$WARMUP" -s "$WRK_SCRIPT" \
           "http://127.0.0.1:${TARGET_PORT[$t]}/v1/chat/completions" >/dev/null 2>&1 || die "warm-up of $t failed"
       done

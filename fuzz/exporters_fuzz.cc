@@ -138,6 +138,8 @@ gw::RecordPtr fromRequestRecord(FuzzInput& in) {
   obs.response_model = maybeString(in);
   obs.provider_error_type = maybeString(in);
   obs.provider_error_message = maybeString(in);
+  r.provider_address = in.pick({"api.openai.com", "", "10.0.0.5"});
+  r.provider_port = static_cast<std::uint16_t>(in.u64());
   gw::BuiltRecord built = builder().build(r);
   // Whatever bytes a client sent (headers may hold any obs-text byte,
   // uploads are binary), the record is valid JSON (regressions/fuzz_exporters/).

@@ -25,6 +25,18 @@ import threading
 import time
 
 HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+
+
+def add_headers(lines):
+    """--header "Name: value" (bench/run.sh passes a target's own headers, e.g. a virtual key) into HEADERS."""
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise SystemExit(f"--header must look like 'Name: value', not {line!r}")
+        name = name.strip()
+        for known in [k for k in HEADERS if k.lower() == name.lower()]:
+            del HEADERS[known]
+        HEADERS[name] = value.strip()
 MESSAGES = [{"role": "user", "content": "Write one short sentence about load testing."}]
 NONSTREAM_BODY = json.dumps({"model": "gpt-4o-mini", "messages": MESSAGES}).encode()
 STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "stream": True, "messages": MESSAGES}).encode()
@@ -142,10 +154,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["idle", "streams"])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--header", action="append", default=[], metavar="NAME: VALUE",
+                        help="sent with every request; an Authorization header replaces Bearer sk-bench")
     parser.add_argument("--pid", type=int, required=True)
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--stream-seconds", type=float, default=6.0)
     args = parser.parse_args()
+    add_headers(args.header)
     if not 1 <= args.connections <= 20000:
         raise SystemExit("--connections must be 1..20000")
     raise_fd_limit(args.connections + 100)

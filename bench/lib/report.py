@@ -35,6 +35,13 @@ ROUTED_CPU_LIMIT = 1.10
 ROUTED_P50_LIMIT = 1.05
 ROUTED_PREFIX = "gateway-routed"
 
+# The keys issue: with a virtual key whose rpm/tpm limits are enforced through Redis (one EVALSHA per request),
+# the gateway's CPU per request stays within 1.30x nginx's, and its p50 within 100 µs of the same gateway
+# without a key (paired per round, at the lowest connection count).
+KEYS_CPU_VS_NGINX = 1.30
+KEYS_P50_ADDED_US = 100
+KEYS_PREFIX = "gateway-keys-redis"
+
 
 def routed_pairs(targets):
     """(routed target, the unrouted target it is compared with) for every gateway-routed* target whose
@@ -43,6 +50,18 @@ def routed_pairs(targets):
     for t in targets:
         if t.startswith(ROUTED_PREFIX):
             base = "gateway" + t[len(ROUTED_PREFIX):]
+            if base in targets:
+                pairs.append((t, base))
+    return pairs
+
+
+def keys_pairs(targets):
+    """(keyed target, the gateway without a key it is compared with) for every gateway-keys-redis* target whose
+    counterpart ran: gateway-keys-redis -> gateway, gateway-keys-redis-prometheus -> gateway-prometheus."""
+    pairs = []
+    for t in targets:
+        if t.startswith(KEYS_PREFIX):
+            base = "gateway" + t[len(KEYS_PREFIX):]
             if base in targets:
                 pairs.append((t, base))
     return pairs
@@ -58,6 +77,11 @@ def load_results(path):
             row[key] = float(row[key])
         row["proxy_cpu_us_per_req"] = float(row["proxy_cpu_us_per_req"]) if row["proxy_cpu_us_per_req"] else None
         row["telemetry_dropped"] = int(row["telemetry_dropped"]) if row.get("telemetry_dropped") else 0
+        # gateway-keys-redis* only (empty otherwise, and absent from older results.tsv): Redis's EVALSHA calls and
+        # CPU per request, and the state-store warnings the gateway logged during the run.
+        for key in ("state_calls_per_req", "state_cpu_us_per_req"):
+            row[key] = float(row[key]) if row.get(key) else None
+        row["state_errors"] = int(row["state_errors"]) if row.get("state_errors") else 0
     return rows
 
 
@@ -171,6 +195,32 @@ def routed_table(res, pairs):
     return lines
 
 
+def keys_table(res, pairs):
+    """Keyed against the same gateway without a key, every mode and connection count: CPU per request (and the
+    keyed one against nginx), p50 and its paired difference, and what Redis did per request."""
+    has_nginx = "nginx" in res.targets
+    head = ["mode", "conns", "keyed", "vs", "CPU µs/req", "keyed CPU µs/req", "x no key"]
+    head += ["keyed x nginx"] if has_nginx else []
+    head += ["p50 µs", "keyed p50 µs", "keyed - no key p50 µs", "Redis EVALSHA/req", "Redis CPU µs/req"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for keyed, base in pairs:
+        for mode in res.modes:
+            for c in res.conns:
+                cells = [mode, str(c), keyed, base,
+                         fmt(res.median(base, mode, c, "proxy_cpu_us_per_req"), 1),
+                         fmt(res.median(keyed, mode, c, "proxy_cpu_us_per_req"), 1),
+                         fmt_ratio(res.ratio(keyed, base, mode, c, "proxy_cpu_us_per_req"))]
+                if has_nginx:
+                    cells.append(fmt_ratio(res.ratio(keyed, "nginx", mode, c, "proxy_cpu_us_per_req")))
+                cells += [fmt(res.median(base, mode, c, "p50_us")),
+                          fmt(res.median(keyed, mode, c, "p50_us")),
+                          fmt(res.paired(keyed, base, mode, c, "p50_us", lambda a, b: a - b), 0),
+                          fmt(res.median(keyed, mode, c, "state_calls_per_req"), 2),
+                          fmt(res.median(keyed, mode, c, "state_cpu_us_per_req"), 1)]
+                lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def detail_table(res):
     has_nginx, has_direct = "nginx" in res.targets, "direct" in res.targets
     head = ["mode", "conns", "target", "req/s"] + (["x nginx"] if has_nginx else []) + ["p50 µs", "p99 µs", "p99.9 µs"]
@@ -258,6 +308,18 @@ def bar_checks(res, first_event, memory, cpu_at):
             if r is not None:
                 check(f"{routed} {mode}: p50 @{low}c vs {base}", fmt_ratio(r), f"<= {ROUTED_P50_LIMIT:.2f}x",
                       r <= ROUTED_P50_LIMIT)
+    # Keys issue: keyed CPU at cpu_at vs nginx, and keyed p50 minus the keyless gateway's at the lowest count.
+    for keyed, base in keys_pairs(res.targets):
+        for mode in res.modes:
+            if "nginx" in res.targets:
+                r = res.ratio(keyed, "nginx", mode, cpu_at, "proxy_cpu_us_per_req")
+                if r is not None:
+                    check(f"{keyed} {mode}: CPU per request @{cpu_at}c vs nginx", fmt_ratio(r),
+                          f"<= {KEYS_CPU_VS_NGINX:.2f}x", r <= KEYS_CPU_VS_NGINX)
+            d = res.paired(keyed, base, mode, low, "p50_us", lambda a, b: a - b)
+            if d is not None:
+                check(f"{keyed} {mode}: p50 @{low}c minus {base}'s", f"{d:+.0f} µs", f"<= {KEYS_P50_ADDED_US} µs",
+                      d <= KEYS_P50_ADDED_US)
     direct = first_event.get(("direct",))
     for (target,), data in first_event.items():
         if target.startswith("gateway") and direct:
@@ -314,6 +376,18 @@ def main():
         for line in routed_table(res, pairs):
             p(line)
         p()
+    pairs = keys_pairs(res.targets)
+    if pairs:
+        p("#### Virtual key with limits enforced through Redis vs no key (same gateway, same request bytes)")
+        p()
+        p(f"The keyed target's requests carry a virtual key whose limits ({meta.get('keys_limits', '?')}) are "
+          f"checked on every request through its Redis ({meta.get('redis', '?')}) and never reached. `x no key`, "
+          f"`keyed x nginx` and the p50 difference are medians of per-round values (same round, same cell); Redis's "
+          f"EVALSHA calls and CPU (on the load core, not in the gateway's figure) are per request.")
+        p()
+        for line in keys_table(res, pairs):
+            p(line)
+        p()
     rss = out / "rss.tsv"
     if rss.exists():
         with rss.open() as f:
@@ -363,6 +437,11 @@ def main():
         p(f"**Warning:** in {len(dropped)} run(s) the gateway dropped telemetry records "
           f"({sum(r['telemetry_dropped'] for r in dropped)} in all, from `/health`): work it skipped is missing "
           f"from its CPU per request.")
+        p()
+    state_errors = [r for r in res.rows if r["state_errors"]]
+    if state_errors:
+        p(f"**Warning:** in {len(state_errors)} run(s) a gateway logged state-store (Redis) errors: some requests were "
+          f"admitted on its local counts instead of Redis's; see `run/<target>.stderr`.")
         p()
     checks = out / "checks.txt"
     if checks.exists() and checks.read_text().strip():

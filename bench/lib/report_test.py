@@ -116,6 +116,53 @@ class ReportTest(unittest.TestCase):
         # ... and the vs-nginx columns of the summary for the routed target as for any other
         self.assertIn("| gateway-routed | 153 |", text)
 
+    def test_keys_targets_are_compared_with_the_gateway_without_a_key(self):
+        self.assertEqual(report.keys_pairs(["nginx", "gateway", "gateway-keys-redis"]), [("gateway-keys-redis", "gateway")])
+        self.assertEqual(report.keys_pairs(["gateway-prometheus", "gateway-keys-redis-prometheus", "gateway-keys-redis"]),
+                         [("gateway-keys-redis-prometheus", "gateway-prometheus")])
+
+    def test_report_shows_keyed_vs_keyless_and_vs_nginx_with_redis_figures_and_bars(self):
+        columns = COLUMNS + ["state_calls_per_req", "state_cpu_us_per_req", "state_errors"]
+        lines = []
+        # Keyed CPU 1.20x and 1.40x nginx's at 32c; keyed p50 @1c +30 / +60 / +45 µs (nonstream) and +150 µs
+        # (stream) over the gateway's, paired per round.
+        for rnd, scale, d in ((1, 1.0, 30), (2, 2.0, 60), (3, 1.5, 45)):
+            for mode, cpu_x, extra in (("nonstream", 1.20, d), ("stream", 1.40, 150)):
+                for conns in (1, 32):
+                    for target, p50, cpu in (("nginx", 110 * scale, 40.0 * scale),
+                                             ("gateway", 100 * scale, 40.0 * scale),
+                                             ("gateway-keys-redis", 100 * scale + extra, 40.0 * scale * cpu_x)):
+                        values = dict(zip(COLUMNS, row(rnd, target, mode, conns, 8000, p50, cpu).split("\t")))
+                        keyed = target == "gateway-keys-redis"
+                        values.update(state_calls_per_req="1.010" if keyed else "",
+                                      state_cpu_us_per_req="12.50" if keyed else "",
+                                      state_errors=("1" if keyed and rnd == 2 and conns == 32 else "0") if keyed else "")
+                        lines.append("\t".join(str(values[c]) for c in columns))
+        self.tmp = tempfile.TemporaryDirectory()
+        out = pathlib.Path(self.tmp.name)
+        (out / "results.tsv").write_text("\t".join(columns) + "\n" + "\n".join(lines) + "\n")
+        (out / "meta.env").write_text("cpu_at=32\ndate=test\nredis=7.0.15, pinned to CPU 0, no persistence\n"
+                                      "keys_limits=rpm 1000000000, tpm 1000000000000\n")
+        text = subprocess.run([sys.executable, str(HERE / "report.py"), str(out)], check=True,
+                              capture_output=True, text=True).stdout
+        self.assertIn("#### Virtual key with limits enforced through Redis vs no key", text)
+        self.assertIn("rpm 1000000000, tpm 1000000000000", text)
+        # mode, conns, keyed, vs, CPU, keyed CPU, x no key, keyed x nginx, p50, keyed p50, difference, EVALSHA, Redis CPU
+        self.assertIn("| nonstream | 1 | gateway-keys-redis | gateway | 60.0 | 72.0 | 1.20x | 1.20x | 150 | 195 | 45 "
+                      "| 1.01 | 12.5 |", text)
+        self.assertIn("| gateway-keys-redis nonstream: CPU per request @32c vs nginx | 1.20x | <= 1.30x | pass |", text)
+        self.assertIn("| gateway-keys-redis stream: CPU per request @32c vs nginx | 1.40x | <= 1.30x | **FAIL** |", text)
+        self.assertIn("| gateway-keys-redis nonstream: p50 @1c minus gateway's | +45 µs | <= 100 µs | pass |", text)
+        self.assertIn("| gateway-keys-redis stream: p50 @1c minus gateway's | +150 µs | <= 100 µs | **FAIL** |", text)
+        self.assertIn("state-store (Redis) errors", text)
+
+    def test_results_without_the_state_columns_still_load(self):
+        text = subprocess.run([sys.executable, str(HERE / "report.py"),
+                               str(self.write([row(1, "gateway", "stream", 1, 10, 100, 5.0)]))],
+                              check=True, capture_output=True, text=True).stdout
+        self.assertIn("| gateway | 100 |", text)
+        self.assertNotIn("state-store", text)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -12,6 +12,11 @@
 #                          (and mock) `gateway` uses, without a model of its own, so the request is routed,
 #                          forwarded byte for byte and answered at the first attempt; compared with `gateway`
 #   gateway-routed-A+B     the same with ENABLED_EXPORTERS=A,B (compared with gateway-A+B)
+#   gateway-keys-redis     the gateway as `gateway`, plus REDIS_URL to a redis-server of its own (pinned to LOAD_CPU,
+#                          no persistence) and a virtual key with rpm/tpm limits that are enforced on every request
+#                          (one EVALSHA each) but never reached; every request the harness sends to it carries that
+#                          key (TARGET_HEADERS); compared with `gateway` and with nginx
+#   gateway-keys-redis-A+B the same with ENABLED_EXPORTERS=A,B (compared with gateway-A+B)
 #   portkey                the Portkey gateway (npm @portkey-ai/gateway, PORTKEY_JS), one node process; it finds
 #                          the upstream from the request headers x-portkey-provider / x-portkey-custom-host, so
 #                          the caller must send them (BENCH_HEADERS, see bench/race.sh)
@@ -21,9 +26,19 @@
 #   TARGET_PORT[name]  where the load generator connects
 #   TARGET_PID[name]   the process whose CPU and memory are measured (nginx: its single worker); empty for direct
 #   TARGET_LOG[name]   file the target's stdout goes to (cleared after each measurement)
-#   TARGET_ALL_PIDS[name]  every process of the target (nginx: master and worker), for stop_target
+#   TARGET_ALL_PIDS[name]  every process of the target (nginx: master and worker; gateway-keys-redis: the gateway
+#                      and its redis-server), for stop_target
+#   TARGET_HEADERS[name]   headers every request to this target carries, "Name: value|Name: value" like
+#                      BENCH_HEADERS (see target_headers); empty for most targets. An Authorization header here
+#                      replaces the default `Bearer sk-bench`.
+#   TARGET_REDIS_PORT[name], TARGET_REDIS_PID[name]  gateway-keys-redis*: its redis-server
 
-declare -A TARGET_PORT TARGET_PID TARGET_LOG TARGET_ALL_PIDS
+declare -A TARGET_PORT TARGET_PID TARGET_LOG TARGET_ALL_PIDS TARGET_HEADERS TARGET_REDIS_PORT TARGET_REDIS_PID
+
+# Virtual-key limits of the gateway-keys-redis* targets: checked on every request, never reached (a run sends
+# well under a million requests a minute and far fewer tokens).
+KEYS_RPM=1000000000
+KEYS_TPM=1000000000000
 
 # render TEMPLATE OUT NAME=VALUE...: copy TEMPLATE to OUT replacing every @NAME@ with VALUE.
 render() {
@@ -78,15 +93,18 @@ start_nginx() {
   TARGET_LOG[$name]=$RUN_DIR/$name.out
 }
 
-# start_gateway NAME PORT UPSTREAM_PORT EXPORTERS [CONFIG_FILE]
+# start_gateway NAME PORT UPSTREAM_PORT EXPORTERS [CONFIG_FILE [NAME=VALUE...]]
 # A clean environment (env -i) so that nothing from the caller's shell (an exported OPENAI_API_KEY,
 # ENABLED_EXPORTERS, ...) changes what is measured; GATEWAY_ENV adds settings (space-separated NAME=VALUE).
-# CONFIG_FILE (gateway-routed*) is passed as --config; the settings stay in the environment for every target.
+# CONFIG_FILE (gateway-routed*; may be empty) is passed as --config; the settings stay in the environment for
+# every target. NAME=VALUE after it are more settings of this target only (gateway-keys-redis*: REDIS_URL, ...).
 start_gateway() {
   local name=$1 port=$2 upstream=$3 exporters=$4 config=${5:-} pid
+  shift $(($# < 5 ? $# : 5))
   [[ -x "$GATEWAY_BIN" ]] || die "GATEWAY_BIN=$GATEWAY_BIN is not an executable (build it, or set TARGETS without gateway*)"
   local -a extra=() args=()
   [[ -n "${GATEWAY_ENV:-}" ]] && read -r -a extra <<<"$GATEWAY_ENV"
+  extra+=("$@")
   if [[ -n "$config" ]]; then
     [[ -f "$config" ]] || die "$name: config file $config not found"
     cp "$config" "$RUN_DIR/$name.yaml"   # the file the run used, kept with its logs
@@ -108,6 +126,73 @@ start_gateway() {
   wait_port "$port" "$pid" || die "$name did not start; see $RUN_DIR/$name.stderr"
   TARGET_PID[$name]=$pid
   TARGET_ALL_PIDS[$name]=$pid
+}
+
+# start_redis NAME PORT: a redis-server for target NAME on 127.0.0.1:PORT, pinned to LOAD_CPU with the load
+# generator (it is the deployment's shared state, not the proxy under test), without persistence, its directory
+# and log under RUN_DIR. Sets TARGET_REDIS_PORT/PID[NAME].
+start_redis() {
+  local name=$1 port=$2 pid dir=$RUN_DIR/$1.redis
+  local server=${REDIS_SERVER:-redis-server}
+  command -v "$server" >/dev/null || die "'$server' not found (Debian: apt-get install redis-server)"
+  ! port_in_use "$port" || die "$name: port $port (its redis-server) is in use; pick another BASE_PORT"
+  mkdir -p "$dir"
+  taskset -c "$LOAD_CPU" "$server" --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --dir "$dir" --daemonize no --logfile "$dir/redis.log" >"$dir/redis.out" 2>&1 &
+  pid=$!
+  remember_pid "$pid"
+  wait_port "$port" "$pid" || die "$name: redis-server did not start; see $dir/redis.log"
+  TARGET_REDIS_PORT[$name]=$port
+  TARGET_REDIS_PID[$name]=$pid
+}
+
+# redis_info_field PORT SECTION PATTERN: one value from INFO (e.g. commandstats 'cmdstat_evalsha:calls=');
+# 0 when absent.
+redis_info_field() {
+  local out
+  out=$(timeout 5 redis-cli -h 127.0.0.1 -p "$1" INFO "$2" 2>/dev/null) || return 1
+  tr -d '\r' <<<"$out" | awk -v p="$3" 'index($0, p) == 1 { v = substr($0, length(p) + 1); sub(/[^0-9.].*/, "", v); print v; found = 1 }
+    END { if (!found) print 0 }'
+}
+
+# create_bench_key NAME PORT ADMIN_KEY: POST /admin/keys on the gateway NAME (port PORT) for a key limited to
+# KEYS_RPM / KEYS_TPM; prints the key (gw-...). The response (with the key) stays in RUN_DIR, never in the log.
+create_bench_key() {
+  local name=$1 port=$2 admin=$3 code file=$RUN_DIR/$1.key.json i
+  local body="{\"name\":\"bench\",\"limits\":{\"rpm\":$KEYS_RPM,\"tpm\":$KEYS_TPM}}"
+  # The worker's Redis connection may still be opening: retry a 503 (state_unavailable) for up to 5 s.
+  for ((i = 0; i < 50; i++)); do
+    code=$(curl -sS --max-time 5 -o "$file" -w '%{http_code}' -H 'Content-Type: application/json' \
+      -H "Authorization: Bearer $admin" --data "$body" "http://127.0.0.1:$port/admin/keys") || code=000
+    [[ "$code" == 503 || "$code" == 000 ]] || break
+    sleep 0.1
+  done
+  [[ "$code" == 201 ]] || die "$name: POST /admin/keys answered $code: $(head -c 300 "$file")"
+  python3 -c 'import json, sys; k = json.load(open(sys.argv[1]))["key"]; assert k.startswith("gw-"); print(k)' "$file" ||
+    die "$name: no gw- key in the answer to POST /admin/keys (see $file)"
+}
+
+# start_gateway_keys NAME PORT UPSTREAM_PORT EXPORTERS: its redis-server on PORT+100, the gateway with REDIS_URL, an
+# admin key of this run and ANTHROPIC_API_KEY, and a virtual key with rpm/tpm limits that every request to NAME then
+# carries.
+start_gateway_keys() {
+  local name=$1 port=$2 upstream=$3 exporters=$4 redis_port=$(($2 + 100)) admin key
+  start_redis "$name" "$redis_port"
+  admin=bench-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  # With a virtual key the client's credential never goes upstream: the provider key is the gateway's own
+  # (OPENAI_API_KEY for every gateway; ANTHROPIC_API_KEY here, for the Messages API mode).
+  start_gateway "$name" "$port" "$upstream" "$exporters" "" \
+    REDIS_URL="redis://127.0.0.1:$redis_port/0" GATEWAY_ADMIN_KEY="$admin" ANTHROPIC_API_KEY=sk-bench
+  TARGET_ALL_PIDS[$name]="${TARGET_PID[$name]} ${TARGET_REDIS_PID[$name]}"
+  key=$(create_bench_key "$name" "$port" "$admin") || exit 1
+  TARGET_HEADERS[$name]="Authorization: Bearer $key"
+}
+
+# target_headers NAME: the headers every request to NAME carries besides the defaults, "Name: value|..."
+# (BENCH_HEADERS, for every target, then the target's own TARGET_HEADERS, which win for a name in both).
+target_headers() {
+  local own=${TARGET_HEADERS[$1]:-}
+  if [[ -n "${BENCH_HEADERS:-}" && -n "$own" ]]; then echo "$BENCH_HEADERS|$own"; else echo "${BENCH_HEADERS:-}$own"; fi
 }
 
 # start_portkey NAME PORT: node PORTKEY_JS --port=PORT --headless, pinned like every proxy. The upstream is not
@@ -172,11 +257,17 @@ start_target() {
       exporters=${exporters//+/,}
       start_gateway "$name" "$port" "$upstream" "${exporters:-none}" "$ROUTES_FILE"
       ;;
+    gateway-keys-redis | gateway-keys-redis-*)
+      local exporters=${kind#gateway-keys-redis}
+      exporters=${exporters#-}
+      exporters=${exporters//+/,}
+      start_gateway_keys "$name" "$port" "$upstream" "${exporters:-none}"
+      ;;
     gateway-*)
       local exporters=${kind#gateway-}
       start_gateway "$name" "$port" "$upstream" "${exporters//+/,}"
       ;;
-    *) die "unknown target '$kind' (known: direct, nginx, portkey, gateway, gateway-EXPORTER[+EXPORTER...], gateway-routed, gateway-routed-EXPORTER[+EXPORTER...])" ;;
+    *) die "unknown target '$kind' (known: direct, nginx, portkey, gateway, gateway-EXPORTER[+EXPORTER...], gateway-routed, gateway-routed-EXPORTER[+EXPORTER...], gateway-keys-redis, gateway-keys-redis-EXPORTER[+EXPORTER...])" ;;
   esac
   TARGET_PORT[$name]=$port
 }
@@ -187,5 +278,6 @@ stop_target() {
   local -a pids
   read -r -a pids <<<"${TARGET_ALL_PIDS[$1]:-}"
   ((${#pids[@]})) && stop_pids "${pids[@]}"
+  TARGET_HEADERS[$1]=
   return 0
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tests for the gateway-routed targets: the routes file covers every model the harness sends, without renaming
 it (so the routed gateway forwards the same bytes as the unrouted one), and targets.sh starts gateway-routed*
-as the gateway with that file and the same exporters as the unrouted counterpart.
+as the gateway with that file and the same exporters as the unrouted counterpart. And for the gateway-keys-redis
+targets: started with their own Redis and a virtual key that every sender then presents.
 
 Run: python3 -m unittest discover -s bench/lib -p '*_test.py'
 """
@@ -9,6 +10,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import sys
 import unittest
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -92,6 +94,64 @@ class StartTargetTest(unittest.TestCase):
         self.assertEqual(self.start("gateway-console+prometheus"), "gateway-console+prometheus 20000 18080 console,prometheus")
         self.assertEqual(self.start("gateway-routed-console+prometheus"),
                          "gateway-routed-console+prometheus 20000 18080 console,prometheus /routes.yaml")
+
+
+@unittest.skipUnless(shutil.which("bash"), "needs bash")
+class KeysTargetTest(unittest.TestCase):
+    """gateway-keys-redis*: the gateway with REDIS_URL (its own redis-server) and an admin key, whose requests then
+    all carry the virtual key created through the admin API; other targets keep the default headers."""
+
+    def run_bash(self, body):
+        script = f"""
+            set -euo pipefail
+            source {HERE / "common.sh"}
+            source {HERE / "targets.sh"}
+            RUN_DIR=/nonexistent
+            start_redis() {{ echo "redis $*"; TARGET_REDIS_PORT[$1]=$2; TARGET_REDIS_PID[$1]=222; }}
+            start_gateway() {{ echo "gateway $*"; TARGET_PID[$1]=111; }}
+            create_bench_key() {{ echo gw-0123abcd; }}
+            {body}
+        """
+        return subprocess.run(["bash", "-c", script], check=True, capture_output=True, text=True).stdout
+
+    def test_keys_target_is_the_gateway_with_redis_an_admin_key_and_a_virtual_key(self):
+        out = self.run_bash("""start_target gateway-keys-redis 20000 18080
+            echo "pids ${TARGET_ALL_PIDS[gateway-keys-redis]}"
+            echo "headers $(target_headers gateway-keys-redis)"
+            echo "other [$(target_headers gateway)]" """).splitlines()
+        self.assertEqual(out[0], "redis gateway-keys-redis 20100")
+        self.assertRegex(out[1], r"^gateway gateway-keys-redis 20000 18080 none  "
+                                 r"REDIS_URL=redis://127\.0\.0\.1:20100/0 GATEWAY_ADMIN_KEY=bench-admin-[0-9a-f]{32} "
+                                 r"ANTHROPIC_API_KEY=sk-bench$")
+        self.assertEqual(out[2], "pids 111 222", "stop_target stops the gateway and its redis-server")
+        self.assertEqual(out[3], "headers Authorization: Bearer gw-0123abcd")
+        self.assertEqual(out[4], "other []")
+
+    def test_keys_target_with_exporters_matches_its_keyless_counterpart(self):
+        out = self.run_bash("start_target gateway-keys-redis-console+prometheus@ttfb 20000 18080").splitlines()
+        self.assertTrue(out[1].startswith("gateway gateway-keys-redis-console+prometheus@ttfb 20000 18080 console,prometheus "),
+                        out[1])
+
+    def test_target_headers_add_the_targets_own_after_bench_headers(self):
+        out = self.run_bash("""BENCH_HEADERS='x-a: 1'
+            TARGET_HEADERS[t]='Authorization: Bearer gw-x'
+            target_headers t; target_headers u
+            stop_target t; echo "[$(target_headers t)]" """).splitlines()
+        self.assertEqual(out, ["x-a: 1|Authorization: Bearer gw-x", "x-a: 1", "[x-a: 1]"])
+
+    def test_every_sender_replaces_the_default_authorization_with_a_targets_key(self):
+        # chat.lua and the Python checkers replace the header by name (any case) instead of sending two.
+        lua = (BENCH / "lua" / "chat.lua").read_text()
+        self.assertIn("string.lower(known) == string.lower(name)", lua)
+        for name in ("ttfb.py", "memcheck.py"):
+            script = f"""
+import sys; sys.path.insert(0, {str(HERE)!r}); sys.dont_write_bytecode = True
+import {name[:-3]} as m
+m.add_headers(["authorization: Bearer gw-x", "x-b: 2"])
+print(sorted(m.HEADERS.items()))"""
+            out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+            self.assertEqual(out.strip(), "[('Content-Type', 'application/json'), ('authorization', 'Bearer gw-x'), "
+                                          "('x-b', '2')]", name)
 
 
 if __name__ == "__main__":

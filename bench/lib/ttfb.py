@@ -22,6 +22,18 @@ BODY = json.dumps({
     "max_tokens": 64,
 }).encode()
 HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+
+
+def add_headers(lines):
+    """--header "Name: value" (bench/run.sh passes a target's own headers, e.g. a virtual key) into HEADERS."""
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise SystemExit(f"--header must look like 'Name: value', not {line!r}")
+        name = name.strip()
+        for known in [k for k in HEADERS if k.lower() == name.lower()]:
+            del HEADERS[known]
+        HEADERS[name] = value.strip()
 MAX_BODY_BYTES = 1 << 20
 
 
@@ -52,8 +64,11 @@ def one_request(conn: http.client.HTTPConnection) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--header", action="append", default=[], metavar="NAME: VALUE",
+                        help="sent with every request; an Authorization header replaces Bearer sk-bench")
     parser.add_argument("--requests", type=int, default=40)
     args = parser.parse_args()
+    add_headers(args.header)
 
     conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
     one_request(conn)  # warm-up: opens the client and upstream connections, not counted

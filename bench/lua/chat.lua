@@ -43,11 +43,18 @@ wrk.path = path
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench"
--- BENCH_HEADERS="Name: value|Name: value": extra headers sent to every target alike (bench/race.sh uses it for
--- Portkey's x-portkey-provider / x-portkey-custom-host, which the other targets simply forward or ignore).
+-- BENCH_HEADERS="Name: value|Name: value": extra headers (bench/race.sh uses it for Portkey's x-portkey-provider /
+-- x-portkey-custom-host, sent to every target alike, which the other targets simply forward or ignore; bench/run.sh
+-- adds a target's own headers, e.g. the virtual key of gateway-keys-redis). A header named as one above (any
+-- case) replaces it: "Authorization: Bearer gw-..." replaces Bearer sk-bench.
 for h in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^|]+") do
   local name, value = string.match(h, "^%s*([^:]+):%s*(.-)%s*$")
-  if name then wrk.headers[name] = value end
+  if name then
+    for known in pairs(wrk.headers) do
+      if string.lower(known) == string.lower(name) then wrk.headers[known] = nil end
+    end
+    wrk.headers[name] = value
+  end
 end
 
 function done(summary, latency, requests)

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace gw {
 
@@ -23,6 +24,15 @@ struct RecordFields {
   std::optional<std::string> status, path, method, error_type, provider_error_type,
       provider_request_id, route;             // attributes.metadata.*
   std::optional<std::string> response_model;  // attributes.response.model
+  std::optional<std::string> response_id;     // attributes.response.id
+  // Why the model stopped, per generation, from attributes.response: each
+  // choice's finish_reason (Chat Completions), the stop_reason (Messages
+  // API), or incomplete_details.reason else status (Responses API). Empty
+  // when the response gives none.
+  std::vector<std::string> finish_reasons;
+  // attributes.metadata.{cost_status,provider_address,provider_port}
+  std::optional<std::string> cost_status, provider_address;
+  std::optional<std::int64_t> provider_port;
   std::optional<std::int64_t> input_tokens, output_tokens, total_tokens;  // attributes.metadata.tokens.*
   // attributes.metadata.tokens.{cached_input,cache_creation,reasoning}: parts
   // of input (cache reads, cache writes) and of output (reasoning).

@@ -97,6 +97,10 @@ struct RequestRecord {
   std::optional<int> provider_status_code;
   std::optional<ErrorType> error_type;  // gateway-side error
   std::optional<std::string> provider_request_id;
+  // The upstream the request was sent to (UpstreamRequest::endpoint: the
+  // provider's host and port, not a proxy's); "" and 0 when none was tried.
+  std::string provider_address;
+  std::uint16_t provider_port = 0;
 
   ResponseObservation observation;  // usage, stream chunks, provider errors
 

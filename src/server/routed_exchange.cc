@@ -102,6 +102,8 @@ net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingCon
       rec.model = creq.model;
       rec.provider_status_code.reset();
       rec.provider_request_id.reset();
+      rec.provider_address.clear();
+      rec.provider_port = 0;
       rec.upstream_sent.reset();
       // The body's tree, built once for the first target that needs it;
       // each attempt names its own model in it.

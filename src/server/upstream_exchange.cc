@@ -86,6 +86,10 @@ net::awaitable<ExchangeEnd> exchangeOver(ProxyContext& ctx, const Provider& prov
 // Not a coroutine: the awaitable is exchangeOver()'s own.
 net::awaitable<ExchangeEnd> exchange(ProxyContext& ctx, const Provider& provider, const ClientRequest& creq,
                                      UpstreamRequest& up) {
+  // Where the request goes, for the record (server.address and server.port
+  // in OTLP), also when the connection then fails.
+  ctx.record->provider_address = up.endpoint.host;
+  ctx.record->provider_port = up.endpoint.port;
   if (up.endpoint.tls) return exchangeOver<beast::ssl_stream<beast::tcp_stream>>(ctx, provider, creq, up);
   return exchangeOver<beast::tcp_stream>(ctx, provider, creq, up);
 }

@@ -341,6 +341,15 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   }
   const bool provider_error = provider_error_type.has_value();
 
+  // Why the cost is what it is: a price needs token counts and a price for
+  // the model; without counts, a failed or cancelled request had no answer
+  // to price, a successful one an answer that reported none.
+  const bool has_usage = usage.input || usage.output;
+  const CostStatus cost_status = cost        ? CostStatus::kPriced
+                                 : has_usage ? CostStatus::kUnpriced
+                                 : is_error  ? CostStatus::kError
+                                             : CostStatus::kNoUsage;
+
   sum.provider = in.provider.empty() ? "unknown" : in.provider;
   sum.model = model.empty() ? "unknown" : model;
   sum.status_code = in.status_code;
@@ -351,6 +360,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   sum.cache_creation_tokens = usage.cache_creation;
   sum.reasoning_tokens = usage.reasoning;
   sum.cost = cost;
+  sum.cost_status = cost_status;
   sum.is_error = is_error;
   if (is_error)
     sum.error_type = error_type ? *error_type : provider_error_type.value_or("internal");
@@ -388,7 +398,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   auto millisField = [](const json::value& v) { return v.is_int64() ? std::optional<double>(static_cast<double>(v.get_int64())) : std::nullopt; };
 
   json::object meta(sp);
-  meta.reserve(22);
+  meta.reserve(25);
   f.project_id = setOptionalString(meta["project_id"], in.project_id);
   f.project_name = setOptionalString(meta["project_name"], in.project_name);
   f.latency_ms = millisField(meta["latency"] = millis(sum.latency_s));
@@ -396,6 +406,8 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   meta["tokens"] = std::move(tokens);
   meta["cost"] = cost ? json::value(*cost) : json::value(nullptr);
   if (cost && std::isfinite(*cost)) f.cost = *cost;
+  f.cost_status = std::string(toString(cost_status));
+  meta["cost_status"] = *f.cost_status;
   f.status = std::string(statusName(in.outcome));
   meta["status"] = *f.status;
   f.path = setNonEmptyString(meta["path"], in.path);
@@ -414,6 +426,9 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   meta["provider_error_count"] = provider_error ? 1 : 0;
   f.provider_error_type = setOptionalString(meta["provider_error_type"], provider_error_type);
   f.provider_request_id = setOptionalString(meta["provider_request_id"], in.provider_request_id);
+  f.provider_address = setNonEmptyString(meta["provider_address"], in.provider_address);
+  meta["provider_port"] = in.provider_port > 0 ? json::value(std::int64_t{in.provider_port}) : json::value(nullptr);
+  if (in.provider_port > 0) f.provider_port = in.provider_port;
   // Requests with a virtual key only, like the route below.
   if (!in.virtual_key_id.empty()) meta["virtual_key_id"] = std::string_view(in.virtual_key_id);
   // Routed requests only: the record of any other request keeps the
@@ -455,7 +470,11 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   if (const auto* stream = request.is_object() ? request.as_object().if_contains("stream") : nullptr;
       stream && stream->is_bool())
     f.streamed = stream->get_bool();
-  if (response.is_object()) f.response_model = stringAt(response.as_object(), {"model"});
+  if (response.is_object()) {
+    f.response_model = stringAt(response.as_object(), {"model"});
+    f.response_id = stringAt(response.as_object(), {"id"});
+    f.finish_reasons = finishReasonsOf(response.as_object());
+  }
   attrs["response"] = std::move(response);
   attrs["metadata"] = std::move(meta);
 

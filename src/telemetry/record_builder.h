@@ -32,6 +32,26 @@ struct RecordBuilderOptions {
   std::size_t max_body_bytes = 1 << 20;  // TELEMETRY_MAX_BODY_BYTES
 };
 
+// Whether and why a record has a cost (metadata.cost_status, docs/records.md;
+// the status label of ai_gateway_cost_lookups_total).
+enum class CostStatus {
+  kPriced,    // the cost was computed from the price table
+  kUnpriced,  // token counts, but no price for the model (or no table): cost null
+  kNoUsage,   // an answer without token counts: cost null
+  kError,     // no answer to price (failed or cancelled, no token counts): cost null
+};
+inline constexpr std::size_t kCostStatusCount = static_cast<std::size_t>(CostStatus::kError) + 1;
+
+constexpr std::string_view toString(CostStatus status) {
+  switch (status) {
+    case CostStatus::kPriced: return "priced";
+    case CostStatus::kUnpriced: return "unpriced";
+    case CostStatus::kNoUsage: return "no_usage";
+    case CostStatus::kError: return "error";
+  }
+  return "error";
+}
+
 // The facts the metrics need, so they are not read back from the JSON.
 struct RecordSummary {
   std::string provider;  // "unknown" when no provider was chosen
@@ -42,6 +62,7 @@ struct RecordSummary {
   std::optional<std::int64_t> input_tokens, output_tokens, cached_input_tokens, cache_creation_tokens,
       reasoning_tokens;
   std::optional<double> cost;
+  CostStatus cost_status = CostStatus::kNoUsage;
   bool is_error = false;
   std::string error_type;  // gateway error_type, else provider error type, else "http_<status>"
   // A routed request's attempts: provider, model and outcome ("success",

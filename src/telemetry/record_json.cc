@@ -112,6 +112,32 @@ std::optional<double> numberAt(const boost::json::object& root, std::initializer
   return std::nullopt;
 }
 
+std::vector<std::string> finishReasonsOf(const boost::json::object& response) {
+  std::vector<std::string> out;
+  auto text = [](const boost::json::value* v) -> const boost::json::string* {
+    const auto* s = v ? v->if_string() : nullptr;
+    return s && !s->empty() ? s : nullptr;
+  };
+  if (const auto* choices = response.if_contains("choices"); choices && choices->is_array()) {
+    for (const auto& choice : choices->get_array())
+      if (const auto* c = choice.if_object())
+        if (const auto* reason = text(c->if_contains("finish_reason"))) out.emplace_back(*reason);
+    return out;
+  }
+  if (const auto* reason = text(response.if_contains("stop_reason"))) {
+    out.emplace_back(*reason);
+    return out;
+  }
+  if (const auto* object = text(response.if_contains("object")); object && *object == "response") {
+    const boost::json::string* reason = nullptr;
+    if (const auto* details = response.if_contains("incomplete_details"); details && details->is_object())
+      reason = text(details->get_object().if_contains("reason"));
+    if (!reason) reason = text(response.if_contains("status"));
+    if (reason) out.emplace_back(*reason);
+  }
+  return out;
+}
+
 RecordFields fieldsFromJson(const boost::json::object& j) {
   RecordFields f;
   f.id = stringAt(j, {"attributes", "id"}).value_or("");
@@ -138,6 +164,12 @@ RecordFields fieldsFromJson(const boost::json::object& j) {
   f.provider_request_id = stringAt(j, {"attributes", "metadata", "provider_request_id"});
   f.route = stringAt(j, {"attributes", "metadata", "route"});
   f.response_model = stringAt(j, {"attributes", "response", "model"});
+  f.response_id = stringAt(j, {"attributes", "response", "id"});
+  if (const auto* response = findPath(j, {"attributes", "response"}); response && response->is_object())
+    f.finish_reasons = finishReasonsOf(response->get_object());
+  f.cost_status = stringAt(j, {"attributes", "metadata", "cost_status"});
+  f.provider_address = stringAt(j, {"attributes", "metadata", "provider_address"});
+  f.provider_port = intAt(j, {"attributes", "metadata", "provider_port"});
   f.input_tokens = intAt(j, {"attributes", "metadata", "tokens", "input"});
   f.output_tokens = intAt(j, {"attributes", "metadata", "tokens", "output"});
   f.total_tokens = intAt(j, {"attributes", "metadata", "tokens", "total"});

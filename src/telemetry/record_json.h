@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gw {
 
@@ -25,6 +26,13 @@ inline constexpr std::size_t kMaxRecordDepth = 1024;
 // wrong type read as nullopt; numbers given as strings stay strings only
 // where the field is a string.
 RecordFields fieldsFromJson(const boost::json::object& record);
+
+// Why the model stopped, per generation, as a record's response gives it
+// (RecordFields::finish_reasons): each choice's finish_reason (Chat
+// Completions, also the providers translated to it), else the stop_reason
+// (Messages API), else for a Responses API response its
+// incomplete_details.reason, else its status. Empty when none is given.
+std::vector<std::string> finishReasonsOf(const boost::json::object& response);
 
 // RFC 3339 ("2024-05-01T12:00:00.123Z", "...+02:00") to nanoseconds since the epoch.
 std::optional<std::int64_t> parseRfc3339(std::string_view text);

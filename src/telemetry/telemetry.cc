@@ -7,6 +7,7 @@
 #include <boost/lockfree/queue.hpp>
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <mutex>
 #include <unordered_map>
@@ -100,7 +101,7 @@ struct Telemetry::Impl {
   std::vector<std::unique_ptr<Exporter>> pull_exporters;  // wantsRecords() == false
   const MetricsEndpoint* metrics_endpoint = nullptr;
 
-  Counter requests, tokens, cost, errors, attempts;
+  Counter requests, tokens, cost, errors, attempts, cost_lookups;
   Histogram duration, ttfb, provider_latency, overhead;
 
   // The series of one (provider, model), each resolved on its first use
@@ -119,6 +120,8 @@ struct Telemetry::Impl {
   std::unordered_map<std::string, ModelSeries> model_series;
   std::string model_series_key;  // reused: no allocation per record
   static constexpr std::size_t kMaxModelSeries = 4096;
+  // ai_gateway_cost_lookups_total's series by CostStatus, each bound on first use.
+  std::array<metrics_detail::Series*, kCostStatusCount> cost_lookups_by_status{};
   metrics_detail::Series* active = nullptr;
   metrics_detail::Series* ingest_dropped = nullptr;
   std::atomic<std::int64_t> last_drop_log_ns{0};
@@ -198,6 +201,10 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
                          {"provider", "model"});
   impl->errors = m.counter("ai_gateway_errors_total", "Requests that ended in an error, by error type", "1",
                            {"provider", "error_type"});
+  impl->cost_lookups = m.counter("ai_gateway_cost_lookups_total",
+                                 "Records by cost status: priced, unpriced (no price for the model), no_usage "
+                                 "(no token counts), error (no answer to price)",
+                                 "1", {"status"});
   impl->attempts = m.counter("ai_gateway_attempts_total",
                              "Attempts of routed requests, by target and outcome (success, error: the attempt "
                              "that answered; retried: the gateway tried another)",
@@ -383,6 +390,9 @@ void Telemetry::updateMetrics(const RecordSummary& s) {
   if (s.reasoning_tokens)
     Counter::addTo(series(ms.reasoning_tokens, im.tokens, "reasoning"), static_cast<double>(*s.reasoning_tokens));
   if (s.cost) Counter::addTo(series(ms.cost, im.cost), *s.cost);
+  auto& lookups = im.cost_lookups_by_status[static_cast<std::size_t>(s.cost_status)];
+  if (!lookups) lookups = im.cost_lookups.bind({std::string(toString(s.cost_status))});
+  Counter::addTo(lookups, 1);
   if (s.is_error) im.errors.add({s.provider, s.error_type});
   for (const auto& a : s.attempts) im.attempts.add({a.provider, a.model, a.outcome});
 }

@@ -21,9 +21,11 @@ TOP_KEYS = {"timestamp", "resource", "name", "attributes"}
 RESOURCE_KEYS = {"service.name", "service.version", "deployment.environment"}
 ATTRIBUTE_KEYS = {"id", "thread_id", "org_id", "user_id", "project_id", "experiment_id", "provider", "model",
                   "request", "response", "metadata"}
-METADATA_KEYS = {"project_id", "project_name", "latency", "ttfb", "tokens", "cost", "status", "path", "method",
-                 "request_size", "response_size", "provider_latency", "status_code", "provider_status_code",
-                 "error_count", "error_type", "provider_error_count", "provider_error_type", "provider_request_id"}
+METADATA_KEYS = {"project_id", "project_name", "latency", "ttfb", "tokens", "cost", "cost_status", "status", "path",
+                 "method", "request_size", "response_size", "provider_latency", "status_code",
+                 "provider_status_code", "error_count", "error_type", "provider_error_count", "provider_error_type",
+                 "provider_request_id", "provider_address", "provider_port"}
+COST_STATUSES = {"priced", "unpriced", "no_usage", "error"}
 ERROR_TYPES = {"invalid_request", "authentication", "request_too_large", "upstream_unreachable", "upstream_broken",
                "upstream_timeout", "upstream_http_error", "client_disconnected", "internal"}
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -104,6 +106,16 @@ class RecordAssertions:
         if m["cost"] is not None:
             self.assertIsInstance(m["cost"], (int, float))
             self.assertGreaterEqual(m["cost"], 0)
+        # docs/records.md, "Cost status": a cost exactly when priced; no
+        # token count: error for a failed or cancelled request, else no_usage.
+        self.assertIn(m["cost_status"], COST_STATUSES)
+        self.assertEqual(m["cost"] is not None, m["cost_status"] == "priced", m)
+        if m["tokens"] is None or (m["tokens"]["input"] is None and m["tokens"]["output"] is None):
+            self.assertEqual(m["cost_status"], "error" if failed else "no_usage", m)
+        # The upstream the request went to: both or neither.
+        self.assertEqual(m["provider_address"] is None, m["provider_port"] is None, m)
+        if m["provider_port"] is not None:
+            self.assertIsInstance(m["provider_port"], int)
         return a, m
 
     def assert_no_tokens(self, m):
@@ -231,6 +243,8 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(m["provider_request_id"], "req_upstream_1")
         self.assertIsNotNone(m["ttfb"])
         self.assertIsNotNone(m["provider_latency"])
+        self.assertEqual(m["cost_status"], "priced")
+        self.assertEqual((m["provider_address"], m["provider_port"]), ("127.0.0.1", self.mock.port))
 
     def test_embeddings_tokens_and_cost(self):
         body = {"model": "text-embedding-3-small", "input": ["one", "two", "three"]}
@@ -298,6 +312,7 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(a["model"], "unpriced-model-zz9")
         self.assertEqual(m["tokens"], {"input": 16, "output": 363, "total": 379, "cached_input": 0, "cache_creation": None, "reasoning": 0})
         self.assertIsNone(m["cost"], "an unknown model costs null, never a guess")
+        self.assertEqual(m["cost_status"], "unpriced")
 
     def test_unknown_alias_is_priced_as_the_answering_model(self):
         # The mock answers any other model with its recorded completion, whose
@@ -325,6 +340,7 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(m["provider_error_type"], "requests", "error.type of the provider's error body")
         self.assertEqual(m["provider_request_id"], "req_upstream_1")
         self.assert_no_tokens(m)
+        self.assertEqual(m["cost_status"], "error", "an upstream error status with no usage")
 
     def test_malformed_json(self):
         status, _, payload = self.chat("rec-badjson", b'{"model":')
@@ -342,6 +358,8 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(m["request_size"], 9)
         self.assertEqual(m["provider_error_count"], 0)
         self.assert_no_tokens(m)
+        self.assertEqual(m["cost_status"], "error", "a gateway-made error")
+        self.assertEqual((m["provider_address"], m["provider_port"]), (None, None), "nothing went upstream")
 
     def test_unknown_provider(self):
         status, _, _ = self.chat("rec-noprov", CHAT, {"x-provider": "nosuch"})
@@ -371,6 +389,9 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(a["provider"], "openai")
         self.assertEqual(m["error_type"], "upstream_broken")
         self.assertEqual((m["status_code"], m["provider_status_code"]), (502, None))
+        self.assertEqual(m["cost_status"], "error")
+        self.assertEqual((m["provider_address"], m["provider_port"]), ("127.0.0.1", self.mock.port),
+                         "where the request went, also when the upstream failed")
 
     # --- streams that do not finish --------------------------------------
 
@@ -728,6 +749,7 @@ class OneRecordPerRequestTest(unittest.TestCase, RecordAssertions):
             self.assertEqual(http_request(gw.port, "GET", "/health", None, key)[0], 200)
         records = Records(gw)
         records.wait_for(rid)  # the cancelled one, the last to finish
+        metrics = http_request(gw.port, "GET", "/metrics")[2].decode()
         self.assertEqual(gw.stop(), 0)  # flushes every exporter
         recs = records.all()
         ids = [r["attributes"]["id"] for r in recs]
@@ -740,6 +762,16 @@ class OneRecordPerRequestTest(unittest.TestCase, RecordAssertions):
         self.assertEqual((by_id["one-9"]["method"], by_id["one-9"]["path"]), ("GET", "/v1/models"))
         self.assertEqual(by_id["one-10"]["path"], "/v1/embeddings")
         self.assertEqual(by_id[rid]["status"], "cancelled")
+        self.assertEqual([by_id["one-%d" % i]["cost_status"] for i in (0, 8, 9, 10)],
+                         ["priced", "error", "no_usage", "priced"])
+        # ai_gateway_cost_lookups_total: one per record, by its cost_status.
+        for status in sorted(COST_STATUSES):
+            count = sum(1 for m in by_id.values() if m["cost_status"] == status)
+            line = 'ai_gateway_cost_lookups_total{status="%s"} %d\n' % (status, count)
+            if count:
+                self.assertIn(line, metrics, status)
+            else:
+                self.assertNotIn('ai_gateway_cost_lookups_total{status="%s"}' % status, metrics)
 
     def test_body_too_large_has_one_record_and_echoes_the_id(self):
         """A /v1 request refused with 413 is still a proxied request: one

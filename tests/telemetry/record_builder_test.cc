@@ -69,6 +69,8 @@ RequestRecord base() {
   r.status_code = 200;
   r.provider_status_code = 200;
   r.provider_request_id = "chatcmpl-upstream-1";
+  r.provider_address = "api.openai.com";
+  r.provider_port = 443;
   return r;
 }
 
@@ -100,10 +102,11 @@ void expectShape(const json::object& r) {
   EXPECT_EQ(attrs, (std::vector<std::string>{"id", "thread_id", "org_id", "user_id", "project_id", "experiment_id",
                                              "provider", "model", "request", "response", "metadata"}));
   EXPECT_EQ(meta, (std::vector<std::string>{"project_id", "project_name", "latency", "ttfb", "tokens", "cost",
-                                            "status", "path", "method", "request_size", "response_size",
-                                            "provider_latency", "status_code", "provider_status_code", "error_count",
-                                            "error_type", "provider_error_count", "provider_error_type",
-                                            "provider_request_id"}));
+                                            "cost_status", "status", "path", "method", "request_size",
+                                            "response_size", "provider_latency", "status_code",
+                                            "provider_status_code", "error_count", "error_type",
+                                            "provider_error_count", "provider_error_type", "provider_request_id",
+                                            "provider_address", "provider_port"}));
 }
 
 TEST(RecordBuilder, ARoutedRequestListsItsRouteAndEveryAttempt) {
@@ -150,8 +153,14 @@ TEST(RecordBuilder, SuccessNonStream) {
   EXPECT_EQ(meta.at("ttfb"), 120);
   EXPECT_EQ(meta.at("provider_latency"), 349);  // 348.6 ms
   EXPECT_NEAR(meta.at("cost").as_double(), 9 * 2.5e-6 + 2 * 1e-5, 1e-15);
+  EXPECT_EQ(meta.at("cost_status"), "priced");
+  EXPECT_EQ(meta.at("provider_address"), "api.openai.com");
+  EXPECT_EQ(meta.at("provider_port"), 443);
   EXPECT_FALSE(built.summary.is_error);
   EXPECT_EQ(built.summary.input_tokens, 9);
+  EXPECT_EQ(built.summary.cost_status, CostStatus::kPriced);
+  EXPECT_EQ(built.record->fields.response_id, "chatcmpl-1");
+  EXPECT_EQ(built.record->fields.finish_reasons, std::vector<std::string>{"stop"});
 }
 
 TEST(RecordBuilder, StreamWithChunks) {
@@ -177,6 +186,92 @@ TEST(RecordBuilder, StreamWithChunks) {
   EXPECT_EQ(resp.at("choices").at(0).at("delta").at("tool_calls").at(0).at("function").at("arguments"), "{\"a\":1}");
   EXPECT_EQ(resp.at("choices").at(0).at("finish_reason"), "tool_calls");
   EXPECT_EQ(resp.at("streamed_data").as_array().size(), 6u);
+  EXPECT_EQ(built.record->fields.response_id, "c1");
+  EXPECT_EQ(built.record->fields.finish_reasons, std::vector<std::string>{"tool_calls"});
+  EXPECT_TRUE(built.record->fields.streamed);
+}
+
+// metadata.cost_status (docs/records.md): why the cost is what it is.
+TEST(RecordBuilder, CostStatusSaysWhyTheCostIsWhatItIs) {
+  auto statusOf = [](const RequestRecord& r) {
+    auto built = builder().build(r);
+    const auto& meta = built.record->json().at("attributes").at("metadata");
+    EXPECT_EQ(meta.at("cost_status"), json::value(toString(built.summary.cost_status)));
+    EXPECT_EQ(built.record->fields.cost_status, std::string(toString(built.summary.cost_status)));
+    EXPECT_EQ(built.summary.cost_status, builder().build(r, false).summary.cost_status) << "without a record too";
+    EXPECT_EQ(meta.at("cost").is_null(), built.summary.cost_status != CostStatus::kPriced);
+    return built.summary.cost_status;
+  };
+  const std::string usage = R"("usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11})";
+  RequestRecord priced = base();
+  priced.response_body = R"({"id":"c","model":"gpt-4o",)" + usage + "}";
+  EXPECT_EQ(statusOf(priced), CostStatus::kPriced);
+
+  RequestRecord free = base();  // a price of zero is a price
+  free.observation.usage.input = free.observation.usage.output = free.observation.usage.total = 0;
+  EXPECT_EQ(statusOf(free), CostStatus::kPriced);
+
+  RequestRecord unpriced = base();
+  unpriced.model = "unpriced-zz9";
+  unpriced.response_body = R"({"id":"c","model":"unpriced-zz9",)" + usage + "}";
+  EXPECT_EQ(statusOf(unpriced), CostStatus::kUnpriced);
+  EXPECT_EQ(RecordBuilder(RecordBuilderOptions{}, nullptr).build(priced).summary.cost_status, CostStatus::kUnpriced)
+      << "no price table at all";
+
+  RequestRecord no_usage = base();  // an answer without token counts
+  no_usage.response_body = R"({"object":"list","data":[]})";
+  EXPECT_EQ(statusOf(no_usage), CostStatus::kNoUsage);
+
+  RequestRecord upstream_error = base();  // an upstream error status with no usage
+  upstream_error.status_code = upstream_error.provider_status_code.emplace(429);
+  upstream_error.outcome = RequestOutcome::kError;
+  upstream_error.response_body = R"({"error":{"type":"rate_limit_exceeded"}})";
+  EXPECT_EQ(statusOf(upstream_error), CostStatus::kError);
+
+  RequestRecord unreachable = base();  // a gateway-made error: no answer at all
+  unreachable.status_code = 502;
+  unreachable.provider_status_code.reset();
+  unreachable.outcome = RequestOutcome::kError;
+  unreachable.error_type = ErrorType::kUpstreamUnreachable;
+  EXPECT_EQ(statusOf(unreachable), CostStatus::kError);
+
+  RequestRecord cancelled = base();  // the client left before any usage
+  cancelled.outcome = RequestOutcome::kCancelled;
+  EXPECT_EQ(statusOf(cancelled), CostStatus::kError);
+  cancelled.observation.usage.input = 100;  // ... or after it: that usage is priced
+  cancelled.observation.usage.output = 10;
+  EXPECT_EQ(statusOf(cancelled), CostStatus::kPriced);
+}
+
+// The finish reasons and the response id, per API, as the record's response
+// gives them (and as a record read back from the spool gives them again).
+TEST(RecordBuilder, FinishReasonsAndResponseIdPerApi) {
+  auto fieldsOf = [](const std::string& body, ResponseApi api) {
+    RequestRecord r = base();
+    r.observation.api = api;
+    r.response_body = body;
+    auto built = builder().build(r);
+    EXPECT_EQ(built.record->fields, fieldsFromJson(built.record->json()));
+    return built.record->fields;
+  };
+  auto chat = fieldsOf(R"({"id":"chatcmpl-2","choices":[{"index":0,"finish_reason":"stop"},)"
+                       R"({"index":1,"finish_reason":null},{"index":2,"finish_reason":"length"}]})",
+                       ResponseApi::kChatCompletions);
+  EXPECT_EQ(chat.response_id, "chatcmpl-2");
+  EXPECT_EQ(chat.finish_reasons, (std::vector<std::string>{"stop", "length"}));
+  auto messages = fieldsOf(R"({"id":"msg_1","type":"message","stop_reason":"tool_use","content":[]})", ResponseApi::kMessages);
+  EXPECT_EQ(messages.response_id, "msg_1");
+  EXPECT_EQ(messages.finish_reasons, std::vector<std::string>{"tool_use"});
+  auto incomplete = fieldsOf(R"({"id":"resp_1","object":"response","status":"incomplete",)"
+                             R"("incomplete_details":{"reason":"max_output_tokens"}})",
+                             ResponseApi::kResponses);
+  EXPECT_EQ(incomplete.finish_reasons, std::vector<std::string>{"max_output_tokens"});
+  auto completed = fieldsOf(R"({"id":"resp_2","object":"response","status":"completed","incomplete_details":null})",
+                            ResponseApi::kResponses);
+  EXPECT_EQ(completed.finish_reasons, std::vector<std::string>{"completed"});
+  auto error = fieldsOf(R"({"error":{"type":"invalid_request_error"}})", ResponseApi::kChatCompletions);
+  EXPECT_FALSE(error.response_id);
+  EXPECT_TRUE(error.finish_reasons.empty());
 }
 
 TEST(RecordBuilder, StreamUsageFromTheLastUsageChunkWhenNotObserved) {
@@ -308,6 +403,8 @@ TEST(RecordBuilder, GatewayErrorBeforeAnyProvider) {
   r.finished = r.received + 1ms;
   r.provider_status_code.reset();
   r.provider_request_id.reset();
+  r.provider_address.clear();
+  r.provider_port = 0;
   r.status_code = 400;
   r.outcome = RequestOutcome::kError;
   r.error_type = gw::ErrorType::kInvalidRequest;

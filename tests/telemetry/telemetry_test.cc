@@ -155,6 +155,34 @@ TEST_F(TelemetryTest, TokenPartsHaveTheirOwnTypes) {
   telemetry.shutdown(1s);
 }
 
+// ai_gateway_cost_lookups_total counts every record once, by its
+// metadata.cost_status.
+TEST_F(TelemetryTest, CostLookupsCountEveryRecordByStatus) {
+  auto t = Telemetry::start(settings_, config(), registry_);
+  ASSERT_TRUE(t) << t.error().message;
+  auto& telemetry = **t;
+  for (int i = 0; i < 10; ++i) {
+    auto r = request(i);
+    if (i >= 3 && i < 5) r->model = "unpriced-model-zz9";  // unpriced
+    if (i == 5) r->response_body = R"({"id":"x"})";       // no_usage
+    if (i >= 6) {                                          // error
+      r->status_code = 503;
+      r->provider_status_code = 503;
+      r->outcome = RequestOutcome::kError;
+      r->response_body = R"({"error":{"type":"overloaded"}})";
+    }
+    telemetry.submit(std::move(r));
+  }
+  ASSERT_TRUE(eventually([&] { return fake_->allIds().size() == 10; }));
+  auto text = *telemetry.metricsText();
+  auto has = [&](const std::string& line) { return text.find(line + "\n") != std::string::npos; };
+  EXPECT_TRUE(has(R"(ai_gateway_cost_lookups_total{status="priced"} 3)")) << text;
+  EXPECT_TRUE(has(R"(ai_gateway_cost_lookups_total{status="unpriced"} 2)"));
+  EXPECT_TRUE(has(R"(ai_gateway_cost_lookups_total{status="no_usage"} 1)"));
+  EXPECT_TRUE(has(R"(ai_gateway_cost_lookups_total{status="error"} 4)"));
+  telemetry.shutdown(1s);
+}
+
 TEST_F(TelemetryTest, DeliversBuildsAndMeasuresEveryRecord) {
   auto t = Telemetry::start(settings_, config(), registry_);
   ASSERT_TRUE(t) << t.error().message;

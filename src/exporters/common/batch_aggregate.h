@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <tuple>
@@ -21,8 +22,22 @@ struct SeriesKey {
   auto operator<=>(const SeriesKey&) const = default;
 };
 
+// A part of the input or output tokens (cache reads, cache writes,
+// reasoning): summed over the records that report it; `reported` is false
+// when none did, so that a provider without the detail sends no zero.
+struct TokenPart {
+  std::int64_t sum = 0;
+  bool reported = false;
+  void add(const std::optional<std::int64_t>& v) {
+    if (!v) return;
+    sum = saturatingAdd(sum, *v);
+    reported = true;
+  }
+};
+
 struct SeriesValues {
   std::int64_t requests = 0, errors = 0, input_tokens = 0, output_tokens = 0;
+  TokenPart cached_input_tokens, cache_creation_tokens, reasoning_tokens;
   double cost_usd = 0;
   std::int64_t latency_count = 0;
   double latency_sum_ms = 0, latency_min_ms = 0, latency_max_ms = 0;
@@ -50,6 +65,9 @@ inline BatchAggregate aggregate(std::span<const RecordPtr> batch) {
     if (f.status && *f.status != "success") ++v.errors;
     v.input_tokens = saturatingAdd(v.input_tokens, f.input_tokens.value_or(0));
     v.output_tokens = saturatingAdd(v.output_tokens, f.output_tokens.value_or(0));
+    v.cached_input_tokens.add(f.cached_input_tokens);
+    v.cache_creation_tokens.add(f.cache_creation_tokens);
+    v.reasoning_tokens.add(f.reasoning_tokens);
     v.cost_usd += f.cost.value_or(0);
     if (f.latency_ms) {
       v.latency_min_ms = v.latency_count ? std::min(v.latency_min_ms, *f.latency_ms) : *f.latency_ms;

@@ -16,20 +16,4 @@ std::string formatRfc3339Millis(std::int64_t unix_nanos) {
   return buf;
 }
 
-std::string genAiOperationName(const std::optional<std::string>& path) {
-  if (!path) return "generate_content";
-  std::string_view p(*path);
-  p = p.substr(0, p.find('?'));
-  if (p.ends_with("/chat/completions")) return "chat";
-  if (p.ends_with("/completions")) return "text_completion";
-  if (p.ends_with("/embeddings")) return "embeddings";
-  return "generate_content";
-}
-
-std::string genAiProviderName(const std::optional<std::string>& provider) {
-  if (!provider) return "_OTHER";
-  if (*provider == "bedrock") return "aws.bedrock";
-  return *provider;
-}
-
 }  // namespace gw::exporters

@@ -17,11 +17,4 @@ namespace gw::exporters {
 // Nanoseconds since the epoch to "2024-05-01T12:00:00.123Z".
 std::string formatRfc3339Millis(std::int64_t unix_nanos);
 
-// OpenTelemetry GenAI semantic-convention values for a record:
-// gen_ai.operation.name from the route ("chat", "text_completion",
-// "embeddings", else "generate_content"), gen_ai.provider.name from the
-// gateway's provider name ("aws.bedrock", "openai", "anthropic", "groq", ...).
-std::string genAiOperationName(const std::optional<std::string>& path);
-std::string genAiProviderName(const std::optional<std::string>& provider);
-
 }  // namespace gw::exporters

@@ -80,6 +80,11 @@ std::string seriesJson(std::span<const RecordPtr> batch, const std::vector<std::
     if (v.errors) add("ai_gateway.errors", 1, static_cast<double>(v.errors), t, "error");
     add("ai_gateway.tokens.input", 1, static_cast<double>(v.input_tokens), t, "token");
     add("ai_gateway.tokens.output", 1, static_cast<double>(v.output_tokens), t, "token");
+    // Parts of input and output, when the series' provider reports them.
+    for (const auto& [metric, part] : {std::pair{"ai_gateway.tokens.cached_input", &v.cached_input_tokens},
+                                       std::pair{"ai_gateway.tokens.cache_creation", &v.cache_creation_tokens},
+                                       std::pair{"ai_gateway.tokens.reasoning", &v.reasoning_tokens}})
+      if (part->reported) add(metric, 1, static_cast<double>(part->sum), t, "token");
     add("ai_gateway.cost_usd", 1, v.cost_usd, t, "dollar");
     if (v.latency_count) {
       add("ai_gateway.request.duration.avg", 3, v.latency_sum_ms / static_cast<double>(v.latency_count), t,

@@ -68,6 +68,11 @@ std::string metricsJson(std::span<const RecordPtr> batch) {
     if (v.errors) count("ai_gateway.errors", static_cast<double>(v.errors));
     count("ai_gateway.tokens.input", static_cast<double>(v.input_tokens));
     count("ai_gateway.tokens.output", static_cast<double>(v.output_tokens));
+    // Parts of input and output, when the series' provider reports them.
+    for (const auto& [name, part] : {std::pair{"ai_gateway.tokens.cached_input", &v.cached_input_tokens},
+                                     std::pair{"ai_gateway.tokens.cache_creation", &v.cache_creation_tokens},
+                                     std::pair{"ai_gateway.tokens.reasoning", &v.reasoning_tokens}})
+      if (part->reported) count(name, static_cast<double>(part->sum));
     count("ai_gateway.cost_usd", v.cost_usd);
     if (v.latency_count)
       metrics.push_back(json::object{{"name", "ai_gateway.request.duration_ms"},
@@ -99,7 +104,11 @@ std::string logEntryJson(const TelemetryRecord& record) {
   if (f.status_code) attrs["status_code"] = *f.status_code;
   if (f.input_tokens) attrs["tokens.input"] = *f.input_tokens;
   if (f.output_tokens) attrs["tokens.output"] = *f.output_tokens;
+  if (f.cached_input_tokens) attrs["tokens.cached_input"] = *f.cached_input_tokens;
+  if (f.cache_creation_tokens) attrs["tokens.cache_creation"] = *f.cache_creation_tokens;
+  if (f.reasoning_tokens) attrs["tokens.reasoning"] = *f.reasoning_tokens;
   if (f.cost) attrs["cost_usd"] = *f.cost;
+  set("cost_status", f.cost_status);
   if (f.latency_ms) attrs["latency_ms"] = *f.latency_ms;
   if (f.ttfb_ms) attrs["ttfb_ms"] = *f.ttfb_ms;
   json::object entry{{"message", record.serialized}, {"attributes", std::move(attrs)}};

@@ -1,6 +1,6 @@
 #include "exporters/otlp/otlp_model.h"
 
-#include "exporters/common/record_mapping.h"
+#include "exporters/otlp/otlp_genai.h"
 
 #include <boost/json.hpp>
 #include <openssl/sha.h>
@@ -42,17 +42,56 @@ void addDouble(KeyValues& attrs, const char* key, const std::optional<double>& v
 std::int64_t msToNanos(double ms) { return static_cast<std::int64_t>(ms * 1e6); }
 
 bool failed(const RecordFields& f) { return f.status && *f.status != "success"; }
-std::string errorType(const RecordFields& f) { return f.error_type.value_or(f.status.value_or("")); }
+// error.type: the record's error_type (the closed set of docs/records.md),
+// else the conventions' fallback value.
+std::string errorType(const RecordFields& f) { return f.error_type.value_or("_OTHER"); }
 
-// The semantic-convention and gateway attributes of one request.
-KeyValues requestAttributes(const RecordFields& f) {
+// The GenAI attributes that spans, logs and metrics of a GenAI operation
+// share (what metrics.yaml lists for the metrics, server.* aside):
+// operation, provider and models.
+KeyValues operationAttributes(const RecordFields& f, std::string_view operation) {
   KeyValues a;
-  a.push_back({"gen_ai.operation.name", json::string(genAiOperationName(f.path))});
-  a.push_back({"gen_ai.provider.name", json::string(genAiProviderName(f.provider))});
+  a.push_back({"gen_ai.operation.name", json::string(operation)});
+  if (f.provider) a.push_back({"gen_ai.provider.name", json::string(genAiProviderName(*f.provider))});
   addString(a, "gen_ai.request.model", f.model);
   addString(a, "gen_ai.response.model", f.response_model);
-  addInt(a, "gen_ai.usage.input_tokens", f.input_tokens);
-  addInt(a, "gen_ai.usage.output_tokens", f.output_tokens);
+  return a;
+}
+
+void addServer(KeyValues& a, const RecordFields& f) {
+  if (!f.provider_address) return;
+  a.push_back({"server.address", json::string(*f.provider_address)});
+  addInt(a, "server.port", f.provider_port);
+}
+
+// The semantic-convention and gateway attributes of one request (spans and logs).
+KeyValues requestAttributes(const RecordFields& f) {
+  KeyValues a;
+  if (auto operation = genAiOperationName(f.method, f.path)) {
+    a = operationAttributes(f, *operation);
+    // An embeddings span has what the embeddings span definition lists
+    // (spans.yaml, gen_ai.embeddings.client): input tokens, no output.
+    const bool inference = *operation != "embeddings";
+    if (inference) {
+      if (f.streamed) a.push_back({"gen_ai.request.stream", true});  // only when streaming
+      addString(a, "gen_ai.response.id", f.response_id);
+      if (!f.finish_reasons.empty()) {
+        json::array reasons;
+        for (const auto& r : f.finish_reasons) reasons.push_back(json::string(r));
+        a.push_back({"gen_ai.response.finish_reasons", std::move(reasons)});
+      }
+      if (f.streamed && f.ttfb_ms) a.push_back({"gen_ai.response.time_to_first_chunk", *f.ttfb_ms / 1000.0});
+    }
+    addInt(a, "gen_ai.usage.input_tokens", f.input_tokens);
+    if (inference) {
+      addInt(a, "gen_ai.usage.cache_read.input_tokens", f.cached_input_tokens);
+      addInt(a, "gen_ai.usage.cache_creation.input_tokens", f.cache_creation_tokens);
+      addInt(a, "gen_ai.usage.output_tokens", f.output_tokens);
+      addInt(a, "gen_ai.usage.reasoning.output_tokens", f.reasoning_tokens);
+      addString(a, "gen_ai.conversation.id", f.thread_id);
+    }
+  }
+  addServer(a, f);
   addString(a, "http.request.method", f.method);
   addString(a, "url.path", f.path);
   addInt(a, "http.response.status_code", f.status_code);
@@ -67,6 +106,7 @@ KeyValues requestAttributes(const RecordFields& f) {
   addString(a, "ai_gateway.provider_request_id", f.provider_request_id);
   addString(a, "ai_gateway.route", f.route);
   addDouble(a, "ai_gateway.cost_usd", f.cost);
+  addString(a, "ai_gateway.cost_status", f.cost_status);
   addDouble(a, "ai_gateway.ttfb_ms", f.ttfb_ms);
   addDouble(a, "ai_gateway.provider_latency_ms", f.provider_latency_ms);
   return a;
@@ -168,15 +208,17 @@ struct MetricSet {
   std::int64_t start = INT64_MAX, end = 0;
 
   void add(const RecordFields& f) {
+    // Only GenAI operations are measured: a GET /v1/models is no "chat".
+    const auto operation = genAiOperationName(f.method, f.path);
+    if (!operation) return;
     const std::int64_t begin = *f.unix_nanos;
     start = std::min(start, begin);
     end = std::max(end, begin + msToNanos(f.latency_ms.value_or(0)));
-    KeyValues base{{"gen_ai.operation.name", json::string(genAiOperationName(f.path))},
-                   {"gen_ai.provider.name", json::string(genAiProviderName(f.provider))}};
-    addString(base, "gen_ai.request.model", f.model);
-    addString(base, "gen_ai.response.model", f.response_model);
+    KeyValues base = operationAttributes(f, *operation);
+    addServer(base, f);
     for (const auto& [type, count] : {std::pair{"input", f.input_tokens}, std::pair{"output", f.output_tokens}}) {
-      if (!count) continue;
+      // An embeddings response has input tokens only (its "0" output is the record's).
+      if (!count || (*operation == "embeddings" && std::string_view(type) == "output")) continue;
       auto a = base;
       a.push_back({"gen_ai.token.type", json::string(type)});
       tokens.record(a, static_cast<double>(*count));
@@ -231,8 +273,14 @@ TracesModel buildTraces(std::span<const RecordPtr> batch, const Attributes& extr
     SpanData span;
     span.trace_id = traceIdFor(f.id);
     span.span_id = spanIdFor(f.id);
-    span.name = genAiOperationName(f.path);
-    if (f.model) span.name += " " + *f.model;
+    // "{gen_ai.operation.name} {gen_ai.request.model}"; a request that is
+    // no GenAI operation is named by its method, as HTTP client spans are.
+    if (auto operation = genAiOperationName(f.method, f.path)) {
+      span.name = *operation;
+      if (f.model) span.name += " " + *f.model;
+    } else {
+      span.name = f.method.value_or("HTTP");
+    }
     span.start_time_unix_nano = *f.unix_nanos;
     span.end_time_unix_nano = span.start_time_unix_nano + msToNanos(f.latency_ms.value_or(0));
     span.attributes = requestAttributes(f);
@@ -259,6 +307,8 @@ MetricsModel buildMetrics(std::span<const RecordPtr> batch, const Attributes& ex
   for (std::size_t i = 0; i < groups.size(); ++i)
     for (const HistogramBuilder* h : {&sets[i].tokens, &sets[i].duration, &sets[i].first_chunk})
       if (!h->empty()) groups[i].items.push_back(h->build(sets[i].start, sets[i].end));
+  // A resource whose requests were no GenAI operation has no metric.
+  std::erase_if(groups, [](const ResourceGroup<HistogramData>& g) { return g.items.empty(); });
   return groups;
 }
 

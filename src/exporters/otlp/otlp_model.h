@@ -3,12 +3,16 @@
 // the protobuf writer (otlp_protobuf.h) both encode these structures, so the
 // two encodings carry the same content by construction.
 //
-// - logs: one LogRecord per request (body = the whole record; gen_ai.*
+// - logs: one LogRecord per request (body = the whole record; the span's
 //   attributes; trace/span ids of the request's span),
-// - traces: one CLIENT span per request, "{operation} {model}", from request
-//   received to response finished, with an event at the first byte,
+// - traces: one CLIENT span per request, "{gen_ai.operation.name}
+//   {gen_ai.request.model}", from request received to response finished,
+//   with an event at the first byte,
 // - metrics: the GenAI client histograms with the semantic conventions'
 //   bucket boundaries, as DELTA points covering the batch.
+// The attributes follow the OpenTelemetry GenAI semantic conventions
+// (otlp_genai.h; checked against their definitions by otlp_semconv_test.cc);
+// a request that is no GenAI operation has none of the gen_ai.* ones.
 //
 // Records are grouped by resource in first-seen order, so each resource
 // appears once per request. Pure functions, callable from any thread.

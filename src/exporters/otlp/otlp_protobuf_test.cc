@@ -44,7 +44,7 @@ std::vector<RecordPtr> roundTripBatch() {
             s.model = "gpt-4o";
             s.status = "error";
             s.status_code = 502;
-            s.error_type = "upstream_error";
+            s.error_type = "upstream_http_error";
             s.latency_ms = 30;
             s.input_tokens = 5000;
             s.cost = std::nullopt;
@@ -121,7 +121,7 @@ TEST(OtlpProtobuf, WireDetailsOfOneSpanAndLog) {
   EXPECT_FALSE(span.has_status());
   const auto& failed = scope_spans.spans(1);
   EXPECT_EQ(failed.status().code(), pb::trace::v1::Status::STATUS_CODE_ERROR);
-  EXPECT_EQ(failed.status().message(), "upstream_error");
+  EXPECT_EQ(failed.status().message(), "upstream_http_error");
   EXPECT_GT(failed.end_time_unix_nano(), failed.start_time_unix_nano());
 
   pb::collector::logs::v1::ExportLogsServiceRequest logs;

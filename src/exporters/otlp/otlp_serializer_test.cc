@@ -20,7 +20,7 @@ std::vector<RecordPtr> goldenBatch() {
             s.model = "gpt-4o";
             s.status = "error";
             s.status_code = 502;
-            s.error_type = "upstream_error";
+            s.error_type = "upstream_http_error";
             s.latency_ms = 30;
             s.input_tokens = 5000;
             s.cost = std::nullopt;

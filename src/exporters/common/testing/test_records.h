@@ -29,7 +29,16 @@ struct RecordSpec {
   int status_code = 200;
   std::int64_t input_tokens = 12;
   std::int64_t output_tokens = 30;
+  // Parts of input (cache reads, cache writes) and output (reasoning); null
+  // when the provider reports none.
+  std::optional<std::int64_t> cached_input_tokens = 4;
+  std::optional<std::int64_t> cache_creation_tokens;
+  std::optional<std::int64_t> reasoning_tokens = 8;
   std::optional<double> cost = 0.000125;
+  // The record builder's rule for records with tokens: "priced" with a cost, else "unpriced".
+  std::optional<std::string> cost_status;
+  std::optional<std::string> provider_address = "api.openai.com";
+  int provider_port = 443;
   double latency_ms = 850;
   double ttfb_ms = 120;
   double provider_latency_ms = 800;
@@ -39,6 +48,9 @@ struct RecordSpec {
 
 inline boost::json::value nullable(const std::optional<std::string>& s) {
   return s ? boost::json::value(*s) : boost::json::value(nullptr);
+}
+inline boost::json::value nullable(const std::optional<std::int64_t>& v) {
+  return v ? boost::json::value(*v) : boost::json::value(nullptr);
 }
 
 // A record whose text is `tree` serialised (for tests that edit a record's tree).
@@ -68,9 +80,14 @@ inline RecordPtr makeRecord(const RecordSpec& s = {}) {
       {"project_name", s.project_id ? json::value("Project " + *s.project_id) : json::value(nullptr)},
       {"latency", s.latency_ms},
       {"ttfb", s.ttfb_ms},
-      {"tokens", json::object{{"input", s.input_tokens}, {"output", s.output_tokens},
-                              {"total", s.input_tokens + s.output_tokens}}},
+      {"tokens", json::object{{"input", s.input_tokens},
+                              {"output", s.output_tokens},
+                              {"total", s.input_tokens + s.output_tokens},
+                              {"cached_input", nullable(s.cached_input_tokens)},
+                              {"cache_creation", nullable(s.cache_creation_tokens)},
+                              {"reasoning", nullable(s.reasoning_tokens)}}},
       {"cost", s.cost ? json::value(*s.cost) : json::value(nullptr)},
+      {"cost_status", s.cost_status.value_or(s.cost ? "priced" : "unpriced")},
       {"status", s.status},
       {"path", "/v1/chat/completions"},
       {"method", "POST"},
@@ -83,7 +100,9 @@ inline RecordPtr makeRecord(const RecordSpec& s = {}) {
       {"error_type", nullable(s.error_type)},
       {"provider_error_count", s.error_type ? 1 : 0},
       {"provider_error_type", nullable(s.error_type)},
-      {"provider_request_id", "prov-" + s.id}};
+      {"provider_request_id", "prov-" + s.id},
+      {"provider_address", nullable(s.provider_address)},
+      {"provider_port", s.provider_address ? json::value(s.provider_port) : json::value(nullptr)}};
   json::object attributes{{"id", s.id},
                           {"thread_id", nullptr},
                           {"org_id", nullable(s.org_id)},

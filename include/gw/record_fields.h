@@ -30,8 +30,13 @@ struct RecordFields {
   // API), or incomplete_details.reason else status (Responses API). Empty
   // when the response gives none.
   std::vector<std::string> finish_reasons;
-  // attributes.metadata.{cost_status,provider_address,provider_port}
-  std::optional<std::string> cost_status, provider_address;
+  // attributes.metadata.cost_status
+  std::optional<std::string> cost_status;
+  // The upstream the request was sent to (its base URL's host and port; a
+  // routed request's last attempt), for OTLP's server.address/server.port.
+  // Not a record member: set only for a record built in this process, not
+  // one read back from the spool.
+  std::optional<std::string> provider_address;
   std::optional<std::int64_t> provider_port;
   std::optional<std::int64_t> input_tokens, output_tokens, total_tokens;  // attributes.metadata.tokens.*
   // attributes.metadata.tokens.{cached_input,cache_creation,reasoning}: parts

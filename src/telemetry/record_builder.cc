@@ -426,8 +426,10 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   meta["provider_error_count"] = provider_error ? 1 : 0;
   f.provider_error_type = setOptionalString(meta["provider_error_type"], provider_error_type);
   f.provider_request_id = setOptionalString(meta["provider_request_id"], in.provider_request_id);
-  f.provider_address = setNonEmptyString(meta["provider_address"], in.provider_address);
-  meta["provider_port"] = in.provider_port > 0 ? json::value(std::int64_t{in.provider_port}) : json::value(nullptr);
+  // The upstream's address is an export attribute (OTLP server.address),
+  // not a record member: the record keeps section 5's shape. A record
+  // replayed from the spool has none.
+  if (!in.provider_address.empty()) f.provider_address = in.provider_address;
   if (in.provider_port > 0) f.provider_port = in.provider_port;
   // Requests with a virtual key only, like the route below.
   if (!in.virtual_key_id.empty()) meta["virtual_key_id"] = std::string_view(in.virtual_key_id);

@@ -168,8 +168,6 @@ RecordFields fieldsFromJson(const boost::json::object& j) {
   if (const auto* response = findPath(j, {"attributes", "response"}); response && response->is_object())
     f.finish_reasons = finishReasonsOf(response->get_object());
   f.cost_status = stringAt(j, {"attributes", "metadata", "cost_status"});
-  f.provider_address = stringAt(j, {"attributes", "metadata", "provider_address"});
-  f.provider_port = intAt(j, {"attributes", "metadata", "provider_port"});
   f.input_tokens = intAt(j, {"attributes", "metadata", "tokens", "input"});
   f.output_tokens = intAt(j, {"attributes", "metadata", "tokens", "output"});
   f.total_tokens = intAt(j, {"attributes", "metadata", "tokens", "total"});

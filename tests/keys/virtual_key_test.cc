@@ -526,7 +526,7 @@ TEST(AdminJson, EveryMemberAlwaysAndNeverTheHash) {
   k.hash = std::string(64, 'a');
   k.created_at = 7;
   EXPECT_EQ(json::serialize(toAdminJson(k)),
-            R"({"id":"vk_0123456789abcdef01234567","object":"virtual_key","name":"","project_id":null,)"
+            R"({"id":"vk_0123456789abcdef01234567","object":"virtual_key","name":null,"project_id":null,)"
             R"("org_id":null,"user_id":null,"allowed_models":null,"limits":{"rpm":null,"tpm":null},)"
             R"("budget":null,"expires_at":null,"created_at":7,"revoked":false,"revoked_at":null})");
   const json::object full = toAdminJson(fullKey());

@@ -97,7 +97,6 @@ std::string indexTemplate(std::string_view index) {
       {"provider_status_code", typed("integer")}, {"error_count", typed("integer")},
       {"error_type", kw()},          {"provider_error_count", typed("integer")},
       {"provider_error_type", kw()}, {"provider_request_id", kw()},
-      {"provider_address", kw()},    {"provider_port", typed("integer")},
       {"route", kw()}};
   json::object attributes_props{
       {"id", kw()},       {"thread_id", kw()},   {"org_id", kw()},

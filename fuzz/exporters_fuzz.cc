@@ -86,6 +86,10 @@ bool sameFields(gw::RecordFields a, gw::RecordFields b) {
     x->reset();
     y->reset();
   }
+  // The upstream's address is a field of a record built in this process
+  // only, not a member of its JSON.
+  a.provider_address = b.provider_address;
+  a.provider_port = b.provider_port;
   return a == b;
 }
 

@@ -563,10 +563,21 @@ std::string generateKey() { return "gw-" + randomHex(32); }
 
 std::string generateKeyId() { return "vk_" + randomHex(12); }
 
+namespace {
+// SHA-256 fetched once: with EVP_sha256() OpenSSL 3 looks the implementation
+// up again at every EVP_Digest, which costs more than hashing a key (the
+// request path hashes the key of every keyed request). Immutable once
+// fetched, so shared by every thread.
+const EVP_MD* sha256() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+}  // namespace
+
 std::string hashKey(std::string_view key) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(key.data(), key.size(), md, &len, EVP_sha256(), nullptr) != 1 || len != 32) return "";
+  if (!sha256() || EVP_Digest(key.data(), key.size(), md, &len, sha256(), nullptr) != 1 || len != 32) return "";
   return toHex(md, len);
 }
 

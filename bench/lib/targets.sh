@@ -12,6 +12,8 @@
 #                          (and mock) `gateway` uses, without a model of its own, so the request is routed,
 #                          forwarded byte for byte and answered at the first attempt; compared with `gateway`
 #   gateway-routed-A+B     the same with ENABLED_EXPORTERS=A,B (compared with gateway-A+B)
+#   gateway-nodashboard-A+B  the gateway as gateway-A+B with DASHBOARD_ENABLED=false (the dashboard's rollups
+#                          off; compared with gateway-A+B, where they are on by default)
 #   gateway-keys-redis     the gateway as `gateway`, plus REDIS_URL to a redis-server of its own (pinned to LOAD_CPU,
 #                          no persistence) and a virtual key with rpm/tpm limits that are enforced on every request
 #                          (one EVALSHA each) but never reached; every request the harness sends to it carries that
@@ -263,11 +265,15 @@ start_target() {
       exporters=${exporters//+/,}
       start_gateway_keys "$name" "$port" "$upstream" "${exporters:-none}"
       ;;
+    gateway-nodashboard-*)
+      local exporters=${kind#gateway-nodashboard-}
+      start_gateway "$name" "$port" "$upstream" "${exporters//+/,}" "" DASHBOARD_ENABLED=false
+      ;;
     gateway-*)
       local exporters=${kind#gateway-}
       start_gateway "$name" "$port" "$upstream" "${exporters//+/,}"
       ;;
-    *) die "unknown target '$kind' (known: direct, nginx, portkey, gateway, gateway-EXPORTER[+EXPORTER...], gateway-routed, gateway-routed-EXPORTER[+EXPORTER...], gateway-keys-redis, gateway-keys-redis-EXPORTER[+EXPORTER...])" ;;
+    *) die "unknown target '$kind' (known: direct, nginx, portkey, gateway, gateway-EXPORTER[+EXPORTER...], gateway-nodashboard-EXPORTER[+EXPORTER...], gateway-routed, gateway-routed-EXPORTER[+EXPORTER...], gateway-keys-redis, gateway-keys-redis-EXPORTER[+EXPORTER...])" ;;
   esac
   TARGET_PORT[$name]=$port
 }

@@ -95,6 +95,10 @@ class StartTargetTest(unittest.TestCase):
         self.assertEqual(self.start("gateway-routed-console+prometheus"),
                          "gateway-routed-console+prometheus 20000 18080 console,prometheus /routes.yaml")
 
+    def test_gateway_nodashboard_is_the_same_gateway_with_the_dashboard_off(self):
+        self.assertEqual(self.start("gateway-nodashboard-console+prometheus"),
+                         "gateway-nodashboard-console+prometheus 20000 18080 console,prometheus  DASHBOARD_ENABLED=false")
+
 
 @unittest.skipUnless(shutil.which("bash"), "needs bash")
 class KeysTargetTest(unittest.TestCase):

@@ -444,14 +444,19 @@ KeyService::~KeyService() { stop(std::chrono::milliseconds(0)); }
 
 bool KeyService::adminEnabled() const { return !impl_->options.admin_key.empty(); }
 
+// Handlers posted to the accounting thread hold the Impl by raw pointer:
+// they live in impl->io, which the Impl owns and which runs only on the
+// thread stop() joins before the Impl can go. A shared_ptr there would make
+// a cycle (Impl -> io_context -> a handler posted after the loop stopped ->
+// Impl) that is never freed.
 void KeyService::account(UsageEvent event) {
-  auto impl = impl_;
+  Impl* impl = impl_.get();
   net::post(impl->io, [impl, event = std::move(event)] { impl->accountOne(event); });
 }
 
 void KeyService::shareCooldown(std::string target_id, std::int64_t until_unix_ms) {
   if (!impl_->endpoint) return;
-  auto impl = impl_;
+  Impl* impl = impl_.get();
   net::post(impl->io, [impl, target_id = std::move(target_id), until_unix_ms] {
     net::co_spawn(
         impl->io,
@@ -467,7 +472,7 @@ void KeyService::shareCooldown(std::string target_id, std::int64_t until_unix_ms
 }
 
 void KeyService::setCooldownSink(CooldownSink sink) {
-  auto impl = impl_;
+  Impl* impl = impl_.get();
   net::post(impl->io, [impl, sink = std::move(sink)]() mutable { impl->cooldown_sink = std::move(sink); });
 }
 
@@ -489,7 +494,7 @@ void KeyService::stop(std::chrono::milliseconds budget) {
   Impl& im = *impl_;
   if (!im.thread.joinable()) return;
   // The last accounting reaches Redis within the budget, then the loop ends.
-  auto impl = impl_;
+  Impl* impl = impl_.get();
   net::post(im.io, [impl, budget]() {
     net::co_spawn(
         impl->io,

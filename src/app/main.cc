@@ -172,12 +172,12 @@ int main(int argc, char** argv) {
   auto current_routing = std::make_shared<std::pair<std::mutex, std::shared_ptr<const gw::routing::RoutingConfig>>>();
   current_routing->second = *routing;
   (*keys)->setCooldownSink([current_routing](std::string_view target_id, std::int64_t until_unix_ms) {
-    std::shared_ptr<const gw::routing::RoutingConfig> config;
+    std::shared_ptr<const gw::routing::RoutingConfig> in_use;
     {
       std::lock_guard lock(current_routing->first);
-      config = current_routing->second;
+      in_use = current_routing->second;
     }
-    const gw::routing::Target* target = config->routes.findTarget(target_id);
+    const gw::routing::Target* target = in_use->routes.findTarget(target_id);
     if (!target) return;
     const auto left = std::chrono::milliseconds(until_unix_ms) -
                       std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -1,5 +1,7 @@
 #include "dashboard/dashboard.h"
 
+#include "keys/virtual_key.h"
+
 #include "common/openai_error.h"
 #include "config/core_settings.h"
 
@@ -21,16 +23,6 @@ namespace {
 std::int64_t wallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Compares SHA-256 digests, so the time taken depends on neither the
-// presented key's contents nor its length (as the admin API does).
-bool keyMatches(std::string_view presented, std::string_view expected) {
-  std::array<unsigned char, 32> a{}, b{};
-  unsigned int n = 0;
-  EVP_Digest(presented.data(), presented.size(), a.data(), &n, EVP_sha256(), nullptr);
-  EVP_Digest(expected.data(), expected.size(), b.data(), &n, EVP_sha256(), nullptr);
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 Error badParam(std::string message) { return Error::badRequest("invalid_parameter", std::move(message)); }
@@ -240,7 +232,7 @@ std::optional<ApiResponse> Dashboard::refuse(std::string_view authorization) con
   std::string_view presented;
   if (authorization.size() > 7 && (authorization.substr(0, 7) == "Bearer " || authorization.substr(0, 7) == "bearer "))
     presented = authorization.substr(7);
-  if (!presented.empty() && keyMatches(presented, options_.admin_key)) return std::nullopt;
+  if (!presented.empty() && keys::adminKeyMatches(presented, options_.admin_key)) return std::nullopt;
   return errorResponse(
       Error::unauthorized("invalid_admin_key", "The dashboard API needs Authorization: Bearer GATEWAY_ADMIN_KEY"));
 }

@@ -56,16 +56,6 @@ AdminResponse methodNotAllowed() {
   return errorResponse(Error{405, "invalid_request_error", "method_not_allowed", "Method not allowed on this path"});
 }
 
-// Compares SHA-256 digests, so the time taken depends on neither the
-// presented key's contents nor its length.
-bool adminKeyMatches(std::string_view presented, std::string_view expected) {
-  std::array<unsigned char, 32> a{}, b{};
-  unsigned int n = 0;
-  EVP_Digest(presented.data(), presented.size(), a.data(), &n, EVP_sha256(), nullptr);
-  EVP_Digest(expected.data(), expected.size(), b.data(), &n, EVP_sha256(), nullptr);
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
 std::optional<std::string> percentDecode(std::string_view in) {
   std::string out;
   for (std::size_t i = 0; i < in.size(); ++i) {

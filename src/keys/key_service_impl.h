@@ -19,6 +19,8 @@
 namespace gw::keys {
 
 std::int64_t unixNow();
+// A Redis integer reply, or a string reply holding one; 0 otherwise.
+std::int64_t integerOf(const state::RedisReply& reply);
 
 // Accounting not yet in Redis: usage per hash (with its lifetime) and
 // tokens per tpm window, added up.

@@ -81,6 +81,10 @@ std::string hashKey(std::string_view key);
 // Whether `text` has the shape of a virtual key ("gw-" + 64 lowercase hex):
 // the request path looks up only such tokens.
 bool looksLikeVirtualKey(std::string_view text);
+// Whether `presented` is `expected` (GATEWAY_ADMIN_KEY), comparing SHA-256
+// digests so that the time taken depends on neither the presented key's
+// contents nor its length. The admin API and the dashboard's API call it.
+bool adminKeyMatches(std::string_view presented, std::string_view expected);
 
 // The admin API's bodies. Both take the parsed JSON value of the request
 // body. Errors are 400 Error::badRequest with code "invalid_request" whose

@@ -148,8 +148,8 @@ const Semconv& semconv() {
   return s;
 }
 
-// The conventions' histogram boundaries (gen-ai-metrics.md; SPEC.md section
-// 11): tokens 1, 4, 16, ... 67108864; seconds 0.01, 0.02, 0.04, ... 81.92.
+// The GenAI histograms' boundaries (docs/exporters.md, the otlp exporter):
+// tokens 1, 4, 16, ... 67108864; seconds 0.01, 0.02, 0.04, ... 81.92.
 std::vector<double> powers(double first, double factor) {
   std::vector<double> out;
   for (int i = 0; i < 14; ++i) out.push_back(first * std::pow(factor, i));
@@ -671,7 +671,7 @@ TEST(OtlpSemconv, TheProtobufPayloadFollowsTheConventions) {
 }
 
 TEST(OtlpSemconv, EveryAttributeTheSpecListsIsSent) {
-  // SPEC.md section 11's attributes, each sent by some span of the batch
+  // The GenAI attributes docs/exporters.md lists, each sent by some span of the batch
   // (a check that passes because nothing was sent proves nothing).
   const Payload p = protobufPayload(realisticBatch());
   std::set<std::string> sent;

@@ -14,6 +14,7 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -159,6 +160,7 @@ std::unique_ptr<state::RedisClient> KeyService::Impl::makeClient(net::io_context
 void KeyService::Impl::noteStateError(const Error& e) {
   state_errors.add({e.code});
   const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  last_state_error.store(now, std::memory_order_relaxed);
   auto last = last_error_log.load(std::memory_order_relaxed);
   if (now - last >= std::chrono::nanoseconds(std::chrono::seconds(10)).count() &&
       last_error_log.compare_exchange_strong(last, now))
@@ -291,6 +293,10 @@ void KeyService::Impl::accountOne(const UsageEvent& e) {
     key_spend.add({e.key_id}, picosToUsd(e.cost_picos));
     auto it = table_now->by_id.find(e.key_id);
     const std::int64_t tokens = e.input_tokens + e.output_tokens;
+    if (it != table_now->by_id.end()) {
+      std::lock_guard lock(estimates_mutex);
+      estimates[e.key_id].add(tokens, e.cost_picos);
+    }
     if (it != table_now->by_id.end() && it->second->tpm && tokens > 0) {
       std::string name = tpmName(e.key_id, e.unix_seconds);
       local.addTokens(name, tokens);
@@ -300,6 +306,17 @@ void KeyService::Impl::accountOne(const UsageEvent& e) {
   if (!e.project_id.empty() && table_now->budgetOf(Scope::kProject, e.project_id)) add(Scope::kProject, e.project_id);
   if (!e.user_id.empty() && table_now->budgetOf(Scope::kUser, e.user_id)) add(Scope::kUser, e.user_id);
   if (redis && !flushing && !open.empty()) net::co_spawn(io, flush(), net::detached);
+}
+
+void UsageEstimate::add(std::int64_t request_tokens, std::int64_t request_cost_picos) {
+  tokens = std::max(request_tokens, tokens - tokens / 8);
+  cost_picos = std::max(request_cost_picos, cost_picos - cost_picos / 8);
+}
+
+UsageEstimate KeyService::Impl::estimateOf(const std::string& key_id) const {
+  std::lock_guard lock(estimates_mutex);
+  auto it = estimates.find(key_id);
+  return it == estimates.end() ? UsageEstimate{} : it->second;
 }
 
 void AccountingBatch::add(std::string name, const UsageCounts& counts, std::int64_t ttl) {

@@ -15,6 +15,9 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace gw::keys {
 
@@ -30,6 +33,15 @@ struct AccountingBatch {
   std::map<std::string, std::int64_t> tokens;
   void add(std::string name, const UsageCounts& counts, std::int64_t ttl);
   bool empty() const { return usage.empty() && tokens.empty(); }
+};
+
+// What one request of a key has recently cost, for sizing its leases
+// (key_worker.cc): the largest of the recent records' tokens and spend,
+// decaying by an eighth at each record (so one large request counts at
+// once, and is forgotten after a few dozen small ones).
+struct UsageEstimate {
+  std::int64_t tokens = 0, cost_picos = 0;
+  void add(std::int64_t request_tokens, std::int64_t request_cost_picos);
 };
 
 struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
@@ -49,8 +61,17 @@ struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
   void publish(std::shared_ptr<const KeyTable> next);
   void publishLocal();  // rebuilds the table from LocalState's hashes
 
+  // Per key id; written on the accounting thread, read by workers when
+  // they ask for a lease.
+  mutable std::mutex estimates_mutex;
+  std::unordered_map<std::string, UsageEstimate> estimates;
+  UsageEstimate estimateOf(const std::string& key_id) const;
+
   Counter state_errors, rate_limited, key_spend;
   std::atomic<std::int64_t> last_error_log{0};
+  // When a call to the state store last failed (steady clock, ns), from any
+  // thread: a lease checked before it is not used after it.
+  std::atomic<std::int64_t> last_state_error{0};
   void noteStateError(const Error& e);
   std::unique_ptr<state::RedisClient> makeClient(net::io_context& on, std::chrono::milliseconds timeout);
   // Reads the keys and budgets from Redis and publishes them.
@@ -77,6 +98,31 @@ struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
   void accountOne(const UsageEvent& event);
 };
 
+// A worker's lease for one key in one minute (key_worker.cc): what this
+// worker may admit without asking the state store. With Redis, each
+// admission that asks reserves a run of the rpm window's counts for this
+// worker (never more in total than rpm) and checks the budgets and tpm;
+// the next requests take those counts locally while the check is fresh.
+// Without Redis it only caches the key's admission plan.
+struct KeyLease {
+  std::uint64_t generation = 0;  // of the key table it was made under
+  std::int64_t minute = -1;      // unix minute of its rpm/tpm window
+  AdmissionPlan plan;            // the key's checks in this minute
+  std::vector<Period> periods;   // per plan.budgets
+  // The rpm window's counts reserved for this worker and not yet used,
+  // as runs [first, last], oldest first.
+  std::deque<std::pair<std::int64_t, std::int64_t>> counts;
+  // Requests that may still be admitted without asking, for a while after
+  // checked_at; and those admitted so (which size the next lease).
+  std::int64_t allowance = 0, admitted_locally = 0;
+  std::chrono::steady_clock::time_point checked_at{};
+  std::int64_t tokens = 0;  // the tpm window's tokens at the last check
+
+  bool checksNothing() const { return plan.budgets.empty() && plan.rpm == 0 && plan.tpm == 0; }
+  std::optional<std::int64_t> takeCount();
+  void giveBack(std::int64_t count);
+};
+
 struct KeyWorker::Impl {
   Impl(std::shared_ptr<KeyService::Impl> s, net::io_context& i) : service(std::move(s)), io(i) {}
   std::shared_ptr<KeyService::Impl> service;
@@ -86,6 +132,10 @@ struct KeyWorker::Impl {
   std::shared_ptr<const KeyTable> cached;
   // The newest published table (cached until the generation moves).
   const std::shared_ptr<const KeyTable>& snapshot();
+  // By key id; at most one per key of the table.
+  std::unordered_map<std::string, KeyLease> leases;
+  // The key's lease, made afresh when the table or the minute moved on.
+  KeyLease& leaseFor(const VirtualKey& key, const KeyTable& table, std::int64_t now);
 };
 
 }  // namespace gw::keys

@@ -5,43 +5,67 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 
 namespace gw::keys {
 
 namespace {
 
 // KEYS: rpm window, tpm window, then the usage hashes of the budgets.
-// ARGV: rpm (0: none), tpm (0: none), each budget's limit in picodollars,
-// then the window's lifetime.
-// Returns {verdict, budget index, requests, tokens, {spends}}: verdict 1
-// admitted (and counted), 2 a budget is spent, 3 the tpm window is full,
-// 4 the rpm window is full.
+// ARGV: rpm (0: none), tpm (0: none), the window's lifetime, the lease
+// wanted (requests), whether the caller already holds its rpm count (1/0),
+// a request's estimated tokens and cost in picodollars (0: unknown), then
+// each budget's limit in picodollars.
+// Returns {verdict, budget index, requests, tokens, {spends}, lease}:
+// verdict 1 admitted, 2 a budget is spent, 3 the tpm window is full, 4 the
+// rpm window is full. Admitted, `lease` requests (this one included) may
+// go without asking while the check is fresh; a caller without its rpm
+// count gets the counts requests-lease+1 .. requests, reserved here. A
+// lease is at most a sixteenth of what is left of every limit (rpm counts,
+// tokens and budgets by the estimates), and 1 without an estimate, so the
+// leases N workers hold together stay a small part of any limit and shrink
+// to one request each near it.
 const state::RedisScript& admitScript() {
   static const state::RedisScript script(R"lua(
 local rpm = tonumber(ARGV[1])
 local tpm = tonumber(ARGV[2])
+local lease = tonumber(ARGV[4])
+local holds_count = ARGV[5] == '1'
+local est_tokens = tonumber(ARGV[6])
+local est_cost = tonumber(ARGV[7])
 local spends = {}
 for i = 3, #KEYS do
   local spent = tonumber(redis.call('HGET', KEYS[i], 'spend_pusd') or '0')
+  local limit = tonumber(ARGV[i + 5])
   spends[#spends + 1] = spent
-  if spent >= tonumber(ARGV[i]) then return {2, i - 3, 0, 0, spends} end
+  if spent >= limit then return {2, i - 3, 0, 0, spends, 0} end
+  if est_cost > 0 then lease = math.min(lease, math.floor((limit - spent) / (16 * est_cost))) else lease = 1 end
 end
 local tokens = 0
 if tpm > 0 then
   tokens = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if tokens >= tpm then return {3, 0, 0, tokens, spends} end
+  if tokens >= tpm then return {3, 0, 0, tokens, spends, 0} end
+  if est_tokens > 0 then lease = math.min(lease, math.floor((tpm - tokens) / (16 * est_tokens))) else lease = 1 end
 end
 local count = 0
 if rpm > 0 then
   count = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if count >= rpm then return {4, 0, count, tokens, spends} end
-  count = redis.call('INCR', KEYS[1])
-  if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[#ARGV]) end
+  if not holds_count then
+    if count >= rpm then return {4, 0, count, tokens, spends, 0} end
+    lease = math.max(1, math.min(lease, math.floor((rpm - count) / 16)))
+    count = redis.call('INCRBY', KEYS[1], lease)
+    if count == lease then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+  end
 end
-return {1, 0, count, tokens, spends}
+return {1, 0, count, tokens, spends, math.max(1, lease)}
 )lua");
   return script;
 }
+
+// How long a lease's check of the budgets and tpm holds, and the most
+// requests one lease covers.
+constexpr auto kLeaseLife = std::chrono::milliseconds(1000);
+constexpr std::int64_t kMaxLease = 1024;
 
 std::string secondsText(std::int64_t seconds) {
   return seconds >= 60 ? std::to_string(seconds / 60) + "m" + std::to_string(seconds % 60) + "s"
@@ -68,6 +92,52 @@ const std::shared_ptr<const KeyTable>& KeyWorker::Impl::snapshot() {
     cached_generation = generation;
   }
   return cached;
+}
+
+std::optional<std::int64_t> KeyLease::takeCount() {
+  if (counts.empty()) return std::nullopt;
+  auto& run = counts.front();
+  const std::int64_t count = run.first++;
+  if (run.first > run.second) counts.pop_front();
+  return count;
+}
+
+void KeyLease::giveBack(std::int64_t count) { counts.emplace_front(count, count); }
+
+namespace {
+
+// The checks of a request: the key's budget and limits (when a key is
+// presented), then the project's and the user's budgets.
+void planChecks(AdmissionPlan& plan, std::vector<Period>& periods, const VirtualKey* key, std::string_view project,
+                std::string_view user, const KeyTable& table, std::int64_t now) {
+  auto addBudget = [&](Scope scope, std::string_view id, const Budget& b) {
+    plan.budgets.push_back({scope, usageName(scope, id, b.period, now), usdToPicos(b.usd)});
+    periods.push_back(b.period);
+  };
+  if (key && key->budget) addBudget(Scope::kKey, key->id, *key->budget);
+  if (const Budget* b = table.budgetOf(Scope::kProject, project)) addBudget(Scope::kProject, project, *b);
+  if (const Budget* b = table.budgetOf(Scope::kUser, user)) addBudget(Scope::kUser, user, *b);
+  if (key && key->rpm) {
+    plan.rpm_name = rpmName(key->id, now);
+    plan.rpm = *key->rpm;
+  }
+  if (key && key->tpm) {
+    plan.tpm_name = tpmName(key->id, now);
+    plan.tpm = *key->tpm;
+  }
+}
+
+}  // namespace
+
+KeyLease& KeyWorker::Impl::leaseFor(const VirtualKey& key, const KeyTable& table, std::int64_t now) {
+  KeyLease& lease = leases[key.id];
+  const std::int64_t minute = now / 60;
+  if (lease.generation == cached_generation && lease.minute == minute) return lease;
+  lease = KeyLease{};
+  lease.generation = cached_generation;
+  lease.minute = minute;
+  planChecks(lease.plan, lease.periods, &key, key.project_id.value_or(""), key.user_id.value_or(""), table, now);
+  return lease;
 }
 
 void KeyWorker::close() {
@@ -125,64 +195,106 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
   if (project) a.project_id = std::string(*project);
   if (user) a.user_id = std::string(*user);
 
-  AdmissionPlan plan;
-  std::vector<Period> periods;
-  auto addBudget = [&](Scope scope, std::string_view id, const Budget& b) {
-    plan.budgets.push_back({scope, usageName(scope, id, b.period, now), usdToPicos(b.usd)});
-    periods.push_back(b.period);
-  };
-  if (a.key && a.key->budget) addBudget(Scope::kKey, a.key->id, *a.key->budget);
-  if (const Budget* b = held->budgetOf(Scope::kProject, a.project_id)) addBudget(Scope::kProject, a.project_id, *b);
-  if (const Budget* b = held->budgetOf(Scope::kUser, a.user_id)) addBudget(Scope::kUser, a.user_id, *b);
-  if (a.key && a.key->rpm) {
-    plan.rpm_name = rpmName(a.key->id, now);
-    plan.rpm = *a.key->rpm;
-  }
-  if (a.key && a.key->tpm) {
-    plan.tpm_name = tpmName(a.key->id, now);
-    plan.tpm = *a.key->tpm;
-  }
+  // A key's checks come with its lease; a request without a key is
+  // checked against the project's and user's budgets alone, one by one.
+  KeyLease* lease = a.key ? &im.leaseFor(*a.key, *held, now) : nullptr;
+  AdmissionPlan one_off;
+  std::vector<Period> one_off_periods;
+  if (!lease) planChecks(one_off, one_off_periods, nullptr, a.project_id, a.user_id, *held, now);
+  const AdmissionPlan& plan = lease ? lease->plan : one_off;
+  const std::vector<Period>& periods = lease ? lease->periods : one_off_periods;
   a.accounted = a.key || !plan.budgets.empty();
+  const bool store_down =
+      svc.redis_state.load(std::memory_order_relaxed) == static_cast<std::uint8_t>(state::RedisState::down);
   if (plan.budgets.empty() && plan.rpm == 0 && plan.tpm == 0) {
     // Nothing to count, so no call; but closed means closed: while the
     // state store is down (seen by the accounting thread's polls) even a
     // key without limits is refused, as its revocation could not be seen.
-    if (im.redis && svc.options.fail_closed &&
-        svc.redis_state.load(std::memory_order_relaxed) == static_cast<std::uint8_t>(state::RedisState::down))
-      a.refusal = stateUnavailable();
+    if (im.redis && svc.options.fail_closed && store_down) a.refusal = stateUnavailable();
     co_return a;
   }
 
   AdmissionCounts counts;
   bool counted = false;
   if (im.redis) {
-    std::vector<std::string_view> keys{plan.rpm_name.empty() ? std::string_view("gw:none") : plan.rpm_name,
-                                       plan.tpm_name.empty() ? std::string_view("gw:none") : plan.tpm_name};
-    std::vector<std::string> args{std::to_string(plan.rpm), std::to_string(plan.tpm)};
-    for (const auto& b : plan.budgets) {
-      keys.push_back(b.usage_name);
-      args.push_back(std::to_string(b.limit_picos));
-    }
-    args.push_back(std::to_string(kWindowTtlSeconds));
-    std::vector<std::string_view> arg_views(args.begin(), args.end());
-    auto reply = co_await im.redis->evalsha(admitScript(), keys, arg_views);
-    if (reply && reply->isArray() && reply->elements.size() == 5) {
-      const auto& e = reply->elements;
-      switch (integerOf(e[0])) {
-        case 2: counts.verdict = AdmissionCounts::Verdict::kBudget; break;
-        case 3: counts.verdict = AdmissionCounts::Verdict::kTokens; break;
-        case 4: counts.verdict = AdmissionCounts::Verdict::kRequests; break;
-        default: counts.verdict = AdmissionCounts::Verdict::kAdmitted; break;
+    const auto clock_now = std::chrono::steady_clock::now();
+    if (lease && lease->allowance > 0 && clock_now < lease->checked_at + kLeaseLife &&
+        lease->checked_at.time_since_epoch().count() > svc.last_state_error.load(std::memory_order_relaxed)) {
+      // Within the lease: admitted here, on one of the counts it reserved.
+      if (auto count = plan.rpm > 0 ? lease->takeCount() : std::optional<std::int64_t>(0)) {
+        --lease->allowance;
+        ++lease->admitted_locally;
+        counts.requests = *count;
+        counts.tokens = lease->tokens;
+        counted = true;
       }
-      counts.budget_index = static_cast<std::size_t>(std::max<std::int64_t>(0, integerOf(e[1])));
-      counts.requests = integerOf(e[2]);
-      counts.tokens = integerOf(e[3]);
-      for (const auto& s : e[4].elements) counts.spends.push_back(integerOf(s));
-      svc.local.follow(plan, counts);
-      counted = true;
-    } else if (svc.options.fail_closed) {
-      a.refusal = stateUnavailable();
-      co_return a;
+    }
+    if (!counted) {
+      // Ask Redis: the budgets and tpm afresh, and a new lease. A request
+      // that still finds a reserved count keeps it and reserves no more.
+      const std::optional<std::int64_t> held_count =
+          lease && plan.rpm > 0 ? lease->takeCount() : std::optional<std::int64_t>();
+      const std::int64_t want = lease ? std::clamp<std::int64_t>(2 * (lease->admitted_locally + 1), 1, kMaxLease) : 1;
+      const UsageEstimate estimate = lease ? svc.estimateOf(a.key->id) : UsageEstimate{};
+      const std::uint64_t generation = lease ? lease->generation : 0;
+      std::vector<std::string_view> keys{plan.rpm_name.empty() ? std::string_view("gw:none") : plan.rpm_name,
+                                         plan.tpm_name.empty() ? std::string_view("gw:none") : plan.tpm_name};
+      std::vector<std::string> args{std::to_string(plan.rpm),      std::to_string(plan.tpm),
+                                    std::to_string(kWindowTtlSeconds), std::to_string(want),
+                                    held_count ? "1" : "0",          std::to_string(estimate.tokens),
+                                    std::to_string(estimate.cost_picos)};
+      for (const auto& b : plan.budgets) {
+        keys.push_back(b.usage_name);
+        args.push_back(std::to_string(b.limit_picos));
+      }
+      std::vector<std::string_view> arg_views(args.begin(), args.end());
+      auto reply = co_await im.redis->evalsha(admitScript(), keys, arg_views);
+      // The lease is remade when the table or the minute moved on meanwhile;
+      // what this answer grants belongs to the one it was asked for.
+      const bool same_lease = lease && lease->generation == generation && lease->minute == now / 60;
+      if (reply && reply->isArray() && reply->elements.size() == 6) {
+        const auto& e = reply->elements;
+        switch (integerOf(e[0])) {
+          case 2: counts.verdict = AdmissionCounts::Verdict::kBudget; break;
+          case 3: counts.verdict = AdmissionCounts::Verdict::kTokens; break;
+          case 4: counts.verdict = AdmissionCounts::Verdict::kRequests; break;
+          default: counts.verdict = AdmissionCounts::Verdict::kAdmitted; break;
+        }
+        counts.budget_index = static_cast<std::size_t>(std::max<std::int64_t>(0, integerOf(e[1])));
+        counts.requests = integerOf(e[2]);
+        counts.tokens = integerOf(e[3]);
+        for (const auto& spend : e[4].elements) counts.spends.push_back(integerOf(spend));
+        const std::int64_t granted = std::max<std::int64_t>(1, integerOf(e[5]));
+        svc.local.follow(plan, counts);  // the window's count as Redis holds it
+        if (counts.verdict == AdmissionCounts::Verdict::kAdmitted) {
+          if (held_count) {
+            counts.requests = *held_count;
+          } else if (plan.rpm > 0) {
+            const std::int64_t first = counts.requests - granted + 1;
+            if (granted > 1 && same_lease) lease->counts.emplace_back(first + 1, counts.requests);
+            counts.requests = first;
+          }
+          if (same_lease) {
+            lease->allowance = granted - 1;
+            lease->admitted_locally = 0;
+            lease->checked_at = clock_now;
+            lease->tokens = counts.tokens;
+          }
+        } else if (same_lease) {
+          if (held_count) lease->giveBack(*held_count);
+          lease->allowance = 0;
+        }
+        counted = true;
+      } else {
+        if (same_lease) {
+          if (held_count) lease->giveBack(*held_count);
+          lease->allowance = 0;
+        }
+        if (svc.options.fail_closed) {
+          a.refusal = stateUnavailable();
+          co_return a;
+        }
+      }
     }
   }
   if (!counted) counts = svc.local.admit(plan);

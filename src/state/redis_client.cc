@@ -220,13 +220,13 @@ struct RedisClient::Impl : std::enable_shared_from_this<RedisClient::Impl> {
       armTimer();
       return;
     }
-    if (known_down) {
-      // Down: fail now; perhaps try again in the background.
-      if (st == RedisState::down && now >= next_attempt) startConnect(now);
+    // Known to be down: fail now, unless another attempt is due. The call
+    // that starts it waits for it (within its timeout), so the first call
+    // after Redis comes back succeeds.
+    if (known_down && (st != RedisState::down || now < next_attempt))
       return complete(std::move(handler), unavailable());
-    }
     calls.push_back(Call{now + timeout, std::move(handler), std::move(*encoded), raw_errors});
-    if (st == RedisState::down) startConnect(now);
+    if (st == RedisState::down) startConnect(now);  // queued first: a connect failing at once fails it
     armTimer();
   }
 

@@ -876,6 +876,42 @@ class RedisKeysTest(KeysSuite, unittest.TestCase):
                    timeout=5)
         self.assertIsNone(self.gw.proc.poll(), "the gateway is still running")
 
+    def test_33_leases_spare_redis_and_keep_every_count(self):
+        # A worker asks Redis for a lease (a run of the rpm window's counts,
+        # and a fresh check of the budgets and tpm) and admits the next
+        # requests on it: far fewer script calls than requests, and still one
+        # distinct count per admitted request (each worker takes its own runs).
+        r = self.redis
+        rpm, n = 100000, 200
+        k = self.new_key(name="leases", limits={"rpm": rpm, "tpm": 10 ** 9})
+
+        minute = fresh_window(10)
+        window = "gw:rpm:%s:%d" % (k["id"], minute)
+        # Every command lands in the slow log: the admissions are the calls
+        # naming the key's rpm window (accounting names only usage hashes and
+        # tpm windows).
+        r.command("CONFIG", "SET", "slowlog-max-len", "100000")
+        r.command("CONFIG", "SET", "slowlog-log-slower-than", "0")
+        r.command("SLOWLOG", "RESET")
+        remaining = []
+        try:
+            for _ in range(n):
+                status, hdrs, payload = self.send(k["key"], model=MODEL)
+                self.assertEqual(status, 200, payload)
+                remaining.append(int(hdrs["x-ratelimit-remaining-requests"]))
+            logged = r.command("SLOWLOG", "GET", "-1")
+        finally:
+            r.command("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+        calls = len([e for e in logged if e[3][0].upper() in ("EVALSHA", "EVAL") and window in e[3]])
+        self.assertEqual(int(time.time() // 60), minute, "the test stayed in one window")
+        self.assertEqual(len(set(remaining)), n, "one count per request")
+        self.assertLess(calls, n // 4, "leases: %d script calls for %d requests" % (calls, n))
+        reserved = int(r.command("GET", "gw:rpm:%s:%d" % (k["id"], minute)))
+        self.assertTrue(n <= reserved <= n + 2 * 1024, "what the window holds: the admitted, plus the leases left (%d)"
+                        % reserved)
+        self.assertTrue(all(rpm - reserved <= left < rpm for left in remaining), "every count within the reserved")
+        print("leases: %d requests, %d script calls, %d counts reserved" % (n, calls, reserved))
+
     def secret_haystacks(self):
         return super().secret_haystacks() + [("redis", self.redis.dump_values())]
 

@@ -351,6 +351,27 @@ TEST(RedisClient, AKilledServerFailsCallsFastAndARestartedOneServesAgain) {
   EXPECT_EQ(c.client.stats().connects, 2u);
 }
 
+// The call that finds a reconnect attempt due waits for it: once Redis is
+// back, the first call after the backoff succeeds instead of failing while
+// the connection comes up behind it.
+TEST(RedisClient, TheFirstCallAfterARestartIsServed) {
+  auto server = std::make_unique<RedisServer>();
+  const std::uint16_t port = server->port();
+  net::io_context io;
+  Client c(io, server->url(), 1000ms);
+  ASSERT_TRUE(call(io, c.client, {"SET", "k", "1"}));
+  server->kill();
+  ASSERT_TRUE(runUntil(
+      io, [&] { return c.client.state() == RedisState::down; }, slow(1000ms)));
+  ASSERT_FALSE(call(io, c.client, {"GET", "k"}));  // refused: known down from here
+  server = std::make_unique<RedisServer>(std::vector<std::string>{}, port);
+  runFor(io, RedisClientTuning{}.reconnect_max + 50ms);  // past any backoff
+  auto r = call(io, c.client, {"GET", "k"});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->isNil());
+  EXPECT_EQ(c.client.state(), RedisState::up);
+}
+
 TEST(RedisClient, NoServerAtAll) {
   net::io_context io;
   Client c(io, "redis://127.0.0.1:" + std::to_string(freePort()), 1000ms);
@@ -414,7 +435,7 @@ TEST(RedisClient, Tls) {
   Client no_ctx(io, server->url(), 1000ms, nullptr);
   auto r = call(io, no_ctx.client, {"PING"});
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("TLS context"), std::string::npos);
+  EXPECT_NE(r.error().message.find("TLS context"), std::string::npos) << r.error().message;
 }
 
 // --- Fake servers ----------------------------------------------------------

@@ -258,7 +258,8 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
 
   impl->export_off = impl->workers.empty() && impl->pull_exporters.empty();
   std::unique_ptr<Telemetry> telemetry(new Telemetry(std::move(impl)));
-  if (telemetry->impl_->export_off) return telemetry;
+  // The thread runs even with nothing to export: records of keyed and
+  // budgeted requests still reach the usage observer (their counters).
   for (auto& w : telemetry->impl_->workers) w->start();
   Telemetry* self = telemetry.get();
   telemetry->impl_->thread = std::thread([self] { self->run(); });
@@ -274,7 +275,8 @@ void Telemetry::requestEnded() noexcept { Gauge::addTo(impl_->active, -1); }
 void Telemetry::submit(std::unique_ptr<RequestRecord> record) noexcept {
   if (!record) return;
   Impl& im = *impl_;
-  if (im.export_off) return;  // the record is freed here, nothing else to do
+  // Nothing exports records: only those the key counters need go on.
+  if (im.export_off && !record->usage_accounted) return;
   const std::size_t footprint = ingestFootprint(*record);
   const std::size_t held = im.ingest_bytes.fetch_add(footprint, std::memory_order_relaxed);
   // One record is always let in, however large (its bodies are already

@@ -882,8 +882,8 @@ class RedisKeysTest(KeysSuite, unittest.TestCase):
         # requests on it: far fewer script calls than requests, and still one
         # distinct count per admitted request (each worker takes its own runs).
         r = self.redis
-        rpm, n = 100000, 200
-        k = self.new_key(name="leases", limits={"rpm": rpm, "tpm": 10 ** 9})
+        rpm, n = 10 ** 9, 200
+        k = self.new_key(name="leases", limits={"rpm": rpm, "tpm": 10 ** 12})
 
         minute = fresh_window(10)
         window = "gw:rpm:%s:%d" % (k["id"], minute)
@@ -914,6 +914,59 @@ class RedisKeysTest(KeysSuite, unittest.TestCase):
 
     def secret_haystacks(self):
         return super().secret_haystacks() + [("redis", self.redis.dump_values())]
+
+
+class NoExportersTest(unittest.TestCase):
+    """ENABLED_EXPORTERS=none: no record is exported, but the records of keyed
+    requests still reach the counters, so tpm and budgets hold (Redis mode,
+    leases included)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = RedisServer()
+        cls.mock = MockUpstream()
+        try:
+            cls.gw = Gateway(gateway_env(cls.mock, {"REDIS_URL": cls.redis.url(), "ENABLED_EXPORTERS": "none",
+                                                    "REDIS_TIMEOUT_MS": str(int(50 * SLOW))}))
+        except Exception:
+            cls.mock.stop()
+            cls.redis.stop()
+            raise
+        cls.admin = Admin(cls.gw.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            code = cls.gw.stop()
+            assert code == 0, "gateway exit status %s" % code
+        finally:
+            cls.mock.stop()
+            cls.redis.stop()
+
+    def usage_reaches(self, key_id, predicate):
+        return wait_until("usage of %s" % key_id,
+                          lambda: (lambda u: u if predicate(u) else None)(self.admin.usage(key_id)), timeout=10)
+
+    def test_tpm_and_budget_hold_without_exporters(self):
+        per = CHAT_IN + CHAT_OUT
+        k = self.admin.create(name="no-exporters-tpm", limits={"tpm": 500})
+        minute = fresh_window(8)
+        self.assertEqual(chat(self.gw.port, k["key"], model=MODEL)[0], 200)
+        self.usage_reaches(k["id"], lambda u: u["input_tokens"] + u["output_tokens"] >= per)
+        self.assertEqual(chat(self.gw.port, k["key"], model=MODEL)[0], 200)
+        self.usage_reaches(k["id"], lambda u: u["input_tokens"] + u["output_tokens"] >= 2 * per)
+        status, _, payload = chat(self.gw.port, k["key"], model=MODEL)
+        self.assertEqual(status, 429, payload)
+        self.assertEqual(error_of(payload)["code"], "rate_limit_exceeded")
+        self.assertEqual(int(time.time() // 60), minute, "the test stayed in one window")
+
+        b = self.admin.create(name="no-exporters-budget", budget={"usd": TINY_BUDGET})
+        self.assertEqual(chat(self.gw.port, b["key"], model=MODEL, stream=True)[0], 200)
+        u = self.usage_reaches(b["id"], lambda u: u["spend_usd"] > 0)
+        self.assertEqual((u["requests"], u["input_tokens"], u["output_tokens"]), (1, STREAM_IN, STREAM_OUT))
+        status, _, payload = chat(self.gw.port, b["key"], model=MODEL)
+        self.assertEqual(status, 429, payload)
+        self.assertEqual(error_of(payload)["code"], "budget_exceeded")
 
 
 class LocalRestartTest(unittest.TestCase):

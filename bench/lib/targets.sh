@@ -16,8 +16,8 @@
 #                          off; compared with gateway-A+B, where they are on by default)
 #   gateway-keys-redis     the gateway as `gateway`, plus REDIS_URL to a redis-server of its own (pinned to LOAD_CPU,
 #                          no persistence) and a virtual key with rpm/tpm limits that are enforced on every request
-#                          (one EVALSHA each) but never reached; every request the harness sends to it carries that
-#                          key (TARGET_HEADERS); compared with `gateway` and with nginx
+#                          (on leases from Redis, one EVALSHA each) but never reached; every request the harness
+#                          sends to it carries that key (TARGET_HEADERS); compared with `gateway` and with nginx
 #   gateway-keys-redis-A+B the same with ENABLED_EXPORTERS=A,B (compared with gateway-A+B)
 #   portkey                the Portkey gateway (npm @portkey-ai/gateway, PORTKEY_JS), one node process; it finds
 #                          the upstream from the request headers x-portkey-provider / x-portkey-custom-host, so

@@ -278,6 +278,10 @@ net::awaitable<void> KeyService::Impl::pollCooldowns() {
   }
 }
 
+// How long the first record of a batch waits for others: a small part of
+// the time a request takes, so a budget is still seen as spent at once.
+constexpr auto kAccountingBatchDelay = std::chrono::milliseconds(2);
+
 void KeyService::Impl::accountOne(const UsageEvent& e) {
   const auto table_now = currentTable();
   UsageCounts counts{1, e.input_tokens, e.output_tokens, e.cost_picos};
@@ -305,7 +309,17 @@ void KeyService::Impl::accountOne(const UsageEvent& e) {
   }
   if (!e.project_id.empty() && table_now->budgetOf(Scope::kProject, e.project_id)) add(Scope::kProject, e.project_id);
   if (!e.user_id.empty() && table_now->budgetOf(Scope::kUser, e.user_id)) add(Scope::kUser, e.user_id);
-  if (redis && !flushing && !open.empty()) net::co_spawn(io, flush(), net::detached);
+  scheduleFlush();
+}
+
+void KeyService::Impl::scheduleFlush() {
+  if (!redis || flushing || flush_scheduled || open.empty()) return;
+  flush_scheduled = true;
+  flush_timer.expires_after(kAccountingBatchDelay);
+  flush_timer.async_wait([this](boost::system::error_code) {
+    flush_scheduled = false;
+    if (!flushing) net::co_spawn(io, flush(), net::detached);
+  });
 }
 
 void UsageEstimate::add(std::int64_t request_tokens, std::int64_t request_cost_picos) {
@@ -325,17 +339,18 @@ void AccountingBatch::add(std::string name, const UsageCounts& counts, std::int6
   entry.second = ttl;
 }
 
-// Sends the sealed batches in order, one at a time; a failed one stays
-// first, to be sent again as it was at the next tick.
+// Seals the open batch and sends the sealed ones in order, one at a time;
+// a failed one stays first, to be sent again as it was at the next tick.
+// What arrives meanwhile goes in the next batch, after the batching delay.
 net::awaitable<void> KeyService::Impl::flush() {
   flushing = true;
-  for (;;) {
-    if (sealed.empty()) {
-      if (open.empty()) break;
-      open.sequence = ++last_sequence;
-      sealed.push_back(std::move(open));
-      open = AccountingBatch{};
-    }
+  if (!open.empty()) {
+    open.sequence = ++last_sequence;
+    sealed.push_back(std::move(open));
+    open = AccountingBatch{};
+  }
+  bool sent_all = true;
+  while (!sealed.empty()) {
     const AccountingBatch& batch = sealed.front();
     std::vector<std::string> args;
     std::vector<std::string_view> keys;
@@ -364,6 +379,7 @@ net::awaitable<void> KeyService::Impl::flush() {
                        reply.error().message);
         outage_logged = true;
       }
+      sent_all = false;
       break;
     }
     if (outage_logged) {
@@ -373,6 +389,7 @@ net::awaitable<void> KeyService::Impl::flush() {
     sealed.pop_front();
   }
   flushing = false;
+  if (sent_all) scheduleFlush();
 }
 
 Result<std::unique_ptr<KeyService>> KeyService::start(KeyServiceOptions options, MetricsRegistry& metrics) {

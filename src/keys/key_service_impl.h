@@ -7,6 +7,7 @@
 #include "state/redis_client.h"
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include <atomic>
@@ -88,6 +89,11 @@ struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
   AccountingBatch open;
   std::deque<AccountingBatch> sealed;
   bool flushing = false;
+  // A flush waits a moment after the first record of a batch, so that under
+  // load one script call carries many records.
+  net::steady_timer flush_timer{io};
+  bool flush_scheduled = false;
+  void scheduleFlush();
   bool outage_logged = false;
   bool stopping = false;
   KeyService::CooldownSink cooldown_sink;

@@ -345,7 +345,10 @@ void Telemetry::process(std::unique_ptr<RequestRecord> record) {
     return;
   }
   if (record->usage_accounted && im.usage_observer) im.usage_observer(*record, built.summary);
-  for (auto& observer : im.record_observers) observer(*record, built.summary, built.record.get());
+  // With nothing exported, the dashboard shows no traffic rather than the
+  // keyed requests alone.
+  if (!im.export_off)
+    for (auto& observer : im.record_observers) observer(*record, built.summary, built.record.get());
   record.reset();  // free the bodies before fan-out
   updateMetrics(built.summary);
   for (auto& w : im.workers) w->offer(built.record);

@@ -140,6 +140,21 @@ struct KeyWorker::Impl {
   const std::shared_ptr<const KeyTable>& snapshot();
   // By key id; at most one per key of the table.
   std::unordered_map<std::string, KeyLease> leases;
+  // The SHA-256 of the keys presented lately (hashKey), so a key is hashed
+  // once and not at each of its requests. It holds presented keys, as the
+  // request buffers do, in this process only; compared in constant time;
+  // emptied when it reaches kMaxCachedHashes.
+  struct PresentedKeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const noexcept { return std::hash<std::string_view>{}(key); }
+  };
+  struct PresentedKeyEqual {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const noexcept;
+  };
+  static constexpr std::size_t kMaxCachedHashes = 4096;
+  std::unordered_map<std::string, std::string, PresentedKeyHash, PresentedKeyEqual> hashes;
+  const std::string& hashOf(std::string_view presented_key);
   // The key's lease, made afresh when the table or the minute moved on.
   KeyLease& leaseFor(const VirtualKey& key, const KeyTable& table, std::int64_t now);
 };

@@ -3,6 +3,8 @@
 #include "keys/admin_api.h"
 #include "keys/key_service_impl.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -94,6 +96,16 @@ const std::shared_ptr<const KeyTable>& KeyWorker::Impl::snapshot() {
   return cached;
 }
 
+bool KeyWorker::Impl::PresentedKeyEqual::operator()(std::string_view a, std::string_view b) const noexcept {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+const std::string& KeyWorker::Impl::hashOf(std::string_view presented_key) {
+  if (auto it = hashes.find(presented_key); it != hashes.end()) return it->second;
+  if (hashes.size() >= kMaxCachedHashes) hashes.clear();
+  return hashes.emplace(std::string(presented_key), hashKey(presented_key)).first->second;
+}
+
 std::optional<std::int64_t> KeyLease::takeCount() {
   if (counts.empty()) return std::nullopt;
   auto& run = counts.front();
@@ -159,7 +171,7 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
       a.refusal = stateUnavailable();
       co_return a;
     }
-    const std::string hash = hashKey(request.presented_key);
+    const std::string hash = im.hashOf(request.presented_key);
     auto it = held->by_hash.find(hash);
     if (it == held->by_hash.end() && im.redis) {
       // A key created on another instance a moment ago: the table is

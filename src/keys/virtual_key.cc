@@ -77,13 +77,24 @@ double picosToUsd(std::int64_t picos) { return static_cast<double>(picos) / 1e12
 std::string periodId(Period period, std::int64_t unix_seconds) {
   if (period == Period::kTotal) return "t";
   const CivilDate date = civilFromDays(dayOf(unix_seconds));
-  char buf[40];
   const auto year = static_cast<long long>(date.year);
-  if (period == Period::kDay)
-    std::snprintf(buf, sizeof buf, "d%04lld%02u%02u", year, date.month, date.day);
-  else
-    std::snprintf(buf, sizeof buf, "m%04lld%02u", year, date.month);
-  return buf;
+  if (year < 0 || year > 9999) {  // not a date the gateway meets; formatted all the same
+    char buf[40];
+    if (period == Period::kDay)
+      std::snprintf(buf, sizeof buf, "d%04lld%02u%02u", year, date.month, date.day);
+    else
+      std::snprintf(buf, sizeof buf, "m%04lld%02u", year, date.month);
+    return buf;
+  }
+  // Digits by hand: this names the usage hashes of every accounted record.
+  std::string id(period == Period::kDay ? "d00000000" : "m000000");
+  auto put = [&id](std::size_t end, unsigned value) {
+    for (std::size_t i = end; value > 0; --i, value /= 10) id[i] = static_cast<char>('0' + value % 10);
+  };
+  put(4, static_cast<unsigned>(year));
+  put(6, date.month);
+  if (period == Period::kDay) put(8, date.day);
+  return id;
 }
 
 std::optional<std::int64_t> secondsToPeriodEnd(Period period, std::int64_t unix_seconds) {

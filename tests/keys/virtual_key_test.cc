@@ -77,6 +77,9 @@ TEST(Period, IdsAcrossDayMonthYearAndLeapBoundaries) {
   EXPECT_EQ(periodId(Period::kMonth, 1709208000), "m202402");
   EXPECT_EQ(periodId(Period::kDay, 1798761599), "d20261231");  // 2026-12-31T23:59:59Z
   EXPECT_EQ(periodId(Period::kDay, 1798761600), "d20270101");
+  EXPECT_EQ(periodId(Period::kDay, 946684800), "d20000101");     // zeros inside every field
+  EXPECT_EQ(periodId(Period::kMonth, 253402300800), "m1000001");  // year 10000: past the 4 digits
+  EXPECT_EQ(periodId(Period::kDay, -62135596800 - 86400), "d00001231");  // the day before 0001-01-01
   EXPECT_EQ(periodId(Period::kMonth, 1798761600), "m202701");
   EXPECT_EQ(periodId(Period::kDay, 1772323199), "d20260228");  // not a leap year
   EXPECT_EQ(periodId(Period::kDay, 1772323200), "d20260301");

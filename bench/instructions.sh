@@ -9,6 +9,10 @@
 #   EXPORTERS=prometheus bench/instructions.sh
 #   PROXIES=nginx,gateway,gateway-routed bench/instructions.sh   # also the gateway with routes (ROUTES_FILE)
 #   PROXIES=nginx,gateway,gateway-keys-redis bench/instructions.sh   # also the gateway with a rate-limited virtual key
+#   EXPORTERS=console,prometheus GATEWAY_ENV=DASHBOARD_ENABLED=false bench/instructions.sh   # the dashboard off
+#
+# GATEWAY_ENV (default empty): more settings for every gateway, space-separated NAME=VALUE (as run.sh's),
+# shown in the table's header.
 #
 # PROXIES (default nginx,gateway): which of nginx, gateway, gateway-routed, gateway-keys-redis to count.
 # gateway-routed is the same gateway with --config ROUTES_FILE (bench/gateway/routed.yaml: a route named as each
@@ -32,6 +36,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 GATEWAY_BIN=${GATEWAY_BIN:-$root/build/release/magicapi-gateway}
 EXPORTERS=${EXPORTERS:-none}
+GATEWAY_ENV=${GATEWAY_ENV:-}
 DURATION=${DURATION:-5s}
 MODES=${MODES:-nonstream,stream}
 PROXIES=${PROXIES:-nginx,gateway}
@@ -123,6 +128,7 @@ measure_nginx() {  # MODE -> instructions per request
 
 measure_gateway() {  # MODE NAME (gateway, gateway-routed, gateway-keys-redis) -> instructions per request
   local name=$2 args=() env=() headers='' redis_pid='' admin
+  [[ -n $GATEWAY_ENV ]] && read -r -a env <<<"$GATEWAY_ENV"
   [[ $name == gateway-routed ]] && args=(--config "$ROUTES_FILE")
   if [[ $name == gateway-keys-redis ]]; then
     mkdir -p "$RUN_DIR/redis.$1"
@@ -132,7 +138,7 @@ measure_gateway() {  # MODE NAME (gateway, gateway-routed, gateway-keys-redis) -
     echo "$redis_pid" >"$RUN_DIR/redis.$1.pid"
     admin=bench-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
     # the provider key is the gateway's own with a virtual key (ANTHROPIC_API_KEY for the Messages API mode)
-    env=(REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" REDIS_TIMEOUT_MS=1000 GATEWAY_ADMIN_KEY="$admin" ANTHROPIC_API_KEY=sk-bench)
+    env+=(REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" REDIS_TIMEOUT_MS=1000 GATEWAY_ADMIN_KEY="$admin" ANTHROPIC_API_KEY=sk-bench)
   fi
   local out="$RUN_DIR/$name.$1.callgrind"
   env -i PATH="$PATH" HOST=127.0.0.1 PORT="$GATEWAY_PORT" WORKER_THREADS=1 LOG_LEVEL=warn \
@@ -244,7 +250,7 @@ head="| mode"
 sep="|---"
 for proxy in "${proxies[@]}"; do
   label=$proxy
-  [[ $proxy == gateway* ]] && label="$proxy (ENABLED_EXPORTERS=$EXPORTERS)"
+  [[ $proxy == gateway* ]] && label="$proxy (ENABLED_EXPORTERS=$EXPORTERS${GATEWAY_ENV:+ $GATEWAY_ENV})"
   head+=" | $label instructions/request"
   sep+="|---"
 done

@@ -8,7 +8,8 @@
 // native Messages API passthrough, then the
 // non-stream usage scan the proxy runs on captured bodies (its SAX reading
 // checked against a tree read of the same usage object) and the chunk
-// reader of the re-framing (readChatChunk, checked against a tree).
+// reader of the re-framing (readChatChunk, checked against a tree, and its
+// scan for a null usage against readChatChunk).
 // The response head (provider, status, content type, whether the client
 // asked for a stream and for usage, the API) and the split points come from
 // the input.
@@ -120,6 +121,12 @@ void checkChatChunkReader(std::string_view text) {
   boost::json::object expected = root;
   expected.erase("usage");
   if (!stripped || !stripped->is_object() || stripped->as_object() != expected) std::abort();
+  // The scan for a null usage, where it answers, says what the parse says.
+  if (auto scanned = gw::scanChatChunkWithNullUsage(text)) {
+    if (kind != UsageValue::kNull || !facts.usage_member_bytes ||
+        scanned->usage_member_bytes != facts.usage_member_bytes || facts.has_x_groq_usage)
+      std::abort();
+  }
 }
 
 }  // namespace

@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
     dashboard = std::make_unique<gw::dashboard::Dashboard>(std::move(*dashboard_options));
     (*telemetry)->addRecordObserver([d = dashboard.get()](const gw::RequestRecord& record,
                                                           const gw::RecordSummary& summary,
-                                                          const gw::TelemetryRecord* built) {
+                                                          const gw::RecordPtr& built) {
       d->observe(record, summary, built);
     });
   }

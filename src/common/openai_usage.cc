@@ -432,6 +432,60 @@ ChatChunkFacts readChatChunk(std::string_view text) {
   return facts;
 }
 
+std::optional<ChatChunkFacts> scanChatChunkWithNullUsage(std::string_view text) {
+  static constexpr std::string_view kKey = "\"usage\"";
+  constexpr auto npos = std::string_view::npos;
+  if (text.find('\\') != npos) return std::nullopt;  // strings end at the next quote only without escapes
+  const std::size_t key = text.find(kKey);
+  if (key == npos || text.find(kKey, key + 1) != npos) return std::nullopt;
+  // At the top level: outside strings, inside exactly one container, the
+  // object the text starts with.
+  std::size_t first = 0;
+  while (first < text.size() && isJsonWhitespace(text[first])) ++first;
+  if (first >= text.size() || text[first] != '{') return std::nullopt;
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = first; i < key; ++i) {
+    const char c = text[i];
+    if (c == '"') {
+      in_string = !in_string;
+    } else if (!in_string) {
+      if (c == '{' || c == '[') ++depth;
+      else if (c == '}' || c == ']') --depth;
+      if (depth < 1) return std::nullopt;
+    }
+  }
+  if (in_string || depth != 1) return std::nullopt;
+  std::size_t before = key;
+  while (before > 0 && isJsonWhitespace(text[before - 1])) --before;
+  if (before == 0 || (text[before - 1] != ',' && text[before - 1] != '{')) return std::nullopt;
+  auto skipSpace = [&](std::size_t i) {
+    while (i < text.size() && isJsonWhitespace(text[i])) ++i;
+    return i;
+  };
+  std::size_t i = skipSpace(key + kKey.size());
+  if (i >= text.size() || text[i] != ':') return std::nullopt;
+  i = skipSpace(i + 1);
+  if (text.substr(i, 4) != "null") return std::nullopt;
+  i = skipSpace(i + 4);
+  if (i >= text.size()) return std::nullopt;
+  ChatChunkFacts facts;
+  facts.is_object = true;
+  facts.usage_value = ChatChunkFacts::UsageValue::kNull;
+  if (text[i] == ',') {
+    const std::size_t next_key = skipSpace(i + 1);
+    if (next_key >= text.size() || text[next_key] != '"') return std::nullopt;
+    facts.usage_member_bytes.emplace(key, next_key);
+  } else if (text[i] == '}') {
+    // The last member: the rest of the text must close the object.
+    if (skipSpace(i + 1) != text.size()) return std::nullopt;
+    facts.usage_member_bytes.emplace(text[before - 1] == ',' ? before - 1 : key, i);
+  } else {
+    return std::nullopt;
+  }
+  return facts;
+}
+
 void appendWithoutTopLevelUsage(std::string_view text, const ChatChunkFacts& facts, std::string& out) {
   if (facts.usage_value == ChatChunkFacts::UsageValue::kAbsent) {
     out.append(text);

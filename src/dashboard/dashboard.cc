@@ -172,7 +172,7 @@ Dashboard::Dashboard(DashboardOptions options, std::function<std::int64_t()> clo
       rollups_(options_.max_values),
       recent_(options_.recent_records, options_.recent_max_bytes) {}
 
-void Dashboard::observe(const RequestRecord& in, const RecordSummary& s, const TelemetryRecord* built) {
+void Dashboard::observe(const RequestRecord& in, const RecordSummary& s, const RecordPtr& built) {
   const auto start_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(in.wall_start.time_since_epoch()).count();
   const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(in.finished - in.received).count();
@@ -197,7 +197,7 @@ void Dashboard::observe(const RequestRecord& in, const RecordSummary& s, const T
     rollups_.add(values, sample);
     return;
   }
-  // The ring's entry is made outside the lock: string copies only.
+  // The entry's strings are views of the record's until push() copies them.
   RecentEntry e;
   e.start_ms = start_ms;
   e.id = in.id;
@@ -220,7 +220,7 @@ void Dashboard::observe(const RequestRecord& in, const RecordSummary& s, const T
   e.cached_input_tokens = s.cached_input_tokens;
   e.cache_creation_tokens = s.cache_creation_tokens;
   e.reasoning_tokens = s.reasoning_tokens;
-  if (built) e.record_json = built->serialized;
+  e.record = built;
 
   std::lock_guard lock(mutex_);
   rollups_.add(values, sample);
@@ -276,7 +276,7 @@ ApiResponse Dashboard::summary(std::string_view query) const {
   {
     std::lock_guard lock(mutex_);
     const Series& total = rollups_.total();
-    body["totals"] = totalsJson(total.ringFor(*window).sum(now / 1000, seconds), seconds);
+    body["totals"] = totalsJson(total.sum(*window, now / 1000), seconds);
     body["recent"] = json::object{{"records", recent_.size()},
                                   {"bytes", recent_.bytes()},
                                   {"capacity", options_.recent_records},
@@ -318,7 +318,7 @@ ApiResponse Dashboard::breakdown(std::string_view query) const {
   {
     std::lock_guard lock(mutex_);
     for (const auto& [value, series] : rollups_.values(*dim)) {
-      Totals t = series->ringFor(*window).sum(now / 1000, seconds);
+      Totals t = series->sum(*window, now / 1000);
       if (t.requests > 0) rows.push_back(Row{std::string(value), t});
     }
   }
@@ -365,13 +365,12 @@ ApiResponse Dashboard::timeseries(std::string_view query) const {
   if (!limit) return errorResponse(limit.error());
 
   const std::int64_t now_s = nowMs() / 1000;
-  const std::int64_t seconds = windowSeconds(*window);
   json::array series;
   std::int64_t step = 0;
   auto add = [&](std::string_view name, const Series& s) {
     step = s.stepFor(*window);
     json::array points;
-    for (const auto& p : s.ringFor(*window).points(now_s, seconds, step)) points.push_back(pointJson(p, step));
+    for (const auto& p : s.points(*window, now_s)) points.push_back(pointJson(p, step));
     series.push_back(json::object{{"value", name}, {"points", std::move(points)}});
   };
   {
@@ -386,7 +385,7 @@ ApiResponse Dashboard::timeseries(std::string_view query) const {
       // The values with the most requests in the window.
       std::vector<std::pair<std::uint64_t, std::pair<std::string_view, const Series*>>> ranked;
       for (const auto& v : rollups_.values(*dim)) {
-        const std::uint64_t n = v.second->ringFor(*window).sum(now_s, seconds).requests;
+        const std::uint64_t n = v.second->sum(*window, now_s).requests;
         if (n > 0) ranked.emplace_back(n, v);
       }
       std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
@@ -442,7 +441,8 @@ ApiResponse Dashboard::records(std::string_view query) const {
 }
 
 ApiResponse Dashboard::record(std::string_view id) const {
-  std::string summary, record;
+  std::string summary;
+  RecordPtr record;  // immutable: read after the lock is released
   {
     std::lock_guard lock(mutex_);
     const RecentEntry* e = recent_.find(id);
@@ -451,12 +451,13 @@ ApiResponse Dashboard::record(std::string_view id) const {
                                  "No recent record has this id (the dashboard keeps the last " +
                                      std::to_string(options_.recent_records) + ")"});
     summary = json::serialize(e->summaryJson());
-    record = e->record_json;
+    record = e->record;
   }
   // The record is spliced in as the text the record builder made.
+  const std::string_view text = record ? std::string_view(record->serialized) : std::string_view("null");
   std::string body;
-  body.reserve(summary.size() + record.size() + 32);
-  body.append("{\"summary\":").append(summary).append(",\"record\":").append(record.empty() ? "null" : record).append("}");
+  body.reserve(summary.size() + text.size() + 32);
+  body.append("{\"summary\":").append(summary).append(",\"record\":").append(text).append("}");
   return ApiResponse{200, "application/json", std::move(body)};
 }
 

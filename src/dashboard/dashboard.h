@@ -5,9 +5,10 @@
 //
 // Threads: observe() runs on the telemetry thread (a record observer,
 // Telemetry::addRecordObserver); the API and page are called from worker
-// threads. They share one mutex, held by observe() for a few hash lookups
-// and increments and by a reader for one query (a few thousand buckets at
-// most). Nothing else takes it.
+// threads. They share one mutex, held by observe() for a few hash lookups,
+// increments and a slot of the ring of recent records, and by a reader for
+// one query (a few thousand buckets at most; a record's text is copied out
+// after the lock is released). Nothing else takes it.
 #pragma once
 
 #include "dashboard/recent_records.h"
@@ -55,9 +56,9 @@ class Dashboard {
   // `clock_ms`: unix milliseconds now (tests pass their own).
   explicit Dashboard(DashboardOptions options, std::function<std::int64_t()> clock_ms = {});
 
-  // One finished request. Telemetry thread; `built` is the record JSON when
-  // one was built (null otherwise).
-  void observe(const RequestRecord& record, const RecordSummary& summary, const TelemetryRecord* built);
+  // One finished request. Telemetry thread; `built` is the record when one
+  // was built (null otherwise): the ring of recent records keeps it.
+  void observe(const RequestRecord& record, const RecordSummary& summary, const RecordPtr& built);
 
   // nullopt when `authorization` may use the API (no admin key set, or
   // "Bearer <admin key>", compared in constant time); else the 401.

@@ -1,17 +1,50 @@
 #include "dashboard/recent_records.h"
 
+#include <algorithm>
+#include <cstring>
+#include <initializer_list>
+
 namespace gw::dashboard {
 
 namespace json = boost::json;
 
+namespace {
+// Calls f on each of the entry's strings, in one order.
+template <typename Entry, typename F>
+void forEachString(Entry& e, F f) {
+  for (auto* s :
+       {&e.id, &e.provider, &e.model, &e.project, &e.user, &e.key, &e.status, &e.path, &e.method, &e.error_type})
+    f(*s);
+}
+}  // namespace
+
+std::size_t recordBytes(const TelemetryRecord& record) {
+  return sizeof(TelemetryRecord) + record.id.size() + record.serialized.capacity() + 3 * record.serialized.size();
+}
+
 std::size_t RecentEntry::bytes() const {
-  return sizeof(RecentEntry) + id.size() + provider.size() + model.size() + project.size() + user.size() + key.size() +
-         status.size() + path.size() + method.size() + error_type.size() + record_json.size();
+  std::size_t n = sizeof(RecentEntry);
+  forEachString(*this, [&](std::string_view s) { n += s.size(); });
+  if (record) n += recordBytes(*record);
+  return n;
+}
+
+void RecentEntry::ownStrings() {
+  std::size_t size = 0;
+  forEachString(*this, [&](std::string_view s) { size += s.size(); });
+  auto text = std::make_unique_for_overwrite<char[]>(size);
+  char* at = text.get();
+  forEachString(*this, [&](std::string_view& s) {
+    if (!s.empty()) std::memcpy(at, s.data(), s.size());
+    s = std::string_view(at, s.size());
+    at += s.size();
+  });
+  text_ = std::move(text);
 }
 
 json::object RecentEntry::summaryJson() const {
   auto opt = [](const auto& v) -> json::value { return v ? json::value(*v) : json::value(nullptr); };
-  auto str = [](const std::string& s) -> json::value { return s.empty() ? json::value(nullptr) : json::value(s); };
+  auto str = [](std::string_view s) -> json::value { return s.empty() ? json::value(nullptr) : json::value(s); };
   json::object o;
   o["seq"] = seq;
   o["id"] = id;
@@ -35,7 +68,7 @@ json::object RecentEntry::summaryJson() const {
                              {"cached_input", opt(cached_input_tokens)},
                              {"cache_creation", opt(cache_creation_tokens)},
                              {"reasoning", opt(reasoning_tokens)}};
-  o["has_record"] = !record_json.empty();
+  o["has_record"] = record != nullptr;
   o["record_dropped"] = record_dropped;
   return o;
 }
@@ -49,34 +82,57 @@ RecentRecords::RecentRecords(std::size_t max_count, std::size_t max_bytes) : max
 
 void RecentRecords::push(RecentEntry entry) {
   if (max_count_ == 0) return;
-  if (entry.bytes() > max_bytes_ / 4 && !entry.record_json.empty()) {
-    entry.record_json.clear();
-    entry.record_json.shrink_to_fit();
+  entry.ownStrings();
+  if (entry.record && entry.bytes() > max_bytes_ / 4) {
+    entry.record.reset();
     entry.record_dropped = true;
   }
   entry.seq = next_seq_++;
+  if (count_ == max_count_) popOldest();
+  if (count_ == slots_.size()) grow();
   bytes_ += entry.bytes();
-  entries_.push_back(std::move(entry));
-  while (!entries_.empty() && (entries_.size() > max_count_ || (bytes_ > max_bytes_ && entries_.size() > 1))) {
-    bytes_ -= entries_.front().bytes();
-    entries_.pop_front();
-  }
+  slots_[(head_ + count_) % slots_.size()] = std::move(entry);
+  ++count_;
+  while (count_ > 1 && bytes_ > max_bytes_) popOldest();
+}
+
+void RecentRecords::popOldest() {
+  RecentEntry& oldest = slots_[head_];
+  bytes_ -= oldest.bytes();
+  oldest = RecentEntry{};
+  head_ = (head_ + 1) % slots_.size();
+  --count_;
+}
+
+void RecentRecords::grow() {
+  // At least one more slot: the bounds allow it (count_ < max_count_ here,
+  // and count_ entries of at least sizeof(RecentEntry) bytes fit in
+  // max_bytes_ unless count_ is 1).
+  const std::size_t size = std::max(count_ + 1, std::min({max_count_, std::max<std::size_t>(16, 2 * slots_.size()),
+                                                          max_bytes_ / sizeof(RecentEntry) + 1}));
+  std::vector<RecentEntry> slots;
+  slots.reserve(size);
+  for (std::size_t i = 0; i < count_; ++i) slots.push_back(std::move(slots_[(head_ + i) % slots_.size()]));
+  slots.resize(size);
+  slots_ = std::move(slots);
+  head_ = 0;
 }
 
 std::vector<const RecentEntry*> RecentRecords::list(const RecentFilter& filter, std::size_t limit, std::uint64_t before,
                                                     std::uint64_t after) const {
   std::vector<const RecentEntry*> out;
-  for (auto it = entries_.rbegin(); it != entries_.rend() && out.size() < limit; ++it) {
-    if (before != 0 && it->seq >= before) continue;
-    if (it->seq <= after) break;
-    if (filter.matches(*it)) out.push_back(&*it);
+  for (std::size_t i = count_; i-- > 0 && out.size() < limit;) {
+    const RecentEntry& e = at(i);
+    if (before != 0 && e.seq >= before) continue;
+    if (e.seq <= after) break;
+    if (filter.matches(e)) out.push_back(&e);
   }
   return out;
 }
 
 const RecentEntry* RecentRecords::find(std::string_view id) const {
-  for (auto it = entries_.rbegin(); it != entries_.rend(); ++it)
-    if (it->id == id) return &*it;
+  for (std::size_t i = count_; i-- > 0;)
+    if (at(i).id == id) return &at(i);
   return nullptr;
 }
 

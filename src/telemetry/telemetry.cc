@@ -348,7 +348,7 @@ void Telemetry::process(std::unique_ptr<RequestRecord> record) {
   // With nothing exported, the dashboard shows no traffic rather than the
   // keyed requests alone.
   if (!im.export_off)
-    for (auto& observer : im.record_observers) observer(*record, built.summary, built.record.get());
+    for (auto& observer : im.record_observers) observer(*record, built.summary, built.record);
   record.reset();  // free the bodies before fan-out
   updateMetrics(built.summary);
   for (auto& w : im.workers) w->offer(built.record);

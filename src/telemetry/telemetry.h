@@ -91,11 +91,12 @@ class Telemetry final : public TelemetrySink {
 
   // Called on the telemetry thread for every record once built, in the
   // order added, with the record itself when one was built (an enabled
-  // exporter receives records; null otherwise). Added by main before
+  // exporter receives records; null otherwise), which an observer may keep
+  // (it is immutable and shared with the exporters). Added by main before
   // requests start; must not block. None is called with
   // ENABLED_EXPORTERS=none (no telemetry thread runs).
   using RecordObserver =
-      std::function<void(const RequestRecord& record, const RecordSummary& summary, const TelemetryRecord* built)>;
+      std::function<void(const RequestRecord& record, const RecordSummary& summary, const RecordPtr& built)>;
   void addRecordObserver(RecordObserver observer);
 
   // Builds every record already submitted, delivers what each exporter can

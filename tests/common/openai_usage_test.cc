@@ -158,6 +158,44 @@ TEST(ReadChatChunk, RecognisesTheUsageOnlyChunkWhateverItsLayout) {
   EXPECT_FALSE(readChatChunk(R"({"choices":[],"usage":{"prompt_tokens":1},"usage":null})").isUsageOnly());
 }
 
+// The scan answers for the chunks of a stream under include_usage, and
+// then says exactly what the parse says; anything it cannot place by bytes
+// is left to the parse.
+TEST(ScanChatChunkWithNullUsage, AgreesWithTheParseOrLeavesItToIt) {
+  const std::vector<std::string_view> scanned = {
+      R"({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":null})",
+      R"({"usage":null,"id":"c","choices":[]})",
+      R"({"usage":null})",
+      "{ \"choices\" : [ ] ,\n \"usage\" : null \n}\n",
+      R"({"id":"c","usage":null,"choices":[{"delta":{"content":"{[\"usage\"]}"}}]})",  // not this one: escapes
+  };
+  for (std::size_t n = 0; n < 4; ++n) {
+    const std::string_view chunk = scanned[n];
+    auto fast = scanChatChunkWithNullUsage(chunk);
+    ASSERT_TRUE(fast) << chunk;
+    const ChatChunkFacts parsed = readChatChunk(chunk);
+    EXPECT_EQ(parsed.usage_value, UsageValue::kNull) << chunk;
+    EXPECT_EQ(fast->usage_member_bytes, parsed.usage_member_bytes) << chunk;
+    EXPECT_TRUE(fast->is_object);
+    std::string out;
+    appendWithoutTopLevelUsage(chunk, *fast, out);
+    EXPECT_EQ(out, withoutUsage(chunk)) << chunk;
+  }
+  const std::vector<std::string_view> parsed_instead = {
+      scanned[4],
+      R"({"choices":[],"usage":{"prompt_tokens":1}})",                 // an object: the parse reads it
+      R"({"choices":[{"delta":{"usage":null}}]})",                      // not top level
+      R"({"x_groq":{"usage":null},"usage":null})",                      // twice
+      R"({"choices":[{"delta":{"content":"the usage"}}],"usage":nul})", // not null
+      R"({"a":"usage":null})",                                           // "usage" inside a string's place
+      R"({"a":1,"usage":null} trailing)",                                // not one object
+      R"([{"usage":null}])",
+      R"({"usage":null,})",
+      R"({"u\u0073age":null,"usage":null})",
+  };
+  for (std::string_view chunk : parsed_instead) EXPECT_FALSE(scanChatChunkWithNullUsage(chunk)) << chunk;
+}
+
 TEST(ReadChatChunk, ReadsTopLevelAndXGroqUsageApart) {
   // Groq's last chunk without a top-level usage.
   const ChatChunkFacts groq = readChatChunk(

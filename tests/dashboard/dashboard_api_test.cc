@@ -45,7 +45,7 @@ RecordSummary summaryOf(const RequestRecord& r) {
 struct Fixture : ::testing::Test {
   Dashboard board{DashboardOptions{}, [] { return kNowMs; }};
 
-  void send(std::string id, std::string model, int status, std::int64_t ago_ms = 0, const TelemetryRecord* built = nullptr) {
+  void send(std::string id, std::string model, int status, std::int64_t ago_ms = 0, const RecordPtr& built = nullptr) {
     auto r = request(std::move(id), std::move(model), status, ago_ms);
     board.observe(r, summaryOf(r), built);
   }
@@ -131,8 +131,9 @@ TEST_F(Fixture, RecordsPagedFilteredAndById) {
   send("a/<b>", "m", 200);  // ids are percent-encoded in the path; any byte may be in one
   EXPECT_EQ(get("/ui/api/records/a%2F%3Cb%3E").at("summary").at("id").as_string(), "a/<b>");
 
-  TelemetryRecord built("with-body", R"({"attributes":{"request":{"x":"<script>"}}})", RecordFields{});
-  send("with-body", "m", 200, 0, &built);
+  auto built = std::make_shared<const TelemetryRecord>("with-body", R"({"attributes":{"request":{"x":"<script>"}}})",
+                                                      RecordFields{});
+  send("with-body", "m", 200, 0, built);
   auto full = get("/ui/api/records/with-body");
   EXPECT_EQ(full.at("record").at("attributes").at("request").at("x").as_string(), "<script>");
   EXPECT_TRUE(full.at("summary").at("has_record").as_bool());

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <random>
 #include <string>
 
 namespace gw::dashboard {
@@ -95,22 +97,125 @@ TEST(BucketRing, PointsCoverTheWindowOldestFirst) {
   for (std::size_t i = 1; i < points.size(); ++i) EXPECT_EQ(points[i].start_s - points[i - 1].start_s, 300);
 }
 
+TEST(Series, CoarseWindowsReadTheOpenTenSecondBucket) {
+  auto s = Series::value();
+  const std::int64_t t0 = 1'700'000'000 - 1'700'000'000 % 3600;  // an hour's start
+  s->add(t0 + 5, at(t0 + 5));
+  // Only the open 10-second bucket holds it; every window reads it.
+  EXPECT_EQ(s->sum(Window::k5m, t0 + 5).requests, 1u);
+  EXPECT_EQ(s->sum(Window::k1h, t0 + 5).requests, 1u);
+  EXPECT_EQ(s->sum(Window::k24h, t0 + 5).requests, 1u);
+  EXPECT_EQ(s->points(Window::k1h, t0 + 5).back().totals.requests, 1u);
+  // The next bucket opens: the first moves to the coarser rings, and is
+  // read once.
+  s->add(t0 + 15, at(t0 + 15, 100, true));
+  EXPECT_EQ(s->sum(Window::k1h, t0 + 15).requests, 2u);
+  EXPECT_EQ(s->sum(Window::k24h, t0 + 15).errors, 1u);
+  auto minute = s->points(Window::k1h, t0 + 15).back();
+  EXPECT_EQ(minute.start_s, t0);
+  EXPECT_EQ(minute.totals.requests, 2u);
+  EXPECT_EQ(minute.totals.latency.total(), 2u);
+  // A record for the closed bucket goes to the coarser rings directly.
+  s->add(t0 + 7, at(t0 + 7));
+  EXPECT_EQ(s->sum(Window::k5m, t0 + 15).requests, 3u);
+  EXPECT_EQ(s->sum(Window::k1h, t0 + 15).requests, 3u);
+  EXPECT_EQ(s->points(Window::k24h, t0 + 15).back().totals.requests, 3u);
+  // An hour later the first minute has left the 1-hour window, not the 24-hour one.
+  s->add(t0 + 3600, at(t0 + 3600));
+  EXPECT_EQ(s->sum(Window::k5m, t0 + 3600).requests, 1u);
+  EXPECT_EQ(s->sum(Window::k1h, t0 + 3600).requests, 1u);
+  EXPECT_EQ(s->sum(Window::k24h, t0 + 3600).requests, 4u);
+  EXPECT_EQ(s->lastUnixS(), t0 + 3600);
+}
+
+// Every record written to every ring, as the layout describes: what the
+// series' reads must answer.
+struct EagerSeries {
+  bool total;
+  BucketRing s10{10, 30}, m1, h1{3600, 25};
+  explicit EagerSeries(bool is_total) : total(is_total), m1(60, is_total ? 24 * 60 : 60) {}
+  void add(std::int64_t unix_s, const Sample& s) {
+    s10.add(unix_s, s);
+    m1.add(unix_s, s);
+    if (!total) h1.add(unix_s, s);
+  }
+  const BucketRing& ring(Window w) const { return w == Window::k5m ? s10 : w == Window::k1h || total ? m1 : h1; }
+};
+
+void expectSameTotals(const Totals& a, const Totals& b, const std::string& where) {
+  EXPECT_EQ(a.requests, b.requests) << where;
+  EXPECT_EQ(a.errors, b.errors) << where;
+  EXPECT_EQ(a.input_tokens, b.input_tokens) << where;
+  EXPECT_EQ(a.output_tokens, b.output_tokens) << where;
+  EXPECT_EQ(a.cost_usd, b.cost_usd) << where;  // multiples of 1/8: exact in any order
+  EXPECT_EQ(a.latency.counts, b.latency.counts) << where;
+  EXPECT_EQ(a.ttfb.counts, b.ttfb.counts) << where;
+}
+
+TEST(Series, ReadsMatchWritingEveryRecordToEveryRing) {
+  std::mt19937_64 random(20);
+  auto pick = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(random);
+  };
+  for (bool is_total : {false, true}) {
+    auto series = is_total ? Series::total() : Series::value();
+    EagerSeries eager(is_total);
+    std::int64_t clock = 1'700'000'000;
+    for (int i = 0; i < 1500; ++i) {
+      // Mostly a few seconds apart, sometimes minutes or hours; some
+      // records late by seconds, minutes or more than an hour.
+      const std::int64_t gap = pick(0, 99);
+      clock += gap < 80 ? pick(0, 4) : gap < 95 ? pick(20, 400) : pick(2000, 8000);
+      const std::int64_t late = pick(0, 99);
+      const std::int64_t t = clock - (late < 85 ? 0 : late < 97 ? pick(1, 90) : pick(100, 5000));
+      Sample sample;
+      sample.unix_ms = t * 1000 + pick(0, 999);
+      sample.error = i % 5 == 0;
+      sample.input_tokens = i;
+      sample.output_tokens = 2 * i;
+      sample.cost_usd = static_cast<double>(i % 16) * 0.125;
+      sample.latency_ms = static_cast<double>(pick(1, 100000)) / 10.0;
+      if (i % 3) sample.ttfb_ms = static_cast<double>(pick(1, 10000)) / 10.0;
+      series->add(t, sample);
+      eager.add(t, sample);
+      if (is_total && i % 10) continue;
+      // Readers at the latest time, behind it and ahead of it.
+      for (std::int64_t now : {clock, clock - 7, clock - 65, clock + 5, clock + 65, clock + 3700}) {
+        for (Window w : {Window::k5m, Window::k1h, Window::k24h}) {
+          const std::string where = "record " + std::to_string(i) + ", now " + std::to_string(now - clock) +
+                                    ", window " + std::to_string(windowSeconds(w)) + (is_total ? ", total" : "");
+          expectSameTotals(series->sum(w, now), eager.ring(w).sum(now, windowSeconds(w)), where);
+          if (i % 25) continue;
+          auto points = series->points(w, now);
+          auto want = eager.ring(w).points(now, windowSeconds(w), series->stepFor(w));
+          ASSERT_EQ(points.size(), want.size()) << where;
+          for (std::size_t p = 0; p < points.size(); ++p) {
+            EXPECT_EQ(points[p].start_s, want[p].start_s) << where;
+            expectSameTotals(points[p].totals, want[p].totals, where + ", point " + std::to_string(p));
+          }
+        }
+      }
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
 TEST(Rollups, TotalsAndValuesPerDimension) {
   Rollups r(10);
   const std::int64_t now = 1'700'000'000;
   r.add({"openai", "gpt-4o", "p1", "u1", ""}, at(now, 100));
   r.add({"openai", "gpt-4o-mini", "p1", "", ""}, at(now, 200, true));
   r.add({"anthropic", "claude", "", "", "vk_1"}, at(now - 3000, 300));
-  EXPECT_EQ(r.total().ringFor(Window::k5m).sum(now, 300).requests, 2u);
-  EXPECT_EQ(r.total().ringFor(Window::k1h).sum(now, 3600).requests, 3u);
-  EXPECT_EQ(r.total().ringFor(Window::k24h).sum(now, 86400).errors, 1u);
+  EXPECT_EQ(r.total().sum(Window::k5m, now).requests, 2u);
+  EXPECT_EQ(r.total().sum(Window::k1h, now).requests, 3u);
+  EXPECT_EQ(r.total().sum(Window::k24h, now).errors, 1u);
   const Series* openai = r.find(Dimension::kProvider, "openai");
   ASSERT_TRUE(openai);
-  EXPECT_EQ(openai->ringFor(Window::k1h).sum(now, 3600).requests, 2u);
-  EXPECT_NEAR(openai->ringFor(Window::k24h).sum(now, 86400).cost_usd, 0.002, 1e-12);
+  EXPECT_EQ(openai->sum(Window::k1h, now).requests, 2u);
+  EXPECT_NEAR(openai->sum(Window::k24h, now).cost_usd, 0.002, 1e-12);
   EXPECT_EQ(r.values(Dimension::kProject).size(), 2u);  // "p1" and "" (none)
-  EXPECT_EQ(r.find(Dimension::kKey, "vk_1")->ringFor(Window::k5m).sum(now, 300).requests, 0u);
-  EXPECT_EQ(r.find(Dimension::kKey, "vk_1")->ringFor(Window::k1h).sum(now, 3600).requests, 1u);
+  EXPECT_EQ(r.find(Dimension::kKey, "vk_1")->sum(Window::k5m, now).requests, 0u);
+  EXPECT_EQ(r.find(Dimension::kKey, "vk_1")->sum(Window::k1h, now).requests, 1u);
 }
 
 TEST(Rollups, FoldsValuesBeyondTheBoundIntoOther) {
@@ -121,9 +226,9 @@ TEST(Rollups, FoldsValuesBeyondTheBoundIntoOther) {
   EXPECT_EQ(models.size(), 4u);  // three values and "other"
   const Series* other = r.find(Dimension::kModel, Rollups::kOther);
   ASSERT_TRUE(other);
-  EXPECT_EQ(other->ringFor(Window::k5m).sum(now, 300).requests, 97u);
+  EXPECT_EQ(other->sum(Window::k5m, now).requests, 97u);
   EXPECT_EQ(r.folded(), 97u);
-  EXPECT_EQ(r.total().ringFor(Window::k5m).sum(now, 300).requests, 100u) << "the total counts every record";
+  EXPECT_EQ(r.total().sum(Window::k5m, now).requests, 100u) << "the total counts every record";
 }
 
 TEST(Rollups, ValuesIdleForADayMakeRoom) {
@@ -135,6 +240,25 @@ TEST(Rollups, ValuesIdleForADayMakeRoom) {
   EXPECT_TRUE(r.find(Dimension::kModel, "new"));
   EXPECT_FALSE(r.find(Dimension::kModel, "old-a"));
   EXPECT_EQ(r.folded(), 0u);
+}
+
+TEST(Rollups, AValueLookedUpLastAndThenDroppedIsMadeAgain) {
+  Rollups r(2);
+  const std::int64_t now = 1'700'000'000;
+  r.add({"p", "a", "", "", ""}, at(now - 2 * 86400));
+  r.add({"p", "b", "", "", ""}, at(now - 2 * 86400));  // "b" is the model looked up last
+  r.add({"p", "c", "", "", ""}, at(now));              // drops "a" and "b", idle for a day
+  EXPECT_FALSE(r.find(Dimension::kModel, "b"));
+  r.add({"p", "b", "", "", ""}, at(now));
+  r.add({"p", "b", "", "", ""}, at(now));
+  ASSERT_TRUE(r.find(Dimension::kModel, "b"));
+  EXPECT_EQ(r.find(Dimension::kModel, "b")->sum(Window::k24h, now).requests, 2u);
+  EXPECT_EQ(r.find(Dimension::kProvider, "p")->sum(Window::k24h, now).requests, 3u);
+  EXPECT_EQ(r.folded(), 0u);
+  // Alternating values each find their own series.
+  for (int i = 0; i < 10; ++i) r.add({"p", i % 2 ? "b" : "c", "", "", ""}, at(now));
+  EXPECT_EQ(r.find(Dimension::kModel, "b")->sum(Window::k5m, now).requests, 7u);
+  EXPECT_EQ(r.find(Dimension::kModel, "c")->sum(Window::k5m, now).requests, 6u);
 }
 
 TEST(Rollups, MemoryIsBoundedWith10000LabelSets) {
@@ -149,11 +273,18 @@ TEST(Rollups, MemoryIsBoundedWith10000LabelSets) {
   EXPECT_EQ(r.values(Dimension::kUser).size(), 201u);
 }
 
+RecordPtr recordOf(std::string_view id, std::size_t text_bytes) {
+  std::string text = R"({"attributes":{"id":")" + std::string(id) + R"(","x":")";
+  text.append(text_bytes > text.size() + 3 ? text_bytes - text.size() - 3 : 0, 'x').append(R"("}})");
+  return std::make_shared<const TelemetryRecord>(std::string(id), std::move(text), RecordFields{});
+}
+
 TEST(RecentRecords, BoundedByCountAndBytes) {
   RecentRecords ring(3, 100000);
   for (int i = 0; i < 5; ++i) {
+    const std::string id = "r" + std::to_string(i);
     RecentEntry e;
-    e.id = "r" + std::to_string(i);
+    e.id = id;
     e.status = i % 2 ? "error" : "success";
     ring.push(std::move(e));
   }
@@ -170,22 +301,84 @@ TEST(RecentRecords, BoundedByCountAndBytes) {
   EXPECT_EQ(ring.list({}, 10, 0, 4).size(), 1u);  // after seq 4
   EXPECT_EQ(ring.list({}, 1, 0, 0)[0]->id, "r4");
 
-  RecentRecords small(1000, 20000);
+  RecentRecords small(1000, 100000);
   for (int i = 0; i < 50; ++i) {
+    const std::string id = std::to_string(i);
     RecentEntry e;
-    e.id = std::to_string(i);
-    e.record_json = std::string(1000, 'x');
+    e.id = id;
+    e.record = recordOf(id, 1000);
     small.push(std::move(e));
   }
-  EXPECT_LE(small.bytes(), 20000u);
+  EXPECT_LE(small.bytes(), 100000u);
   EXPECT_LT(small.size(), 50u);
+  EXPECT_GT(small.size(), 10u);
+  EXPECT_TRUE(small.find("49")->record);
   RecentEntry big;
   big.id = "big";
-  big.record_json = std::string(100000, 'x');
+  big.record = recordOf("big", 10000);  // counted with its tree: more than a quarter of the bound
   small.push(std::move(big));
   ASSERT_TRUE(small.find("big"));
   EXPECT_TRUE(small.find("big")->record_dropped);
-  EXPECT_TRUE(small.find("big")->record_json.empty());
+  EXPECT_FALSE(small.find("big")->record);
+  EXPECT_FALSE(small.find("big")->summaryJson().at("has_record").as_bool());
+}
+
+TEST(RecentRecords, KeepsTheRecordItselfAndCopiesTheStrings) {
+  RecentRecords ring(10, 1 << 20);
+  std::string id = "req-1", model = "gpt-4o-mini-2024-07-18", path = "/v1/chat/completions";
+  RecordPtr record = recordOf(id, 2000);
+  RecentEntry e;
+  e.id = id;
+  e.model = model;
+  e.path = path;
+  e.status = "success";
+  e.record = record;
+  ring.push(std::move(e));
+  // The caller's strings change or go: the entry has its own copy.
+  id.assign("changed");
+  model.clear();
+  path.assign(path.size(), '?');
+  const RecentEntry* kept = ring.find("req-1");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->model, "gpt-4o-mini-2024-07-18");
+  EXPECT_EQ(kept->path, "/v1/chat/completions");
+  EXPECT_EQ(kept->record.get(), record.get()) << "the record is shared, not copied";
+  EXPECT_EQ(ring.bytes(), sizeof(RecentEntry) + 5 + 22 + 20 + 7 + recordBytes(*record));
+  EXPECT_GE(recordBytes(*record), sizeof(TelemetryRecord) + 4 * 2000);
+  auto summary = kept->summaryJson();
+  EXPECT_EQ(summary.at("id").as_string(), "req-1");
+  EXPECT_TRUE(summary.at("has_record").as_bool());
+  EXPECT_TRUE(summary.at("provider").is_null());
+}
+
+TEST(RecentRecords, SlotsAreReusedInOrderAcrossGrowthAndWrap) {
+  // 40 entries at most; the byte bound evicts some on the way, so the
+  // circular buffer grows while it has wrapped.
+  RecentRecords ring(40, 64 * 1024);
+  std::uint64_t pushed = 0;
+  for (int round = 0; round < 300; ++round) {
+    const std::string id = "r" + std::to_string(round);
+    RecentEntry e;
+    e.id = id;
+    e.status = "success";
+    if (round % 7 == 0) e.record = recordOf(id, 3000);  // about 13 KB each with its tree
+    ring.push(std::move(e));
+    ++pushed;
+    ASSERT_LE(ring.size(), 40u);
+    ASSERT_TRUE(ring.size() == 1 || ring.bytes() <= 64u * 1024);
+    // Newest first, seqs consecutive, the newest the one just pushed.
+    auto all = ring.list({}, 1000, 0, 0);
+    ASSERT_EQ(all.size(), ring.size());
+    ASSERT_EQ(all.front()->id, id);
+    for (std::size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i]->seq, pushed - i) << round;
+  }
+  EXPECT_EQ(ring.lastSeq(), 300u);
+  EXPECT_TRUE(ring.find("r299"));
+  EXPECT_FALSE(ring.find("r200"));
+  // The bytes are those of the entries held.
+  std::size_t bytes = 0;
+  for (const RecentEntry* e : ring.list({}, 1000, 0, 0)) bytes += e->bytes();
+  EXPECT_EQ(ring.bytes(), bytes);
 }
 
 }  // namespace

@@ -258,7 +258,8 @@ class SseHandler final : public ResponseHandler {
   // without its top-level "usage" member. A chunk on one data line (the
   // usual case) is written straight into the output, no copy of its own.
   void reframeWithoutUsage(const SseEvent& e, std::string& out) {
-    const ChatChunkFacts facts = readChatChunk(e.data);
+    std::optional<ChatChunkFacts> scanned = scanChatChunkWithNullUsage(e.data);
+    const ChatChunkFacts facts = scanned ? std::move(*scanned) : readChatChunk(e.data);
     noteUsage(facts);
     if (facts.isUsageOnly()) {
       usage_chunk_.assign(e.data);

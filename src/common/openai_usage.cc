@@ -434,55 +434,38 @@ ChatChunkFacts readChatChunk(std::string_view text) {
 
 std::optional<ChatChunkFacts> scanChatChunkWithNullUsage(std::string_view text) {
   static constexpr std::string_view kKey = "\"usage\"";
-  constexpr auto npos = std::string_view::npos;
-  if (text.find('\\') != npos) return std::nullopt;  // strings end at the next quote only without escapes
-  const std::size_t key = text.find(kKey);
-  if (key == npos || text.find(kKey, key + 1) != npos) return std::nullopt;
-  // At the top level: outside strings, inside exactly one container, the
-  // object the text starts with.
+  // Without a backslash no string holds an escaped quote, and no key is
+  // written with escapes: the bytes can be read backwards from the end.
+  if (std::memchr(text.data(), '\\', text.size()) != nullptr) return std::nullopt;
+  std::size_t end = text.size();
+  auto skipBack = [&](std::size_t i) {
+    while (i > 0 && isJsonWhitespace(text[i - 1])) --i;
+    return i;
+  };
+  // `... , "usage" : null }`: the object's last member, read from its end.
+  end = skipBack(end);
+  if (end == 0 || text[end - 1] != '}') return std::nullopt;
+  const std::size_t close = end - 1;
+  std::size_t i = skipBack(close);
+  if (i < 4 || text.substr(i - 4, 4) != "null") return std::nullopt;
+  i = skipBack(i - 4);
+  if (i == 0 || text[i - 1] != ':') return std::nullopt;
+  i = skipBack(i - 1);
+  if (i < kKey.size() || text.substr(i - kKey.size(), kKey.size()) != kKey) return std::nullopt;
+  const std::size_t key = i - kKey.size();
+  const std::size_t before = skipBack(key);
+  if (before == 0 || (text[before - 1] != ',' && text[before - 1] != '{')) return std::nullopt;
+  // The text is the object that brace opens, and "usage" is its only key so
+  // named (the first of its bytes anywhere is this one).
   std::size_t first = 0;
   while (first < text.size() && isJsonWhitespace(text[first])) ++first;
   if (first >= text.size() || text[first] != '{') return std::nullopt;
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = first; i < key; ++i) {
-    const char c = text[i];
-    if (c == '"') {
-      in_string = !in_string;
-    } else if (!in_string) {
-      if (c == '{' || c == '[') ++depth;
-      else if (c == '}' || c == ']') --depth;
-      if (depth < 1) return std::nullopt;
-    }
-  }
-  if (in_string || depth != 1) return std::nullopt;
-  std::size_t before = key;
-  while (before > 0 && isJsonWhitespace(text[before - 1])) --before;
-  if (before == 0 || (text[before - 1] != ',' && text[before - 1] != '{')) return std::nullopt;
-  auto skipSpace = [&](std::size_t i) {
-    while (i < text.size() && isJsonWhitespace(text[i])) ++i;
-    return i;
-  };
-  std::size_t i = skipSpace(key + kKey.size());
-  if (i >= text.size() || text[i] != ':') return std::nullopt;
-  i = skipSpace(i + 1);
-  if (text.substr(i, 4) != "null") return std::nullopt;
-  i = skipSpace(i + 4);
-  if (i >= text.size()) return std::nullopt;
+  if (text[before - 1] == '{' && before - 1 != first) return std::nullopt;
+  if (findBytes(text, kKey) != key) return std::nullopt;
   ChatChunkFacts facts;
   facts.is_object = true;
   facts.usage_value = ChatChunkFacts::UsageValue::kNull;
-  if (text[i] == ',') {
-    const std::size_t next_key = skipSpace(i + 1);
-    if (next_key >= text.size() || text[next_key] != '"') return std::nullopt;
-    facts.usage_member_bytes.emplace(key, next_key);
-  } else if (text[i] == '}') {
-    // The last member: the rest of the text must close the object.
-    if (skipSpace(i + 1) != text.size()) return std::nullopt;
-    facts.usage_member_bytes.emplace(text[before - 1] == ',' ? before - 1 : key, i);
-  } else {
-    return std::nullopt;
-  }
+  facts.usage_member_bytes.emplace(text[before - 1] == ',' ? before - 1 : key, close);
   return facts;
 }
 

@@ -90,14 +90,15 @@ struct ChatChunkFacts {
 };
 ChatChunkFacts readChatChunk(std::string_view json_text);
 
-// What readChatChunk says of a chunk whose top-level "usage" is null, found
-// by a scan of the bytes instead of a parse, when the bytes alone can tell:
-// no backslash in the text, "usage" in it once, at the top level, followed
-// by `: null` and then `,` and a key, or the closing brace. For a chunk that
+// What readChatChunk says of a chunk whose last member is `"usage": null`,
+// found by reading the bytes back from the end instead of a parse, when the
+// bytes alone can tell: no backslash in the text, "usage" in it once, as
+// the key of the member that the final closing brace ends. For a chunk that
 // is one JSON object, the facts are those readChatChunk gives (is_object,
 // usage_value kNull, usage_member_bytes); otherwise nothing, and the caller
-// parses. Streams under include_usage carry `"usage":null` in every chunk
-// but the last: this keeps them from being parsed chunk by chunk.
+// parses. Streams under include_usage carry `"usage":null` last in every
+// chunk but the usage-only one: this keeps them from being parsed chunk by
+// chunk.
 std::optional<ChatChunkFacts> scanChatChunkWithNullUsage(std::string_view json_text);
 
 // Appends `json_text` (a chunk readChatChunk described with `facts`)

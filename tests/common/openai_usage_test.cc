@@ -158,13 +158,13 @@ TEST(ReadChatChunk, RecognisesTheUsageOnlyChunkWhateverItsLayout) {
   EXPECT_FALSE(readChatChunk(R"({"choices":[],"usage":{"prompt_tokens":1},"usage":null})").isUsageOnly());
 }
 
-// The scan answers for the chunks of a stream under include_usage, and
-// then says exactly what the parse says; anything it cannot place by bytes
-// is left to the parse.
+// The scan answers for the chunks of a stream under include_usage (usage
+// null, last), and then says exactly what the parse says; anything it
+// cannot place by bytes is left to the parse.
 TEST(ScanChatChunkWithNullUsage, AgreesWithTheParseOrLeavesItToIt) {
   const std::vector<std::string_view> scanned = {
       R"({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":null})",
-      R"({"usage":null,"id":"c","choices":[]})",
+      R"({"id":"c","choices":[],"usage":null})",
       R"({"usage":null})",
       "{ \"choices\" : [ ] ,\n \"usage\" : null \n}\n",
       R"({"id":"c","usage":null,"choices":[{"delta":{"content":"{[\"usage\"]}"}}]})",  // not this one: escapes
@@ -189,6 +189,9 @@ TEST(ScanChatChunkWithNullUsage, AgreesWithTheParseOrLeavesItToIt) {
       R"({"choices":[{"delta":{"content":"the usage"}}],"usage":nul})", // not null
       R"({"a":"usage":null})",                                           // "usage" inside a string's place
       R"({"a":1,"usage":null} trailing)",                                // not one object
+      R"({"usage":null,"id":"c"})",                                      // not the last member
+      R"({"a":{"usage":null}})",                                         // not the top level
+      R"({"a":"x","b":[{"usage":null}]})",
       R"([{"usage":null}])",
       R"({"usage":null,})",
       R"({"u\u0073age":null,"usage":null})",

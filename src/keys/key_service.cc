@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "config/core_settings.h"
 #include "keys/key_service_impl.h"
+#include "keys/key_text.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -285,11 +286,16 @@ constexpr auto kAccountingBatchDelay = std::chrono::milliseconds(2);
 void KeyService::Impl::accountOne(const UsageEvent& e) {
   const auto table_now = currentTable();
   UsageCounts counts{1, e.input_tokens, e.output_tokens, e.cost_picos};
+  if (const std::int64_t day = detail::dayOf(e.unix_seconds); day != period_ids_day) {
+    period_ids_day = day;
+    period_ids = {periodId(Period::kDay, e.unix_seconds), periodId(Period::kMonth, e.unix_seconds), "t"};
+  }
   auto add = [&](Scope scope, const std::string& id) {
-    for (Period p : {Period::kDay, Period::kMonth, Period::kTotal}) {
-      std::string name = usageName(scope, id, p, e.unix_seconds);
+    constexpr std::array<Period, 3> kPeriods{Period::kDay, Period::kMonth, Period::kTotal};
+    for (std::size_t i = 0; i < kPeriods.size(); ++i) {
+      std::string name = usageName(scope, id, period_ids[i]);
       local.addUsage(name, counts);
-      if (redis) open.add(std::move(name), counts, usageTtlSeconds(p));
+      if (redis) open.add(std::move(name), counts, usageTtlSeconds(kPeriods[i]));
     }
   };
   if (!e.key_id.empty()) {
@@ -440,7 +446,23 @@ bool KeyService::adminEnabled() const { return !impl_->options.admin_key.empty()
 // Impl) that is never freed.
 void KeyService::account(UsageEvent event) {
   Impl* impl = impl_.get();
-  net::post(impl->io, [impl, event = std::move(event)] { impl->accountOne(event); });
+  {
+    std::lock_guard lock(impl->arriving_mutex);
+    impl->arriving.push_back(std::move(event));
+    if (impl->arriving_posted) return;  // the posted handler takes this one too
+    impl->arriving_posted = true;
+  }
+  net::post(impl->io, [impl] { impl->accountArrived(); });
+}
+
+void KeyService::Impl::accountArrived() {
+  {
+    std::lock_guard lock(arriving_mutex);
+    arriving.swap(taking);
+    arriving_posted = false;
+  }
+  for (const UsageEvent& event : taking) accountOne(event);
+  taking.clear();
 }
 
 void KeyService::shareCooldown(std::string target_id, std::int64_t until_unix_ms) {

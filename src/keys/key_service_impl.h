@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -97,6 +98,17 @@ struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
   bool outage_logged = false;
   bool stopping = false;
   KeyService::CooldownSink cooldown_sink;
+  // Events from the telemetry thread (account()): handed over in bursts,
+  // one wake-up of this thread for all that arrived meanwhile.
+  std::mutex arriving_mutex;
+  std::vector<UsageEvent> arriving;  // under arriving_mutex
+  bool arriving_posted = false;      // under arriving_mutex
+  std::vector<UsageEvent> taking;    // this thread's, being accounted
+  void accountArrived();
+  // The day, month and total period ids of period_ids_day (a unix day),
+  // which name the usage hashes of the records accounted that day.
+  std::int64_t period_ids_day = -1;
+  std::array<std::string, 3> period_ids;
   net::awaitable<void> tick();
   net::awaitable<void> pollCooldowns();
   net::awaitable<void> reseed(const KeyTable& table);

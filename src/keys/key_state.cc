@@ -28,8 +28,15 @@ std::string_view toString(Scope scope) {
 }
 
 std::string usageName(Scope scope, std::string_view id, Period period, std::int64_t unix_seconds) {
-  std::string name = "gw:usage:";
-  name.append(toString(scope)).append(1, ':').append(id).append(1, ':').append(periodId(period, unix_seconds));
+  return usageName(scope, id, periodId(period, unix_seconds));
+}
+
+std::string usageName(Scope scope, std::string_view id, std::string_view period_id) {
+  static constexpr std::string_view kPrefix = "gw:usage:";
+  const std::string_view scope_name = toString(scope);
+  std::string name;
+  name.reserve(kPrefix.size() + scope_name.size() + id.size() + period_id.size() + 2);
+  name.append(kPrefix).append(scope_name).append(1, ':').append(id).append(1, ':').append(period_id);
   return name;
 }
 

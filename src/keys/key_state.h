@@ -39,6 +39,8 @@ std::string_view toString(Scope scope);  // "key", "project", "user"
 
 // "gw:usage:<scope>:<id>:<period id>"
 std::string usageName(Scope scope, std::string_view id, Period period, std::int64_t unix_seconds);
+// The same, given the period's id (periodId()).
+std::string usageName(Scope scope, std::string_view id, std::string_view period_id);
 // How long a usage hash is kept: 3 days for a day, 400 days for a month,
 // forever (0) for the total.
 std::int64_t usageTtlSeconds(Period period);

@@ -7,6 +7,7 @@
 #   bench/instructions.sh                     # non-streaming and streaming, telemetry off
 #   MODES=responses-stream,messages-stream bench/instructions.sh   # the Responses and Messages API streams
 #   EXPORTERS=prometheus bench/instructions.sh
+#   EXPORTERS=prometheus,otlp PROXIES=gateway bench/instructions.sh   # the gateway alone, with record export
 #   PROXIES=nginx,gateway,gateway-routed bench/instructions.sh   # also the gateway with routes (ROUTES_FILE)
 #   PROXIES=nginx,gateway,gateway-keys-redis bench/instructions.sh   # also the gateway with a rate-limited virtual key
 #   EXPORTERS=console,prometheus GATEWAY_ENV=DASHBOARD_ENABLED=false bench/instructions.sh   # the dashboard off
@@ -24,9 +25,18 @@
 # (1e9 and 1e12) are checked through Redis (on leases, one EVALSHA each) and never reached; the table then also shows
 # gateway-keys-redis ÷ gateway.
 #
+# EXPORTERS (default none) is the gateway's ENABLED_EXPORTERS. Record exporters get a backend here, outside valgrind:
+# console writes to $RUN_DIR/NAME.MODE.stdout, file to $RUN_DIR/NAME.records.MODE.jsonl, otlp to lib/otlp_receiver.py (the project's strict
+# receiver, http/protobuf) on OTLP_PORT, postgres to a PostgreSQL started with scripts/services/postgres.sh. After
+# each run the script fails unless every one of them holds at least one record per request served.
+#
+# CALLGRIND_ARGS adds valgrind options for the gateway: --separate-threads=yes writes one file per thread
+# (OUT-01, OUT-02, ...: the worker, the telemetry thread and each exporter's), for reading where a record's cost goes.
+#
 # Each proxy runs under valgrind --tool=callgrind in front of the harness's mock upstream (nginx,
 # bench/mock/), with one worker (WORKER_THREADS=1; nginx with master_process off), and is loaded by wrk with
-# 4 connections for DURATION. Collected: the gateway's worker, telemetry and exporter threads
+# 4 connections for DURATION (a timeout of 30 s: a request the slowed proxy answers late is still counted).
+# Collected: the gateway's worker, telemetry and exporter threads
 # (scheduler::run, Telemetry::run, ExporterWorker::run: everything a request costs, not start-up), nginx's
 # event loop (ngx_process_events_and_timers). Printed: instructions per request, and the ratio.
 # Needs valgrind besides what run.sh needs.
@@ -47,6 +57,8 @@ NGINX_PORT=${NGINX_PORT:-28490}
 GATEWAY_PORT=${GATEWAY_PORT:-28495}
 REDIS_PORT=${REDIS_PORT:-28497}
 REDIS_SERVER=${REDIS_SERVER:-/usr/bin/redis-server}
+CALLGRIND_ARGS=${CALLGRIND_ARGS:-}   # more valgrind options for the gateway, e.g. --separate-threads=yes
+OTLP_PORT=${OTLP_PORT:-28498}
 
 for tool in valgrind callgrind_annotate nginx wrk curl python3; do
   command -v "$tool" >/dev/null || { echo "instructions.sh: $tool is needed" >&2; exit 2; }
@@ -54,8 +66,10 @@ done
 [[ -x $GATEWAY_BIN ]] || { echo "instructions.sh: no gateway binary at $GATEWAY_BIN (build the release preset)" >&2; exit 2; }
 
 pids=()
+pg_state=
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [[ -z $pg_state ]] || bash "$root/scripts/services/postgres.sh" stop "$pg_state" >/dev/null 2>&1 || true
   # redis-servers started inside $(measure_gateway ...), a subshell, are remembered in files
   for f in "$RUN_DIR"/redis.*.pid; do [[ -f $f ]] && { kill "$(cat "$f")" 2>/dev/null || true; }; done
   wait 2>/dev/null || true
@@ -78,9 +92,47 @@ wait_for() {  # url
 }
 wait_for "http://127.0.0.1:$MOCK_PORT/v1/chat/completions"
 
-# total_instructions OUT_FILE
+# The backends of the record exporters in EXPORTERS (see the top), started once for every run.
+has_exporter() { [[ ",$EXPORTERS," == *",$1,"* ]]; }
+record_kinds=()
+for kind in console file otlp postgres; do has_exporter "$kind" && record_kinds+=("$kind"); done
+record_env=()
+if has_exporter otlp; then
+  python3 "$here/lib/otlp_receiver.py" --port "$OTLP_PORT" --protocol http/protobuf >"$RUN_DIR/otlp.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$OTLP_PORT/stats" && break; sleep 0.1; done
+  record_env+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)
+fi
+if has_exporter postgres; then
+  pg_state=$RUN_DIR/postgres
+  pg_url=$(bash "$root/scripts/services/postgres.sh" start "$pg_state") ||
+    { echo "instructions.sh: PostgreSQL did not start (apt-get install postgresql)" >&2; exit 1; }
+  record_env+=(POSTGRES_URL="$pg_url")
+fi
+
+# records_held KIND NAME MODE: the records KIND's backend holds so far (the stdout and the file are the run's own).
+records_held() {
+  local f
+  case "$1" in
+    console | file)
+      f=$RUN_DIR/$2.$3.stdout
+      [[ $1 == file ]] && f=$RUN_DIR/$2.records.$3.jsonl
+      if [[ -f $f ]]; then wc -l <"$f"; else echo 0; fi ;;
+    otlp) curl -s "http://127.0.0.1:$OTLP_PORT/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["items"]["logs"])' ;;
+    postgres) psql "$pg_url" -Atc 'select count(*) from ai_gateway_logs' 2>/dev/null || echo 0 ;;
+  esac
+}
+
+# total_instructions OUT_FILE: over OUT_FILE, or over its per-thread parts OUT_FILE-NN (--separate-threads=yes).
 total_instructions() {
-  callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}'
+  local f sum=0 n
+  for f in "$1" "$1"-[0-9]*; do
+    [[ -f $f ]] || continue
+    # callgrind_annotate shows a zero total (a thread that ran nothing collected) as "."
+    n=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print ($1 ~ /^[0-9]+$/ ? $1 : 0); exit}')
+    sum=$((sum + ${n:-0}))
+  done
+  echo "$sum"
 }
 
 # mode_env MODE -> "STREAM API PATH" for the wrk script (run.sh's modes)
@@ -98,19 +150,21 @@ mode_env() {
 load() {
   local out stream api path
   read -r stream api path < <(mode_env "$2")
-  out=$(BENCH_HEADERS=${3:-} BENCH_STREAM=$stream BENCH_API=$api wrk -t1 -c4 -d"$DURATION" -s "$here/lua/chat.lua" "http://127.0.0.1:$1$path")
+  out=$(BENCH_HEADERS=${3:-} BENCH_STREAM=$stream BENCH_API=$api wrk -t1 -c4 -d"$DURATION" --timeout 30s -s "$here/lua/chat.lua" "http://127.0.0.1:$1$path")
   grep -o 'requests=[0-9]*' <<<"$out" | cut -d= -f2
 }
 
 # per_request PID PORT MODE SIGNAL OUT_FILE [HEADERS]: loads the proxy started as PID (under callgrind, writing
 # OUT_FILE) once it answers on PORT, stops it with SIGNAL (callgrind writes its counts at exit) and prints
-# its instructions per request. The requests served are also left in $RUN_DIR/last_requests.
+# its instructions per request. The requests served are also left in $RUN_DIR/last_requests and in
+# OUT_FILE.requests (for reading the profile later).
 per_request() {
   local p=$1 port=$2 mode=$3 signal=$4 out=$5 headers=${6:-}
   wait_for "http://127.0.0.1:$port/v1/chat/completions"
   local n
   n=$(load "$port" "$mode" "$headers")
   echo "$n" >"$RUN_DIR/last_requests"
+  echo "$n" >"$out.requests"
   kill "-$signal" "$p"
   wait "$p" 2>/dev/null || true
   echo $(( $(total_instructions "$out") / n ))
@@ -140,19 +194,34 @@ measure_gateway() {  # MODE NAME (gateway, gateway-routed, gateway-keys-redis) -
     # the provider key is the gateway's own with a virtual key (ANTHROPIC_API_KEY for the Messages API mode)
     env+=(REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" REDIS_TIMEOUT_MS=1000 GATEWAY_ADMIN_KEY="$admin" ANTHROPIC_API_KEY=sk-bench)
   fi
-  local out="$RUN_DIR/$name.$1.callgrind"
+  local out="$RUN_DIR/$name.$1.callgrind" kind
+  local -A held=()
+  local -a cg_args=()
+  read -r -a cg_args <<<"$CALLGRIND_ARGS"
+  for kind in "${record_kinds[@]}"; do held[$kind]=$(records_held "$kind" "$name" "$1"); done
   env -i PATH="$PATH" HOST=127.0.0.1 PORT="$GATEWAY_PORT" WORKER_THREADS=1 LOG_LEVEL=warn \
     OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" OPENAI_API_KEY=sk-bench ENABLED_EXPORTERS="$EXPORTERS" \
-    ANTHROPIC_BASE_URL="http://127.0.0.1:$MOCK_PORT" \
-    TELEMETRY_SPOOL_DIR="$RUN_DIR/spool" "${env[@]}" \
+    ANTHROPIC_BASE_URL="http://127.0.0.1:$MOCK_PORT" FILE_EXPORTER_PATH="$RUN_DIR/$name.records.$1.jsonl" \
+    TELEMETRY_SPOOL_DIR="$RUN_DIR/spool" "${env[@]}" "${record_env[@]}" \
     valgrind --tool=callgrind --callgrind-out-file="$out" \
       --toggle-collect='boost::asio::detail::scheduler::run*' --toggle-collect='gw::Telemetry::run*' \
-      --toggle-collect='gw::ExporterWorker::run*' \
+      --toggle-collect='gw::ExporterWorker::run*' "${cg_args[@]}" \
       "$GATEWAY_BIN" "${args[@]}" >"$RUN_DIR/$name.$1.stdout" 2>"$RUN_DIR/$name.$1.valgrind.log" &
   local p=$!
   if [[ $name == gateway-routed ]]; then check_routed "$1" "$p"; fi
   if [[ $name == gateway-keys-redis ]]; then headers=$(keys_setup "$1" "$p" "$admin"); fi
   per_request $p "$GATEWAY_PORT" "$1" INT "$out" "$headers"
+  # Every request served has its record at each record exporter's backend (the gateway delivers what it holds
+  # when it stops), or the count would be of an exporter that did not do its work.
+  local served n
+  served=$(cat "$RUN_DIR/last_requests")
+  for kind in "${record_kinds[@]}"; do
+    n=$(($(records_held "$kind" "$name" "$1") - held[$kind]))
+    if ((n < served)); then
+      echo "instructions.sh: $name $1: $n records reached the $kind exporter's backend for $served requests (see $RUN_DIR)" >&2
+      exit 1
+    fi
+  done
   if [[ -n $redis_pid ]]; then
     keys_verify "$1" "$redis_pid" "$(cat "$RUN_DIR/last_requests")" "$RUN_DIR/$name.$1.valgrind.log"
     kill "$redis_pid" 2>/dev/null || true

@@ -74,6 +74,12 @@ check_setup() {
   ((${#TARGET_LIST[@]})) || die "TARGETS is empty"
   [[ "$UPSTREAM_KEEPALIVE" =~ ^[1-9][0-9]*$ ]] || die "UPSTREAM_KEEPALIVE must be a positive number"
   for t in "${TARGET_LIST[@]}"; do [[ "$t" =~ ^[a-z0-9+-]+$ ]] || die "TARGETS: bad name '$t'"; done
+  if [[ ",$TARGETS" == *",gateway-"*otlp* ]]; then
+    command -v protoc >/dev/null || die "the OTLP receiver of gateway-*otlp* targets needs protoc and python3-protobuf (Debian: apt-get install protobuf-compiler python3-protobuf)"
+  fi
+  if [[ ",$TARGETS" == *",gateway-"*postgres* ]]; then
+    command -v psql >/dev/null || die "gateway-*postgres* targets need PostgreSQL (Debian: apt-get install postgresql)"
+  fi
   if [[ ",$TARGETS" == *",gateway-keys-redis"* ]]; then
     if [[ ! -x "$REDIS_SERVER" ]] || ! command -v redis-cli >/dev/null; then
       die "REDIS_SERVER=$REDIS_SERVER or redis-cli not found (Debian: apt-get install redis-server)"
@@ -101,13 +107,23 @@ measure() {
     responses-stream) api=responses path=/v1/responses stream=1 ;;
     messages-stream) api=messages path=/v1/messages stream=1 ;;
   esac
-  local c0='' c1='' m0 m1 dropped0='' dropped1='' queued is_gateway=0
-  local redis_port=${TARGET_REDIS_PORT[$target]:-} s0='' s1='' r0='' r1='' e0='' e1=''
+  local c0='' c1='' k0='' k1='' m0 m1 dropped0='' dropped1='' queued is_gateway=0
+  local redis_port=${TARGET_REDIS_PORT[$target]:-} s0='' s1='' r0='' r1='' e0='' e1='' kind records=''
+  local -a kinds=()
+  local -A delivered0=()
   [[ "$target" == gateway* ]] && is_gateway=1
+  # Record exporters (console, file, otlp, postgres): what their backends held before the run.
+  read -r -a kinds <<<"${TARGET_RECORDS[$target]:-}"
+  for kind in "${kinds[@]}"; do
+    delivered0[$kind]=$(records_delivered "$target" "$kind") || die "$target: its $kind backend does not answer"
+  done
   if ((is_gateway)); then
     read -r queued dropped0 < <(telemetry_counters "$port") || die "$target: GET /health failed"
   fi
-  if [[ -n "$pid" ]]; then c0=$(cpu_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"; fi
+  if [[ -n "$pid" ]]; then
+    c0=$(cpu_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"
+    k0=$(sys_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"
+  fi
   m0=$(cpu_ticks "$MOCK_WORKER_PID") || die "the mock (pid $MOCK_WORKER_PID) is gone; see $RUN_DIR"
   # gateway-keys-redis*: Redis's EVALSHA calls and CPU (on the load core), and the gateway's state-store warnings
   # (logged on stderr, at most one per 10 s): a run in which Redis failed was served on local counts.
@@ -135,6 +151,7 @@ measure() {
       wait_cpu_quiet "$pid" 3 0
     fi
     c1=$(cpu_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"
+    k1=$(sys_ticks "$pid") || die "$target (pid $pid) is gone; see $RUN_DIR"
   fi
   if ((is_gateway)); then
     read -r queued dropped1 < <(telemetry_counters "$port") || die "$target: GET /health failed"
@@ -145,16 +162,33 @@ measure() {
     r1=$(cpu_ticks "${TARGET_REDIS_PID[$target]}") || die "$target: its redis-server is gone; see $RUN_DIR/$target.redis"
     e1=$(state_warnings "$target")
   fi
-  if [[ -n "${TARGET_LOG[$target]}" ]]; then : >"${TARGET_LOG[$target]}"; fi
   line=$(grep '^BENCH_RESULT ' <<<"$out") || die "no BENCH_RESULT from wrk: $out"
   local -A r=()
   for kv in ${line#BENCH_RESULT }; do r[${kv%%=*}]=${kv#*=}; done
+  # Records delivered during the run: the fewest of any of the target's record exporters, after the CPU reading.
+  # Every request wrk counted has a record (and a request cut off at the end of the run one more), so fewer
+  # records than requests means records missing; their delivery may still be under way: up to 5 s more.
+  if ((${#kinds[@]})); then
+    local i n
+    for ((i = 0; i < 50; i++)); do
+      records=
+      for kind in "${kinds[@]}"; do
+        n=$(records_delivered "$target" "$kind") || die "$target: its $kind backend does not answer"
+        n=$((n - delivered0[$kind]))
+        if [[ -z "$records" ]] || ((n < records)); then records=$n; fi
+      done
+      ((records >= r[requests])) && break
+      sleep 0.1
+    done
+    clear_records "$target"
+  fi
+  if [[ -n "${TARGET_LOG[$target]}" ]]; then : >"${TARGET_LOG[$target]}"; fi
   local errors=$((r[err_connect] + r[err_read] + r[err_write] + r[err_status] + r[err_timeout]))
   awk -v OFS='\t' -v round="$round" -v target="$target" -v mode="$mode" -v conns="$conns" \
     -v req="${r[requests]}" -v dur="${r[duration_us]}" -v p50="${r[p50_us]}" -v p90="${r[p90_us]}" \
     -v p99="${r[p99_us]}" -v p999="${r[p999_us]}" -v errors="$errors" -v c0="$c0" -v c1="$c1" \
     -v m0="$m0" -v m1="$m1" -v tck="$CLK_TCK" -v d0="$dropped0" -v d1="$dropped1" \
-    -v s0="$s0" -v s1="$s1" -v r0="$r0" -v r1="$r1" -v e0="$e0" -v e1="$e1" 'BEGIN {
+    -v s0="$s0" -v s1="$s1" -v r0="$r0" -v r1="$r1" -v e0="$e0" -v e1="$e1" -v records="$records" -v k0="$k0" -v k1="$k1" 'BEGIN {
       rps = dur > 0 ? req / (dur / 1e6) : 0
       cpu = c0 == "" ? "" : sprintf("%.2f", (c1 - c0) / tck * 1e6 / (req > 0 ? req : 1))
       mock = sprintf("%.2f", (m1 - m0) / tck * 1e6 / (req > 0 ? req : 1))
@@ -162,9 +196,10 @@ measure() {
       calls = s0 == "" ? "" : sprintf("%.3f", (s1 - s0) / (req > 0 ? req : 1))
       rcpu = r0 == "" ? "" : sprintf("%.2f", (r1 - r0) / tck * 1e6 / (req > 0 ? req : 1))
       state_errors = e0 == "" ? "" : e1 - e0
-      print round, target, mode, conns, req, sprintf("%.3f", dur / 1e6), sprintf("%.1f", rps), p50, p90, p99, p999, errors, cpu, mock, dropped, calls, rcpu, state_errors
+      sys = k0 == "" ? "" : sprintf("%.2f", (k1 - k0) / tck * 1e6 / (req > 0 ? req : 1))
+      print round, target, mode, conns, req, sprintf("%.3f", dur / 1e6), sprintf("%.1f", rps), p50, p90, p99, p999, errors, cpu, mock, dropped, calls, rcpu, state_errors, records, sys
     }' >>"$RESULTS_TSV"
-  log "round $round  $(printf '%-28s %-9s c=%-4s' "$target" "$mode" "$conns") $(tail -1 "$RESULTS_TSV" | awk -F'\t' '{ printf "%9.0f req/s  p50 %7.0f us  p99 %7.0f us  cpu/req %6s us  errors %s%s%s%s", $7, $8, $10, ($13 == "" ? "-" : $13), $12, ($15 > 0 ? "  TELEMETRY DROPPED " $15 : ""), ($16 == "" ? "" : "  evalsha/req " $16 "  redis cpu/req " $17 " us"), ($18 > 0 ? "  STATE STORE ERRORS" : "") }')"
+  log "round $round  $(printf '%-28s %-9s c=%-4s' "$target" "$mode" "$conns") $(tail -1 "$RESULTS_TSV" | awk -F'\t' '{ printf "%9.0f req/s  p50 %7.0f us  p99 %7.0f us  cpu/req %6s us (sys %s)  errors %s%s%s%s%s", $7, $8, $10, ($13 == "" ? "-" : $13), ($20 == "" ? "-" : $20), $12, ($15 > 0 ? "  TELEMETRY DROPPED " $15 : ""), ($16 == "" ? "" : "  evalsha/req " $16 "  redis cpu/req " $17 " us"), ($18 > 0 ? "  STATE STORE ERRORS" : ""), ($19 == "" ? "" : "  records " $19 ($19 < $5 ? " RECORDS MISSING" : "")) }')"
 }
 
 # state_warnings TARGET: how many "state store:" warnings (Redis failures) the gateway TARGET has logged so far.
@@ -214,6 +249,40 @@ check_state_store() {
   ((windows > 0)) || die "$target: no gw:rpm:* counter in its Redis after the checks: the requests were not counted there"
   (($(state_warnings "$target") == 0)) || die "$target: the gateway logged state-store errors (see $RUN_DIR/$target.stderr)"
   echo "$target: /health state_store up (redis), $windows gw:rpm:* window(s) in Redis, no state-store warning" >>"$OUT_DIR/checks.txt"
+}
+
+# check_delivery TARGET: after the response checks, the record of every check request (its x-request-id) must reach
+# each of the target's record backends (TARGET_RECORDS: console and file lines, the OTLP receiver's log records and
+# spans, PostgreSQL rows) within 15 s, and the OTLP receiver must have found nothing to object to in what it
+# was sent (lib/otlp_receiver.py checks the first requests of each signal in full). Otherwise the run would measure
+# an exporter that delivers nothing.
+check_delivery() {
+  local target=$1 kind id i headers stats missing
+  local -a kinds=() ids=()
+  read -r -a kinds <<<"${TARGET_RECORDS[$target]:-}"
+  ((${#kinds[@]})) || return 0
+  for headers in "$RUN_DIR/check.$target".*headers; do
+    id=$(tr -d '\r' <"$headers" | awk -F': *' 'tolower($1) == "x-request-id" { print $2 }')
+    [[ "$id" =~ ^[A-Za-z0-9._-]+$ ]] || die "$target: no usable x-request-id in $headers ('$id')"
+    ids+=("$id")
+  done
+  for kind in "${kinds[@]}"; do
+    for id in "${ids[@]}"; do
+      for ((i = 0; i < 150; i++)); do
+        record_delivered "$target" "$kind" "$id" && break
+        sleep 0.1
+      done
+      ((i < 150)) || die "$target: the record of check request $id did not reach its $kind exporter's backend within 15 s (see $RUN_DIR/$target.stderr)"
+    done
+    if [[ "$kind" == otlp ]]; then
+      stats=$(otlp_stats "$target") || die "$target: its OTLP receiver does not answer"
+      missing=$(python3 -c 'import json, sys; print("; ".join(json.loads(sys.argv[1])["violations"][:3]))' "$stats")
+      [[ -z "$missing" ]] || die "$target: the OTLP receiver rejected what the gateway sent: $missing (see $RUN_DIR/$target.otlp.log)"
+      echo "$target: the records of the ${#ids[@]} check requests reached the OTLP receiver as log records and spans (http/protobuf, checked in full: $(python3 -c 'import json, sys; s = json.loads(sys.argv[1]); print(", ".join(f"{k} {v}" for k, v in s["items"].items()))' "$stats"), no violation)" >>"$OUT_DIR/checks.txt"
+    else
+      echo "$target: the records of the ${#ids[@]} check requests reached its $kind exporter's backend ($(records_delivered "$target" "$kind") records there)" >>"$OUT_DIR/checks.txt"
+    fi
+  done
 }
 
 # check_target TARGET: one non-streaming and one streaming request; the answer must be the mock's.
@@ -290,6 +359,7 @@ check_target() {
     check_keys "$target" "$RUN_DIR/check.$target.$mode.headers" "$mode"
   done
   check_state_store "$target"
+  check_delivery "$target"
 }
 
 # header_args TARGET: --header NAME: VALUE for each of the target's headers (target_headers), for ttfb.py and
@@ -364,6 +434,12 @@ write_meta() {
     echo "wrk=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $2 }')"
     echo "gateway=$gw_version"
     if [[ " ${TARGET_LIST[*]} " == *" gateway-routed"* ]]; then echo "routes_file=${ROUTES_FILE#"$REPO_DIR"/}"; fi
+    if [[ ",$TARGETS" == *",gateway-"*otlp* ]]; then
+      echo "otlp_receiver=bench/lib/otlp_receiver.py (FakeOtlp of tests/integration/fake_backends.py), http/protobuf, one per target, pinned to CPU $LOAD_CPU"
+    fi
+    if [[ ",$TARGETS" == *",gateway-"*postgres* ]]; then
+      echo "postgres=$(psql --version | awk '{ print $3 }') (scripts/services/postgres.sh), one per target, pinned to CPU $LOAD_CPU"
+    fi
     if [[ " ${TARGET_LIST[*]} " == *" gateway-keys-redis"* ]]; then
       echo "redis=$("$REDIS_SERVER" --version | awk '{ print $3 }' | sed 's/^v=//'), pinned to CPU $LOAD_CPU, no persistence"
       echo "keys_limits=rpm $KEYS_RPM, tpm $KEYS_TPM"
@@ -386,7 +462,7 @@ main() {
   trap 'exit 143' TERM
   log "output in $OUT_DIR"
   write_meta
-  printf 'round\ttarget\tmode\tconns\trequests\tduration_s\trps\tp50_us\tp90_us\tp99_us\tp999_us\terrors\tproxy_cpu_us_per_req\tmock_cpu_us_per_req\ttelemetry_dropped\tstate_calls_per_req\tstate_cpu_us_per_req\tstate_errors\n' >"$RESULTS_TSV"
+  printf 'round\ttarget\tmode\tconns\trequests\tduration_s\trps\tp50_us\tp90_us\tp99_us\tp999_us\terrors\tproxy_cpu_us_per_req\tmock_cpu_us_per_req\ttelemetry_dropped\tstate_calls_per_req\tstate_cpu_us_per_req\tstate_errors\trecords\tproxy_sys_us_per_req\n' >"$RESULTS_TSV"
   : >"$OUT_DIR/checks.txt"
 
   start_mock
@@ -409,6 +485,7 @@ main() {
       if [[ "$t" == gateway* ]]; then
         drain_telemetry "${TARGET_PORT[$t]}" || die "$t: GET /health failed"
         wait_cpu_quiet "${TARGET_PID[$t]}" 12 3
+        clear_records "$t"
       fi
       if [[ -n "${TARGET_LOG[$t]}" ]]; then : >"${TARGET_LOG[$t]}"; fi
     done

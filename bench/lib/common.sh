@@ -51,14 +51,19 @@ stop_pids() {
   return 0
 }
 
+# Functions cleanup runs after stopping the processes above, for what is not one of them (a PostgreSQL that pg_ctl
+# started: stop_all_postgres in targets.sh).
+CLEANUP_HOOKS=()
+
 # Installed by run.sh: trap cleanup EXIT; INT and TERM exit through it.
 cleanup() {
-  local status=$?
+  local status=$? hook
   trap - EXIT
   if ((${#PID_START[@]})); then
     log "stopping ${#PID_START[@]} processes started by the harness"
     stop_pids "${!PID_START[@]}"
   fi
+  for hook in "${CLEANUP_HOOKS[@]}"; do "$hook" || true; done
   exit "$status"
 }
 
@@ -72,6 +77,15 @@ cpu_ticks() {
   rest=${stat##*) }          # the command name may contain spaces; fields after it are fixed
   read -r -a f <<<"$rest"    # f[0] is field 3 (state), so utime (14) is f[11] and stime (15) is f[12]
   echo $((f[11] + f[12]))
+}
+
+# sys_ticks PID: stime of the whole process (all threads), in clock ticks: the part of cpu_ticks spent in the kernel.
+sys_ticks() {
+  local stat rest
+  { stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+  rest=${stat##*) }
+  read -r -a f <<<"$rest"
+  echo "${f[12]}"
 }
 
 # status_kb PID FIELD: a kB value from /proc/PID/status (VmRSS, VmHWM).

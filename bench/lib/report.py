@@ -42,6 +42,25 @@ KEYS_CPU_VS_NGINX = 1.30
 KEYS_P50_ADDED_US = 100
 KEYS_PREFIX = "gateway-keys-redis"
 
+# The record export issue (19): CPU per request at CPU_AT connections relative to nginx, per set of exporters
+# (a target gateway-A+B, in any order) and mode; the postgres bar names no mode and holds for both. And with
+# any record exporter on, peak RSS over the load under RECORDS_RSS_LIMIT_MB.
+RECORDS_CPU_VS_NGINX = {
+    frozenset({"prometheus", "file"}): {"nonstream": 1.3, "stream": 1.2},
+    frozenset({"prometheus", "otlp"}): {"nonstream": 1.3, "stream": 1.2},
+    frozenset({"console", "prometheus"}): {"nonstream": 1.5},
+    frozenset({"prometheus", "postgres"}): {"nonstream": 1.6, "stream": 1.6},
+}
+RECORD_EXPORTERS = {"console", "file", "otlp", "postgres", "elasticsearch", "datadog", "newrelic"}
+RECORDS_RSS_LIMIT_MB = 150
+
+
+def exporter_set(target):
+    """The exporters of a plain gateway-A+B target (not routed, keyed or without dashboard), else None."""
+    if not target.startswith("gateway-") or target.startswith((ROUTED_PREFIX, KEYS_PREFIX, "gateway-nodashboard")):
+        return None
+    return frozenset(target[len("gateway-"):].split("+"))
+
 
 def routed_pairs(targets):
     """(routed target, the unrouted target it is compared with) for every gateway-routed* target whose
@@ -82,6 +101,8 @@ def load_results(path):
         for key in ("state_calls_per_req", "state_cpu_us_per_req"):
             row[key] = float(row[key]) if row.get(key) else None
         row["state_errors"] = int(row["state_errors"]) if row.get("state_errors") else 0
+        # Targets with a counted record exporter only: records delivered during the run (absent from older files).
+        row["records"] = int(row["records"]) if row.get("records") else None
     return rows
 
 
@@ -258,8 +279,9 @@ def read_json_tsv(path, keys):
     return out
 
 
-def bar_checks(res, first_event, memory, cpu_at):
-    """The issues' bars, checked mechanically where the data for them was collected."""
+def bar_checks(res, first_event, memory, cpu_at, rss=None):
+    """The issues' bars, checked mechanically where the data for them was collected. `rss`: target -> peak RSS in
+    kB over the load (rss.tsv)."""
     checks = []
 
     def check(what, value, limit, ok):
@@ -297,6 +319,21 @@ def bar_checks(res, first_event, memory, cpu_at):
                     r = res.ratio(target, "gateway", mode, load, "rps")
                     if r is not None:
                         check(f"{target} {mode}: req/s @{load}c vs gateway", fmt_ratio(r), ">= 0.95x", r >= 0.95)
+    # Record export issue: CPU per request against nginx for the listed exporter sets, and bounded memory with
+    # record exporters on at full load.
+    for target in res.targets:
+        exporters = exporter_set(target)
+        limits = RECORDS_CPU_VS_NGINX.get(exporters) if exporters else None
+        if limits and "nginx" in res.targets:
+            for mode in res.modes:
+                r = res.ratio(target, "nginx", mode, cpu_at, "proxy_cpu_us_per_req")
+                if r is not None and mode in limits:
+                    check(f"{target} {mode}: CPU per request @{cpu_at}c vs nginx", fmt_ratio(r),
+                          f"<= {limits[mode]:.2f}x", r <= limits[mode])
+        if exporters and exporters & RECORD_EXPORTERS and rss and target in rss:
+            mb = rss[target] / 1024
+            check(f"{target}: peak RSS over the load", f"{mb:.1f} MB", f"< {RECORDS_RSS_LIMIT_MB} MB",
+                  mb < RECORDS_RSS_LIMIT_MB)
     # Routing issue: routed vs the same gateway unrouted, CPU at cpu_at and p50 at the lowest connection count.
     for routed, base in routed_pairs(res.targets):
         for mode in res.modes:
@@ -389,9 +426,11 @@ def main():
             p(line)
         p()
     rss = out / "rss.tsv"
+    peak_rss = {}
     if rss.exists():
         with rss.open() as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
+        peak_rss = {row["target"]: int(row["vmhwm_kb"]) for row in rows}
         if rows:
             p("#### Peak memory over the load runs (VmHWM of the measured process)")
             p()
@@ -421,7 +460,7 @@ def main():
             p(f"| {target} | {kind} | {d['connections']} | {d['ok']} | {d['failed']} | "
               f"{d['rss_before_kb'] / 1024:.1f} | {d['rss_peak_kb'] / 1024:.1f} | {d['fds_peak']} |")
         p()
-    bars = bar_checks(res, first_event, memory, cpu_at)
+    bars = bar_checks(res, first_event, memory, cpu_at, peak_rss)
     if bars:
         p("#### Bars from the issues")
         p()
@@ -437,6 +476,12 @@ def main():
         p(f"**Warning:** in {len(dropped)} run(s) the gateway dropped telemetry records "
           f"({sum(r['telemetry_dropped'] for r in dropped)} in all, from `/health`): work it skipped is missing "
           f"from its CPU per request.")
+        p()
+    missing = [r for r in res.rows if r["records"] is not None and r["records"] < r["requests"]]
+    if missing:
+        p(f"**Warning:** in {len(missing)} run(s) a gateway's record exporters delivered fewer records than requests "
+          f"were answered ({', '.join(sorted({r['target'] for r in missing}))}; `records` in results.tsv): records "
+          f"are missing, and with them work from the CPU per request.")
         p()
     state_errors = [r for r in res.rows if r["state_errors"]]
     if state_errors:

@@ -86,6 +86,33 @@ class ReportTest(unittest.TestCase):
         self.assertIn("run(s) had errors", text)
         self.assertIn("dropped telemetry records (28 in all", text)
 
+    def test_record_export_bars_are_against_nginx_per_exporter_set_and_missing_records_are_flagged(self):
+        columns = COLUMNS + ["records"]
+        lines = []
+        for mode in ("nonstream", "stream"):
+            for target, cpu, records in (("nginx", 20.0, ""), ("gateway-file+prometheus", 25.0, 80),
+                                         ("gateway-prometheus+otlp", 30.0, 100), ("gateway-prometheus", 21.0, ""),
+                                         ("gateway-routed-prometheus+otlp", 90.0, 100)):
+                values = dict(round=1, target=target, mode=mode, conns=32, requests=100, duration_s="10.000", rps=10,
+                              p50_us=100, p90_us=100, p99_us=100, p999_us=100, errors=0, proxy_cpu_us_per_req=cpu,
+                              mock_cpu_us_per_req=10.0, telemetry_dropped="", records=records)
+                lines.append("\t".join(str(values[c]) for c in columns))
+        out = self.write([])
+        (out / "results.tsv").write_text("\t".join(columns) + "\n" + "\n".join(lines) + "\n")
+        (out / "rss.tsv").write_text("target\tvmhwm_kb\tvmrss_kb\ngateway-file+prometheus\t102400\t1\n"
+                                     "gateway-prometheus+otlp\t204800\t1\ngateway-prometheus\t307200\t1\n")
+        text = subprocess.run([sys.executable, str(HERE / "report.py"), str(out)], check=True,
+                              capture_output=True, text=True).stdout
+        self.assertIn("| gateway-file+prometheus nonstream: CPU per request @32c vs nginx | 1.25x | <= 1.30x | pass |", text)
+        self.assertIn("| gateway-file+prometheus stream: CPU per request @32c vs nginx | 1.25x | <= 1.20x | **FAIL** |", text)
+        self.assertIn("| gateway-prometheus+otlp nonstream: CPU per request @32c vs nginx | 1.50x | <= 1.30x | **FAIL** |", text)
+        self.assertIn("| gateway-file+prometheus: peak RSS over the load | 100.0 MB | < 150 MB | pass |", text)
+        self.assertIn("| gateway-prometheus+otlp: peak RSS over the load | 200.0 MB | < 150 MB | **FAIL** |", text)
+        self.assertNotIn("gateway-prometheus: peak RSS", text)  # no record exporter
+        self.assertNotIn("gateway-routed-prometheus+otlp nonstream: CPU per request @32c vs nginx", text)
+        self.assertIn("in 2 run(s) a gateway's record exporters delivered fewer records than requests were answered "
+                      "(gateway-file+prometheus;", text)
+
     def test_routed_targets_are_compared_with_their_unrouted_counterpart(self):
         self.assertEqual(report.routed_pairs(["nginx", "gateway", "gateway-routed"]), [("gateway-routed", "gateway")])
         self.assertEqual(report.routed_pairs(["gateway-prometheus", "gateway-routed-prometheus", "gateway-routed"]),

@@ -6,7 +6,9 @@
 #   nginx                  nginx as a plain reverse proxy (bench/nginx/proxy.conf.in)
 #   gateway                the gateway with ENABLED_EXPORTERS=none (telemetry off)
 #   gateway-A+B            the gateway with ENABLED_EXPORTERS=A,B, e.g. gateway-prometheus,
-#                          gateway-console+prometheus (console records go to a file in the output directory)
+#                          gateway-console+prometheus (console records go to a file in the output directory),
+#                          gateway-prometheus+file, gateway-prometheus+otlp, gateway-prometheus+postgres: each record
+#                          exporter gets a backend of its own in the output directory (start_record_backends)
 #   gateway-routed         the gateway as `gateway`, plus --config bench/gateway/routed.yaml (ROUTES_FILE): a
 #                          route named exactly as each model the harness sends, whose one target is the provider
 #                          (and mock) `gateway` uses, without a model of its own, so the request is routed,
@@ -34,8 +36,14 @@
 #                      BENCH_HEADERS (see target_headers); empty for most targets. An Authorization header here
 #                      replaces the default `Bearer sk-bench`.
 #   TARGET_REDIS_PORT[name], TARGET_REDIS_PID[name]  gateway-keys-redis*: its redis-server
+#   TARGET_RECORDS[name]   the record exporters whose deliveries are counted (records_delivered): any of console,
+#                      file, otlp, postgres, space-separated; empty for targets that export no records
+#   TARGET_FILE[name], TARGET_OTLP_PORT[name], TARGET_PG_URL[name], TARGET_PG_STATE[name]  where they go (below)
 
 declare -A TARGET_PORT TARGET_PID TARGET_LOG TARGET_ALL_PIDS TARGET_HEADERS TARGET_REDIS_PORT TARGET_REDIS_PID
+declare -A TARGET_RECORDS TARGET_FILE TARGET_OTLP_PORT TARGET_OTLP_PID TARGET_PG_URL TARGET_PG_STATE
+RECORD_ENV=()                     # set by start_record_backends
+CLEANUP_HOOKS+=(stop_all_postgres)
 
 # Virtual-key limits of the gateway-keys-redis* targets: checked on every request, never reached (a run sends
 # well under a million requests a minute and far fewer tokens).
@@ -127,7 +135,142 @@ start_gateway() {
   remember_pid "$pid"
   wait_port "$port" "$pid" || die "$name did not start; see $RUN_DIR/$name.stderr"
   TARGET_PID[$name]=$pid
-  TARGET_ALL_PIDS[$name]=$pid
+  TARGET_ALL_PIDS[$name]="$pid${TARGET_OTLP_PID[$name]:+ ${TARGET_OTLP_PID[$name]}}"
+}
+
+# start_record_backends NAME PORT EXPORTERS: a backend for each record exporter in EXPORTERS (comma-separated)
+# that needs one, in the output directory, never in the caller's: the settings the gateway needs for them are left
+# in RECORD_ENV (NAME=VALUE words for start_gateway), and TARGET_RECORDS[NAME] lists what records_delivered counts.
+#   console   stdout, already a file (TARGET_LOG)
+#   file      FILE_EXPORTER_PATH=RUN_DIR/NAME.records.jsonl, never rotated (FILE_EXPORTER_MAX_BYTES=0): the harness
+#             empties it after each measurement, once its lines are counted, as it does the console's stdout
+#   otlp      lib/otlp_receiver.py (the project's strict OTLP receiver, tests/integration/fake_backends.py) on PORT+200,
+#             pinned to LOAD_CPU; OTEL_EXPORTER_OTLP_ENDPOINT to it, OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
+#   postgres  a PostgreSQL of its own (scripts/services/postgres.sh, state in RUN_DIR/NAME.postgres), pinned to
+#             LOAD_CPU; POSTGRES_URL to it
+# A backend that GATEWAY_ENV already names is used instead (bench/soak.sh: FILE_EXPORTER_PATH with rotation;
+# bench/race.sh: POSTGRES_URL, one server for the whole run); an OTLP endpoint given there is not counted.
+# Backends are part of the deployment, not of the proxy under test: like the mock and Redis they share LOAD_CPU
+# with the load generator, and the gateway's figure is the gateway process alone.
+start_record_backends() {
+  local name=$1 port=$2 exporters=",$3," path url
+  RECORD_ENV=()
+  TARGET_RECORDS[$name]=
+  if [[ "$exporters" == *,console,* ]]; then TARGET_RECORDS[$name]+=" console"; fi
+  if [[ "$exporters" == *,file,* ]]; then
+    path=$(gateway_env_value FILE_EXPORTER_PATH)
+    if [[ -z "$path" ]]; then
+      path=$RUN_DIR/$name.records.jsonl
+      RECORD_ENV+=(FILE_EXPORTER_PATH="$path" FILE_EXPORTER_MAX_BYTES=0)
+    fi
+    TARGET_FILE[$name]=$path
+    TARGET_RECORDS[$name]+=" file"
+  fi
+  if [[ "$exporters" == *,otlp,* && -z "$(gateway_env_value OTEL_EXPORTER_OTLP_ENDPOINT)" ]]; then
+    start_otlp_receiver "$name" $((port + 200))
+    RECORD_ENV+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:${TARGET_OTLP_PORT[$name]}"
+      OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)
+    TARGET_RECORDS[$name]+=" otlp"
+  fi
+  if [[ "$exporters" == *,postgres,* ]]; then
+    url=$(gateway_env_value POSTGRES_URL)
+    if [[ -z "$url" ]]; then
+      start_postgres "$name"
+      url=${TARGET_PG_URL[$name]}
+      RECORD_ENV+=(POSTGRES_URL="$url")
+    fi
+    TARGET_PG_URL[$name]=$url
+    TARGET_RECORDS[$name]+=" postgres"
+  fi
+  TARGET_RECORDS[$name]=${TARGET_RECORDS[$name]# }
+}
+
+# gateway_env_value NAME: the value GATEWAY_ENV gives NAME (its last NAME=VALUE word); empty when none.
+gateway_env_value() {
+  local kv value=''
+  local -a words=()
+  [[ -n "${GATEWAY_ENV:-}" ]] && read -r -a words <<<"$GATEWAY_ENV"
+  for kv in "${words[@]}"; do
+    if [[ "$kv" == "$1="* ]]; then value=${kv#"$1"=}; fi
+  done
+  echo "$value"
+}
+
+# start_otlp_receiver NAME PORT: lib/otlp_receiver.py for target NAME on 127.0.0.1:PORT, pinned to LOAD_CPU, its output
+# in RUN_DIR/NAME.otlp.log. Sets TARGET_OTLP_PORT/PID[NAME].
+start_otlp_receiver() {
+  local name=$1 port=$2 pid
+  ! port_in_use "$port" || die "$name: port $port (its OTLP receiver) is in use; pick another BASE_PORT"
+  taskset -c "$LOAD_CPU" python3 "$BENCH_DIR/lib/otlp_receiver.py" --port "$port" --protocol http/protobuf \
+    >"$RUN_DIR/$name.otlp.log" 2>&1 &
+  pid=$!
+  remember_pid "$pid"
+  wait_port "$port" "$pid" || die "$name: the OTLP receiver did not start; see $RUN_DIR/$name.otlp.log"
+  TARGET_OTLP_PORT[$name]=$port
+  TARGET_OTLP_PID[$name]=$pid
+}
+
+# start_postgres NAME: a throwaway PostgreSQL for target NAME (scripts/services/postgres.sh: initdb in a directory
+# under /tmp, a free loopback port, fsync off), pinned to LOAD_CPU; stopped and deleted by stop_target or, on any
+# exit, by stop_all_postgres. Sets TARGET_PG_URL/STATE[NAME].
+start_postgres() {
+  local name=$1 state=$RUN_DIR/$1.postgres url
+  mkdir -p "$state"
+  TARGET_PG_STATE[$name]=$state
+  url=$(taskset -c "$LOAD_CPU" bash "$REPO_DIR/scripts/services/postgres.sh" start "$state" 2>"$state/start.log") ||
+    die "$name: PostgreSQL did not start (Debian: apt-get install postgresql); see $state/start.log"
+  TARGET_PG_URL[$name]=$url
+}
+
+# stop_postgres NAME: stops target NAME's PostgreSQL, if it has one, and deletes its data.
+stop_postgres() {
+  local state=${TARGET_PG_STATE[$1]:-}
+  [[ -n "$state" ]] || return 0
+  bash "$REPO_DIR/scripts/services/postgres.sh" stop "$state" >/dev/null 2>&1 || log "warning: $1: stopping PostgreSQL failed"
+  TARGET_PG_STATE[$1]=
+}
+
+# stop_all_postgres: every PostgreSQL still running (the harness's exit, after its processes are stopped).
+stop_all_postgres() {
+  local name
+  for name in "${!TARGET_PG_STATE[@]}"; do stop_postgres "$name"; done
+}
+
+# otlp_stats NAME: the OTLP receiver's counters (GET /stats, lib/otlp_receiver.py) as JSON.
+otlp_stats() { curl -sS --max-time 5 "http://127.0.0.1:${TARGET_OTLP_PORT[$1]}/stats"; }
+
+# records_delivered NAME KIND: how many records target NAME's KIND exporter (console, file, otlp, postgres) has
+# delivered so far: lines in its stdout or file, log records at the OTLP receiver, rows in the table.
+records_delivered() {
+  local name=$1 kind=$2
+  case "$kind" in
+    console) wc -l <"${TARGET_LOG[$name]}" ;;
+    file) if [[ -f "${TARGET_FILE[$name]}" ]]; then wc -l <"${TARGET_FILE[$name]}"; else echo 0; fi ;;
+    otlp) otlp_stats "$name" | python3 -c 'import json, sys; print(json.load(sys.stdin)["items"]["logs"])' ;;
+    postgres) timeout 30 psql "${TARGET_PG_URL[$name]}" -Atc 'select count(*) from ai_gateway_logs' 2>/dev/null || echo 0 ;;
+    *) die "records_delivered: unknown kind $kind" ;;
+  esac
+}
+
+# record_delivered NAME KIND ID: whether the record with id ID (letters, digits, '.', '_', '-': the caller checks) has
+# reached target NAME's KIND backend.
+record_delivered() {
+  local name=$1 kind=$2 id=$3
+  case "$kind" in
+    console) grep -qF "\"id\":\"$id\"" "${TARGET_LOG[$name]}" ;;
+    file) [[ -f "${TARGET_FILE[$name]}" ]] && grep -qF "\"id\":\"$id\"" "${TARGET_FILE[$name]}" ;;
+    otlp)
+      otlp_stats "$name" | python3 -c 'import json, sys; ids = json.load(sys.stdin)["ids"]
+sys.exit(0 if sys.argv[1] in ids["logs"] and sys.argv[1] in ids["traces"] else 1)' "$id" ;;
+    postgres)
+      [[ "$(timeout 10 psql "${TARGET_PG_URL[$name]}" -Atc "select count(*) from ai_gateway_logs where request_id = '$id'" 2>/dev/null)" == 1 ]] ;;
+  esac
+}
+
+# clear_records NAME: empties target NAME's record file after a measurement (the console's stdout is TARGET_LOG,
+# emptied with it), so that long runs do not fill the disk.
+clear_records() {
+  if [[ -n "${TARGET_FILE[$1]:-}" && -f "${TARGET_FILE[$1]}" ]]; then : >"${TARGET_FILE[$1]}"; fi
 }
 
 # start_redis NAME PORT: a redis-server for target NAME on 127.0.0.1:PORT, pinned to LOAD_CPU with the load
@@ -174,18 +317,19 @@ create_bench_key() {
     die "$name: no gw- key in the answer to POST /admin/keys (see $file)"
 }
 
-# start_gateway_keys NAME PORT UPSTREAM_PORT EXPORTERS: its redis-server on PORT+100, the gateway with REDIS_URL, an
-# admin key of this run and ANTHROPIC_API_KEY, and a virtual key with rpm/tpm limits that every request to NAME then
-# carries.
+# start_gateway_keys NAME PORT UPSTREAM_PORT EXPORTERS [NAME=VALUE...]: its redis-server on PORT+100, the gateway with
+# REDIS_URL, an admin key of this run and ANTHROPIC_API_KEY (and the settings given), and a virtual key with rpm/tpm
+# limits that every request to NAME then carries.
 start_gateway_keys() {
   local name=$1 port=$2 upstream=$3 exporters=$4 redis_port=$(($2 + 100)) admin key
+  shift 4
   start_redis "$name" "$redis_port"
   admin=bench-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
   # With a virtual key the client's credential never goes upstream: the provider key is the gateway's own
   # (OPENAI_API_KEY for every gateway; ANTHROPIC_API_KEY here, for the Messages API mode).
   start_gateway "$name" "$port" "$upstream" "$exporters" "" \
-    REDIS_URL="redis://127.0.0.1:$redis_port/0" GATEWAY_ADMIN_KEY="$admin" ANTHROPIC_API_KEY=sk-bench
-  TARGET_ALL_PIDS[$name]="${TARGET_PID[$name]} ${TARGET_REDIS_PID[$name]}"
+    REDIS_URL="redis://127.0.0.1:$redis_port/0" GATEWAY_ADMIN_KEY="$admin" ANTHROPIC_API_KEY=sk-bench "$@"
+  TARGET_ALL_PIDS[$name]="${TARGET_PID[$name]}${TARGET_OTLP_PID[$name]:+ ${TARGET_OTLP_PID[$name]}} ${TARGET_REDIS_PID[$name]}"
   key=$(create_bench_key "$name" "$port" "$admin") || exit 1
   TARGET_HEADERS[$name]="Authorization: Bearer $key"
 }
@@ -257,21 +401,25 @@ start_target() {
       local exporters=${kind#gateway-routed}
       exporters=${exporters#-}
       exporters=${exporters//+/,}
-      start_gateway "$name" "$port" "$upstream" "${exporters:-none}" "$ROUTES_FILE"
+      start_record_backends "$name" "$port" "$exporters"
+      start_gateway "$name" "$port" "$upstream" "${exporters:-none}" "$ROUTES_FILE" "${RECORD_ENV[@]}"
       ;;
     gateway-keys-redis | gateway-keys-redis-*)
       local exporters=${kind#gateway-keys-redis}
       exporters=${exporters#-}
       exporters=${exporters//+/,}
-      start_gateway_keys "$name" "$port" "$upstream" "${exporters:-none}"
+      start_record_backends "$name" "$port" "$exporters"
+      start_gateway_keys "$name" "$port" "$upstream" "${exporters:-none}" "${RECORD_ENV[@]}"
       ;;
     gateway-nodashboard-*)
       local exporters=${kind#gateway-nodashboard-}
-      start_gateway "$name" "$port" "$upstream" "${exporters//+/,}" "" DASHBOARD_ENABLED=false
+      start_record_backends "$name" "$port" "${exporters//+/,}"
+      start_gateway "$name" "$port" "$upstream" "${exporters//+/,}" "" DASHBOARD_ENABLED=false "${RECORD_ENV[@]}"
       ;;
     gateway-*)
       local exporters=${kind#gateway-}
-      start_gateway "$name" "$port" "$upstream" "${exporters//+/,}"
+      start_record_backends "$name" "$port" "${exporters//+/,}"
+      start_gateway "$name" "$port" "$upstream" "${exporters//+/,}" "" "${RECORD_ENV[@]}"
       ;;
     *) die "unknown target '$kind' (known: direct, nginx, portkey, gateway, gateway-EXPORTER[+EXPORTER...], gateway-nodashboard-EXPORTER[+EXPORTER...], gateway-routed, gateway-routed-EXPORTER[+EXPORTER...], gateway-keys-redis, gateway-keys-redis-EXPORTER[+EXPORTER...])" ;;
   esac
@@ -284,6 +432,7 @@ stop_target() {
   local -a pids
   read -r -a pids <<<"${TARGET_ALL_PIDS[$1]:-}"
   ((${#pids[@]})) && stop_pids "${pids[@]}"
+  stop_postgres "$1"
   TARGET_HEADERS[$1]=
   return 0
 }

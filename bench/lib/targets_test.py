@@ -2,10 +2,12 @@
 """Tests for the gateway-routed targets: the routes file covers every model the harness sends, without renaming
 it (so the routed gateway forwards the same bytes as the unrouted one), and targets.sh starts gateway-routed*
 as the gateway with that file and the same exporters as the unrouted counterpart. And for the gateway-keys-redis
-targets: started with their own Redis and a virtual key that every sender then presents.
+targets: started with their own Redis and a virtual key that every sender then presents. And for the record
+exporters (file, otlp, postgres): each gets a backend of its own in the output directory, which the harness counts.
 
 Run: python3 -m unittest discover -s bench/lib -p '*_test.py'
 """
+import json
 import pathlib
 import re
 import shutil
@@ -156,6 +158,89 @@ print(sorted(m.HEADERS.items()))"""
             out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
             self.assertEqual(out.strip(), "[('Content-Type', 'application/json'), ('authorization', 'Bearer gw-x'), "
                                           "('x-b', '2')]", name)
+
+
+@unittest.skipUnless(shutil.which("bash"), "needs bash")
+class RecordBackendsTest(unittest.TestCase):
+    """gateway-*file*, *otlp*, *postgres*: the exporter is pointed at a backend of the run (never at the defaults,
+    which would write into the caller's directory or reach for localhost:4318), and TARGET_RECORDS names what
+    records_delivered counts."""
+
+    def run_bash(self, body, gateway_env=""):
+        script = f"""
+            set -euo pipefail
+            source {HERE / "common.sh"}
+            source {HERE / "targets.sh"}
+            RUN_DIR=/run-dir
+            GATEWAY_ENV='{gateway_env}'
+            start_otlp_receiver() {{ echo "otlp $*"; TARGET_OTLP_PORT[$1]=$2; TARGET_OTLP_PID[$1]=333; }}
+            start_postgres() {{ echo "postgres $*"; TARGET_PG_URL[$1]=postgresql://gw@127.0.0.1:5/postgres; }}
+            start_redis() {{ echo "redis $*"; TARGET_REDIS_PORT[$1]=$2; TARGET_REDIS_PID[$1]=222; }}
+            start_gateway() {{ echo "gateway $*"; TARGET_PID[$1]=111; }}
+            create_bench_key() {{ echo gw-0123abcd; }}
+            {body}
+        """
+        return subprocess.run(["bash", "-c", script], check=True, capture_output=True, text=True).stdout.splitlines()
+
+    def test_file_goes_to_the_output_directory_never_rotated(self):
+        out = self.run_bash('start_target gateway-prometheus+file 20000 18080; echo "records ${TARGET_RECORDS[gateway-prometheus+file]}"')
+        self.assertEqual(out, ["gateway gateway-prometheus+file 20000 18080 prometheus,file  "
+                               "FILE_EXPORTER_PATH=/run-dir/gateway-prometheus+file.records.jsonl FILE_EXPORTER_MAX_BYTES=0",
+                               "records file"])
+
+    def test_a_file_path_in_gateway_env_is_kept(self):
+        # bench/soak.sh: its own path and rotation; the harness counts that file.
+        out = self.run_bash('start_target gateway-file+prometheus 20000 18080; echo "file ${TARGET_FILE[gateway-file+prometheus]}"',
+                            gateway_env="FILE_EXPORTER_PATH=/soak/records.jsonl FILE_EXPORTER_MAX_BYTES=1")
+        self.assertEqual(out, ["gateway gateway-file+prometheus 20000 18080 file,prometheus ", "file /soak/records.jsonl"])
+
+    def test_otlp_gets_a_receiver_on_the_targets_port_plus_200_in_protobuf(self):
+        out = self.run_bash('start_target gateway-prometheus+otlp 20000 18080; echo "records ${TARGET_RECORDS[gateway-prometheus+otlp]}"')
+        self.assertEqual(out, ["otlp gateway-prometheus+otlp 20200",
+                               "gateway gateway-prometheus+otlp 20000 18080 prometheus,otlp  "
+                               "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:20200 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+                               "records otlp"])
+
+    def test_postgres_gets_a_server_of_its_own_unless_gateway_env_names_one(self):
+        out = self.run_bash('start_target gateway-prometheus+postgres 20000 18080; echo "records ${TARGET_RECORDS[gateway-prometheus+postgres]}"')
+        self.assertEqual(out, ["postgres gateway-prometheus+postgres",
+                               "gateway gateway-prometheus+postgres 20000 18080 prometheus,postgres  "
+                               "POSTGRES_URL=postgresql://gw@127.0.0.1:5/postgres",
+                               "records postgres"])
+        out = self.run_bash('start_target gateway-postgres 20000 18080; echo "url ${TARGET_PG_URL[gateway-postgres]}"',
+                            gateway_env="A=1 POSTGRES_URL=postgresql://x@127.0.0.1:7/db")
+        self.assertEqual(out, ["gateway gateway-postgres 20000 18080 postgres ", "url postgresql://x@127.0.0.1:7/db"])
+
+    def test_console_is_counted_on_stdout_and_the_plain_gateway_exports_nothing(self):
+        out = self.run_bash("""start_target gateway-console+prometheus 20000 18080
+            start_target gateway 20001 18080
+            echo "records [${TARGET_RECORDS[gateway-console+prometheus]}] [${TARGET_RECORDS[gateway]:-}]" """)
+        self.assertEqual(out[-1], "records [console] []")
+
+    def test_keyed_and_routed_targets_get_the_same_backends(self):
+        out = self.run_bash("""start_target gateway-keys-redis-prometheus+otlp 20000 18080
+            echo "pids ${TARGET_ALL_PIDS[gateway-keys-redis-prometheus+otlp]}"
+            ROUTES_FILE=/routes.yaml
+            start_target gateway-routed-file+prometheus 20001 18080""")
+        self.assertEqual(out[0], "otlp gateway-keys-redis-prometheus+otlp 20200")
+        self.assertRegex(out[2], r"^gateway gateway-keys-redis-prometheus\+otlp 20000 18080 prometheus,otlp  REDIS_URL=.* "
+                                 r"OTEL_EXPORTER_OTLP_ENDPOINT=http://127\.0\.0\.1:20200 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf$")
+        self.assertEqual(out[3], "pids 111 333 222", "stop_target stops the gateway, its receiver and its redis-server")
+        self.assertEqual(out[4], "gateway gateway-routed-file+prometheus 20001 18080 file,prometheus /routes.yaml "
+                                 "FILE_EXPORTER_PATH=/run-dir/gateway-routed-file+prometheus.records.jsonl FILE_EXPORTER_MAX_BYTES=0")
+
+
+class OtlpReceiverTest(unittest.TestCase):
+    def test_counts_log_records_spans_and_data_points(self):
+        sys.path.insert(0, str(HERE))
+        import otlp_receiver
+        logs = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{}, {}]}, {"logRecords": [{}]}]}]}
+        spans = {"resourceSpans": [{"scopeSpans": [{"spans": [{}]}]}, {"scopeSpans": [{"spans": [{}, {}]}]}]}
+        metrics = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"histogram": {"dataPoints": [{}, {}]}},
+                                                                       {"histogram": {}}]}]}]}
+        self.assertEqual(otlp_receiver.count_items("logs", False, json.dumps(logs)), 3)
+        self.assertEqual(otlp_receiver.count_items("traces", False, json.dumps(spans)), 3)
+        self.assertEqual(otlp_receiver.count_items("metrics", False, json.dumps(metrics)), 2)
 
 
 if __name__ == "__main__":

@@ -279,8 +279,9 @@ net::awaitable<void> KeyService::Impl::pollCooldowns() {
   }
 }
 
-// How long the first record of a batch waits for others: a small part of
-// the time a request takes, so a budget is still seen as spent at once.
+// How long the first record of a batch waits for others before it is
+// accounted and sent: a small part of the time a request takes, so a
+// budget is still seen as spent at once.
 constexpr auto kAccountingBatchDelay = std::chrono::milliseconds(2);
 
 void KeyService::Impl::accountOne(const UsageEvent& e) {
@@ -315,7 +316,6 @@ void KeyService::Impl::accountOne(const UsageEvent& e) {
   }
   if (!e.project_id.empty() && table_now->budgetOf(Scope::kProject, e.project_id)) add(Scope::kProject, e.project_id);
   if (!e.user_id.empty() && table_now->budgetOf(Scope::kUser, e.user_id)) add(Scope::kUser, e.user_id);
-  scheduleFlush();
 }
 
 void KeyService::Impl::scheduleFlush() {
@@ -452,7 +452,13 @@ void KeyService::account(UsageEvent event) {
     if (impl->arriving_posted) return;  // the posted handler takes this one too
     impl->arriving_posted = true;
   }
-  net::post(impl->io, [impl] { impl->accountArrived(); });
+  // The first event of a batch wakes the accounting thread, which takes
+  // the batch a moment later: waking it for every record would switch
+  // threads about as often as requests are served.
+  net::post(impl->io, [impl] {
+    impl->arriving_timer.expires_after(kAccountingBatchDelay);
+    impl->arriving_timer.async_wait([impl](boost::system::error_code) { impl->accountArrived(); });
+  });
 }
 
 void KeyService::Impl::accountArrived() {
@@ -463,6 +469,7 @@ void KeyService::Impl::accountArrived() {
   }
   for (const UsageEvent& event : taking) accountOne(event);
   taking.clear();
+  if (redis && !flushing && !open.empty()) net::co_spawn(io, flush(), net::detached);
 }
 
 void KeyService::shareCooldown(std::string target_id, std::int64_t until_unix_ms) {
@@ -511,6 +518,7 @@ void KeyService::stop(std::chrono::milliseconds budget) {
         impl->io,
         [impl, budget]() -> net::awaitable<void> {
           const auto deadline = std::chrono::steady_clock::now() + budget;
+          impl->accountArrived();  // the last records, without waiting for their batch
           net::steady_timer pause(impl->io);
           while (impl->redis && (!impl->sealed.empty() || !impl->open.empty() || impl->flushing) &&
                  std::chrono::steady_clock::now() < deadline) {

@@ -90,8 +90,7 @@ struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
   AccountingBatch open;
   std::deque<AccountingBatch> sealed;
   bool flushing = false;
-  // A flush waits a moment after the first record of a batch, so that under
-  // load one script call carries many records.
+  // What arrives while a flush is under way goes a moment after it.
   net::steady_timer flush_timer{io};
   bool flush_scheduled = false;
   void scheduleFlush();
@@ -104,6 +103,7 @@ struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
   std::vector<UsageEvent> arriving;  // under arriving_mutex
   bool arriving_posted = false;      // under arriving_mutex
   std::vector<UsageEvent> taking;    // this thread's, being accounted
+  net::steady_timer arriving_timer{io};
   void accountArrived();
   // The day, month and total period ids of period_ids_day (a unix day),
   // which name the usage hashes of the records accounted that day.

@@ -6,6 +6,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <charconv>
 #include <climits>
 #include <map>
 
@@ -127,11 +128,42 @@ KeyValues resourceFor(const TelemetryRecord& r, const Attributes& extra) {
   return attrs;
 }
 
-// A stable text form of attributes, for grouping and ordering.
+// `s` as a JSON string, as json::serialize writes it: printable ASCII other
+// than a quote or a backslash as it is, anything else through the serializer.
+void appendJsonString(std::string& out, std::string_view s) {
+  const bool plain =
+      std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (!plain) {
+    out += json::serialize(json::string_view(s.data(), s.size()));
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+// A stable text form of attributes, for grouping and ordering: the JSON
+// text of [[key,value],...], written directly for strings and integers (an
+// attribute's usual values) and by json::serialize for the rest.
 std::string keyOf(const KeyValues& attrs) {
-  json::array a;
-  for (const auto& kv : attrs) a.push_back(json::array{json::string(kv.key), kv.value});
-  return json::serialize(a);
+  std::string out = "[";
+  for (const auto& kv : attrs) {
+    if (out.size() > 1) out += ',';
+    out += '[';
+    appendJsonString(out, kv.key);
+    out += ',';
+    if (const auto* s = kv.value.if_string()) {
+      appendJsonString(out, std::string_view(s->data(), s->size()));
+    } else if (const auto* i = kv.value.if_int64()) {
+      char buf[24];
+      out.append(buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, *i).ptr - buf));
+    } else {
+      out += json::serialize(kv.value);
+    }
+    out += ']';
+  }
+  out += ']';
+  return out;
 }
 
 // The group of `resource` in `groups`, added at the end when new.

@@ -1,16 +1,62 @@
 #include "exporters/otlp/otlp_protobuf.h"
 
+#include "common/json_sax_defaults.h"
+#include "exporters/otlp/otlp_wire.h"
+#include "telemetry/record_json.h"
+
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "google/rpc/status.pb.h"
 
-#include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/value.hpp>
+
+#include <functional>
+#include <optional>
+#include <vector>
 
 namespace gw::exporters::otlp {
 namespace json = boost::json;
 namespace pb = opentelemetry::proto;
 namespace {
+
+using wire::Writer;
+
+// Field numbers of the messages written here (proto/opentelemetry/proto/).
+namespace f {
+// ExportLogsServiceRequest.resource_logs, ExportTraceServiceRequest.resource_spans,
+// ExportMetricsServiceRequest.resource_metrics
+constexpr unsigned kResourceItems = 1;
+// ResourceLogs/ResourceSpans/ResourceMetrics
+constexpr unsigned kResource = 1, kScopeItems = 2;
+// ScopeLogs/ScopeSpans/ScopeMetrics
+constexpr unsigned kScope = 1, kItems = 2;
+// Resource
+constexpr unsigned kResourceAttributes = 1;
+// InstrumentationScope
+constexpr unsigned kInstrumentationName = 1, kInstrumentationVersion = 2;
+// KeyValue
+constexpr unsigned kKey = 1, kValue = 2;
+// AnyValue (a oneof: every member is written when set)
+constexpr unsigned kString = 1, kBool = 2, kInt = 3, kDouble = 4, kArray = 5, kKvlist = 6;
+// ArrayValue.values, KeyValueList.values
+constexpr unsigned kListValues = 1;
+// LogRecord
+constexpr unsigned kLogTime = 1, kLogSeverityNumber = 2, kLogSeverityText = 3, kLogBody = 5, kLogAttributes = 6,
+                   kLogTraceId = 9, kLogSpanId = 10, kLogObservedTime = 11, kLogEventName = 12;
+// Span, Span.Event, Status
+constexpr unsigned kSpanTraceId = 1, kSpanSpanId = 2, kSpanName = 5, kSpanKind = 6, kSpanStart = 7, kSpanEnd = 8,
+                   kSpanAttributes = 9, kSpanEvents = 11, kSpanStatus = 15;
+constexpr unsigned kEventTime = 1, kEventName = 2;
+constexpr unsigned kStatusMessage = 2, kStatusCode = 3;
+constexpr unsigned kStatusCodeError = 2;  // STATUS_CODE_ERROR
+// Metric, Histogram, HistogramDataPoint
+constexpr unsigned kMetricName = 1, kMetricDescription = 2, kMetricUnit = 3, kMetricHistogram = 9;
+constexpr unsigned kHistogramPoints = 1, kHistogramTemporality = 2;
+constexpr unsigned kPointStart = 2, kPointTime = 3, kPointCount = 4, kPointSum = 5, kPointBuckets = 6,
+                   kPointBounds = 7, kPointAttributes = 9, kPointMin = 11, kPointMax = 12;
+}  // namespace f
 
 // "0af7..." -> raw bytes. The ids come from traceIdFor/spanIdFor: always an
 // even number of lower-case hex digits.
@@ -22,153 +68,376 @@ std::string hexToBytes(const std::string& hex) {
   return out;
 }
 
-void toAnyValue(const json::value& v, pb::common::v1::AnyValue* out);
+std::string_view view(const json::string& s) { return {s.data(), s.size()}; }
 
-void toKeyValueList(const json::object& object, pb::common::v1::KeyValueList* out) {
-  for (const auto& [k, item] : object) {
-    auto* kv = out->add_values();
-    kv->set_key(std::string(k));
-    toAnyValue(item, kv->mutable_value());
+// An AnyValue holding a scalar (one field, none for null): its size is known
+// before it is written, so the messages around it are written with their
+// lengths.
+struct Scalar {
+  enum Kind { kNull, kString, kBool, kInt, kDouble } kind = kNull;
+  std::string_view text;  // kString
+  std::uint64_t bits = 0;  // kBool, kInt: the varint; kDouble: the IEEE bits
+};
+
+// Bytes of the AnyValue message of `s`.
+std::size_t anyValueSize(const Scalar& s) {
+  switch (s.kind) {
+    case Scalar::kNull: return 0;
+    case Scalar::kString: return wire::lengthFieldSize(f::kString, s.text.size());
+    case Scalar::kBool: return 2;
+    case Scalar::kInt: return 1 + wire::varintSize(s.bits);
+    case Scalar::kDouble: return 9;
+  }
+  return 0;
+}
+
+void anyValueFields(Writer& w, const Scalar& s) {
+  switch (s.kind) {
+    case Scalar::kNull: return;
+    case Scalar::kString: w.bytesField(f::kString, s.text); return;
+    case Scalar::kBool: w.varintField(f::kBool, s.bits); return;
+    case Scalar::kInt: w.varintField(f::kInt, s.bits); return;
+    case Scalar::kDouble: w.fixed64Field(f::kDouble, s.bits); return;
   }
 }
 
-// The same mapping as the JSON encoding's toAnyValue (otlp_serializer.h).
-void toAnyValue(const json::value& v, pb::common::v1::AnyValue* out) {
+// A KeyValue (as `field`) whose value is a scalar.
+void scalarKeyValue(Writer& w, unsigned field, std::string_view key, const Scalar& s) {
+  const std::size_t value = anyValueSize(s);
+  const std::size_t key_bytes = key.empty() ? 0 : wire::lengthFieldSize(f::kKey, key.size());
+  w.lengthPrefix(field, key_bytes + wire::lengthFieldSize(f::kValue, value));
+  w.bytesIfSet(f::kKey, key);
+  w.lengthPrefix(f::kValue, value);
+  anyValueFields(w, s);
+}
+
+// An AnyValue (as `field`) whose value is a scalar.
+void scalarAnyValue(Writer& w, unsigned field, const Scalar& s) {
+  w.lengthPrefix(field, anyValueSize(s));
+  anyValueFields(w, s);
+}
+
+// The scalar of a parsed value; nullopt for an array or object. The mapping
+// of the JSON encoding's toAnyValue (otlp_serializer.h): integers past
+// INT64_MAX are doubles, null is the empty AnyValue.
+std::optional<Scalar> scalarOf(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null:
-      return;  // the empty AnyValue
-    case json::kind::bool_:
-      out->set_bool_value(v.get_bool());
-      return;
-    case json::kind::int64:
-      out->set_int_value(v.get_int64());
-      return;
-    case json::kind::uint64:  // past INT64_MAX: as in the JSON encoding
-      out->set_double_value(static_cast<double>(v.get_uint64()));
-      return;
-    case json::kind::double_:
-      out->set_double_value(v.get_double());
-      return;
-    case json::kind::string:
-      out->set_string_value(std::string(v.get_string()));
-      return;
-    case json::kind::array: {
-      auto* values = out->mutable_array_value();
-      for (const auto& item : v.get_array()) toAnyValue(item, values->add_values());
-      return;
+    case json::kind::null: return Scalar{};
+    case json::kind::bool_: return Scalar{Scalar::kBool, {}, v.get_bool() ? 1u : 0u};
+    case json::kind::int64: return Scalar{Scalar::kInt, {}, static_cast<std::uint64_t>(v.get_int64())};
+    case json::kind::uint64: return Scalar{Scalar::kDouble, {}, wire::bitsOf(static_cast<double>(v.get_uint64()))};
+    case json::kind::double_: return Scalar{Scalar::kDouble, {}, wire::bitsOf(v.get_double())};
+    case json::kind::string: return Scalar{Scalar::kString, view(v.get_string()), 0};
+    case json::kind::array:
+    case json::kind::object: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+void keyValue(Writer& w, unsigned field, std::string_view key, const json::value& v);
+
+// The fields of the AnyValue of an array or object.
+void compositeFields(Writer& w, const json::value& v) {
+  if (const auto* array = v.if_array()) {
+    const auto values = w.open(f::kArray);
+    for (const auto& item : *array) {
+      if (auto s = scalarOf(item)) {
+        scalarAnyValue(w, f::kListValues, *s);
+        continue;
+      }
+      const auto value = w.open(f::kListValues);
+      compositeFields(w, item);
+      w.close(value);
     }
-    case json::kind::object:
-      toKeyValueList(v.get_object(), out->mutable_kvlist_value());
-      return;
+    w.close(values);
+    return;
   }
+  const auto list = w.open(f::kKvlist);
+  for (const auto& [k, item] : v.get_object()) keyValue(w, f::kListValues, {k.data(), k.size()}, item);
+  w.close(list);
 }
 
-template <class Repeated>
-void addAttributes(const KeyValues& attrs, Repeated* out) {
-  for (const auto& a : attrs) {
-    auto* kv = out->Add();
-    kv->set_key(a.key);
-    toAnyValue(a.value, kv->mutable_value());
+void keyValue(Writer& w, unsigned field, std::string_view key, const json::value& v) {
+  if (auto s = scalarOf(v)) return scalarKeyValue(w, field, key, *s);
+  const auto kv = w.open(field);
+  w.bytesIfSet(f::kKey, key);
+  const auto value = w.open(f::kValue);
+  compositeFields(w, v);
+  w.close(value);
+  w.close(kv);
+}
+
+void attributes(Writer& w, unsigned field, const KeyValues& attrs) {
+  for (const auto& a : attrs) keyValue(w, field, a.key, a.value);
+}
+
+// The resource, then the opening of the ScopeLogs/-Spans/-Metrics with its
+// scope, that every ResourceLogs/-Spans/-Metrics starts with; returns what
+// closes that ScopeLogs/-Spans/-Metrics once its items are written.
+std::size_t openResourceAndScope(Writer& w, const KeyValues& resource) {
+  const auto r = w.open(f::kResource);
+  attributes(w, f::kResourceAttributes, resource);
+  w.close(r);
+  const auto scope_items = w.open(f::kScopeItems);
+  const auto scope = w.open(f::kScope);
+  w.bytesIfSet(f::kInstrumentationName, kScopeName);
+  w.bytesIfSet(f::kInstrumentationVersion, GW_VERSION);
+  w.close(scope);
+  return scope_items;
+}
+
+// A record's text as the fields of a log body: the kvlist_value of its JSON
+// object, each value mapped as keyValue maps a parsed one, in one pass over
+// the text (no tree). The record builder writes objects without duplicate
+// keys, so the pass sees what the parsed tree holds.
+class BodyWriter : public JsonSaxDefaults {
+ public:
+  // `text` is the whole document, parsed in one call: what the parser hands
+  // over as a view into it stays valid until the parse ends.
+  BodyWriter(Writer& w, std::string_view text) : w_(w), text_(text) { frames_.reserve(16); }
+
+  bool root_is_object = false;
+
+  bool on_object_begin(boost::system::error_code&) {
+    if (!started_) root_is_object = true;
+    return openComposite(true);
   }
+  bool on_object_end(std::size_t, boost::system::error_code&) { return closeComposite(); }
+  bool on_array_begin(boost::system::error_code&) { return openComposite(false); }
+  bool on_array_end(std::size_t, boost::system::error_code&) { return closeComposite(); }
+  bool on_key_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    key_copy_.append(s.data(), s.size());
+    return true;
+  }
+  // A key without escapes is a view into the text; any other is copied.
+  bool on_key(json::string_view s, std::size_t, boost::system::error_code&) {
+    const std::less_equal<const char*> before;  // a total order, also for pointers into other buffers
+    const char* end = text_.data() + text_.size();
+    if (key_copy_.empty() && before(text_.data(), s.data()) && before(s.data() + s.size(), end)) {
+      key_ = {s.data(), s.size()};
+    } else {
+      key_ = key_copy_.append(s.data(), s.size());
+    }
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    part_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, boost::system::error_code&) {
+    std::string_view text(s.data(), s.size());
+    if (!part_.empty()) text = part_.append(text);
+    scalar({Scalar::kString, text, 0});
+    part_.clear();
+    return true;
+  }
+  bool on_int64(std::int64_t v, json::string_view, boost::system::error_code&) {
+    return scalar({Scalar::kInt, {}, static_cast<std::uint64_t>(v)});
+  }
+  bool on_uint64(std::uint64_t v, json::string_view, boost::system::error_code&) {
+    return scalar({Scalar::kDouble, {}, wire::bitsOf(static_cast<double>(v))});
+  }
+  bool on_double(double v, json::string_view, boost::system::error_code&) {
+    return scalar({Scalar::kDouble, {}, wire::bitsOf(v)});
+  }
+  bool on_bool(bool v, boost::system::error_code&) { return scalar({Scalar::kBool, {}, v ? 1u : 0u}); }
+  bool on_null(boost::system::error_code&) { return scalar({}); }
+
+ private:
+  // An open object or array, and the AnyValue (and, in an object, the
+  // KeyValue) that holds it in its parent.
+  struct Frame {
+    bool object;
+    std::size_t list;    // the KeyValueList or ArrayValue
+    std::size_t value;   // its AnyValue; 0 for the root
+    std::size_t member;  // its KeyValue when the parent is an object, else 0
+  };
+
+  bool inObject() const { return !frames_.empty() && frames_.back().object; }
+
+  bool scalar(const Scalar& s) {
+    started_ = true;
+    if (frames_.empty()) return true;  // a document that is no object: thrown away
+    if (inObject()) {
+      scalarKeyValue(w_, f::kListValues, key_, s);
+      key_copy_.clear();
+    } else {
+      scalarAnyValue(w_, f::kListValues, s);
+    }
+    return true;
+  }
+
+  bool openComposite(bool object) {
+    started_ = true;
+    Frame frame{object, 0, 0, 0};
+    if (!frames_.empty()) {
+      if (inObject()) {
+        frame.member = w_.open(f::kListValues);
+        w_.bytesIfSet(f::kKey, key_);
+        key_copy_.clear();
+        frame.value = w_.open(f::kValue);
+      } else {
+        frame.value = w_.open(f::kListValues);
+      }
+    }
+    frame.list = w_.open(object ? f::kKvlist : f::kArray);
+    frames_.push_back(frame);
+    return true;
+  }
+
+  bool closeComposite() {
+    const Frame frame = frames_.back();
+    frames_.pop_back();
+    w_.close(frame.list);
+    if (frame.value) w_.close(frame.value);
+    if (frame.member) w_.close(frame.member);
+    return true;
+  }
+
+  Writer& w_;
+  std::vector<Frame> frames_;
+  std::string_view text_;
+  std::string_view key_;   // the key of the member whose value comes next
+  std::string key_copy_;   // its text when it is not a view into text_
+  std::string part_;       // a string value delivered in parts
+  bool started_ = false;
+};
+
+// The fields of a log body (an AnyValue): the record's text as a kvlist, or
+// an empty kvlist when the text is not a JSON object (as
+// TelemetryRecord::json() reads it).
+void logBodyFields(Writer& w, std::string_view text) {
+  const std::size_t start = w.size();
+  json::parse_options options;
+  options.max_depth = kMaxRecordDepth;
+  json::basic_parser<BodyWriter> parser(options, w, text);
+  boost::system::error_code ec;
+  const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  bool ok = !ec && parser.handler().root_is_object;
+  for (char c : text.substr(ok ? used : text.size()))
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') ok = false;
+  if (ok) return;
+  w.truncate(start);
+  w.close(w.open(f::kKvlist));
 }
 
-void setScope(pb::common::v1::InstrumentationScope* scope) {
-  scope->set_name(kScopeName);
-  scope->set_version(GW_VERSION);
+void packedFixed64(Writer& w, unsigned field, std::span<const std::uint64_t> values) {
+  if (values.empty()) return;
+  w.tag(field, wire::kLength);
+  w.varint(8 * values.size());
+  for (auto v : values) w.fixed64(v);
 }
 
-template <class Message>
-std::string serialize(const Message& message) {
-  std::string out;
-  message.SerializeToString(&out);
-  return out;
+void packedDouble(Writer& w, unsigned field, std::span<const double> values) {
+  if (values.empty()) return;
+  w.tag(field, wire::kLength);
+  w.varint(8 * values.size());
+  for (auto v : values) w.fixed64(wire::bitsOf(v));
 }
 
 }  // namespace
 
 std::string logsProtobuf(std::span<const RecordPtr> batch, const Attributes& extra) {
-  pb::collector::logs::v1::ExportLogsServiceRequest request;
+  std::string out;
+  std::size_t text_bytes = 0;
+  for (const auto& r : batch) text_bytes += r->serialized.size();
+  out.reserve(text_bytes + text_bytes / 4 + 1024 * batch.size());
+  Writer w(out);
   for (const auto& group : buildLogs(batch, extra)) {
-    auto* resource_logs = request.add_resource_logs();
-    addAttributes(group.resource, resource_logs->mutable_resource()->mutable_attributes());
-    auto* scope_logs = resource_logs->add_scope_logs();
-    setScope(scope_logs->mutable_scope());
+    const auto resource_logs = w.open(f::kResourceItems);
+    const auto scope_logs = openResourceAndScope(w, group.resource);
     for (const auto& l : group.items) {
-      auto* log = scope_logs->add_log_records();
-      log->set_time_unix_nano(static_cast<std::uint64_t>(l.time_unix_nano));
-      log->set_observed_time_unix_nano(static_cast<std::uint64_t>(l.time_unix_nano));
-      log->set_severity_number(static_cast<pb::logs::v1::SeverityNumber>(l.severity_number));
-      log->set_severity_text(l.severity_text);
-      log->set_event_name(l.event_name);
-      toKeyValueList(l.record->json(), log->mutable_body()->mutable_kvlist_value());
-      addAttributes(l.attributes, log->mutable_attributes());
-      log->set_trace_id(hexToBytes(l.trace_id));
-      log->set_span_id(hexToBytes(l.span_id));
+      const auto log = w.open(f::kItems);
+      w.fixed64IfSet(f::kLogTime, static_cast<std::uint64_t>(l.time_unix_nano));
+      w.varintIfSet(f::kLogSeverityNumber, static_cast<std::uint64_t>(l.severity_number));
+      w.bytesIfSet(f::kLogSeverityText, l.severity_text);
+      const auto body = w.open(f::kLogBody);
+      logBodyFields(w, l.record->serialized);
+      w.close(body);
+      attributes(w, f::kLogAttributes, l.attributes);
+      w.bytesIfSet(f::kLogTraceId, hexToBytes(l.trace_id));
+      w.bytesIfSet(f::kLogSpanId, hexToBytes(l.span_id));
+      w.fixed64IfSet(f::kLogObservedTime, static_cast<std::uint64_t>(l.time_unix_nano));
+      w.bytesIfSet(f::kLogEventName, l.event_name);
+      w.close(log);
     }
+    w.close(scope_logs);
+    w.close(resource_logs);
   }
-  return serialize(request);
+  w.finish();
+  return out;
 }
 
 std::string tracesProtobuf(std::span<const RecordPtr> batch, const Attributes& extra) {
-  pb::collector::trace::v1::ExportTraceServiceRequest request;
+  std::string out;
+  Writer w(out);
   for (const auto& group : buildTraces(batch, extra)) {
-    auto* resource_spans = request.add_resource_spans();
-    addAttributes(group.resource, resource_spans->mutable_resource()->mutable_attributes());
-    auto* scope_spans = resource_spans->add_scope_spans();
-    setScope(scope_spans->mutable_scope());
+    const auto resource_spans = w.open(f::kResourceItems);
+    const auto scope_spans = openResourceAndScope(w, group.resource);
     for (const auto& s : group.items) {
-      auto* span = scope_spans->add_spans();
-      span->set_trace_id(hexToBytes(s.trace_id));
-      span->set_span_id(hexToBytes(s.span_id));
-      span->set_name(s.name);
-      span->set_kind(static_cast<pb::trace::v1::Span::SpanKind>(s.kind));
-      span->set_start_time_unix_nano(static_cast<std::uint64_t>(s.start_time_unix_nano));
-      span->set_end_time_unix_nano(static_cast<std::uint64_t>(s.end_time_unix_nano));
-      addAttributes(s.attributes, span->mutable_attributes());
+      const auto span = w.open(f::kItems);
+      w.bytesIfSet(f::kSpanTraceId, hexToBytes(s.trace_id));
+      w.bytesIfSet(f::kSpanSpanId, hexToBytes(s.span_id));
+      w.bytesIfSet(f::kSpanName, s.name);
+      w.varintIfSet(f::kSpanKind, static_cast<std::uint64_t>(s.kind));
+      w.fixed64IfSet(f::kSpanStart, static_cast<std::uint64_t>(s.start_time_unix_nano));
+      w.fixed64IfSet(f::kSpanEnd, static_cast<std::uint64_t>(s.end_time_unix_nano));
+      attributes(w, f::kSpanAttributes, s.attributes);
       for (const auto& e : s.events) {
-        auto* event = span->add_events();
-        event->set_time_unix_nano(static_cast<std::uint64_t>(e.time_unix_nano));
-        event->set_name(e.name);
+        const auto event = w.open(f::kSpanEvents);
+        w.fixed64IfSet(f::kEventTime, static_cast<std::uint64_t>(e.time_unix_nano));
+        w.bytesIfSet(f::kEventName, e.name);
+        w.close(event);
       }
       if (s.error) {
-        span->mutable_status()->set_code(pb::trace::v1::Status::STATUS_CODE_ERROR);
-        span->mutable_status()->set_message(s.status_message);
+        const auto status = w.open(f::kSpanStatus);
+        w.bytesIfSet(f::kStatusMessage, s.status_message);
+        w.varintIfSet(f::kStatusCode, f::kStatusCodeError);
+        w.close(status);
       }
+      w.close(span);
     }
+    w.close(scope_spans);
+    w.close(resource_spans);
   }
-  return serialize(request);
+  w.finish();
+  return out;
 }
 
 std::string metricsProtobuf(std::span<const RecordPtr> batch, const Attributes& extra) {
-  pb::collector::metrics::v1::ExportMetricsServiceRequest request;
+  std::string out;
+  Writer w(out);
   for (const auto& group : buildMetrics(batch, extra)) {
-    auto* resource_metrics = request.add_resource_metrics();
-    addAttributes(group.resource, resource_metrics->mutable_resource()->mutable_attributes());
-    auto* scope_metrics = resource_metrics->add_scope_metrics();
-    setScope(scope_metrics->mutable_scope());
+    const auto resource_metrics = w.open(f::kResourceItems);
+    const auto scope_metrics = openResourceAndScope(w, group.resource);
     for (const auto& h : group.items) {
-      auto* metric = scope_metrics->add_metrics();
-      metric->set_name(h.name);
-      metric->set_description(h.description);
-      metric->set_unit(h.unit);
-      auto* histogram = metric->mutable_histogram();
-      histogram->set_aggregation_temporality(
-          static_cast<pb::metrics::v1::AggregationTemporality>(HistogramData::kTemporality));
+      const auto metric = w.open(f::kItems);
+      w.bytesIfSet(f::kMetricName, h.name);
+      w.bytesIfSet(f::kMetricDescription, h.description);
+      w.bytesIfSet(f::kMetricUnit, h.unit);
+      const auto histogram = w.open(f::kMetricHistogram);  // a oneof member: written when set
       for (const auto& p : h.points) {
-        auto* point = histogram->add_data_points();
-        addAttributes(p.attributes, point->mutable_attributes());
-        point->set_start_time_unix_nano(static_cast<std::uint64_t>(p.start_time_unix_nano));
-        point->set_time_unix_nano(static_cast<std::uint64_t>(p.time_unix_nano));
-        point->set_count(p.count);
-        point->set_sum(p.sum);
-        for (auto b : p.bucket_counts) point->add_bucket_counts(b);
-        for (auto b : h.bounds) point->add_explicit_bounds(b);
-        point->set_min(p.min);
-        point->set_max(p.max);
+        const auto point = w.open(f::kHistogramPoints);
+        w.fixed64IfSet(f::kPointStart, static_cast<std::uint64_t>(p.start_time_unix_nano));
+        w.fixed64IfSet(f::kPointTime, static_cast<std::uint64_t>(p.time_unix_nano));
+        w.fixed64IfSet(f::kPointCount, p.count);
+        w.doubleField(f::kPointSum, p.sum);  // optional, always set
+        packedFixed64(w, f::kPointBuckets, p.bucket_counts);
+        packedDouble(w, f::kPointBounds, h.bounds);
+        attributes(w, f::kPointAttributes, p.attributes);
+        w.doubleField(f::kPointMin, p.min);
+        w.doubleField(f::kPointMax, p.max);
+        w.close(point);
       }
+      w.varintIfSet(f::kHistogramTemporality, HistogramData::kTemporality);
+      w.close(histogram);
+      w.close(metric);
     }
+    w.close(scope_metrics);
+    w.close(resource_metrics);
   }
-  return serialize(request);
+  w.finish();
+  return out;
 }
 
 std::optional<std::string> protobufPartialSuccessMessage(std::string_view signal, std::string_view body) {

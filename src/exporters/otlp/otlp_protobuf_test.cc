@@ -52,6 +52,147 @@ std::vector<RecordPtr> roundTripBatch() {
           otherEnvironmentRecord()};
 }
 
+// The requests as the classes protoc generates from proto/ serialize them,
+// built from the same model (otlp_model.h), the log body from the record's
+// parsed tree: what the wire writer (otlp_wire.h) must reproduce byte for byte.
+namespace reference {
+
+std::string hexToBytes(const std::string& hex) {
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  std::string out(hex.size() / 2, '\0');
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<char>((nibble(hex[2 * i]) << 4) | nibble(hex[2 * i + 1]));
+  return out;
+}
+
+void toAnyValue(const json::value& v, pb::common::v1::AnyValue* out);
+
+void toKeyValueList(const json::object& object, pb::common::v1::KeyValueList* out) {
+  for (const auto& [k, item] : object) {
+    auto* kv = out->add_values();
+    kv->set_key(std::string(k));
+    toAnyValue(item, kv->mutable_value());
+  }
+}
+
+void toAnyValue(const json::value& v, pb::common::v1::AnyValue* out) {
+  switch (v.kind()) {
+    case json::kind::null: return;
+    case json::kind::bool_: out->set_bool_value(v.get_bool()); return;
+    case json::kind::int64: out->set_int_value(v.get_int64()); return;
+    case json::kind::uint64: out->set_double_value(static_cast<double>(v.get_uint64())); return;
+    case json::kind::double_: out->set_double_value(v.get_double()); return;
+    case json::kind::string: out->set_string_value(std::string(v.get_string())); return;
+    case json::kind::array: {
+      auto* values = out->mutable_array_value();
+      for (const auto& item : v.get_array()) toAnyValue(item, values->add_values());
+      return;
+    }
+    case json::kind::object: toKeyValueList(v.get_object(), out->mutable_kvlist_value()); return;
+  }
+}
+
+template <class Repeated>
+void addAttributes(const KeyValues& attrs, Repeated* out) {
+  for (const auto& a : attrs) {
+    auto* kv = out->Add();
+    kv->set_key(a.key);
+    toAnyValue(a.value, kv->mutable_value());
+  }
+}
+
+void setScope(pb::common::v1::InstrumentationScope* scope) {
+  scope->set_name(kScopeName);
+  scope->set_version(GW_VERSION);
+}
+
+std::string logs(std::span<const RecordPtr> batch, const Attributes& extra) {
+  pb::collector::logs::v1::ExportLogsServiceRequest request;
+  for (const auto& group : buildLogs(batch, extra)) {
+    auto* resource_logs = request.add_resource_logs();
+    addAttributes(group.resource, resource_logs->mutable_resource()->mutable_attributes());
+    auto* scope_logs = resource_logs->add_scope_logs();
+    setScope(scope_logs->mutable_scope());
+    for (const auto& l : group.items) {
+      auto* log = scope_logs->add_log_records();
+      log->set_time_unix_nano(static_cast<std::uint64_t>(l.time_unix_nano));
+      log->set_observed_time_unix_nano(static_cast<std::uint64_t>(l.time_unix_nano));
+      log->set_severity_number(static_cast<pb::logs::v1::SeverityNumber>(l.severity_number));
+      log->set_severity_text(l.severity_text);
+      log->set_event_name(l.event_name);
+      toKeyValueList(l.record->json(), log->mutable_body()->mutable_kvlist_value());
+      addAttributes(l.attributes, log->mutable_attributes());
+      log->set_trace_id(hexToBytes(l.trace_id));
+      log->set_span_id(hexToBytes(l.span_id));
+    }
+  }
+  return request.SerializeAsString();
+}
+
+std::string traces(std::span<const RecordPtr> batch, const Attributes& extra) {
+  pb::collector::trace::v1::ExportTraceServiceRequest request;
+  for (const auto& group : buildTraces(batch, extra)) {
+    auto* resource_spans = request.add_resource_spans();
+    addAttributes(group.resource, resource_spans->mutable_resource()->mutable_attributes());
+    auto* scope_spans = resource_spans->add_scope_spans();
+    setScope(scope_spans->mutable_scope());
+    for (const auto& s : group.items) {
+      auto* span = scope_spans->add_spans();
+      span->set_trace_id(hexToBytes(s.trace_id));
+      span->set_span_id(hexToBytes(s.span_id));
+      span->set_name(s.name);
+      span->set_kind(static_cast<pb::trace::v1::Span::SpanKind>(s.kind));
+      span->set_start_time_unix_nano(static_cast<std::uint64_t>(s.start_time_unix_nano));
+      span->set_end_time_unix_nano(static_cast<std::uint64_t>(s.end_time_unix_nano));
+      addAttributes(s.attributes, span->mutable_attributes());
+      for (const auto& e : s.events) {
+        auto* event = span->add_events();
+        event->set_time_unix_nano(static_cast<std::uint64_t>(e.time_unix_nano));
+        event->set_name(e.name);
+      }
+      if (s.error) {
+        span->mutable_status()->set_code(pb::trace::v1::Status::STATUS_CODE_ERROR);
+        span->mutable_status()->set_message(s.status_message);
+      }
+    }
+  }
+  return request.SerializeAsString();
+}
+
+std::string metrics(std::span<const RecordPtr> batch, const Attributes& extra) {
+  pb::collector::metrics::v1::ExportMetricsServiceRequest request;
+  for (const auto& group : buildMetrics(batch, extra)) {
+    auto* resource_metrics = request.add_resource_metrics();
+    addAttributes(group.resource, resource_metrics->mutable_resource()->mutable_attributes());
+    auto* scope_metrics = resource_metrics->add_scope_metrics();
+    setScope(scope_metrics->mutable_scope());
+    for (const auto& h : group.items) {
+      auto* metric = scope_metrics->add_metrics();
+      metric->set_name(h.name);
+      metric->set_description(h.description);
+      metric->set_unit(h.unit);
+      auto* histogram = metric->mutable_histogram();
+      histogram->set_aggregation_temporality(
+          static_cast<pb::metrics::v1::AggregationTemporality>(HistogramData::kTemporality));
+      for (const auto& p : h.points) {
+        auto* point = histogram->add_data_points();
+        addAttributes(p.attributes, point->mutable_attributes());
+        point->set_start_time_unix_nano(static_cast<std::uint64_t>(p.start_time_unix_nano));
+        point->set_time_unix_nano(static_cast<std::uint64_t>(p.time_unix_nano));
+        point->set_count(p.count);
+        point->set_sum(p.sum);
+        for (auto b : p.bucket_counts) point->add_bucket_counts(b);
+        for (auto b : h.bounds) point->add_explicit_bounds(b);
+        point->set_min(p.min);
+        point->set_max(p.max);
+      }
+    }
+  }
+  return request.SerializeAsString();
+}
+
+}  // namespace reference
+
 struct Signal {
   const char* path;
   std::string (*json)(std::span<const RecordPtr>, const Attributes&);
@@ -75,6 +216,76 @@ TEST(OtlpProtobuf, RoundTripCarriesTheSameFieldsAsJson) {
     auto from_json = testing::canonicalOtlpJson(json::parse(signal.json(batch, extra)));
     EXPECT_EQ(from_protobuf, from_json) << "protobuf: " << json::serialize(from_protobuf).substr(0, 3000)
                                         << "\njson:     " << json::serialize(from_json).substr(0, 3000);
+  }
+}
+
+// A record whose body holds what the one-pass body encoding must map as the
+// parsed tree is: every JSON kind, negative and large integers, escapes in
+// keys and strings (long enough to be handed over in parts), non-ASCII
+// text, empty keys, strings, objects and arrays, nulls in arrays, and
+// members long enough for lengths of two and three bytes.
+RecordPtr edgeCaseRecord() {
+  json::object tree(makeRecordWith([](RecordSpec& s) { s.id = "req-edge"; })->json(), json::storage_ptr());
+  json::object body;
+  body["negative"] = -1;
+  body["min"] = INT64_MIN;
+  body["big"] = 18446744073709551615ull;
+  body["pi"] = 3.14159;
+  body["zero"] = 0.0;
+  body["t"] = true;
+  body["f"] = false;
+  body["null"] = nullptr;
+  body[""] = "empty key";
+  body["empty"] = "";
+  body["escaped"] = "quote \" backslash \\ newline \n tab \t nul " + std::string(1, '\0') + " end";
+  body["unicode"] = "h\u00e9 \u4e2d \U0001F600";
+  body["list"] = json::array{nullptr, 1, "two", json::array{}, json::object{}, json::array{json::array{3}}};
+  body["object"] = json::object{};
+  body["long"] = std::string(300, 'x');
+  body["longer"] = std::string(20000, 'y');
+  // Escaped keys and strings, and long ones that the parser hands over in parts.
+  body["key \"quoted\"\n"] = "value";
+  body["escaped long"] = std::string(9000, '"') + "\n" + std::string(9000, '\\');
+  body[std::string(9000, '"')] = json::object{{std::string(5000, '\t'), std::string(5000, '\t')}};
+  json::object nested;
+  nested["deep"] = json::object{{"deeper", json::array{std::string(200, 'z'), json::object{{"k", std::string(150, 'w')}}}}};
+  body["nested"] = std::move(nested);
+  tree["attributes"].as_object()["request"] = std::move(body);
+  return recordFromTree(tree);
+}
+
+TEST(OtlpProtobuf, WritesWhatTheGeneratedClassesSerializeByteForByte) {
+  auto batch = roundTripBatch();
+  batch.push_back(edgeCaseRecord());
+  for (int i = 0; i < 30; ++i)  // a batch past 16 KB: lengths of three bytes at every level
+    batch.push_back(makeRecordWith([i](RecordSpec& s) { s.id = "req-many-" + std::to_string(i); }));
+  for (const Attributes& extra : {Attributes{}, Attributes{{"host.name", "gw-1"}, {"service.name", "ignored"}}}) {
+    EXPECT_EQ(logsProtobuf(batch, extra), reference::logs(batch, extra));
+    EXPECT_EQ(tracesProtobuf(batch, extra), reference::traces(batch, extra));
+    EXPECT_EQ(metricsProtobuf(batch, extra), reference::metrics(batch, extra));
+  }
+  // One record at a time, too: lengths under 128 bytes stay one byte.
+  for (const auto& r : batch) {
+    std::span<const RecordPtr> one(&r, 1);
+    EXPECT_EQ(logsProtobuf(one, {}), reference::logs(one, {}));
+    EXPECT_EQ(tracesProtobuf(one, {}), reference::traces(one, {}));
+    EXPECT_EQ(metricsProtobuf(one, {}), reference::metrics(one, {}));
+  }
+}
+
+// A record whose text is not a JSON object (it cannot come from the record
+// builder) gets an empty body, as its parsed tree is an empty object.
+TEST(OtlpProtobuf, ABodyThatIsNoObjectIsAnEmptyKvlist) {
+  const auto good = makeRecordWith([](RecordSpec& s) { s.id = "req-text"; });
+  for (const std::string& text : {std::string("[1,2]"), std::string("\"text\""), good->serialized + " x",
+                                 good->serialized.substr(0, good->serialized.size() / 2)}) {
+    std::vector<RecordPtr> batch{std::make_shared<const TelemetryRecord>(good->id, text, good->fields)};
+    EXPECT_EQ(logsProtobuf(batch, {}), reference::logs(batch, {})) << text.substr(0, 100);
+    pb::collector::logs::v1::ExportLogsServiceRequest logs;
+    ASSERT_TRUE(logs.ParseFromString(logsProtobuf(batch, {})));
+    const auto& body = logs.resource_logs(0).scope_logs(0).log_records(0).body();
+    EXPECT_TRUE(body.has_kvlist_value());
+    EXPECT_EQ(body.kvlist_value().values_size(), 0);
   }
 }
 

@@ -76,8 +76,7 @@ return {redis.call('GET', KEYS[3]) or '0', redis.call('HGETALL', KEYS[1]), redis
 std::vector<std::pair<std::string, std::string>> pairsOf(const state::RedisReply& r) {
   std::vector<std::pair<std::string, std::string>> out;
   if (!r.isArray()) return out;
-  for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
-    out.emplace_back(r.elements[i].str, r.elements[i + 1].str);
+  for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) out.emplace_back(r.elements[i].str, r.elements[i + 1].str);
   return out;
 }
 
@@ -94,8 +93,7 @@ std::int64_t integerOf(const state::RedisReply& r) {
 }
 
 std::int64_t unixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // -- options --------------------------------------------------------------------------
@@ -108,8 +106,10 @@ Result<KeyServiceOptions> KeyServiceOptions::fromConfig(const ConfigSource& sour
   if (!timeout) return timeout.error();
   o.redis_timeout = std::chrono::milliseconds(*timeout);
   const std::string mode = config.getString("REDIS_FAILURE_MODE", "open");
-  if (mode == "closed") o.fail_closed = true;
-  else if (mode != "open") return configError("REDIS_FAILURE_MODE", "must be open or closed, not '" + mode.substr(0, 64) + "'");
+  if (mode == "closed")
+    o.fail_closed = true;
+  else if (mode != "open")
+    return configError("REDIS_FAILURE_MODE", "must be open or closed, not '" + mode.substr(0, 64) + "'");
   o.admin_key = config.getString("GATEWAY_ADMIN_KEY", "");
   o.state_dir = config.getString("GATEWAY_STATE_DIR", "gateway-state");
   if (o.state_dir.empty()) return configError("GATEWAY_STATE_DIR", "must not be empty");
@@ -119,8 +119,8 @@ Result<KeyServiceOptions> KeyServiceOptions::fromConfig(const ConfigSource& sour
 // -- the service ----------------------------------------------------------------------
 
 KeyService::Impl::Impl(KeyServiceOptions o, MetricsRegistry& metrics)
-    : options(std::move(o)), local(options.redis_url.empty() ? std::filesystem::path(options.state_dir)
-                                                             : std::filesystem::path()) {
+    : options(std::move(o)),
+      local(options.redis_url.empty() ? std::filesystem::path(options.state_dir) : std::filesystem::path()) {
   state_errors = metrics.counter("ai_gateway_state_store_errors_total",
                                  "Failed calls to the state store (Redis), by error code", "1", {"code"});
   rate_limited = metrics.counter("ai_gateway_rate_limited_total",
@@ -165,18 +165,20 @@ void KeyService::Impl::noteStateError(const Error& e) {
   auto last = last_error_log.load(std::memory_order_relaxed);
   if (now - last >= std::chrono::nanoseconds(std::chrono::seconds(10)).count() &&
       last_error_log.compare_exchange_strong(last, now))
-    logger()->warn("state store: {} (counted in ai_gateway_state_store_errors_total; further errors are logged every 10 s)",
-                   e.message);
+    logger()->warn(
+        "state store: {} (counted in ai_gateway_state_store_errors_total; further errors are logged every 10 s)",
+        e.message);
 }
 
 net::awaitable<Status> KeyService::Impl::reloadTable(state::RedisClient& client) {
   const std::array<std::string_view, 3> keys{kKeysHash, kBudgetsHash, kVersionName};
   auto reply = co_await client.evalsha(loadScript(), keys, std::span<const std::string_view>());
   if (!reply) co_return reply.error();
-  if (!reply->isArray() || reply->elements.size() != 3) co_return Error{503, "server_error", "state_protocol_error", "unexpected reply to the key table's load"};
+  if (!reply->isArray() || reply->elements.size() != 3)
+    co_return Error{503, "server_error", "state_protocol_error", "unexpected reply to the key table's load"};
   std::vector<std::string> problems;
-  auto next = buildKeyTable(pairsOf(reply->elements[1]), pairsOf(reply->elements[2]), integerOf(reply->elements[0]),
-                            problems);
+  auto next =
+      buildKeyTable(pairsOf(reply->elements[1]), pairsOf(reply->elements[2]), integerOf(reply->elements[0]), problems);
   for (const auto& p : problems) logger()->error("Redis entry skipped: {}", p);
   publish(std::move(next));
   co_return ok();
@@ -191,8 +193,10 @@ net::awaitable<void> KeyService::Impl::tick() {
     if (redis) {
       auto version = co_await redis->command("GET", kVersionName);
       const auto current = currentTable();
-      if (version && version->isNil() && current->loaded && current->version > 0) co_await reseed(*current);
-      else if (version && (!current->loaded || integerOf(*version) != current->version)) co_await reloadTable(*redis);
+      if (version && version->isNil() && current->loaded && current->version > 0)
+        co_await reseed(*current);
+      else if (version && (!current->loaded || integerOf(*version) != current->version))
+        co_await reloadTable(*redis);
       redis_state.store(static_cast<std::uint8_t>(redis->state()), std::memory_order_relaxed);
       if (!flushing && (!sealed.empty() || !open.empty())) co_await flush();
       if (cooldown_sink) co_await pollCooldowns();
@@ -263,9 +267,10 @@ return 1
   std::vector<std::string_view> arg_views(args.begin(), args.end());
   auto reply = co_await redis->evalsha(script, keys, arg_views);
   if (reply && reply->isInteger() && reply->integer == 1)
-    logger()->warn("state store: Redis had lost the keys and budgets (restarted without persistence, or flushed): "
-                   "{} keys and {} budgets written back",
-                   table.in_order.size(), table.budgets.size());
+    logger()->warn(
+        "state store: Redis had lost the keys and budgets (restarted without persistence, or flushed): "
+        "{} keys and {} budgets written back",
+        table.in_order.size(), table.budgets.size());
 }
 
 net::awaitable<void> KeyService::Impl::pollCooldowns() {
@@ -318,16 +323,6 @@ void KeyService::Impl::accountOne(const UsageEvent& e) {
   if (!e.user_id.empty() && table_now->budgetOf(Scope::kUser, e.user_id)) add(Scope::kUser, e.user_id);
 }
 
-void KeyService::Impl::scheduleFlush() {
-  if (!redis || flushing || flush_scheduled || open.empty()) return;
-  flush_scheduled = true;
-  flush_timer.expires_after(kAccountingBatchDelay);
-  flush_timer.async_wait([this](boost::system::error_code) {
-    flush_scheduled = false;
-    if (!flushing) net::co_spawn(io, flush(), net::detached);
-  });
-}
-
 void UsageEstimate::add(std::int64_t request_tokens, std::int64_t request_cost_picos) {
   tokens = std::max(request_tokens, tokens - tokens / 8);
   cost_picos = std::max(request_cost_picos, cost_picos - cost_picos / 8);
@@ -345,18 +340,18 @@ void AccountingBatch::add(std::string name, const UsageCounts& counts, std::int6
   entry.second = ttl;
 }
 
-// Seals the open batch and sends the sealed ones in order, one at a time;
-// a failed one stays first, to be sent again as it was at the next tick.
-// What arrives meanwhile goes in the next batch, after the batching delay.
+// Sends the sealed batches in order, one at a time, sealing the open one
+// when they are sent; a failed one stays first, to be sent again as it was
+// at the next tick.
 net::awaitable<void> KeyService::Impl::flush() {
   flushing = true;
-  if (!open.empty()) {
-    open.sequence = ++last_sequence;
-    sealed.push_back(std::move(open));
-    open = AccountingBatch{};
-  }
-  bool sent_all = true;
-  while (!sealed.empty()) {
+  for (;;) {
+    if (sealed.empty()) {
+      if (open.empty()) break;
+      open.sequence = ++last_sequence;
+      sealed.push_back(std::move(open));
+      open = AccountingBatch{};
+    }
     const AccountingBatch& batch = sealed.front();
     std::vector<std::string> args;
     std::vector<std::string_view> keys;
@@ -385,7 +380,6 @@ net::awaitable<void> KeyService::Impl::flush() {
                        reply.error().message);
         outage_logged = true;
       }
-      sent_all = false;
       break;
     }
     if (outage_logged) {
@@ -395,7 +389,6 @@ net::awaitable<void> KeyService::Impl::flush() {
     sealed.pop_front();
   }
   flushing = false;
-  if (sent_all) scheduleFlush();
 }
 
 Result<std::unique_ptr<KeyService>> KeyService::start(KeyServiceOptions options, MetricsRegistry& metrics) {

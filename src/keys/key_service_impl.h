@@ -7,8 +7,8 @@
 #include "state/redis_client.h"
 
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <array>
 #include <atomic>
@@ -90,10 +90,6 @@ struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
   AccountingBatch open;
   std::deque<AccountingBatch> sealed;
   bool flushing = false;
-  // What arrives while a flush is under way goes a moment after it.
-  net::steady_timer flush_timer{io};
-  bool flush_scheduled = false;
-  void scheduleFlush();
   bool outage_logged = false;
   bool stopping = false;
   KeyService::CooldownSink cooldown_sink;
@@ -126,7 +122,6 @@ struct KeyLease {
   std::uint64_t generation = 0;  // of the key table it was made under
   std::int64_t minute = -1;      // unix minute of its rpm/tpm window
   AdmissionPlan plan;            // the key's checks in this minute
-  std::vector<Period> periods;   // per plan.budgets
   // The rpm window's counts reserved for this worker and not yet used,
   // as runs [first, last], oldest first.
   std::deque<std::pair<std::int64_t, std::int64_t>> counts;

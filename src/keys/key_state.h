@@ -90,6 +90,7 @@ struct AdmissionPlan {
     Scope scope = Scope::kKey;
     std::string usage_name;
     std::int64_t limit_picos = 0;
+    Period period = Period::kTotal;  // when the budget starts afresh (Retry-After)
   };
   std::vector<BudgetCheck> budgets;  // at most 3: key, project, user
   std::string rpm_name, tpm_name;    // "" when the key has no such limit
@@ -99,9 +100,9 @@ struct AdmissionPlan {
 struct AdmissionCounts {
   enum class Verdict : std::uint8_t { kAdmitted, kBudget, kTokens, kRequests };
   Verdict verdict = Verdict::kAdmitted;
-  std::size_t budget_index = 0;    // kBudget: which of plan.budgets
-  std::int64_t requests = 0;       // the rpm window's count (with this request when admitted)
-  std::int64_t tokens = 0;         // the tpm window's tokens
+  std::size_t budget_index = 0;      // kBudget: which of plan.budgets
+  std::int64_t requests = 0;         // the rpm window's count (with this request when admitted)
+  std::int64_t tokens = 0;           // the tpm window's tokens
   std::vector<std::int64_t> spends;  // per plan.budgets, what the store held
 };
 

@@ -120,11 +120,10 @@ namespace {
 
 // The checks of a request: the key's budget and limits (when a key is
 // presented), then the project's and the user's budgets.
-void planChecks(AdmissionPlan& plan, std::vector<Period>& periods, const VirtualKey* key, std::string_view project,
-                std::string_view user, const KeyTable& table, std::int64_t now) {
+void planChecks(AdmissionPlan& plan, const VirtualKey* key, std::string_view project, std::string_view user,
+                const KeyTable& table, std::int64_t now) {
   auto addBudget = [&](Scope scope, std::string_view id, const Budget& b) {
-    plan.budgets.push_back({scope, usageName(scope, id, b.period, now), usdToPicos(b.usd)});
-    periods.push_back(b.period);
+    plan.budgets.push_back({scope, usageName(scope, id, b.period, now), usdToPicos(b.usd), b.period});
   };
   if (key && key->budget) addBudget(Scope::kKey, key->id, *key->budget);
   if (const Budget* b = table.budgetOf(Scope::kProject, project)) addBudget(Scope::kProject, project, *b);
@@ -148,7 +147,7 @@ KeyLease& KeyWorker::Impl::leaseFor(const VirtualKey& key, const KeyTable& table
   lease = KeyLease{};
   lease.generation = cached_generation;
   lease.minute = minute;
-  planChecks(lease.plan, lease.periods, &key, key.project_id.value_or(""), key.user_id.value_or(""), table, now);
+  planChecks(lease.plan, &key, key.project_id.value_or(""), key.user_id.value_or(""), table, now);
   return lease;
 }
 
@@ -211,10 +210,8 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
   // checked against the project's and user's budgets alone, one by one.
   KeyLease* lease = a.key ? &im.leaseFor(*a.key, *held, now) : nullptr;
   AdmissionPlan one_off;
-  std::vector<Period> one_off_periods;
-  if (!lease) planChecks(one_off, one_off_periods, nullptr, a.project_id, a.user_id, *held, now);
+  if (!lease) planChecks(one_off, nullptr, a.project_id, a.user_id, *held, now);
   const AdmissionPlan& plan = lease ? lease->plan : one_off;
-  const std::vector<Period>& periods = lease ? lease->periods : one_off_periods;
   a.accounted = a.key || !plan.budgets.empty();
   const bool store_down =
       svc.redis_state.load(std::memory_order_relaxed) == static_cast<std::uint8_t>(state::RedisState::down);
@@ -251,9 +248,12 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
       const std::uint64_t generation = lease ? lease->generation : 0;
       std::vector<std::string_view> keys{plan.rpm_name.empty() ? std::string_view("gw:none") : plan.rpm_name,
                                          plan.tpm_name.empty() ? std::string_view("gw:none") : plan.tpm_name};
-      std::vector<std::string> args{std::to_string(plan.rpm),      std::to_string(plan.tpm),
-                                    std::to_string(kWindowTtlSeconds), std::to_string(want),
-                                    held_count ? "1" : "0",          std::to_string(estimate.tokens),
+      std::vector<std::string> args{std::to_string(plan.rpm),
+                                    std::to_string(plan.tpm),
+                                    std::to_string(kWindowTtlSeconds),
+                                    std::to_string(want),
+                                    held_count ? "1" : "0",
+                                    std::to_string(estimate.tokens),
                                     std::to_string(estimate.cost_picos)};
       for (const auto& b : plan.budgets) {
         keys.push_back(b.usage_name);
@@ -267,10 +267,18 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
       if (reply && reply->isArray() && reply->elements.size() == 6) {
         const auto& e = reply->elements;
         switch (integerOf(e[0])) {
-          case 2: counts.verdict = AdmissionCounts::Verdict::kBudget; break;
-          case 3: counts.verdict = AdmissionCounts::Verdict::kTokens; break;
-          case 4: counts.verdict = AdmissionCounts::Verdict::kRequests; break;
-          default: counts.verdict = AdmissionCounts::Verdict::kAdmitted; break;
+          case 2:
+            counts.verdict = AdmissionCounts::Verdict::kBudget;
+            break;
+          case 3:
+            counts.verdict = AdmissionCounts::Verdict::kTokens;
+            break;
+          case 4:
+            counts.verdict = AdmissionCounts::Verdict::kRequests;
+            break;
+          default:
+            counts.verdict = AdmissionCounts::Verdict::kAdmitted;
+            break;
         }
         counts.budget_index = static_cast<std::size_t>(std::max<std::int64_t>(0, integerOf(e[1])));
         counts.requests = integerOf(e[2]);
@@ -313,19 +321,20 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
 
   const std::int64_t reset = 60 - now % 60;
   if (plan.rpm > 0) {
-    a.rate_limit_headers += "x-ratelimit-limit-requests: " + std::to_string(plan.rpm) +
-                            "\r\nx-ratelimit-remaining-requests: " +
-                            std::to_string(std::max<std::int64_t>(0, plan.rpm - counts.requests)) +
-                            "\r\nx-ratelimit-reset-requests: " + secondsText(reset) + "\r\n";
+    a.rate_limit_headers +=
+        "x-ratelimit-limit-requests: " + std::to_string(plan.rpm) +
+        "\r\nx-ratelimit-remaining-requests: " + std::to_string(std::max<std::int64_t>(0, plan.rpm - counts.requests)) +
+        "\r\nx-ratelimit-reset-requests: " + secondsText(reset) + "\r\n";
   }
   if (plan.tpm > 0) {
-    a.rate_limit_headers += "x-ratelimit-limit-tokens: " + std::to_string(plan.tpm) +
-                            "\r\nx-ratelimit-remaining-tokens: " +
-                            std::to_string(std::max<std::int64_t>(0, plan.tpm - counts.tokens)) +
-                            "\r\nx-ratelimit-reset-tokens: " + secondsText(reset) + "\r\n";
+    a.rate_limit_headers +=
+        "x-ratelimit-limit-tokens: " + std::to_string(plan.tpm) +
+        "\r\nx-ratelimit-remaining-tokens: " + std::to_string(std::max<std::int64_t>(0, plan.tpm - counts.tokens)) +
+        "\r\nx-ratelimit-reset-tokens: " + secondsText(reset) + "\r\n";
   }
   switch (counts.verdict) {
-    case AdmissionCounts::Verdict::kAdmitted: break;
+    case AdmissionCounts::Verdict::kAdmitted:
+      break;
     case AdmissionCounts::Verdict::kRequests:
     case AdmissionCounts::Verdict::kTokens: {
       const bool requests = counts.verdict == AdmissionCounts::Verdict::kRequests;
@@ -342,7 +351,8 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
       const auto& check = plan.budgets[i];
       Error e{429, "insufficient_quota", "budget_exceeded",
               "The " + std::string(toString(check.scope)) + " budget of this request is spent"};
-      if (auto left = secondsToPeriodEnd(periods[i], now)) e.retry_after_seconds = static_cast<int>(std::max<std::int64_t>(1, *left));
+      if (auto left = secondsToPeriodEnd(check.period, now))
+        e.retry_after_seconds = static_cast<int>(std::max<std::int64_t>(1, *left));
       a.refusal = std::move(e);
       a.limited_by = "budget";
       a.should_not_retry = true;

@@ -36,8 +36,8 @@ struct Client {
   Client(net::io_context& io, const std::string& url, std::chrono::milliseconds timeout = 1000ms,
          std::shared_ptr<net::ssl::context> tls = nullptr, RedisClientTuning tuning = {})
       : client(
-            io, endpointOf(url), std::move(tls), timeout, [this](const gw::Error& e) { errors.emplace_back(e.message); },
-            tuning) {}
+            io, endpointOf(url), std::move(tls), timeout,
+            [this](const gw::Error& e) { errors.emplace_back(e.message); }, tuning) {}
   std::vector<std::string> errors;
   RedisClient client;
 };
@@ -314,16 +314,23 @@ TEST(RedisClient, ASlowServerCostsACallNoMoreThanTheTimeout) {
   EXPECT_GE(c.errors.size(), 2u);
 }
 
+namespace {
+// Kills the server under a connected client: the connection's pending
+// read sees the close at once, and the client reports down.
+bool killAndSeeDown(RedisServer& server, net::io_context& io, RedisClient& client) {
+  server.kill();
+  return runUntil(
+      io, [&] { return client.state() == RedisState::down; }, slow(1000ms));
+}
+}  // namespace
+
 TEST(RedisClient, AKilledServerFailsCallsFastAndARestartedOneServesAgain) {
   auto server = std::make_unique<RedisServer>();
   const std::uint16_t port = server->port();
   net::io_context io;
   Client c(io, server->url(), 1000ms);
   ASSERT_TRUE(call(io, c.client, {"SET", "k", "1"}));
-  server->kill();
-  // The connection's pending read sees the close at once.
-  ASSERT_TRUE(runUntil(
-      io, [&] { return c.client.state() == RedisState::down; }, slow(1000ms)));
+  ASSERT_TRUE(killAndSeeDown(*server, io, c.client));
   for (int i = 0; i < 5; ++i) {
     const auto t0 = Clock::now();
     auto r = call(io, c.client, {"GET", "k"});
@@ -360,9 +367,7 @@ TEST(RedisClient, TheFirstCallAfterARestartIsServed) {
   net::io_context io;
   Client c(io, server->url(), 1000ms);
   ASSERT_TRUE(call(io, c.client, {"SET", "k", "1"}));
-  server->kill();
-  ASSERT_TRUE(runUntil(
-      io, [&] { return c.client.state() == RedisState::down; }, slow(1000ms)));
+  ASSERT_TRUE(killAndSeeDown(*server, io, c.client));
   ASSERT_FALSE(call(io, c.client, {"GET", "k"}));  // refused: known down from here
   server = std::make_unique<RedisServer>(std::vector<std::string>{}, port);
   runFor(io, RedisClientTuning{}.reconnect_max + 50ms);  // past any backoff

@@ -289,9 +289,48 @@ net::awaitable<void> KeyService::Impl::pollCooldowns() {
 // budget is still seen as spent at once.
 constexpr auto kAccountingBatchDelay = std::chrono::milliseconds(2);
 
-void KeyService::Impl::accountOne(const UsageEvent& e) {
+void KeyService::Impl::accountBatch(const std::vector<UsageEvent>& events) {
   const auto table_now = currentTable();
-  UsageCounts counts{1, e.input_tokens, e.output_tokens, e.cost_picos};
+  // Events with the same key, project, user and second add to the same
+  // counters: a busy key's batch is many records of one group, so the names
+  // are built and the maps updated once per group. Looking back a few groups
+  // finds the group of nearly every event; one missed makes a second group
+  // of the same names, which adds to the same counters.
+  constexpr std::size_t kGroupsSearched = 8;
+  groups.clear();
+  {
+    std::lock_guard lock(estimates_mutex);
+    const std::string* estimated_key = nullptr;
+    UsageEstimate* estimate = nullptr;
+    for (const UsageEvent& e : events) {
+      UsageGroup* group = nullptr;
+      for (std::size_t i = groups.size(); i > 0 && i + kGroupsSearched > groups.size(); --i) {
+        const UsageEvent& first = *groups[i - 1].first;
+        if (first.unix_seconds == e.unix_seconds && first.key_id == e.key_id && first.project_id == e.project_id &&
+            first.user_id == e.user_id) {
+          group = &groups[i - 1];
+          break;
+        }
+      }
+      if (!group) group = &groups.emplace_back(UsageGroup{&e, {}, 0});
+      group->counts.add(UsageCounts{1, e.input_tokens, e.output_tokens, e.cost_picos});
+      const std::int64_t tokens = e.input_tokens + e.output_tokens;
+      group->tokens += tokens;
+      // The estimate follows every request, in order: it is of one request.
+      if (e.key_id.empty()) continue;
+      if (!estimated_key || *estimated_key != e.key_id) {
+        estimated_key = &e.key_id;
+        estimate = table_now->by_id.contains(e.key_id) ? &estimates[e.key_id] : nullptr;
+      }
+      if (estimate) estimate->add(tokens, e.cost_picos);
+    }
+  }
+  for (const UsageGroup& group : groups) accountGroup(*table_now, group);
+}
+
+void KeyService::Impl::accountGroup(const KeyTable& table_now, const UsageGroup& group) {
+  const UsageEvent& e = *group.first;
+  const UsageCounts& counts = group.counts;
   if (const std::int64_t day = detail::dayOf(e.unix_seconds); day != period_ids_day) {
     period_ids_day = day;
     period_ids = {periodId(Period::kDay, e.unix_seconds), periodId(Period::kMonth, e.unix_seconds), "t"};
@@ -306,21 +345,16 @@ void KeyService::Impl::accountOne(const UsageEvent& e) {
   };
   if (!e.key_id.empty()) {
     add(Scope::kKey, e.key_id);
-    key_spend.add({e.key_id}, picosToUsd(e.cost_picos));
-    auto it = table_now->by_id.find(e.key_id);
-    const std::int64_t tokens = e.input_tokens + e.output_tokens;
-    if (it != table_now->by_id.end()) {
-      std::lock_guard lock(estimates_mutex);
-      estimates[e.key_id].add(tokens, e.cost_picos);
-    }
-    if (it != table_now->by_id.end() && it->second->tpm && tokens > 0) {
+    key_spend.add({e.key_id}, picosToUsd(counts.spend_picos));
+    auto it = table_now.by_id.find(e.key_id);
+    if (it != table_now.by_id.end() && it->second->tpm && group.tokens > 0) {
       std::string name = tpmName(e.key_id, e.unix_seconds);
-      local.addTokens(name, tokens);
-      if (redis) open.tokens[name] += tokens;
+      local.addTokens(name, group.tokens);
+      if (redis) open.tokens[name] += group.tokens;
     }
   }
-  if (!e.project_id.empty() && table_now->budgetOf(Scope::kProject, e.project_id)) add(Scope::kProject, e.project_id);
-  if (!e.user_id.empty() && table_now->budgetOf(Scope::kUser, e.user_id)) add(Scope::kUser, e.user_id);
+  if (!e.project_id.empty() && table_now.budgetOf(Scope::kProject, e.project_id)) add(Scope::kProject, e.project_id);
+  if (!e.user_id.empty() && table_now.budgetOf(Scope::kUser, e.user_id)) add(Scope::kUser, e.user_id);
 }
 
 void UsageEstimate::add(std::int64_t request_tokens, std::int64_t request_cost_picos) {
@@ -460,7 +494,7 @@ void KeyService::Impl::accountArrived() {
     arriving.swap(taking);
     arriving_posted = false;
   }
-  for (const UsageEvent& event : taking) accountOne(event);
+  accountBatch(taking);
   taking.clear();
   if (redis && !flushing && !open.empty()) net::co_spawn(io, flush(), net::detached);
 }

@@ -156,8 +156,9 @@ class KeyService {
   // io_context; destroy it on that thread before the io_context.
   std::unique_ptr<KeyWorker> attachWorker(net::io_context& io);
 
-  // Adds a finished request's tokens and spend. From the telemetry thread;
-  // never blocks (hands the event to the accounting thread).
+  // Adds a finished request's tokens and spend. From the telemetry thread,
+  // or from a worker thread when nothing is exported (Telemetry's usage
+  // observer); never blocks (hands the event to the accounting thread).
   void account(UsageEvent event);
 
   // Route cooldowns, shared through Redis (without it these do nothing:

@@ -109,7 +109,16 @@ struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
   net::awaitable<void> pollCooldowns();
   net::awaitable<void> reseed(const KeyTable& table);
   net::awaitable<void> flush();
-  void accountOne(const UsageEvent& event);
+  // Adds a batch of usage events to the counters (local and Redis's next
+  // batch), grouped by the names they add to.
+  void accountBatch(const std::vector<UsageEvent>& events);
+  struct UsageGroup {
+    const UsageEvent* first;  // its key, project, user and second
+    UsageCounts counts;
+    std::int64_t tokens;  // input and output, for tpm
+  };
+  std::vector<UsageGroup> groups;  // accountBatch's, reused
+  void accountGroup(const KeyTable& table_now, const UsageGroup& group);
 };
 
 // A worker's lease for one key in one minute (key_worker.cc): what this

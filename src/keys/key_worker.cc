@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
 
 namespace gw::keys {
@@ -69,9 +70,37 @@ return {1, 0, count, tokens, spends, math.max(1, lease)}
 constexpr auto kLeaseLife = std::chrono::milliseconds(1000);
 constexpr std::int64_t kMaxLease = 1024;
 
-std::string secondsText(std::int64_t seconds) {
-  return seconds >= 60 ? std::to_string(seconds / 60) + "m" + std::to_string(seconds % 60) + "s"
-                       : std::to_string(seconds) + "s";
+// One limit's three headers, "x-ratelimit-limit-<unit>: ...\r\n" and the
+// remaining and reset ones, in OpenAI's format (reset as "45s", "1m0s").
+// Written on every keyed request: composed in place in `out`, grown once to
+// the most they can take.
+void appendLimitHeaders(std::string& out, std::string_view unit, std::int64_t limit, std::int64_t used,
+                        std::int64_t reset_seconds) {
+  constexpr std::size_t kFixedText = 80;  // the names and separators (72 bytes), without the unit
+  constexpr std::size_t kNumber = 20;     // digits of an int64, and a sign
+  const std::size_t start = out.size();
+  out.resize(start + kFixedText + 3 * unit.size() + 4 * kNumber);
+  char* p = out.data() + start;
+  auto text = [&](std::string_view t) { p = std::copy(t.begin(), t.end(), p); };
+  auto number = [&](std::int64_t v) { p = std::to_chars(p, p + kNumber, v).ptr; };
+  text("x-ratelimit-limit-");
+  text(unit);
+  text(": ");
+  number(limit);
+  text("\r\nx-ratelimit-remaining-");
+  text(unit);
+  text(": ");
+  number(std::max<std::int64_t>(0, limit - used));
+  text("\r\nx-ratelimit-reset-");
+  text(unit);
+  text(": ");
+  if (reset_seconds >= 60) {
+    number(reset_seconds / 60);
+    text("m");
+  }
+  number(reset_seconds % 60);
+  text("s\r\n");
+  out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
 Error stateUnavailable() {
@@ -320,18 +349,9 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
   if (!counted) counts = svc.local.admit(plan);
 
   const std::int64_t reset = 60 - now % 60;
-  if (plan.rpm > 0) {
-    a.rate_limit_headers +=
-        "x-ratelimit-limit-requests: " + std::to_string(plan.rpm) +
-        "\r\nx-ratelimit-remaining-requests: " + std::to_string(std::max<std::int64_t>(0, plan.rpm - counts.requests)) +
-        "\r\nx-ratelimit-reset-requests: " + secondsText(reset) + "\r\n";
-  }
-  if (plan.tpm > 0) {
-    a.rate_limit_headers +=
-        "x-ratelimit-limit-tokens: " + std::to_string(plan.tpm) +
-        "\r\nx-ratelimit-remaining-tokens: " + std::to_string(std::max<std::int64_t>(0, plan.tpm - counts.tokens)) +
-        "\r\nx-ratelimit-reset-tokens: " + secondsText(reset) + "\r\n";
-  }
+  a.rate_limit_headers.reserve(plan.rpm > 0 && plan.tpm > 0 ? 256 : 128);
+  if (plan.rpm > 0) appendLimitHeaders(a.rate_limit_headers, "requests", plan.rpm, counts.requests, reset);
+  if (plan.tpm > 0) appendLimitHeaders(a.rate_limit_headers, "tokens", plan.tpm, counts.tokens, reset);
   switch (counts.verdict) {
     case AdmissionCounts::Verdict::kAdmitted:
       break;

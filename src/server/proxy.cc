@@ -8,8 +8,8 @@
 #include "providers/provider_registry.h"
 #include "routing/routing_config.h"
 #include "server/exchange_guards.h"
-#include "server/proxy_context.h"
 #include "server/json_body.h"
+#include "server/proxy_context.h"
 #include "server/request_head.h"
 #include "server/routing.h"
 #include "server/upstream_heads.h"
@@ -54,6 +54,7 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
   // Nothing is kept when no exporter consumes records (metrics only).
   const bool keep_bodies = s.capture_bodies && telemetry.recordsWanted();
   ctx.observed = telemetry.observationsWanted();
+  ctx.recorded = telemetry.recordsWanted();
   ctx.capture_budget = keep_bodies ? std::max<std::size_t>(s.telemetry_max_body_bytes, kMinCaptureBytes) : 0;
   rec.id = ctx.request_id;
   rec.wall_start = std::chrono::system_clock::now() -
@@ -133,7 +134,8 @@ net::awaitable<bool> proxyRequest(Worker& w, beast::tcp_stream& client, beast::f
       has_json = true;
     }
   } else if (requiresJsonBody(request.method_string(), path)) {
-    co_await sendError(ctx, Error::badRequest("invalid_json", "Request body is empty: this endpoint takes a JSON object"),
+    co_await sendError(ctx,
+                       Error::badRequest("invalid_json", "Request body is empty: this endpoint takes a JSON object"),
                        ErrorType::kInvalidRequest);
     finish();
     co_return ctx.keep_alive;
@@ -281,9 +283,15 @@ bool completeRequest(ProxyContext& ctx, bool keep_bodies, Finish& finish) {
       !rec.observation.usage_from_handler && rec.status_code < 400) {
     const std::string_view body = rec.response_body_truncated ? std::string_view(ctx.usage_tail) : rec.response_body;
     switch (rec.observation.api) {
-      case ResponseApi::kResponses: scanResponsesUsage(body, rec.observation.usage); break;
-      case ResponseApi::kMessages: scanMessagesUsage(body, rec.observation.usage); break;
-      case ResponseApi::kChatCompletions: scanOpenAiUsage(body, rec.observation.usage); break;
+      case ResponseApi::kResponses:
+        scanResponsesUsage(body, rec.observation.usage);
+        break;
+      case ResponseApi::kMessages:
+        scanMessagesUsage(body, rec.observation.usage);
+        break;
+      case ResponseApi::kChatCompletions:
+        scanOpenAiUsage(body, rec.observation.usage);
+        break;
     }
     // The model that answered, for pricing: the record builder reads it from
     // a whole body, so a body past the budget gives it here (an embeddings

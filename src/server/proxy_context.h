@@ -86,7 +86,12 @@ struct ProxyContext {
   std::string request_id;
   std::string cors_origin;
   bool keep_alive = true;
-  bool observed = true;  // TelemetrySink::observationsWanted()
+  // What the request path observes: `observed` for metrics, the dashboard
+  // and key counters (TelemetrySink::observationsWanted(), or a keyed
+  // request); `recorded` for what only a built record reads
+  // (TelemetrySink::recordsWanted()).
+  bool observed = true;
+  bool recorded = true;
   std::size_t capture_budget = 0;
 
   // Response state.

@@ -230,7 +230,7 @@ std::optional<Error> UpstreamRelay<Stream>::acceptResponseHead() {
 // startRelay sets).
 template <class Stream>
 void UpstreamRelay<Stream>::startHandler() {
-  if (ctx_.observed) record_.provider_request_id = providerRequestId(parser_);  // only the record reads it
+  if (ctx_.recorded) record_.provider_request_id = providerRequestId(parser_);  // only the record reads it
   UpstreamResponseHead uhead{parser_.status(), parser_.find(http::field::content_type).value_or(std::string_view()),
                              &upstream_headers_};
   // Stream chunks serve only the record's response, so none are kept when

@@ -60,7 +60,8 @@ struct ReplyLimits {
 };
 
 // Encodes one command as RESP (an array of bulk strings), appended to
-// `out`. Fails only when hiredis cannot allocate.
+// `out`. Never fails (an allocation failure throws); a Status for callers
+// that encode and send in one expression.
 Status appendCommand(std::string& out, std::span<const std::string_view> args);
 
 // An incremental parser of a server's reply stream. After a failure it

@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <array>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <unordered_map>
-#include <filesystem>
 
 namespace gw {
 
@@ -44,8 +44,10 @@ Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& source
   auto& e = o.exporter;
   for (auto st : {
            integer("TELEMETRY_BATCH_SIZE", 100, 1, 100000, [&](auto v) { e.batch_size = static_cast<std::size_t>(v); }),
-           integer("TELEMETRY_FLUSH_INTERVAL_MS", 1000, 1, 3600000, [&](auto v) { e.flush_interval = milliseconds(v); }),
-           integer("TELEMETRY_QUEUE_SIZE", 10000, 1, 10000000, [&](auto v) { e.queue_capacity = static_cast<std::size_t>(v); }),
+           integer("TELEMETRY_FLUSH_INTERVAL_MS", 1000, 1, 3600000,
+                   [&](auto v) { e.flush_interval = milliseconds(v); }),
+           integer("TELEMETRY_QUEUE_SIZE", 10000, 1, 10000000,
+                   [&](auto v) { e.queue_capacity = static_cast<std::size_t>(v); }),
            integer("TELEMETRY_QUEUE_MAX_BYTES", 64ll << 20, 1, 1ll << 50,
                    [&](auto v) { e.queue_max_bytes = static_cast<std::size_t>(v); }),
            integer("METRICS_MAX_SERIES", 10000, 1, 10000000,
@@ -53,7 +55,8 @@ Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& source
            integer("TELEMETRY_INGEST_MAX_BYTES", 256ll << 20, 1, 1ll << 50,
                    [&](auto v) { o.ingest_max_bytes = static_cast<std::size_t>(v); }),
            integer("TELEMETRY_MAX_RETRIES", 5, 0, 1000, [&](auto v) { e.retry.max_retries = static_cast<int>(v); }),
-           integer("TELEMETRY_RETRY_INITIAL_MS", 500, 1, 3600000, [&](auto v) { e.retry.initial_backoff = milliseconds(v); }),
+           integer("TELEMETRY_RETRY_INITIAL_MS", 500, 1, 3600000,
+                   [&](auto v) { e.retry.initial_backoff = milliseconds(v); }),
            integer("TELEMETRY_RETRY_MAX_MS", 30000, 1, 3600000, [&](auto v) { e.retry.max_backoff = milliseconds(v); }),
            integer("TELEMETRY_BREAKER_FAILURES", 5, 1, 1000, [&](auto v) { e.breaker_failures = static_cast<int>(v); }),
            integer("TELEMETRY_BREAKER_OPEN_MS", 30000, 1, 3600000, [&](auto v) { e.breaker_open = milliseconds(v); }),
@@ -65,16 +68,20 @@ Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& source
     if (!st) return st.error();
   o.spool_dir = config.getString("TELEMETRY_SPOOL_DIR", "telemetry-spool");
   const std::string fsync = config.getString("TELEMETRY_SPOOL_FSYNC", "batch");
-  if (fsync == "always") o.spool_fsync = FsyncPolicy::kAlways;
-  else if (fsync == "batch") o.spool_fsync = FsyncPolicy::kBatch;
-  else if (fsync == "never") o.spool_fsync = FsyncPolicy::kNever;
-  else return configError("TELEMETRY_SPOOL_FSYNC", "must be always, batch or never, not '" + fsync + "'");
+  if (fsync == "always")
+    o.spool_fsync = FsyncPolicy::kAlways;
+  else if (fsync == "batch")
+    o.spool_fsync = FsyncPolicy::kBatch;
+  else if (fsync == "never")
+    o.spool_fsync = FsyncPolicy::kNever;
+  else
+    return configError("TELEMETRY_SPOOL_FSYNC", "must be always, batch or never, not '" + fsync + "'");
   return o;
 }
 
 struct Telemetry::Impl {
-  MetricsRegistry metrics;  // first: outlives every handle into it
-  UsageObserver usage_observer;  // set before requests start; read by the telemetry thread
+  MetricsRegistry metrics;                       // first: outlives every handle into it
+  UsageObserver usage_observer;                  // set before requests start; read by the telemetry thread
   std::vector<RecordObserver> record_observers;  // the same
   // TELEMETRY_SPOOL_DIR's lock, held while any spool may be written:
   // declared before `workers`, so it is released only after every spool is
@@ -172,7 +179,8 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
                                                     std::shared_ptr<const PricingTable> pricing) {
   auto options = TelemetryOptions::fromConfig(config);
   if (!options) return options.error();
-  auto impl = std::make_unique<Impl>(std::min(options->ingest_capacity, kMaxIngestCapacity), options->metrics_max_series);
+  auto impl =
+      std::make_unique<Impl>(std::min(options->ingest_capacity, kMaxIngestCapacity), options->metrics_max_series);
   impl->ingest_max_bytes = options->ingest_max_bytes;
 
   RecordBuilderOptions bo;
@@ -185,18 +193,21 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
   // The metrics docs/exporters.md lists, declared before any exporter can read them.
   auto& m = impl->metrics;
   const auto& dur = MetricsRegistry::durationBuckets();
-  impl->requests = m.counter("ai_gateway_requests_total", "Proxied requests", "1", {"provider", "model", "status_code"});
-  impl->duration = m.histogram("ai_gateway_request_duration_seconds",
-                               "Request latency: request received to response finished", "s", {"provider", "model"}, dur);
+  impl->requests =
+      m.counter("ai_gateway_requests_total", "Proxied requests", "1", {"provider", "model", "status_code"});
+  impl->duration =
+      m.histogram("ai_gateway_request_duration_seconds", "Request latency: request received to response finished", "s",
+                  {"provider", "model"}, dur);
   impl->ttfb = m.histogram("ai_gateway_ttfb_seconds", "Time to first response byte sent to the client", "s",
                            {"provider", "model"}, dur);
-  impl->provider_latency = m.histogram("ai_gateway_provider_latency_seconds",
-                                       "Upstream latency: request sent to upstream response finished", "s",
-                                       {"provider", "model"}, dur);
-  impl->overhead = m.histogram("ai_gateway_overhead_seconds",
-                               "Time the gateway added: request latency minus provider latency", "s",
-                               {"provider", "model"}, MetricsRegistry::overheadBuckets());
-  impl->tokens = m.counter("ai_gateway_tokens_total", "Tokens reported by providers", "1", {"provider", "model", "type"});
+  impl->provider_latency =
+      m.histogram("ai_gateway_provider_latency_seconds", "Upstream latency: request sent to upstream response finished",
+                  "s", {"provider", "model"}, dur);
+  impl->overhead =
+      m.histogram("ai_gateway_overhead_seconds", "Time the gateway added: request latency minus provider latency", "s",
+                  {"provider", "model"}, MetricsRegistry::overheadBuckets());
+  impl->tokens =
+      m.counter("ai_gateway_tokens_total", "Tokens reported by providers", "1", {"provider", "model", "type"});
   impl->cost = m.counter("ai_gateway_cost_usd_total", "Cost of requests in USD (models with a known price)", "USD",
                          {"provider", "model"});
   impl->errors = m.counter("ai_gateway_errors_total", "Requests that ended in an error, by error type", "1",
@@ -212,7 +223,9 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
   impl->active = m.gauge("ai_gateway_active_requests", "Requests in flight", "1").bind({});
   impl->ingest_dropped = m.counter("ai_gateway_telemetry_dropped_total",
                                    "Records dropped before any exporter saw them (telemetry ingest queue full "
-                                   "or submitted after shutdown)", "1").bind({});
+                                   "or submitted after shutdown)",
+                                   "1")
+                             .bind({});
 
   ExporterContext context{config, impl->metrics};
   auto exporters = registry.create(settings.enabled_exporters, context);
@@ -221,9 +234,8 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
   // The spool directory belongs to this gateway alone, locked before any
   // spool reads its segments. Without an exporter that receives records, or
   // with spooling off, no spool exists and the directory is left alone.
-  const bool spooling = options->spool_max_bytes > 0 &&
-                        std::any_of(exporters->begin(), exporters->end(),
-                                    [](const auto& e) { return e->wantsRecords(); });
+  const bool spooling = options->spool_max_bytes > 0 && std::any_of(exporters->begin(), exporters->end(),
+                                                                    [](const auto& e) { return e->wantsRecords(); });
   if (spooling) {
     auto lock = SpoolDirLock::acquire(options->spool_dir);
     if (!lock) return lock.error();
@@ -258,11 +270,13 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
 
   impl->export_off = impl->workers.empty() && impl->pull_exporters.empty();
   std::unique_ptr<Telemetry> telemetry(new Telemetry(std::move(impl)));
-  // The thread runs even with nothing to export: records of keyed and
-  // budgeted requests still reach the usage observer (their counters).
   for (auto& w : telemetry->impl_->workers) w->start();
-  Telemetry* self = telemetry.get();
-  telemetry->impl_->thread = std::thread([self] { self->run(); });
+  // With nothing to export, submit() hands a keyed request's usage to the
+  // usage observer itself: no record is queued, so no thread is needed.
+  if (!telemetry->impl_->export_off) {
+    Telemetry* self = telemetry.get();
+    telemetry->impl_->thread = std::thread([self] { self->run(); });
+  }
   return telemetry;
 }
 
@@ -275,8 +289,12 @@ void Telemetry::requestEnded() noexcept { Gauge::addTo(impl_->active, -1); }
 void Telemetry::submit(std::unique_ptr<RequestRecord> record) noexcept {
   if (!record) return;
   Impl& im = *impl_;
-  // Nothing exports records: only those the key counters need go on.
-  if (im.export_off && !record->usage_accounted) return;
+  if (im.export_off) {
+    // Nothing exports: only the key counters read the record, and they
+    // need its summary alone, built here rather than queued for a thread.
+    if (record->usage_accounted) observeUsageOnly(*record);
+    return;
+  }
   const std::size_t footprint = ingestFootprint(*record);
   const std::size_t held = im.ingest_bytes.fetch_add(footprint, std::memory_order_relaxed);
   // One record is always let in, however large (its bodies are already
@@ -296,10 +314,27 @@ void Telemetry::submit(std::unique_ptr<RequestRecord> record) noexcept {
   if (now_ns - last >= std::chrono::nanoseconds(kDropLogInterval).count() &&
       im.last_drop_log_ns.compare_exchange_strong(last, now_ns)) {
     try {
-      logger()->warn("telemetry ingest queue full or shut down: records are dropped (counted in "
-                     "ai_gateway_telemetry_dropped_total)");
+      logger()->warn(
+          "telemetry ingest queue full or shut down: records are dropped (counted in "
+          "ai_gateway_telemetry_dropped_total)");
     } catch (...) {
     }
+  }
+}
+
+void Telemetry::observeUsageOnly(const RequestRecord& record) noexcept {
+  Impl& im = *impl_;
+  if (!im.accepting.load(std::memory_order_acquire) || !im.usage_observer) {
+    Counter::addTo(im.ingest_dropped, 1);
+    return;
+  }
+  try {
+    const BuiltRecord built = im.builder->build(record, /*with_record=*/false);
+    im.usage_observer(record, built.summary);
+    built_.fetch_add(1, std::memory_order_release);
+  } catch (...) {
+    // Only allocation failure can get here.
+    Counter::addTo(im.ingest_dropped, 1);
   }
 }
 
@@ -345,10 +380,7 @@ void Telemetry::process(std::unique_ptr<RequestRecord> record) {
     return;
   }
   if (record->usage_accounted && im.usage_observer) im.usage_observer(*record, built.summary);
-  // With nothing exported, the dashboard shows no traffic rather than the
-  // keyed requests alone.
-  if (!im.export_off)
-    for (auto& observer : im.record_observers) observer(*record, built.summary, built.record);
+  for (auto& observer : im.record_observers) observer(*record, built.summary, built.record);
   record.reset();  // free the bodies before fan-out
   updateMetrics(built.summary);
   for (auto& w : im.workers) w->offer(built.record);
@@ -366,7 +398,9 @@ void Telemetry::updateMetrics(const RecordSummary& s) {
   Impl::ModelSeries& ms = it->second;
   // Binds on first use; the label values are only built then.
   auto series = [&](metrics_detail::Series*& slot, const auto& family, std::string_view third = {}) {
-    if (!slot) slot = third.empty() ? family.bind({s.provider, s.model}) : family.bind({s.provider, s.model, std::string(third)});
+    if (!slot)
+      slot =
+          third.empty() ? family.bind({s.provider, s.model}) : family.bind({s.provider, s.model, std::string(third)});
     return slot;
   };
 
@@ -380,15 +414,18 @@ void Telemetry::updateMetrics(const RecordSummary& s) {
   Counter::addTo(requests, 1);
   if (s.latency_s) im.duration.observeInto(series(ms.duration, im.duration), *s.latency_s);
   if (s.ttfb_s) im.ttfb.observeInto(series(ms.ttfb, im.ttfb), *s.ttfb_s);
-  if (s.provider_latency_s) im.provider_latency.observeInto(series(ms.provider_latency, im.provider_latency), *s.provider_latency_s);
+  if (s.provider_latency_s)
+    im.provider_latency.observeInto(series(ms.provider_latency, im.provider_latency), *s.provider_latency_s);
   if (s.latency_s && s.provider_latency_s)
     im.overhead.observeInto(series(ms.overhead, im.overhead), std::max(0.0, *s.latency_s - *s.provider_latency_s));
   if (s.input_tokens) Counter::addTo(series(ms.input_tokens, im.tokens, "input"), static_cast<double>(*s.input_tokens));
-  if (s.output_tokens) Counter::addTo(series(ms.output_tokens, im.tokens, "output"), static_cast<double>(*s.output_tokens));
+  if (s.output_tokens)
+    Counter::addTo(series(ms.output_tokens, im.tokens, "output"), static_cast<double>(*s.output_tokens));
   // Parts of input and output, for cache hit rates and reasoning share; a
   // type absent from a provider's usage gets no series.
   if (s.cached_input_tokens)
-    Counter::addTo(series(ms.cached_input_tokens, im.tokens, "cached_input"), static_cast<double>(*s.cached_input_tokens));
+    Counter::addTo(series(ms.cached_input_tokens, im.tokens, "cached_input"),
+                   static_cast<double>(*s.cached_input_tokens));
   if (s.cache_creation_tokens)
     Counter::addTo(series(ms.cache_creation_tokens, im.tokens, "cache_creation"),
                    static_cast<double>(*s.cache_creation_tokens));
@@ -408,9 +445,15 @@ boost::json::object Telemetry::exporterHealth() const {
     const auto& st = w->stats();
     boost::json::object e;
     switch (st.healthNow()) {
-      case ExporterStats::Health::kHealthy: e["state"] = "healthy"; break;
-      case ExporterStats::Health::kDegraded: e["state"] = "degraded"; break;
-      case ExporterStats::Health::kDown: e["state"] = "down"; break;
+      case ExporterStats::Health::kHealthy:
+        e["state"] = "healthy";
+        break;
+      case ExporterStats::Health::kDegraded:
+        e["state"] = "degraded";
+        break;
+      case ExporterStats::Health::kDown:
+        e["state"] = "down";
+        break;
     }
     e["queue_depth"] = st.queueDepthNow();
     e["spooled"] = w->spoolRecords();

@@ -7,8 +7,8 @@
 //           queue, batching, retry, circuit breaker, spool, own thread)
 //
 // submit() is lock-free (the queue's CAS loop): no lock, no allocation, no
-// I/O, no syscall (the telemetry thread polls; see Telemetry::run). When the ingest queue is full the record is dropped,
-// counted (ai_gateway_telemetry_dropped_total) and logged, rate-limited.
+// I/O, no syscall (the telemetry thread polls; see Telemetry::run). When the ingest queue is full the record is
+// dropped, counted (ai_gateway_telemetry_dropped_total) and logged, rate-limited.
 #pragma once
 
 #include "config/settings.h"
@@ -39,12 +39,12 @@ namespace gw {
 // for the documented defaults).
 struct TelemetryOptions {
   ExportOptions exporter;
-  std::size_t ingest_capacity = 16384;                // TELEMETRY_INGEST_QUEUE_SIZE (max 65534)
-  std::size_t ingest_max_bytes = 256u << 20;          // TELEMETRY_INGEST_MAX_BYTES
-  std::size_t metrics_max_series = 10000;             // METRICS_MAX_SERIES
-  std::string spool_dir = "telemetry-spool";          // TELEMETRY_SPOOL_DIR (relative: to the working directory)
-  std::uint64_t spool_max_bytes = 256ull << 20;       // TELEMETRY_SPOOL_MAX_BYTES (0: spooling off)
-  FsyncPolicy spool_fsync = FsyncPolicy::kBatch;      // TELEMETRY_SPOOL_FSYNC=always|batch|never
+  std::size_t ingest_capacity = 16384;            // TELEMETRY_INGEST_QUEUE_SIZE (max 65534)
+  std::size_t ingest_max_bytes = 256u << 20;      // TELEMETRY_INGEST_MAX_BYTES
+  std::size_t metrics_max_series = 10000;         // METRICS_MAX_SERIES
+  std::string spool_dir = "telemetry-spool";      // TELEMETRY_SPOOL_DIR (relative: to the working directory)
+  std::uint64_t spool_max_bytes = 256ull << 20;   // TELEMETRY_SPOOL_MAX_BYTES (0: spooling off)
+  FsyncPolicy spool_fsync = FsyncPolicy::kBatch;  // TELEMETRY_SPOOL_FSYNC=always|batch|never
 
   static Result<TelemetryOptions> fromConfig(const ConfigSource& config);
 };
@@ -83,9 +83,11 @@ class Telemetry final : public TelemetrySink {
   std::optional<std::string> metricsText() const;
   MetricsRegistry& metrics();
 
-  // Called on the telemetry thread for every record with usage_accounted
-  // set, once built (the summary holds its tokens and cost). Set once by
-  // main before requests start; must not block.
+  // Called for every record with usage_accounted set, once built (the
+  // summary holds its tokens and cost): on the telemetry thread, or with
+  // ENABLED_EXPORTERS=none on the request's own thread, from submit(). Set
+  // once by main before requests start; must be thread-safe and must not
+  // block.
   using UsageObserver = std::function<void(const RequestRecord& record, const RecordSummary& summary)>;
   void setUsageObserver(UsageObserver observer);
 
@@ -114,6 +116,9 @@ class Telemetry final : public TelemetrySink {
   explicit Telemetry(std::unique_ptr<Impl> impl);
   void run();
   void process(std::unique_ptr<RequestRecord> record);
+  // ENABLED_EXPORTERS=none: a keyed record's summary to the usage observer,
+  // on the caller's thread.
+  void observeUsageOnly(const RequestRecord& record) noexcept;
   void updateMetrics(const RecordSummary& s);
 
   std::unique_ptr<Impl> impl_;  // owns the MetricsRegistry, destroyed last

@@ -27,6 +27,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 import unittest
 
@@ -67,6 +68,61 @@ def month_end(now):
     t = time.gmtime(now)
     year, month = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
     return calendar.timegm((year, month, 1, 0, 0, 0))
+
+
+def check_interleaved_counts(test, port, admin, prefix):
+    """Concurrent requests of two keys and of a keyless project, interleaved so
+    that each accounting batch mixes them: every counter gets exactly its own
+    requests, tokens and spend (the accounting groups a batch's events by the
+    names they add to)."""
+    a = admin.create(name=prefix + "-a", budget={"usd": 100})
+    b = admin.create(name=prefix + "-b", project_id=marker(prefix + "-bproj"))
+    pid, pid2 = marker(prefix + "-proj"), marker(prefix + "-proj2")
+    admin.put_budget("project", pid, usd=100)
+    admin.put_budget("project", pid2, usd=100)
+    rounds = 10
+    senders = [lambda: chat(port, a["key"], model=MODEL),
+               lambda: chat(port, b["key"], model=MODEL),
+               lambda: chat(port, a["key"], model=MODEL, stream=True),
+               lambda: chat(port, None, model=MODEL, headers={"x-gateway-key": STATIC_KEY, "x-project-id": pid}),
+               lambda: chat(port, None, model=MODEL, headers={"x-gateway-key": STATIC_KEY, "x-project-id": pid2})]
+    failures = []
+
+    def run(offset):
+        for i in range(rounds):
+            status = senders[(offset + i) % len(senders)]()[0]
+            if status != 200:
+                failures.append(status)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    test.assertEqual(failures, [])
+    # Each sender ran rounds * 8 / 5 times.
+    n = rounds * 8 // len(senders)
+    want_a = (2 * n, n * (CHAT_IN + STREAM_IN), n * (CHAT_OUT + STREAM_OUT))
+    want_b = (n, n * CHAT_IN, n * CHAT_OUT)
+    counts = lambda u: (u["requests"], u["input_tokens"], u["output_tokens"])
+    ua = wait_until("key a's usage", lambda: (lambda u: u if counts(u) == want_a else None)(admin.usage(a["id"])),
+                    timeout=10)
+    ub = wait_until("key b's usage", lambda: (lambda u: u if counts(u) == want_b else None)(admin.usage(b["id"])),
+                    timeout=10)
+    up = wait_until("the project's usage",
+                    lambda: (lambda u: u if counts(u) == want_b else None)(admin.get_budget("project", pid)["usage"]),
+                    timeout=10)
+    up2 = wait_until("the second project's usage",
+                     lambda: (lambda u: u if counts(u) == want_b else None)(admin.get_budget("project", pid2)["usage"]),
+                     timeout=10)
+    test.assertAlmostEqual(up2["spend_usd"], n * COST, delta=1e-9)
+    test.assertAlmostEqual(ub["spend_usd"], n * COST, delta=1e-9)
+    test.assertAlmostEqual(up["spend_usd"], n * COST, delta=1e-9)
+    test.assertAlmostEqual(ua["spend_usd"], n * (COST + price(MODEL, STREAM_IN, STREAM_OUT)), delta=1e-9)
+    # Nothing more arrives later.
+    time.sleep(0.1)
+    test.assertEqual(counts(admin.usage(a["id"])), want_a)
+    test.assertEqual(counts(admin.usage(b["id"])), want_b)
 
 
 class KeysSuite:
@@ -684,6 +740,9 @@ class KeysSuite:
                 ("/admin/keys", json.dumps(self.admin.call("GET", "/admin/keys")[2])),
                 ("/metrics", http_request(self.gw.port, "GET", "/metrics")[2].decode())]
 
+    def test_25_interleaved_keys_and_projects_are_counted_apart(self):
+        check_interleaved_counts(self, self.gw.port, self.admin, "interleaved-" + self.mode)
+
     def test_zz_keys_never_in_logs_records_listings_or_storage(self):
         self.assertTrue(type(self).created, "the other tests made keys")
         haystacks = self.secret_haystacks()
@@ -967,6 +1026,10 @@ class NoExportersTest(unittest.TestCase):
         status, _, payload = chat(self.gw.port, b["key"], model=MODEL)
         self.assertEqual(status, 429, payload)
         self.assertEqual(error_of(payload)["code"], "budget_exceeded")
+
+
+    def test_interleaved_keys_and_projects_are_counted_apart(self):
+        check_interleaved_counts(self, self.gw.port, self.admin, "no-exporters-interleaved")
 
 
 class LocalRestartTest(unittest.TestCase):

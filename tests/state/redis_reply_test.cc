@@ -4,6 +4,9 @@
 #include "state/redis_reply.h"
 
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <random>
 
 #include <string>
 #include <vector>
@@ -57,6 +60,34 @@ TEST(RespCodec, EncodesCommandsAsArraysOfBulkStrings) {
   std::vector<std::string_view> views(many.begin(), many.end());
   ASSERT_TRUE(appendCommand(out, views));
   EXPECT_NE(out.find("*40\r\n$1\r\nx\r\n"), std::string::npos);
+}
+
+// The encoder writes what hiredis's own formatter writes, for any arguments.
+TEST(RespCodec, CommandsAreEncodedAsHiredisEncodesThem) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<std::string> owned(rng() % 300);
+    for (auto& a : owned) {
+      a.resize(rng() % (round % 10 == 0 ? 100000 : 40));
+      for (auto& c : a) c = static_cast<char>(rng());
+    }
+    if (owned.empty()) owned.emplace_back();
+    std::vector<std::string_view> args(owned.begin(), owned.end());
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (auto a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    char* cmd = nullptr;
+    const int n = redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), lens.data());
+    ASSERT_GT(n, 0);
+    const std::string expected(cmd, static_cast<std::size_t>(n));
+    redisFreeCommand(cmd);
+    std::string out = "before";
+    ASSERT_TRUE(appendCommand(out, args));
+    ASSERT_EQ(out, "before" + expected) << round;
+  }
 }
 
 TEST(RespCodec, EveryRespTwoType) {

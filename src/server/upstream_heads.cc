@@ -1,6 +1,7 @@
 #include "server/upstream_heads.h"
 
 #include "common/strings.h"
+#include "telemetry/secret_scrub.h"
 
 #include <algorithm>
 #include <array>
@@ -63,8 +64,10 @@ std::optional<std::string> contentCodings(const UpstreamResponseParser& h) {
   std::optional<std::string> codings;
   h.forEachField([&](http::field id, std::string_view, std::string_view value) {
     if (id != http::field::content_encoding) return;
-    if (codings) codings->append(", ");
-    else codings.emplace();
+    if (codings)
+      codings->append(", ");
+    else
+      codings.emplace();
     codings->append(value);
   });
   return codings;
@@ -81,6 +84,13 @@ void collectOperatorSecrets(const UpstreamRequest& up, const ProviderConfig* con
   static constexpr std::size_t kMinSecretBytes = 8;
   secrets.clear();
   if (config == nullptr) return;
+  // The operator's own headers (a custom provider's `headers:`) whose name
+  // says credential by the records' rule (x-team-api-key, x-auth-token):
+  // their values are in every request of the provider.
+  for (const auto& [name, value] : config->upstream_headers) {
+    const std::string_view v = trim(value);
+    if (v.size() >= kMinSecretBytes && isSecretKey(name)) secrets.push_back(v);
+  }
   const std::string_view api_key = trim(config->env_api_key);
   const std::string_view session_token = trim(config->env_aws_session_token);
   if (api_key.size() < kMinSecretBytes && session_token.size() < kMinSecretBytes) return;
@@ -147,8 +157,9 @@ std::optional<std::chrono::system_clock::time_point> httpDate(std::string_view v
   };
   const int day = num(5, 2), year = num(12, 4), hour = num(17, 2), minute = num(20, 2), second = num(23, 2);
   const auto month = kMonths.find(v.substr(8, 3));
-  if (day < 1 || day > 31 || year < 1970 || hour > 23 || minute > 59 || second > 60 || month == std::string_view::npos ||
-      month % 3 != 0 || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' || v[19] != ':' || v[22] != ':')
+  if (day < 1 || day > 31 || year < 1970 || hour > 23 || minute > 59 || second > 60 ||
+      month == std::string_view::npos || month % 3 != 0 || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
+      v[19] != ':' || v[22] != ':')
     return std::nullopt;
   using namespace std::chrono;
   const year_month_day date{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month / 3 + 1)),
@@ -198,15 +209,16 @@ std::optional<std::string> providerRequestId(const UpstreamResponseParser& h) {
 // only forwards client headers Beast already validated; anything holding
 // CR, LF or NUL is still dropped here so that no header can be injected.
 std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up, std::string_view body) {
-  if (hasHeaderUnsafeBytes(up.method) || hasHeaderUnsafeBytes(up.target) ||
-      up.target.find(' ') != std::string::npos || up.method.find(' ') != std::string::npos)
+  if (hasHeaderUnsafeBytes(up.method) || hasHeaderUnsafeBytes(up.target) || up.target.find(' ') != std::string::npos ||
+      up.method.find(' ') != std::string::npos)
     return std::nullopt;
   std::string head;
   head.reserve(320 + up.target.size() + up.headers.size() * 48);
   appendPieces(head, up.method, " "sv, up.target, " HTTP/1.1\r\nHost: "sv);
   // A provider that signs its requests (bedrock) sets Host itself.
-  auto signed_host = std::find_if(up.headers.begin(), up.headers.end(),
-                                  [](const auto& h) { return iequals(h.first, "host") && !hasHeaderUnsafeBytes(h.second); });
+  auto signed_host = std::find_if(up.headers.begin(), up.headers.end(), [](const auto& h) {
+    return iequals(h.first, "host") && !hasHeaderUnsafeBytes(h.second);
+  });
   if (signed_host != up.headers.end()) {
     appendPieces(head, signed_host->second, "\r\n"sv);
   } else {
@@ -214,7 +226,8 @@ std::optional<std::string> upstreamRequestHead(const UpstreamRequest& up, std::s
     char port_digits[8];
     std::string_view port;
     if (up.endpoint.port != (up.endpoint.tls ? 443 : 80))
-      port = std::string_view(port_digits, std::to_chars(port_digits, port_digits + sizeof port_digits, up.endpoint.port).ptr);
+      port = std::string_view(port_digits,
+                              std::to_chars(port_digits, port_digits + sizeof port_digits, up.endpoint.port).ptr);
     appendPieces(head, ipv6 ? "["sv : ""sv, up.endpoint.host, ipv6 ? "]"sv : ""sv, port.empty() ? ""sv : ":"sv, port,
                  "\r\n"sv);
   }

@@ -21,9 +21,8 @@ struct UpstreamHeaders final : HeaderLookup {
   const UpstreamResponseParser* parser = nullptr;
   std::optional<std::string_view> get(std::string_view name) const override { return parser->find(name); }
   void forEach(const std::function<void(std::string_view, std::string_view)>& visit) const override {
-    parser->forEachField([&](boost::beast::http::field, std::string_view name, std::string_view value) {
-      visit(name, value);
-    });
+    parser->forEachField(
+        [&](boost::beast::http::field, std::string_view name, std::string_view value) { visit(name, value); });
   }
 };
 
@@ -42,7 +41,9 @@ std::optional<std::string> contentCodings(const UpstreamResponseParser& h);
 
 // Puts in `secrets` the operator's credentials (from `config`, the
 // gateway's configuration) that the request sent upstream carries, as their
-// bare values: what an echo would contain. Views into `up`.
+// bare values: what an echo would contain. Views into `up` and `config`:
+// its key, AWS session token, and the values of its configured headers
+// whose names are credential names (isSecretKey).
 void collectOperatorSecrets(const UpstreamRequest& up, const ProviderConfig* config,
                             std::vector<std::string_view>& secrets);
 
@@ -61,9 +62,8 @@ std::optional<std::string> providerRequestId(const UpstreamResponseParser& h);
 // (milliseconds, as OpenAI sends it), else its Retry-After (delay-seconds
 // or an HTTP date, RFC 9110 section 10.2.3), at most a day; nullopt when
 // it sent neither or nothing readable. `now` is the wall clock, for a date.
-std::optional<std::chrono::milliseconds> retryAfter(const UpstreamResponseParser& h,
-                                                    std::chrono::system_clock::time_point now =
-                                                        std::chrono::system_clock::now());
+std::optional<std::chrono::milliseconds> retryAfter(
+    const UpstreamResponseParser& h, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 // The upstream request head for `up` with `body` (see the definition), or
 // nullopt when its method or target cannot be written safely.

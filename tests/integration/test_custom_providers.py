@@ -18,6 +18,8 @@ from harness import GATEWAY_BIN, HERE, Gateway, MockUpstream, http_request
 
 PRICES = json.load(open(os.path.join(HERE, "..", "..", "data", "model_prices_and_context_window.json")))
 LLAMA_KEY = "sk-team-llama-SECRET-7c1d9e5a3b"
+# A credential the operator configures as a header (`headers:`), not as the key.
+TEAM_HEADER_SECRET = "tk-team-header-SECRET-4f2a9c"
 CLAUDE_KEY = "sk-ant-team-SECRET-4f2a8c6e0d"
 CHAT = {"messages": [{"role": "user", "content": "Hi"}]}
 
@@ -48,7 +50,7 @@ providers:
     type: openai_compatible
     base_url: %(base)s/team-llama/v1
     api_key_env: TEAM_LLAMA_KEY
-    headers: {X-Team: research, x-budget: "42"}
+    headers: {X-Team: research, x-budget: "42", x-team-api-key: "%(team_secret)s"}
   - name: fast-llama
     type: openai_compatible
     base_url: %(base)s/fast-llama/v1
@@ -59,7 +61,7 @@ providers:
     api_key_env: TEAM_CLAUDE_KEY
     headers:
       x-tenant: claude-team
-""" % {"base": base})
+""" % {"base": base, "team_secret": TEAM_HEADER_SECRET})
         cls.gw = Gateway({"ENABLED_EXPORTERS": "console", "TEAM_LLAMA_KEY": LLAMA_KEY, "TEAM_CLAUDE_KEY": CLAUDE_KEY,
                           "LOG_LEVEL": "debug"},
                          args=["--config", cls.config])
@@ -177,7 +179,11 @@ providers:
         status, body, sent = self.send("llama-echo", chat("echo"), {"x-provider": "team-llama"})
         self.assertEqual(status, 200, body)
         self.assertEqual(sent["headers"]["authorization"], "Bearer " + LLAMA_KEY)
+        self.assertEqual(sent["headers"]["x-team-api-key"], TEAM_HEADER_SECRET)
         self.assertNotIn(LLAMA_KEY.encode(), body)
+        self.assertNotIn(TEAM_HEADER_SECRET.encode(), body, "a configured credential header is masked too")
+        self.assertIn(b"research", body, "other configured headers are not credentials: left as they are")
+        self.assertNotIn(TEAM_HEADER_SECRET, json.dumps(self.record("llama-echo")))
 
     def test_unknown_provider_lists_the_custom_ones(self):
         status, _, body = http_request(self.gw.port, "POST", "/v1/chat/completions", chat("m"),
@@ -192,7 +198,7 @@ providers:
         self.send("llama-last", chat("m"), {"x-provider": "team-llama"})
         self.record("llama-last")
         out = self.gw.stdout_text()
-        for key in (LLAMA_KEY, CLAUDE_KEY):
+        for key in (LLAMA_KEY, CLAUDE_KEY, TEAM_HEADER_SECRET):
             self.assertNotIn(key, out)
             self.assertNotIn(key.encode(), self.gw.stderr_seen)
 

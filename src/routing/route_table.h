@@ -13,6 +13,7 @@
 #include "gw/provider.h"
 #include "gw/provider_plugin.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -79,6 +80,21 @@ struct RetryPolicy {
     for (int s : statuses)
       if (s == status) return true;
     return false;
+  }
+
+  // The longest wait between two attempts at one target: the doubling of
+  // `backoff` stops there, as it does in Envoy (whose cap is ten times the
+  // base), so that ten attempts at the largest backoff do not wait hours.
+  static constexpr std::chrono::milliseconds kMaxBackoff{60000};
+
+  // The wait before the attempt after `failed_attempts` failed ones (1 or
+  // more) at the same target: backoff, doubled for each further attempt,
+  // at most kMaxBackoff (or backoff itself when that is larger).
+  std::chrono::milliseconds backoffAfter(int failed_attempts) const {
+    std::chrono::milliseconds delay = backoff;
+    const auto cap = std::max(backoff, kMaxBackoff);
+    for (int i = 1; i < failed_attempts && delay < cap; ++i) delay *= 2;
+    return std::min(delay, cap);
   }
 };
 

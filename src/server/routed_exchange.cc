@@ -44,10 +44,12 @@ Error everyTargetFailed(const routing::Route& route, const AttemptFailure& last,
   std::string what = "Every target of route '" + route.model + "' failed";
   if (last.status_code == 429) {
     Error e{429, "rate_limit_error", "rate_limit_exceeded", what + ": the last one is rate limited"};
-    if (last.retry_after) e.retry_after_seconds = static_cast<int>(std::max<std::int64_t>(1, (last.retry_after->count() + 999) / 1000));
+    if (last.retry_after)
+      e.retry_after_seconds = static_cast<int>(std::max<std::int64_t>(1, (last.retry_after->count() + 999) / 1000));
     return e;
   }
-  if (last.error_type == ErrorType::kUpstreamTimeout) return Error::gatewayTimeout(what + ": the last one did not answer in time");
+  if (last.error_type == ErrorType::kUpstreamTimeout)
+    return Error::gatewayTimeout(what + ": the last one did not answer in time");
   if (last.status_code > 0)
     return Error::badGateway("upstream_error", what + ": the last one answered " + std::to_string(last.status_code));
   return Error::badGateway("upstream_unreachable", what + ": the last one could not be reached");
@@ -94,8 +96,7 @@ net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingCon
       const std::string_view model = target.modelFor(requested_model);
       creq.model.assign(model);
       creq.config = target.config;
-      creq.headers = target.provider_name == home_provider && !target.own_key ? &client_headers
-                                                                              : &without_credentials;
+      creq.headers = target.provider_name == home_provider && !target.own_key ? &client_headers : &without_credentials;
       creq.body_rewritten = model != requested_model;
       rec.provider = target.provider_name;
       if (ctx.observed) rec.pricing_provider = target.config->pricing_provider;
@@ -159,10 +160,10 @@ net::awaitable<void> routedExchange(ProxyContext& ctx, const routing::RoutingCon
       routing::recordFailure(target, plan[i].route->cooldown, now, countCooldown);
       if (ctx.client_gone) co_return;
       if (k + 1 == policy.attempts) break;
-      // The same target again, after the backoff (doubling each time) or
-      // the upstream's Retry-After, whichever is longer; a Retry-After
-      // past the route's cap moves on to the next target at once.
-      auto delay = std::chrono::duration_cast<Clock::duration>(policy.backoff * (1 << k));
+      // The same target again, after the backoff (doubling each time, up
+      // to a cap) or the upstream's Retry-After, whichever is longer; a
+      // Retry-After past the route's cap moves on to the next target at once.
+      auto delay = std::chrono::duration_cast<Clock::duration>(policy.backoffAfter(k + 1));
       if (auto asked = ctx.attempt_failure.retry_after) {
         if (*asked > policy.max_retry_after) break;
         delay = std::max<Clock::duration>(delay, *asked);

@@ -20,9 +20,10 @@
 namespace gw::routing {
 namespace {
 
-const std::map<std::string, std::string> kEnv = {
-    {"OPENAI_API_KEY", "sk-main"}, {"GROQ_API_KEY", "gsk-main"}, {"ANTHROPIC_API_KEY", "ak-main"},
-    {"OPENAI_KEY_2", "sk-second"}};
+const std::map<std::string, std::string> kEnv = {{"OPENAI_API_KEY", "sk-main"},
+                                                 {"GROQ_API_KEY", "gsk-main"},
+                                                 {"ANTHROPIC_API_KEY", "ak-main"},
+                                                 {"OPENAI_KEY_2", "sk-second"}};
 
 std::vector<RouteEntry> parse(const std::string& yaml) {
   auto file = ConfigSource::parseYaml(yaml);
@@ -138,10 +139,14 @@ TEST(RouteEntries, ShapeErrorsNameTheirField) {
       {"routes:\n  - model: m\n", "routes[0].targets: missing"},
       {"routes:\n  - model: m\n    targets: []\n", "routes[0].targets: must be a non-empty list"},
       {"routes:\n  - model: m\n    targets: [{model: x}]\n", "routes[0].targets[0].provider: missing"},
-      {"routes:\n  - model: m\n    targets: [{provider: openai, weight: 0}]\n", "routes[0].targets[0].weight: must be a number greater than 0"},
-      {"routes:\n  - model: m\n    targets: [{provider: openai, weight: -2}]\n", "routes[0].targets[0].weight: must be a number greater than 0"},
-      {"routes:\n  - model: m\n    targets: [{provider: openai, weight: heavy}]\n", "routes[0].targets[0].weight: must be a number"},
-      {"routes:\n  - model: m\n    targets: [{provider: openai, wieght: 2}]\n", "routes[0].targets[0].wieght: unknown key"},
+      {"routes:\n  - model: m\n    targets: [{provider: openai, weight: 0}]\n",
+       "routes[0].targets[0].weight: must be a number greater than 0"},
+      {"routes:\n  - model: m\n    targets: [{provider: openai, weight: -2}]\n",
+       "routes[0].targets[0].weight: must be a number greater than 0"},
+      {"routes:\n  - model: m\n    targets: [{provider: openai, weight: heavy}]\n",
+       "routes[0].targets[0].weight: must be a number"},
+      {"routes:\n  - model: m\n    targets: [{provider: openai, wieght: 2}]\n",
+       "routes[0].targets[0].wieght: unknown key"},
       {head + "    strategy: fastest\n", "routes[0].strategy: unknown strategy 'fastest'"},
       {head + "    retri: {attempts: 2}\n", "routes[0].retri: unknown key"},
       {head + "    retry: {attempts: 0}\n", "routes[0].retry.attempts: must be an integer from 1 to 10"},
@@ -162,13 +167,15 @@ TEST(RouteEntries, ShapeErrorsNameTheirField) {
 
 TEST(RouteEntries, TheSectionIsBounded) {
   std::string yaml = "routes:\n";
-  for (std::size_t i = 0; i <= kMaxRouteEntries; ++i) yaml += "  - {model: m" + std::to_string(i) + ", targets: [{provider: openai}]}\n";
+  for (std::size_t i = 0; i <= kMaxRouteEntries; ++i)
+    yaml += "  - {model: m" + std::to_string(i) + ", targets: [{provider: openai}]}\n";
   EXPECT_TRUE(startsWith(parseError(yaml), "routes: more than 1024 routes"));
 }
 
 TEST(RouteTable, ReferencesAreCheckedAtStartUpNamingTheField) {
   EXPECT_TRUE(startsWith(
-      loadError("routes:\n  - {model: a, targets: [{provider: openai}]}\n  - {model: b, targets: [{provider: opnai}]}\n"),
+      loadError(
+          "routes:\n  - {model: a, targets: [{provider: openai}]}\n  - {model: b, targets: [{provider: opnai}]}\n"),
       "routes[1].targets[0].provider: unknown provider \"opnai\" (known: "));
   EXPECT_TRUE(startsWith(loadError("routes:\n  - {model: a, targets: [{provider: openai}], fallbacks: [nowhere]}\n"),
                          "routes[0].fallbacks[0]: unknown route 'nowhere'"));
@@ -184,8 +191,9 @@ TEST(RouteTable, ReferencesAreCheckedAtStartUpNamingTheField) {
                          "routes[0].model: the glob 'claude-9*' matches no model"));
   EXPECT_TRUE(startsWith(loadError("routes:\n  - {model: a, targets: [{provider: openai, api_key_env: UNSET_KEY}]}\n"),
                          "routes[0].targets[0].api_key_env: UNSET_KEY is not set"));
-  EXPECT_TRUE(startsWith(loadError("routes:\n  - {model: a, targets: [{provider: bedrock, api_key_env: OPENAI_KEY_2}]}\n"),
-                         "routes[0].targets[0].api_key_env: not used by type bedrock"));
+  EXPECT_TRUE(
+      startsWith(loadError("routes:\n  - {model: a, targets: [{provider: bedrock, api_key_env: OPENAI_KEY_2}]}\n"),
+                 "routes[0].targets[0].api_key_env: not used by type bedrock"));
   EXPECT_TRUE(startsWith(loadError("routes:\n  - {model: a, targets: [{provider: vllm}]}\n"),
                          "routes[0].targets[0].provider: provider 'vllm' is not configured"));
 }
@@ -242,7 +250,8 @@ TEST(RouteTable, FallbacksChainDepthFirstEachRouteOnce) {
 
 TEST(RouteTable, ATargetWithItsOwnKeyIsItsOwnProvider) {
   auto config = load(
-      "routes:\n  - {model: a, strategy: ordered, targets: [{provider: openai}, {provider: openai, api_key_env: OPENAI_KEY_2}]}\n");
+      "routes:\n  - {model: a, strategy: ordered, targets: [{provider: openai}, {provider: openai, api_key_env: "
+      "OPENAI_KEY_2}]}\n");
   ASSERT_TRUE(config) << config.error().message;
   const Route* a = (*config)->routes.match("a");
   ASSERT_EQ(a->targets.size(), 2u);
@@ -289,7 +298,8 @@ TEST(RouteTable, OrderedTriesTargetsInFileOrderThenFallbacks) {
 }
 
 TEST(RouteTable, WeightedFirstPicksFollowTheWeights) {
-  auto config = load("routes:\n  - {model: a, targets: [{provider: openai, weight: 3}, {provider: groq, weight: 1}]}\n");
+  auto config =
+      load("routes:\n  - {model: a, targets: [{provider: openai, weight: 3}, {provider: groq, weight: 1}]}\n");
   ASSERT_TRUE(config) << config.error().message;
   const Route& a = *(*config)->routes.match("a");
   std::minstd_rand rng(42);
@@ -396,3 +406,21 @@ TEST(RoutingConfig, CustomProvidersAreTargetsAndAReloadIsANewSnapshot) {
 
 }  // namespace
 }  // namespace gw::routing
+
+TEST(RetryPolicy, TheBackoffDoublesUpToItsCap) {
+  using std::chrono::milliseconds;
+  gw::routing::RetryPolicy p;
+  p.backoff = milliseconds(100);
+  EXPECT_EQ(p.backoffAfter(1), milliseconds(100));
+  EXPECT_EQ(p.backoffAfter(2), milliseconds(200));
+  EXPECT_EQ(p.backoffAfter(4), milliseconds(800));
+  // The largest backoff_ms with the most attempts waits a minute, not hours.
+  p.backoff = milliseconds(60000);
+  for (int failed = 1; failed < 10; ++failed) EXPECT_EQ(p.backoffAfter(failed), milliseconds(60000)) << failed;
+  p.backoff = milliseconds(40000);
+  EXPECT_EQ(p.backoffAfter(1), milliseconds(40000));
+  EXPECT_EQ(p.backoffAfter(2), gw::routing::RetryPolicy::kMaxBackoff);
+  EXPECT_EQ(p.backoffAfter(9), gw::routing::RetryPolicy::kMaxBackoff);
+  p.backoff = milliseconds(0);
+  EXPECT_EQ(p.backoffAfter(9), milliseconds(0));
+}

@@ -476,3 +476,13 @@ for name, doc in [
     if name == "admin-read-back":
         del doc["hash"]
     write("admin_json", name, json.dumps(doc, separators=(",", ":")).encode())
+
+# fuzz_record_body: one body, as a request or response carries it.
+for name in ["openai-chat", "openai-responses-text", "anthropic-text", "anthropic-error", "gemini-tool"]:
+    write("record_body", name, open(os.path.join(T, name + ".json"), "rb").read())
+write("record_body", "request", openai_body)
+write("record_body", "secrets-and-edges", (
+    b'{"model":"m","api_key":"sk-1","nested":[{"Authorization":{"a":[1]}},{"x":"\\u0041\\n\\ud83d\\ude00"}],'
+    b'"choices":[{"finish_reason":"stop"},{"finish_reason":""}],"n":-0,"f":1.5e-3,"big":18446744073709551616}'))
+write("record_body", "repeated-key", b'{"model":"a","model":"b","t":1e999}')
+write("record_body", "not-json", b'{"api_key": "sk-cut')

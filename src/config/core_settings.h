@@ -55,7 +55,7 @@ inline constexpr SettingDoc kPipelineSettings[] = {
     {"TELEMETRY_BATCH_SIZE", "100", "records per batch"},
     {"TELEMETRY_FLUSH_INTERVAL_MS", "1000", "a partial batch is sent after this"},
     {"TELEMETRY_QUEUE_SIZE", "10000", "records queued per exporter; beyond, they go to the spool"},
-    {"TELEMETRY_QUEUE_MAX_BYTES", "67108864", "the same queue's bound in memory"},
+    {"TELEMETRY_QUEUE_MAX_BYTES", "67108864", "the same queue's bound in memory (what its records hold on the heap)"},
     {"TELEMETRY_INGEST_QUEUE_SIZE", "16384", "records waiting for the telemetry thread (max 65534); beyond, dropped"},
     {"TELEMETRY_INGEST_MAX_BYTES", "268435456", "the same hand-over's bound in memory"},
     {"TELEMETRY_MAX_RETRIES", "5", "retries of a batch before it is spooled"},

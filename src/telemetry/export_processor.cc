@@ -17,6 +17,60 @@ std::shared_ptr<spdlog::logger> logger() {
 constexpr int kMaxActionsPerStep = 64;
 }  // namespace
 
+// --- recordFootprint
+
+namespace {
+// What one heap block of `n` bytes costs: allocators round a request up to
+// a size class (at most 1/8 more in tcmalloc and in glibc's bins) and keep
+// a header or a slot of 16 bytes per block.
+constexpr std::size_t heapBlock(std::size_t n) { return n + n / 8 + 16; }
+// A string's own block, if its characters are not stored inside it (the
+// short-string buffer).
+std::size_t heapBytes(const std::string& s) {
+  const auto* self = reinterpret_cast<const char*>(&s);
+  const bool inside = s.data() >= self && s.data() < self + sizeof s;
+  return inside ? 0 : heapBlock(s.capacity() + 1);
+}
+std::size_t heapBytes(const std::optional<std::string>& s) { return s ? heapBytes(*s) : 0; }
+
+std::size_t fieldsHeapBytes(const RecordFields& f) {
+  std::size_t n = heapBytes(f.id) + heapBytes(f.timestamp) + heapBytes(f.name);
+  for (const auto* s : {&f.service_name,
+                        &f.service_version,
+                        &f.environment,
+                        &f.provider,
+                        &f.model,
+                        &f.project_id,
+                        &f.project_name,
+                        &f.org_id,
+                        &f.user_id,
+                        &f.thread_id,
+                        &f.experiment_id,
+                        &f.status,
+                        &f.path,
+                        &f.method,
+                        &f.error_type,
+                        &f.provider_error_type,
+                        &f.provider_request_id,
+                        &f.route,
+                        &f.response_model,
+                        &f.response_id,
+                        &f.cost_status,
+                        &f.provider_address})
+    n += heapBytes(*s);
+  if (f.finish_reasons.capacity() > 0) n += heapBlock(f.finish_reasons.capacity() * sizeof(std::string));
+  for (const auto& reason : f.finish_reasons) n += heapBytes(reason);
+  return n;
+}
+// The record object and the shared_ptr control block it is allocated with
+// (std::make_shared) or next to.
+constexpr std::size_t kRecordObjectBytes = heapBlock(sizeof(TelemetryRecord) + 32);
+}  // namespace
+
+std::size_t recordFootprint(const TelemetryRecord& r) {
+  return kRecordObjectBytes + heapBytes(r.id) + heapBytes(r.serialized) + fieldsHeapBytes(r.fields);
+}
+
 // --- RecordQueue
 
 bool RecordQueue::push(RecordPtr r, std::size_t* size_after) {
@@ -56,6 +110,12 @@ ExporterStats::ExporterStats(MetricsRegistry& metrics, const std::string& export
   dropped_ = records.bind({exporter, "dropped"});
   queue_depth_ = metrics.gauge("ai_gateway_exporter_queue_depth", "Records waiting in each exporter's queue", "1",
                                {"exporter"}).bind({exporter});
+  queue_bytes_ = metrics
+                     .gauge("ai_gateway_exporter_queue_bytes",
+                            "Memory held by the records waiting in each exporter's queue (bounded by "
+                            "TELEMETRY_QUEUE_MAX_BYTES)",
+                            "By", {"exporter"})
+                     .bind({exporter});
   spool_records_ = metrics.gauge("ai_gateway_exporter_spool_records",
                                  "Records waiting in each exporter's on-disk spool", "1", {"exporter"}).bind({exporter});
   corrupt_ = metrics.counter("ai_gateway_exporter_spool_corrupt_total",
@@ -100,6 +160,7 @@ void ExportProcessor::warn(const std::string& message) {
 
 void ExportProcessor::publishHealth() {
   stats_.queueDepth(queue_.size());
+  stats_.queueBytes(queue_.bytes());
   std::uint64_t spooled = 0;
   if (spool_) {
     spooled = spool_->records();
@@ -394,6 +455,7 @@ void ExporterWorker::offer(const RecordPtr& record) {
   std::size_t size = 0;
   if (queue_.push(record, &size)) {
     stats_.queueDepth(size);
+    stats_.queueBytes(queue_.bytes());
     // Wake the worker only when it has something new to decide: the first
     // record starts the flush interval, a full batch is due at once.
     if (size == 1 || size == options_.batch_size) {

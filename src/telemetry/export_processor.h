@@ -40,10 +40,16 @@ struct ExportOptions {
   std::chrono::milliseconds breaker_open{30000};      // TELEMETRY_BREAKER_OPEN_MS
 };
 
-// The memory a record held in a queue keeps alive, estimated from its
-// serialised size: the text plus the JSON tree an exporter may have had
-// parsed from it (TelemetryRecord::json(), in the record's arena).
-inline std::size_t recordFootprint(const TelemetryRecord& r) { return 3 * r.serialized.size() + 256; }
+// The heap memory a record keeps alive while it waits in a queue: the
+// record object with its shared_ptr control block, its text, its id and
+// every string of its fields that does not fit in the string itself, each
+// with the allocator's rounding and bookkeeping. It reads only members that
+// never change, so a record counts the same when it leaves a queue as when
+// it entered. Not counted: the JSON tree that TelemetryRecord::json()
+// parses on first use (only the OTLP exporter's http/json encoding and
+// CONSOLE_PRETTY ask for it); a record whose tree one exporter had parsed
+// keeps it while it waits in another exporter's queue.
+std::size_t recordFootprint(const TelemetryRecord& r);
 
 // A bounded multi-producer queue of records in front of one exporter,
 // bounded both in records and in bytes (recordFootprint): a few large
@@ -86,6 +92,7 @@ class ExporterStats {
   void spooled(std::size_t n) { Counter::addTo(spooled_, static_cast<double>(n)); }
   void dropped(std::size_t n) { Counter::addTo(dropped_, static_cast<double>(n)); }
   void queueDepth(std::size_t n) { Gauge::setTo(queue_depth_, static_cast<double>(n)); }
+  void queueBytes(std::size_t n) { Gauge::setTo(queue_bytes_, static_cast<double>(n)); }
   void spoolRecords(std::uint64_t n) { Gauge::setTo(spool_records_, static_cast<double>(n)); }
   void corruptTails(std::uint64_t n) { Counter::addTo(corrupt_, static_cast<double>(n)); }
   void exportDuration(double seconds) { duration_.observeInto(duration_series_, seconds); }
@@ -103,7 +110,8 @@ class ExporterStats {
   static std::uint64_t load(const metrics_detail::Series* s) {
     return static_cast<std::uint64_t>(s->value.load(std::memory_order_relaxed));
   }
-  metrics_detail::Series *exported_, *retried_, *spooled_, *dropped_, *queue_depth_, *spool_records_, *corrupt_;
+  metrics_detail::Series *exported_, *retried_, *spooled_, *dropped_, *queue_depth_, *queue_bytes_, *spool_records_,
+      *corrupt_;
   Histogram duration_;
   metrics_detail::Series* duration_series_;
   std::atomic<Health> health_{Health::kHealthy};

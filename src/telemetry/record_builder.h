@@ -4,10 +4,14 @@
 //
 // Runs on the telemetry thread only, never on the request path: it parses
 // bodies, scrubs secrets, caps bodies, assembles streams and looks up prices.
+// The record's text is written directly (json_text.h), each captured body
+// copied in one scrubbing pass; a tree is built only for a stream's
+// assembled response and for the rare body that pass leaves to it.
 // A RecordBuilder is immutable after construction; build() is const and may
 // be called from any thread.
 #pragma once
 
+#include "telemetry/json_text.h"
 #include "telemetry/secret_scrub.h"
 
 #include "gw/exporter.h"
@@ -109,6 +113,13 @@ std::string_view utf8Prefix(std::string_view text, std::size_t max_bytes);
 boost::json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut = false,
                                std::optional<std::uint64_t> original_bytes = std::nullopt,
                                boost::json::storage_ptr sp = {});
+
+// captureBody's text, written without the tree (appendScrubbedJson): the
+// bytes serialising captureBody's value gives. When the body is captured
+// as JSON, `facts` (may be null) describes it as written to `out`;
+// otherwise it is left empty.
+void appendCapturedBody(std::string& out, std::string_view body, std::size_t max_bytes, bool cut = false,
+                        std::optional<std::uint64_t> original_bytes = std::nullopt, ScrubbedJsonFacts* facts = nullptr);
 
 // Nesting limit for parsing untrusted bodies and chunks (their size is
 // already bounded by MAX_REQUEST_BODY_BYTES and the capture budget; depth

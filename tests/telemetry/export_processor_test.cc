@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -517,6 +518,41 @@ TEST(RecordQueue, IsBoundedInBytes) {
   EXPECT_TRUE(tiny.push(big(5)));
   EXPECT_TRUE(tiny.full());
   EXPECT_FALSE(tiny.push(big(6)));
+}
+
+// A queue's byte bound is only a memory bound if a record's footprint is
+// what the record really holds on the heap: measured with glibc's own
+// count of allocated bytes (the test binaries use glibc malloc), for a
+// small record with many fields and for a large one.
+TEST(RecordQueue, FootprintIsTheMemoryARecordHolds) {
+  const auto text = [](std::size_t body) {
+    return R"({"timestamp":"2026-12-07T06:00:00.000Z","name":"ai_gateway_request_log","resource":{"service.name":)"
+           R"("magicapi-gateway-service","service.version":"0.1.0"},"attributes":{"id":"0b6f2a52-4a1e-4c2f-9d0e-)"
+           R"(5b1c8d7e6f50","provider":"openai","model":"gpt-4o-mini-2024-07-18","project_name":"a project with )"
+           R"(a long name","request":")" +
+           std::string(body, 'x') +
+           R"(","response":{"id":"chatcmpl-0123456789abcdefghijklmnop","model":"gpt-4o-mini-2024-07-18",)"
+           R"("choices":[{"finish_reason":"stop"}]},"metadata":{"status":"success","path":"/v1/chat/completions",)"
+           R"("method":"POST","provider_request_id":"req_0123456789abcdef0123456789"}}})";
+  };
+  for (const std::size_t body : {std::size_t{500}, std::size_t{1500}, std::size_t{9000}, std::size_t{100000}}) {
+    const std::string serialized = text(body);
+    constexpr int kRecords = 200;
+    std::vector<RecordPtr> records;
+    records.reserve(kRecords);
+    // In use: from the heap's arenas, and in blocks of their own (mmap).
+    const auto allocated = [] {
+      const auto info = mallinfo2();
+      return info.uordblks + info.hblkhd;
+    };
+    const std::size_t before = allocated();
+    for (int i = 0; i < kRecords; ++i) records.push_back(recordFromJson(serialized));
+    const std::size_t held = (allocated() - before) / kRecords;
+    ASSERT_NE(records.back(), nullptr);
+    const std::size_t footprint = recordFootprint(*records.back());
+    EXPECT_GE(footprint, held) << "body " << body << ": the estimate must not be below what a record holds";
+    EXPECT_LE(footprint, held + held / 4 + 256) << "body " << body << ": nor far above it";
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "exporters/file/file_exporter.h"
 
+#include "exporters/common/write_lines.h"
 #include "gw/setting_table.h"
 #include "gw/exporter_registry.h"
 
@@ -50,34 +51,47 @@ Result<Options> Options::fromConfig(const ConfigSource& source) {
 }
 
 namespace {
-// The serialized batch and where each written record's line ends in it:
-// rotation splits a batch only between lines.
+// The lines of a batch: the text of each record written (a view of the
+// record's own string: nothing is copied) and where its line ends, counted
+// in bytes from the batch's first line: rotation splits a batch only
+// between lines.
 struct Lines {
-  std::string data;
+  std::vector<std::string_view> texts;
   std::vector<std::size_t> indexes;  // into the batch, in order
   std::vector<std::size_t> ends;     // offset just past each line's '\n'
 };
 
-Lines serialize(std::span<const RecordPtr> batch, std::vector<std::size_t>* rejected) {
+Lines selectLines(std::span<const RecordPtr> batch, std::vector<std::size_t>* rejected) {
   Lines out;
+  out.texts.reserve(batch.size());
+  out.indexes.reserve(batch.size());
+  out.ends.reserve(batch.size());
+  std::size_t end = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    const auto& s = batch[i]->serialized;
+    const std::string_view s = batch[i]->serialized;
     // A line must be one record: compact JSON never holds a raw newline.
-    if (s.empty() || s.find('\n') != std::string::npos) {
+    if (s.empty() || s.find('\n') != std::string_view::npos) {
       if (rejected) rejected->push_back(i);
       continue;
     }
-    out.data += s;
-    out.data += '\n';
+    end += s.size() + 1;
+    out.texts.push_back(s);
     out.indexes.push_back(i);
-    out.ends.push_back(out.data.size());
+    out.ends.push_back(end);
   }
   return out;
 }
 }  // namespace
 
 std::string serializeLines(std::span<const RecordPtr> batch, std::vector<std::size_t>* rejected) {
-  return serialize(batch, rejected).data;
+  const Lines lines = selectLines(batch, rejected);
+  std::string out;
+  out.reserve(lines.ends.empty() ? 0 : lines.ends.back());
+  for (const auto text : lines.texts) {
+    out += text;
+    out += '\n';
+  }
+  return out;
 }
 
 FileExporter::FileExporter(Options options) : options_(std::move(options)) {}
@@ -140,28 +154,22 @@ Status FileExporter::rotate() {
 
 Status FileExporter::init() { return openFile(); }
 
-// Writes `data` at the end of the open file and flushes it (the fsync
-// policy). On failure the file is cut back to its size before, so it never
-// holds part of this run.
-Status FileExporter::appendFlushed(std::string_view data) {
+// Writes `lines`, each followed by '\n' (`bytes` in all), at the end of
+// the open file with writev and flushes them (the fsync policy). On failure
+// the file is cut back to its size before, so it never holds part of this
+// run.
+Status FileExporter::appendFlushed(std::span<const std::string_view> lines, std::size_t bytes) {
   const std::uint64_t before = size_;
-  std::size_t written = 0;
-  while (written < data.size()) {
-    ssize_t n = ::write(fd_, data.data() + written, data.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
-      return Error::internal(errnoText("file exporter: write " + options_.path, err));
-    }
-    written += static_cast<std::size_t>(n);
+  if (const int err = writeLines(fd_, lines); err != 0) {
+    if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
+    return Error::internal(errnoText("file exporter: write " + options_.path, err));
   }
   if (options_.fsync && ::fdatasync(fd_) != 0) {
     int err = errno;
     if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
     return Error::internal(errnoText("file exporter: fdatasync " + options_.path, err));
   }
-  size_ = before + data.size();
+  size_ = before + bytes;
   return ok();
 }
 
@@ -173,7 +181,7 @@ Status FileExporter::appendFlushed(std::string_view data) {
 // exported and only the records from the failed run on are retried.
 ExportResult FileExporter::exportBatch(std::span<const RecordPtr> batch) {
   std::vector<std::size_t> rejected;
-  const Lines lines = serialize(batch, &rejected);
+  const Lines lines = selectLines(batch, &rejected);
   const std::size_t count = lines.indexes.size();
   std::size_t done = 0;  // lines written and flushed
   std::size_t offset = 0;
@@ -199,8 +207,8 @@ ExportResult FileExporter::exportBatch(std::span<const RecordPtr> batch) {
     std::size_t end = done + 1;  // a fresh file takes at least one line
     while (end < count && fits(end)) ++end;
     const std::size_t run_end = lines.ends[end - 1];
-    if (auto st = appendFlushed(std::string_view(lines.data).substr(offset, run_end - offset)); !st)
-      return failed(st.error());
+    const auto run = std::span<const std::string_view>(lines.texts).subspan(done, end - done);
+    if (auto st = appendFlushed(run, run_end - offset); !st) return failed(st.error());
     done = end;
     offset = run_end;
   }

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace gw::exporters::file {
 
@@ -59,7 +60,7 @@ class FileExporter final : public Exporter {
   void dropTornTail();
   Status openFile();
   Status rotate();
-  Status appendFlushed(std::string_view data);
+  Status appendFlushed(std::span<const std::string_view> lines, std::size_t bytes);
   void closeFile();
 
   Options options_;

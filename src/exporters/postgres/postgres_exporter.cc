@@ -69,7 +69,7 @@ PostgresExporter::StatementResult PostgresExporter::execute(const std::string& s
   std::vector<const char*> params;
   params.reserve(rows.size() * kColumnCount);
   for (const Row* row : rows)
-    for (const auto& v : *row) params.push_back(v ? v->c_str() : nullptr);
+    for (std::size_t c = 0; c < row->size(); ++c) params.push_back((*row)[c] ? (*row)[c]->data() : nullptr);
   PGresult* res = PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(),
                                nullptr, nullptr, 0);
   StatementResult out;
@@ -107,6 +107,17 @@ Status PostgresExporter::init() {
   return ok();
 }
 
+const std::string& PostgresExporter::insertSql(std::size_t rows) {
+  auto hit = std::find_if(insert_sql_.begin(), insert_sql_.end(), [&](const auto& s) { return s.first == rows; });
+  if (hit == insert_sql_.end()) {
+    if (insert_sql_.size() == kCachedStatements) insert_sql_.pop_back();
+    insert_sql_.emplace_front(rows, insertStatement(options_.table, rows));
+  } else if (hit != insert_sql_.begin()) {
+    insert_sql_.splice(insert_sql_.begin(), insert_sql_, hit);  // most recently used first
+  }
+  return insert_sql_.front().second;
+}
+
 ExportResult PostgresExporter::exportBatch(std::span<const RecordPtr> batch) {
   std::vector<Row> rows(batch.size());
   std::vector<std::size_t> good;  // indexes of records that have a row
@@ -127,7 +138,7 @@ ExportResult PostgresExporter::exportBatch(std::span<const RecordPtr> batch) {
     const std::size_t n = std::min(kRowsPerStatement, good.size() - start);
     std::vector<const Row*> chunk;
     for (std::size_t k = 0; k < n; ++k) chunk.push_back(&rows[good[start + k]]);
-    auto r = execute(insertStatement(options_.table, n), chunk);
+    auto r = execute(insertSql(n), chunk);
     if (r.outcome == Outcome::kOk) continue;
     if (r.outcome == Outcome::kRetry) {
       // Rows already inserted are harmless to resend (ON CONFLICT DO NOTHING).
@@ -135,7 +146,7 @@ ExportResult PostgresExporter::exportBatch(std::span<const RecordPtr> batch) {
     }
     if (r.outcome == Outcome::kFatal) return ExportResult::permanent("postgres insert: " + r.message);
     // Bad data somewhere in the chunk: find the culprits one row at a time.
-    const std::string single = insertStatement(options_.table, 1);
+    const std::string single = insertSql(1);
     for (std::size_t k = 0; k < n; ++k) {
       auto one = execute(single, {chunk[k]});
       if (one.outcome == Outcome::kOk) continue;

@@ -12,7 +12,10 @@
 #include "exporters/postgres/postgres_serializer.h"
 #include "gw/exporter.h"
 
+#include <list>
 #include <memory>
+#include <string>
+#include <utility>
 
 struct pg_conn;
 
@@ -37,6 +40,9 @@ class PostgresExporter final : public Exporter {
 
   ExportResult ensureReady();
   StatementResult execute(const std::string& sql, const std::vector<const Row*>& rows);
+  // The INSERT text for `rows` rows, made once and kept for the next
+  // batches of the same size (the last kCachedStatements sizes used).
+  const std::string& insertSql(std::size_t rows);
   void disconnect();
 
   Options options_;
@@ -45,6 +51,8 @@ class PostgresExporter final : public Exporter {
   };
   std::unique_ptr<pg_conn, ConnDeleter> conn_;
   bool schema_ready_ = false;
+  static constexpr std::size_t kCachedStatements = 4;
+  std::list<std::pair<std::size_t, std::string>> insert_sql_;  // most recently used first
 };
 
 }  // namespace gw::exporters::postgres

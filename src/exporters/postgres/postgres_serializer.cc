@@ -2,8 +2,8 @@
 
 #include "exporters/common/record_mapping.h"
 
+#include <charconv>
 #include <cmath>
-#include <cstdio>
 
 namespace gw::exporters::postgres {
 namespace {
@@ -23,6 +23,14 @@ std::optional<std::string> text(const std::optional<std::int64_t>& v) {
 std::optional<std::string> roundedMs(const std::optional<double>& v) {
   if (!v || !std::isfinite(*v)) return std::nullopt;
   return std::to_string(std::llround(*v));
+}
+
+// The shortest text that reads back as exactly `v` (PostgreSQL's float8
+// input is correctly rounded; "inf" and "nan" it reads too), without the C
+// library's printf. 32 bytes hold any double's shortest form.
+std::string shortestRoundTrip(double v) {
+  char buf[32];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
 
 }  // namespace
@@ -48,9 +56,9 @@ std::vector<std::string> schemaStatements(const std::string& table) {
   };
 }
 
-std::string jsonbSafe(std::string_view text) {
+std::optional<std::string> jsonbSafe(std::string_view text) {
   static constexpr std::string_view kNul = "\\u0000";
-  std::string out;
+  std::optional<std::string> out;
   std::size_t copied = 0;
   for (std::size_t pos = text.find(kNul); pos != std::string_view::npos; pos = text.find(kNul, pos + 1)) {
     // An escape only when an odd run of backslashes ends here ("\\u0000"
@@ -58,41 +66,45 @@ std::string jsonbSafe(std::string_view text) {
     std::size_t run = 1;
     while (pos >= run && text[pos - run] == '\\') ++run;
     if (run % 2 == 0) continue;
-    out.append(text, copied, pos - copied).append("\\ufffd");
+    if (!out) out.emplace().reserve(text.size());
+    out->append(text, copied, pos - copied).append("\\ufffd");
     copied = pos + kNul.size();
   }
-  if (copied == 0) return std::string(text);
-  out.append(text, copied);
+  if (out) out->append(text, copied);
   return out;
+}
+
+void Row::addOwned(std::optional<std::string> value) {
+  if (!value) {
+    values_.emplace_back(std::nullopt);
+    return;
+  }
+  values_.emplace_back(owned_.emplace_back(std::move(*value)));
 }
 
 std::optional<Row> rowFor(const TelemetryRecord& record) {
   const auto& f = record.fields;
   if (f.id.empty() || !f.unix_nanos || record.serialized.empty()) return std::nullopt;
   Row row;
-  row.reserve(kColumnCount);
-  row.emplace_back(f.timestamp);
-  row.emplace_back(jsonbSafe(record.serialized));
-  row.push_back(roundedMs(f.ttfb_ms));
-  row.push_back(roundedMs(f.latency_ms));
-  row.emplace_back(f.id);
-  row.push_back(f.provider);
-  row.push_back(f.model);
-  row.push_back(f.project_id);
-  row.push_back(f.org_id);
-  row.push_back(f.user_id);
-  row.push_back(text(f.input_tokens));
-  row.push_back(text(f.output_tokens));
-  row.push_back(text(f.total_tokens));
-  if (f.cost) {
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "%.17g", *f.cost);
-    row.emplace_back(buf);
-  } else {
-    row.emplace_back(std::nullopt);
-  }
-  row.push_back(f.status);
-  row.push_back(text(f.status_code));
+  row.addView(f.timestamp);
+  if (auto safe = jsonbSafe(record.serialized))
+    row.addOwned(std::move(*safe));
+  else
+    row.addView(record.serialized);
+  row.addOwned(roundedMs(f.ttfb_ms));
+  row.addOwned(roundedMs(f.latency_ms));
+  row.addView(f.id);
+  row.addView(f.provider);
+  row.addView(f.model);
+  row.addView(f.project_id);
+  row.addView(f.org_id);
+  row.addView(f.user_id);
+  row.addOwned(text(f.input_tokens));
+  row.addOwned(text(f.output_tokens));
+  row.addOwned(text(f.total_tokens));
+  row.addOwned(f.cost ? std::optional<std::string>(shortestRoundTrip(*f.cost)) : std::nullopt);
+  row.addView(f.status);
+  row.addOwned(text(f.status_code));
   return row;
 }
 

@@ -20,23 +20,50 @@ std::string quotedTable(const std::string& table);
 // on timestamp, project_id and model.
 std::vector<std::string> schemaStatements(const std::string& table);
 
+inline constexpr const char* kColumns[] = {
+    "timestamp", "log_data", "ttfb",         "latency",       "request_id",   "provider", "model",  "project_id",
+    "org_id",    "user_id",  "input_tokens", "output_tokens", "total_tokens", "cost",     "status", "status_code"};
+inline constexpr std::size_t kColumnCount = std::size(kColumns);
+
 // The 16 column values of one record, in kColumns order, as text
-// parameters (nullopt = NULL). Nullopt overall when the record cannot be
-// stored (no id, unparsable timestamp): it is rejected without a round trip.
-using Row = std::vector<std::optional<std::string>>;
+// parameters (nullopt = NULL). Each value views a whole std::string, so it
+// is NUL-terminated as libpq wants: one of the record's own (its text, its
+// fields: the row must not outlive the record) or one the row made (numbers,
+// a rewritten text), kept in the row. Moving a row keeps its values valid;
+// copying is not allowed.
+class Row {
+ public:
+  Row() { owned_.reserve(kColumnCount); }
+  Row(Row&&) noexcept = default;
+  Row& operator=(Row&&) noexcept = default;
+  Row(const Row&) = delete;
+  Row& operator=(const Row&) = delete;
+
+  const std::optional<std::string_view>& operator[](std::size_t column) const { return values_[column]; }
+  std::size_t size() const { return values_.size(); }
+
+  void addView(const std::string& value) { values_.emplace_back(value); }
+  void addView(const std::optional<std::string>& value) {
+    values_.push_back(value ? std::optional<std::string_view>(*value) : std::nullopt);
+  }
+  void addOwned(std::optional<std::string> value);
+
+ private:
+  std::vector<std::optional<std::string_view>> values_;
+  std::vector<std::string> owned_;  // reserved once: never reallocated, so views into it stay valid
+};
+
+// Nullopt when the record cannot be stored (no id, unparsable timestamp): it
+// is rejected without a round trip.
 std::optional<Row> rowFor(const TelemetryRecord& record);
 
 // The record's JSON text as a JSONB value can hold it: PostgreSQL refuses
 // the escape \u0000 in JSONB (valid JSON: a NUL character in a captured
 // body or header), which would lose the whole record, so each such escape
 // becomes \ufffd (the replacement character). Text that only looks like it
-// (an escaped backslash followed by "u0000") is left alone.
-std::string jsonbSafe(std::string_view json_text);
-
-inline constexpr const char* kColumns[] = {
-    "timestamp", "log_data",  "ttfb",    "latency",     "request_id",    "provider",     "model",  "project_id",
-    "org_id",    "user_id",   "input_tokens", "output_tokens", "total_tokens", "cost", "status", "status_code"};
-inline constexpr std::size_t kColumnCount = std::size(kColumns);
+// (an escaped backslash followed by "u0000") is left alone. Nullopt when
+// nothing needs to change: the text can be sent as it is.
+std::optional<std::string> jsonbSafe(std::string_view json_text);
 
 // INSERT INTO t (...) VALUES ($1,...),(...) ON CONFLICT (request_id) DO NOTHING
 // for `rows` rows.

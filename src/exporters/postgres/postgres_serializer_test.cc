@@ -58,12 +58,12 @@ TEST(PostgresSerializer, RowsMatchGolden) {
 TEST(PostgresSerializer, NulEscapesBecomeReplacementCharactersForJsonb) {
   EXPECT_EQ(jsonbSafe(R"({"a":"x\u0000y"})"), R"({"a":"x\ufffdy"})");
   EXPECT_EQ(jsonbSafe(R"({"a":"\u0000\u0000","b":"\u0000"})"), R"({"a":"\ufffd\ufffd","b":"\ufffd"})");
-  // A backslash then the letters: not an escape of NUL.
-  EXPECT_EQ(jsonbSafe(R"({"a":"\\u0000"})"), R"({"a":"\\u0000"})");
+  // A backslash then the letters: not an escape of NUL, nothing to change.
+  EXPECT_EQ(jsonbSafe(R"({"a":"\\u0000"})"), std::nullopt);
   EXPECT_EQ(jsonbSafe(R"({"a":"\\\u0000"})"), R"({"a":"\\\ufffd"})");
   EXPECT_EQ(jsonbSafe(R"({"a":"\u00001"})"), R"({"a":"\ufffd1"})");
-  EXPECT_EQ(jsonbSafe(R"({"a":"\u0001"})"), R"({"a":"\u0001"})");
-  EXPECT_EQ(jsonbSafe(""), "");
+  EXPECT_EQ(jsonbSafe(R"({"a":"\u0001"})"), std::nullopt);
+  EXPECT_EQ(jsonbSafe(""), std::nullopt);
   // The row's log_data is that text; the record itself is unchanged.
   boost::json::object tree(makeRecord()->json(), boost::json::storage_ptr());  // own memory
   tree.at("attributes").as_object()["note"] = std::string("nul\0here", 8);
@@ -74,6 +74,27 @@ TEST(PostgresSerializer, NulEscapesBecomeReplacementCharactersForJsonb) {
   EXPECT_EQ((*row)[1]->find("\\u0000"), std::string::npos);
   EXPECT_NE((*row)[1]->find("nul\\ufffdhere"), std::string::npos);
   EXPECT_NE(record->serialized.find("nul\\u0000here"), std::string::npos);
+}
+
+// A record without NUL escapes is sent as it is: the row's log_data is the
+// record's own text, not a copy; the cost is the shortest text of the same
+// double.
+TEST(PostgresSerializer, RowViewsTheRecordTextAndWritesTheShortestCost) {
+  auto record = makeRecordWith([](RecordSpec& s) { s.cost = 0.1 + 0.2; });
+  auto row = rowFor(*record);
+  ASSERT_TRUE(row);
+  EXPECT_EQ((*row)[1]->data(), record->serialized.data());
+  EXPECT_EQ(*(*row)[13], "0.30000000000000004");
+  EXPECT_EQ(std::stod(std::string(*(*row)[13])), 0.1 + 0.2);
+  // Every value is a NUL-terminated string, as libpq reads it.
+  for (std::size_t c = 0; c < row->size(); ++c) {
+    if ((*row)[c]) {
+      EXPECT_EQ((*row)[c]->data()[(*row)[c]->size()], '\0') << kColumns[c];
+    }
+  }
+  // Moving the row keeps its values valid.
+  Row moved = std::move(*row);
+  EXPECT_EQ(*moved[13], "0.30000000000000004");
 }
 
 TEST(PostgresSerializer, SchemaQualifiedTable) {

@@ -1,0 +1,217 @@
+// The record's JSON writer and the one-pass body scrub (telemetry/json_text.h):
+// each must write exactly what the tree path (parse, scrubForRecord,
+// Boost.JSON's serializer) writes, and appendCapturedBody exactly what
+// serialising captureBody gives.
+#include "telemetry/json_text.h"
+#include "telemetry/record_builder.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+
+namespace gw {
+namespace {
+
+namespace json = boost::json;
+
+// What the tree path writes for a body.
+std::string treeText(std::string_view body, std::size_t max_bytes = 1 << 20) {
+  return json::serialize(captureBody(body, max_bytes));
+}
+
+std::string directText(std::string_view body, std::size_t max_bytes = 1 << 20, ScrubbedJsonFacts* facts = nullptr) {
+  std::string out;
+  appendCapturedBody(out, body, max_bytes, false, std::nullopt, facts);
+  return out;
+}
+
+ScrubbedJsonResult scan(std::string_view body, std::string& out, ScrubbedJsonFacts* facts = nullptr) {
+  return appendScrubbedJson(body, out, facts);
+}
+
+TEST(JsonText, StringsAreEscapedAsTheSerializerEscapes) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+  for (std::string_view s :
+       {std::string_view(""), std::string_view("plain"), std::string_view("q\"b\\s/"), std::string_view(all)}) {
+    std::string out;
+    appendJsonString(out, s);
+    EXPECT_EQ(out, json::serialize(json::value(json::string_view(s.data(), s.size()))));
+  }
+  std::string out;
+  appendJsonString(out, std::string_view("\x01\b\t\n\f\r\x1f\x7f", 8));
+  EXPECT_EQ(out, "\"\\u0001\\b\\t\\n\\f\\r\\u001f\x7f\"");
+}
+
+TEST(JsonText, NumbersAreWrittenAsTheSerializerWritesThem) {
+  for (std::int64_t v : {std::int64_t{0}, std::int64_t{-1}, std::numeric_limits<std::int64_t>::min(),
+                         std::numeric_limits<std::int64_t>::max()}) {
+    std::string out;
+    appendJsonInt(out, v);
+    EXPECT_EQ(out, json::serialize(json::value(v)));
+  }
+  std::string out;
+  appendJsonUint(out, std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(out, "18446744073709551615");
+  for (double v : {0.0, -0.0, 1.0, 0.1, 1.5e-7, 123456.789, 1e300, 2.2250738585072014e-308}) {
+    out.clear();
+    appendJsonDouble(out, v);
+    EXPECT_EQ(out, json::serialize(json::value(v)));
+  }
+}
+
+TEST(JsonText, BodiesAreWrittenAsTheTreePathWritesThem) {
+  for (const std::string& body : std::initializer_list<std::string>{
+           std::string(R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":0.7,"n":1})"),
+           " { \"a\" : [ 1 , -0 , 2.50 , 1e2 , true , false , null , { } , [ ] ] } ",
+           R"({"escapes":"\u0041\n\t\"\\\/\u00e9\ud83d\ude00\u0000","k\u0065y":1})",
+           R"("just a string")",
+           "42",
+           "-7",
+           "18446744073709551615",
+           "18446744073709551616",
+           "1.0",
+           "null",
+           R"([{"api_key":"a"},[{"nested":{"password":{"deep":[1,2,3]}}}],"x"])",
+           R"({"Authorization":["Bearer x",{"y":1}],"after":2,"private_key":null,"secretary":"kept"})",
+           R"({"a":{"b":{"c":{"api-key":"v"}}},"b":[[[{"session_token":1e5}]]]})",
+           "{\"long\":\"" + std::string(10000, 'x') + "\\n" + std::string(10000, 'y') + "\"}",
+       }) {
+    EXPECT_EQ(directText(body), treeText(body)) << body;
+  }
+}
+
+TEST(JsonText, SecretsAreRedactedWithoutTheirValues) {
+  std::string out;
+  ASSERT_EQ(scan(R"({"messages":[{"api_key":{"x":["sk-1"]}},{"OPENAI-API-KEY":"sk-2"}],"pass":"ok"})", out),
+            ScrubbedJsonResult::kWritten);
+  EXPECT_EQ(out, R"({"messages":[{"api_key":"[REDACTED]"},{"OPENAI-API-KEY":"[REDACTED]"}],"pass":"ok"})");
+  // A secret name spelt with escapes is the same name.
+  out.clear();
+  ASSERT_EQ(scan(R"({"api\u005fkey":"sk-3"})", out), ScrubbedJsonResult::kWritten);
+  EXPECT_EQ(out, R"({"api_key":"[REDACTED]"})");
+}
+
+TEST(JsonText, WhatTheDirectPassDoesNotWriteGoesToTheTree) {
+  // A repeated key (the tree keeps the last value at the first place), a
+  // number beyond a double (scrubbed to a string), an object too wide to
+  // look for repeats in.
+  std::string wide = "{";
+  for (std::size_t i = 0; i <= kMaxScannedObjectMembers; ++i) wide += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":1";
+  wide += '}';
+  for (const std::string& body :
+       {std::string(R"({"model":"a","x":1,"model":"b"})"), std::string(R"({"o":{"k":1,"k\u0000":2,"k":3}})"),
+        std::string(R"({"t":1e999,"u":[-1e400]})"), wide}) {
+    std::string out = "prefix";
+    EXPECT_EQ(scan(body, out), ScrubbedJsonResult::kNeedsTree) << body;
+    EXPECT_EQ(out, "prefix");
+    EXPECT_EQ(directText(body), treeText(body)) << body;
+  }
+  EXPECT_EQ(treeText(R"({"model":"a","x":1,"model":"b"})"), R"({"model":"b","x":1})");
+  // The pass stops at a repeated key: what follows may be no JSON, which
+  // the tree parser then finds (the body is kept as text).
+  for (std::string_view broken : {R"({"model":"a","model":"b" 2,"t":1e999})", R"({"t":1e999 [})"}) {
+    std::string ignored;
+    EXPECT_EQ(scan(broken, ignored), ScrubbedJsonResult::kNeedsTree) << broken;
+    EXPECT_EQ(directText(broken), treeText(broken)) << broken;
+    EXPECT_EQ(directText(broken, 8), treeText(broken, 8)) << broken;
+  }
+  // Repeats inside a secret's value, and a number beyond a double there,
+  // are not written: nothing for the tree to do.
+  std::string out;
+  EXPECT_EQ(scan(R"({"password":{"a":1,"a":1e999}})", out), ScrubbedJsonResult::kWritten);
+  EXPECT_EQ(out, R"({"password":"[REDACTED]"})");
+}
+
+TEST(JsonText, InvalidJsonIsRefusedAsTheTreeParserRefusesIt) {
+  for (std::string_view body :
+       {std::string_view("{"), std::string_view("{\"a\":1,}"), std::string_view("[1 2]"), std::string_view("{} {}"),
+        std::string_view("{\"a\":\"\xff\"}"), std::string_view("\"\xc0\xaf\""), std::string_view("\"\\ud800\""),
+        std::string_view("// c\n{}"), std::string_view("nul"), std::string_view("\"a\x01\"")}) {
+    std::string out = "prefix";
+    EXPECT_EQ(scan(body, out), ScrubbedJsonResult::kNotJson) << body;
+    EXPECT_EQ(out, "prefix");
+    EXPECT_FALSE(parseUntrustedJson(body).has_value()) << body;
+    EXPECT_EQ(directText(body), treeText(body)) << body;  // kept as text, or as _binary
+  }
+}
+
+TEST(JsonText, DepthLimitIsTheTreeParsersLimit) {
+  const std::string deepest = std::string(kMaxUntrustedJsonDepth, '[') + std::string(kMaxUntrustedJsonDepth, ']');
+  const std::string too_deep = '[' + deepest + ']';
+  std::string out;
+  EXPECT_EQ(scan(deepest, out), ScrubbedJsonResult::kWritten);
+  EXPECT_EQ(out, deepest);
+  out.clear();
+  EXPECT_EQ(scan(too_deep, out), ScrubbedJsonResult::kNotJson);
+  EXPECT_EQ(directText(too_deep), treeText(too_deep));
+  const std::string deep_objects = [] {
+    std::string s;
+    for (std::size_t i = 0; i < kMaxUntrustedJsonDepth; ++i) s += "{\"api_key\":[";
+    return s;
+  }();
+  EXPECT_EQ(directText(deep_objects), treeText(deep_objects));
+}
+
+TEST(JsonText, BodiesOverTheCapArePreviewedAsTheTreePathPreviewsThem) {
+  const std::string body = R"({"secret":"s3cr3t","text":")" + std::string(6000, 'a') + "\xc3\xa9\"}";
+  for (std::size_t cap : {std::size_t{10}, std::size_t{100}, std::size_t{5000}, body.size() - 1}) {
+    EXPECT_EQ(directText(body, cap), treeText(body, cap)) << cap;
+    EXPECT_EQ(directText(body, cap).find("s3cr3t"), std::string::npos);
+  }
+  const std::string cut = body.substr(0, 50);  // the capture stopped at the budget
+  std::string out;
+  appendCapturedBody(out, cut, 1 << 20, true, 123456);
+  EXPECT_EQ(out, json::serialize(captureBody(cut, 1 << 20, true, 123456)));
+  const std::string binary = "\x89PNG\r\n\x1a\n\xff\xfe";
+  EXPECT_EQ(directText(binary), treeText(binary));
+  EXPECT_EQ(directText(""), "null");
+}
+
+TEST(JsonText, FactsPlaceTheTopLevelMembers) {
+  const std::string body =
+      R"({"id":"chatcmpl-1","model":"gpt-\u0034o","choices":[{"finish_reason":"stop","message":{"finish_reason":"no"}},)"
+      R"(7,{"index":1,"finish_reason":null},{"finish_reason":"length"}],"usage":{"prompt_tokens":3},"n":12})";
+  std::string out;
+  ScrubbedJsonFacts facts;
+  ASSERT_EQ(scan(body, out, &facts), ScrubbedJsonResult::kWritten);
+  EXPECT_TRUE(facts.is_object);
+  ASSERT_EQ(facts.members.size(), 5u);
+  auto value = [&](std::string_view name) {
+    const auto* span = facts.member(out, name);
+    return span ? out.substr(span->offset, span->size) : std::string("<none>");
+  };
+  EXPECT_EQ(value("id"), "\"chatcmpl-1\"");
+  EXPECT_EQ(jsonTextString(value("model")), "gpt-4o");
+  EXPECT_EQ(value("usage"), R"({"prompt_tokens":3})");
+  EXPECT_EQ(value("n"), "12");
+  EXPECT_EQ(value("missing"), "<none>");
+  EXPECT_TRUE(facts.choices_is_array);
+  ASSERT_EQ(facts.choice_finish_reasons.size(), 2u);
+  EXPECT_EQ(out.substr(facts.choice_finish_reasons[0].offset, facts.choice_finish_reasons[0].size), "\"stop\"");
+  EXPECT_EQ(out.substr(facts.choice_finish_reasons[1].offset, facts.choice_finish_reasons[1].size), "\"length\"");
+
+  // Written after the caller's text: places are in `out`.
+  out = "{\"request\":";
+  ASSERT_EQ(scan(R"({"choices":{"finish_reason":"x"},"stream":true})", out, &facts), ScrubbedJsonResult::kWritten);
+  EXPECT_FALSE(facts.choices_is_array);
+  EXPECT_TRUE(facts.choice_finish_reasons.empty());
+  EXPECT_EQ(value("stream"), "true");
+  out.clear();
+  ASSERT_EQ(scan("[1]", out, &facts), ScrubbedJsonResult::kWritten);
+  EXPECT_FALSE(facts.is_object);
+}
+
+TEST(JsonText, TextStrings) {
+  EXPECT_EQ(jsonTextString("\"a\""), "a");
+  EXPECT_EQ(jsonTextString("\"\\u00e9\\n\""), "\xc3\xa9\n");
+  EXPECT_EQ(jsonTextString("12"), std::nullopt);
+  EXPECT_EQ(jsonTextString(""), std::nullopt);
+}
+
+}  // namespace
+}  // namespace gw

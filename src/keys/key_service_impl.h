@@ -139,6 +139,11 @@ struct KeyLease {
   std::int64_t allowance = 0, admitted_locally = 0;
   std::chrono::steady_clock::time_point checked_at{};
   std::int64_t tokens = 0;  // the tpm window's tokens at the last check
+  // Set while one of this worker's requests asks Redis for the next lease:
+  // the key's other requests that find the lease spent meanwhile wait for
+  // that answer (the timer is cancelled when it comes) instead of each
+  // asking, which would split the lease into many small ones.
+  std::shared_ptr<net::steady_timer> renewal;
 
   bool checksNothing() const { return plan.budgets.empty() && plan.rpm == 0 && plan.tpm == 0; }
   std::optional<std::int64_t> takeCount();

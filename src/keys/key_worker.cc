@@ -4,6 +4,8 @@
 #include "keys/key_service_impl.h"
 
 #include <openssl/crypto.h>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <array>
@@ -69,6 +71,18 @@ return {1, 0, count, tokens, spends, math.max(1, lease)}
 // requests one lease covers.
 constexpr auto kLeaseLife = std::chrono::milliseconds(1000);
 constexpr std::int64_t kMaxLease = 1024;
+
+// Ends a lease renewal whichever way its call went: the requests waiting
+// for it wake up, and the lease may be renewed again.
+struct RenewalDone {
+  KeyLease* lease;
+  std::shared_ptr<net::steady_timer> renewal;
+  ~RenewalDone() {
+    if (!renewal) return;
+    if (lease->renewal == renewal) lease->renewal.reset();
+    renewal->cancel();
+  }
+};
 
 // One limit's three headers, "x-ratelimit-limit-<unit>: ...\r\n" and the
 // remaining and reset ones, in OpenAI's format (reset as "45s", "1m0s").
@@ -255,19 +269,37 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
   AdmissionCounts counts;
   bool counted = false;
   if (im.redis) {
-    const auto clock_now = std::chrono::steady_clock::now();
-    if (lease && lease->allowance > 0 && clock_now < lease->checked_at + kLeaseLife &&
-        lease->checked_at.time_since_epoch().count() > svc.last_state_error.load(std::memory_order_relaxed)) {
-      // Within the lease: admitted here, on one of the counts it reserved.
-      if (auto count = plan.rpm > 0 ? lease->takeCount() : std::optional<std::int64_t>(0)) {
-        --lease->allowance;
-        ++lease->admitted_locally;
-        counts.requests = *count;
-        counts.tokens = lease->tokens;
-        counted = true;
-      }
+    // Within the lease: admitted here, on one of the counts it reserved.
+    auto takeFromLease = [&] {
+      if (!lease || lease->allowance <= 0 || std::chrono::steady_clock::now() >= lease->checked_at + kLeaseLife ||
+          lease->checked_at.time_since_epoch().count() <= svc.last_state_error.load(std::memory_order_relaxed))
+        return false;
+      auto count = plan.rpm > 0 ? lease->takeCount() : std::optional<std::int64_t>(0);
+      if (!count) return false;
+      --lease->allowance;
+      ++lease->admitted_locally;
+      counts.requests = *count;
+      counts.tokens = lease->tokens;
+      return true;
+    };
+    counted = takeFromLease();
+    if (!counted && lease && lease->renewal) {
+      // Another request is asking for the next lease: take from it.
+      const std::shared_ptr<net::steady_timer> renewal = lease->renewal;
+      boost::system::error_code ignored;
+      co_await renewal->async_wait(net::redirect_error(net::use_awaitable, ignored));
+      counted = takeFromLease();
     }
     if (!counted) {
+      // This request asks; the key's others wait for its answer (a failed
+      // one too: they then ask for themselves).
+      std::shared_ptr<net::steady_timer> renewal;
+      if (lease && !lease->renewal) {
+        renewal = std::make_shared<net::steady_timer>(im.io, net::steady_timer::time_point::max());
+        lease->renewal = renewal;
+      }
+      const RenewalDone renewal_done{lease, renewal};
+      const auto clock_now = std::chrono::steady_clock::now();
       // Ask Redis: the budgets and tpm afresh, and a new lease. A request
       // that still finds a reserved count keeps it and reserves no more.
       const std::optional<std::int64_t> held_count =

@@ -935,41 +935,90 @@ class RedisKeysTest(KeysSuite, unittest.TestCase):
                    timeout=5)
         self.assertIsNone(self.gw.proc.poll(), "the gateway is still running")
 
+    def admissions_while(self, key, send_all):
+        """Runs send_all() (which returns the x-ratelimit-remaining-requests
+        values it saw) with every Redis command in the slow log; returns them
+        and the number of admission script calls (those naming the key's rpm
+        window: accounting names only usage hashes and tpm windows)."""
+        r = self.redis
+        minute = fresh_window(10)
+        window = "gw:rpm:%s:%d" % (key["id"], minute)
+        r.command("CONFIG", "SET", "slowlog-max-len", "100000")
+        r.command("CONFIG", "SET", "slowlog-log-slower-than", "0")
+        r.command("SLOWLOG", "RESET")
+        try:
+            remaining = send_all()
+            logged = r.command("SLOWLOG", "GET", "-1")
+        finally:
+            r.command("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+        self.assertEqual(int(time.time() // 60), minute, "the test stayed in one window")
+        calls = len([e for e in logged if e[3][0].upper() in ("EVALSHA", "EVAL") and window in e[3]])
+        reserved = int(r.command("GET", window))
+        return remaining, calls, reserved
+
     def test_33_leases_spare_redis_and_keep_every_count(self):
         # A worker asks Redis for a lease (a run of the rpm window's counts,
         # and a fresh check of the budgets and tpm) and admits the next
         # requests on it: far fewer script calls than requests, and still one
         # distinct count per admitted request (each worker takes its own runs).
-        r = self.redis
         rpm, n = 10 ** 9, 200
         k = self.new_key(name="leases", limits={"rpm": rpm, "tpm": 10 ** 12})
 
-        minute = fresh_window(10)
-        window = "gw:rpm:%s:%d" % (k["id"], minute)
-        # Every command lands in the slow log: the admissions are the calls
-        # naming the key's rpm window (accounting names only usage hashes and
-        # tpm windows).
-        r.command("CONFIG", "SET", "slowlog-max-len", "100000")
-        r.command("CONFIG", "SET", "slowlog-log-slower-than", "0")
-        r.command("SLOWLOG", "RESET")
-        remaining = []
-        try:
+        def send_all():
+            remaining = []
             for _ in range(n):
                 status, hdrs, payload = self.send(k["key"], model=MODEL)
                 self.assertEqual(status, 200, payload)
                 remaining.append(int(hdrs["x-ratelimit-remaining-requests"]))
-            logged = r.command("SLOWLOG", "GET", "-1")
-        finally:
-            r.command("CONFIG", "SET", "slowlog-log-slower-than", "10000")
-        calls = len([e for e in logged if e[3][0].upper() in ("EVALSHA", "EVAL") and window in e[3]])
-        self.assertEqual(int(time.time() // 60), minute, "the test stayed in one window")
+            return remaining
+        remaining, calls, reserved = self.admissions_while(k, send_all)
         self.assertEqual(len(set(remaining)), n, "one count per request")
         self.assertLess(calls, n // 4, "leases: %d script calls for %d requests" % (calls, n))
-        reserved = int(r.command("GET", "gw:rpm:%s:%d" % (k["id"], minute)))
         self.assertTrue(n <= reserved <= n + 2 * 1024, "what the window holds: the admitted, plus the leases left (%d)"
                         % reserved)
         self.assertTrue(all(rpm - reserved <= left < rpm for left in remaining), "every count within the reserved")
         print("leases: %d requests, %d script calls, %d counts reserved" % (n, calls, reserved))
+
+    def test_33b_concurrent_requests_share_one_lease_renewal(self):
+        # Requests that find the lease spent while another asks Redis for the
+        # next one wait for its answer: concurrency does not multiply the
+        # calls (each would otherwise ask, and split the lease).
+        rpm, threads, each = 10 ** 9, 16, 40
+        n = threads * each
+        k = self.new_key(name="leases-concurrent", limits={"rpm": rpm, "tpm": 10 ** 12})
+
+        def send_all():
+            remaining, failures, lock = [], [], threading.Lock()
+
+            def run():
+                for _ in range(each):
+                    status, hdrs, _ = self.send(k["key"], model=MODEL)
+                    with lock:
+                        if status != 200:
+                            failures.append(status)
+                        else:
+                            remaining.append(int(hdrs["x-ratelimit-remaining-requests"]))
+            workers = [threading.Thread(target=run) for _ in range(threads)]
+            for t in workers:
+                t.start()
+            for t in workers:
+                t.join()
+            self.assertEqual(failures, [])
+            return remaining
+        started = time.monotonic()
+        remaining, calls, reserved = self.admissions_while(k, send_all)
+        elapsed = time.monotonic() - started
+        self.assertEqual(len(set(remaining)), n, "one count per request")
+        # A lease doubles from 1 as it is used (about ten calls per worker for
+        # these requests, whatever the concurrency) and is renewed at least
+        # once a second (slow sanitizer builds).
+        workers = 2  # the harness's WORKER_THREADS
+        bound = workers * (14 + int(elapsed) + 1)
+        self.assertLessEqual(calls, bound, "%d script calls for %d concurrent requests in %.1f s"
+                             % (calls, n, elapsed))
+        self.assertTrue(n <= reserved <= n + 4 * 1024, "the window holds the admitted plus the leases left (%d)"
+                        % reserved)
+        print("concurrent leases: %d requests, %d script calls, %d counts reserved" % (n, calls, reserved))
 
     def secret_haystacks(self):
         return super().secret_haystacks() + [("redis", self.redis.dump_values())]

@@ -282,13 +282,12 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
       counts.tokens = lease->tokens;
       return true;
     };
-    counted = takeFromLease();
-    if (!counted && lease && lease->renewal) {
-      // Another request is asking for the next lease: take from it.
+    // While another request asks for the next lease, wait for its answer
+    // and take from what it brings, as long as renewals are in flight.
+    for (counted = takeFromLease(); !counted && lease && lease->renewal; counted = takeFromLease()) {
       const std::shared_ptr<net::steady_timer> renewal = lease->renewal;
       boost::system::error_code ignored;
       co_await renewal->async_wait(net::redirect_error(net::use_awaitable, ignored));
-      counted = takeFromLease();
     }
     if (!counted) {
       // This request asks; the key's others wait for its answer (a failed

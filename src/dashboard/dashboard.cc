@@ -220,7 +220,7 @@ void Dashboard::observe(const RequestRecord& in, const RecordSummary& s, const R
   e.cached_input_tokens = s.cached_input_tokens;
   e.cache_creation_tokens = s.cache_creation_tokens;
   e.reasoning_tokens = s.reasoning_tokens;
-  e.record = built;
+  if (built) e.record = built->serialized;
 
   std::lock_guard lock(mutex_);
   rollups_.add(values, sample);
@@ -441,20 +441,15 @@ ApiResponse Dashboard::records(std::string_view query) const {
 }
 
 ApiResponse Dashboard::record(std::string_view id) const {
-  std::string summary;
-  RecordPtr record;  // immutable: read after the lock is released
-  {
-    std::lock_guard lock(mutex_);
-    const RecentEntry* e = recent_.find(id);
-    if (!e)
-      return errorResponse(Error{404, "invalid_request_error", "record_not_found",
-                                 "No recent record has this id (the dashboard keeps the last " +
-                                     std::to_string(options_.recent_records) + ")"});
-    summary = json::serialize(e->summaryJson());
-    record = e->record;
-  }
+  std::lock_guard lock(mutex_);
+  const RecentEntry* e = recent_.find(id);
+  if (!e)
+    return errorResponse(Error{404, "invalid_request_error", "record_not_found",
+                               "No recent record has this id (the dashboard keeps the last " +
+                                   std::to_string(options_.recent_records) + ")"});
   // The record is spliced in as the text the record builder made.
-  const std::string_view text = record ? std::string_view(record->serialized) : std::string_view("null");
+  const std::string summary = json::serialize(e->summaryJson());
+  const std::string_view text = e->hasRecord() ? e->record : std::string_view("null");
   std::string body;
   body.reserve(summary.size() + text.size() + 32);
   body.append("{\"summary\":").append(summary).append(",\"record\":").append(text).append("}");

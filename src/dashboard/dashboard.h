@@ -6,9 +6,9 @@
 // Threads: observe() runs on the telemetry thread (a record observer,
 // Telemetry::addRecordObserver); the API and page are called from worker
 // threads. They share one mutex, held by observe() for a few hash lookups,
-// increments and a slot of the ring of recent records, and by a reader for
-// one query (a few thousand buckets at most; a record's text is copied out
-// after the lock is released). Nothing else takes it.
+// increments and a slot of the ring of recent records (with the copy of the
+// record's text), and by a reader for one query (a few thousand buckets at
+// most, or the copy of one record's text). Nothing else takes it.
 #pragma once
 
 #include "dashboard/recent_records.h"
@@ -57,7 +57,8 @@ class Dashboard {
   explicit Dashboard(DashboardOptions options, std::function<std::int64_t()> clock_ms = {});
 
   // One finished request. Telemetry thread; `built` is the record when one
-  // was built (null otherwise): the ring of recent records keeps it.
+  // was built (null otherwise): the ring of recent records keeps a copy of
+  // its text, not the record.
   void observe(const RequestRecord& record, const RecordSummary& summary, const RecordPtr& built);
 
   // nullopt when `authorization` may use the API (no admin key set, or

@@ -175,6 +175,7 @@ void ExportProcessor::publishHealth() {
   if (breaker_.state() == CircuitBreaker::State::kOpen) h = H::kDown;
   else if (breaker_.state() == CircuitBreaker::State::kHalfOpen || retries_ > 0 || spooled > 0) h = H::kDegraded;
   stats_.health(h);
+  stats_.breaker(breaker_.state());
 }
 
 void ExportProcessor::spoolRecords(std::span<const RecordPtr> records) {

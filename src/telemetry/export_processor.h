@@ -97,6 +97,7 @@ class ExporterStats {
   void corruptTails(std::uint64_t n) { Counter::addTo(corrupt_, static_cast<double>(n)); }
   void exportDuration(double seconds) { duration_.observeInto(duration_series_, seconds); }
   void health(Health h) { health_.store(h, std::memory_order_relaxed); }
+  void breaker(CircuitBreaker::State s) { breaker_.store(s, std::memory_order_relaxed); }
 
   std::uint64_t exportedTotal() const { return load(exported_); }
   std::uint64_t retriedTotal() const { return load(retried_); }
@@ -105,6 +106,7 @@ class ExporterStats {
   std::uint64_t queueDepthNow() const { return load(queue_depth_); }
   std::uint64_t spoolRecordsNow() const { return load(spool_records_); }
   Health healthNow() const { return health_.load(std::memory_order_relaxed); }
+  CircuitBreaker::State breakerNow() const { return breaker_.load(std::memory_order_relaxed); }
 
  private:
   static std::uint64_t load(const metrics_detail::Series* s) {
@@ -115,6 +117,7 @@ class ExporterStats {
   Histogram duration_;
   metrics_detail::Series* duration_series_;
   std::atomic<Health> health_{Health::kHealthy};
+  std::atomic<CircuitBreaker::State> breaker_{CircuitBreaker::State::kClosed};
 };
 
 class ExportProcessor {

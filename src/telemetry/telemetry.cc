@@ -444,9 +444,13 @@ boost::json::object Telemetry::exporterHealth() const {
   for (const auto& w : impl_->workers) {
     const auto& st = w->stats();
     boost::json::object e;
+    // The worker publishes its state and its spool's size one after the
+    // other; records in the spool make the exporter degraded whichever of
+    // the two this read sees first.
+    const std::uint64_t spooled = w->spoolRecords();
     switch (st.healthNow()) {
       case ExporterStats::Health::kHealthy:
-        e["state"] = "healthy";
+        e["state"] = spooled > 0 ? "degraded" : "healthy";
         break;
       case ExporterStats::Health::kDegraded:
         e["state"] = "degraded";
@@ -455,14 +459,26 @@ boost::json::object Telemetry::exporterHealth() const {
         e["state"] = "down";
         break;
     }
+    switch (st.breakerNow()) {
+      case CircuitBreaker::State::kClosed:
+        e["breaker"] = "closed";
+        break;
+      case CircuitBreaker::State::kOpen:
+        e["breaker"] = "open";
+        break;
+      case CircuitBreaker::State::kHalfOpen:
+        e["breaker"] = "half_open";
+        break;
+    }
     e["queue_depth"] = st.queueDepthNow();
-    e["spooled"] = w->spoolRecords();
+    e["spooled"] = spooled;
     e["dropped"] = st.droppedTotal();
     out[w->name()] = std::move(e);
   }
   for (const auto& p : impl_->pull_exporters) {
     boost::json::object e;
     e["state"] = "healthy";
+    e["breaker"] = nullptr;  // scraped, never sent: no breaker
     e["queue_depth"] = 0;
     e["spooled"] = 0;
     e["dropped"] = 0;

@@ -4,6 +4,7 @@ bad parameters (400), unknown records (404), the admin key (401), the
 settings that turn it off or bound it. The browser test is
 dashboard_browser/ (test_dashboard_browser.py)."""
 import json
+import socket
 import tempfile
 import unittest
 import urllib.parse
@@ -40,6 +41,9 @@ class DashboardApiTest(unittest.TestCase):
         for rid in cls.sent[:3]:
             assert chat(port, "gpt-4o", rid, project="proj-1")[0] == 200
         assert chat(port, "gpt-4o", "dash-stream", project="proj-2", stream=True)[0] == 200
+        # A stream's record may be handed over after its client has the whole
+        # answer: wait for it, so that the ring's order is the order sent.
+        wait_until("4 recent records", lambda: len(get(port, "/ui/api/records")[2]["data"]) >= 4)
         assert chat(port, "error-429", "dash-429", project="proj-1")[0] == 429
         wait_until("5 recent records", lambda: len(get(port, "/ui/api/records")[2]["data"]) >= 5)
 
@@ -137,6 +141,16 @@ class DashboardApiTest(unittest.TestCase):
         plain = self.api("/ui/api/records/dash-a")
         self.assertIn("choices", plain["record"]["attributes"]["response"])
         self.assertNotIn(TEST_KEY, json.dumps(plain))
+        # The record view sends the text the console exporter wrote, byte for byte.
+        lines = {}
+        for line in wait_until("the console's records",
+                               lambda: (lambda t: t if t.count("\n") >= 5 else None)(self.gw.stdout_text())).splitlines():
+            lines[json.loads(line)["attributes"]["id"]] = line
+        for rid in self.sent:
+            status, _, raw = http_request(self.gw.port, "GET", "/ui/api/records/" + rid)
+            self.assertEqual(status, 200)
+            text = raw.decode()
+            self.assertTrue(text.endswith(',"record":' + lines[rid] + "}"), rid)
         err = self.api("/ui/api/records/unknown-id", 404)
         self.assertIn("message", err["error"])
         self.api("/ui/api/records/" + urllib.parse.quote("dash-a", safe=""))
@@ -145,6 +159,8 @@ class DashboardApiTest(unittest.TestCase):
         ex = self.api("/ui/api/exporters")["exporters"]
         self.assertEqual(set(ex), {"console", "prometheus"})
         self.assertEqual(ex["console"]["state"], "healthy")
+        self.assertEqual(ex["console"]["breaker"], "closed")
+        self.assertIsNone(ex["prometheus"]["breaker"], "scraped: no breaker")
         self.assertIn("queue_depth", ex["console"])
         self.assertEqual(self.api("/ui/api/keys"), {"enabled": False})
         self.assertEqual(self.api("/ui/api/auth"), {"admin_key_required": False, "authorized": True})
@@ -258,6 +274,20 @@ class DashboardSettingsTest(unittest.TestCase):
         self.assertIsNone(one["record"], "no exporter receives records: no record JSON is built")
         self.assertFalse(one["summary"]["has_record"])
         self.assertEqual(get(gw.port, "/ui/api/records/ring-0")[0], 404)
+
+    def test_exporters_show_an_open_breaker(self):
+        with socket.socket() as dead:
+            dead.bind(("127.0.0.1", 0))
+            dead_port = dead.getsockname()[1]  # nothing listens there once closed
+        gw = self.gateway(ENABLED_EXPORTERS="elasticsearch", ELASTICSEARCH_URL="http://127.0.0.1:%d" % dead_port,
+                          TELEMETRY_FLUSH_INTERVAL_MS="20", TELEMETRY_MAX_RETRIES="0",
+                          TELEMETRY_RETRY_INITIAL_MS="10", TELEMETRY_BREAKER_FAILURES="1",
+                          TELEMETRY_BREAKER_OPEN_MS="60000")
+        self.assertEqual(chat(gw.port, "gpt-4o", "breaker-1")[0], 200)
+        ex = wait_until("the breaker open",
+                        lambda: (lambda e: e if e["breaker"] == "open" else None)(
+                            get(gw.port, "/ui/api/exporters")[2]["exporters"]["elasticsearch"]))
+        self.assertEqual(ex["state"], "down")
 
     def test_bad_settings_stop_start_up(self):
         for env in ({"DASHBOARD_RECENT_RECORDS": "-1"}, {"DASHBOARD_ENABLED": "maybe"}, {"DASHBOARD_MAX_VALUES": "0"},

@@ -217,8 +217,9 @@ TEST_F(TelemetryTest, DeliversBuildsAndMeasuresEveryRecord) {
 
   auto health = telemetry.exporterHealth();
   EXPECT_EQ(boost::json::serialize(health.at("fake")),
-            R"({"state":"healthy","queue_depth":0,"spooled":0,"dropped":0})");
+            R"({"state":"healthy","breaker":"closed","queue_depth":0,"spooled":0,"dropped":0})");
   EXPECT_EQ(health.at("prometheus").at("state"), "healthy");
+  EXPECT_TRUE(health.at("prometheus").at("breaker").is_null());
 
   telemetry.shutdown(1s);
   EXPECT_EQ(fake_->shutdown_calls.load(), 1);
@@ -244,6 +245,7 @@ TEST_F(TelemetryTest, ADeadBackendSpoolsAndTheNextStartReplays) {
     fake_->behaviour = [](std::span<const RecordPtr>) { return ExportResult::retryable("down"); };
     for (int i = 0; i < 30; ++i) (*t)->submit(request(i));
     ASSERT_TRUE(eventually([&] { return (*t)->exporterHealth().at("fake").at("state") == "down"; }));
+    EXPECT_TRUE(eventually([&] { return (*t)->exporterHealth().at("fake").at("breaker") == "open"; }));
     (*t)->shutdown(2s);
     EXPECT_EQ((*t)->exporterHealth().at("fake").at("spooled"), 30);
   }

@@ -181,6 +181,7 @@ async function main() {
     step = "exporters";
     await nav(page, "exporters");
     await page.waitForFunction(() => [...document.querySelectorAll("#exporters-body td")].some((td) => td.textContent === "console"));
+    if (!(await text(page, "#exporters-body")).includes("closed")) fail("no circuit breaker state");
     await shot(page, "exporters");
 
     step = "keys";

@@ -12,9 +12,8 @@
 //     as RESP by this harness and parsed again, is the same value; with a
 //     small byte limit the reader gives a prefix of those replies, each
 //     within the limit.
-//  2  commands: arguments from the input, encoded by appendCommand
-//     (hiredis's redisFormatCommandArgv), parse back as an array of exactly
-//     those bulk strings.
+//  2  commands: arguments from the input, encoded by appendCommand, parse
+//     back as an array of exactly those bulk strings.
 #include "fuzz_support.h"
 #include "state/redis_reply.h"
 #include "state/redis_url.h"

@@ -50,6 +50,7 @@ bool isValidUtf8(std::string_view text) {
 }
 
 std::string toValidUtf8(std::string_view text) {
+  if (isValidUtf8(text)) return std::string(text);  // the usual case: one scan, one copy
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size();) {

@@ -1,8 +1,9 @@
 // Redis replies as owning values, and the RESP2 codec around hiredis.
 //
-// hiredis (libhiredis-dev; Debian 12 ships 0.14.1) does the protocol:
-// redisFormatCommandArgv() encodes a command and its redisReader parses the
-// server's bytes. RespReader gives the reader its own object functions
+// hiredis (libhiredis-dev; Debian 12 ships 0.14.1) parses the server's
+// bytes with its redisReader; commands, which are only written, are encoded
+// here (appendCommand: RESP's request form, the bytes hiredis's
+// redisFormatCommandArgv writes, checked against it by the tests). RespReader gives the reader its own object functions
 // (redisReplyObjectFunctions), so a reply is built directly as a RedisReply
 // while hiredis parses it, and every allocation is checked against
 // ReplyLimits before it is made: an array header announcing 2^31 elements

@@ -31,13 +31,13 @@
 namespace gw {
 
 struct ExportOptions {
-  std::size_t batch_size = 100;                       // TELEMETRY_BATCH_SIZE
-  std::chrono::milliseconds flush_interval{1000};     // TELEMETRY_FLUSH_INTERVAL_MS
-  std::size_t queue_capacity = 10000;                 // TELEMETRY_QUEUE_SIZE (per exporter)
-  std::size_t queue_max_bytes = 64u << 20;            // TELEMETRY_QUEUE_MAX_BYTES (per exporter)
+  std::size_t batch_size = 100;                    // TELEMETRY_BATCH_SIZE
+  std::chrono::milliseconds flush_interval{1000};  // TELEMETRY_FLUSH_INTERVAL_MS
+  std::size_t queue_capacity = 10000;              // TELEMETRY_QUEUE_SIZE (per exporter)
+  std::size_t queue_max_bytes = 64u << 20;         // TELEMETRY_QUEUE_MAX_BYTES (per exporter)
   RetryPolicy retry;
-  int breaker_failures = 5;                           // TELEMETRY_BREAKER_FAILURES
-  std::chrono::milliseconds breaker_open{30000};      // TELEMETRY_BREAKER_OPEN_MS
+  int breaker_failures = 5;                       // TELEMETRY_BREAKER_FAILURES
+  std::chrono::milliseconds breaker_open{30000};  // TELEMETRY_BREAKER_OPEN_MS
 };
 
 // The heap memory a record keeps alive while it waits in a queue: the
@@ -85,6 +85,10 @@ class RecordQueue {
 class ExporterStats {
  public:
   enum class Health { kHealthy, kDegraded, kDown };
+  // "healthy", "degraded", "down": as /health and the dashboard show it.
+  static constexpr std::string_view toString(Health h) {
+    return h == Health::kHealthy ? "healthy" : h == Health::kDegraded ? "degraded" : "down";
+  }
   ExporterStats(MetricsRegistry& metrics, const std::string& exporter);
 
   void exported(std::size_t n) { Counter::addTo(exported_, static_cast<double>(n)); }
@@ -124,8 +128,8 @@ class ExportProcessor {
  public:
   // `spool` may be null (spooling off): what would be spooled is dropped
   // and counted. `uniform01` is the jitter source (tests pass a fixed one).
-  ExportProcessor(Exporter& exporter, ExportOptions options, const Clock& clock, RecordQueue& queue,
-                  Spool* spool, ExporterStats& stats, std::function<double()> uniform01 = {});
+  ExportProcessor(Exporter& exporter, ExportOptions options, const Clock& clock, RecordQueue& queue, Spool* spool,
+                  ExporterStats& stats, std::function<double()> uniform01 = {});
 
   // Does what is due now: init, export a full or expired batch, retry,
   // replay the spool. Returns the time it next needs to run if no record

@@ -312,11 +312,12 @@ void appendJsonUint(std::string& out, std::uint64_t value) {
   out.append(buffer, end);
 }
 
-void appendJsonDouble(std::string& out, double value) {
-  const json::value v(value);
+void appendJsonDouble(std::string& out, double value) { appendJsonValue(out, json::value(value)); }
+
+void appendJsonValue(std::string& out, const json::value& value) {
   json::serializer serializer;
-  serializer.reset(&v);
-  char buffer[64];
+  serializer.reset(&value);
+  char buffer[4096];
   while (!serializer.done()) {
     const json::string_view written = serializer.read(buffer, sizeof(buffer));
     out.append(written.data(), written.size());

@@ -8,6 +8,8 @@
 // record builder calls them on the telemetry thread.
 #pragma once
 
+#include <boost/json/fwd.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -28,6 +30,16 @@ void appendJsonUint(std::string& out, std::uint64_t value);
 
 // `value` in Boost.JSON's form ("1.5E-1", "1E0").
 void appendJsonDouble(std::string& out, double value);
+
+// A tree's compact text, as Boost.JSON's serializer writes it, through a
+// stack buffer (no temporary string).
+void appendJsonValue(std::string& out, const boost::json::value& value);
+
+// Text the caller wrote as JSON already (keys, punctuation, null): its bytes.
+template <std::size_t N>
+void appendLiteral(std::string& out, const char (&text)[N]) {
+  out.append(text, N - 1);
+}
 
 // What one pass over a body found, for the record's own fields. Places are
 // offsets into the `out` the pass wrote to (its text as written: compact,

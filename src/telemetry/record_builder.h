@@ -12,6 +12,7 @@
 #pragma once
 
 #include "telemetry/json_text.h"
+#include "telemetry/record_body.h"
 #include "telemetry/secret_scrub.h"
 
 #include "gw/exporter.h"
@@ -32,7 +33,7 @@ struct RecordBuilderOptions {
   std::string service_name = "noveum_ai_gateway";
   std::string service_version = GW_VERSION;
   std::string deployment_environment = "development";
-  bool capture_bodies = true;           // TELEMETRY_CAPTURE_BODIES
+  bool capture_bodies = true;            // TELEMETRY_CAPTURE_BODIES
   std::size_t max_body_bytes = 1 << 20;  // TELEMETRY_MAX_BODY_BYTES
 };
 
@@ -48,10 +49,14 @@ inline constexpr std::size_t kCostStatusCount = static_cast<std::size_t>(CostSta
 
 constexpr std::string_view toString(CostStatus status) {
   switch (status) {
-    case CostStatus::kPriced: return "priced";
-    case CostStatus::kUnpriced: return "unpriced";
-    case CostStatus::kNoUsage: return "no_usage";
-    case CostStatus::kError: return "error";
+    case CostStatus::kPriced:
+      return "priced";
+    case CostStatus::kUnpriced:
+      return "unpriced";
+    case CostStatus::kNoUsage:
+      return "no_usage";
+    case CostStatus::kError:
+      return "error";
   }
   return "error";
 }
@@ -63,8 +68,7 @@ struct RecordSummary {
   int status_code = 0;
   RequestOutcome outcome = RequestOutcome::kSuccess;
   std::optional<double> latency_s, ttfb_s, provider_latency_s;  // exact, not rounded
-  std::optional<std::int64_t> input_tokens, output_tokens, cached_input_tokens, cache_creation_tokens,
-      reasoning_tokens;
+  std::optional<std::int64_t> input_tokens, output_tokens, cached_input_tokens, cache_creation_tokens, reasoning_tokens;
   std::optional<double> cost;
   CostStatus cost_status = CostStatus::kNoUsage;
   bool is_error = false;
@@ -101,37 +105,5 @@ class RecordBuilder {
 
 // "2026-11-26T20:01:02.345Z"
 std::string formatRfc3339Millis(std::chrono::system_clock::time_point t);
-
-// The longest prefix of `text` of at most `max_bytes` bytes that does not
-// end inside a UTF-8 sequence.
-std::string_view utf8Prefix(std::string_view text, std::size_t max_bytes);
-
-// A body as it goes into the record: parsed JSON (scrubbed) or the string,
-// or the {"_truncated":true,...} object when over `max_bytes` (or when
-// `cut` says the capture already stopped at the budget; `original_bytes` is
-// then the full size). Built in `sp`'s memory resource.
-boost::json::value captureBody(std::string_view body, std::size_t max_bytes, bool cut = false,
-                               std::optional<std::uint64_t> original_bytes = std::nullopt,
-                               boost::json::storage_ptr sp = {});
-
-// captureBody's text, written without the tree (appendScrubbedJson): the
-// bytes serialising captureBody's value gives. When the body is captured
-// as JSON, `facts` (may be null) describes it as written to `out`;
-// otherwise it is left empty.
-void appendCapturedBody(std::string& out, std::string_view body, std::size_t max_bytes, bool cut = false,
-                        std::optional<std::uint64_t> original_bytes = std::nullopt, ScrubbedJsonFacts* facts = nullptr);
-
-// Nesting limit for parsing untrusted bodies and chunks (their size is
-// already bounded by MAX_REQUEST_BODY_BYTES and the capture budget; depth
-// guards the stack).
-inline constexpr std::size_t kMaxUntrustedJsonDepth = 256;
-
-// `text` parsed with kMaxUntrustedJsonDepth into `sp`'s memory; nullopt
-// when it is not JSON.
-std::optional<boost::json::value> parseUntrustedJson(std::string_view text, boost::json::storage_ptr sp = {});
-
-// error.type (else a non-empty error.code) of an OpenAI/Anthropic-shaped
-// error body.
-std::optional<std::string> errorTypeOf(const boost::json::value& v);
 
 }  // namespace gw

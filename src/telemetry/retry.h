@@ -19,10 +19,10 @@
 namespace gw {
 
 struct RetryPolicy {
-  int max_retries = 5;                                  // TELEMETRY_MAX_RETRIES: then spool
-  std::chrono::milliseconds initial_backoff{500};       // TELEMETRY_RETRY_INITIAL_MS
-  std::chrono::milliseconds max_backoff{30000};         // TELEMETRY_RETRY_MAX_MS
-  std::chrono::milliseconds max_retry_after{300000};    // a server's Retry-After is capped at this
+  int max_retries = 5;                                // TELEMETRY_MAX_RETRIES: then spool
+  std::chrono::milliseconds initial_backoff{500};     // TELEMETRY_RETRY_INITIAL_MS
+  std::chrono::milliseconds max_backoff{30000};       // TELEMETRY_RETRY_MAX_MS
+  std::chrono::milliseconds max_retry_after{300000};  // a server's Retry-After is capped at this
 };
 
 // Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"):
@@ -49,6 +49,10 @@ class Backoff {
 class CircuitBreaker {
  public:
   enum class State { kClosed, kOpen, kHalfOpen };
+  // "closed", "open", "half_open": as /health and the dashboard show it.
+  static constexpr std::string_view toString(State s) {
+    return s == State::kClosed ? "closed" : s == State::kOpen ? "open" : "half_open";
+  }
   CircuitBreaker(int failure_threshold, std::chrono::milliseconds open_for,
                  std::chrono::milliseconds max_open_for = std::chrono::minutes(5));
 

@@ -444,32 +444,14 @@ boost::json::object Telemetry::exporterHealth() const {
   for (const auto& w : impl_->workers) {
     const auto& st = w->stats();
     boost::json::object e;
-    // The worker publishes its state and its spool's size one after the
-    // other; records in the spool make the exporter degraded whichever of
-    // the two this read sees first.
+    // The spool counts a record as it is written, and the worker publishes
+    // its state after that: records in the spool mean degraded (or down)
+    // even when this read comes between the two.
     const std::uint64_t spooled = w->spoolRecords();
-    switch (st.healthNow()) {
-      case ExporterStats::Health::kHealthy:
-        e["state"] = spooled > 0 ? "degraded" : "healthy";
-        break;
-      case ExporterStats::Health::kDegraded:
-        e["state"] = "degraded";
-        break;
-      case ExporterStats::Health::kDown:
-        e["state"] = "down";
-        break;
-    }
-    switch (st.breakerNow()) {
-      case CircuitBreaker::State::kClosed:
-        e["breaker"] = "closed";
-        break;
-      case CircuitBreaker::State::kOpen:
-        e["breaker"] = "open";
-        break;
-      case CircuitBreaker::State::kHalfOpen:
-        e["breaker"] = "half_open";
-        break;
-    }
+    auto health = st.healthNow();
+    if (spooled > 0 && health == ExporterStats::Health::kHealthy) health = ExporterStats::Health::kDegraded;
+    e["state"] = ExporterStats::toString(health);
+    e["breaker"] = CircuitBreaker::toString(st.breakerNow());
     e["queue_depth"] = st.queueDepthNow();
     e["spooled"] = spooled;
     e["dropped"] = st.droppedTotal();

@@ -153,19 +153,8 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   sum.ttfb_s = seconds(in.received, in.first_byte_sent);
   sum.provider_latency_s = seconds(in.upstream_sent, in.upstream_finished);
 
-  // Errors.
-  const bool is_error = in.status_code >= 400 || in.outcome != RequestOutcome::kSuccess;
-  std::optional<ErrorType> gateway_error = in.error_type;
-  if (!gateway_error && is_error) {
-    if (in.outcome == RequestOutcome::kCancelled)
-      gateway_error = ErrorType::kClientDisconnected;
-    else if (in.provider_status_code && *in.provider_status_code >= 400)
-      gateway_error = ErrorType::kUpstreamHttpError;
-    else
-      gateway_error = ErrorType::kInternal;
-  }
-  std::optional<std::string> error_type;
-  if (gateway_error) error_type.emplace(toString(*gateway_error));
+  // Errors: the provider's first, since a stream the provider ended with
+  // its own error event is a failed request too.
   std::optional<std::string> provider_error_type = obs.provider_error_type;
   if (!provider_error_type && in.streamed) provider_error_type = response_error_type;
   if (!provider_error_type && in.provider_status_code && *in.provider_status_code >= 400) {
@@ -173,6 +162,25 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
     if (!provider_error_type) provider_error_type = "http_" + std::to_string(*in.provider_status_code);
   }
   const bool provider_error = provider_error_type.has_value();
+  // An error event inside a 200 stream (Anthropic's `error`, the Responses
+  // API's `response.failed`, a chat chunk holding `error`, a Bedrock
+  // exception) ends the stream without the answer, exactly as a provider's
+  // status >= 400 would: the request failed, as the provider said, though
+  // the client's status stays 200.
+  const bool stream_failed = in.streamed && provider_error && in.outcome == RequestOutcome::kSuccess;
+  const RequestOutcome outcome = stream_failed ? RequestOutcome::kError : in.outcome;
+  const bool is_error = in.status_code >= 400 || outcome != RequestOutcome::kSuccess;
+  std::optional<ErrorType> gateway_error = in.error_type;
+  if (!gateway_error && is_error) {
+    if (outcome == RequestOutcome::kCancelled)
+      gateway_error = ErrorType::kClientDisconnected;
+    else if (stream_failed || (in.provider_status_code && *in.provider_status_code >= 400))
+      gateway_error = ErrorType::kUpstreamHttpError;
+    else
+      gateway_error = ErrorType::kInternal;
+  }
+  std::optional<std::string> error_type;
+  if (gateway_error) error_type.emplace(toString(*gateway_error));
 
   // Why the cost is what it is: a price needs token counts and a price for
   // the model; without counts, a failed or cancelled request had no answer
@@ -186,7 +194,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   sum.provider = in.provider.empty() ? "unknown" : in.provider;
   sum.model = model.empty() ? "unknown" : model;
   sum.status_code = in.status_code;
-  sum.outcome = in.outcome;
+  sum.outcome = outcome;
   sum.input_tokens = usage.input;
   sum.output_tokens = usage.output;
   sum.cached_input_tokens = usage.cached_input;
@@ -300,7 +308,7 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   f.cost_status = std::string(toString(cost_status));
   appendLiteral(out, ",\"cost_status\":");
   appendJsonString(out, *f.cost_status);
-  f.status = std::string(statusName(in.outcome));
+  f.status = std::string(statusName(outcome));
   appendLiteral(out, ",\"status\":");
   appendJsonString(out, *f.status);
   appendLiteral(out, ",\"path\":");

@@ -11,6 +11,8 @@ Scenarios (model name):
   hang             -> accept, never answer
   reset-headers    -> close the socket without answering
   reset-mid-stream -> 3 chunks, then reset
+  error-mid-stream -> 3 chunks, then OpenAI's in-band error event
+                      (data: {"error":{...server_error...}}), then the body ends
   error-429        -> 429 with an OpenAI error body and Retry-After
   echo             -> 200 with the request seen (method, path, headers, body)
   unpriced-*       -> the recorded chat completion, but naming the requested
@@ -294,6 +296,10 @@ async def handle(reader, writer, log):
                 await asyncio.sleep(0.05)
                 writer.transport.abort()
                 return
+            if model == "error-mid-stream":
+                chunks = chunks[:3] + [b'data: {"error":{"message":"The server had an error while processing your '
+                                       b'request. Sorry about that!","type":"server_error","param":null,'
+                                       b'"code":null}}\n\n']
             try:
                 for i, c in enumerate(chunks):
                     writer.write(b"%x\r\n%s\r\n" % (len(c), c))

@@ -532,10 +532,11 @@ class BedrockMessagesTest(unittest.TestCase):
             "type": "rate_limit_error", "message": "Too many requests, please wait before trying again."}})
         a, m = self.record("bm-throttle")
         self.assertEqual(m["provider_error_type"], "throttlingException")
-        # The provider's own error event: a provider error on a stream the
-        # gateway relayed whole (as for Anthropic's error events and the
-        # Responses API's response.failed), not a broken stream.
-        self.assertEqual((m["status"], m["error_type"], m["error_count"]), ("success", None, 0))
+        # The provider's own error event ends the stream without the answer:
+        # the request failed as the provider said (as for Anthropic's error
+        # events and the Responses API's response.failed), though the client's
+        # status stays 200.
+        self.assertEqual((m["status"], m["error_type"], m["error_count"]), ("error", "upstream_http_error", 1))
         self.assertEqual((m["status_code"], m["provider_status_code"], m["provider_error_count"]), (200, 200, 1))
         self.assertEqual(a["response"]["streamed_data"][-1], events[-1][1], "the provider's error event is kept")
 

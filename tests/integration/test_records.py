@@ -422,6 +422,21 @@ class RecordsTest(unittest.TestCase, RecordAssertions):
         self.assertEqual(m["response_size"], len(payload))
         self.assertGreaterEqual(len(a["response"]["streamed_data"]), 1)
 
+    def test_provider_error_event_mid_stream_is_an_error(self):
+        # OpenAI ends a failing stream with an error event inside the 200
+        # answer: the client gets it as it came, and the record says the
+        # request failed as the provider said.
+        status, _, payload = self.chat("rec-inband", {"model": "error-mid-stream", "stream": True})
+        self.assertEqual(status, 200)
+        events = sse_events(payload)
+        self.assertEqual(json.loads(events[-1])["error"]["type"], "server_error")
+        a, m = self.record("rec-inband")
+        self.assertEqual((m["status"], m["error_type"], m["error_count"]), ("error", "upstream_http_error", 1))
+        self.assertEqual((m["provider_error_count"], m["status_code"], m["provider_status_code"]), (1, 200, 200))
+        self.assertIsNotNone(m["provider_error_type"])
+        self.assertEqual(a["response"]["streamed_data"][-1]["error"]["type"], "server_error")
+        self.assertIsNotNone(m["provider_latency"], "the upstream finished its answer")
+
     # --- other providers -------------------------------------------------
 
     def test_anthropic(self):

@@ -136,6 +136,8 @@ class ResponsesApiTest(unittest.TestCase, RecordAssertions):
         a, m = self.record("resp-stream-failed")
         self.assertEqual(a["response"]["status"], "failed")
         self.assertEqual((m["provider_error_count"], m["provider_error_type"]), (1, "server_error"))
+        self.assertEqual((m["status"], m["error_type"], m["error_count"], m["status_code"]),
+                         ("error", "upstream_http_error", 1, 200))
         self.assert_tokens(m, 7, 0, 7, 0, 0)
 
     def test_stream_cut_mid_way_ends_with_the_responses_error_event(self):

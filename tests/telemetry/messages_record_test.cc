@@ -99,7 +99,7 @@ TEST(MessagesRecord, NonStreamUsageWithCacheCountsAndCost) {
   auto b = builder().build(r);
   expectConsistent(b);
   EXPECT_EQ(meta(b).at("tokens"), json::parse(R"({"input":13,"output":4,"total":17,"cached_input":0,)"
-                                               R"("cache_creation":0,"reasoning":0})"));
+                                              R"("cache_creation":0,"reasoning":0})"));
   EXPECT_NEAR(meta(b).at("cost").as_double(), 13 * 5e-6 + 4 * 2.5e-5, 1e-12);
   EXPECT_EQ(attrs(b).at("response"), json::parse(r.response_body));
   EXPECT_EQ(meta(b).at("status"), "success");
@@ -115,7 +115,7 @@ TEST(MessagesRecord, StreamTokensAreTheLastValueOfEachCountNeverASum) {
   auto b = builder().build(r);
   expectConsistent(b);
   EXPECT_EQ(meta(b).at("tokens"), json::parse(R"({"input":9632,"output":198,"total":9830,"cached_input":6289,)"
-                                               R"("cache_creation":3337,"reasoning":0})"));
+                                              R"("cache_creation":3337,"reasoning":0})"));
   EXPECT_NEAR(meta(b).at("cost").as_double(), sonnet5Cost(6, 6289, 3337, 198), 1e-12);
 
   const json::object& response = attrs(b).at("response").as_object();
@@ -167,7 +167,7 @@ TEST(MessagesRecord, PlaceholderCountsOfATranslatedStreamAreNotTokens) {
   auto b = builder().build(r);
   expectConsistent(b);
   EXPECT_EQ(meta(b).at("tokens"), json::parse(R"({"input":null,"output":null,"total":null,"cached_input":null,)"
-                                               R"("cache_creation":null,"reasoning":null})"));
+                                              R"("cache_creation":null,"reasoning":null})"));
   EXPECT_TRUE(meta(b).at("cost").is_null());
   // The same events from a passthrough (Anthropic's own counts) are tokens.
   r.observation.usage_from_handler = false;
@@ -184,6 +184,14 @@ TEST(MessagesRecord, AnErrorEventIsTheProviderError) {
   auto b = builder().build(r);
   expectConsistent(b);
   EXPECT_EQ(meta(b).at("provider_error_type"), "overloaded_error");
+  // The stream failed as the provider said: an error, though the client's
+  // status stays 200.
+  EXPECT_EQ(meta(b).at("status"), "error");
+  EXPECT_EQ(meta(b).at("error_type"), "upstream_http_error");
+  EXPECT_EQ(meta(b).at("error_count"), 1);
+  EXPECT_EQ(meta(b).at("status_code"), 200);
+  EXPECT_TRUE(b.summary.is_error);
+  EXPECT_EQ(b.summary.error_type, "upstream_http_error");
   EXPECT_EQ(attrs(b).at("response").at("content").at(0).at("text"), "Hel");
   EXPECT_EQ(meta(b).at("tokens").at("input"), 10);
 }

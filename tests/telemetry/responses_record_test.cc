@@ -102,7 +102,7 @@ TEST(ResponsesRecord, NonStreamUsageModelAndCostFromTheBody) {
   auto b = builder().build(r);
   expectConsistent(b);
   EXPECT_EQ(meta(b).at("tokens"), json::parse(R"({"input":865,"output":163,"total":1028,"cached_input":0,)"
-                                               R"("cache_creation":null,"reasoning":128})"));
+                                              R"("cache_creation":null,"reasoning":128})"));
   // gpt-5-mini: 2.5e-7 per input token, 2e-6 per output token (reasoning too).
   EXPECT_NEAR(meta(b).at("cost").as_double(), 865 * 2.5e-7 + 163 * 2e-6, 1e-12);
   EXPECT_EQ(attrs(b).at("response"), json::parse(r.response_body));
@@ -115,7 +115,7 @@ TEST(ResponsesRecord, NonStreamUsageModelAndCostFromTheBody) {
   auto c = builder().build(no_model);
   EXPECT_EQ(attrs(c).at("model"), "gpt-4o-mini-2024-07-18");
   EXPECT_EQ(meta(c).at("tokens"), json::parse(R"({"input":12,"output":2,"total":14,"cached_input":0,)"
-                                               R"("cache_creation":null,"reasoning":0})"));
+                                              R"("cache_creation":null,"reasoning":0})"));
   EXPECT_NEAR(meta(c).at("cost").as_double(), 12 * 1.5e-7 + 2 * 6e-7, 1e-12);
 }
 
@@ -130,7 +130,7 @@ TEST(ResponsesRecord, AStoredResponseRetrievedAgainHasNoTokens) {
   auto b = builder().build(r);
   expectConsistent(b);
   EXPECT_EQ(meta(b).at("tokens"), json::parse(R"({"input":null,"output":null,"total":null,"cached_input":null,)"
-                                               R"("cache_creation":null,"reasoning":null})"));
+                                              R"("cache_creation":null,"reasoning":null})"));
   EXPECT_TRUE(meta(b).at("cost").is_null());
   EXPECT_EQ(attrs(b).at("response"), json::parse(r.response_body));
 
@@ -151,7 +151,7 @@ TEST(ResponsesRecord, NonStreamCachedTokensArePricedAsCacheReads) {
                     R"("output_tokens":10,"output_tokens_details":{"reasoning_tokens":0}}})";
   auto b = builder().build(r);
   EXPECT_EQ(meta(b).at("tokens"), json::parse(R"({"input":1000,"output":10,"total":1010,"cached_input":600,)"
-                                               R"("cache_creation":null,"reasoning":0})"));
+                                              R"("cache_creation":null,"reasoning":0})"));
   EXPECT_NEAR(meta(b).at("cost").as_double(), 400 * 1.5e-7 + 600 * 7.5e-8 + 10 * 6e-7, 1e-12);
 }
 
@@ -175,7 +175,7 @@ TEST(ResponsesRecord, StreamResponseIsTheCompletedResponseAndStreamedDataEveryEv
     EXPECT_EQ(resp.at("status"), "completed");
     EXPECT_EQ(resp.at("streamed_data"), parsedAll(events));
     EXPECT_EQ(meta(b).at("tokens"), json::parse(R"({"input":12,"output":2,"total":14,"cached_input":0,)"
-                                                 R"("cache_creation":null,"reasoning":0})"))
+                                                R"("cache_creation":null,"reasoning":0})"))
         << (observed_usage ? "observed" : "read from the final response");
     EXPECT_NEAR(meta(b).at("cost").as_double(), 12 * 1.5e-7 + 2 * 6e-7, 1e-12);
     EXPECT_EQ(b.record->fields.response_model, "gpt-4o-mini-2024-07-18");
@@ -196,7 +196,7 @@ TEST(ResponsesRecord, ReasoningStreamOfFourResponsesEndsWithTheLast) {
   EXPECT_EQ(withoutStreamedData(resp), json::parse(events.back()).at("response").as_object());
   EXPECT_EQ(resp.at("streamed_data").as_array().size(), 110u);
   EXPECT_EQ(meta(b).at("tokens"), json::parse(R"({"input":299,"output":12,"total":311,"cached_input":0,)"
-                                               R"("cache_creation":null,"reasoning":0})"));
+                                              R"("cache_creation":null,"reasoning":0})"));
   EXPECT_NEAR(meta(b).at("cost").as_double(), 299 * 1.25e-6 + 12 * 1e-5, 1e-12);
 }
 
@@ -272,10 +272,12 @@ TEST(ResponsesRecord, IncompleteResponseIsNotAnError) {
   auto b = builder().build(r);
   EXPECT_EQ(attrs(b).at("response").at("status"), "incomplete");
   EXPECT_EQ(meta(b).at("tokens"), json::parse(R"({"input":100,"output":50,"total":150,"cached_input":40,)"
-                                               R"("cache_creation":null,"reasoning":30})"));
+                                              R"("cache_creation":null,"reasoning":30})"));
   EXPECT_NEAR(meta(b).at("cost").as_double(), 60 * 2.5e-7 + 40 * 2.5e-8 + 50 * 2e-6, 1e-12);
   EXPECT_EQ(meta(b).at("provider_error_count"), 0);
   EXPECT_TRUE(meta(b).at("provider_error_type").is_null());
+  EXPECT_EQ(meta(b).at("status"), "success");
+  EXPECT_EQ(meta(b).at("error_count"), 0);
 }
 
 TEST(ResponsesRecord, FailedResponseAndErrorEventsSetTheProviderErrorType) {
@@ -290,6 +292,9 @@ TEST(ResponsesRecord, FailedResponseAndErrorEventsSetTheProviderErrorType) {
   auto b = failed(R"({"code":"server_error","message":"boom"})");
   EXPECT_EQ(meta(b).at("provider_error_type"), "server_error");
   EXPECT_EQ(meta(b).at("provider_error_count"), 1);
+  EXPECT_EQ(meta(b).at("status"), "error");
+  EXPECT_EQ(meta(b).at("error_type"), "upstream_http_error");
+  EXPECT_EQ(meta(b).at("error_count"), 1);
   EXPECT_EQ(attrs(b).at("response").at("status"), "failed");
   EXPECT_EQ(meta(b).at("tokens").at("total"), 7);
   EXPECT_EQ(meta(failed("null")).at("provider_error_type"), "response_failed");
@@ -300,6 +305,7 @@ TEST(ResponsesRecord, FailedResponseAndErrorEventsSetTheProviderErrorType) {
       R"({"type":"error","code":"rate_limit_exceeded","message":"slow down","param":null,"sequence_number":1})"};
   auto c = builder().build(e);
   EXPECT_EQ(meta(c).at("provider_error_type"), "rate_limit_exceeded");
+  EXPECT_EQ(meta(c).at("status"), "error");
   EXPECT_EQ(attrs(c).at("response").at("streamed_data").as_array().size(), 2u);
   e.observation.chunks[1] = R"({"type":"error","message":"no code"})";
   EXPECT_EQ(meta(builder().build(e)).at("provider_error_type"), "stream_error");

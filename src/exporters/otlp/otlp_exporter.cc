@@ -15,7 +15,17 @@ OtlpExporter::OtlpExporter(Options options)
 
 namespace {
 
-using Serialize = std::string (*)(std::span<const RecordPtr>, const Attributes&);
+using Encode = std::string (*)(const BatchModel&, Protocol);
+
+std::string encodeTraces(const BatchModel& m, Protocol p) {
+  return p == Protocol::kHttpProtobuf ? tracesProtobuf(m.traces) : tracesJson(m.traces);
+}
+std::string encodeLogs(const BatchModel& m, Protocol p) {
+  return p == Protocol::kHttpProtobuf ? logsProtobuf(m.logs) : logsJson(m.logs);
+}
+std::string encodeMetrics(const BatchModel& m, Protocol p) {
+  return p == Protocol::kHttpProtobuf ? metricsProtobuf(m.metrics) : metricsJson(m.metrics);
+}
 
 // The partial-success message of a 2xx answer, in the encoding we sent.
 std::optional<std::string> partialSuccessMessage(Protocol protocol, std::string_view signal,
@@ -37,18 +47,17 @@ struct OtlpExporter::Signal {
   const char* name;  // "traces", "logs", "metrics"
   const char* what;  // for messages
   const std::string& url;
-  Serialize json;
-  Serialize protobuf;
+  Encode encode;
   DeliveredIds& delivered;
 };
 
-ExportResult OtlpExporter::sendSignal(const Signal& signal, std::span<const RecordPtr> pending) {
+ExportResult OtlpExporter::sendSignal(const Signal& signal, std::string body) {
   const bool protobuf = options_.protocol == Protocol::kHttpProtobuf;
   http::Request req;
   req.url = signal.url;
   req.headers = options_.headers;
   req.headers.emplace_back("Content-Type", protobuf ? "application/x-protobuf" : "application/json");
-  req.body = (protobuf ? signal.protobuf : signal.json)(pending, options_.resource_attributes);
+  req.body = std::move(body);
   req.gzip_body = options_.gzip;
   auto res = client_.send(req);
   if (!res) return http::resultForTransportError(res.error(), signal.what);
@@ -76,15 +85,32 @@ ExportResult OtlpExporter::exportBatch(std::span<const RecordPtr> batch) {
     }
   }
   if (!good.empty()) {
+    // One model for the three signals: a record's resource, attributes and
+    // ids are derived once.
+    const BatchModel model = buildModel(good, options_.resource_attributes);
     const Signal signals[] = {
-        {"traces", "otlp traces", options_.traces_url, &tracesJson, &tracesProtobuf, traces_sent_},
-        {"logs", "otlp logs", options_.logs_url, &logsJson, &logsProtobuf, logs_sent_},
-        {"metrics", "otlp metrics", options_.metrics_url, &metricsJson, &metricsProtobuf, metrics_sent_},
+        {"traces", "otlp traces", options_.traces_url, &encodeTraces, traces_sent_},
+        {"logs", "otlp logs", options_.logs_url, &encodeLogs, logs_sent_},
+        {"metrics", "otlp metrics", options_.metrics_url, &encodeMetrics, metrics_sent_},
     };
-    for (const auto& signal : signals) {
-      auto sent = sendUndelivered(good, signal.delivered,
-                                  [&](std::span<const RecordPtr> pending) { return sendSignal(signal, pending); });
-      if (sent.kind != ExportResult::Kind::kSuccess) return sent;
+    for (std::size_t i = 0; i < std::size(signals); ++i) {
+      const Signal& signal = signals[i];
+      std::vector<RecordPtr> pending;
+      if (signal.delivered.size() > 0)
+        for (const auto& r : good)
+          if (!signal.delivered.contains(r->id)) pending.push_back(r);
+      if (signal.delivered.size() > 0 && pending.empty()) continue;
+      // Only a retried batch has records some signal delivered already.
+      const bool whole = signal.delivered.size() == 0 || pending.size() == good.size();
+      auto sent = sendSignal(
+          signal, signal.encode(whole ? model : buildModel(pending, options_.resource_attributes), options_.protocol));
+      if (sent.kind != ExportResult::Kind::kSuccess) {
+        // The pipeline retries the whole batch: the signals before this one
+        // delivered every record of it, and must not send them again.
+        for (std::size_t j = 0; j < i; ++j)
+          for (const auto& r : good) signals[j].delivered.add(r->id);
+        return sent;
+      }
     }
   }
   if (result.rejected_indexes.empty()) return ExportResult::success();

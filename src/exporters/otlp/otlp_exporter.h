@@ -1,16 +1,17 @@
 // The otlp exporter: each batch as OTLP/HTTP traces, logs and metrics, in
 // the protobuf (default) or JSON encoding.
 //
-// The three signals are three requests. Each signal remembers the record ids
-// it has delivered (DeliveredIds), so when one signal fails and the pipeline
-// retries the batch, the signals that already went through are not sent
-// twice. Called only from the exporter's worker thread.
+// The three signals are three requests, encoded from one model of the batch
+// (buildModel). When one signal fails, the signals sent before it remember
+// the batch's record ids (DeliveredIds), so that when the pipeline retries
+// the batch they are not sent twice; a batch whose three signals go through
+// leaves nothing to remember. Called only from the exporter's worker thread.
 #pragma once
 
 #include "exporters/common/delivered_ids.h"
 #include "exporters/common/http_client.h"
-#include "exporters/otlp/otlp_options.h"
 #include "exporters/otlp/otlp_model.h"
+#include "exporters/otlp/otlp_options.h"
 #include "gw/exporter.h"
 
 namespace gw::exporters::otlp {
@@ -25,7 +26,7 @@ class OtlpExporter final : public Exporter {
 
  private:
   struct Signal;
-  ExportResult sendSignal(const Signal& signal, std::span<const RecordPtr> pending);
+  ExportResult sendSignal(const Signal& signal, std::string body);
 
   Options options_;
   http::Client client_;

@@ -92,6 +92,38 @@ TEST_P(OtlpExporterTest, FailedSignalIsRetriedWithoutResendingTheOthers) {
   EXPECT_EQ(durations, 3u);
 }
 
+// A retried batch that gained records (the pipeline's next batch after a
+// failure can hold more): the signal that went through sends only the new
+// ones, the others the whole batch.
+TEST_P(OtlpExporterTest, ARetriedBatchWithNewRecordsSendsEachRecordOncePerSignal) {
+  testing::FakeOtlpReceiver receiver;
+  receiver.server().start();
+  OtlpExporter exporter(optionsFor(receiver.url(), GetParam()));
+  receiver.failNext("/v1/logs", 1, 503);
+  auto batch = makeRecords(3);
+  EXPECT_EQ(exporter.exportBatch(batch).kind, Kind::kRetryable);
+  EXPECT_EQ(receiver.spans().size(), 3u);
+  EXPECT_EQ(receiver.logRecords().size(), 0u);
+  auto more = makeRecords(5);  // ids 0..4: the first three are the batch's
+  EXPECT_EQ(exporter.exportBatch(more).kind, Kind::kSuccess);
+  std::vector<std::string> span_ids, log_ids;
+  for (const auto& s : receiver.spans()) span_ids.push_back(attr(s, "ai_gateway.request.id"));
+  for (const auto& l : receiver.logRecords()) log_ids.push_back(attr(l, "ai_gateway.request.id"));
+  std::sort(span_ids.begin(), span_ids.end());
+  std::sort(log_ids.begin(), log_ids.end());
+  std::vector<std::string> all;
+  for (const auto& r : more) all.push_back(json::serialize(json::object{{"stringValue", r->id}}));
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(span_ids, all) << "each span once";
+  EXPECT_EQ(log_ids, all) << "each log once";
+  std::uint64_t durations = 0;
+  for (const auto& m : receiver.metrics())
+    if (m.at("name").as_string() == "gen_ai.client.operation.duration")
+      for (const auto& p : m.at("histogram").at("dataPoints").as_array())
+        durations += std::stoull(std::string(p.at("count").as_string()));
+  EXPECT_EQ(durations, 5u);
+}
+
 TEST_P(OtlpExporterTest, Http429WithRetryAfter) {
   testing::FakeOtlpReceiver receiver;
   receiver.server().start();

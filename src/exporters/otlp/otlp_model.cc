@@ -166,28 +166,20 @@ std::string keyOf(const KeyValues& attrs) {
   return out;
 }
 
-// The group of `resource` in `groups`, added at the end when new.
-template <class Item>
-ResourceGroup<Item>& groupFor(std::vector<ResourceGroup<Item>>& groups, std::vector<std::string>& keys,
-                              KeyValues resource) {
-  auto key = keyOf(resource);
-  auto it = std::find(keys.begin(), keys.end(), key);
-  if (it != keys.end()) return groups[static_cast<std::size_t>(it - keys.begin())];
-  keys.push_back(std::move(key));
-  groups.push_back({std::move(resource), {}});
-  return groups.back();
+// keyOf(attrs + {key: value}) from keyOf(attrs), for a non-empty `attrs`
+// and a string value.
+std::string keyWith(const std::string& attrs_key, std::string_view key, std::string_view value) {
+  std::string out(attrs_key, 0, attrs_key.size() - 1);
+  out += ",[";
+  appendJsonString(out, key);
+  out += ',';
+  appendJsonString(out, value);
+  out += "]]";
+  return out;
 }
 
-template <class Item, class Make>
-std::vector<ResourceGroup<Item>> groupByResource(std::span<const RecordPtr> batch, const Attributes& extra,
-                                                 Make make) {
-  std::vector<ResourceGroup<Item>> groups;
-  std::vector<std::string> keys;
-  for (const auto& r : batch) {
-    if (!exportable(*r)) continue;
-    groupFor(groups, keys, resourceFor(*r, extra)).items.push_back(make(r));
-  }
-  return groups;
+bool sameResource(const RecordFields& a, const RecordFields& b) {
+  return a.service_name == b.service_name && a.service_version == b.service_version && a.environment == b.environment;
 }
 
 // Accumulates one histogram: attributes -> point.
@@ -196,8 +188,9 @@ class HistogramBuilder {
   HistogramBuilder(std::string name, std::string description, std::string unit, std::span<const double> bounds)
       : name_(std::move(name)), description_(std::move(description)), unit_(std::move(unit)), bounds_(bounds) {}
 
-  void record(const KeyValues& attributes, double value) {
-    auto [it, inserted] = points_.try_emplace(keyOf(attributes));
+  // `key` is keyOf(attributes); `attributes` is copied for a new point only.
+  void record(std::string key, const KeyValues& attributes, double value) {
+    auto [it, inserted] = points_.try_emplace(std::move(key));
     HistogramPointData& p = it->second;
     if (inserted) {
       p.attributes = attributes;
@@ -248,17 +241,26 @@ struct MetricSet {
     end = std::max(end, begin + msToNanos(f.latency_ms.value_or(0)));
     KeyValues base = operationAttributes(f, *operation);
     addServer(base, f);
+    // A point's key is derived from the base's, written once per record.
+    const std::string base_key = keyOf(base);
     for (const auto& [type, count] : {std::pair{"input", f.input_tokens}, std::pair{"output", f.output_tokens}}) {
       // An embeddings response has input tokens only (its "0" output is the record's).
       if (!count || (*operation == "embeddings" && std::string_view(type) == "output")) continue;
       auto a = base;
       a.push_back({"gen_ai.token.type", json::string(type)});
-      tokens.record(a, static_cast<double>(*count));
+      tokens.record(keyWith(base_key, "gen_ai.token.type", type), a, static_cast<double>(*count));
     }
-    auto with_error = base;
-    if (failed(f)) with_error.push_back({"error.type", json::string(errorType(f))});
-    if (f.latency_ms) duration.record(with_error, *f.latency_ms / 1000.0);
-    if (f.streamed && f.ttfb_ms) first_chunk.record(base, *f.ttfb_ms / 1000.0);
+    if (f.latency_ms) {
+      if (failed(f)) {
+        auto with_error = base;
+        const std::string type = errorType(f);
+        with_error.push_back({"error.type", json::string(type)});
+        duration.record(keyWith(base_key, "error.type", type), with_error, *f.latency_ms / 1000.0);
+      } else {
+        duration.record(base_key, base, *f.latency_ms / 1000.0);
+      }
+    }
+    if (f.streamed && f.ttfb_ms) first_chunk.record(base_key, base, *f.ttfb_ms / 1000.0);
   }
 };
 
@@ -282,27 +284,38 @@ bool exportable(const TelemetryRecord& record) {
   return record.fields.unix_nanos.has_value();
 }
 
-LogsModel buildLogs(std::span<const RecordPtr> batch, const Attributes& extra) {
-  return groupByResource<LogRecordData>(batch, extra, [](const RecordPtr& r) {
+BatchModel buildModel(std::span<const RecordPtr> batch, const Attributes& extra) {
+  BatchModel m;
+  // One group per distinct record resource, in first-seen order, with the
+  // same index in the logs and traces models.
+  std::vector<std::string> keys;
+  std::vector<MetricSet> sets;
+  const RecordFields* previous = nullptr;
+  std::size_t group = 0;
+  for (const auto& r : batch) {
+    if (!exportable(*r)) continue;
     const auto& f = r->fields;
-    const bool error = failed(f);
-    LogRecordData log;
-    log.time_unix_nano = *f.unix_nanos + msToNanos(f.latency_ms.value_or(0));
-    log.severity_number = error ? 17 : 9;  // SEVERITY_NUMBER_ERROR : SEVERITY_NUMBER_INFO
-    log.severity_text = error ? "ERROR" : "INFO";
-    log.event_name = f.name;
-    log.record = r;
-    log.attributes = requestAttributes(f);
-    log.trace_id = traceIdFor(f.id);
-    log.span_id = spanIdFor(f.id);
-    return log;
-  });
-}
+    // Consecutive records of one batch mostly share their resource.
+    if (!previous || !sameResource(*previous, f)) {
+      KeyValues resource = resourceFor(*r, extra);
+      std::string key = keyOf(resource);
+      group = static_cast<std::size_t>(std::find(keys.begin(), keys.end(), key) - keys.begin());
+      if (group == keys.size()) {
+        keys.push_back(std::move(key));
+        m.logs.push_back({resource, {}});
+        m.traces.push_back({resource, {}});
+        m.metrics.push_back({std::move(resource), {}});
+        sets.emplace_back();
+      }
+    }
+    previous = &f;
 
-TracesModel buildTraces(std::span<const RecordPtr> batch, const Attributes& extra) {
-  return groupByResource<SpanData>(batch, extra, [](const RecordPtr& r) {
-    const auto& f = r->fields;
-    SpanData span;
+    auto attributes = std::make_shared<const KeyValues>(requestAttributes(f));
+    const bool error = failed(f);
+    const std::int64_t start = *f.unix_nanos;
+    const std::int64_t end = start + msToNanos(f.latency_ms.value_or(0));
+
+    SpanData& span = m.traces[group].items.emplace_back();
     span.trace_id = traceIdFor(f.id);
     span.span_id = spanIdFor(f.id);
     // "{gen_ai.operation.name} {gen_ai.request.model}"; a request that is
@@ -313,35 +326,45 @@ TracesModel buildTraces(std::span<const RecordPtr> batch, const Attributes& extr
     } else {
       span.name = f.method.value_or("HTTP");
     }
-    span.start_time_unix_nano = *f.unix_nanos;
-    span.end_time_unix_nano = span.start_time_unix_nano + msToNanos(f.latency_ms.value_or(0));
-    span.attributes = requestAttributes(f);
-    if (f.ttfb_ms) span.events.push_back({span.start_time_unix_nano + msToNanos(*f.ttfb_ms), "ai_gateway.first_byte_sent"});
-    if (failed(f)) {
+    span.start_time_unix_nano = start;
+    span.end_time_unix_nano = end;
+    span.attributes = attributes;
+    if (f.ttfb_ms) span.events.push_back({start + msToNanos(*f.ttfb_ms), "ai_gateway.first_byte_sent"});
+    if (error) {
       span.error = true;
       span.status_message = errorType(f);
     }
-    return span;
-  });
+
+    LogRecordData& log = m.logs[group].items.emplace_back();
+    log.time_unix_nano = end;
+    log.severity_number = error ? 17 : 9;  // SEVERITY_NUMBER_ERROR : SEVERITY_NUMBER_INFO
+    log.severity_text = error ? "ERROR" : "INFO";
+    log.event_name = f.name;
+    log.record = r;
+    log.attributes = std::move(attributes);
+    log.trace_id = span.trace_id;
+    log.span_id = span.span_id;
+
+    sets[group].add(f);
+  }
+  for (std::size_t i = 0; i < m.metrics.size(); ++i)
+    for (const HistogramBuilder* h : {&sets[i].tokens, &sets[i].duration, &sets[i].first_chunk})
+      if (!h->empty()) m.metrics[i].items.push_back(h->build(sets[i].start, sets[i].end));
+  // A resource whose requests were no GenAI operation has no metric.
+  std::erase_if(m.metrics, [](const ResourceGroup<HistogramData>& g) { return g.items.empty(); });
+  return m;
+}
+
+LogsModel buildLogs(std::span<const RecordPtr> batch, const Attributes& extra) {
+  return std::move(buildModel(batch, extra).logs);
+}
+
+TracesModel buildTraces(std::span<const RecordPtr> batch, const Attributes& extra) {
+  return std::move(buildModel(batch, extra).traces);
 }
 
 MetricsModel buildMetrics(std::span<const RecordPtr> batch, const Attributes& extra) {
-  // One resource per distinct record resource; within it, the three histograms.
-  std::vector<ResourceGroup<HistogramData>> groups;
-  std::vector<std::string> keys;
-  std::vector<MetricSet> sets;
-  for (const auto& r : batch) {
-    if (!exportable(*r)) continue;
-    auto& group = groupFor(groups, keys, resourceFor(*r, extra));
-    if (sets.size() < groups.size()) sets.emplace_back();
-    sets[static_cast<std::size_t>(&group - groups.data())].add(r->fields);
-  }
-  for (std::size_t i = 0; i < groups.size(); ++i)
-    for (const HistogramBuilder* h : {&sets[i].tokens, &sets[i].duration, &sets[i].first_chunk})
-      if (!h->empty()) groups[i].items.push_back(h->build(sets[i].start, sets[i].end));
-  // A resource whose requests were no GenAI operation has no metric.
-  std::erase_if(groups, [](const ResourceGroup<HistogramData>& g) { return g.items.empty(); });
-  return groups;
+  return std::move(buildModel(batch, extra).metrics);
 }
 
 }  // namespace gw::exporters::otlp

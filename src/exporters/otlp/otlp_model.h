@@ -15,7 +15,9 @@
 // a request that is no GenAI operation has none of the gen_ai.* ones.
 //
 // Records are grouped by resource in first-seen order, so each resource
-// appears once per request. Pure functions, callable from any thread.
+// appears once per request. buildModel derives what the three signals share
+// (a record's resource, attributes and ids) once per record; the exporter
+// calls it once per batch. Pure functions, callable from any thread.
 #pragma once
 
 #include "gw/exporter.h"
@@ -23,6 +25,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -48,10 +51,10 @@ struct LogRecordData {
   int severity_number = 0;          // SeverityNumber: 9 INFO, 17 ERROR
   std::string severity_text;
   std::string event_name;
-  RecordPtr record;  // body: the whole record
-  KeyValues attributes;
-  std::string trace_id;  // 32 hex digits
-  std::string span_id;   // 16 hex digits
+  RecordPtr record;                             // body: the whole record
+  std::shared_ptr<const KeyValues> attributes;  // the same as its span's
+  std::string trace_id;                         // 32 hex digits
+  std::string span_id;                          // 16 hex digits
 };
 
 struct SpanEventData {
@@ -64,7 +67,7 @@ struct SpanData {
   std::string name;
   int kind = 3;  // SPAN_KIND_CLIENT, per the GenAI conventions
   std::int64_t start_time_unix_nano = 0, end_time_unix_nano = 0;
-  KeyValues attributes;
+  std::shared_ptr<const KeyValues> attributes;  // the same as its log's
   std::vector<SpanEventData> events;
   bool error = false;  // status ERROR with status_message; else status unset
   std::string status_message;
@@ -95,7 +98,16 @@ using LogsModel = std::vector<ResourceGroup<LogRecordData>>;
 using TracesModel = std::vector<ResourceGroup<SpanData>>;
 using MetricsModel = std::vector<ResourceGroup<HistogramData>>;  // only non-empty histograms
 
-// Records that are not exportable() are left out.
+// The three signals of one batch. Records that are not exportable() are
+// left out.
+struct BatchModel {
+  LogsModel logs;
+  TracesModel traces;
+  MetricsModel metrics;
+};
+BatchModel buildModel(std::span<const RecordPtr> batch, const Attributes& extra_resource);
+
+// One signal of buildModel's.
 LogsModel buildLogs(std::span<const RecordPtr> batch, const Attributes& extra_resource);
 TracesModel buildTraces(std::span<const RecordPtr> batch, const Attributes& extra_resource);
 MetricsModel buildMetrics(std::span<const RecordPtr> batch, const Attributes& extra_resource);

@@ -337,13 +337,14 @@ void packedDouble(Writer& w, unsigned field, std::span<const double> values) {
 
 }  // namespace
 
-std::string logsProtobuf(std::span<const RecordPtr> batch, const Attributes& extra) {
+std::string logsProtobuf(const LogsModel& logs) {
   std::string out;
-  std::size_t text_bytes = 0;
-  for (const auto& r : batch) text_bytes += r->serialized.size();
-  out.reserve(text_bytes + text_bytes / 4 + 1024 * batch.size());
+  std::size_t text_bytes = 0, records = 0;
+  for (const auto& group : logs)
+    for (const auto& l : group.items) text_bytes += l.record->serialized.size(), ++records;
+  out.reserve(text_bytes + text_bytes / 4 + 1024 * records);
   Writer w(out);
-  for (const auto& group : buildLogs(batch, extra)) {
+  for (const auto& group : logs) {
     const auto resource_logs = w.open(f::kResourceItems);
     const auto scope_logs = openResourceAndScope(w, group.resource);
     for (const auto& l : group.items) {
@@ -354,7 +355,7 @@ std::string logsProtobuf(std::span<const RecordPtr> batch, const Attributes& ext
       const auto body = w.open(f::kLogBody);
       logBodyFields(w, l.record->serialized);
       w.close(body);
-      attributes(w, f::kLogAttributes, l.attributes);
+      attributes(w, f::kLogAttributes, *l.attributes);
       w.bytesIfSet(f::kLogTraceId, hexToBytes(l.trace_id));
       w.bytesIfSet(f::kLogSpanId, hexToBytes(l.span_id));
       w.fixed64IfSet(f::kLogObservedTime, static_cast<std::uint64_t>(l.time_unix_nano));
@@ -368,10 +369,10 @@ std::string logsProtobuf(std::span<const RecordPtr> batch, const Attributes& ext
   return out;
 }
 
-std::string tracesProtobuf(std::span<const RecordPtr> batch, const Attributes& extra) {
+std::string tracesProtobuf(const TracesModel& traces) {
   std::string out;
   Writer w(out);
-  for (const auto& group : buildTraces(batch, extra)) {
+  for (const auto& group : traces) {
     const auto resource_spans = w.open(f::kResourceItems);
     const auto scope_spans = openResourceAndScope(w, group.resource);
     for (const auto& s : group.items) {
@@ -382,7 +383,7 @@ std::string tracesProtobuf(std::span<const RecordPtr> batch, const Attributes& e
       w.varintIfSet(f::kSpanKind, static_cast<std::uint64_t>(s.kind));
       w.fixed64IfSet(f::kSpanStart, static_cast<std::uint64_t>(s.start_time_unix_nano));
       w.fixed64IfSet(f::kSpanEnd, static_cast<std::uint64_t>(s.end_time_unix_nano));
-      attributes(w, f::kSpanAttributes, s.attributes);
+      attributes(w, f::kSpanAttributes, *s.attributes);
       for (const auto& e : s.events) {
         const auto event = w.open(f::kSpanEvents);
         w.fixed64IfSet(f::kEventTime, static_cast<std::uint64_t>(e.time_unix_nano));
@@ -404,10 +405,10 @@ std::string tracesProtobuf(std::span<const RecordPtr> batch, const Attributes& e
   return out;
 }
 
-std::string metricsProtobuf(std::span<const RecordPtr> batch, const Attributes& extra) {
+std::string metricsProtobuf(const MetricsModel& metrics) {
   std::string out;
   Writer w(out);
-  for (const auto& group : buildMetrics(batch, extra)) {
+  for (const auto& group : metrics) {
     const auto resource_metrics = w.open(f::kResourceItems);
     const auto scope_metrics = openResourceAndScope(w, group.resource);
     for (const auto& h : group.items) {
@@ -438,6 +439,16 @@ std::string metricsProtobuf(std::span<const RecordPtr> batch, const Attributes& 
   }
   w.finish();
   return out;
+}
+
+std::string logsProtobuf(std::span<const RecordPtr> batch, const Attributes& extra) {
+  return logsProtobuf(buildLogs(batch, extra));
+}
+std::string tracesProtobuf(std::span<const RecordPtr> batch, const Attributes& extra) {
+  return tracesProtobuf(buildTraces(batch, extra));
+}
+std::string metricsProtobuf(std::span<const RecordPtr> batch, const Attributes& extra) {
+  return metricsProtobuf(buildMetrics(batch, extra));
 }
 
 std::optional<std::string> protobufPartialSuccessMessage(std::string_view signal, std::string_view body) {

@@ -22,7 +22,11 @@
 
 namespace gw::exporters::otlp {
 
-// Bodies of POST /v1/logs, /v1/traces and /v1/metrics.
+// Bodies of POST /v1/logs, /v1/traces and /v1/metrics, from a model
+// (buildModel) or from a batch.
+std::string logsProtobuf(const LogsModel& logs);
+std::string tracesProtobuf(const TracesModel& traces);
+std::string metricsProtobuf(const MetricsModel& metrics);
 std::string logsProtobuf(std::span<const RecordPtr> batch, const Attributes& extra_resource);
 std::string tracesProtobuf(std::span<const RecordPtr> batch, const Attributes& extra_resource);
 std::string metricsProtobuf(std::span<const RecordPtr> batch, const Attributes& extra_resource);

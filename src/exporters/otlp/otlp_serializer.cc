@@ -68,22 +68,22 @@ json::value toAnyValue(const json::value& v) {
   return json::object{};
 }
 
-std::string logsJson(std::span<const RecordPtr> batch, const Attributes& extra) {
-  return encode(buildLogs(batch, extra), "resourceLogs", "scopeLogs", "logRecords", [](const LogRecordData& l) {
+std::string logsJson(const LogsModel& logs) {
+  return encode(logs, "resourceLogs", "scopeLogs", "logRecords", [](const LogRecordData& l) {
     return json::object{{"timeUnixNano", nanos(l.time_unix_nano)},
                         {"observedTimeUnixNano", nanos(l.time_unix_nano)},
                         {"severityNumber", l.severity_number},
                         {"severityText", l.severity_text},
                         {"eventName", l.event_name},
                         {"body", toAnyValue(l.record->json())},
-                        {"attributes", attributes(l.attributes)},
+                        {"attributes", attributes(*l.attributes)},
                         {"traceId", l.trace_id},
                         {"spanId", l.span_id}};
   });
 }
 
-std::string tracesJson(std::span<const RecordPtr> batch, const Attributes& extra) {
-  return encode(buildTraces(batch, extra), "resourceSpans", "scopeSpans", "spans", [](const SpanData& s) {
+std::string tracesJson(const TracesModel& traces) {
+  return encode(traces, "resourceSpans", "scopeSpans", "spans", [](const SpanData& s) {
     json::array events;
     for (const auto& e : s.events)
       events.push_back(json::object{{"timeUnixNano", nanos(e.time_unix_nano)}, {"name", e.name}});
@@ -95,14 +95,14 @@ std::string tracesJson(std::span<const RecordPtr> batch, const Attributes& extra
                         {"kind", s.kind},
                         {"startTimeUnixNano", nanos(s.start_time_unix_nano)},
                         {"endTimeUnixNano", nanos(s.end_time_unix_nano)},
-                        {"attributes", attributes(s.attributes)},
+                        {"attributes", attributes(*s.attributes)},
                         {"events", std::move(events)},
                         {"status", std::move(status)}};
   });
 }
 
-std::string metricsJson(std::span<const RecordPtr> batch, const Attributes& extra) {
-  return encode(buildMetrics(batch, extra), "resourceMetrics", "scopeMetrics", "metrics", [](const HistogramData& h) {
+std::string metricsJson(const MetricsModel& metrics) {
+  return encode(metrics, "resourceMetrics", "scopeMetrics", "metrics", [](const HistogramData& h) {
     json::array points;
     for (const auto& p : h.points) {
       json::array buckets, bounds;
@@ -124,6 +124,16 @@ std::string metricsJson(std::span<const RecordPtr> batch, const Attributes& extr
                         {"histogram", json::object{{"dataPoints", std::move(points)},
                                                    {"aggregationTemporality", HistogramData::kTemporality}}}};
   });
+}
+
+std::string logsJson(std::span<const RecordPtr> batch, const Attributes& extra) {
+  return logsJson(buildLogs(batch, extra));
+}
+std::string tracesJson(std::span<const RecordPtr> batch, const Attributes& extra) {
+  return tracesJson(buildTraces(batch, extra));
+}
+std::string metricsJson(std::span<const RecordPtr> batch, const Attributes& extra) {
+  return metricsJson(buildMetrics(batch, extra));
 }
 
 }  // namespace gw::exporters::otlp

@@ -20,7 +20,11 @@ namespace gw::exporters::otlp {
 // AnyValue).
 boost::json::value toAnyValue(const boost::json::value& v);
 
-// Bodies of POST /v1/logs, /v1/traces and /v1/metrics.
+// Bodies of POST /v1/logs, /v1/traces and /v1/metrics, from a model
+// (buildModel) or from a batch.
+std::string logsJson(const LogsModel& logs);
+std::string tracesJson(const TracesModel& traces);
+std::string metricsJson(const MetricsModel& metrics);
 std::string logsJson(std::span<const RecordPtr> batch, const Attributes& extra_resource);
 std::string tracesJson(std::span<const RecordPtr> batch, const Attributes& extra_resource);
 std::string metricsJson(std::span<const RecordPtr> batch, const Attributes& extra_resource);

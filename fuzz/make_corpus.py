@@ -386,6 +386,16 @@ write("stream_assembly", "groq-x-groq-usage", "\x1e".join([
     '"x_groq":{"id":"req_1","usage":{"prompt_tokens":18,"completion_tokens":50,"total_tokens":68}}}',
     '{"id":"g","choices":[],"usage":{"prompt_tokens":18,"completion_tokens":50,"total_tokens":68}}']).encode())
 
+# Chunks that differ from the one before only in their content and padding
+# strings (StreamAssembler's template path), and lookalikes that are no one
+# string there: an injected member, a trailing backslash, a line break.
+template_chunk = ('{"id":"t","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"%s"},'
+                  '"finish_reason":null}],"obfuscation":"%s"}')
+write("stream_assembly", "template-lookalikes", "\x1e".join(
+    template_chunk % pair for pair in [
+        ("a", "p1"), ("b", ""), ("\\\"q\\u00e9", "pp"), ('c\",\"x\":\"y', "p"), ("d\\", "p"),
+        ("e", "p\nq"), ("f", "p"), ("g", "p\\u0041")]).encode())
+
 # fuzz_content_decoder: control byte (coding | piece size << 3 | read buffer << 6),
 # then the coded body (coding 7: a length-prefixed Content-Encoding value first).
 # Brotli through the system's libbrotlienc (libbrotli-dev), so no Python module is needed.

@@ -4,8 +4,12 @@
 // what its general path (a tree per chunk, scrubbed, serialised again)
 // gives -- the same assembled response, the same streamed_data values, the
 // same error type -- and streamed_data must be JSON on one line with no
-// secret value left in it. The input is the chunks, separated by 0x1E
-// (so that chunks may hold line breaks, which the fast path must refuse).
+// secret value left in it. The template path (chunks that differ from the
+// one before only inside some strings) must change no byte: the same
+// streamed_data text, assembled response text and error type as the fast
+// and general paths give without it. The input is the chunks, separated by
+// 0x1E (so that chunks may hold line breaks, which the fast path must
+// refuse).
 // Each input is assembled both as chat chunks and as Responses API events.
 #include "telemetry/stream_assembler.h"
 
@@ -29,8 +33,9 @@ struct Result {
   std::optional<std::string> error_type;
 };
 
-Result assemble(const std::vector<std::string_view>& chunks, bool general_path_only, gw::ResponseApi api) {
-  gw::StreamAssembler assembler({}, general_path_only, api);
+Result assemble(const std::vector<std::string_view>& chunks, bool general_path_only, gw::ResponseApi api,
+                bool templates = true) {
+  gw::StreamAssembler assembler({}, general_path_only, api, templates);
   Result r;
   r.streamed_text = "[";
   for (std::size_t i = 0; i < chunks.size(); ++i) {
@@ -115,6 +120,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (gw::ResponseApi api : {gw::ResponseApi::kChatCompletions, gw::ResponseApi::kResponses, gw::ResponseApi::kMessages}) {
     Result fast = assemble(chunks, false, api);
     Result general = assemble(chunks, true, api);
+    Result no_templates = assemble(chunks, false, api, false);
+    if (fast.streamed_text != no_templates.streamed_text) std::abort();
+    if (boost::json::serialize(fast.response) != boost::json::serialize(no_templates.response)) std::abort();
+    if (fast.error_type != no_templates.error_type) std::abort();
     boost::system::error_code ec_fast, ec_general;
     boost::json::parse_options options;
     options.max_depth = 1024;

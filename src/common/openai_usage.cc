@@ -432,6 +432,32 @@ ChatChunkFacts readChatChunk(std::string_view text) {
   return facts;
 }
 
+namespace {
+
+// Whether `text` holds the bytes "usage" (quotes included). Found from the
+// 'g' of each candidate: memchr skips most of a chunk in one call, and a
+// 'g' is rare in JSON keys and chunk text, where memmem's set-up for a
+// short needle would cost more than the search itself.
+bool containsUsageKeyText(std::string_view text) {
+  static constexpr std::string_view kKey = "\"usage\"";
+  constexpr std::size_t kG = 4;  // the 'g' in kKey
+  const char* const begin = text.data();
+  const char* const end = begin + text.size();
+  if (text.size() < kKey.size()) return false;
+  for (const char* p = begin + kG; p < end;) {
+    const void* g = std::memchr(p, 'g', static_cast<std::size_t>(end - p));
+    if (g == nullptr) return false;
+    const char* at = static_cast<const char*>(g) - kG;
+    if (end - at >= static_cast<std::ptrdiff_t>(kKey.size()) && at[0] == '"' && at[1] == 'u' && at[2] == 's' &&
+        at[3] == 'a' && at[5] == 'e' && at[6] == '"')
+      return true;
+    p = static_cast<const char*>(g) + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::optional<ChatChunkFacts> scanChatChunkWithNullUsage(std::string_view text) {
   static constexpr std::string_view kKey = "\"usage\"";
   // Without a backslash no string holds an escaped quote, and no key is
@@ -447,21 +473,24 @@ std::optional<ChatChunkFacts> scanChatChunkWithNullUsage(std::string_view text) 
   if (end == 0 || text[end - 1] != '}') return std::nullopt;
   const std::size_t close = end - 1;
   std::size_t i = skipBack(close);
-  if (i < 4 || text.substr(i - 4, 4) != "null") return std::nullopt;
+  if (i < 4 || std::memcmp(text.data() + i - 4, "null", 4) != 0) return std::nullopt;
   i = skipBack(i - 4);
   if (i == 0 || text[i - 1] != ':') return std::nullopt;
   i = skipBack(i - 1);
-  if (i < kKey.size() || text.substr(i - kKey.size(), kKey.size()) != kKey) return std::nullopt;
+  if (i < kKey.size() || std::memcmp(text.data() + i - kKey.size(), kKey.data(), kKey.size()) != 0)
+    return std::nullopt;
   const std::size_t key = i - kKey.size();
   const std::size_t before = skipBack(key);
   if (before == 0 || (text[before - 1] != ',' && text[before - 1] != '{')) return std::nullopt;
   // The text is the object that brace opens, and "usage" is its only key so
-  // named (the first of its bytes anywhere is this one).
+  // named: its bytes are nowhere before this key (none can overlap it, as
+  // what precedes the key is whitespace, ',' or '{'), and what follows it
+  // was just read.
   std::size_t first = 0;
   while (first < text.size() && isJsonWhitespace(text[first])) ++first;
   if (first >= text.size() || text[first] != '{') return std::nullopt;
   if (text[before - 1] == '{' && before - 1 != first) return std::nullopt;
-  if (findBytes(text, kKey) != key) return std::nullopt;
+  if (containsUsageKeyText(text.substr(0, key))) return std::nullopt;
   ChatChunkFacts facts;
   facts.is_object = true;
   facts.usage_value = ChatChunkFacts::UsageValue::kNull;

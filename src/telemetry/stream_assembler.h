@@ -6,13 +6,31 @@
 // Why it does not parse each chunk into a tree and walk it: for a stream,
 // that would cost more than relaying the stream. A typical chunk carries one content delta in ~200 bytes of JSON; here it
 // costs one pass of Boost.JSON's SAX parser (basic_parser) that validates
-// it, checks every key (secrets, duplicates) and picks out what the
-// assembly needs, and its own text is then copied into streamed_data as is.
+// it, checks every key (duplicates; secret names, for the keys it has no
+// use for: the ones it reads are none) and picks out what the assembly needs, and its own text is then copied into streamed_data as is.
 // Only a chunk that does anything else (tool calls, usage, an error, a
 // secret to scrub, a duplicate key, a line break to remove, unknown delta
 // members) takes the general path: parse it into a tree, scrub it, fold it
 // member by member, serialise it again. Both paths give the same result; the
 // unit tests and fuzz_stream_assembly check that on every input.
+//
+// The template path, before the fast path: the chunks of a chat stream are
+// mostly the same bytes but for a few strings: the text of the content
+// delta, and top-level strings nothing reads (OpenAI's "obfuscation"
+// padding). A chunk the fast path accepted whose one choice's delta has a
+// content string becomes the template; those strings (written without
+// escapes) are its variable spans. A later chunk made of the template's
+// other bytes, in order, with one JSON string literal in each span's place
+// (each read by the same parser as the fast path's, which also finds where
+// it ends) is valid JSON, has the template's keys (no secret, no
+// duplicate), members and other values, and folds as the template did with
+// its own content: every member the template set (top-level members, role,
+// finish reason) is already set to the same value, so only its content is
+// appended, straight into the assembled choice. So it costs a memcmp per
+// fixed part and the parse of its strings, not a pass over every key. Any
+// other chunk ends the template (the next one the fast path accepts may
+// start one), so that what a template chunk leaves unchanged is still what
+// its template set.
 //
 // A Responses API stream (ResponseApi::kResponses) is not folded: its
 // chunks are the data of its events, and the assembled response is the
@@ -42,6 +60,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gw {
 
@@ -49,8 +68,10 @@ class StreamAssembler {
  public:
   // The assembled response is built in `sp`'s memory. With `general_path_only`
   // every chunk takes the general path (the reference the tests compare with).
+  // Without `templates` no chunk takes the template path (the reference for
+  // its byte-for-byte checks).
   explicit StreamAssembler(boost::json::storage_ptr sp = {}, bool general_path_only = false,
-                           ResponseApi api = ResponseApi::kChatCompletions);
+                           ResponseApi api = ResponseApi::kChatCompletions, bool templates = true);
   ~StreamAssembler();
   StreamAssembler(const StreamAssembler&) = delete;
   StreamAssembler& operator=(const StreamAssembler&) = delete;
@@ -78,17 +99,38 @@ class StreamAssembler {
   // empty object when no event carried one. Call once, after the last add().
   boost::json::object finish();
 
-  // How many chunks took the fast path (for tests and benchmarks).
+  // How many chunks took the fast path, the template path included, and the
+  // template path alone (for tests and benchmarks).
   std::uint64_t fastChunks() const { return fast_chunks_; }
+  std::uint64_t templateChunks() const { return template_chunks_; }
 
  private:
+  // The top-level members of the assembled response, in the record's order
+  // (top_level_ holds their values).
+  static constexpr std::array<std::string_view, 5> kTopLevelKeys = {"id", "object", "created", "model",
+                                                                    "system_fingerprint"};
+
   class FastPass;
   friend class FastPass;
+  class LiteralPass;
+
+  // A variable span of a template: the offsets of a string's opening and
+  // closing quotes, and whether it is the content delta's.
+  struct TemplateSpan {
+    std::size_t open = 0, close = 0;
+    bool content = false;
+  };
+
+  // The template path: true when the chunk was accepted and folded.
+  bool foldLikeTemplate(std::string_view chunk);
 
   // The fast path: true when the chunk was accepted and folded.
   bool foldFast(std::string_view chunk);
-  // The general path's fold of one parsed, scrubbed chunk.
+  // The general path's fold of one parsed, scrubbed chunk
+  // (stream_assembler_tree.cc).
   void foldTree(const boost::json::object& chunk);
+  // Appends `text` to a string slot, else makes the slot that string.
+  static void appendOrSet(boost::json::value& slot, std::string_view text);
   boost::json::object& choiceAt(std::int64_t index);
   // Responses API (stream_assembler_responses.cc): an event of this type
   // was accepted; `has_response` when its "response" member is an object.
@@ -123,6 +165,20 @@ class StreamAssembler {
   std::map<std::int64_t, boost::json::object> blocks_;
   std::map<std::int64_t, std::string> partial_json_;
   std::unique_ptr<boost::json::basic_parser<FastPass>> fast_;  // reused from chunk to chunk
+  // The template (empty: none): its text, its variable spans in order, and
+  // the content of its choice in the assembled response (choices_ keeps
+  // it in place while only template chunks come: they change no member).
+  bool templates_;
+  std::uint64_t template_chunks_ = 0;
+  std::string template_;
+  std::vector<TemplateSpan> template_spans_;
+  boost::json::string* template_content_ = nullptr;
+  // Parses a template chunk's content; LiteralPass is complete only in
+  // stream_assembler_template.cc, which deletes it.
+  struct LiteralParserDelete {
+    void operator()(boost::json::basic_parser<LiteralPass>* p) const;
+  };
+  std::unique_ptr<boost::json::basic_parser<LiteralPass>, LiteralParserDelete> literal_;
 };
 
 }  // namespace gw

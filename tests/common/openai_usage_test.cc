@@ -167,9 +167,12 @@ TEST(ScanChatChunkWithNullUsage, AgreesWithTheParseOrLeavesItToIt) {
       R"({"id":"c","choices":[],"usage":null})",
       R"({"usage":null})",
       "{ \"choices\" : [ ] ,\n \"usage\" : null \n}\n",
+      // 'g's and near misses of the key's bytes before it
+      R"({"g":"gg","model":"gpt-4o-mini-2024","usag":"sage","usages":1,"ug":1,"xusage":2,"usage":null})",
       R"({"id":"c","usage":null,"choices":[{"delta":{"content":"{[\"usage\"]}"}}]})",  // not this one: escapes
   };
-  for (std::size_t n = 0; n < 4; ++n) {
+  const std::size_t escaped = scanned.size() - 1;
+  for (std::size_t n = 0; n < escaped; ++n) {
     const std::string_view chunk = scanned[n];
     auto fast = scanChatChunkWithNullUsage(chunk);
     ASSERT_TRUE(fast) << chunk;
@@ -182,7 +185,10 @@ TEST(ScanChatChunkWithNullUsage, AgreesWithTheParseOrLeavesItToIt) {
     EXPECT_EQ(out, withoutUsage(chunk)) << chunk;
   }
   const std::vector<std::string_view> parsed_instead = {
-      scanned[4],
+      scanned[escaped],
+      R"({"note":"usage","usage":null})",                               // its bytes earlier, in a string
+      R"({"usage":1,"usage":null})",                                    // the key twice, at the start
+      R"({"g":"x","a":{"usage":2},"usage":null})",                      // nested before
       R"({"choices":[],"usage":{"prompt_tokens":1}})",                 // an object: the parse reads it
       R"({"choices":[{"delta":{"usage":null}}]})",                      // not top level
       R"({"x_groq":{"usage":null},"usage":null})",                      // twice

@@ -1,13 +1,19 @@
 // StreamAssembler: the fast path (one SAX pass, the chunk's own text kept)
 // must give exactly what the general path (a tree per chunk, scrubbed and
 // serialised again) gives, and must hand every chunk it should not handle
-// to the general path.
+// to the general path; the template path must change no byte of what the
+// fast and general paths give without it.
 #include "telemetry/stream_assembler.h"
+
+#include "telemetry/secret_scrub.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -22,10 +28,11 @@ struct Assembled {
   std::string streamed_text;
   std::optional<std::string> error_type;
   std::uint64_t fast = 0;
+  std::uint64_t template_chunks = 0;
 };
 
-Assembled assemble(const std::vector<std::string>& chunks, bool general_path_only) {
-  StreamAssembler a({}, general_path_only);
+Assembled assemble(const std::vector<std::string>& chunks, bool general_path_only, bool templates = true) {
+  StreamAssembler a({}, general_path_only, ResponseApi::kChatCompletions, templates);
   std::string text = "[";
   for (std::size_t i = 0; i < chunks.size(); ++i) {
     if (i > 0) text += ',';
@@ -40,7 +47,19 @@ Assembled assemble(const std::vector<std::string>& chunks, bool general_path_onl
   out.streamed = json::parse(text, ec);
   EXPECT_FALSE(ec) << "streamed_data is not JSON: " << text;
   out.fast = a.fastChunks();
+  out.template_chunks = a.templateChunks();
   return out;
+}
+
+// The template path changes nothing: the same streamed_data bytes, the same
+// assembled response (as the record writes it) and error type as without it.
+void expectSameWithoutTemplates(const std::vector<std::string>& chunks, const Assembled& with) {
+  Assembled without = assemble(chunks, false, false);
+  EXPECT_EQ(without.template_chunks, 0u);
+  EXPECT_EQ(with.streamed_text, without.streamed_text);
+  EXPECT_EQ(json::serialize(with.response), json::serialize(without.response));
+  EXPECT_EQ(with.error_type, without.error_type);
+  EXPECT_EQ(with.fast, without.fast) << "a template chunk is one the fast path would have taken";
 }
 
 // Both paths agree; returns the fast one.
@@ -52,6 +71,7 @@ Assembled expectSame(const std::vector<std::string>& chunks) {
   EXPECT_EQ(fast.streamed, general.streamed) << fast.streamed_text << "\nvs\n" << general.streamed_text;
   EXPECT_EQ(fast.error_type, general.error_type);
   EXPECT_EQ(fast.streamed_text.find_first_of("\r\n"), std::string::npos) << fast.streamed_text;
+  expectSameWithoutTemplates(chunks, fast);
   return fast;
 }
 
@@ -211,6 +231,178 @@ TEST(StreamAssembler, XGroqUsageStandsInForAMissingTopLevelUsage) {
     Assembled both = expectSame(order);
     EXPECT_EQ(json::serialize(both.response.at("usage")), R"({"prompt_tokens":20,"completion_tokens":51,"total_tokens":71})");
   }
+}
+
+// The names FastPass::classify gives a slot of their own, whose keys it
+// does not check against the secret names: none may be one.
+TEST(StreamAssembler, NamesTheFastPathKnowsAreNoSecrets) {
+  const std::vector<std::string_view> kKnownChunkNames = {
+      "id",       "object", "created", "model", "system_fingerprint", "usage",   "error", "x_groq", "choices", "type",
+      "response", "text",   "index",   "delta", "finish_reason",      "content", "role"};
+  for (std::string_view name : kKnownChunkNames) EXPECT_FALSE(isSecretKey(name)) << name;
+}
+
+TEST(StreamAssembler, ContentChunksLikeTheirTemplateTakeTheTemplatePath) {
+  const std::string role =
+      R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]})";
+  const std::string stop =
+      R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]})";
+  std::vector<std::string> chunks = {role, contentChunk("The")};
+  for (std::string_view word : {" quick", "", " \\\"brown\\\"", " fox\\n", " \\u00e9\\ud83d\\ude00", " \xc3\xa9"})
+    chunks.push_back(contentChunk(word));
+  chunks.push_back(stop);
+  Assembled a = expectSame(chunks);
+  // The role chunk is a template the first content chunk does not match;
+  // that chunk is the template of the next six; the stop chunk is not.
+  EXPECT_EQ(a.template_chunks, 6u);
+  EXPECT_EQ(a.fast, chunks.size());
+  EXPECT_EQ(a.response.at("choices").at(0).at("delta").at("content"),
+            "The quick \"brown\" fox\n \xc3\xa9\xf0\x9f\x98\x80 \xc3\xa9");
+  EXPECT_EQ(a.response.at("choices").at(0).at("finish_reason"), "stop");
+}
+
+// A chunk whose bytes differ from its template's only where the content
+// string is, but whose text there is not one string literal, takes the
+// other paths: injected members, a secret, an unfinished escape, raw
+// control characters, invalid UTF-8 or UTF-16.
+TEST(StreamAssembler, TemplateLookalikesThatAreNotOneStringTakeTheOtherPaths) {
+  const std::vector<std::string_view> not_a_string = {
+      R"(a","x":"b)",                                           // another delta member
+      R"(a","content":"b)",                                     // a duplicate key
+      R"(a"},"logprobs":null,"api_key":"sk-leak","z":{"q":")",  // a secret member
+      R"(a","role":"tool)",                                     // a role after the content
+      "a\\",                                                    // a backslash escaping the closing quote
+      "a\\x",                                                   // no such escape
+      "a\\u12",                                                 // a short \u escape
+      "line\nbreak",                                            // a raw line feed
+      "tab\there",                                              // a raw tab
+      "cr\r",                                                   // a raw carriage return
+      "\xff\xfe",                                               // bytes no UTF-8 has
+      "\xc3",                                                   // UTF-8 cut short
+      "\xed\xa0\x80",                                           // a surrogate in UTF-8
+      "\\ud800",                                                // a lone high surrogate
+      "\\udc00x",                                               // a lone low surrogate
+      "\\ud83d\\u0041",                                         // a high surrogate without its pair
+      "a\"",                                                    // an unescaped quote: the string ends early
+  };
+  for (std::string_view text : not_a_string) {
+    SCOPED_TRACE(std::string(text));
+    Assembled a = expectSame({contentChunk("a"), contentChunk("b"), contentChunk(text), contentChunk("c")});
+    EXPECT_EQ(a.streamed_text.find("sk-leak"), std::string::npos) << a.streamed_text;
+    EXPECT_LE(a.template_chunks, 1u) << "only the chunk before it; the chunk after it starts a template anew";
+  }
+}
+
+// OpenAI pads every chunk with a top-level "obfuscation" string of varying
+// length, which nothing reads: a variable span too.
+TEST(StreamAssembler, TopLevelStringsNothingReadsVaryLikeContent) {
+  std::vector<std::string> chunks;
+  for (std::string_view pad : {"Qup1BsQ3", "x", "", "Zz9a", "\u0041b"})
+    chunks.push_back(contentChunk("w", R"(,"usage":null,"obfuscation":")" + std::string(pad) + "\""));
+  Assembled a = expectSame(chunks);
+  EXPECT_EQ(a.template_chunks, 4u) << "a chunk's own strings may hold escapes";
+  EXPECT_EQ(a.response.at("choices").at(0).at("delta").at("content"), "wwwww");
+  // The content and the padding changing together, the padding first.
+  Assembled both = expectSame({R"({"obfuscation":"ab","choices":[{"index":0,"delta":{"content":"x"}}]})",
+                               R"({"obfuscation":"","choices":[{"index":0,"delta":{"content":"yy"}}]})",
+                               R"({"obfuscation":"abc","choices":[{"index":0,"delta":{"content":""}}]})"});
+  EXPECT_EQ(both.template_chunks, 2u);
+  EXPECT_EQ(both.response.at("choices").at(0).at("delta").at("content"), "xyy");
+}
+
+// Whitespace before or after a variable string is not the template's
+// bytes: such a chunk takes the fast path, or the general one for a line
+// break, which streamed_data cannot hold.
+TEST(StreamAssembler, WhitespaceAroundAVariableStringIsNotTheTemplates) {
+  const std::string plain = contentChunk("b");
+  const std::size_t open = plain.find("\"b\"");
+  for (std::string_view space : {" ", "\n", "\r\n", "\t"}) {
+    SCOPED_TRACE(std::string(space));
+    const std::string before = plain.substr(0, open) + std::string(space) + plain.substr(open);
+    const std::string after = plain.substr(0, open + 3) + std::string(space) + plain.substr(open + 3);
+    Assembled a = expectSame({contentChunk("a"), before, after, contentChunk("c")});
+    EXPECT_EQ(a.template_chunks, 0u);
+  }
+}
+
+// Whatever ends a template (a chunk of another shape, one for the general
+// path, one that changes a top-level member) leaves the next chunk to the
+// fast path, so that what a template chunk leaves unchanged is still right.
+TEST(StreamAssembler, TemplatesEndWithAnyOtherChunk) {
+  const std::string other_id =
+      R"({"id":"chatcmpl-2","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"x"},"logprobs":null,"finish_reason":null}]})";
+  const std::string tools =
+      R"({"id":"chatcmpl-3","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]})";
+  for (const auto& between : {other_id, tools, std::string(R"({"model":"m2"})"), std::string("not json")}) {
+    SCOPED_TRACE(between);
+    Assembled a = expectSame({contentChunk("a"), contentChunk("b"), between, contentChunk("c"), contentChunk("d")});
+    EXPECT_EQ(a.template_chunks, 2u);
+    EXPECT_EQ(a.response.at("id"), "chatcmpl-1");
+    EXPECT_EQ(a.response.at("model"), "gpt-4o");
+  }
+  // Several choices, legacy text, and escaped content make no template.
+  Assembled none = expectSame(
+      {R"({"choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}]})",
+       R"({"choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}]})",
+       R"({"choices":[{"index":0,"text":"a","delta":{"content":"a"}}]})",
+       R"({"choices":[{"index":0,"text":"a","delta":{"content":"a"}}]})", contentChunk("\\n"), contentChunk("\\n")});
+  EXPECT_EQ(none.template_chunks, 0u);
+}
+
+// The streams of fuzz_stream_assembly's corpus (chunks separated by 0x1E:
+// recorded provider streams, Groq's, mixed shapes), each also with every
+// content chunk's text replaced in turn by text that is, or is not, one
+// string: the template path gives every byte the other paths give.
+TEST(StreamAssembler, TemplatePathChangesNoByteOfTheCorpusStreams) {
+  const std::filesystem::path dir = std::filesystem::path(GW_SOURCE_DIR) / "fuzz/corpus/fuzz_stream_assembly";
+  std::size_t streams = 0;
+  std::uint64_t template_chunks = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::string> chunks;
+    for (std::size_t from = 0;;) {
+      const std::size_t end = text.find('\x1e', from);
+      chunks.push_back(text.substr(from, end == std::string::npos ? std::string::npos : end - from));
+      if (end == std::string::npos) break;
+      from = end + 1;
+    }
+    SCOPED_TRACE(entry.path().filename().string());
+    for (ResponseApi api : {ResponseApi::kChatCompletions, ResponseApi::kResponses, ResponseApi::kMessages}) {
+      StreamAssembler with({}, false, api, true), without({}, false, api, false);
+      std::string with_text, without_text;
+      for (const auto& chunk : chunks) {
+        with.add(chunk, &with_text);
+        without.add(chunk, &without_text);
+        with_text += ',';
+        without_text += ',';
+      }
+      EXPECT_EQ(with_text, without_text);
+      EXPECT_EQ(json::serialize(with.finish()), json::serialize(without.finish()));
+      EXPECT_EQ(with.errorType(), without.errorType());
+      template_chunks += with.templateChunks();
+    }
+    ++streams;
+    // Each content string replaced in turn (the chunk before it is then
+    // usually its template).
+    static constexpr std::string_view kContent = "\"content\":\"";
+    const std::vector<std::string_view> replacements = {
+        "", "x", "\\\"", "a\",\"x\":\"b", "a\\", "\\ud800", "\xff", "a\"},\"api_key\":\"sk-leak\",\"z\":{\"q\":\""};
+    for (std::size_t i = 0; i < chunks.size() && i < 40; ++i) {
+      const std::size_t at = chunks[i].find(kContent);
+      if (at == std::string::npos) continue;
+      const std::size_t from = at + kContent.size();
+      const std::size_t to = chunks[i].find('"', from);
+      if (to == std::string::npos) continue;
+      for (std::string_view replacement : replacements) {
+        std::vector<std::string> changed = chunks;
+        changed[i] = chunks[i].substr(0, from) + std::string(replacement) + chunks[i].substr(to);
+        expectSameWithoutTemplates(changed, assemble(changed, false));
+      }
+    }
+  }
+  EXPECT_GE(streams, 5u);
+  EXPECT_GT(template_chunks, 100u) << "the recorded OpenAI stream's chunks take the template path";
 }
 
 }  // namespace

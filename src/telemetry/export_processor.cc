@@ -1,5 +1,7 @@
 #include "telemetry/export_processor.h"
 
+#include "telemetry/spooler.h"
+
 #include "common/log.h"
 
 #include <algorithm>
@@ -71,16 +73,44 @@ std::size_t recordFootprint(const TelemetryRecord& r) {
   return kRecordObjectBytes + heapBytes(r.id) + heapBytes(r.serialized) + fieldsHeapBytes(r.fields);
 }
 
+// --- QueueBudget
+
+QueueBudget::Charge::~Charge() {
+  budget_.used_.fetch_sub(bytes_, std::memory_order_relaxed);
+  if (budget_.used_gauge_) Gauge::addTo(budget_.used_gauge_, -static_cast<double>(bytes_));
+}
+
+QueueBudget::ChargePtr QueueBudget::charge(std::size_t bytes, std::size_t limit, bool force) {
+  std::size_t used = used_.load(std::memory_order_relaxed);
+  do {
+    if (!force && used + bytes > limit) return nullptr;
+  } while (!used_.compare_exchange_weak(used, used + bytes, std::memory_order_relaxed));
+  if (used_gauge_) Gauge::addTo(used_gauge_, static_cast<double>(bytes));
+  return std::make_shared<const Charge>(*this, bytes);
+}
+
 // --- RecordQueue
 
-bool RecordQueue::push(RecordPtr r, std::size_t* size_after) {
-  const std::size_t footprint = recordFootprint(*r);
+bool RecordQueue::push(RecordOffer& offer, std::size_t* size_after) {
   std::lock_guard lock(mutex_);
+  if (items_.size() >= capacity_) return false;
+  // Within its reserve a queue takes records whatever the others hold: a
+  // stalled exporter filling the budget does not send a healthy one's
+  // records through the disk.
   const std::size_t bytes = bytes_.load(std::memory_order_relaxed);
-  if (items_.size() >= capacity_ || (!items_.empty() && bytes + footprint > max_bytes_)) return false;
-  items_.push_back(std::move(r));
+  const bool reserved = items_.empty() || bytes + offer.footprint <= budget_.queueReserveBytes();
+  if (!offer.charge) {
+    offer.charge = budget_.charge(offer.footprint, budget_.maxBytes(), reserved);
+    if (!offer.charge) return false;
+  } else if (!reserved && budget_.used() > budget_.maxBytes()) {
+    // Charged by a spill lane, past the queues' bound: a queue would keep it
+    // in memory after the lane has written it.
+    return false;
+  }
+  items_.push_back({offer.record, offer.charge, offer.footprint});
   size_.store(items_.size(), std::memory_order_relaxed);
-  bytes_.store(bytes + footprint, std::memory_order_relaxed);
+  bytes_.store(bytes + offer.footprint, std::memory_order_relaxed);
+  publishLocked();
   if (size_after) *size_after = items_.size();
   return true;
 }
@@ -89,13 +119,26 @@ std::size_t RecordQueue::pop(std::size_t n, std::vector<RecordPtr>& out) {
   std::lock_guard lock(mutex_);
   std::size_t taken = 0;
   while (taken < n && !items_.empty()) {
-    bytes_.store(bytes_.load(std::memory_order_relaxed) - recordFootprint(*items_.front()), std::memory_order_relaxed);
-    out.push_back(std::move(items_.front()));
-    items_.pop_front();
+    bytes_.store(bytes_.load(std::memory_order_relaxed) - items_.front().footprint, std::memory_order_relaxed);
+    out.push_back(std::move(items_.front().record));
+    items_.pop_front();  // releases the queue's share of the charge
     ++taken;
   }
   size_.store(items_.size(), std::memory_order_relaxed);
+  publishLocked();
   return taken;
+}
+
+void RecordQueue::publishTo(metrics_detail::Series* depth, metrics_detail::Series* bytes) {
+  std::lock_guard lock(mutex_);
+  depth_gauge_ = depth;
+  bytes_gauge_ = bytes;
+  publishLocked();
+}
+
+void RecordQueue::publishLocked() {
+  if (depth_gauge_) Gauge::setTo(depth_gauge_, static_cast<double>(items_.size()));
+  if (bytes_gauge_) Gauge::setTo(bytes_gauge_, static_cast<double>(bytes_.load(std::memory_order_relaxed)));
 }
 
 // --- ExporterStats
@@ -108,22 +151,27 @@ ExporterStats::ExporterStats(MetricsRegistry& metrics, const std::string& export
   retried_ = records.bind({exporter, "retried"});
   spooled_ = records.bind({exporter, "spooled"});
   dropped_ = records.bind({exporter, "dropped"});
-  queue_depth_ = metrics.gauge("ai_gateway_exporter_queue_depth", "Records waiting in each exporter's queue", "1",
-                               {"exporter"}).bind({exporter});
+  queue_depth_ =
+      metrics.gauge("ai_gateway_exporter_queue_depth", "Records waiting in each exporter's queue", "1", {"exporter"})
+          .bind({exporter});
   queue_bytes_ = metrics
                      .gauge("ai_gateway_exporter_queue_bytes",
-                            "Memory held by the records waiting in each exporter's queue (bounded by "
-                            "TELEMETRY_QUEUE_MAX_BYTES)",
+                            "Memory held by the records waiting in each exporter's queue (a record waiting in "
+                            "several queues counts in each; ai_gateway_telemetry_queued_bytes counts it once)",
                             "By", {"exporter"})
                      .bind({exporter});
-  spool_records_ = metrics.gauge("ai_gateway_exporter_spool_records",
-                                 "Records waiting in each exporter's on-disk spool", "1", {"exporter"}).bind({exporter});
-  corrupt_ = metrics.counter("ai_gateway_exporter_spool_corrupt_total",
-                             "Corrupt spool segment tails skipped (records lost to a torn write or disk damage)", "1",
-                             {"exporter"}).bind({exporter});
-  duration_ = metrics.histogram("ai_gateway_exporter_export_duration_seconds",
-                                "Duration of each export attempt (one batch)", "s", {"exporter"},
-                                MetricsRegistry::durationBuckets());
+  spool_records_ = metrics
+                       .gauge("ai_gateway_exporter_spool_records", "Records waiting in each exporter's on-disk spool",
+                              "1", {"exporter"})
+                       .bind({exporter});
+  corrupt_ = metrics
+                 .counter("ai_gateway_exporter_spool_corrupt_total",
+                          "Corrupt spool segment tails skipped (records lost to a torn write or disk damage)", "1",
+                          {"exporter"})
+                 .bind({exporter});
+  duration_ =
+      metrics.histogram("ai_gateway_exporter_export_duration_seconds", "Duration of each export attempt (one batch)",
+                        "s", {"exporter"}, MetricsRegistry::durationBuckets());
   duration_series_ = duration_.bind({exporter});
 }
 
@@ -141,6 +189,7 @@ ExportProcessor::ExportProcessor(Exporter& exporter, ExportOptions options, cons
       breaker_(options.breaker_failures, options.breaker_open) {
   options_.batch_size = std::max<std::size_t>(1, options_.batch_size);
   last_sync_ = clock_.now();
+  stats_.watch(queue_);
   publishHealth();
 }
 
@@ -159,8 +208,6 @@ void ExportProcessor::warn(const std::string& message) {
 }
 
 void ExportProcessor::publishHealth() {
-  stats_.queueDepth(queue_.size());
-  stats_.queueBytes(queue_.bytes());
   std::uint64_t spooled = 0;
   if (spool_) {
     spooled = spool_->records();
@@ -172,8 +219,10 @@ void ExportProcessor::publishHealth() {
   }
   using H = ExporterStats::Health;
   H h = H::kHealthy;
-  if (breaker_.state() == CircuitBreaker::State::kOpen) h = H::kDown;
-  else if (breaker_.state() == CircuitBreaker::State::kHalfOpen || retries_ > 0 || spooled > 0) h = H::kDegraded;
+  if (breaker_.state() == CircuitBreaker::State::kOpen)
+    h = H::kDown;
+  else if (breaker_.state() == CircuitBreaker::State::kHalfOpen || retries_ > 0 || spooled > 0)
+    h = H::kDegraded;
   stats_.health(h);
   stats_.breaker(breaker_.state());
 }
@@ -350,10 +399,12 @@ Clock::time_point ExportProcessor::step() {
       break;
     }
     const std::size_t queued = queue_.size();
-    if (queued == 0) oldest_queued_since_.reset();
-    else if (!oldest_queued_since_) oldest_queued_since_ = now;
-    const bool due = queued >= options_.batch_size ||
-                     (queued > 0 && now >= *oldest_queued_since_ + options_.flush_interval);
+    if (queued == 0)
+      oldest_queued_since_.reset();
+    else if (!oldest_queued_since_)
+      oldest_queued_since_ = now;
+    const bool due =
+        queued >= options_.batch_size || (queued > 0 && now >= *oldest_queued_since_ + options_.flush_interval);
     // Under sustained load the queue is always due: alternate with the
     // spool so that a backlog still drains.
     const bool replay = spool_ && spool_->records() > 0 && (replay_turn_ || !due);
@@ -374,8 +425,10 @@ Clock::time_point ExportProcessor::step() {
       retries_ = 0;
       next_attempt_ = now;
       replay_turn_ = true;
-      if (queue_.size() == 0) oldest_queued_since_.reset();
-      else oldest_queued_since_ = now;
+      if (queue_.size() == 0)
+        oldest_queued_since_.reset();
+      else
+        oldest_queued_since_ = now;
       continue;
     }
     if (queued > 0) next = *oldest_queued_since_ + options_.flush_interval;
@@ -387,7 +440,7 @@ Clock::time_point ExportProcessor::step() {
       spool_->sync();
       last_sync_ = now;
     }
-    // Written but not yet synced (e.g. by the telemetry thread on overflow):
+    // Written but not yet synced (e.g. by the spooler thread on overflow):
     // come back within one interval to sync it.
     if (!yielded && spool_->dirty()) next = std::min(next, last_sync_ + options_.flush_interval);
   }
@@ -415,8 +468,10 @@ void ExportProcessor::drain(Clock::time_point deadline) {
     if (!batch_.empty()) {
       // No waiting for a backoff at shutdown: a batch whose retry is not
       // due yet goes to disk, and the queue behind it still gets its try.
-      if (now >= next_attempt_ && breaker_.allow(now)) attempt(now);
-      else releaseBatchToSpool();
+      if (now >= next_attempt_ && breaker_.allow(now))
+        attempt(now);
+      else
+        releaseBatchToSpool();
       continue;
     }
     if (breaker_.state() == CircuitBreaker::State::kOpen && now < breaker_.reopenAt()) break;
@@ -435,63 +490,74 @@ void ExportProcessor::drain(Clock::time_point deadline) {
 
 // --- ExporterWorker
 
-ExporterWorker::ExporterWorker(std::unique_ptr<Exporter> exporter, ExportOptions options,
-                               std::unique_ptr<Spool> spool, MetricsRegistry& metrics, const Clock& clock)
+ExporterWorker::ExporterWorker(std::unique_ptr<Exporter> exporter, ExportOptions options, std::unique_ptr<Spool> spool,
+                               MetricsRegistry& metrics, const Clock& clock, QueueBudget* budget, Spooler* spooler)
     : name_(exporter->name()),
       exporter_(std::move(exporter)),
       options_(options),
       spool_(std::move(spool)),
       clock_(clock),
       stats_(metrics, name_),
-      queue_(options.queue_capacity, options.queue_max_bytes),
-      processor_(*exporter_, options, clock, queue_, spool_.get(), stats_) {}
+      own_budget_(budget ? nullptr : std::make_unique<QueueBudget>(options.queue_max_bytes)),
+      budget_(budget ? *budget : *own_budget_),
+      queue_(options.queue_capacity, budget_),
+      processor_(*exporter_, options, clock, queue_, spool_.get(), stats_),
+      own_spooler_(spooler ? nullptr : std::make_unique<Spooler>()),
+      spooler_(spooler ? spooler : own_spooler_.get()) {
+  // The "batch" fsync policy: the worker syncs within one interval of the
+  // first unsynced append, even while it waits for a long backoff.
+  lane_ = std::make_unique<SpillLane>(name_, spool_.get(), stats_, budget_, [this] {
+    if (spool_->dirty()) signal();
+  });
+  spooler_->add(*lane_);
+}
 
-ExporterWorker::~ExporterWorker() { stop(clock_.now()); }
+ExporterWorker::~ExporterWorker() {
+  stop(clock_.now());
+  spooler_->remove(*lane_);
+}
 
 void ExporterWorker::start() {
+  if (own_spooler_) own_spooler_->start();
   thread_ = std::thread([this] { run(); });
 }
 
-void ExporterWorker::offer(const RecordPtr& record) {
+void ExporterWorker::signal() {
+  {
+    std::lock_guard lock(mutex_);
+    signalled_ = true;
+  }
+  wake_.notify_one();
+}
+
+void ExporterWorker::offer(RecordOffer& offer) {
   std::size_t size = 0;
-  if (queue_.push(record, &size)) {
-    stats_.queueDepth(size);
-    stats_.queueBytes(queue_.bytes());
+  if (queue_.push(offer, &size)) {
     // Wake the worker only when it has something new to decide: the first
     // record starts the flush interval, a full batch is due at once.
-    if (size == 1 || size == options_.batch_size) {
-      {
-        std::lock_guard lock(mutex_);
-        signalled_ = true;
-      }
-      wake_.notify_one();
-    }
+    if (size == 1 || size == options_.batch_size) signal();
     return;
   }
-  // Queue full (a slow or dead backend): straight to the spool.
-  const bool was_dirty = spool_ && spool_->dirty();
-  std::size_t stored = spool_ ? spool_->append(std::span<const RecordPtr>(&record, 1)) : 0;
-  if (stored == 1) {
-    stats_.spooled(1);
-    // The "batch" fsync policy: the worker syncs within one interval of the
-    // first unsynced append, even while it waits for a long backoff.
-    if (!was_dirty && spool_->dirty()) {
-      {
-        std::lock_guard lock(mutex_);
-        signalled_ = true;
-      }
-      wake_.notify_one();
-    }
+  // Queue full (a slow or dead backend): to the spool, by the spooler.
+  bool was_empty = false;
+  if (lane_->push(offer, was_empty)) {
+    if (was_empty) spooler_->wake();
     return;
   }
+  countDrop();
+}
+
+void ExporterWorker::countDrop() {
   stats_.dropped(1);
   const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now().time_since_epoch()).count();
   auto last = last_drop_log_ns_.load(std::memory_order_relaxed);
   if (now_ns - last >= std::chrono::nanoseconds(kWarningInterval).count() &&
       last_drop_log_ns_.compare_exchange_strong(last, now_ns))
-    logger()->warn("exporter {}: queue and spool full, records are dropped (counted in "
-                   "ai_gateway_exporter_records_total{{outcome=\"dropped\"}}; total so far {})",
-                   name_, stats_.droppedTotal());
+    logger()->warn(
+        "exporter {}: queue full and {}, records are dropped (counted in "
+        "ai_gateway_exporter_records_total{{outcome=\"dropped\"}}; total so far {})",
+        name_, spool_ ? "the records waiting for the spool hold their memory bound" : "spooling is off",
+        stats_.droppedTotal());
 }
 
 void ExporterWorker::run() {
@@ -502,8 +568,10 @@ void ExporterWorker::run() {
     lock.lock();
     if (stopping_) break;
     auto woken = [this] { return signalled_ || stopping_; };
-    if (next == Clock::time_point::max()) wake_.wait(lock, woken);
-    else wake_.wait_until(lock, next, woken);
+    if (next == Clock::time_point::max())
+      wake_.wait(lock, woken);
+    else
+      wake_.wait_until(lock, next, woken);
     signalled_ = false;
   }
   const auto deadline = stop_deadline_;
@@ -513,6 +581,9 @@ void ExporterWorker::run() {
 
 void ExporterWorker::stop(Clock::time_point deadline) {
   if (stopped_.exchange(true)) return;
+  // What waits in the spill lane goes to disk first (a shared spooler was
+  // stopped by its owner before).
+  if (own_spooler_) own_spooler_->stop();
   if (!thread_.joinable()) {
     processor_.drain(deadline);
     return;

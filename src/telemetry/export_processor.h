@@ -9,6 +9,10 @@
 // a ManualClock: records arrive in its RecordQueue (from the telemetry
 // thread), and step() does whatever is due and says when it next needs to
 // run. It never sleeps.
+//
+// Memory: every record waiting in an exporter queue, or in a SpillLane for
+// the spool (telemetry/spooler.h), is charged once to one QueueBudget for the
+// whole process (TELEMETRY_QUEUE_MAX_BYTES), however many queues hold it.
 #pragma once
 
 #include "gw/exporter.h"
@@ -30,11 +34,14 @@
 
 namespace gw {
 
+class SpillLane;
+class Spooler;
+
 struct ExportOptions {
   std::size_t batch_size = 100;                    // TELEMETRY_BATCH_SIZE
   std::chrono::milliseconds flush_interval{1000};  // TELEMETRY_FLUSH_INTERVAL_MS
   std::size_t queue_capacity = 10000;              // TELEMETRY_QUEUE_SIZE (per exporter)
-  std::size_t queue_max_bytes = 64u << 20;         // TELEMETRY_QUEUE_MAX_BYTES (per exporter)
+  std::size_t queue_max_bytes = 16u << 20;         // TELEMETRY_QUEUE_MAX_BYTES (process-wide QueueBudget)
   RetryPolicy retry;
   int breaker_failures = 5;                       // TELEMETRY_BREAKER_FAILURES
   std::chrono::milliseconds breaker_open{30000};  // TELEMETRY_BREAKER_OPEN_MS
@@ -51,32 +58,118 @@ struct ExportOptions {
 // keeps it while it waits in another exporter's queue.
 std::size_t recordFootprint(const TelemetryRecord& r);
 
+// The memory bound of the records waiting in the exporter queues and spill
+// lanes of a process: each record is charged its recordFootprint once, by
+// the first queue or lane that takes it, and the charge is released when the
+// last of them lets it go (a Charge shared by all of them). Queues take a
+// record while the charges stay within maxBytes(), and each queue up to its
+// queueReserveBytes() whatever the others hold (one stalled exporter must not
+// starve the others); spill lanes, which only hold a record until the
+// spooler thread has written it, within spillMaxBytes() (a quarter more), so
+// that the spool can still take what the queues cannot. With N queues the
+// charges stay below spillMaxBytes() + N * queueReserveBytes(). Thread-safe
+// (atomics).
+class QueueBudget {
+ public:
+  class Charge {
+   public:
+    Charge(QueueBudget& budget, std::size_t bytes) : budget_(budget), bytes_(bytes) {}
+    ~Charge();
+    Charge(const Charge&) = delete;
+    Charge& operator=(const Charge&) = delete;
+    std::size_t bytes() const { return bytes_; }
+
+   private:
+    QueueBudget& budget_;
+    const std::size_t bytes_;
+  };
+  using ChargePtr = std::shared_ptr<const Charge>;
+
+  // `used_gauge` (may be null) follows used().
+  explicit QueueBudget(std::size_t max_bytes, metrics_detail::Series* used_gauge = nullptr)
+      : max_bytes_(std::max<std::size_t>(1, max_bytes)), used_gauge_(used_gauge) {}
+  // Charges `bytes` if the charges stay within `limit`, or whatever they
+  // are if `force`; null otherwise.
+  ChargePtr charge(std::size_t bytes, std::size_t limit, bool force);
+  std::size_t used() const { return used_.load(std::memory_order_relaxed); }
+  std::size_t maxBytes() const { return max_bytes_; }
+  std::size_t spillMaxBytes() const { return max_bytes_ + max_bytes_ / 4; }
+  // What each queue may hold whatever the others hold (a sixteenth of the
+  // bound): a queue within it takes records past maxBytes().
+  std::size_t queueReserveBytes() const { return max_bytes_ / 16; }
+
+ private:
+  const std::size_t max_bytes_;
+  metrics_detail::Series* used_gauge_;
+  std::atomic<std::size_t> used_{0};
+};
+
+// One record handed to the exporters (Telemetry::process fans it out): its
+// footprint is computed once, and the charge made by the first queue or lane
+// that takes it is shared by the others.
+struct RecordOffer {
+  explicit RecordOffer(RecordPtr r) : record(std::move(r)), footprint(recordFootprint(*record)) {}
+  RecordPtr record;
+  std::size_t footprint;
+  QueueBudget::ChargePtr charge;
+};
+
 // A bounded multi-producer queue of records in front of one exporter,
-// bounded both in records and in bytes (recordFootprint): a few large
-// records must not hold gigabytes while a backend is slow. The mutex is held
-// only to move pointers; never while exporting.
+// bounded in records (its capacity) and in bytes by a QueueBudget: its own
+// (max_bytes) or the one it shares with every exporter queue of the process.
+// A few large records must not hold gigabytes while a backend is slow. The
+// mutex is held only to move pointers; never while exporting.
 class RecordQueue {
  public:
   explicit RecordQueue(std::size_t capacity, std::size_t max_bytes = SIZE_MAX)
-      : capacity_(std::max<std::size_t>(1, capacity)), max_bytes_(max_bytes) {}
-  // False when full (one record is always accepted into an empty queue,
-  // however large). `size_after` receives the new size.
-  bool push(RecordPtr r, std::size_t* size_after = nullptr);
+      : capacity_(std::max<std::size_t>(1, capacity)),
+        own_budget_(std::make_unique<QueueBudget>(max_bytes)),
+        budget_(*own_budget_) {}
+  RecordQueue(std::size_t capacity, QueueBudget& shared)
+      : capacity_(std::max<std::size_t>(1, capacity)), budget_(shared) {}
+  // False when full: at capacity, or the record is not charged yet and the
+  // budget has no room for it (one record is always accepted into an empty
+  // queue, however large, and records within the budget's per-queue reserve). A record already charged (taken by
+  // another queue) costs nothing more, while the charges are within the queues' bound (past it, the charge was a spill
+  // lane's, which lets the record go once it is written). `size_after` receives the new size.
+  bool push(RecordOffer& offer, std::size_t* size_after = nullptr);
+  bool push(RecordPtr r, std::size_t* size_after = nullptr) {
+    RecordOffer offer(std::move(r));
+    return push(offer, size_after);
+  }
   // Moves up to `n` records to `out` (appends).
   std::size_t pop(std::size_t n, std::vector<RecordPtr>& out);
   std::size_t size() const { return size_.load(std::memory_order_relaxed); }
+  // The footprints of the records in this queue (each counted here even when
+  // another queue holds it too: the ai_gateway_exporter_queue_bytes gauge).
   std::size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   std::size_t capacity() const { return capacity_; }
-  // At its record or byte bound: what arrives now goes to the spool.
-  bool full() const { return size() >= capacity_ || bytes() >= max_bytes_; }
+  // At its record bound, or its budget is spent: what arrives now goes to
+  // the spool.
+  bool full() const { return size() >= capacity_ || budget_.used() >= budget_.maxBytes(); }
+
+  // The gauges that show this queue's size and bytes (may be null). The
+  // queue sets them under its mutex whenever it changes, so they show the
+  // last change whichever thread made it (the telemetry thread pushes, the
+  // worker pops and may then sit in an export for a long time).
+  void publishTo(metrics_detail::Series* depth, metrics_detail::Series* bytes);
 
  private:
+  struct Item {
+    RecordPtr record;
+    QueueBudget::ChargePtr charge;
+    std::size_t footprint;
+  };
+  void publishLocked();
   const std::size_t capacity_;
-  const std::size_t max_bytes_;
+  std::unique_ptr<QueueBudget> own_budget_;
+  QueueBudget& budget_;
   mutable std::mutex mutex_;
-  std::deque<RecordPtr> items_;
+  std::deque<Item> items_;
   std::atomic<std::size_t> size_{0};
   std::atomic<std::size_t> bytes_{0};
+  metrics_detail::Series* depth_gauge_ = nullptr;
+  metrics_detail::Series* bytes_gauge_ = nullptr;
 };
 
 // Per-exporter accounting, shared by the telemetry thread, the worker and
@@ -95,8 +188,8 @@ class ExporterStats {
   void retried(std::size_t n) { Counter::addTo(retried_, static_cast<double>(n)); }
   void spooled(std::size_t n) { Counter::addTo(spooled_, static_cast<double>(n)); }
   void dropped(std::size_t n) { Counter::addTo(dropped_, static_cast<double>(n)); }
-  void queueDepth(std::size_t n) { Gauge::setTo(queue_depth_, static_cast<double>(n)); }
-  void queueBytes(std::size_t n) { Gauge::setTo(queue_bytes_, static_cast<double>(n)); }
+  // The queue depth and bytes gauges show `queue` (RecordQueue::publishTo).
+  void watch(RecordQueue& queue) { queue.publishTo(queue_depth_, queue_bytes_); }
   void spoolRecords(std::uint64_t n) { Gauge::setTo(spool_records_, static_cast<double>(n)); }
   void corruptTails(std::uint64_t n) { Counter::addTo(corrupt_, static_cast<double>(n)); }
   void exportDuration(double seconds) { duration_.observeInto(duration_series_, seconds); }
@@ -181,29 +274,51 @@ class ExportProcessor {
 };
 
 // The worker thread of one exporter: owns the exporter, its queue, its
-// spool and its processor. offer() is called by the telemetry thread.
+// spool, its spill lane and its processor. offer() is called by the
+// telemetry thread.
+//
+// Overflow: a record the queue cannot take goes to the worker's SpillLane,
+// which the Spooler's thread writes to the spool in batches. The telemetry
+// thread only moves pointers, and the worker thread, which may be inside a
+// slow export for as long as the exporter's timeout, takes no part in it.
 class ExporterWorker {
  public:
+  // `budget` and `spooler` are the process's (Telemetry's); both must
+  // outlive the worker, and the spooler must be stopped before the worker
+  // is. Null: the worker makes its own, from options.queue_max_bytes, and
+  // runs and stops its own spooler with itself (tests, one exporter alone).
   ExporterWorker(std::unique_ptr<Exporter> exporter, ExportOptions options, std::unique_ptr<Spool> spool,
-                 MetricsRegistry& metrics, const Clock& clock = Clock::steady());
+                 MetricsRegistry& metrics, const Clock& clock = Clock::steady(), QueueBudget* budget = nullptr,
+                 Spooler* spooler = nullptr);
   ~ExporterWorker();
 
-  // Starts the thread (records offered before are kept).
+  // Starts the thread (records offered before are kept), and the worker's
+  // own spooler if it has one.
   void start();
-  // Hands one record over: to the queue, or to the spool when the queue is
-  // full, or counted as dropped when the spool is full too. Never blocks on
-  // the exporter.
-  void offer(const RecordPtr& record);
-  // Delivers what it can within `deadline`, spools the rest, joins. Idempotent.
+  // Hands one record over: to the queue, or to the spill lane (the spool)
+  // when the queue is full, or counted as dropped when the lane's budget is
+  // spent or there is no spool. Never blocks on the exporter or the disk.
+  // Telemetry thread (or the test that drives the worker).
+  void offer(RecordOffer& offer);
+  void offer(const RecordPtr& record) {
+    RecordOffer o(record);
+    offer(o);
+  }
+  // Delivers what it can within `deadline`, spools the rest, joins. Stops the
+  // worker's own spooler first, if it has one. Idempotent.
   void stop(Clock::time_point deadline);
 
   const std::string& name() const { return name_; }
   const ExporterStats& stats() const { return stats_; }
   Exporter& exporter() { return *exporter_; }
   std::uint64_t spoolRecords() const { return spool_ ? spool_->records() : 0; }
+  // The spooler that writes this worker's overflow (its own or the shared one).
+  Spooler& spooler() { return *spooler_; }
 
  private:
   void run();
+  void signal();
+  void countDrop();
 
   std::string name_;
   std::unique_ptr<Exporter> exporter_;
@@ -211,8 +326,13 @@ class ExporterWorker {
   std::unique_ptr<Spool> spool_;
   const Clock& clock_;
   ExporterStats stats_;
+  std::unique_ptr<QueueBudget> own_budget_;
+  QueueBudget& budget_;
   RecordQueue queue_;
   ExportProcessor processor_;
+  std::unique_ptr<SpillLane> lane_;
+  std::unique_ptr<Spooler> own_spooler_;
+  Spooler* spooler_;
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -9,14 +9,16 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <utility>
 
 namespace gw {
@@ -55,16 +57,27 @@ bool parseSegmentName(const std::string& name, std::uint64_t& seq) {
   return true;
 }
 
-bool writeAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
+// Writes every byte of `iov` (one writev(2), more only after a partial
+// write). Returns the bytes written; fewer than the total on an error (errno
+// tells which).
+std::size_t writevAll(int fd, std::vector<iovec>& iov, std::uint64_t& calls) {
+  std::size_t written = 0, first = 0;
+  while (first < iov.size()) {
+    ssize_t n = ::writev(fd, iov.data() + first, static_cast<int>(iov.size() - first));
+    ++calls;
     if (n < 0) {
       if (errno == EINTR) continue;
-      return false;
+      return written;
     }
-    data.remove_prefix(static_cast<std::size_t>(n));
+    written += static_cast<std::size_t>(n);
+    auto left = static_cast<std::size_t>(n);
+    while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (left > 0) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
   }
-  return true;
+  return written;
 }
 
 void syncDirectory(const fs::path& dir) {
@@ -122,8 +135,10 @@ Result<SpoolDirLock> SpoolDirLock::acquire(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {
-    logger()->error("spool {}: cannot create the directory ({}): it is not locked, and records that need the "
-                    "spool will be dropped (counted)", dir.string(), ec.message());
+    logger()->error(
+        "spool {}: cannot create the directory ({}): it is not locked, and records that need the "
+        "spool will be dropped (counted)",
+        dir.string(), ec.message());
     return SpoolDirLock{};
   }
   const fs::path path = dir / kFileName;
@@ -139,8 +154,10 @@ Result<SpoolDirLock> SpoolDirLock::acquire(const fs::path& dir) {
   }
   if (fd < 0) {
     const int err = errno;
-    logger()->error("spool {}: cannot open the lock file {} ({}): the directory is not locked, and this gateway "
-                    "cannot tell whether another one uses it", dir.string(), path.string(), std::strerror(err));
+    logger()->error(
+        "spool {}: cannot open the lock file {} ({}): the directory is not locked, and this gateway "
+        "cannot tell whether another one uses it",
+        dir.string(), path.string(), std::strerror(err));
     return SpoolDirLock{};
   }
   SpoolDirLock lock;
@@ -158,8 +175,10 @@ Result<SpoolDirLock> SpoolDirLock::acquire(const fs::path& dir) {
                                                     (holder.empty() ? "" : holder + ", ") + "lock file " + file +
                                                     "): give each gateway its own spool directory");
     }
-    logger()->error("spool {}: cannot lock {} ({}): the directory is not locked, and this gateway cannot tell "
-                    "whether another one uses it", dir.string(), path.string(), std::strerror(err));
+    logger()->error(
+        "spool {}: cannot lock {} ({}): the directory is not locked, and this gateway cannot tell "
+        "whether another one uses it",
+        dir.string(), path.string(), std::strerror(err));
     return SpoolDirLock{};
   }
   if (writable) {
@@ -196,6 +215,87 @@ RecordPtr recordFromJson(std::string_view serialized) {
                                            fieldsFromJson(v.as_object()));
 }
 
+// Reads a segment's frames one at a time through a small buffer (grown only
+// for a frame larger than it), checking each frame's length and CRC.
+class Spool::FrameReader {
+ public:
+  enum class Next { kFrame, kEnd, kCorrupt };
+  explicit FrameReader(const fs::path& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~FrameReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FrameReader(const FrameReader&) = delete;
+  FrameReader& operator=(const FrameReader&) = delete;
+
+  // The next good frame's payload (valid until the next call), the end of
+  // the file, or a corrupt tail (a torn or damaged frame; a file that
+  // cannot be read counts as one).
+  Next next(std::string_view& payload) {
+    if (done_) return result_;
+    // The end of the file so far: a segment still being written may grow,
+    // and the next call reads on from here.
+    if (!fill(kHeaderBytes)) return tail_ == head_ && !failed_ ? Next::kEnd : finish(Next::kCorrupt);
+    const std::uint32_t len = getU32(buf_.data() + head_);
+    const std::uint32_t crc = getU32(buf_.data() + head_ + 4);
+    if (len > kMaxFrameBytes || !fill(kHeaderBytes + len)) return finish(Next::kCorrupt);
+    payload = std::string_view(buf_.data() + head_ + kHeaderBytes, len);
+    if (crcOf(payload) != crc) return finish(Next::kCorrupt);
+    head_ += kHeaderBytes + len;
+    offset_ += kHeaderBytes + len;
+    return Next::kFrame;
+  }
+  // Bytes of the good frames read so far.
+  std::uint64_t offset() const { return offset_; }
+  // Bytes after them (the corrupt tail, once next() said kCorrupt).
+  std::uint64_t tailBytes() const {
+    struct stat st {};
+    return fd_ >= 0 && ::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) > offset_
+               ? static_cast<std::uint64_t>(st.st_size) - offset_
+               : 0;
+  }
+  bool finished() const { return done_; }
+
+ private:
+  static constexpr std::size_t kBufferBytes = 64 * 1024;
+  Next finish(Next r) {
+    done_ = true;
+    result_ = r;
+    buf_ = {};  // nothing more is read: give the buffer back
+    head_ = tail_ = 0;
+    return r;
+  }
+  // At least `n` unread bytes in the buffer; false at the end of the file.
+  bool fill(std::size_t n) {
+    if (fd_ < 0) {
+      failed_ = true;
+      return false;
+    }
+    if (tail_ - head_ >= n) return true;
+    if (head_ > 0) {
+      std::memmove(buf_.data(), buf_.data() + head_, tail_ - head_);
+      tail_ -= head_;
+      head_ = 0;
+    }
+    if (buf_.size() < n) buf_.resize(std::max(n, kBufferBytes));
+    if (buf_.size() > kBufferBytes && n <= kBufferBytes && tail_ <= kBufferBytes) buf_.resize(kBufferBytes);
+    while (tail_ < n) {
+      const ssize_t got = ::read(fd_, buf_.data() + tail_, buf_.size() - tail_);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) failed_ = true;
+      if (got <= 0) return false;
+      tail_ += static_cast<std::size_t>(got);
+    }
+    return true;
+  }
+
+  int fd_;
+  std::vector<char> buf_;
+  std::size_t head_ = 0, tail_ = 0;
+  std::uint64_t offset_ = 0;
+  bool done_ = false, failed_ = false;
+  Next result_ = Next::kEnd;
+};
+
 Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
   options_.segment_bytes = std::max<std::uint64_t>(options_.segment_bytes, 4096);
 }
@@ -229,9 +329,9 @@ Status Spool::scanLocked() {
   if (ec) return configError("TELEMETRY_SPOOL_DIR", "cannot read '" + options_.dir.string() + "': " + ec.message());
   std::sort(found.begin(), found.end(), [](const Segment& a, const Segment& b) { return a.seq < b.seq; });
   for (auto& s : found) {
-    auto frames = readFramesLocked(s);  // counts and cuts a corrupt tail
+    scanSegmentLocked(s);  // counts and cuts a corrupt tail
     next_seq_ = std::max(next_seq_, s.seq + 1);
-    if (frames.empty()) {
+    if (s.records == 0) {
       fs::remove(s.path, ec);
       continue;
     }
@@ -245,31 +345,21 @@ Status Spool::scanLocked() {
   return ok();
 }
 
-std::vector<std::string> Spool::readFramesLocked(Segment& segment) {
-  std::vector<std::string> frames;
-  std::ifstream in(segment.path, std::ios::binary);
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::size_t pos = 0;
-  while (pos < data.size()) {
-    if (data.size() - pos < kHeaderBytes) break;
-    std::uint32_t len = getU32(data.data() + pos);
-    std::uint32_t crc = getU32(data.data() + pos + 4);
-    if (len > kMaxFrameBytes || data.size() - pos - kHeaderBytes < len) break;
-    std::string_view payload(data.data() + pos + kHeaderBytes, len);
-    if (crcOf(payload) != crc) break;
-    frames.emplace_back(payload);
-    pos += kHeaderBytes + len;
-  }
-  if (pos < data.size()) {
+void Spool::scanSegmentLocked(Segment& segment) {
+  FrameReader reader(segment.path);
+  std::string_view payload;
+  std::uint64_t records = 0;
+  FrameReader::Next next;
+  while ((next = reader.next(payload)) == FrameReader::Next::kFrame) ++records;
+  if (next == FrameReader::Next::kCorrupt) {
     ++corrupt_tails_;
-    logger()->warn("spool segment {}: corrupt tail of {} bytes after {} good records skipped",
-                   segment.path.string(), data.size() - pos, frames.size());
-    if (::truncate(segment.path.c_str(), static_cast<off_t>(pos)) != 0)
+    logger()->warn("spool segment {}: corrupt tail of {} bytes after {} good records skipped", segment.path.string(),
+                   reader.tailBytes(), records);
+    if (::truncate(segment.path.c_str(), static_cast<off_t>(reader.offset())) != 0)
       logger()->warn("spool segment {}: cannot cut the corrupt tail: {}", segment.path.string(), std::strerror(errno));
   }
-  segment.bytes = pos;
-  segment.records = frames.size();
-  return frames;
+  segment.bytes = reader.offset();
+  segment.records = records;
 }
 
 bool Spool::openWriterLocked() {
@@ -313,14 +403,45 @@ void Spool::closeWriterLocked() {
 
 std::size_t Spool::append(std::span<const RecordPtr> records) {
   std::lock_guard lock(mutex_);
+  const auto frameBytes = [&](std::size_t i) { return kHeaderBytes + records[i]->serialized.size(); };
+  std::vector<std::array<char, kHeaderBytes>> headers;
+  std::vector<iovec> iov;
   std::size_t stored = 0;
-  for (const auto& r : records) {
-    std::string f = frame(r->serialized);
-    if (total_bytes_ + f.size() > options_.max_bytes) break;
+  while (stored < records.size()) {
+    if (total_bytes_ + frameBytes(stored) > options_.max_bytes) break;
     if (writer_fd_ >= 0 && segments_.back().bytes >= options_.segment_bytes) closeWriterLocked();
     if (writer_fd_ < 0 && !openWriterLocked()) break;
     Segment& seg = segments_.back();
-    if (!writeAll(writer_fd_, f)) {
+    // The frames of one write: those that fit in the spool, while the
+    // segment is below its size (the first always: a new segment or one
+    // below its size was made sure of above).
+    std::size_t end = stored, group_bytes = 0;
+    while (end < records.size() && end - stored < kMaxFramesPerWrite &&
+           total_bytes_ + group_bytes + frameBytes(end) <= options_.max_bytes &&
+           (end == stored || seg.bytes + group_bytes < options_.segment_bytes))
+      group_bytes += frameBytes(end++);
+    headers.resize(end - stored);
+    iov.clear();
+    for (std::size_t i = stored; i < end; ++i) {
+      const std::string& payload = records[i]->serialized;
+      auto& header = headers[i - stored];
+      putU32(header.data(), static_cast<std::uint32_t>(payload.size()));
+      putU32(header.data() + 4, crcOf(payload));
+      iov.push_back({header.data(), kHeaderBytes});
+      iov.push_back({const_cast<char*>(payload.data()), payload.size()});
+    }
+    const std::size_t written = writevAll(writer_fd_, iov, write_calls_);
+    // The frames written whole (all of them, unless the write failed).
+    std::size_t whole = 0, whole_bytes = 0;
+    while (stored + whole < end && whole_bytes + frameBytes(stored + whole) <= written)
+      whole_bytes += frameBytes(stored + whole++);
+    seg.bytes += whole_bytes;
+    seg.records += whole;
+    total_bytes_ += whole_bytes;
+    total_records_ += whole;
+    stored += whole;
+    if (whole > 0) dirty_ = true;
+    if (stored < end) {  // the write failed
       writeErrorLocked("write to " + seg.path.string() + " failed: " + std::strerror(errno));
       // Cut a partial frame so the segment stays well-formed, and start a
       // fresh segment next time.
@@ -338,12 +459,6 @@ std::size_t Spool::append(std::span<const RecordPtr> records) {
       }
       break;
     }
-    seg.bytes += f.size();
-    ++seg.records;
-    total_bytes_ += f.size();
-    ++total_records_;
-    dirty_ = true;
-    ++stored;
   }
   if (stored > 0 && options_.fsync == FsyncPolicy::kAlways && writer_fd_ >= 0) {
     ::fdatasync(writer_fd_);
@@ -374,70 +489,99 @@ void Spool::sync() {
   dirty_ = false;
 }
 
-void Spool::loadOldestLocked() {
-  while (!loaded_ && !segments_.empty()) {
-    // Never read the segment still being written: close it, so that new
-    // records go to a new segment.
-    if (segments_.size() == 1 && writer_fd_ >= 0) closeWriterLocked();
-    Segment& oldest = segments_.front();
-    const std::uint64_t counted = oldest.records;
-    const std::uint64_t bytes_before = oldest.bytes;
-    auto frames = readFramesLocked(oldest);
-    // Bytes and records may shrink if the file was damaged since the scan.
-    total_bytes_ -= bytes_before - std::min(bytes_before, oldest.bytes);
-    total_records_ -= counted - std::min(counted, oldest.records);
-    loaded_records_.clear();
-    for (const auto& f : frames) {
-      if (auto r = recordFromJson(f)) {
-        loaded_records_.push_back(std::move(r));
-      } else {
-        ++unreadable_;
-        --oldest.records;
-        --total_records_;
-      }
-    }
-    consumed_ = 0;
-    if (loaded_records_.empty()) {
-      std::error_code ec;
-      fs::remove(oldest.path, ec);
-      total_bytes_ -= oldest.bytes;
-      total_records_ -= oldest.records;
-      segments_.pop_front();
-      continue;
-    }
-    loaded_ = true;
-  }
+bool Spool::openReaderLocked() {
+  if (reader_) return true;
+  if (segments_.empty()) return false;
+  // The segment may still be being written: the reader reads the frames
+  // appended so far, and more at the next peek(). Appends and reads hold the
+  // mutex, so the reader never sees half a frame.
+  reader_ = std::make_unique<FrameReader>(segments_.front().path);
+  return true;
 }
 
-std::vector<RecordPtr> Spool::peek(std::size_t n) {
-  std::lock_guard lock(mutex_);
-  loadOldestLocked();
-  std::vector<RecordPtr> out;
-  if (!loaded_) return out;
-  const std::size_t end = std::min(loaded_records_.size(), consumed_ + n);
-  out.assign(loaded_records_.begin() + static_cast<std::ptrdiff_t>(consumed_),
-             loaded_records_.begin() + static_cast<std::ptrdiff_t>(end));
-  return out;
-}
+bool Spool::writingOldestLocked() const { return writer_fd_ >= 0 && segments_.size() == 1; }
 
-void Spool::consume(std::size_t n) {
-  std::lock_guard lock(mutex_);
-  if (!loaded_) return;
-  n = std::min(n, loaded_records_.size() - consumed_);
-  consumed_ += n;
+void Spool::dropOldestLocked() {
   Segment& oldest = segments_.front();
-  oldest.records -= std::min<std::uint64_t>(oldest.records, n);
-  total_records_ -= std::min<std::uint64_t>(total_records_, n);
-  if (consumed_ < loaded_records_.size()) return;
   std::error_code ec;
   fs::remove(oldest.path, ec);
   if (ec) logger()->error("spool: cannot remove {}: {}", oldest.path.string(), ec.message());
   total_bytes_ -= std::min(total_bytes_, oldest.bytes);
   total_records_ -= std::min(total_records_, oldest.records);
   segments_.pop_front();
-  loaded_ = false;
-  loaded_records_.clear();
-  consumed_ = 0;
+  reader_.reset();
+  replay_.clear();
+}
+
+std::vector<RecordPtr> Spool::peek(std::size_t n) {
+  std::lock_guard lock(mutex_);
+  while (openReaderLocked()) {
+    Segment& oldest = segments_.front();
+    const bool growing = writingOldestLocked();
+    std::string_view payload;
+    while (replay_.size() < n && !reader_->finished()) {
+      const auto next = reader_->next(payload);
+      if (next == FrameReader::Next::kEnd && growing) break;  // what is written so far is read
+      if (next == FrameReader::Next::kFrame) {
+        if (auto r = recordFromJson(payload)) {
+          replay_.push_back(std::move(r));
+          continue;
+        }
+        ++unreadable_;
+      } else if (next == FrameReader::Next::kCorrupt) {
+        // Damaged since the scan: what follows the last good frame is lost.
+        ++corrupt_tails_;
+        logger()->warn("spool segment {}: corrupt frame at offset {}: the rest of the segment is skipped",
+                       oldest.path.string(), reader_->offset());
+        // Nothing more is read from it: new records go to a new segment.
+        if (growing) closeWriterLocked();
+      }
+      if (next != FrameReader::Next::kFrame) {
+        // Fewer records than counted: forget the missing ones.
+        const std::uint64_t lost = oldest.records - std::min<std::uint64_t>(oldest.records, replay_.size());
+        oldest.records -= lost;
+        total_records_ -= std::min(total_records_, lost);
+        break;
+      }
+      // An unreadable record (a good CRC but not a record's JSON): skipped.
+      if (oldest.records > 0) --oldest.records;
+      if (total_records_ > 0) --total_records_;
+    }
+    if (!replay_.empty()) {
+      const std::size_t end = std::min(replay_.size(), n);
+      return std::vector<RecordPtr>(replay_.begin(), replay_.begin() + static_cast<std::ptrdiff_t>(end));
+    }
+    if (n == 0 || writingOldestLocked()) break;  // nothing more written yet
+    dropOldestLocked();                          // every record of it consumed, or none left to read
+  }
+  return {};
+}
+
+void Spool::consume(std::size_t n) {
+  std::lock_guard lock(mutex_);
+  if (!reader_ || segments_.empty()) return;
+  n = std::min(n, replay_.size());
+  replay_.erase(replay_.begin(), replay_.begin() + static_cast<std::ptrdiff_t>(n));
+  Segment& oldest = segments_.front();
+  oldest.records -= std::min<std::uint64_t>(oldest.records, n);
+  total_records_ -= std::min<std::uint64_t>(total_records_, n);
+  // The last record of the segment: delete it now, not at the next peek(),
+  // so that a restart does not replay what was delivered (a segment being
+  // written is closed first; new records go to a new one).
+  if (oldest.records == 0 && replay_.empty()) {
+    if (writingOldestLocked()) closeWriterLocked();
+    dropOldestLocked();
+  }
+}
+
+std::size_t Spool::replayBuffered() const {
+  std::lock_guard lock(mutex_);
+  return replay_.size();
+}
+
+std::uint64_t Spool::writeCalls() const {
+  std::lock_guard lock(mutex_);
+  return write_calls_;
 }
 
 bool Spool::dirty() const {

@@ -8,33 +8,43 @@
 // only ever written by one process. Each record is one frame:
 //   u32 little-endian payload length | u32 little-endian zlib crc32(payload) | payload
 // where the payload is the record's compact JSON (TelemetryRecord::serialized).
-// Frames are written with one write(2) each, so a killed process (kill -9)
-// never leaves a half-written frame behind in the page cache; what reaches
-// the disk after a power loss depends on the fsync policy:
-//   always  fdatasync after every append, before append() returns: a spooled
-//           record survives a power loss / kernel crash.
+// append() writes a batch of frames with one writev(2) per batch (at most
+// kMaxFramesPerWrite frames, and never across a segment boundary). A process
+// killed in the middle of a write (kill -9) leaves at most one torn frame at
+// the end of the segment, which the reader cuts (below); the frames before it
+// are intact. What reaches the disk after a power loss depends on the fsync
+// policy:
+//   always  fdatasync after every append (one per batch), before append()
+//           returns: a spooled record survives a power loss / kernel crash.
 //   batch   (default) fdatasync by sync(), which the exporter's worker calls
 //           within one TELEMETRY_FLUSH_INTERVAL_MS of any append (its own or
-//           the telemetry thread's), and when a segment is closed and at
+//           the spooler thread's), and when a segment is closed and at
 //           shutdown: a power loss may lose the records spooled in the last
 //           interval (plus the worker's wake-up latency).
 //   never   the kernel writes back when it likes (~30 s): a power loss may
-//           lose more; a process crash still loses nothing.
+//           lose more; a process crash still loses nothing that append()
+//           reported stored.
 // Whatever the policy, a torn or corrupt tail (CRC or length mismatch) is
 // detected when the segment is read: the segment is cut at the last good
 // frame, the rest skipped and counted (corruptTails()).
 //
-// Replay reads the oldest segment into memory and hands out its records with
-// peek()/consume(); a segment is deleted once every record in it has been
-// consumed. The read position is not persisted: after a crash the segment
-// being replayed is replayed again from its start, so delivery is
-// at-least-once and backends deduplicate by record id.
+// Replay reads the oldest segment incrementally: peek(n) parses only the
+// frames it needs to hand out n records (a small read buffer, never a whole
+// segment in memory), consume() forgets them; a segment is deleted once every
+// record in it has been consumed. The oldest segment may be the one being
+// written: replay reads what is written so far and goes on from there, so
+// that a replay under sustained overflow does not close a segment (an
+// fdatasync, and a directory fsync for the next) per replayed batch. Opening a spool scans each segment the same
+// way, frame by frame, to count its records and cut a corrupt tail. The read position is not persisted: after a crash
+// the segment being replayed is replayed again from its start, so delivery is at-least-once and backends deduplicate by
+// record id.
 //
 // Bounds: the sum of the segment files never exceeds max_bytes; append()
 // stores what fits and reports the rest, which the caller counts as dropped.
 //
 // Threading: every method is thread-safe (one mutex; appends come from the
-// telemetry thread when a queue overflows and from the exporter's worker).
+// spooler thread when a queue overflows and from the exporter's worker,
+// peek/consume/sync from the worker).
 #pragma once
 
 #include "gw/error.h"
@@ -44,6 +54,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -54,7 +65,7 @@ namespace gw {
 enum class FsyncPolicy { kAlways, kBatch, kNever };
 
 struct SpoolOptions {
-  std::filesystem::path dir;              // this exporter's own directory
+  std::filesystem::path dir;               // this exporter's own directory
   std::uint64_t max_bytes = 256ull << 20;  // TELEMETRY_SPOOL_MAX_BYTES
   std::uint64_t segment_bytes = 8ull << 20;
   FsyncPolicy fsync = FsyncPolicy::kBatch;  // TELEMETRY_SPOOL_FSYNC
@@ -111,7 +122,8 @@ class Spool {
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
 
-  // Appends records in order; returns how many were stored (a prefix of
+  // Appends records in order, one writev(2) per kMaxFramesPerWrite frames
+  // (fewer at a segment boundary); returns how many were stored (a prefix of
   // `records`). Stops at the first that does not fit or cannot be written.
   std::size_t append(std::span<const RecordPtr> records);
 
@@ -133,6 +145,14 @@ class Spool {
 
   // Frame helpers (also used by tests to craft corrupt segments).
   static std::string frame(std::string_view payload);
+  // The most frames one append() writes with a single writev(2) (two
+  // iovecs a frame, within IOV_MAX).
+  static constexpr std::size_t kMaxFramesPerWrite = 256;
+  // Records parsed from the segment being replayed and not yet consumed
+  // (at most what the last peek() asked for).
+  std::size_t replayBuffered() const;
+  // write(2)/writev(2) calls that appended frames so far (tests).
+  std::uint64_t writeCalls() const;
 
  private:
   explicit Spool(SpoolOptions options);
@@ -145,9 +165,16 @@ class Spool {
   Status scanLocked();
   bool openWriterLocked();
   void closeWriterLocked();
-  void loadOldestLocked();
-  // Reads a segment's good frames (cutting a corrupt tail).
-  std::vector<std::string> readFramesLocked(Segment& segment);
+  class FrameReader;
+  // Opens the oldest segment for replay (closing it for writes first).
+  // False when there is none.
+  bool openReaderLocked();
+  // Counts a segment's good frames, cutting a corrupt tail.
+  void scanSegmentLocked(Segment& segment);
+  // Removes the oldest segment and forgets what was read of it.
+  void dropOldestLocked();
+  // The oldest segment is the one being written.
+  bool writingOldestLocked() const;
   // Logs a write error, at most once per 10 s (a full disk fails every
   // append: one line per record would flood the log).
   void writeErrorLocked(const std::string& message);
@@ -164,10 +191,11 @@ class Spool {
   std::uint64_t unreadable_ = 0;
   std::chrono::steady_clock::time_point last_write_error_{};
   std::uint64_t suppressed_write_errors_ = 0;
-  // Replay: the oldest segment's records in memory, and how many are consumed.
-  bool loaded_ = false;
-  std::vector<RecordPtr> loaded_records_;
-  std::size_t consumed_ = 0;
+  std::uint64_t write_calls_ = 0;
+  // Replay: the reader of the oldest segment, and the records parsed from
+  // it that peek() handed out and consume() has not removed yet.
+  std::unique_ptr<FrameReader> reader_;
+  std::deque<RecordPtr> replay_;
 };
 
 }  // namespace gw

@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "config/core_settings.h"
 #include "gw/metrics_endpoint.h"
+#include "telemetry/spooler.h"
 
 #include <boost/lockfree/queue.hpp>
 
@@ -48,11 +49,11 @@ Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& source
                    [&](auto v) { e.flush_interval = milliseconds(v); }),
            integer("TELEMETRY_QUEUE_SIZE", 10000, 1, 10000000,
                    [&](auto v) { e.queue_capacity = static_cast<std::size_t>(v); }),
-           integer("TELEMETRY_QUEUE_MAX_BYTES", 64ll << 20, 1, 1ll << 50,
+           integer("TELEMETRY_QUEUE_MAX_BYTES", 16ll << 20, 1, 1ll << 50,
                    [&](auto v) { e.queue_max_bytes = static_cast<std::size_t>(v); }),
            integer("METRICS_MAX_SERIES", 10000, 1, 10000000,
                    [&](auto v) { o.metrics_max_series = static_cast<std::size_t>(v); }),
-           integer("TELEMETRY_INGEST_MAX_BYTES", 256ll << 20, 1, 1ll << 50,
+           integer("TELEMETRY_INGEST_MAX_BYTES", 32ll << 20, 1, 1ll << 50,
                    [&](auto v) { o.ingest_max_bytes = static_cast<std::size_t>(v); }),
            integer("TELEMETRY_MAX_RETRIES", 5, 0, 1000, [&](auto v) { e.retry.max_retries = static_cast<int>(v); }),
            integer("TELEMETRY_RETRY_INITIAL_MS", 500, 1, 3600000,
@@ -93,7 +94,7 @@ struct Telemetry::Impl {
   // TELEMETRY_INGEST_MAX_BYTES as the queue is by record count, so that large
   // bodies cannot pile up in memory while the telemetry thread is behind.
   std::atomic<std::size_t> ingest_bytes{0};
-  std::size_t ingest_max_bytes = 256u << 20;
+  std::size_t ingest_max_bytes = 32u << 20;
   std::atomic<bool> accepting{true};
   // ENABLED_EXPORTERS=none: nobody consumes records or metrics, so the
   // request path discards records at once and no telemetry thread runs.
@@ -104,6 +105,14 @@ struct Telemetry::Impl {
   bool shut_down = false;
   std::thread thread;
 
+  // The memory bound of every record waiting in an exporter queue or spill
+  // lane (TELEMETRY_QUEUE_MAX_BYTES): declared before `workers`, whose
+  // queues hold charges on it.
+  std::unique_ptr<QueueBudget> budget;
+  // Writes every worker's spill lane to its spool. Declared before
+  // `workers`, which remove their lanes from it when they go; shutdown()
+  // stops it (writing what the lanes hold) before it stops them.
+  Spooler spooler;
   std::vector<std::unique_ptr<ExporterWorker>> workers;
   std::vector<std::unique_ptr<Exporter>> pull_exporters;  // wantsRecords() == false
   const MetricsEndpoint* metrics_endpoint = nullptr;
@@ -227,6 +236,14 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
                                    "1")
                              .bind({});
 
+  impl->budget = std::make_unique<QueueBudget>(
+      options->exporter.queue_max_bytes,
+      m.gauge("ai_gateway_telemetry_queued_bytes",
+              "Memory held by the records waiting in the exporter queues and for the spool, each record counted "
+              "once however many exporters it waits for (bounded by TELEMETRY_QUEUE_MAX_BYTES)",
+              "By")
+          .bind({}));
+
   ExporterContext context{config, impl->metrics};
   auto exporters = registry.create(settings.enabled_exporters, context);
   if (!exporters) return exporters.error();
@@ -264,12 +281,14 @@ Result<std::unique_ptr<Telemetry>> Telemetry::start(const Settings& settings, co
       if (!opened) return opened.error();
       spool = std::move(*opened);
     }
-    impl->workers.push_back(
-        std::make_unique<ExporterWorker>(std::move(exporter), options->exporter, std::move(spool), impl->metrics));
+    impl->workers.push_back(std::make_unique<ExporterWorker>(std::move(exporter), options->exporter, std::move(spool),
+                                                             impl->metrics, Clock::steady(), impl->budget.get(),
+                                                             &impl->spooler));
   }
 
   impl->export_off = impl->workers.empty() && impl->pull_exporters.empty();
   std::unique_ptr<Telemetry> telemetry(new Telemetry(std::move(impl)));
+  if (!telemetry->impl_->workers.empty()) telemetry->impl_->spooler.start();
   for (auto& w : telemetry->impl_->workers) w->start();
   // With nothing to export, submit() hands a keyed request's usage to the
   // usage observer itself: no record is queued, so no thread is needed.
@@ -383,7 +402,13 @@ void Telemetry::process(std::unique_ptr<RequestRecord> record) {
   for (auto& observer : im.record_observers) observer(*record, built.summary, built.record);
   record.reset();  // free the bodies before fan-out
   updateMetrics(built.summary);
-  for (auto& w : im.workers) w->offer(built.record);
+  // The footprint is computed once, and the record charged to the budget
+  // once, however many queues take it. Without a record exporter only the
+  // summary was built.
+  if (built.record && !im.workers.empty()) {
+    RecordOffer offer(std::move(built.record));
+    for (auto& w : im.workers) w->offer(offer);
+  }
   built_.fetch_add(1, std::memory_order_release);
 }
 
@@ -496,6 +521,9 @@ void Telemetry::shutdown(std::chrono::milliseconds budget) {
     im.ingest_bytes.fetch_sub(ingestFootprint(*raw), std::memory_order_relaxed);
     process(std::unique_ptr<RequestRecord>(raw));
   }
+  // What waits for the spool is written before the workers drain (they
+  // spool what they cannot deliver after it).
+  im.spooler.stop();
   // Every worker drains in parallel against the same deadline.
   std::vector<std::thread> stoppers;
   for (auto& w : im.workers) stoppers.emplace_back([&w, deadline] { w->stop(deadline); });

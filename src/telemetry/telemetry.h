@@ -5,6 +5,12 @@
 //       --> telemetry thread: RecordBuilder (JSON, scrubbing, cost) + metrics
 //       --> one ExporterWorker per exporter that wants records (own bounded
 //           queue, batching, retry, circuit breaker, spool, own thread)
+//       --> on overflow, one Spooler thread writes the records a queue
+//           cannot take to that exporter's spool, in batches
+//           (telemetry/spooler.h)
+// Every record waiting in an exporter queue or for the spool is charged once
+// to one QueueBudget (TELEMETRY_QUEUE_MAX_BYTES), however many exporters it
+// waits for.
 //
 // submit() is lock-free (the queue's CAS loop): no lock, no allocation, no
 // I/O, no syscall (the telemetry thread polls; see Telemetry::run). When the ingest queue is full the record is
@@ -40,7 +46,7 @@ namespace gw {
 struct TelemetryOptions {
   ExportOptions exporter;
   std::size_t ingest_capacity = 16384;            // TELEMETRY_INGEST_QUEUE_SIZE (max 65534)
-  std::size_t ingest_max_bytes = 256u << 20;      // TELEMETRY_INGEST_MAX_BYTES
+  std::size_t ingest_max_bytes = 32u << 20;       // TELEMETRY_INGEST_MAX_BYTES
   std::size_t metrics_max_series = 10000;         // METRICS_MAX_SERIES
   std::string spool_dir = "telemetry-spool";      // TELEMETRY_SPOOL_DIR (relative: to the working directory)
   std::uint64_t spool_max_bytes = 256ull << 20;   // TELEMETRY_SPOOL_MAX_BYTES (0: spooling off)

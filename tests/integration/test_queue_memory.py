@@ -1,12 +1,14 @@
-"""The exporter queue's memory bound through the REAL gateway binary: with a
+"""The exporter queues' memory bound through the REAL gateway binary: with a
 backend that stalls (an OTLP endpoint that accepts connections and never
 answers), records pile up in front of the exporter; the queue must keep
 what it holds within TELEMETRY_QUEUE_MAX_BYTES, counting what its records
 really hold, send the rest to the spool (counted, nothing lost) and keep the
-process's memory from growing with the records sent.
+process's memory from growing with the records sent. With two stalled
+exporters, the bound is one for the whole process: a record waiting in both
+queues is counted once (ai_gateway_telemetry_queued_bytes).
 
-Prints one "FIGURE" line (records, queued, queue bytes, spooled, RSS growth)
-to stderr.
+Prints one "FIGURE" line per test (records, queued, queue bytes, spooled,
+RSS growth) to stderr.
 """
 import os
 import re
@@ -30,6 +32,12 @@ def metric(port, name, exporter):
     _, _, body = http_request(port, "GET", "/metrics")
     m = re.search(r'^%s\{exporter="%s"(?:,outcome="([a-z]+)")?\} (\S+)$' % (name, exporter), body.decode(), re.M)
     return float(m.group(2)) if m else 0.0
+
+
+def process_gauge(port, name):
+    _, _, body = http_request(port, "GET", "/metrics")
+    m = re.search(r'^%s (\S+)$' % name, body.decode(), re.M)
+    return float(m.group(1)) if m else 0.0
 
 
 def counter(port, exporter, outcome):
@@ -113,6 +121,50 @@ class StalledBackendTest(unittest.TestCase):
         # quarantine: RSS says nothing there.)
         if not SANITIZED:
             self.assertLess(growth, 40 << 20)
+
+    def test_one_bound_for_every_queue_a_shared_record_counted_once(self):
+        stalled = "http://127.0.0.1:%d" % self.stall.getsockname()[1]
+        gw = Gateway({"OPENAI_BASE_URL": self.mock.url, "OPENAI_API_KEY": TEST_KEY,
+                      "ENABLED_EXPORTERS": "prometheus,otlp,elasticsearch",
+                      "OTEL_EXPORTER_OTLP_ENDPOINT": stalled, "OTEL_EXPORTER_OTLP_TIMEOUT": "600000",
+                      "ELASTICSEARCH_URL": stalled, "ELASTICSEARCH_TIMEOUT_MS": "600000",
+                      "ELASTICSEARCH_INSTALL_TEMPLATE": "false",
+                      "TELEMETRY_SPOOL_DIR": os.path.join(self.tmp, "spool"),
+                      "TELEMETRY_BATCH_SIZE": str(BATCH), "TELEMETRY_FLUSH_INTERVAL_MS": "50",
+                      "TELEMETRY_QUEUE_SIZE": "1000000", "TELEMETRY_QUEUE_MAX_BYTES": str(QUEUE_MAX_BYTES),
+                      "TELEMETRY_MAX_BODY_BYTES": str(1 << 20)})
+        self.addCleanup(gw.stop, signal.SIGKILL)
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * BODY_BYTES}]}
+        requests = REQUESTS // 2
+        for i in range(requests):
+            status, _, _ = http_request(gw.port, "POST", "/v1/chat/completions", body,
+                                        {"x-request-id": "both-%04d" % i}, timeout=30)
+            self.assertEqual(status, 200)
+        exporters = ("otlp", "elasticsearch")
+
+        def settled():
+            counts = [metric(gw.port, "ai_gateway_exporter_queue_depth", e) + counter(gw.port, e, "spooled")
+                      for e in exporters]
+            return counts if min(counts) >= requests - BATCH else None
+        wait_until("every record queued or spooled for both exporters", settled)
+        total = process_gauge(gw.port, "ai_gateway_telemetry_queued_bytes")
+        per_queue = [metric(gw.port, "ai_gateway_exporter_queue_bytes", e) for e in exporters]
+        queued = [metric(gw.port, "ai_gateway_exporter_queue_depth", e) for e in exporters]
+        print("FIGURE two stalled exporters: records=%d queued=%s queue_bytes=%s process_queued_bytes=%d" %
+              (requests, queued, per_queue, total), file=sys.stderr)
+        for e in exporters:
+            self.assertEqual(counter(gw.port, e, "dropped"), 0)
+        self.assertTrue(all(q > 0 for q in queued))
+        # One bound for the process, whatever the number of queues (records
+        # waiting for the spooler may take a quarter more; once written they
+        # hold nothing).
+        self.assertGreater(total, 0)
+        self.assertLessEqual(total, QUEUE_MAX_BYTES * 5 / 4)
+        for b in per_queue:
+            self.assertLessEqual(b, total + 3 * BODY_BYTES)
+        # Both queues hold the same records: each queue's gauge counts them,
+        # the process's counts them once.
+        self.assertGreater(sum(per_queue), 1.5 * total)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // The per-exporter pipeline with a fake exporter and a manual clock: no
 // sleeps; time only moves when the test says so.
 #include "telemetry/export_processor.h"
+#include "telemetry/spooler.h"
 
 #include "fake_exporter.h"
 
@@ -371,6 +372,9 @@ TEST(ExporterWorker, QueueOverflowIsSpooledThenDroppedAndCounted) {
   // Room for 4 records in the spool.
   ExporterWorker worker(std::move(exporter), o, openSpool(dir, one * 4 + 1), metrics);
   for (int i = 0; i < 12; ++i) worker.offer(makeRecord("r" + std::to_string(i)));
+  // The overflow waits for the spooler (never started here) until flushed.
+  EXPECT_EQ(worker.stats().spooledTotal(), 0u);
+  worker.spooler().flush();
   EXPECT_EQ(worker.stats().queueDepthNow(), 5u);
   EXPECT_EQ(worker.stats().spooledTotal(), 4u);
   EXPECT_EQ(worker.stats().droppedTotal(), 3u);

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -22,9 +23,8 @@ using testing::makeRecord;
 class SpoolTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("gw-spool-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("gw-spool-" + std::to_string(getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -188,9 +188,15 @@ TEST_F(SpoolTest, FlippedByteStopsTheSegmentAtTheLastGoodFrame) {
 
 TEST_F(SpoolTest, GarbageFilesAndHugeLengthsAreHandled) {
   fs::create_directories(dir_);
-  { std::ofstream(dir_ / "segment-00000000000000000001.spool", std::ios::binary) << std::string("\xff\xff\xff\x7f", 4) << "junkjunk"; }
+  {
+    std::ofstream(dir_ / "segment-00000000000000000001.spool", std::ios::binary)
+        << std::string("\xff\xff\xff\x7f", 4) << "junkjunk";
+  }
   { std::ofstream(dir_ / "not-a-segment.txt") << "ignored"; }
-  { std::ofstream(dir_ / "segment-00000000000000000002.spool", std::ios::binary) << Spool::frame("not a record") << Spool::frame(makeRecord("ok")->serialized); }
+  {
+    std::ofstream(dir_ / "segment-00000000000000000002.spool", std::ios::binary)
+        << Spool::frame("not a record") << Spool::frame(makeRecord("ok")->serialized);
+  }
   auto s = Spool::open(options());
   ASSERT_TRUE(s);
   EXPECT_EQ((*s)->corruptTails(), 1u);
@@ -270,12 +276,14 @@ TEST_F(SpoolTest, TheDirectoryLockIsExclusiveUntilReleased) {
 }
 
 TEST_F(SpoolTest, ALockHeldByAnotherProcessBlocksUntilItIsKilled) {
-  OtherProcess other([&] {
-    auto lock = SpoolDirLock::acquire(dir_);
-    if (!lock || !lock->held()) return false;
-    new SpoolDirLock(std::move(*lock));  // held until the process dies
-    return true;
-  }, OtherProcess::Then::kWaitForKill);
+  OtherProcess other(
+      [&] {
+        auto lock = SpoolDirLock::acquire(dir_);
+        if (!lock || !lock->held()) return false;
+        new SpoolDirLock(std::move(*lock));  // held until the process dies
+        return true;
+      },
+      OtherProcess::Then::kWaitForKill);
   ASSERT_TRUE(other.succeeded());
 
   auto mine = SpoolDirLock::acquire(dir_);
@@ -291,10 +299,12 @@ TEST_F(SpoolTest, ALockHeldByAnotherProcessBlocksUntilItIsKilled) {
 }
 
 TEST_F(SpoolTest, ALockFileLeftByADeadHolderDoesNotBlock) {
-  OtherProcess other([&] {
-    auto lock = SpoolDirLock::acquire(dir_);
-    return lock && lock->held();  // then _exit(): no destructor, the file stays
-  }, OtherProcess::Then::kExit);
+  OtherProcess other(
+      [&] {
+        auto lock = SpoolDirLock::acquire(dir_);
+        return lock && lock->held();  // then _exit(): no destructor, the file stays
+      },
+      OtherProcess::Then::kExit);
   ASSERT_TRUE(other.succeeded());
   other.kill();  // reaped
   ASSERT_TRUE(fs::exists(dir_ / SpoolDirLock::kFileName));
@@ -325,12 +335,14 @@ TEST_F(SpoolTest, SegmentsWrittenByAProcessKilledMidRunAreReplayed) {
     o.dir = dir_ / "elasticsearch";
     return o;
   };
-  OtherProcess other([&] {
-    auto s = Spool::open(spool_options());
-    if (!s || (*s)->append(records(0, 200)) != 200) return false;
-    s->release();  // never closed: the process is killed with the segment open
-    return true;
-  }, OtherProcess::Then::kWaitForKill);
+  OtherProcess other(
+      [&] {
+        auto s = Spool::open(spool_options());
+        if (!s || (*s)->append(records(0, 200)) != 200) return false;
+        s->release();  // never closed: the process is killed with the segment open
+        return true;
+      },
+      OtherProcess::Then::kWaitForKill);
   ASSERT_TRUE(other.succeeded());
   other.kill();
 
@@ -348,7 +360,10 @@ TEST_F(SpoolTest, ASegmentNameAlreadyTakenIsSkippedNotDropped) {
   // Written after the scan by something else: a segment file, and a
   // directory with a segment's name.
   fs::create_directories(dir_);
-  { std::ofstream(dir_ / "segment-00000000000000000001.spool", std::ios::binary) << Spool::frame(makeRecord("foreign")->serialized); }
+  {
+    std::ofstream(dir_ / "segment-00000000000000000001.spool", std::ios::binary)
+        << Spool::frame(makeRecord("foreign")->serialized);
+  }
   fs::create_directories(dir_ / "segment-00000000000000000002.spool");
   EXPECT_EQ((*s)->append(records(0, 5)), 5u) << "a taken name must not drop the records";
   EXPECT_EQ(drain(**s), expected(0, 5));
@@ -360,6 +375,181 @@ TEST_F(SpoolTest, ASegmentNameAlreadyTakenIsSkippedNotDropped) {
   ASSERT_TRUE(next);
   EXPECT_EQ((*next)->append(records(5, 6)), 1u);
   EXPECT_EQ(drain(**next), (std::vector<std::string>{"foreign", "r5"}));
+}
+
+}  // namespace
+}  // namespace gw
+
+namespace gw {
+namespace {
+
+// The bytes of a segment file.
+std::string fileBytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<fs::path> segmentFiles(const fs::path& dir) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".spool") out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A batch is one writev(2) of up to kMaxFramesPerWrite frames, and the
+// frames are the ones a frame-per-write spool wrote: segments written
+// before read the same.
+TEST_F(SpoolTest, AppendWritesABatchWithOneWriteAndUnchangedFrames) {
+  auto s = Spool::open(options(64 << 20, 8 << 20));
+  ASSERT_TRUE(s);
+  auto batch = records(0, 100);
+  EXPECT_EQ((*s)->append(batch), 100u);
+  EXPECT_EQ((*s)->writeCalls(), 1u);
+  auto more = records(100, 100 + 2 * Spool::kMaxFramesPerWrite + 1);
+  EXPECT_EQ((*s)->append(more), more.size());
+  EXPECT_EQ((*s)->writeCalls(), 4u) << "256 frames per writev";
+  s->reset();
+  auto files = segmentFiles(dir_);
+  ASSERT_EQ(files.size(), 1u);
+  std::string expected_bytes;
+  for (const auto& r : batch) expected_bytes += Spool::frame(r->serialized);
+  for (const auto& r : more) expected_bytes += Spool::frame(r->serialized);
+  EXPECT_EQ(fileBytes(files[0]), expected_bytes);
+  auto reopened = Spool::open(options(64 << 20, 8 << 20));
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(drain(**reopened, 50), expected(0, 100 + 2 * Spool::kMaxFramesPerWrite + 1));
+}
+
+// A batch that crosses a segment's size is split there: each segment still
+// starts a new file at the size bound, and nothing is lost or reordered.
+TEST_F(SpoolTest, ABatchIsSplitAtSegmentBoundaries) {
+  auto s = Spool::open(options(1 << 20, 4096));
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)->append(records(0, 300)), 300u);
+  const auto files = segmentFiles(dir_);
+  EXPECT_GT(files.size(), 3u);
+  const std::size_t one = Spool::frame(makeRecord("r100")->serialized).size();
+  for (std::size_t i = 0; i + 1 < files.size(); ++i) {
+    EXPECT_GE(fs::file_size(files[i]), 4096u);
+    EXPECT_LT(fs::file_size(files[i]), 4096u + 2 * one);
+  }
+  EXPECT_EQ(drain(**s), expected(0, 300));
+}
+
+// Replay parses only what peek() asks for: a segment of thousands of
+// records is never held in memory as records.
+TEST_F(SpoolTest, ReplayReadsASegmentIncrementally) {
+  {
+    auto s = Spool::open(options(64 << 20, 8 << 20));
+    ASSERT_TRUE(s);
+    ASSERT_EQ((*s)->append(records(0, 5000)), 5000u);
+  }
+  auto s = Spool::open(options(64 << 20, 8 << 20));
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)->records(), 5000u);
+  EXPECT_EQ((*s)->replayBuffered(), 0u) << "opening counts the frames, it keeps none";
+  auto b = (*s)->peek(10);
+  ASSERT_EQ(b.size(), 10u);
+  EXPECT_EQ((*s)->replayBuffered(), 10u);
+  EXPECT_EQ((*s)->peek(10).front()->id, "r0") << "peek without consume returns the same records";
+  (*s)->consume(4);
+  EXPECT_EQ((*s)->replayBuffered(), 6u);
+  EXPECT_EQ((*s)->records(), 4996u);
+  b = (*s)->peek(10);
+  EXPECT_EQ(b.front()->id, "r4");
+  EXPECT_EQ(b.back()->id, "r13");
+  EXPECT_EQ((*s)->replayBuffered(), 10u);
+  (*s)->consume(10);
+  std::vector<std::string> ids{"r0", "r1", "r2", "r3"};
+  for (int i = 4; i < 14; ++i) ids.push_back("r" + std::to_string(i));
+  for (const auto& id : drain(**s, 100)) ids.push_back(id);
+  EXPECT_EQ(ids, expected(0, 5000));
+  EXPECT_LE((*s)->replayBuffered(), 100u);
+  EXPECT_EQ((*s)->records(), 0u);
+}
+
+// The segment is deleted when its last record is consumed, not at the next
+// peek(): a restart right after does not replay delivered records.
+TEST_F(SpoolTest, TheLastConsumeDeletesTheSegment) {
+  auto s = Spool::open(options(1 << 20, 1 << 20));
+  ASSERT_TRUE(s);
+  ASSERT_EQ((*s)->append(records(0, 5)), 5u);
+  auto b = (*s)->peek(5);
+  ASSERT_EQ(b.size(), 5u);
+  EXPECT_EQ(segmentFiles(dir_).size(), 1u);
+  (*s)->consume(5);
+  EXPECT_TRUE(segmentFiles(dir_).empty());
+  EXPECT_EQ((*s)->records(), 0u);
+  EXPECT_EQ((*s)->bytes(), 0u);
+}
+
+// A segment damaged after the spool was opened (its scan counted every
+// record): replay stops at the last good frame, counts the corrupt tail and
+// forgets the records it cannot read, and goes on with the next segment.
+TEST_F(SpoolTest, ASegmentDamagedAfterTheScanIsCutAtReplay) {
+  {
+    auto s = Spool::open(options(1 << 20, 4096));
+    ASSERT_TRUE(s);
+    ASSERT_EQ((*s)->append(records(0, 200)), 200u);
+  }
+  auto s = Spool::open(options(1 << 20, 4096));
+  ASSERT_TRUE(s);
+  ASSERT_EQ((*s)->records(), 200u);
+  const auto files = segmentFiles(dir_);
+  ASSERT_GT(files.size(), 1u);
+  const std::size_t one = Spool::frame(makeRecord("r100")->serialized).size();
+  {
+    // Flip a byte of the first segment's third frame.
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(2 * one + 12));
+    f.put('#');
+  }
+  const auto ids = drain(**s);
+  ASSERT_GE(ids.size(), 2u);
+  EXPECT_EQ(ids[0], "r0");
+  EXPECT_EQ(ids[1], "r1");
+  EXPECT_EQ(ids.back(), "r199");
+  EXPECT_LT(ids.size(), 200u);
+  EXPECT_EQ((*s)->corruptTails(), 1u);
+  EXPECT_EQ((*s)->records(), 0u);
+  EXPECT_TRUE(segmentFiles(dir_).empty());
+}
+
+}  // namespace
+}  // namespace gw
+
+namespace gw {
+namespace {
+
+// Replay reads the segment being written without closing it: under
+// sustained overflow a replayed batch costs no segment switch (fdatasync and
+// directory fsync). Once replay has caught up, the segment is closed and
+// deleted.
+TEST_F(SpoolTest, ReplayReadsTheSegmentBeingWrittenWithoutClosingIt) {
+  auto s = Spool::open(options(1 << 20, 1 << 20));
+  ASSERT_TRUE(s);
+  ASSERT_EQ((*s)->append(records(0, 10)), 10u);
+  auto b = (*s)->peek(4);
+  ASSERT_EQ(b.size(), 4u);
+  (*s)->consume(4);
+  ASSERT_EQ((*s)->append(records(10, 20)), 10u);
+  EXPECT_EQ(segmentFiles(dir_).size(), 1u) << "the replay closed the segment being written";
+  std::vector<std::string> ids{"r0", "r1", "r2", "r3"};
+  b = (*s)->peek(100);
+  ASSERT_EQ(b.size(), 16u);
+  for (const auto& r : b) ids.push_back(r->id);
+  EXPECT_EQ((*s)->peek(100).size(), 16u) << "the same records until consumed";
+  ASSERT_EQ((*s)->append(records(20, 25)), 5u);
+  (*s)->consume(16);
+  EXPECT_EQ(segmentFiles(dir_).size(), 1u);
+  for (const auto& id : drain(**s)) ids.push_back(id);
+  EXPECT_EQ(ids, expected(0, 25));
+  EXPECT_TRUE(segmentFiles(dir_).empty()) << "caught up: the segment is closed and deleted";
+  EXPECT_EQ((*s)->records(), 0u);
+  EXPECT_EQ((*s)->bytes(), 0u);
+  ASSERT_EQ((*s)->append(records(25, 27)), 2u);
+  EXPECT_EQ(drain(**s), expected(25, 27));
 }
 
 }  // namespace

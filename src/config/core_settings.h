@@ -58,7 +58,7 @@ inline constexpr SettingDoc kPipelineSettings[] = {
     {"TELEMETRY_QUEUE_MAX_BYTES", "16777216",
      "memory bound of the records waiting in all exporter queues together, a record counted once"},
     {"TELEMETRY_INGEST_QUEUE_SIZE", "16384", "records waiting for the telemetry thread (max 65534); beyond, dropped"},
-    {"TELEMETRY_INGEST_MAX_BYTES", "33554432", "the same hand-over's bound in memory"},
+    {"TELEMETRY_INGEST_MAX_BYTES", "134217728", "the same hand-over's bound in memory"},
     {"TELEMETRY_MAX_RETRIES", "5", "retries of a batch before it is spooled"},
     {"TELEMETRY_RETRY_INITIAL_MS", "500", "first retry backoff (exponential, full jitter)"},
     {"TELEMETRY_RETRY_MAX_MS", "30000", "longest retry backoff"},

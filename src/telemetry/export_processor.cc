@@ -538,12 +538,14 @@ void ExporterWorker::offer(RecordOffer& offer) {
     if (size == 1 || size == options_.batch_size) signal();
     return;
   }
-  // Queue full (a slow or dead backend): to the spool, by the spooler.
+  // Queue full (a slow or dead backend): to the spool, by the spooler; when
+  // its lane is at its bound too, written here rather than dropped.
   bool was_empty = false;
   if (lane_->push(offer, was_empty)) {
     if (was_empty) spooler_->wake();
     return;
   }
+  if (spool_ && spooler_->writeThrough(*lane_, offer.record)) return;
   countDrop();
 }
 
@@ -556,7 +558,7 @@ void ExporterWorker::countDrop() {
     logger()->warn(
         "exporter {}: queue full and {}, records are dropped (counted in "
         "ai_gateway_exporter_records_total{{outcome=\"dropped\"}}; total so far {})",
-        name_, spool_ ? "the records waiting for the spool hold their memory bound" : "spooling is off",
+        name_, spool_ ? "the spool is full (TELEMETRY_SPOOL_MAX_BYTES) or not writable" : "spooling is off",
         stats_.droppedTotal());
 }
 

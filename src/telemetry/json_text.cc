@@ -9,8 +9,10 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serializer.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <functional>
 
@@ -28,26 +30,119 @@ constexpr char kEscapes[256] = {'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't'
                                 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,    //
                                 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '\\'};
 
+// The first byte in [p, end) that Boost.JSON's serializer escapes (a
+// quote, a backslash or a control character), or end. Eight bytes at a
+// time: a word holds one when one of its bytes is below 0x20, or equal to
+// '"' or '\\' (the exact tests of "some byte is zero / below n").
+const char* findEscape(const char* p, const char* const end) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+  while (end - p >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    const std::uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
+    const std::uint64_t hits =
+        ((w - kOnes * 0x20) & ~w) | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash);
+    if (hits & kHighs) break;
+    p += 8;
+  }
+  while (p != end && kEscapes[static_cast<unsigned char>(*p)] == 0) ++p;
+  return p;
+}
+
+// The escape sequence of a byte that has one (kEscapes): its length, 2 or 6.
+std::size_t writeEscape(char* to, unsigned char c) {
+  const char escape = kEscapes[c];
+  to[0] = '\\';
+  to[1] = escape;
+  if (escape != 'u') return 2;
+  static constexpr char kHex[] = "0123456789abcdef";
+  to[2] = '0';
+  to[3] = '0';
+  to[4] = kHex[c >> 4];
+  to[5] = kHex[c & 15];
+  return 6;
+}
+
 // The characters of a string, without its quotes.
 void appendEscaped(std::string& out, std::string_view text) {
-  const char* run = text.data();
+  const char* p = text.data();
   const char* const end = text.data() + text.size();
-  for (const char* p = run; p != end; ++p) {
-    const char escape = kEscapes[static_cast<unsigned char>(*p)];
-    if (escape == 0) continue;
-    out.append(run, p);
-    out += '\\';
-    out += escape;
-    if (escape == 'u') {
-      static constexpr char kHex[] = "0123456789abcdef";
-      const auto c = static_cast<unsigned char>(*p);
-      const char digits[4] = {'0', '0', kHex[c >> 4], kHex[c & 15]};
-      out.append(digits, 4);
-    }
-    run = p + 1;
+  while (true) {
+    const char* q = findEscape(p, end);
+    out.append(p, q);
+    if (q == end) return;
+    char escaped[6];
+    out.append(escaped, writeEscape(escaped, static_cast<unsigned char>(*q)));
+    p = q + 1;
   }
-  out.append(run, end);
 }
+
+// Where ScrubbingWriter writes: `out` grown ahead of the writing and cut to
+// what was written by finish(), so that a write is a copy after one check
+// of the room left (ensure) for the bytes of a whole event.
+class OutCursor {
+ public:
+  OutCursor(std::string& out, std::size_t expected) : out_(out) {
+    const std::size_t used = out_.size();
+    out_.resize(used + expected);
+    reset(used);
+  }
+
+  // Room for n more bytes.
+  void ensure(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - cur_) < n) grow(n);
+  }
+  void put(char c) { *cur_++ = c; }
+  void put(const char* s, std::size_t n) {
+    std::memcpy(cur_, s, n);
+    cur_ += n;
+  }
+  // The first n (<= N) of N readable bytes, with room for N made.
+  template <std::size_t N>
+  void putBlock(const char* s, std::size_t n) {
+    std::memcpy(cur_, s, N);
+    cur_ += n;
+  }
+  template <std::size_t N>
+  void putLiteral(const char (&text)[N]) {
+    put(text, N - 1);
+  }
+  // The last byte written (the caller has written one).
+  char last() const { return cur_[-1]; }
+  std::size_t size() const { return static_cast<std::size_t>(cur_ - out_.data()); }
+  const char* data() const { return out_.data(); }
+
+  // The characters of a string, escaped.
+  void putEscaped(std::string_view text) {
+    const char* p = text.data();
+    const char* const end = text.data() + text.size();
+    while (true) {
+      const char* q = findEscape(p, end);
+      ensure(static_cast<std::size_t>(q - p) + 6);
+      put(p, static_cast<std::size_t>(q - p));
+      if (q == end) return;
+      cur_ += writeEscape(cur_, static_cast<unsigned char>(*q));
+      p = q + 1;
+    }
+  }
+
+  void finish() { out_.resize(size()); }
+
+ private:
+  [[gnu::noinline]] void grow(std::size_t n) {
+    const std::size_t used = size();
+    out_.resize(std::max(out_.size() * 2, used + n));
+    reset(used);
+  }
+  void reset(std::size_t used) {
+    cur_ = out_.data() + used;
+    end_ = out_.data() + out_.size();
+  }
+
+  std::string& out_;
+  char* cur_ = nullptr;
+  char* end_ = nullptr;
+};
 
 // Handler for json::basic_parser that writes the scrubbed body as it is
 // read (appendScrubbedJson). A secret member's key is written with
@@ -61,16 +156,25 @@ class ScrubbingWriter : public JsonSaxDefaults {
   static constexpr std::size_t max_string_size = json::string::max_size();
 
   ScrubbingWriter(std::string& out, std::string_view input, ScrubbedJsonFacts* facts, bool serialized_tree)
-      : out_(out), input_(input), facts_(facts), serialized_tree_(serialized_tree), check_keys_(!serialized_tree) {}
+      : out_(out, input.size() + kRoomPerEvent),
+        input_(input),
+        facts_(facts),
+        serialized_tree_(serialized_tree),
+        check_keys_(!serialized_tree) {
+    if (check_keys_) keys_.reserve(kMaxScannedObjectMembers);
+  }
 
   bool needs_tree = false;
+
+  // Cuts the output to what was written; after a pass that wrote the body.
+  void finish() { out_.finish(); }
 
   bool on_object_begin(boost::system::error_code&) {
     if (!beginValue(false)) {
       skipContainer();
       return true;
     }
-    out_ += '{';
+    out_.put('{');
     push(true);
     if (depth_ == 1 && facts_) facts_->is_object = true;
     return true;
@@ -79,7 +183,8 @@ class ScrubbingWriter : public JsonSaxDefaults {
     if (endSkipped()) return true;
     if (depth_ == 1 && facts_ && !facts_->members.empty()) closeTopMember();
     pop();
-    out_ += '}';
+    out_.ensure(1);
+    out_.put('}');
     return true;
   }
   bool on_array_begin(boost::system::error_code&) {
@@ -87,7 +192,7 @@ class ScrubbingWriter : public JsonSaxDefaults {
       skipContainer();
       return true;
     }
-    out_ += '[';
+    out_.put('[');
     push(false);
     if (depth_ == 2 && top_member_is_choices_ && facts_) {
       facts_->choices_is_array = true;
@@ -98,7 +203,8 @@ class ScrubbingWriter : public JsonSaxDefaults {
   bool on_array_end(std::size_t, boost::system::error_code&) {
     if (endSkipped()) return true;
     pop();
-    out_ += ']';
+    out_.ensure(1);
+    out_.put(']');
     return true;
   }
 
@@ -115,11 +221,13 @@ class ScrubbingWriter : public JsonSaxDefaults {
     }
     Level& level = levels_[depth_ - 1];
     if (depth_ == 1 && facts_ && !facts_->members.empty()) closeTopMember();
-    if (out_.back() != '{') out_ += ',';
+    out_.ensure(2);
+    if (out_.last() != '{') out_.put(',');
     const std::size_t key_offset = out_.size();
-    out_ += '"';
+    out_.put('"');
     appendText(key);
-    out_ += '"';
+    out_.ensure(2 + sizeof(kRedactedValue));
+    out_.put('"');
     const ScrubbedJsonFacts::Span key_span{key_offset, out_.size() - key_offset};
     if (check_keys_) {
       // A repeated key: the tree keeps its last value at its first place.
@@ -130,7 +238,7 @@ class ScrubbingWriter : public JsonSaxDefaults {
           return stop(ec);
       keys_.push_back(key_span);
     }
-    out_ += ':';
+    out_.put(':');
     if (depth_ == 1 && facts_) {
       facts_->members.push_back({key_span, {out_.size(), 0}});
       top_member_is_choices_ = key == "choices";
@@ -138,7 +246,7 @@ class ScrubbingWriter : public JsonSaxDefaults {
     }
     capture_finish_reason_ = choices_open_ && depth_ == 3 && key == "finish_reason";
     if (isSecretKey(key)) {
-      out_.append("\"[REDACTED]\"", 12);
+      out_.putLiteral(kRedactedValue);
       redact_next_ = true;
     }
     key_part_.clear();
@@ -152,7 +260,8 @@ class ScrubbingWriter : public JsonSaxDefaults {
   bool on_string(json::string_view s, std::size_t, boost::system::error_code&) {
     appendStringPart(s);
     if (string_written_) {
-      out_ += '"';
+      out_.ensure(1);
+      out_.put('"');
       if (string_captured_) facts_->choice_finish_reasons.push_back({string_start_, out_.size() - string_start_});
     }
     in_string_ = false;
@@ -161,12 +270,12 @@ class ScrubbingWriter : public JsonSaxDefaults {
 
   bool on_int64(std::int64_t v, json::string_view, boost::system::error_code&) {
     number_part_.clear();
-    if (beginValue(false)) appendJsonInt(out_, v);
+    if (beginValue(false)) putNumber(v);
     return true;
   }
   bool on_uint64(std::uint64_t v, json::string_view, boost::system::error_code&) {
     number_part_.clear();
-    if (beginValue(false)) appendJsonUint(out_, v);
+    if (beginValue(false)) putNumber(v);
     return true;
   }
   bool on_number_part(json::string_view s, boost::system::error_code&) {
@@ -182,20 +291,24 @@ class ScrubbingWriter : public JsonSaxDefaults {
     if (serialized_tree_) {
       // Already the serializer's form, which Boost.JSON 1.81 does not
       // always read back as the same double.
-      out_ += number_part_;
-      out_.append(s.data(), s.size());
+      out_.ensure(number_part_.size() + s.size());
+      out_.put(number_part_.data(), number_part_.size());
+      out_.put(s.data(), s.size());
       number_part_.clear();
     } else {
-      appendJsonDouble(out_, v);
+      std::string text;
+      appendJsonDouble(text, v);
+      out_.ensure(text.size());
+      out_.put(text.data(), text.size());
     }
     return true;
   }
   bool on_bool(bool v, boost::system::error_code&) {
-    if (beginValue(false)) v ? out_.append("true", 4) : out_.append("false", 5);
+    if (beginValue(false)) v ? out_.putLiteral("true") : out_.putLiteral("false");
     return true;
   }
   bool on_null(boost::system::error_code&) {
-    if (beginValue(false)) out_.append("null", 4);
+    if (beginValue(false)) out_.putLiteral("null");
     return true;
   }
 
@@ -205,8 +318,16 @@ class ScrubbingWriter : public JsonSaxDefaults {
     std::uint32_t keys_begin = 0;  // its keys in keys_
   };
 
+  // The most a value's event writes besides a string's characters: a comma
+  // and a number's digits, or the comma and a container's or string's
+  // first byte, a literal.
+  static constexpr std::size_t kRoomPerEvent = 32;
+  static constexpr std::size_t kShortCopy = 16;
+  static constexpr char kRedactedValue[] = "\"[REDACTED]\"";
+
   // Before a value's first byte: false when it is not written (inside a
-  // skipped value, or a secret's value), else writes the comma before it.
+  // skipped value, or a secret's value), else makes room for kRoomPerEvent
+  // bytes and writes the comma before it.
   bool beginValue(bool is_string) {
     string_captured_ = capture_finish_reason_ && is_string;
     capture_finish_reason_ = false;
@@ -215,7 +336,8 @@ class ScrubbingWriter : public JsonSaxDefaults {
       redact_next_ = false;
       return false;
     }
-    if (depth_ > 0 && !levels_[depth_ - 1].is_object && out_.back() != '[') out_ += ',';
+    out_.ensure(kRoomPerEvent);
+    if (depth_ > 0 && !levels_[depth_ - 1].is_object && out_.last() != '[') out_.put(',');
     return true;
   }
 
@@ -248,7 +370,7 @@ class ScrubbingWriter : public JsonSaxDefaults {
       string_written_ = beginValue(true);
       if (string_written_) {
         string_start_ = out_.size();
-        out_ += '"';
+        out_.put('"');
       }
     }
     if (string_written_) appendText(std::string_view(s.data(), s.size()));
@@ -260,10 +382,29 @@ class ScrubbingWriter : public JsonSaxDefaults {
   // unescaped in a JSON string), and are copied as they are.
   void appendText(std::string_view text) {
     const std::less_equal<const char*> le;
-    if (le(input_.data(), text.data()) && le(text.data() + text.size(), input_.data() + input_.size()))
-      out_.append(text.data(), text.size());
-    else
-      appendEscaped(out_, text);
+    const char* const input_end = input_.data() + input_.size();
+    if (le(input_.data(), text.data()) && le(text.data() + text.size(), input_end)) {
+      // Most keys and many strings are short: when 16 bytes of input
+      // follow, they are copied as one block of a constant size, of which
+      // the bytes past the text are written over by what follows (or cut).
+      if (text.size() <= kShortCopy && input_end - text.data() >= static_cast<std::ptrdiff_t>(kShortCopy)) {
+        out_.ensure(kShortCopy);
+        out_.putBlock<kShortCopy>(text.data(), text.size());
+        return;
+      }
+      out_.ensure(text.size());
+      out_.put(text.data(), text.size());
+    } else {
+      out_.putEscaped(text);
+    }
+  }
+
+  // An integer's digits (room made by beginValue).
+  template <typename Int>
+  void putNumber(Int v) {
+    char buffer[24];
+    const auto end = std::to_chars(buffer, buffer + sizeof(buffer), v).ptr;
+    out_.put(buffer, static_cast<std::size_t>(end - buffer));
   }
 
   bool stop(boost::system::error_code& ec) {
@@ -272,7 +413,7 @@ class ScrubbingWriter : public JsonSaxDefaults {
     return false;
   }
 
-  std::string& out_;
+  OutCursor out_;
   const std::string_view input_;
   ScrubbedJsonFacts* const facts_;
   const bool serialized_tree_;
@@ -332,14 +473,20 @@ const ScrubbedJsonFacts::Span* ScrubbedJsonFacts::member(std::string_view out, s
 
 ScrubbedJsonResult appendScrubbedJson(std::string_view body, std::string& out, ScrubbedJsonFacts* facts,
                                       bool serialized_tree) {
-  if (facts) *facts = {};
+  if (facts) {
+    *facts = {};
+    facts->members.reserve(16);
+  }
   json::parse_options options;
   options.max_depth = kMaxUntrustedJsonDepth;
   const std::size_t original_size = out.size();
   json::basic_parser<ScrubbingWriter> parser(options, out, body, facts, serialized_tree);
   boost::system::error_code ec;
   const std::size_t consumed = parser.write_some(false, body.data(), body.size(), ec);
-  if (!ec && consumed == body.size()) return ScrubbedJsonResult::kWritten;
+  if (!ec && consumed == body.size()) {
+    parser.handler().finish();
+    return ScrubbedJsonResult::kWritten;
+  }
   out.resize(original_size);
   if (facts) *facts = {};
   return parser.handler().needs_tree ? ScrubbedJsonResult::kNeedsTree : ScrubbedJsonResult::kNotJson;

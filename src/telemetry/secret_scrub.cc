@@ -2,6 +2,7 @@
 
 #include "common/strings.h"
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 
@@ -44,22 +45,36 @@ bool isSecretKey(std::string_view name) {
   // a key's public id that.
   static constexpr std::string_view kSecretNames[] = {"aws_secret_access_key"sv};
   // This runs for every member of every recorded body and chunk: most names
-  // are ruled out by their length or last character, without a loop.
+  // are ruled out by their length or last two characters, without a loop.
   constexpr std::size_t kShortest = [] {
     std::size_t n = SIZE_MAX;
     for (std::string_view s : kSecretSuffixes) n = std::min(n, s.size());
     for (std::string_view s : kSecretNames) n = std::min(n, s.size());
     return n;
   }();
-  constexpr std::uint32_t kLastChars = [] {
-    std::uint32_t mask = 0;
-    for (std::string_view s : kSecretSuffixes) mask |= 1u << (s.back() - 'a');
-    for (std::string_view s : kSecretNames) mask |= 1u << (s.back() - 'a');
-    return mask;
+  // Every name of the rule ends with two letters: for each last letter, the
+  // letters before it that some name has.
+  static_assert([] {
+    for (std::string_view s : kSecretSuffixes)
+      if (s.size() < 2 || s.end()[-1] < 'a' || s.end()[-1] > 'z' || s.end()[-2] < 'a' || s.end()[-2] > 'z')
+        return false;
+    for (std::string_view s : kSecretNames)
+      if (s.size() < 2 || s.end()[-1] < 'a' || s.end()[-1] > 'z' || s.end()[-2] < 'a' || s.end()[-2] > 'z')
+        return false;
+    return true;
+  }());
+  static constexpr std::array<std::uint32_t, 26> kBeforeLast = [] {
+    std::array<std::uint32_t, 26> before{};
+    for (std::string_view s : kSecretSuffixes) before[s.end()[-1] - 'a'] |= 1u << (s.end()[-2] - 'a');
+    for (std::string_view s : kSecretNames) before[s.end()[-1] - 'a'] |= 1u << (s.end()[-2] - 'a');
+    return before;
   }();
   if (name.size() < kShortest) return false;
   const char last = asciiLower(name.back());
-  if (last < 'a' || last > 'z' || !(kLastChars & (1u << (last - 'a')))) return false;
+  const char before_last = asciiLower(name.end()[-2]);
+  if (last < 'a' || last > 'z' || before_last < 'a' || before_last > 'z' ||
+      !(kBeforeLast[last - 'a'] & (1u << (before_last - 'a'))))
+    return false;
   for (std::string_view suffix : kSecretSuffixes)
     if (suffix.back() == last && endsWithRuleName(name, suffix)) return true;
   for (std::string_view secret : kSecretNames)

@@ -74,6 +74,15 @@ bool SpillLane::writePending() {
   return any;
 }
 
+bool SpillLane::writeOne(const RecordPtr& record) {
+  if (!spool_) return false;
+  writePending();
+  if (spool_->append(std::span<const RecordPtr>(&record, 1)) == 0) return false;
+  stats_.spooled(1);
+  if (on_written_) on_written_();
+  return true;
+}
+
 std::size_t SpillLane::pending() const {
   std::lock_guard lock(mutex_);
   return items_.size();
@@ -107,6 +116,11 @@ void Spooler::writeAll() {
     any = false;
     for (auto* lane : lanes_) any = lane->writePending() || any;
   }
+}
+
+bool Spooler::writeThrough(SpillLane& lane, const RecordPtr& record) {
+  std::lock_guard lock(write_mutex_);
+  return lane.writeOne(record);
 }
 
 void Spooler::wake() {

@@ -52,6 +52,10 @@ class SpillLane {
   // counts what was spooled and what the spool could not take. Called by
   // the Spooler (one thread at a time). True if it took any record.
   bool writePending();
+  // Writes one record that push() refused, after what the lane holds;
+  // counts it spooled or dropped. True when the spool stored it. Called
+  // through Spooler::writeThrough.
+  bool writeOne(const RecordPtr& record);
   std::size_t pending() const;
 
  private:
@@ -90,6 +94,12 @@ class Spooler {
   // nobody writes. Before start(), records wait for start(), flush() or
   // stop().
   void wake();
+  // The telemetry thread's way out when `lane` is at its memory bound (a
+  // burst of large records, or a disk slower than the overflow): it writes
+  // the lane's records and then `record` itself, so the spool keeps their
+  // order and nothing is dropped while the spool has room; the telemetry
+  // thread slows to the disk's pace. True when the spool stored `record`.
+  bool writeThrough(SpillLane& lane, const RecordPtr& record);
   // Returns once every record pushed before the call is written (or counted
   // as dropped). Any thread but the spooler's.
   void flush();

@@ -53,7 +53,7 @@ Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& source
                    [&](auto v) { e.queue_max_bytes = static_cast<std::size_t>(v); }),
            integer("METRICS_MAX_SERIES", 10000, 1, 10000000,
                    [&](auto v) { o.metrics_max_series = static_cast<std::size_t>(v); }),
-           integer("TELEMETRY_INGEST_MAX_BYTES", 32ll << 20, 1, 1ll << 50,
+           integer("TELEMETRY_INGEST_MAX_BYTES", 128ll << 20, 1, 1ll << 50,
                    [&](auto v) { o.ingest_max_bytes = static_cast<std::size_t>(v); }),
            integer("TELEMETRY_MAX_RETRIES", 5, 0, 1000, [&](auto v) { e.retry.max_retries = static_cast<int>(v); }),
            integer("TELEMETRY_RETRY_INITIAL_MS", 500, 1, 3600000,
@@ -94,7 +94,7 @@ struct Telemetry::Impl {
   // TELEMETRY_INGEST_MAX_BYTES as the queue is by record count, so that large
   // bodies cannot pile up in memory while the telemetry thread is behind.
   std::atomic<std::size_t> ingest_bytes{0};
-  std::size_t ingest_max_bytes = 32u << 20;
+  std::size_t ingest_max_bytes = 128u << 20;
   std::atomic<bool> accepting{true};
   // ENABLED_EXPORTERS=none: nobody consumes records or metrics, so the
   // request path discards records at once and no telemetry thread runs.

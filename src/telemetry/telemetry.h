@@ -46,7 +46,7 @@ namespace gw {
 struct TelemetryOptions {
   ExportOptions exporter;
   std::size_t ingest_capacity = 16384;            // TELEMETRY_INGEST_QUEUE_SIZE (max 65534)
-  std::size_t ingest_max_bytes = 32u << 20;       // TELEMETRY_INGEST_MAX_BYTES
+  std::size_t ingest_max_bytes = 128u << 20;      // TELEMETRY_INGEST_MAX_BYTES
   std::size_t metrics_max_series = 10000;         // METRICS_MAX_SERIES
   std::string spool_dir = "telemetry-spool";      // TELEMETRY_SPOOL_DIR (relative: to the working directory)
   std::uint64_t spool_max_bytes = 256ull << 20;   // TELEMETRY_SPOOL_MAX_BYTES (0: spooling off)

@@ -4,6 +4,7 @@
 // serialising captureBody gives.
 #include "telemetry/json_text.h"
 #include "telemetry/record_builder.h"
+#include "telemetry/secret_scrub.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -12,6 +13,7 @@
 
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace gw {
 namespace {
@@ -45,6 +47,71 @@ TEST(JsonText, StringsAreEscapedAsTheSerializerEscapes) {
   std::string out;
   appendJsonString(out, std::string_view("\x01\b\t\n\f\r\x1f\x7f", 8));
   EXPECT_EQ(out, "\"\\u0001\\b\\t\\n\\f\\r\\u001f\x7f\"");
+}
+
+// Strings are scanned eight bytes at a time for what needs escaping: each
+// byte that does, at every place in a word and next to bytes that do not
+// (high bytes too, which a word test must not take for control characters).
+TEST(JsonText, EveryByteIsEscapedAtEveryPlaceOfAWord) {
+  for (int c = 0; c < 256; ++c) {
+    for (std::size_t at = 0; at < 17; ++at) {
+      std::string s(19, 'a');
+      s[at] = static_cast<char>(c);
+      s[18] = '\xff';
+      std::string out;
+      appendJsonString(out, s);
+      ASSERT_EQ(out, json::serialize(json::value(json::string_view(s.data(), s.size())))) << c << " at " << at;
+      // The same string as a body's value, decoded from an escape (the
+      // bytes the parser hands over from its own buffer are escaped).
+      std::string body = "[\"" + s.substr(0, at) + "\\u00" + "0123456789abcdef"[c >> 4] + "0123456789abcdef"[c & 15] +
+                         s.substr(at + 1) + "\"]";
+      if (c >= 0x80) continue;  // \u0080 and up are other characters than the byte
+      ASSERT_EQ(directText(body), treeText(body)) << c << " at " << at;
+    }
+  }
+}
+
+// The scrubbed text can be longer than the body (redacted numbers, doubles
+// in the serializer's form): the output grows as it is written.
+TEST(JsonText, TextLongerThanTheBodyIsWrittenWhole) {
+  std::string body = "[";
+  for (int i = 0; i < 500; ++i) body += std::string(i > 0 ? "," : "") + R"({"api_key":1,"v":[0.1,1.5,2]})";
+  body += ']';
+  std::string out = "prefix";
+  ASSERT_EQ(scan(body, out), ScrubbedJsonResult::kWritten);
+  EXPECT_GT(out.size(), body.size() + 6);
+  EXPECT_EQ(out, "prefix" + treeText(body));
+}
+
+// isSecretKey rules most names out by their last two characters: against
+// the rule read literally (docs/records.md, with the camelCase spellings),
+// every name of the rule with each of its last two characters replaced by
+// every ASCII character, in both cases.
+TEST(RecordBuilderSecretNames, TheLastTwoCharactersDecideAsTheWholeRuleDoes) {
+  const std::vector<std::string> rule = {
+      "api_key",       "apikey",        "secret",       "secret_key",  "password",      "access_token",
+      "refresh_token", "session_token", "auth_token",   "private_key", "authorization", "secretkey",
+      "accesstoken",   "refreshtoken",  "sessiontoken", "authtoken",   "privatekey"};
+  auto reference = [&rule](std::string_view name) {
+    std::string n;
+    for (char c : name) n += c == '-' ? '_' : (c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+    for (const auto& suffix : rule)
+      if (n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) return true;
+    return n == "aws_secret_access_key";
+  };
+  std::vector<std::string> names = rule;
+  names.push_back("aws_secret_access_key");
+  for (const std::string& name : names) {
+    for (std::string n : {"x_" + name, name}) {
+      for (int a = 0; a < 128; ++a) {
+        for (int b = 0; b < 128; ++b) {
+          n[n.size() - 2] = static_cast<char>(a);
+          n[n.size() - 1] = static_cast<char>(b);
+          ASSERT_EQ(isSecretKey(n), reference(n)) << n;
+        }
+      }
+    }
+  }
 }
 
 TEST(JsonText, NumbersAreWrittenAsTheSerializerWritesThem) {

@@ -274,8 +274,9 @@ TEST(QueueBudget, AStalledQueueDoesNotStarveTheOthers) {
 }
 
 // Past the queues' bound, records wait for the spooler within a quarter
-// more; past that they are dropped and counted, never held.
-TEST(QueueBudget, TheSpillRoomIsBoundedAndItsOverflowCounted) {
+// more; past that the telemetry thread writes them itself, after what the
+// lane holds, rather than hold or drop them.
+TEST(QueueBudget, PastTheSpillRoomTheTelemetryThreadWritesThrough) {
   const auto dir = tempDir("spill");
   MetricsRegistry metrics;
   const std::size_t one = recordFootprint(*bigRecord(0));
@@ -283,15 +284,23 @@ TEST(QueueBudget, TheSpillRoomIsBoundedAndItsOverflowCounted) {
   Spooler spooler;              // not started: the lane only fills
   ExporterWorker worker(std::make_unique<FakeExporter>(), opts(100, 1000), openSpool(dir), metrics, Clock::steady(),
                         &budget, &spooler);
-  for (int i = 0; i < 20; ++i) worker.offer(bigRecord(i));
+  for (int i = 0; i < 20; ++i) {
+    worker.offer(bigRecord(i));
+    EXPECT_LE(budget.used(), budget.spillMaxBytes());
+  }
   EXPECT_EQ(worker.stats().queueDepthNow(), 8u);
-  EXPECT_EQ(worker.stats().droppedTotal(), 10u);
-  EXPECT_LE(budget.used(), budget.spillMaxBytes());
-  spooler.flush();
-  EXPECT_EQ(worker.stats().spooledTotal(), 2u);
+  EXPECT_EQ(worker.stats().droppedTotal(), 0u);
+  // The lane's first two were written with the third, then each one as it came.
+  EXPECT_EQ(worker.stats().spooledTotal(), 12u);
   EXPECT_EQ(budget.used(), 8 * one) << "written records give their memory back";
+  spooler.flush();
+  EXPECT_EQ(worker.stats().spooledTotal(), 12u);
   spooler.stop();
   worker.stop(Clock::steady().now() + 5s);
+  // In arrival order: the spool holds records 8..19.
+  std::vector<std::string> expected;
+  for (int i = 8; i < 20; ++i) expected.push_back(bigRecord(i)->id);
+  EXPECT_EQ(replayAll(*openSpool(dir)), expected);
   fs::remove_all(dir);
 }
 

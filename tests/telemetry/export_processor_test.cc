@@ -29,12 +29,7 @@ using namespace std::chrono_literals;
 using testing::FakeExporter;
 using testing::makeRecord;
 
-fs::path tempDir(const std::string& tag) {
-  auto d = fs::temp_directory_path() / ("gw-pipeline-" + std::to_string(getpid()) + "-" + tag + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  fs::remove_all(d);
-  return d;
-}
+fs::path tempDir(const std::string& tag) { return testing::tempDir("gw-pipeline", tag); }
 
 std::unique_ptr<Spool> openSpool(const fs::path& dir, std::uint64_t max_bytes = 1 << 20,
                                  FsyncPolicy fsync = FsyncPolicy::kBatch) {

@@ -5,6 +5,10 @@
 #include "gw/exporter.h"
 #include "telemetry/spool.h"
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -59,6 +63,15 @@ class FakeExporter final : public Exporter {
  private:
   std::string name_;
 };
+
+// An empty directory of the system's temporary one, named after the suite
+// (`prefix`), the process, `tag` and the running test.
+inline std::filesystem::path tempDir(const std::string& prefix, const std::string& tag) {
+  auto d = std::filesystem::temp_directory_path() / (prefix + "-" + std::to_string(getpid()) + "-" + tag + "-" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::remove_all(d);
+  return d;
+}
 
 inline RecordPtr makeRecord(const std::string& id) {
   return recordFromJson(R"({"name":"ai_gateway_request_log","attributes":{"id":")" + id + R"("}})");

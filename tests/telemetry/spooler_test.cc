@@ -20,12 +20,7 @@ using namespace std::chrono_literals;
 using testing::FakeExporter;
 using testing::makeRecord;
 
-fs::path tempDir(const std::string& tag) {
-  auto d = fs::temp_directory_path() / ("gw-spooler-" + std::to_string(getpid()) + "-" + tag + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  fs::remove_all(d);
-  return d;
-}
+fs::path tempDir(const std::string& tag) { return testing::tempDir("gw-spooler", tag); }
 
 std::unique_ptr<Spool> openSpool(const fs::path& dir, FsyncPolicy fsync = FsyncPolicy::kBatch,
                                  std::uint64_t max_bytes = 64 << 20) {

@@ -36,6 +36,16 @@ std::string attr(const json::object& item, const std::string& key) {
   return "";
 }
 
+// The requests the receiver's duration histograms counted.
+std::uint64_t durationCount(const testing::FakeOtlpReceiver& receiver) {
+  std::uint64_t n = 0;
+  for (const auto& m : receiver.metrics())
+    if (m.at("name").as_string() == "gen_ai.client.operation.duration")
+      for (const auto& p : m.at("histogram").at("dataPoints").as_array())
+        n += std::stoull(std::string(p.at("count").as_string()));
+  return n;
+}
+
 TEST_P(OtlpExporterTest, DeliversOneSpanOneLogAndMetricsPerRequest) {
   testing::FakeOtlpReceiver receiver;
   receiver.server().start();
@@ -84,12 +94,7 @@ TEST_P(OtlpExporterTest, FailedSignalIsRetriedWithoutResendingTheOthers) {
   EXPECT_EQ(exporter.exportBatch(batch).kind, Kind::kSuccess);
   EXPECT_EQ(receiver.spans().size(), 3u);       // not 6
   EXPECT_EQ(receiver.logRecords().size(), 3u);  // not 6
-  std::uint64_t durations = 0;
-  for (const auto& m : receiver.metrics())
-    if (m.at("name").as_string() == "gen_ai.client.operation.duration")
-      for (const auto& p : m.at("histogram").at("dataPoints").as_array())
-        durations += std::stoull(std::string(p.at("count").as_string()));
-  EXPECT_EQ(durations, 3u);
+  EXPECT_EQ(durationCount(receiver), 3u);
 }
 
 // A retried batch that gained records (the pipeline's next batch after a
@@ -116,12 +121,7 @@ TEST_P(OtlpExporterTest, ARetriedBatchWithNewRecordsSendsEachRecordOncePerSignal
   std::sort(all.begin(), all.end());
   EXPECT_EQ(span_ids, all) << "each span once";
   EXPECT_EQ(log_ids, all) << "each log once";
-  std::uint64_t durations = 0;
-  for (const auto& m : receiver.metrics())
-    if (m.at("name").as_string() == "gen_ai.client.operation.duration")
-      for (const auto& p : m.at("histogram").at("dataPoints").as_array())
-        durations += std::stoull(std::string(p.at("count").as_string()));
-  EXPECT_EQ(durations, 5u);
+  EXPECT_EQ(durationCount(receiver), 5u);
 }
 
 TEST_P(OtlpExporterTest, Http429WithRetryAfter) {

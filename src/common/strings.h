@@ -76,11 +76,13 @@ inline std::vector<std::string> splitList(std::string_view s, char sep) {
 inline bool hasHeaderUnsafeBytes(std::string_view s) {
   constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
   constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
-  auto hasZeroByte = [](std::uint64_t w) { return ((w - kOnes) & ~w & kHighs) != 0; };
+  // Not zero exactly when w has a zero byte; the three masks are or-ed
+  // without branches.
+  auto zeroBytes = [](std::uint64_t w) { return (w - kOnes) & ~w & kHighs; };
   auto unsafeWordAt = [&](std::size_t i) {
     std::uint64_t w;
     std::memcpy(&w, s.data() + i, 8);
-    return hasZeroByte(w) | hasZeroByte(w ^ (kOnes * '\r')) | hasZeroByte(w ^ (kOnes * '\n'));
+    return (zeroBytes(w) | zeroBytes(w ^ (kOnes * '\r')) | zeroBytes(w ^ (kOnes * '\n'))) != 0;
   };
   if (s.size() < 8) {
     for (char c : s)

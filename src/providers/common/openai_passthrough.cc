@@ -5,6 +5,7 @@
 #include "common/sse_parser.h"
 #include "common/strings.h"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -201,7 +202,7 @@ class SseHandler final : public ResponseHandler {
     if (!obs_.response_model) {
       if (auto m = scanModel(e.data); !m.empty()) obs_.response_model = std::move(m);
     }
-    if (e.data.starts_with("{\"error\"")) obs_.provider_error_type = "stream_error";
+    if (e.data.starts_with("{\"error\"") && !obs_.provider_error_type) noteStreamError(e.data);
     if (injected_) {
       reframeWithoutUsage(e, out);
       return;
@@ -210,6 +211,24 @@ class SseHandler final : public ResponseHandler {
     // further.
     if (hasUsageObject(e.data)) noteUsage(readChatChunk(e.data));
     capture(e.data);
+  }
+
+  // An in-band error event (OpenAI's `data: {"error":{...}}` inside a 200
+  // stream): its error.type, else error.code, else "stream_error". Only
+  // the first error event of a stream is read.
+  void noteStreamError(std::string_view chunk) {
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(chunk, ec);
+    const boost::json::object* error = nullptr;
+    if (!ec && v.is_object())
+      if (const auto* e = v.get_object().if_contains("error"); e && e->is_object()) error = &e->get_object();
+    if (error)
+      for (std::string_view key : {"type", "code"})
+        if (const auto* t = error->if_contains(key); t && t->is_string() && !t->get_string().empty()) {
+          obs_.provider_error_type.emplace(t->get_string());
+          break;
+        }
+    if (!obs_.provider_error_type) obs_.provider_error_type = "stream_error";
   }
 
   // True when some "usage" member of the chunk's text is an object (the

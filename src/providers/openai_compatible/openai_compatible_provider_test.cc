@@ -282,6 +282,40 @@ TEST(OpenAiCompatible, PassthroughStreamCutMidEventEndsWithAWholeErrorEvent) {
   }
 }
 
+// OpenAI ends a failing stream with an error event inside the 200 answer:
+// the record's provider_error_type is the event's error.type (else its
+// error.code, else "stream_error"), from the first such event.
+TEST(OpenAiCompatible, AnInBandStreamErrorEventGivesItsErrorType) {
+  auto config = openaiConfig("sk-env");
+  OpenAiCompatibleProvider p(config);
+  Fixture f(R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})", config);
+  Headers hh;
+  const std::string first = "data: {\"id\":\"1\",\"choices\":[]}\n\n";
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"error":{"message":"overloaded","type":"server_error","param":null,"code":null}})", "server_error"},
+      {R"({"error":{"message":"slow down","type":null,"code":"rate_limit_exceeded"}})", "rate_limit_exceeded"},
+      {R"({"error":{"message":"x"}})", "stream_error"},
+      {R"({"error":"not an object"})", "stream_error"},
+      {R"({"error":{"type":"first"}})"
+       "\n\ndata: "
+       R"({"error":{"type":"second"}})",
+       "first"},
+  };
+  for (const auto& [event, type] : cases) {
+    auto handler = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", &hh}, 1 << 20);
+    std::string out;
+    const std::string upstream = first + "data: " + event + "\n\n";
+    ASSERT_TRUE(handler->onBody(upstream, out));
+    ASSERT_TRUE(handler->onEnd(out));
+    EXPECT_EQ(out, upstream) << "relayed unchanged";
+    EXPECT_EQ(handler->observation().provider_error_type, type) << event;
+  }
+  auto clean = p.respond(f.req, UpstreamResponseHead{200, "text/event-stream", &hh}, 1 << 20);
+  std::string out;
+  ASSERT_TRUE(clean->onBody(first + "data: [DONE]\n\n", out));
+  EXPECT_FALSE(clean->observation().provider_error_type);
+}
+
 TEST(OpenAiCompatible, CaptureBudgetCountsWhatItDoesNotKeep) {
   auto config = openaiConfig("sk-env");
   OpenAiCompatibleProvider p(config);

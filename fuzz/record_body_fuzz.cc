@@ -4,8 +4,10 @@
 // the tree path writes (gw::captureBody: parse, scrubForRecord, Boost.JSON's
 // serializer), for a body under the cap and for the preview of one over
 // it; it must refuse only what the tree parser refuses; and what it
-// says of the body (the top-level members, the choices' finish reasons)
-// must be what the tree says. The input is the body.
+// says of the body (the top-level members, the choices' finish reasons,
+// the counts of its usage object for the chat and the Responses API) must
+// be what the tree says. The input is the body.
+#include "common/openai_usage.h"
 #include "telemetry/json_text.h"
 #include "telemetry/record_builder.h"
 #include "telemetry/record_json.h"
@@ -54,6 +56,28 @@ void checkFacts(const std::string& out, const gw::ScrubbedJsonFacts& facts) {
   check(reasons == facts.choice_finish_reasons.size());
 }
 
+bool sameUsage(const gw::Usage& a, const gw::Usage& b) {
+  return a.input == b.input && a.output == b.output && a.total == b.total && a.cached_input == b.cached_input &&
+         a.cache_creation == b.cache_creation && a.reasoning == b.reasoning;
+}
+
+// The usage the pass read with `keys` against the tree's usage object, as
+// the record builder's tree path reads it.
+void checkUsage(const std::string& out, const gw::ScrubbedJsonFacts& facts, const gw::UsageKeys& keys) {
+  const auto tree = gw::parseUntrustedJson(out);
+  const json::value* usage = tree && tree->is_object() ? tree->get_object().if_contains("usage") : nullptr;
+  check(facts.usage.has_value() == (usage && usage->is_object()));
+  if (!facts.usage) return;
+  const bool chat = &keys == &gw::kChatUsageKeys;
+  gw::Usage read, expected;
+  gw::mergeUsage(*facts.usage, read, chat);
+  if (chat)
+    gw::readOpenAiUsage(usage->get_object(), expected);
+  else
+    gw::readResponsesUsage(usage->get_object(), expected);
+  check(sameUsage(read, expected));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -61,7 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::string direct;
   gw::ScrubbedJsonFacts facts;
-  const gw::ScrubbedJsonResult result = gw::appendScrubbedJson(body, direct, &facts);
+  const gw::ScrubbedJsonResult result = gw::appendScrubbedJson(body, direct, &facts, false, &gw::kChatUsageKeys);
   const auto tree = gw::parseUntrustedJson(body);
   // The pass stops at what it leaves to the tree, which then decides.
   if (result == gw::ScrubbedJsonResult::kNotJson) check(!tree.has_value());
@@ -72,6 +96,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     gw::scrubForRecord(scrubbed);
     check(direct == json::serialize(scrubbed));
     checkFacts(direct, facts);
+    checkUsage(direct, facts, gw::kChatUsageKeys);
+    std::string responses_text;
+    gw::ScrubbedJsonFacts responses_facts;
+    check(gw::appendScrubbedJson(body, responses_text, &responses_facts, false, &gw::kResponsesUsageKeys) ==
+          gw::ScrubbedJsonResult::kWritten);
+    check(responses_text == direct);
+    checkUsage(direct, responses_facts, gw::kResponsesUsageKeys);
   }
 
   // The record's body, under the cap and over it (a preview).

@@ -1,5 +1,7 @@
 #include "common/openai_usage.h"
 
+#include "common/usage_reader.h"
+
 #include "common/json_sax_defaults.h"
 #include "common/saturating.h"
 #include "common/strings.h"
@@ -94,124 +96,6 @@ std::optional<std::int64_t> scanLastSequenceNumber(std::string_view text) {
 
 namespace {
 
-// The member names of a usage object: chat/completions (and embeddings) or
-// the Responses API.
-struct UsageKeys {
-  std::string_view input, output, input_details, output_details;
-};
-constexpr UsageKeys kChatUsageKeys{"prompt_tokens", "completion_tokens", "prompt_tokens_details",
-                                   "completion_tokens_details"};
-constexpr UsageKeys kResponsesUsageKeys{"input_tokens", "output_tokens", "input_tokens_details",
-                                        "output_tokens_details"};
-
-// Handler for json::basic_parser over one OpenAI usage object: keeps the
-// numbers readOpenAiUsage (readResponsesUsage) takes from the tree, by the same rules (the last
-// of duplicate keys counts; a value that is not a number leaves the field
-// unset), without building the tree. Depth 1 is the usage object, depth 2
-// its *_details objects.
-class UsageHandler : public JsonSaxDefaults {
- public:
-  explicit UsageHandler(const UsageKeys& keys) : keys_(keys) {}
-
-  Usage found;
-  bool has_completion_key = false;
-  bool is_object = false;
-
-  bool on_object_begin(boost::system::error_code&) {
-    if (depth_ == 0) is_object = true;
-    if (depth_ == 1) details_ = key_;  // which *_details object, if any
-    ++depth_;
-    key_ = Slot::kNone;
-    return true;
-  }
-  bool on_object_end(std::size_t, boost::system::error_code&) {
-    if (--depth_ == 1) details_ = Slot::kNone;
-    key_ = Slot::kNone;
-    return true;
-  }
-  bool on_array_begin(boost::system::error_code&) {
-    key_ = Slot::kNone;
-    ++depth_;
-    return true;
-  }
-  bool on_array_end(std::size_t, boost::system::error_code&) {
-    --depth_;
-    return true;
-  }
-  bool on_key_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
-    part_.append(s.data(), s.size());
-    return true;
-  }
-  bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code&) {
-    std::string_view k(s.data(), s.size());
-    if (!part_.empty()) {
-      part_.append(k);
-      k = part_;
-    }
-    key_ = Slot::kNone;
-    if (depth_ == 1) {
-      if (k == keys_.input) key_ = Slot::kInput;
-      else if (k == keys_.output) key_ = Slot::kOutput, has_completion_key = true;
-      else if (k == "total_tokens") key_ = Slot::kTotal;
-      else if (k == keys_.input_details) key_ = Slot::kPromptDetails;
-      else if (k == keys_.output_details) key_ = Slot::kCompletionDetails;
-    } else if (depth_ == 2 && details_ == Slot::kPromptDetails && k == "cached_tokens") {
-      key_ = Slot::kCachedInput;
-    } else if (depth_ == 2 && details_ == Slot::kCompletionDetails && k == "reasoning_tokens") {
-      key_ = Slot::kReasoning;
-    }
-    // A repeated key replaces what the earlier one said.
-    if (auto* field = slot(key_)) field->reset();
-    if (key_ == Slot::kPromptDetails) found.cached_input.reset();
-    if (key_ == Slot::kCompletionDetails) found.reasoning.reset();
-    part_.clear();
-    return true;
-  }
-  bool on_int64(std::int64_t v, boost::json::string_view, boost::system::error_code&) { return number(v); }
-  bool on_uint64(std::uint64_t v, boost::json::string_view, boost::system::error_code&) {
-    return number(saturatingInt64(v));
-  }
-  bool on_double(double v, boost::json::string_view, boost::system::error_code&) { return number(saturatingInt64(v)); }
-
- private:
-  enum class Slot : std::uint8_t {
-    kNone, kInput, kOutput, kTotal, kCachedInput, kReasoning, kPromptDetails, kCompletionDetails
-  };
-  std::optional<std::int64_t>* slot(Slot s) {
-    switch (s) {
-      case Slot::kInput: return &found.input;
-      case Slot::kOutput: return &found.output;
-      case Slot::kTotal: return &found.total;
-      case Slot::kCachedInput: return &found.cached_input;
-      case Slot::kReasoning: return &found.reasoning;
-      default: return nullptr;
-    }
-  }
-  bool number(std::int64_t v) {
-    if (auto* field = slot(key_)) *field = v;
-    key_ = Slot::kNone;
-    return true;
-  }
-
-  const UsageKeys& keys_;
-  std::size_t depth_ = 0;
-  Slot key_ = Slot::kNone;
-  Slot details_ = Slot::kNone;
-  std::string part_;
-};
-
-// Copies what a UsageHandler found into `out` (each count it found replaces
-// out's), with readOpenAiUsage's rules: `embeddings` (no completion count:
-// output 0), and total = input + output when the object has no total.
-void mergeUsage(const UsageHandler& h, Usage& out, bool embeddings) {
-  const Usage& u = h.found;
-  for (auto [from, to] : {std::pair{&u.input, &out.input}, {&u.output, &out.output}, {&u.total, &out.total},
-                          {&u.cached_input, &out.cached_input}, {&u.reasoning, &out.reasoning}})
-    if (*from) *to = *from;
-  if (embeddings && out.input && !out.output && !h.has_completion_key) out.output = 0;
-  if (!out.total && out.input && out.output) out.total = saturatingAdd(*out.input, *out.output);
-}
-
 // The last usage object of `text` read with `keys`; `embeddings` applies
 // the embeddings rule (no completion count: output 0).
 bool scanUsage(std::string_view text, Usage& out, const UsageKeys& keys, bool embeddings) {
@@ -219,7 +103,7 @@ bool scanUsage(std::string_view text, Usage& out, const UsageKeys& keys, bool em
     if (m->value >= text.size() || text[m->value] != '{') continue;
     // Read by a SAX pass, no tree: the usage object of every response and
     // stream passes here.
-    boost::json::basic_parser<UsageHandler> parser(boost::json::parse_options{}, keys);
+    boost::json::basic_parser<UsageReader> parser(boost::json::parse_options{}, keys);
     boost::system::error_code ec;
     parser.write_some(false, text.data() + m->value, text.size() - m->value, ec);
     if (ec || !parser.handler().is_object) continue;
@@ -231,7 +115,7 @@ bool scanUsage(std::string_view text, Usage& out, const UsageKeys& keys, bool em
 
 // Reads one chat completion chunk for readChatChunk: the top-level
 // "choices", "usage" and "x_groq", and where the top-level "usage" member
-// is. A usage object is read by a UsageHandler that gets its events; every
+// is. A usage object is read by a UsageReader that gets its events; every
 // other value is only walked over. Keys are located by their text's place
 // in the input: Boost.JSON hands over a key without escapes as a view of
 // the input itself.
@@ -388,12 +272,27 @@ class ChatChunkHandler : public JsonSaxDefaults {
   bool waiting_for_next_key_ = false;
   bool key_split_ = false;
   std::string part_;
-  std::optional<UsageHandler> reader_;  // inside a usage object
+  std::optional<UsageReader> reader_;  // inside a usage object
   Usage* reader_into_ = nullptr;
   std::size_t reader_depth_ = 0;
 };
 
 }  // namespace
+
+// Copies what a UsageReader found into `out` (each count it found replaces
+// out's), with readOpenAiUsage's rules: `embeddings` (no completion count:
+// output 0), and total = input + output when the object has no total.
+void mergeUsage(const UsageReader& h, Usage& out, bool embeddings) {
+  const Usage& u = h.found;
+  for (auto [from, to] : {std::pair{&u.input, &out.input},
+                          {&u.output, &out.output},
+                          {&u.total, &out.total},
+                          {&u.cached_input, &out.cached_input},
+                          {&u.reasoning, &out.reasoning}})
+    if (*from) *to = *from;
+  if (embeddings && out.input && !out.output && !h.has_completion_key) out.output = 0;
+  if (!out.total && out.input && out.output) out.total = saturatingAdd(*out.input, *out.output);
+}
 
 bool scanOpenAiUsage(std::string_view text, Usage& out) { return scanUsage(text, out, kChatUsageKeys, true); }
 

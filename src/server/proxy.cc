@@ -5,6 +5,7 @@
 #include "common/anthropic_usage.h"
 #include "common/openai_usage.h"
 #include "common/strings.h"
+#include "common/usage_reader.h"
 #include "providers/provider_registry.h"
 #include "routing/routing_config.h"
 #include "server/exchange_guards.h"
@@ -279,8 +280,16 @@ bool completeRequest(ProxyContext& ctx, bool keep_bodies, Finish& finish) {
     ctx.keep_alive = false;
   }
   // Usage of a non-streamed OpenAI-shaped body, read from what was captured.
+  // A whole body that the record captures is read by the record builder's
+  // one pass over it for the record (telemetry/record_response.cc), which
+  // reads its usage too: the request path does not parse the same bytes
+  // first. Every reader of the usage (metrics, key counters, the record)
+  // reads the builder's.
+  const bool builder_reads_usage = keep_bodies && !rec.response_body_truncated &&
+                                   rec.response_body.size() <= ctx.worker.shared.settings().telemetry_max_body_bytes &&
+                                   usageKeysFor(rec.observation.api) != nullptr;
   if (ctx.observed && !rec.streamed && !rec.observation.usage.input && rec.observation.own_usage &&
-      !rec.observation.usage_from_handler && rec.status_code < 400) {
+      !rec.observation.usage_from_handler && rec.status_code < 400 && !builder_reads_usage) {
     const std::string_view body = rec.response_body_truncated ? std::string_view(ctx.usage_tail) : rec.response_body;
     switch (rec.observation.api) {
       case ResponseApi::kResponses:

@@ -155,12 +155,14 @@ class ScrubbingWriter : public JsonSaxDefaults {
   static constexpr std::size_t max_key_size = json::string::max_size();
   static constexpr std::size_t max_string_size = json::string::max_size();
 
-  ScrubbingWriter(std::string& out, std::string_view input, ScrubbedJsonFacts* facts, bool serialized_tree)
+  ScrubbingWriter(std::string& out, std::string_view input, ScrubbedJsonFacts* facts, bool serialized_tree,
+                  const UsageKeys* usage_keys)
       : out_(out, input.size() + kRoomPerEvent),
         input_(input),
         facts_(facts),
         serialized_tree_(serialized_tree),
-        check_keys_(!serialized_tree) {
+        check_keys_(!serialized_tree),
+        usage_keys_(facts ? usage_keys : nullptr) {
     if (check_keys_) keys_.reserve(kMaxScannedObjectMembers);
   }
 
@@ -169,7 +171,8 @@ class ScrubbingWriter : public JsonSaxDefaults {
   // Cuts the output to what was written; after a pass that wrote the body.
   void finish() { out_.finish(); }
 
-  bool on_object_begin(boost::system::error_code&) {
+  bool on_object_begin(boost::system::error_code& ec) {
+    const bool usage_begins = usage_next_;
     if (!beginValue(false)) {
       skipContainer();
       return true;
@@ -177,21 +180,31 @@ class ScrubbingWriter : public JsonSaxDefaults {
     out_.put('{');
     push(true);
     if (depth_ == 1 && facts_) facts_->is_object = true;
+    if (usage_begins) {
+      facts_->usage.emplace(*usage_keys_);
+      usage_open_ = true;
+    }
+    if (usage_open_) facts_->usage->on_object_begin(ec);
     return true;
   }
-  bool on_object_end(std::size_t, boost::system::error_code&) {
+  bool on_object_end(std::size_t n, boost::system::error_code& ec) {
     if (endSkipped()) return true;
     if (depth_ == 1 && facts_ && !facts_->members.empty()) closeTopMember();
+    if (usage_open_) {
+      facts_->usage->on_object_end(n, ec);
+      usage_open_ = depth_ > 2;  // else the usage object itself closes
+    }
     pop();
     out_.ensure(1);
     out_.put('}');
     return true;
   }
-  bool on_array_begin(boost::system::error_code&) {
+  bool on_array_begin(boost::system::error_code& ec) {
     if (!beginValue(false)) {
       skipContainer();
       return true;
     }
+    if (usage_open_) facts_->usage->on_array_begin(ec);
     out_.put('[');
     push(false);
     if (depth_ == 2 && top_member_is_choices_ && facts_) {
@@ -200,8 +213,9 @@ class ScrubbingWriter : public JsonSaxDefaults {
     }
     return true;
   }
-  bool on_array_end(std::size_t, boost::system::error_code&) {
+  bool on_array_end(std::size_t n, boost::system::error_code& ec) {
     if (endSkipped()) return true;
+    if (usage_open_) facts_->usage->on_array_end(n, ec);
     pop();
     out_.ensure(1);
     out_.put(']');
@@ -245,6 +259,8 @@ class ScrubbingWriter : public JsonSaxDefaults {
       choices_open_ = false;
     }
     capture_finish_reason_ = choices_open_ && depth_ == 3 && key == "finish_reason";
+    usage_next_ = depth_ == 1 && usage_keys_ && key == "usage";
+    if (usage_open_) facts_->usage->on_key(json::string_view(key.data(), key.size()), key.size(), ec);
     if (isSecretKey(key)) {
       out_.putLiteral(kRedactedValue);
       redact_next_ = true;
@@ -268,14 +284,18 @@ class ScrubbingWriter : public JsonSaxDefaults {
     return true;
   }
 
-  bool on_int64(std::int64_t v, json::string_view, boost::system::error_code&) {
+  bool on_int64(std::int64_t v, json::string_view s, boost::system::error_code& ec) {
     number_part_.clear();
-    if (beginValue(false)) putNumber(v);
+    if (!beginValue(false)) return true;
+    putNumber(v);
+    if (usage_open_) facts_->usage->on_int64(v, s, ec);
     return true;
   }
-  bool on_uint64(std::uint64_t v, json::string_view, boost::system::error_code&) {
+  bool on_uint64(std::uint64_t v, json::string_view s, boost::system::error_code& ec) {
     number_part_.clear();
-    if (beginValue(false)) putNumber(v);
+    if (!beginValue(false)) return true;
+    putNumber(v);
+    if (usage_open_) facts_->usage->on_uint64(v, s, ec);
     return true;
   }
   bool on_number_part(json::string_view s, boost::system::error_code&) {
@@ -301,6 +321,7 @@ class ScrubbingWriter : public JsonSaxDefaults {
       out_.ensure(text.size());
       out_.put(text.data(), text.size());
     }
+    if (usage_open_) facts_->usage->on_double(v, s, ec);
     return true;
   }
   bool on_bool(bool v, boost::system::error_code&) {
@@ -331,6 +352,7 @@ class ScrubbingWriter : public JsonSaxDefaults {
   bool beginValue(bool is_string) {
     string_captured_ = capture_finish_reason_ && is_string;
     capture_finish_reason_ = false;
+    usage_next_ = false;
     if (skip_depth_) return false;
     if (redact_next_) {
       redact_next_ = false;
@@ -431,6 +453,10 @@ class ScrubbingWriter : public JsonSaxDefaults {
   std::size_t string_start_ = 0;
   bool top_member_is_choices_ = false, choices_open_ = false;
   bool capture_finish_reason_ = false, string_captured_ = false;
+  // The top-level "usage" object: its value is next (usage_next_), or it is
+  // open and every event written inside it goes to facts_->usage too.
+  const UsageKeys* const usage_keys_;
+  bool usage_next_ = false, usage_open_ = false;
 };
 
 }  // namespace
@@ -472,7 +498,7 @@ const ScrubbedJsonFacts::Span* ScrubbedJsonFacts::member(std::string_view out, s
 }
 
 ScrubbedJsonResult appendScrubbedJson(std::string_view body, std::string& out, ScrubbedJsonFacts* facts,
-                                      bool serialized_tree) {
+                                      bool serialized_tree, const UsageKeys* usage_keys) {
   if (facts) {
     *facts = {};
     facts->members.reserve(16);
@@ -480,7 +506,7 @@ ScrubbedJsonResult appendScrubbedJson(std::string_view body, std::string& out, S
   json::parse_options options;
   options.max_depth = kMaxUntrustedJsonDepth;
   const std::size_t original_size = out.size();
-  json::basic_parser<ScrubbingWriter> parser(options, out, body, facts, serialized_tree);
+  json::basic_parser<ScrubbingWriter> parser(options, out, body, facts, serialized_tree, usage_keys);
   boost::system::error_code ec;
   const std::size_t consumed = parser.write_some(false, body.data(), body.size(), ec);
   if (!ec && consumed == body.size()) {

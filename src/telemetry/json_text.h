@@ -8,6 +8,8 @@
 // record builder calls them on the telemetry thread.
 #pragma once
 
+#include "common/usage_reader.h"
+
 #include <boost/json/fwd.hpp>
 
 #include <cstddef>
@@ -58,6 +60,9 @@ struct ScrubbedJsonFacts {
   // The value of each "finish_reason" member of the objects in that array,
   // in order.
   std::vector<Span> choice_finish_reasons;
+  // Its top-level "usage" object as written, read with the keys the pass
+  // was given (none: not read); mergeUsage gives its counts.
+  std::optional<UsageReader> usage;
 
   // The value of the top-level member `name` (a plain ASCII name, nothing
   // to escape), or nullptr.
@@ -82,9 +87,11 @@ enum class ScrubbedJsonResult {
 // (repeats are looked for member by member). `facts` (may be null) is
 // filled when kWritten. With `serialized_tree`, `body` is the serializer's
 // text of a scrubbed tree (unique keys, no secret left): it is copied as it
-// is, its doubles' digits too, and only described.
+// is, its doubles' digits too, and only described. With `usage_keys` (and
+// `facts`), the body's top-level "usage" object is read as it is written
+// (facts->usage), so that a response's usage costs no second parse.
 ScrubbedJsonResult appendScrubbedJson(std::string_view body, std::string& out, ScrubbedJsonFacts* facts = nullptr,
-                                      bool serialized_tree = false);
+                                      bool serialized_tree = false, const UsageKeys* usage_keys = nullptr);
 
 inline constexpr std::size_t kMaxScannedObjectMembers = 64;
 

@@ -170,7 +170,7 @@ RecordResponse readRecordResponse(const RequestRecord& in, bool with_record, con
     ScrubbedJsonFacts facts;
     std::optional<ScrubbedJsonResult> scanned;
     if (full_body && capture_response && body.size() <= options.max_body_bytes)
-      scanned = appendScrubbedJson(body, response_text, &facts);
+      scanned = appendScrubbedJson(body, response_text, &facts, false, obs.own_usage ? usageKeysFor(obs.api) : nullptr);
     if (scanned == ScrubbedJsonResult::kWritten) {
       has_parsed_response = true;
       const std::string_view text = response_text;
@@ -184,9 +184,15 @@ RecordResponse readRecordResponse(const RequestRecord& in, bool with_record, con
       // error.type, the usage counts and model are none.
       if (auto error = member("error"); error && error->front() == '{')
         if (auto tree = parseUntrustedJson(*error, sp)) response_error_type = errorTypeOfMember(*tree);
-      if (!obs.usage_from_handler && !usage.input && !usage.output)
-        if (auto u = member("usage"); u && u->front() == '{')
+      if (!obs.usage_from_handler && !usage.input && !usage.output) {
+        if (facts.usage) {
+          // Read by the pass itself (the request path leaves it to this pass:
+          // server/proxy.cc).
+          if (obs.own_usage) mergeUsage(*facts.usage, usage, obs.api == ResponseApi::kChatCompletions);
+        } else if (auto u = member("usage"); u && u->front() == '{') {
           if (auto tree = parseUntrustedJson(*u, sp); tree && tree->is_object()) readUsage(tree->get_object());
+        }
+      }
       if (!response_model)
         if (auto m = member("model")) response_model = nonEmptyString(*m);
       readResponseFields(text, facts, f);

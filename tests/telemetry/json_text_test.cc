@@ -3,6 +3,7 @@
 // Boost.JSON's serializer) writes, and appendCapturedBody exactly what
 // serialising captureBody gives.
 #include "telemetry/json_text.h"
+#include "common/openai_usage.h"
 #include "telemetry/record_builder.h"
 #include "telemetry/secret_scrub.h"
 
@@ -13,6 +14,7 @@
 
 #include <limits>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace gw {
@@ -271,6 +273,74 @@ TEST(JsonText, FactsPlaceTheTopLevelMembers) {
   out.clear();
   ASSERT_EQ(scan("[1]", out, &facts), ScrubbedJsonResult::kWritten);
   EXPECT_FALSE(facts.is_object);
+}
+
+// The usage object is read as the pass writes it, by the rules the record
+// builder's tree path applies (readOpenAiUsage, readResponsesUsage).
+TEST(JsonText, TheUsageObjectIsReadAsTheTreeReadsIt) {
+  auto counts = [](std::string_view body, const UsageKeys& keys) -> std::optional<Usage> {
+    std::string out;
+    ScrubbedJsonFacts facts;
+    if (appendScrubbedJson(body, out, &facts, false, &keys) != ScrubbedJsonResult::kWritten) return std::nullopt;
+    if (!facts.usage) return std::nullopt;
+    Usage u;
+    mergeUsage(*facts.usage, u, &keys == &kChatUsageKeys);
+    Usage tree;
+    const json::value parsed = json::parse(out);
+    const json::object& usage = parsed.as_object().at("usage").as_object();
+    if (&keys == &kChatUsageKeys)
+      readOpenAiUsage(usage, tree);
+    else
+      readResponsesUsage(usage, tree);
+    EXPECT_EQ(std::tie(u.input, u.output, u.total, u.cached_input, u.reasoning),
+              std::tie(tree.input, tree.output, tree.total, tree.cached_input, tree.reasoning))
+        << body;
+    return u;
+  };
+  auto chat = counts(
+      R"({"id":"c","choices":[{"usage":{"prompt_tokens":99}}],"usage":{"prompt_tokens":24,"completion_tokens":62,)"
+      R"("total_tokens":86,"prompt_tokens_details":{"cached_tokens":8,"audio_tokens":0},)"
+      R"("completion_tokens_details":{"reasoning_tokens":5,"x":[1,{"reasoning_tokens":7}]}},"model":"m"})",
+      kChatUsageKeys);
+  ASSERT_TRUE(chat);
+  EXPECT_EQ(chat->input, 24) << "only the top-level usage object";
+  EXPECT_EQ(chat->output, 62);
+  EXPECT_EQ(chat->total, 86);
+  EXPECT_EQ(chat->cached_input, 8);
+  EXPECT_EQ(chat->reasoning, 5);
+
+  auto embeddings = counts(R"({"data":[],"usage":{"prompt_tokens":7,"total_tokens":7}})", kChatUsageKeys);
+  ASSERT_TRUE(embeddings);
+  EXPECT_EQ(embeddings->output, 0) << "embeddings: no completion count";
+
+  auto responses =
+      counts(R"({"object":"response","usage":{"input_tokens":10,"output_tokens":4,)"
+             R"("input_tokens_details":{"cached_tokens":2},"output_tokens_details":{"reasoning_tokens":1}}})",
+             kResponsesUsageKeys);
+  ASSERT_TRUE(responses);
+  EXPECT_EQ(responses->total, 14) << "input + output without total_tokens";
+  EXPECT_EQ(responses->cached_input, 2);
+  EXPECT_EQ(responses->reasoning, 1);
+
+  // Values that are no count, and a usage that is no object.
+  auto odd = counts(R"({"usage":{"prompt_tokens":"12","completion_tokens":3.0,"total_tokens":null}})", kChatUsageKeys);
+  ASSERT_TRUE(odd);
+  EXPECT_FALSE(odd->input);
+  EXPECT_EQ(odd->output, 3);
+  EXPECT_FALSE(counts(R"({"usage":[1,2]})", kChatUsageKeys));
+  EXPECT_FALSE(counts(R"({"usage":null})", kChatUsageKeys));
+  EXPECT_FALSE(counts(R"({"choices":[],"x":{"usage":{"prompt_tokens":1}}})", kChatUsageKeys)) << "not top-level";
+
+  // Not read without keys, nor past a failed pass.
+  std::string out;
+  ScrubbedJsonFacts facts;
+  ASSERT_EQ(appendScrubbedJson(R"({"usage":{"prompt_tokens":1}})", out, &facts), ScrubbedJsonResult::kWritten);
+  EXPECT_FALSE(facts.usage);
+  out.clear();
+  EXPECT_EQ(appendScrubbedJson(R"({"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}})", out, &facts, false,
+                               &kChatUsageKeys),
+            ScrubbedJsonResult::kNeedsTree);
+  EXPECT_FALSE(facts.usage) << "a repeated key: the tree decides";
 }
 
 TEST(JsonText, TextStrings) {

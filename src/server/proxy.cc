@@ -284,7 +284,8 @@ bool completeRequest(ProxyContext& ctx, bool keep_bodies, Finish& finish) {
   // one pass over it for the record (telemetry/record_response.cc), which
   // reads its usage too: the request path does not parse the same bytes
   // first. Every reader of the usage (metrics, key counters, the record)
-  // reads the builder's.
+  // reads the builder's. A body that is not JSON has no usage then: its
+  // counts would be as untrustworthy as the rest of it.
   const bool builder_reads_usage = keep_bodies && !rec.response_body_truncated &&
                                    rec.response_body.size() <= ctx.worker.shared.settings().telemetry_max_body_bytes &&
                                    usageKeysFor(rec.observation.api) != nullptr;

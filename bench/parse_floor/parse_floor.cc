@@ -4,8 +4,10 @@
 // appendScrubbedJson, read + scrub + write) is compared in bench/RESULTS.md. Not part of the build:
 // simdjson is needed only here (Debian libsimdjson-dev).
 //
-//   g++ -std=c++20 -O2 bench/parse_floor/parse_floor.cc -o /tmp/parse_floor -lsimdjson
+//   g++ -std=c++20 -O2 -Isrc bench/parse_floor/parse_floor.cc -o /tmp/parse_floor -lsimdjson
 //   bench/parse_floor/run.sh BODY.json      # instructions per parse, by callgrind, for each reader
+#include "common/json_sax_defaults.h"
+
 #include <simdjson.h>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/src.hpp>
@@ -14,28 +16,8 @@
 #include <fstream>
 #include <sstream>
 namespace json = boost::json;
-struct Null {
-  static constexpr std::size_t max_object_size = 1 << 30, max_array_size = 1 << 30, max_key_size = 1 << 30,
-                               max_string_size = 1 << 30;
-  bool on_document_begin(boost::system::error_code&) { return true; }
-  bool on_document_end(boost::system::error_code&) { return true; }
-  bool on_object_begin(boost::system::error_code&) { return true; }
-  bool on_object_end(std::size_t, boost::system::error_code&) { return true; }
-  bool on_array_begin(boost::system::error_code&) { return true; }
-  bool on_array_end(std::size_t, boost::system::error_code&) { return true; }
-  bool on_key_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_key(json::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_string_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_string(json::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_int64(std::int64_t, json::string_view, boost::system::error_code&) { return true; }
-  bool on_uint64(std::uint64_t, json::string_view, boost::system::error_code&) { return true; }
-  bool on_double(double, json::string_view, boost::system::error_code&) { return true; }
-  bool on_bool(bool, boost::system::error_code&) { return true; }
-  bool on_null(boost::system::error_code&) { return true; }
-  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
-};
+// The gateway's no-op handler: reading only.
+using Null = gw::JsonSaxDefaults;
 __attribute__((noinline)) std::size_t boostPass(const std::string& s) {
   json::parse_options o;
   o.max_depth = 64;

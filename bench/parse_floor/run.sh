@@ -7,7 +7,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(mktemp -d)/parse_floor
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-g++ -std=c++20 -O2 "$here/parse_floor.cc" -o "$bin" -lsimdjson
+g++ -std=c++20 -O2 -I"$here/../../src" "$here/parse_floor.cc" -o "$bin" -lsimdjson
 count() {  # mode body n
   local out
   out=$(mktemp)

@@ -2,8 +2,9 @@
 // as no-ops that accept anything, without limits. A SAX handler derives
 // from JsonSaxDefaults and defines only the callbacks it reads: its own
 // members hide these (basic_parser calls them on the handler's type; nothing
-// is virtual). Used by the request body scan (server/json_body.cc) and the
-// usage reader (common/openai_usage.cc).
+// is virtual). Used by the request body scan (server/json_body.cc), the
+// usage reader (common/usage_reader.h) and the record's body pass
+// (telemetry/json_text.cc).
 #pragma once
 
 #include <boost/json/string_view.hpp>

@@ -25,6 +25,8 @@ QUEUE_MAX_BYTES = 8 << 20
 BODY_BYTES = 200000  # each request's message: the record holds it twice (request body, and in its size)
 REQUESTS = 400       # 80 MB of bodies: ten times the queue's bound
 BATCH = 5
+# The chat request each test sends (BODY_BYTES of message).
+BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * BODY_BYTES}]}
 SANITIZED = bool(os.environ.get("ASAN_OPTIONS") or os.environ.get("TSAN_OPTIONS"))
 
 
@@ -68,21 +70,30 @@ class StalledBackendTest(unittest.TestCase):
         self.stall.listen(64)
         self.addCleanup(self.stall.close)
 
-    def test_queue_stays_within_its_byte_bound_and_the_rest_is_spooled(self):
-        gw = Gateway({"OPENAI_BASE_URL": self.mock.url, "OPENAI_API_KEY": TEST_KEY,
-                      "ENABLED_EXPORTERS": "prometheus,otlp",
-                      "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % self.stall.getsockname()[1],
-                      "OTEL_EXPORTER_OTLP_TIMEOUT": "600000",
-                      "TELEMETRY_SPOOL_DIR": os.path.join(self.tmp, "spool"),
-                      "TELEMETRY_BATCH_SIZE": str(BATCH), "TELEMETRY_FLUSH_INTERVAL_MS": "50",
-                      "TELEMETRY_QUEUE_SIZE": "1000000", "TELEMETRY_QUEUE_MAX_BYTES": str(QUEUE_MAX_BYTES),
-                      "TELEMETRY_MAX_BODY_BYTES": str(1 << 20)})
+    def stalled_gateway(self, **exporters):
+        """A gateway whose record exporters (`exporters`: their settings, all
+        pointed at the stalled backend) never get an answer; a spool, small
+        batches, and the queues bounded by QUEUE_MAX_BYTES alone."""
+        env = {"OPENAI_BASE_URL": self.mock.url, "OPENAI_API_KEY": TEST_KEY,
+               "TELEMETRY_SPOOL_DIR": os.path.join(self.tmp, "spool"),
+               "TELEMETRY_BATCH_SIZE": str(BATCH), "TELEMETRY_FLUSH_INTERVAL_MS": "50",
+               "TELEMETRY_QUEUE_SIZE": "1000000", "TELEMETRY_QUEUE_MAX_BYTES": str(QUEUE_MAX_BYTES),
+               "TELEMETRY_MAX_BODY_BYTES": str(1 << 20)}
+        env.update(exporters)
+        gw = Gateway(env)
         self.addCleanup(gw.stop, signal.SIGKILL)
-        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * BODY_BYTES}]}
+        return gw
+
+    def stalled_url(self):
+        return "http://127.0.0.1:%d" % self.stall.getsockname()[1]
+
+    def test_queue_stays_within_its_byte_bound_and_the_rest_is_spooled(self):
+        gw = self.stalled_gateway(ENABLED_EXPORTERS="prometheus,otlp",
+                                  OTEL_EXPORTER_OTLP_ENDPOINT=self.stalled_url(), OTEL_EXPORTER_OTLP_TIMEOUT="600000")
 
         def send(first, n):
             for i in range(first, first + n):
-                status, _, _ = http_request(gw.port, "POST", "/v1/chat/completions", body,
+                status, _, _ = http_request(gw.port, "POST", "/v1/chat/completions", BODY,
                                             {"x-request-id": "mem-%04d" % i}, timeout=30)
                 self.assertEqual(status, 200)
 
@@ -123,21 +134,14 @@ class StalledBackendTest(unittest.TestCase):
             self.assertLess(growth, 40 << 20)
 
     def test_one_bound_for_every_queue_a_shared_record_counted_once(self):
-        stalled = "http://127.0.0.1:%d" % self.stall.getsockname()[1]
-        gw = Gateway({"OPENAI_BASE_URL": self.mock.url, "OPENAI_API_KEY": TEST_KEY,
-                      "ENABLED_EXPORTERS": "prometheus,otlp,elasticsearch",
-                      "OTEL_EXPORTER_OTLP_ENDPOINT": stalled, "OTEL_EXPORTER_OTLP_TIMEOUT": "600000",
-                      "ELASTICSEARCH_URL": stalled, "ELASTICSEARCH_TIMEOUT_MS": "600000",
-                      "ELASTICSEARCH_INSTALL_TEMPLATE": "false",
-                      "TELEMETRY_SPOOL_DIR": os.path.join(self.tmp, "spool"),
-                      "TELEMETRY_BATCH_SIZE": str(BATCH), "TELEMETRY_FLUSH_INTERVAL_MS": "50",
-                      "TELEMETRY_QUEUE_SIZE": "1000000", "TELEMETRY_QUEUE_MAX_BYTES": str(QUEUE_MAX_BYTES),
-                      "TELEMETRY_MAX_BODY_BYTES": str(1 << 20)})
-        self.addCleanup(gw.stop, signal.SIGKILL)
-        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * BODY_BYTES}]}
+        stalled = self.stalled_url()
+        gw = self.stalled_gateway(ENABLED_EXPORTERS="prometheus,otlp,elasticsearch",
+                                  OTEL_EXPORTER_OTLP_ENDPOINT=stalled, OTEL_EXPORTER_OTLP_TIMEOUT="600000",
+                                  ELASTICSEARCH_URL=stalled, ELASTICSEARCH_TIMEOUT_MS="600000",
+                                  ELASTICSEARCH_INSTALL_TEMPLATE="false")
         requests = REQUESTS // 2
         for i in range(requests):
-            status, _, _ = http_request(gw.port, "POST", "/v1/chat/completions", body,
+            status, _, _ = http_request(gw.port, "POST", "/v1/chat/completions", BODY,
                                         {"x-request-id": "both-%04d" % i}, timeout=30)
             self.assertEqual(status, 200)
         exporters = ("otlp", "elasticsearch")

@@ -3,8 +3,10 @@
 #include "common/json_sax_defaults.h"
 #include "telemetry/record_builder.h"
 #include "telemetry/secret_scrub.h"
+#include "telemetry/text_cursor.h"
 
 #include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/detail/format.hpp>
 #include <boost/json/error.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serializer.hpp>
@@ -76,73 +78,6 @@ void appendEscaped(std::string& out, std::string_view text) {
     p = q + 1;
   }
 }
-
-// Where ScrubbingWriter writes: `out` grown ahead of the writing and cut to
-// what was written by finish(), so that a write is a copy after one check
-// of the room left (ensure) for the bytes of a whole event.
-class OutCursor {
- public:
-  OutCursor(std::string& out, std::size_t expected) : out_(out) {
-    const std::size_t used = out_.size();
-    out_.resize(used + expected);
-    reset(used);
-  }
-
-  // Room for n more bytes.
-  void ensure(std::size_t n) {
-    if (static_cast<std::size_t>(end_ - cur_) < n) grow(n);
-  }
-  void put(char c) { *cur_++ = c; }
-  void put(const char* s, std::size_t n) {
-    std::memcpy(cur_, s, n);
-    cur_ += n;
-  }
-  // The first n (<= N) of N readable bytes, with room for N made.
-  template <std::size_t N>
-  void putBlock(const char* s, std::size_t n) {
-    std::memcpy(cur_, s, N);
-    cur_ += n;
-  }
-  template <std::size_t N>
-  void putLiteral(const char (&text)[N]) {
-    put(text, N - 1);
-  }
-  // The last byte written (the caller has written one).
-  char last() const { return cur_[-1]; }
-  std::size_t size() const { return static_cast<std::size_t>(cur_ - out_.data()); }
-  const char* data() const { return out_.data(); }
-
-  // The characters of a string, escaped.
-  void putEscaped(std::string_view text) {
-    const char* p = text.data();
-    const char* const end = text.data() + text.size();
-    while (true) {
-      const char* q = findEscape(p, end);
-      ensure(static_cast<std::size_t>(q - p) + 6);
-      put(p, static_cast<std::size_t>(q - p));
-      if (q == end) return;
-      cur_ += writeEscape(cur_, static_cast<unsigned char>(*q));
-      p = q + 1;
-    }
-  }
-
-  void finish() { out_.resize(size()); }
-
- private:
-  [[gnu::noinline]] void grow(std::size_t n) {
-    const std::size_t used = size();
-    out_.resize(std::max(out_.size() * 2, used + n));
-    reset(used);
-  }
-  void reset(std::size_t used) {
-    cur_ = out_.data() + used;
-    end_ = out_.data() + out_.size();
-  }
-
-  std::string& out_;
-  char* cur_ = nullptr;
-  char* end_ = nullptr;
-};
 
 // Handler for json::basic_parser that writes the scrubbed body as it is
 // read (appendScrubbedJson). A secret member's key is written with
@@ -229,12 +164,12 @@ class ScrubbingWriter : public JsonSaxDefaults {
   bool on_key(json::string_view s, std::size_t, boost::system::error_code& ec) {
     if (skip_depth_) return true;
     std::string_view key(s.data(), s.size());
-    if (!key_part_.empty()) {
+    if (!key_part_.empty()) [[unlikely]] {
       key_part_.append(key);
       key = key_part_;
     }
-    Level& level = levels_[depth_ - 1];
-    if (depth_ == 1 && facts_ && !facts_->members.empty()) closeTopMember();
+    const bool top = depth_ == 1 && facts_;
+    if (top && !facts_->members.empty()) closeTopMember();
     out_.ensure(2);
     if (out_.last() != '{') out_.put(',');
     const std::size_t key_offset = out_.size();
@@ -243,25 +178,18 @@ class ScrubbingWriter : public JsonSaxDefaults {
     out_.ensure(2 + sizeof(kRedactedValue));
     out_.put('"');
     const ScrubbedJsonFacts::Span key_span{key_offset, out_.size() - key_offset};
-    if (check_keys_) {
-      // A repeated key: the tree keeps its last value at its first place.
-      if (keys_.size() - level.keys_begin >= kMaxScannedObjectMembers) return stop(ec);
-      const char* written = out_.data() + key_span.offset;
-      for (std::size_t i = level.keys_begin; i < keys_.size(); ++i)
-        if (keys_[i].size == key_span.size && std::memcmp(out_.data() + keys_[i].offset, written, key_span.size) == 0)
-          return stop(ec);
-      keys_.push_back(key_span);
-    }
+    if (check_keys_ && !keepKey(levels_[depth_ - 1], key_span)) return stop(ec);
     out_.put(':');
-    if (depth_ == 1 && facts_) {
+    if (top) {
       facts_->members.push_back({key_span, {out_.size(), 0}});
       top_member_is_choices_ = key == "choices";
       choices_open_ = false;
+      usage_next_ = usage_keys_ && key == "usage";
+    } else {
+      capture_finish_reason_ = choices_open_ && depth_ == 3 && key == "finish_reason";
+      if (usage_open_) facts_->usage->on_key(json::string_view(key.data(), key.size()), key.size(), ec);
     }
-    capture_finish_reason_ = choices_open_ && depth_ == 3 && key == "finish_reason";
-    usage_next_ = depth_ == 1 && usage_keys_ && key == "usage";
-    if (usage_open_) facts_->usage->on_key(json::string_view(key.data(), key.size()), key.size(), ec);
-    if (isSecretKey(key)) {
+    if (isSecretKey(key)) [[unlikely]] {
       out_.putLiteral(kRedactedValue);
       redact_next_ = true;
     }
@@ -316,10 +244,7 @@ class ScrubbingWriter : public JsonSaxDefaults {
       out_.put(s.data(), s.size());
       number_part_.clear();
     } else {
-      std::string text;
-      appendJsonDouble(text, v);
-      out_.ensure(text.size());
-      out_.put(text.data(), text.size());
+      out_.putJsonDouble(v);
     }
     if (usage_open_) facts_->usage->on_double(v, s, ec);
     return true;
@@ -335,9 +260,36 @@ class ScrubbingWriter : public JsonSaxDefaults {
 
  private:
   struct Level {
-    bool is_object = false;
-    std::uint32_t keys_begin = 0;  // its keys in keys_
+    bool is_object;
+    std::uint32_t keys_begin;  // its keys in keys_
+    // One bit per key written in it, at keyBit: a key whose bit is clear
+    // is no repeat, without comparing it to the others.
+    std::uint64_t key_bits;
   };
+
+  // The bit of a written key (quotes included) in Level::key_bits: from its
+  // size and the characters at its two ends.
+  static std::uint64_t keyBit(const char* written, std::size_t size) {
+    const auto first = static_cast<unsigned char>(written[1]), last = static_cast<unsigned char>(written[size - 2]);
+    return std::uint64_t{1} << ((size * 5 + first * 3 + last) & 63);
+  }
+
+  // Records the key just written at `span` in `level`; false for what the
+  // pass does not write: a repeated key (the tree keeps its last value at
+  // its first place), or more than kMaxScannedObjectMembers keys.
+  bool keepKey(Level& level, ScrubbedJsonFacts::Span span) {
+    if (keys_.size() - level.keys_begin >= kMaxScannedObjectMembers) return false;
+    const char* written = out_.data() + span.offset;
+    const std::uint64_t bit = keyBit(written, span.size);
+    if (level.key_bits & bit) {
+      for (std::size_t i = level.keys_begin; i < keys_.size(); ++i)
+        if (keys_[i].size == span.size && std::memcmp(out_.data() + keys_[i].offset, written, span.size) == 0)
+          return false;
+    }
+    level.key_bits |= bit;
+    keys_.push_back(span);
+    return true;
+  }
 
   // The most a value's event writes besides a string's characters: a comma
   // and a number's digits, or the comma and a container's or string's
@@ -374,7 +326,7 @@ class ScrubbingWriter : public JsonSaxDefaults {
     return true;
   }
 
-  void push(bool is_object) { levels_[depth_++] = {is_object, static_cast<std::uint32_t>(keys_.size())}; }
+  void push(bool is_object) { levels_[depth_++] = {is_object, static_cast<std::uint32_t>(keys_.size()), 0}; }
   void pop() {
     --depth_;
     if (levels_[depth_].is_object && check_keys_) keys_.resize(levels_[depth_].keys_begin);
@@ -435,7 +387,7 @@ class ScrubbingWriter : public JsonSaxDefaults {
     return false;
   }
 
-  OutCursor out_;
+  TextCursor out_;
   const std::string_view input_;
   ScrubbedJsonFacts* const facts_;
   const bool serialized_tree_;
@@ -461,6 +413,53 @@ class ScrubbingWriter : public JsonSaxDefaults {
 
 }  // namespace
 
+void TextCursor::putEscaped(std::string_view text) {
+  const char* p = text.data();
+  const char* const end = text.data() + text.size();
+  while (true) {
+    const char* q = findEscape(p, end);
+    ensure(static_cast<std::size_t>(q - p) + 6);
+    put(p, static_cast<std::size_t>(q - p));
+    if (q == end) return;
+    cur_ += writeEscape(cur_, static_cast<unsigned char>(*q));
+    p = q + 1;
+  }
+}
+
+void TextCursor::grow(std::size_t n) {
+  const std::size_t used = size();
+  out_.resize(std::max(out_.size() * 2, used + n));
+  reset(used);
+}
+
+void TextCursor::putJsonString(std::string_view text) {
+  ensure(text.size() + 2);
+  put('"');
+  const char* const end = text.data() + text.size();
+  if (findEscape(text.data(), end) == end) {
+    put(text.data(), text.size());
+  } else {
+    putEscaped(text);
+    ensure(1);
+  }
+  put('"');
+}
+
+void TextCursor::putJsonInt(std::int64_t value) {
+  ensure(24);
+  cur_ = std::to_chars(cur_, cur_ + 24, value).ptr;
+}
+
+void TextCursor::putJsonUint(std::uint64_t value) {
+  ensure(24);
+  cur_ = std::to_chars(cur_, cur_ + 24, value).ptr;
+}
+
+void TextCursor::putJsonDouble(double value) {
+  ensure(json::detail::max_number_chars);
+  cur_ += json::detail::format_double(cur_, value);
+}
+
 void appendJsonString(std::string& out, std::string_view text) {
   out += '"';
   appendEscaped(out, text);
@@ -479,7 +478,12 @@ void appendJsonUint(std::string& out, std::uint64_t value) {
   out.append(buffer, end);
 }
 
-void appendJsonDouble(std::string& out, double value) { appendJsonValue(out, json::value(value)); }
+// The serializer's own formatting of a double (Boost.JSON's serializer
+// calls format_double for every double it writes).
+void appendJsonDouble(std::string& out, double value) {
+  char buffer[json::detail::max_number_chars];
+  out.append(buffer, json::detail::format_double(buffer, value));
+}
 
 void appendJsonValue(std::string& out, const json::value& value) {
   json::serializer serializer;

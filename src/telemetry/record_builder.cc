@@ -3,6 +3,7 @@
 #include "common/saturating.h"
 #include "common/strings.h"
 #include "telemetry/record_response.h"
+#include "telemetry/text_cursor.h"
 
 #include <boost/json/monotonic_resource.hpp>
 
@@ -18,6 +19,11 @@ namespace gw {
 namespace json = boost::json;
 
 namespace {
+
+// Room the cursor makes ahead for the record's own members before the
+// bodies, and again for those after them (each part is under 1 kB but for
+// long header values, for which the cursor grows the text).
+constexpr std::size_t kRecordOwnBytes = 1024;
 
 std::optional<double> seconds(std::optional<RequestRecord::SteadyTime> from,
                               std::optional<RequestRecord::SteadyTime> to) {
@@ -52,31 +58,31 @@ std::string_view statusName(RequestOutcome o) {
   return "error";
 }
 
-// The writers of the record's own values: each appends one JSON value.
-void appendOptionalInt(std::string& out, const std::optional<std::int64_t>& v) {
+// The writers of the record's own values: each writes one JSON value.
+void putOptionalInt(TextCursor& out, const std::optional<std::int64_t>& v) {
   if (v)
-    appendJsonInt(out, *v);
+    out.putJsonInt(*v);
   else
-    appendLiteral(out, "null");
+    out.literal("null");
 }
 
 // A header's string as the record holds it (valid UTF-8), written, and
 // returned for the record's fields.
-std::string appendHeaderString(std::string& out, std::string_view s) {
+std::string putHeaderString(TextCursor& out, std::string_view s) {
   std::string text = toValidUtf8(s);
-  appendJsonString(out, text);
+  out.putJsonString(text);
   return text;
 }
 
-std::optional<std::string> appendOptionalHeaderString(std::string& out, const std::optional<std::string>& s) {
-  if (s) return appendHeaderString(out, *s);
-  appendLiteral(out, "null");
+std::optional<std::string> putOptionalHeaderString(TextCursor& out, const std::optional<std::string>& s) {
+  if (s) return putHeaderString(out, *s);
+  out.literal("null");
   return std::nullopt;
 }
 
-std::optional<std::string> appendNonEmptyHeaderString(std::string& out, const std::string& s) {
-  if (!s.empty()) return appendHeaderString(out, s);
-  appendLiteral(out, "null");
+std::optional<std::string> putNonEmptyHeaderString(TextCursor& out, const std::string& s) {
+  if (!s.empty()) return putHeaderString(out, s);
+  out.literal("null");
   return std::nullopt;
 }
 
@@ -214,141 +220,152 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
 
   // The record's text, member by member in docs/records.md's order. The
   // keys are the builder's own (plain ASCII, written as they are).
-  std::string out;
-  out.reserve(2048 + (options_.capture_bodies ? std::min(in.request_body.size(), options_.max_body_bytes) : 0) +
-              response_text.size());
+  std::string text;
+  const std::size_t request_bytes =
+      options_.capture_bodies ? std::min(in.request_body.size(), options_.max_body_bytes) : 0;
+  text.reserve(2 * kRecordOwnBytes + request_bytes + response_text.size());
+  TextCursor out(text, kRecordOwnBytes);
 
   f.timestamp = formatRfc3339Millis(in.wall_start);
   f.unix_nanos = recordTimestampNanos(in.wall_start);
-  appendLiteral(out, "{\"timestamp\":");
-  appendJsonString(out, f.timestamp);
-  appendLiteral(out, ",\"resource\":{\"service.name\":");
-  appendJsonString(out, options_.service_name);
-  appendLiteral(out, ",\"service.version\":");
-  appendJsonString(out, options_.service_version);
-  appendLiteral(out, ",\"deployment.environment\":");
-  appendJsonString(out, options_.deployment_environment);
+  out.literal("{\"timestamp\":");
+  out.putJsonString(f.timestamp);
+  out.literal(",\"resource\":{\"service.name\":");
+  out.putJsonString(options_.service_name);
+  out.literal(",\"service.version\":");
+  out.putJsonString(options_.service_version);
+  out.literal(",\"deployment.environment\":");
+  out.putJsonString(options_.deployment_environment);
   f.service_name = options_.service_name;
   f.service_version = options_.service_version;
   f.environment = options_.deployment_environment;
   f.name = "ai_gateway_request_log";
-  appendLiteral(out, "},\"name\":\"ai_gateway_request_log\"");
+  out.literal("},\"name\":\"ai_gateway_request_log\"");
 
-  appendLiteral(out, ",\"attributes\":{\"id\":");
-  f.id = appendHeaderString(out, in.id);
-  appendLiteral(out, ",\"thread_id\":");
-  f.thread_id = appendOptionalHeaderString(out, in.thread_id);
-  appendLiteral(out, ",\"org_id\":");
-  f.org_id = appendOptionalHeaderString(out, in.org_id);
-  appendLiteral(out, ",\"user_id\":");
-  f.user_id = appendOptionalHeaderString(out, in.user_id);
-  appendLiteral(out, ",\"project_id\":");
-  appendOptionalHeaderString(out, in.project_id);
-  appendLiteral(out, ",\"experiment_id\":");
-  f.experiment_id = appendOptionalHeaderString(out, in.experiment_id);
-  appendLiteral(out, ",\"provider\":");
-  f.provider = appendNonEmptyHeaderString(out, in.provider);
-  appendLiteral(out, ",\"model\":");
-  f.model = appendNonEmptyHeaderString(out, model);
-  appendLiteral(out, ",\"request\":");
+  out.literal(",\"attributes\":{\"id\":");
+  f.id = putHeaderString(out, in.id);
+  out.literal(",\"thread_id\":");
+  f.thread_id = putOptionalHeaderString(out, in.thread_id);
+  out.literal(",\"org_id\":");
+  f.org_id = putOptionalHeaderString(out, in.org_id);
+  out.literal(",\"user_id\":");
+  f.user_id = putOptionalHeaderString(out, in.user_id);
+  out.literal(",\"project_id\":");
+  putOptionalHeaderString(out, in.project_id);
+  out.literal(",\"experiment_id\":");
+  f.experiment_id = putOptionalHeaderString(out, in.experiment_id);
+  out.literal(",\"provider\":");
+  f.provider = putNonEmptyHeaderString(out, in.provider);
+  out.literal(",\"model\":");
+  f.model = putNonEmptyHeaderString(out, model);
+  // The bodies, written by their own writers after what the cursor wrote.
+  out.literal(",\"request\":");
+  out.finish();
   if (options_.capture_bodies) {
     ScrubbedJsonFacts request_facts;
-    appendCapturedBody(out, in.request_body, options_.max_body_bytes, in.request_body_truncated,
+    appendCapturedBody(text, in.request_body, options_.max_body_bytes, in.request_body_truncated,
                        in.request_body_truncated ? std::optional<std::uint64_t>(in.request_size) : std::nullopt,
                        &request_facts);
-    if (const auto* stream = request_facts.member(out, "stream")) {
-      const std::string_view text = std::string_view(out).substr(stream->offset, stream->size);
-      if (text == "true" || text == "false") f.streamed = text == "true";
+    if (const auto* stream = request_facts.member(text, "stream")) {
+      const std::string_view value = std::string_view(text).substr(stream->offset, stream->size);
+      if (value == "true" || value == "false") f.streamed = value == "true";
     }
   } else {
-    appendLiteral(out, "null");
+    appendLiteral(text, "null");
   }
-  appendLiteral(out, ",\"response\":");
+  appendLiteral(text, ",\"response\":");
   if (response_text.empty())
-    appendLiteral(out, "null");
+    appendLiteral(text, "null");
   else
-    out += response_text;
+    text += response_text;
+  out.resume(kRecordOwnBytes);
 
   // attributes.metadata
   f.latency_ms = millis(sum.latency_s);
   f.ttfb_ms = millis(sum.ttfb_s);
   f.provider_latency_ms = millis(sum.provider_latency_s);
-  appendLiteral(out, ",\"metadata\":{\"project_id\":");
-  f.project_id = appendOptionalHeaderString(out, in.project_id);
-  appendLiteral(out, ",\"project_name\":");
-  f.project_name = appendOptionalHeaderString(out, in.project_name);
-  appendLiteral(out, ",\"latency\":");
-  appendOptionalInt(out, millis(sum.latency_s));
-  appendLiteral(out, ",\"ttfb\":");
-  appendOptionalInt(out, millis(sum.ttfb_s));
-  appendLiteral(out, ",\"tokens\":{\"input\":");
-  appendOptionalInt(out, usage.input);
-  appendLiteral(out, ",\"output\":");
-  appendOptionalInt(out, usage.output);
-  appendLiteral(out, ",\"total\":");
-  appendOptionalInt(out, usage.total);
-  appendLiteral(out, ",\"cached_input\":");
-  appendOptionalInt(out, usage.cached_input);
-  appendLiteral(out, ",\"cache_creation\":");
-  appendOptionalInt(out, usage.cache_creation);
-  appendLiteral(out, ",\"reasoning\":");
-  appendOptionalInt(out, usage.reasoning);
+  out.literal(",\"metadata\":{\"project_id\":");
+  f.project_id = putOptionalHeaderString(out, in.project_id);
+  out.literal(",\"project_name\":");
+  f.project_name = putOptionalHeaderString(out, in.project_name);
+  out.literal(",\"latency\":");
+  putOptionalInt(out, millis(sum.latency_s));
+  out.literal(",\"ttfb\":");
+  putOptionalInt(out, millis(sum.ttfb_s));
+  out.literal(",\"tokens\":{\"input\":");
+  putOptionalInt(out, usage.input);
+  out.literal(",\"output\":");
+  putOptionalInt(out, usage.output);
+  out.literal(",\"total\":");
+  putOptionalInt(out, usage.total);
+  out.literal(",\"cached_input\":");
+  putOptionalInt(out, usage.cached_input);
+  out.literal(",\"cache_creation\":");
+  putOptionalInt(out, usage.cache_creation);
+  out.literal(",\"reasoning\":");
+  putOptionalInt(out, usage.reasoning);
   f.input_tokens = usage.input;
   f.output_tokens = usage.output;
   f.total_tokens = usage.total;
   f.cached_input_tokens = usage.cached_input;
   f.cache_creation_tokens = usage.cache_creation;
   f.reasoning_tokens = usage.reasoning;
-  appendLiteral(out, "},\"cost\":");
+  out.literal("},\"cost\":");
   if (cost)
-    appendJsonDouble(out, *cost);
+    out.putJsonDouble(*cost);
   else
-    appendLiteral(out, "null");
+    out.literal("null");
   if (cost && std::isfinite(*cost)) f.cost = *cost;
   f.cost_status = std::string(toString(cost_status));
-  appendLiteral(out, ",\"cost_status\":");
-  appendJsonString(out, *f.cost_status);
+  out.literal(",\"cost_status\":");
+  out.putJsonString(*f.cost_status);
   f.status = std::string(statusName(outcome));
-  appendLiteral(out, ",\"status\":");
-  appendJsonString(out, *f.status);
-  appendLiteral(out, ",\"path\":");
-  f.path = appendNonEmptyHeaderString(out, in.path);
-  appendLiteral(out, ",\"method\":");
-  f.method = appendNonEmptyHeaderString(out, in.method);
-  appendLiteral(out, ",\"request_size\":");
-  appendJsonUint(out, in.request_size);
-  appendLiteral(out, ",\"response_size\":");
-  appendJsonUint(out, in.response_size);
+  out.literal(",\"status\":");
+  out.putJsonString(*f.status);
+  out.literal(",\"path\":");
+  f.path = putNonEmptyHeaderString(out, in.path);
+  out.literal(",\"method\":");
+  f.method = putNonEmptyHeaderString(out, in.method);
+  out.literal(",\"request_size\":");
+  out.putJsonUint(in.request_size);
+  out.literal(",\"response_size\":");
+  out.putJsonUint(in.response_size);
   auto sizeField = [](std::uint64_t n) {
     return n <= static_cast<std::uint64_t>(INT64_MAX) ? std::optional<std::int64_t>(static_cast<std::int64_t>(n))
                                                       : std::nullopt;
   };
   f.request_size = sizeField(in.request_size);
   f.response_size = sizeField(in.response_size);
-  appendLiteral(out, ",\"provider_latency\":");
-  appendOptionalInt(out, millis(sum.provider_latency_s));
-  appendLiteral(out, ",\"status_code\":");
+  out.literal(",\"provider_latency\":");
+  putOptionalInt(out, millis(sum.provider_latency_s));
+  out.literal(",\"status_code\":");
   if (in.status_code > 0) {
-    appendJsonInt(out, in.status_code);
+    out.putJsonInt(in.status_code);
     f.status_code = in.status_code;
   } else {
-    appendLiteral(out, "null");
+    out.literal("null");
   }
-  appendLiteral(out, ",\"provider_status_code\":");
+  out.literal(",\"provider_status_code\":");
   if (in.provider_status_code) {
-    appendJsonInt(out, *in.provider_status_code);
+    out.putJsonInt(*in.provider_status_code);
     f.provider_status_code = *in.provider_status_code;
   } else {
-    appendLiteral(out, "null");
+    out.literal("null");
   }
-  out += is_error ? ",\"error_count\":1" : ",\"error_count\":0";
-  appendLiteral(out, ",\"error_type\":");
-  f.error_type = appendOptionalHeaderString(out, error_type);
-  out += provider_error ? ",\"provider_error_count\":1" : ",\"provider_error_count\":0";
-  appendLiteral(out, ",\"provider_error_type\":");
-  f.provider_error_type = appendOptionalHeaderString(out, provider_error_type);
-  appendLiteral(out, ",\"provider_request_id\":");
-  f.provider_request_id = appendOptionalHeaderString(out, in.provider_request_id);
+  if (is_error)
+    out.literal(",\"error_count\":1");
+  else
+    out.literal(",\"error_count\":0");
+  out.literal(",\"error_type\":");
+  f.error_type = putOptionalHeaderString(out, error_type);
+  if (provider_error)
+    out.literal(",\"provider_error_count\":1");
+  else
+    out.literal(",\"provider_error_count\":0");
+  out.literal(",\"provider_error_type\":");
+  f.provider_error_type = putOptionalHeaderString(out, provider_error_type);
+  out.literal(",\"provider_request_id\":");
+  f.provider_request_id = putOptionalHeaderString(out, in.provider_request_id);
   // The upstream's address is an export attribute (OTLP server.address),
   // not a record member: the record keeps section 5's shape. A record
   // replayed from the spool has none.
@@ -356,42 +373,46 @@ BuiltRecord RecordBuilder::build(const RequestRecord& in, bool with_record) cons
   if (in.provider_port > 0) f.provider_port = in.provider_port;
   // Requests with a virtual key only, like the route below.
   if (!in.virtual_key_id.empty()) {
-    appendLiteral(out, ",\"virtual_key_id\":");
-    appendJsonString(out, in.virtual_key_id);
+    out.literal(",\"virtual_key_id\":");
+    out.putJsonString(in.virtual_key_id);
   }
   // Routed requests only: the record of any other request keeps the
   // shape docs/records.md gives, member for member.
   if (!in.route.empty()) {
-    appendLiteral(out, ",\"route\":");
-    appendJsonString(out, in.route);
+    out.literal(",\"route\":");
+    out.putJsonString(in.route);
     f.route = in.route;
-    appendLiteral(out, ",\"attempts\":[");
+    out.literal(",\"attempts\":[");
     for (std::size_t i = 0; i < in.attempts.size(); ++i) {
       const auto& a = in.attempts[i];
-      out += i == 0 ? "{\"provider\":" : ",{\"provider\":";
-      appendJsonString(out, a.provider);
-      appendLiteral(out, ",\"model\":");
-      appendJsonString(out, a.model);
-      appendLiteral(out, ",\"status_code\":");
+      if (i == 0)
+        out.literal("{\"provider\":");
+      else
+        out.literal(",{\"provider\":");
+      out.putJsonString(a.provider);
+      out.literal(",\"model\":");
+      out.putJsonString(a.model);
+      out.literal(",\"status_code\":");
       if (a.status_code > 0)
-        appendJsonInt(out, a.status_code);
+        out.putJsonInt(a.status_code);
       else
-        appendLiteral(out, "null");
-      appendLiteral(out, ",\"error_type\":");
+        out.literal("null");
+      out.literal(",\"error_type\":");
       if (a.error_type)
-        appendJsonString(out, toString(*a.error_type));
+        out.putJsonString(toString(*a.error_type));
       else
-        appendLiteral(out, "null");
-      appendLiteral(out, ",\"latency\":");
-      appendOptionalInt(out, millis(a.latency_s));
-      out += '}';
+        out.literal("null");
+      out.literal(",\"latency\":");
+      putOptionalInt(out, millis(a.latency_s));
+      out.literal("}");
     }
-    out += ']';
+    out.literal("]");
   }
-  appendLiteral(out, "}}}");
+  out.literal("}}}");
+  out.finish();
 
   std::string id = f.id;  // attributes.id as written: valid UTF-8
-  auto record = std::make_shared<const TelemetryRecord>(std::move(id), std::move(out), std::move(f));
+  auto record = std::make_shared<const TelemetryRecord>(std::move(id), std::move(text), std::move(f));
   return {std::move(record), std::move(sum)};
 }
 

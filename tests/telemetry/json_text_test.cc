@@ -6,12 +6,14 @@
 #include "common/openai_usage.h"
 #include "telemetry/record_builder.h"
 #include "telemetry/secret_scrub.h"
+#include "telemetry/text_cursor.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 #include <string>
 #include <tuple>
@@ -45,6 +47,14 @@ TEST(JsonText, StringsAreEscapedAsTheSerializerEscapes) {
     std::string out;
     appendJsonString(out, s);
     EXPECT_EQ(out, json::serialize(json::value(json::string_view(s.data(), s.size()))));
+    // The record builder's cursor writes the same, from no room made ahead.
+    std::string written;
+    TextCursor cursor(written, 0);
+    cursor.putJsonString(s);
+    cursor.putJsonInt(std::numeric_limits<std::int64_t>::min());
+    cursor.putJsonUint(std::numeric_limits<std::uint64_t>::max());
+    cursor.finish();
+    EXPECT_EQ(written, out + "-922337203685477580818446744073709551615");
   }
   std::string out;
   appendJsonString(out, std::string_view("\x01\b\t\n\f\r\x1f\x7f", 8));
@@ -126,10 +136,16 @@ TEST(JsonText, NumbersAreWrittenAsTheSerializerWritesThem) {
   std::string out;
   appendJsonUint(out, std::numeric_limits<std::uint64_t>::max());
   EXPECT_EQ(out, "18446744073709551615");
-  for (double v : {0.0, -0.0, 1.0, 0.1, 1.5e-7, 123456.789, 1e300, 2.2250738585072014e-308}) {
+  for (double v : {0.0, -0.0, 1.0, 0.1, 1.5e-7, 123456.789, 1e300, 2.2250738585072014e-308, -4.9e-324,
+                   std::numeric_limits<double>::max(), -1.0 / 3, 1e22, 1e23, 0.30000000000000004}) {
     out.clear();
     appendJsonDouble(out, v);
     EXPECT_EQ(out, json::serialize(json::value(v)));
+    std::string written = "x";
+    TextCursor cursor(written, 0);
+    cursor.putJsonDouble(v);
+    cursor.finish();
+    EXPECT_EQ(written, "x" + out);
   }
 }
 
@@ -189,6 +205,26 @@ TEST(JsonText, WhatTheDirectPassDoesNotWriteGoesToTheTree) {
     EXPECT_EQ(directText(broken), treeText(broken)) << broken;
     EXPECT_EQ(directText(broken, 8), treeText(broken, 8)) << broken;
   }
+  // Every key of the widest object the pass writes, repeated at its end, is
+  // found (keys that share a first and last character and a size too);
+  // the same keys once each, and the same key in an inner and an outer
+  // object, are no repeat.
+  std::vector<std::string> keys;
+  for (std::size_t i = 0; i + 1 < kMaxScannedObjectMembers; ++i)
+    keys.push_back(i % 2 ? "k" + std::to_string(i) + "x" : std::string(1 + i % 7, static_cast<char>('a' + i % 5)));
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::string distinct = "{";
+  for (const std::string& key : keys) distinct += (distinct.size() > 1 ? ",\"" : "\"") + key + "\":{\"" + key + "\":1}";
+  for (const std::string& key : keys) {
+    std::string ignored;
+    const std::string repeated = distinct + ",\"" + key + "\":2}";
+    EXPECT_EQ(scan(repeated, ignored), ScrubbedJsonResult::kNeedsTree) << key;
+    EXPECT_EQ(directText(repeated), treeText(repeated)) << key;
+  }
+  std::string written;
+  EXPECT_EQ(scan(distinct + "}", written), ScrubbedJsonResult::kWritten);
+  EXPECT_EQ(written, distinct + "}");
   // Repeats inside a secret's value, and a number beyond a double there,
   // are not written: nothing for the tree to do.
   std::string out;

@@ -138,6 +138,32 @@ TEST(RecordBuilder, ARoutedRequestListsItsRouteAndEveryAttempt) {
   EXPECT_EQ(b.build(r, false).summary.attempts[2].outcome, "error");
 }
 
+TEST(RecordBuilder, LongAndEscapedOwnMembersAreWrittenWhole) {
+  // Own members past the room the builder makes ahead, with escapes that
+  // grow them six-fold, before and after the bodies: the text is the same
+  // as a tree's, and the fields are what it holds.
+  RequestRecord r = base();
+  r.user_id = std::string(3000, '"') + "end";
+  r.project_id = "p\x01" + std::string(2000, '\\') + "\n";
+  r.provider_request_id = std::string(5000, '\x1f');
+  r.response_body = R"({"id":"x","choices":[]})";
+  r.route = "r\"oute";
+  for (int i = 0; i < 40; ++i) r.attempts.push_back({"openai\t", std::string(100, '"'), 500, std::nullopt, 0.5});
+  for (bool capture : {true, false}) {
+    auto built = builder(capture).build(r);
+    ASSERT_TRUE(built.record);
+    const json::value parsed = json::parse(built.record->serialized);
+    EXPECT_EQ(json::serialize(parsed), built.record->serialized);
+    const auto& attributes = parsed.at("attributes");
+    EXPECT_EQ(attributes.at("user_id").as_string(), *r.user_id);
+    EXPECT_EQ(attributes.at("metadata").at("project_id").as_string(), *r.project_id);
+    EXPECT_EQ(attributes.at("metadata").at("provider_request_id").as_string(), *r.provider_request_id);
+    EXPECT_EQ(attributes.at("metadata").at("attempts").as_array().size(), 40u);
+    EXPECT_EQ(attributes.at("request").is_object(), capture);
+    EXPECT_EQ(built.record->fields, fieldsFromJson(built.record->json()));
+  }
+}
+
 TEST(RecordBuilder, SuccessNonStream) {
   RequestRecord r = base();
   r.response_body = R"({"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-2024-08-06",)"

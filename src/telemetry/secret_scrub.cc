@@ -30,57 +30,18 @@ bool endsWithRuleName(std::string_view name, std::string_view suffix) {
 
 }  // namespace
 
-bool isSecretKey(std::string_view name) {
-  using namespace std::string_view_literals;
-  // A name that is or ends with one of these (docs/records.md). The rule
-  // spells apikey both ways; the other two-word names get their camelCase
-  // spelling too (accessToken reads as accesstoken), which JavaScript
-  // clients use and nothing but a credential ends with.
-  static constexpr std::string_view kSecretSuffixes[] = {
-      "api_key"sv,      "apikey"sv,        "secret"sv,        "secret_key"sv, "password"sv,    "access_token"sv,
-      "refresh_token"sv, "session_token"sv, "auth_token"sv, "private_key"sv, "authorization"sv,
-      "secretkey"sv,    "accesstoken"sv,   "refreshtoken"sv,  "sessiontoken"sv, "authtoken"sv, "privatekey"sv};
-  // Whole names that are secrets too: AWS's name for its secret key ends
-  // with access_key, which is no suffix of the rule because some APIs call
-  // a key's public id that.
-  static constexpr std::string_view kSecretNames[] = {"aws_secret_access_key"sv};
-  // This runs for every member of every recorded body and chunk: most names
-  // are ruled out by their length or last two characters, without a loop.
-  constexpr std::size_t kShortest = [] {
-    std::size_t n = SIZE_MAX;
-    for (std::string_view s : kSecretSuffixes) n = std::min(n, s.size());
-    for (std::string_view s : kSecretNames) n = std::min(n, s.size());
-    return n;
-  }();
-  // Every name of the rule ends with two letters: for each last letter, the
-  // letters before it that some name has.
-  static_assert([] {
-    for (std::string_view s : kSecretSuffixes)
-      if (s.size() < 2 || s.end()[-1] < 'a' || s.end()[-1] > 'z' || s.end()[-2] < 'a' || s.end()[-2] > 'z')
-        return false;
-    for (std::string_view s : kSecretNames)
-      if (s.size() < 2 || s.end()[-1] < 'a' || s.end()[-1] > 'z' || s.end()[-2] < 'a' || s.end()[-2] > 'z')
-        return false;
-    return true;
-  }());
-  static constexpr std::array<std::uint32_t, 26> kBeforeLast = [] {
-    std::array<std::uint32_t, 26> before{};
-    for (std::string_view s : kSecretSuffixes) before[s.end()[-1] - 'a'] |= 1u << (s.end()[-2] - 'a');
-    for (std::string_view s : kSecretNames) before[s.end()[-1] - 'a'] |= 1u << (s.end()[-2] - 'a');
-    return before;
-  }();
-  if (name.size() < kShortest) return false;
+namespace secret_key_detail {
+
+bool endsWithSecretName(std::string_view name) {
   const char last = asciiLower(name.back());
-  const char before_last = asciiLower(name.end()[-2]);
-  if (last < 'a' || last > 'z' || before_last < 'a' || before_last > 'z' ||
-      !(kBeforeLast[last - 'a'] & (1u << (before_last - 'a'))))
-    return false;
   for (std::string_view suffix : kSecretSuffixes)
     if (suffix.back() == last && endsWithRuleName(name, suffix)) return true;
   for (std::string_view secret : kSecretNames)
     if (name.size() == secret.size() && endsWithRuleName(name, secret)) return true;
   return false;
 }
+
+}  // namespace secret_key_detail
 
 void scrubForRecord(json::value& v) {
   if (v.is_object()) {

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -722,6 +723,33 @@ const std::vector<std::string> kOrdinaryNames = {
 TEST(RecordBuilderSecretNames, SuffixRuleOnTheNormalisedName) {
   for (const auto& name : kSecretNames) EXPECT_TRUE(isSecretKey(name)) << name;
   for (const auto& name : kOrdinaryNames) EXPECT_FALSE(isSecretKey(name)) << name;
+}
+
+// The rule read plainly (lower-case ASCII, '-' as '_', then "ends with"),
+// against isSecretKey's inline test of the last two bytes: every pair of
+// bytes at the end of every name of the rule, and of a name too short.
+TEST(RecordBuilderSecretNames, EveryLastTwoBytesAgreeWithThePlainRule) {
+  auto plain = [](std::string_view name) {
+    std::string normal;
+    for (char c : name) normal += c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string_view n(normal);
+    for (std::string_view suffix : secret_key_detail::kSecretSuffixes)
+      if (n.size() >= suffix.size() && n.substr(n.size() - suffix.size()) == suffix) return true;
+    for (std::string_view whole : secret_key_detail::kSecretNames)
+      if (n == whole) return true;
+    return false;
+  };
+  std::vector<std::string> stems;
+  for (std::string_view suffix : secret_key_detail::kSecretSuffixes)
+    stems.emplace_back(suffix.substr(0, suffix.size() - 2));
+  for (std::string_view whole : secret_key_detail::kSecretNames) stems.emplace_back(whole.substr(0, whole.size() - 2));
+  stems.emplace_back("ap");
+  for (const std::string& stem : stems)
+    for (int a = 0; a < 256; ++a)
+      for (int b = 0; b < 256; ++b) {
+        const std::string name = stem + static_cast<char>(a) + static_cast<char>(b);
+        ASSERT_EQ(isSecretKey(name), plain(name)) << stem << " " << a << " " << b;
+      }
 }
 
 // Every character of `name` as a \u escape: what a JSON reader sees as the

@@ -30,6 +30,8 @@ namespace bhttp = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
+// A request's body: a view of bytes that outlive the exchange.
+using RequestBody = bhttp::span_body<const char>;
 using Clock = std::chrono::steady_clock;
 
 struct Target {
@@ -167,9 +169,8 @@ struct Client::Impl {
   // One request/response exchange on `conn`. `sent_nothing` tells whether
   // the failure happened before the server could have answered.
   template <class Stream>
-  error_code exchange(Stream& stream, Connection& conn, bhttp::request<bhttp::string_body>& req,
-                      bhttp::response_parser<bhttp::string_body>& parser, Clock::time_point deadline,
-                      bool& got_bytes) {
+  error_code exchange(Stream& stream, Connection& conn, bhttp::request<RequestBody>& req,
+                      bhttp::response_parser<bhttp::string_body>& parser, Clock::time_point deadline, bool& got_bytes) {
     conn.lowest().expires_at(deadline);
     if (auto ec = run([&](auto h) { bhttp::async_write(stream, req, std::move(h)); })) return ec;
     conn.lowest().expires_at(deadline);
@@ -185,7 +186,7 @@ struct Client::Impl {
     const auto deadline = Clock::now() + options.total_timeout;
     const std::string what = request.method + " " + t.origin + t.path.substr(0, t.path.find('?'));
 
-    bhttp::request<bhttp::string_body> req;
+    bhttp::request<RequestBody> req;
     req.version(11);
     req.method_string(request.method);
     req.target(t.path);
@@ -196,11 +197,15 @@ struct Client::Impl {
         return TransportError{what + ": header " + name + " contains CR/LF/NUL"};
       req.set(name, value);
     }
+    // The body is sent from where it is (the caller's, or its compressed
+    // copy), not copied into the message.
+    std::string compressed;
     if (request.gzip_body) {
-      req.body() = gzipCompress(request.body);
+      compressed = gzipCompress(request.body);
+      req.body() = {compressed.data(), compressed.size()};
       req.set(bhttp::field::content_encoding, "gzip");
     } else {
-      req.body() = request.body;
+      req.body() = {request.body.data(), request.body.size()};
     }
     req.keep_alive(true);
     req.prepare_payload();

@@ -8,6 +8,8 @@
 
 #include <boost/json.hpp>
 
+#include <optional>
+
 namespace gw::exporters::otlp {
 
 OtlpExporter::OtlpExporter(Options options)
@@ -102,8 +104,9 @@ ExportResult OtlpExporter::exportBatch(std::span<const RecordPtr> batch) {
       if (signal.delivered.size() > 0 && pending.empty()) continue;
       // Only a retried batch has records some signal delivered already.
       const bool whole = signal.delivered.size() == 0 || pending.size() == good.size();
-      auto sent = sendSignal(
-          signal, signal.encode(whole ? model : buildModel(pending, options_.resource_attributes), options_.protocol));
+      std::optional<BatchModel> pending_model;
+      if (!whole) pending_model = buildModel(pending, options_.resource_attributes);
+      auto sent = sendSignal(signal, signal.encode(whole ? model : *pending_model, options_.protocol));
       if (sent.kind != ExportResult::Kind::kSuccess) {
         // The pipeline retries the whole batch: the signals before this one
         // delivered every record of it, and must not send them again.

@@ -2,8 +2,9 @@
 
 #include "exporters/otlp/otlp_genai.h"
 
-#include <boost/json.hpp>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -15,18 +16,33 @@ namespace json = boost::json;
 namespace {
 
 std::string hex(const unsigned char* data, std::size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(2 * n, '0');
   for (std::size_t i = 0; i < n; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 15];
+    out[2 * i] = kDigits[data[i] >> 4];
+    out[2 * i + 1] = kDigits[data[i] & 15];
   }
   return out;
 }
 
-std::string sha256Hex(const std::string& text, std::size_t bytes) {
+// The first `bytes` bytes of SHA-256(text), in hex. Through a digest
+// fetched once per thread: OpenSSL 3's one-shot SHA256() looks the
+// algorithm up by name on every call, which costs more than hashing an id.
+std::string sha256Hex(std::string_view text, std::size_t bytes) {
+  struct Digest {
+    EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Digest() {
+      EVP_MD_CTX_free(ctx);
+      EVP_MD_free(md);
+    }
+  };
+  thread_local Digest d;
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  unsigned int n = 0;
+  if (!d.md || !d.ctx || EVP_DigestInit_ex2(d.ctx, d.md, nullptr) != 1 ||
+      EVP_DigestUpdate(d.ctx, text.data(), text.size()) != 1 || EVP_DigestFinal_ex(d.ctx, digest, &n) != 1)
+    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
   return hex(digest, bytes);
 }
 
@@ -188,12 +204,15 @@ class HistogramBuilder {
   HistogramBuilder(std::string name, std::string description, std::string unit, std::span<const double> bounds)
       : name_(std::move(name)), description_(std::move(description)), unit_(std::move(unit)), bounds_(bounds) {}
 
-  // `key` is keyOf(attributes); `attributes` is copied for a new point only.
-  void record(std::string key, const KeyValues& attributes, double value) {
+  // `key` is keyOf of the point's attributes: `base`, then `extra` when
+  // set. They are copied for a new point only.
+  void record(std::string key, const KeyValues& base, const KeyValue* extra, double value) {
     auto [it, inserted] = points_.try_emplace(std::move(key));
     HistogramPointData& p = it->second;
     if (inserted) {
-      p.attributes = attributes;
+      p.attributes.reserve(base.size() + 1);
+      p.attributes = base;
+      if (extra) p.attributes.push_back(*extra);
       p.bucket_counts.assign(bounds_.size() + 1, 0);
       p.min = p.max = value;
     }
@@ -246,21 +265,19 @@ struct MetricSet {
     for (const auto& [type, count] : {std::pair{"input", f.input_tokens}, std::pair{"output", f.output_tokens}}) {
       // An embeddings response has input tokens only (its "0" output is the record's).
       if (!count || (*operation == "embeddings" && std::string_view(type) == "output")) continue;
-      auto a = base;
-      a.push_back({"gen_ai.token.type", json::string(type)});
-      tokens.record(keyWith(base_key, "gen_ai.token.type", type), a, static_cast<double>(*count));
+      const KeyValue token_type{"gen_ai.token.type", json::string(type)};
+      tokens.record(keyWith(base_key, "gen_ai.token.type", type), base, &token_type, static_cast<double>(*count));
     }
     if (f.latency_ms) {
       if (failed(f)) {
-        auto with_error = base;
         const std::string type = errorType(f);
-        with_error.push_back({"error.type", json::string(type)});
-        duration.record(keyWith(base_key, "error.type", type), with_error, *f.latency_ms / 1000.0);
+        const KeyValue error{"error.type", json::string(type)};
+        duration.record(keyWith(base_key, "error.type", type), base, &error, *f.latency_ms / 1000.0);
       } else {
-        duration.record(base_key, base, *f.latency_ms / 1000.0);
+        duration.record(base_key, base, nullptr, *f.latency_ms / 1000.0);
       }
     }
-    if (f.streamed && f.ttfb_ms) first_chunk.record(base_key, base, *f.ttfb_ms / 1000.0);
+    if (f.streamed && f.ttfb_ms) first_chunk.record(base_key, base, nullptr, *f.ttfb_ms / 1000.0);
   }
 };
 

@@ -91,30 +91,58 @@ std::size_t anyValueSize(const Scalar& s) {
   return 0;
 }
 
-void anyValueFields(Writer& w, const Scalar& s) {
+// The AnyValue's fields, at `p` (room made for anyValueSize(s)).
+void putAnyValueFields(char*& p, const Scalar& s) {
   switch (s.kind) {
     case Scalar::kNull: return;
-    case Scalar::kString: w.bytesField(f::kString, s.text); return;
-    case Scalar::kBool: w.varintField(f::kBool, s.bits); return;
-    case Scalar::kInt: w.varintField(f::kInt, s.bits); return;
-    case Scalar::kDouble: w.fixed64Field(f::kDouble, s.bits); return;
+    case Scalar::kString:
+      Writer::putTag(p, f::kString, wire::kLength);
+      Writer::putVarint(p, s.text.size());
+      Writer::putBytes(p, s.text);
+      return;
+    case Scalar::kBool:
+      Writer::putTag(p, f::kBool, wire::kVarint);
+      Writer::putVarint(p, s.bits);
+      return;
+    case Scalar::kInt:
+      Writer::putTag(p, f::kInt, wire::kVarint);
+      Writer::putVarint(p, s.bits);
+      return;
+    case Scalar::kDouble:
+      Writer::putTag(p, f::kDouble, wire::kFixed64);
+      Writer::putFixed64(p, s.bits);
+      return;
   }
 }
 
-// A KeyValue (as `field`) whose value is a scalar.
+// A KeyValue (as `field`) whose value is a scalar: its size is known, so it
+// is written in one run.
 void scalarKeyValue(Writer& w, unsigned field, std::string_view key, const Scalar& s) {
   const std::size_t value = anyValueSize(s);
   const std::size_t key_bytes = key.empty() ? 0 : wire::lengthFieldSize(f::kKey, key.size());
-  w.lengthPrefix(field, key_bytes + wire::lengthFieldSize(f::kValue, value));
-  w.bytesIfSet(f::kKey, key);
-  w.lengthPrefix(f::kValue, value);
-  anyValueFields(w, s);
+  const std::size_t kv = key_bytes + wire::lengthFieldSize(f::kValue, value);
+  char* p = w.at(wire::lengthFieldSize(field, kv));
+  Writer::putTag(p, field, wire::kLength);
+  Writer::putVarint(p, kv);
+  if (!key.empty()) {
+    Writer::putTag(p, f::kKey, wire::kLength);
+    Writer::putVarint(p, key.size());
+    Writer::putBytes(p, key);
+  }
+  Writer::putTag(p, f::kValue, wire::kLength);
+  Writer::putVarint(p, value);
+  putAnyValueFields(p, s);
+  w.advanceTo(p);
 }
 
 // An AnyValue (as `field`) whose value is a scalar.
 void scalarAnyValue(Writer& w, unsigned field, const Scalar& s) {
-  w.lengthPrefix(field, anyValueSize(s));
-  anyValueFields(w, s);
+  const std::size_t value = anyValueSize(s);
+  char* p = w.at(wire::lengthFieldSize(field, value));
+  Writer::putTag(p, field, wire::kLength);
+  Writer::putVarint(p, value);
+  putAnyValueFields(p, s);
+  w.advanceTo(p);
 }
 
 // The scalar of a parsed value; nullopt for an array or object. The mapping

@@ -5,6 +5,8 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace gw::exporters::otlp {
 namespace {
 using namespace gw::exporters::testing;
@@ -73,6 +75,14 @@ TEST(OtlpSerializer, IdsAreHexOfTheRightLength) {
   EXPECT_NE(t, traceIdFor("not-a-uuid2"));
   EXPECT_EQ(spanIdFor("x").size(), 16u);
   EXPECT_EQ(t.find_first_not_of("0123456789abcdef"), std::string::npos);
+  // The derivations otlp_model.h gives, against sha256sum: the first 16
+  // bytes of SHA-256(id), the first 8 of SHA-256("span:" + id), the same
+  // from every thread.
+  EXPECT_EQ(t, "2184a32a3bae6ad756d745ec8678ad6a");
+  EXPECT_EQ(spanIdFor("x"), "e922e2f6beb12376");
+  std::string from_thread;
+  std::thread([&] { from_thread = spanIdFor("x") + traceIdFor("not-a-uuid"); }).join();
+  EXPECT_EQ(from_thread, "e922e2f6beb12376" + t);
 }
 
 TEST(OtlpSerializer, AnyValueMapping) {

@@ -123,6 +123,31 @@ class Writer {
     if (!s.empty()) bytesField(field, s);
   }
 
+  // Writing a run of fields whose size the caller knows: at() makes room
+  // for `n` bytes and returns where they go, the put* functions write
+  // through that pointer (no check, no member update per byte), and
+  // advanceTo() takes the pointer back. For the small messages written by
+  // the thousand (a body's scalars).
+  char* at(std::size_t n) { return room(n); }
+  void advanceTo(const char* p) { size_ = static_cast<std::size_t>(p - out_.data()); }
+  static void putVarint(char*& p, std::uint64_t v) {
+    while (v >= 0x80) {
+      *p++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p++ = static_cast<char>(v);
+  }
+  static void putTag(char*& p, unsigned field, WireType type) {
+    putVarint(p, (static_cast<std::uint64_t>(field) << 3) | type);
+  }
+  static void putFixed64(char*& p, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) *p++ = static_cast<char>(v >> (8 * i));
+  }
+  static void putBytes(char*& p, std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  }
+
   // A nested message of unknown size: open() writes its tag and returns what
   // close() takes.
   [[nodiscard]] std::size_t open(unsigned field) {
@@ -152,7 +177,11 @@ class Writer {
       grow(n);
     return out_.data() + size_;
   }
-  [[gnu::noinline]] void grow(std::size_t n) { out_.resize(std::max(out_.size() * 2, size_ + n + 4096)); }
+  // The first growth takes the capacity the caller reserved (one fill, no
+  // reallocation), later ones double.
+  [[gnu::noinline]] void grow(std::size_t n) {
+    out_.resize(std::max({out_.capacity(), out_.size() * 2, size_ + n + 4096}));
+  }
 
   std::string& out_;
   std::size_t size_;  // bytes written; out_ holds more (room ahead)

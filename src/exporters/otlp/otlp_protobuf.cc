@@ -101,11 +101,8 @@ void putAnyValueFields(char*& p, const Scalar& s) {
       Writer::putBytes(p, s.text);
       return;
     case Scalar::kBool:
-      Writer::putTag(p, f::kBool, wire::kVarint);
-      Writer::putVarint(p, s.bits);
-      return;
     case Scalar::kInt:
-      Writer::putTag(p, f::kInt, wire::kVarint);
+      Writer::putTag(p, s.kind == Scalar::kBool ? f::kBool : f::kInt, wire::kVarint);
       Writer::putVarint(p, s.bits);
       return;
     case Scalar::kDouble:

@@ -32,7 +32,7 @@ RPM = 100
 THREADS_PER_GATEWAY = 4
 REQUESTS_PER_THREAD = 25          # 3 x 4 x 25 = 300 requests against rpm=100
 BUDGET_MODEL = "gpt-4.1-mini"     # one answer of the mock (16 in, 363 out) costs about $0.000587
-BUDGET_USD = 0.01
+BUDGET_USD = 0.05                 # about 86 answers: three separate budgets would admit about 258
 LATENCY_BOUND = 1.5               # REDIS_TIMEOUT_MS (50) + the request's own time, with room for a debug build
 STALL_SECONDS = 1.5               # DEBUG SLEEP: Redis answers nothing for this long
 STALL_LATENCY_BOUND = 0.75        # no request waits for the stalled Redis
@@ -196,9 +196,11 @@ class ClusterTest(unittest.TestCase):
         needed = math.ceil(BUDGET_USD / per_request)  # the request that reaches the budget
         self.assertGreaterEqual(admitted, needed, "admitted while the spend was below the budget")
         # Past the budget, only requests already admitted, or sent before the
-        # spend of a thread's previous answer was added, get through: far
-        # fewer than the 3 x `needed` of three separate budgets.
-        self.assertLessEqual(admitted, needed + 3 * n_threads, "stopped once the spend reached the budget")
+        # spend of a thread's previous answers reached Redis, get through: a
+        # few per thread, however large the budget (the telemetry queue and
+        # the spend's ~2 ms flush; more under a sanitizer on two cores), and
+        # far fewer than the 3 x `needed` of three separate budgets.
+        self.assertLessEqual(admitted, needed + needed // 2, "stopped once the spend reached the budget")
 
         # The records of every gateway, then Redis: exactly their sum, in picodollars.
         def ok_records():

@@ -65,20 +65,6 @@ std::size_t writeEscape(char* to, unsigned char c) {
   return 6;
 }
 
-// The characters of a string, without its quotes.
-void appendEscaped(std::string& out, std::string_view text) {
-  const char* p = text.data();
-  const char* const end = text.data() + text.size();
-  while (true) {
-    const char* q = findEscape(p, end);
-    out.append(p, q);
-    if (q == end) return;
-    char escaped[6];
-    out.append(escaped, writeEscape(escaped, static_cast<unsigned char>(*q)));
-    p = q + 1;
-  }
-}
-
 // Handler for json::basic_parser that writes the scrubbed body as it is
 // read (appendScrubbedJson). A secret member's key is written with
 // "[REDACTED]" and its value is only read (skipped) to its end.
@@ -215,14 +201,14 @@ class ScrubbingWriter : public JsonSaxDefaults {
   bool on_int64(std::int64_t v, json::string_view s, boost::system::error_code& ec) {
     number_part_.clear();
     if (!beginValue(false)) return true;
-    putNumber(v);
+    out_.putJsonInt(v);
     if (usage_open_) facts_->usage->on_int64(v, s, ec);
     return true;
   }
   bool on_uint64(std::uint64_t v, json::string_view s, boost::system::error_code& ec) {
     number_part_.clear();
     if (!beginValue(false)) return true;
-    putNumber(v);
+    out_.putJsonUint(v);
     if (usage_open_) facts_->usage->on_uint64(v, s, ec);
     return true;
   }
@@ -373,14 +359,6 @@ class ScrubbingWriter : public JsonSaxDefaults {
     }
   }
 
-  // An integer's digits (room made by beginValue).
-  template <typename Int>
-  void putNumber(Int v) {
-    char buffer[24];
-    const auto end = std::to_chars(buffer, buffer + sizeof(buffer), v).ptr;
-    out_.put(buffer, static_cast<std::size_t>(end - buffer));
-  }
-
   bool stop(boost::system::error_code& ec) {
     needs_tree = true;
     ec = json::error::exception;
@@ -412,6 +390,9 @@ class ScrubbingWriter : public JsonSaxDefaults {
 };
 
 }  // namespace
+
+// The digits of any 64-bit integer, and its sign.
+constexpr std::size_t kMaxIntegerChars = 21;
 
 void TextCursor::putEscaped(std::string_view text) {
   const char* p = text.data();
@@ -446,43 +427,46 @@ void TextCursor::putJsonString(std::string_view text) {
 }
 
 void TextCursor::putJsonInt(std::int64_t value) {
-  ensure(24);
-  cur_ = std::to_chars(cur_, cur_ + 24, value).ptr;
+  ensure(kMaxIntegerChars);
+  cur_ = std::to_chars(cur_, cur_ + kMaxIntegerChars, value).ptr;
 }
 
 void TextCursor::putJsonUint(std::uint64_t value) {
-  ensure(24);
-  cur_ = std::to_chars(cur_, cur_ + 24, value).ptr;
+  ensure(kMaxIntegerChars);
+  cur_ = std::to_chars(cur_, cur_ + kMaxIntegerChars, value).ptr;
 }
 
+// The serializer's own formatting of a double: Boost.JSON's serializer
+// calls format_double for every double it writes.
 void TextCursor::putJsonDouble(double value) {
   ensure(json::detail::max_number_chars);
   cur_ += json::detail::format_double(cur_, value);
 }
 
+// The std::string writers are the cursor's, for a caller with one value
+// to write.
 void appendJsonString(std::string& out, std::string_view text) {
-  out += '"';
-  appendEscaped(out, text);
-  out += '"';
+  TextCursor cursor(out, text.size() + 2);
+  cursor.putJsonString(text);
+  cursor.finish();
 }
 
 void appendJsonInt(std::string& out, std::int64_t value) {
-  char buffer[24];
-  const auto end = std::to_chars(buffer, buffer + sizeof(buffer), value).ptr;
-  out.append(buffer, end);
+  TextCursor cursor(out, kMaxIntegerChars);
+  cursor.putJsonInt(value);
+  cursor.finish();
 }
 
 void appendJsonUint(std::string& out, std::uint64_t value) {
-  char buffer[24];
-  const auto end = std::to_chars(buffer, buffer + sizeof(buffer), value).ptr;
-  out.append(buffer, end);
+  TextCursor cursor(out, kMaxIntegerChars);
+  cursor.putJsonUint(value);
+  cursor.finish();
 }
 
-// The serializer's own formatting of a double (Boost.JSON's serializer
-// calls format_double for every double it writes).
 void appendJsonDouble(std::string& out, double value) {
-  char buffer[json::detail::max_number_chars];
-  out.append(buffer, json::detail::format_double(buffer, value));
+  TextCursor cursor(out, json::detail::max_number_chars);
+  cursor.putJsonDouble(value);
+  cursor.finish();
 }
 
 void appendJsonValue(std::string& out, const json::value& value) {

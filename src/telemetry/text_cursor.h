@@ -3,7 +3,8 @@
 // what was written by finish(), so that a write is a copy after one check
 // of the room left (ensure), with no call into std::string. Not
 // thread-safe; the record builder uses one per record on the telemetry
-// thread.
+// thread. Its writers of values are defined in json_text.cc, with the
+// escapes they share with appendScrubbedJson.
 #pragma once
 
 #include <cstddef>

@@ -66,24 +66,14 @@ class Writer {
 
   void varint(std::uint64_t v) {
     char* p = room(10);
-    if (v < 0x80) {  // tags, and most lengths and values
-      *p = static_cast<char>(v);
-      ++size_;
-      return;
-    }
-    std::size_t k = 0;
-    while (v >= 0x80) {
-      p[k++] = static_cast<char>(v | 0x80);
-      v >>= 7;
-    }
-    p[k++] = static_cast<char>(v);
-    size_ += k;
+    putVarint(p, v);
+    advanceTo(p);
   }
 
   void fixed64(std::uint64_t v) {
     char* p = room(8);
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-    size_ += 8;
+    putFixed64(p, v);
+    advanceTo(p);
   }
 
   void raw(std::string_view s) {

@@ -34,10 +34,10 @@ std::shared_ptr<spdlog::logger> logger() {
 // number of the last batch this instance applied (batches are sent in
 // order, one at a time, a failed one again as it was), so a batch whose
 // answer was lost and that is sent again is not counted twice.
-// KEYS: the marker, the usage hashes, the tpm windows. ARGV: the batch's
-// sequence number, the number of usage hashes, five values per hash
+// KEYS: the marker, the usage hashes, the rpm and tpm windows. ARGV: the
+// batch's sequence number, the number of usage hashes, five values per hash
 // (requests, input tokens, output tokens, picodollars, lifetime or 0), one
-// per window (tokens).
+// per window (the requests or tokens to add).
 const state::RedisScript& accountScript() {
   static const state::RedisScript script(R"lua(
 local seq = tonumber(ARGV[1])
@@ -350,7 +350,7 @@ void KeyService::Impl::accountGroup(const KeyTable& table_now, const UsageGroup&
     if (it != table_now.by_id.end() && it->second->tpm && group.tokens > 0) {
       std::string name = tpmName(e.key_id, e.unix_seconds);
       local.addTokens(name, group.tokens);
-      if (redis) open.tokens[name] += group.tokens;
+      if (redis) open.windows[name] += group.tokens;
     }
   }
   if (!e.project_id.empty() && table_now.budgetOf(Scope::kProject, e.project_id)) add(Scope::kProject, e.project_id);
@@ -389,8 +389,8 @@ net::awaitable<void> KeyService::Impl::flush() {
     const AccountingBatch& batch = sealed.front();
     std::vector<std::string> args;
     std::vector<std::string_view> keys;
-    keys.reserve(1 + batch.usage.size() + batch.tokens.size());
-    args.reserve(2 + 5 * batch.usage.size() + batch.tokens.size());
+    keys.reserve(1 + batch.usage.size() + batch.windows.size());
+    args.reserve(2 + 5 * batch.usage.size() + batch.windows.size());
     keys.push_back(marker_name);
     args.push_back(std::to_string(batch.sequence));
     args.push_back(std::to_string(batch.usage.size()));
@@ -402,9 +402,9 @@ net::awaitable<void> KeyService::Impl::flush() {
       args.push_back(std::to_string(entry.first.spend_picos));
       args.push_back(std::to_string(entry.second));
     }
-    for (const auto& [name, tokens] : batch.tokens) {
+    for (const auto& [name, added] : batch.windows) {
       keys.push_back(name);
-      args.push_back(std::to_string(tokens));
+      args.push_back(std::to_string(added));
     }
     std::vector<std::string_view> arg_views(args.begin(), args.end());
     auto reply = co_await redis->evalsha(accountScript(), keys, arg_views);
@@ -473,29 +473,42 @@ bool KeyService::adminEnabled() const { return !impl_->options.admin_key.empty()
 // Impl) that is never freed.
 void KeyService::account(UsageEvent event) {
   Impl* impl = impl_.get();
-  {
-    std::lock_guard lock(impl->arriving_mutex);
-    impl->arriving.push_back(std::move(event));
-    if (impl->arriving_posted) return;  // the posted handler takes this one too
-    impl->arriving_posted = true;
-  }
-  // The first event of a batch wakes the accounting thread, which takes
+  std::lock_guard lock(impl->arriving_mutex);
+  impl->arriving.push_back(std::move(event));
+  impl->wakeForArrivals();
+}
+
+void KeyService::Impl::oweRequest(const std::string& rpm_name) {
+  std::lock_guard lock(arriving_mutex);
+  ++owed_requests[rpm_name];
+  wakeForArrivals();
+}
+
+void KeyService::Impl::wakeForArrivals() {
+  if (arriving_posted) return;  // the posted handler takes these too
+  arriving_posted = true;
+  // The first arrival of a batch wakes the accounting thread, which takes
   // the batch a moment later: waking it for every record would switch
   // threads about as often as requests are served.
-  net::post(impl->io, [impl] {
+  Impl* impl = this;
+  net::post(io, [impl] {
     impl->arriving_timer.expires_after(kAccountingBatchDelay);
     impl->arriving_timer.async_wait([impl](boost::system::error_code) { impl->accountArrived(); });
   });
 }
 
 void KeyService::Impl::accountArrived() {
+  std::map<std::string, std::int64_t> owed;
   {
     std::lock_guard lock(arriving_mutex);
     arriving.swap(taking);
+    owed.swap(owed_requests);
     arriving_posted = false;
   }
   accountBatch(taking);
   taking.clear();
+  if (redis)
+    for (const auto& [name, requests] : owed) open.windows[name] += requests;
   if (redis && !flushing && !open.empty()) net::co_spawn(io, flush(), net::detached);
 }
 

@@ -32,9 +32,10 @@ std::int64_t integerOf(const state::RedisReply& reply);
 struct AccountingBatch {
   std::uint64_t sequence = 0;
   std::map<std::string, std::pair<UsageCounts, std::int64_t>> usage;
-  std::map<std::string, std::int64_t> tokens;
+  // What to add to rpm and tpm windows, by window name.
+  std::map<std::string, std::int64_t> windows;
   void add(std::string name, const UsageCounts& counts, std::int64_t ttl);
-  bool empty() const { return usage.empty() && tokens.empty(); }
+  bool empty() const { return usage.empty() && windows.empty(); }
 };
 
 // What one request of a key has recently cost, for sizing its leases
@@ -99,6 +100,16 @@ struct KeyService::Impl : std::enable_shared_from_this<KeyService::Impl> {
   std::vector<UsageEvent> arriving;  // under arriving_mutex
   bool arriving_posted = false;      // under arriving_mutex
   std::vector<UsageEvent> taking;    // this thread's, being accounted
+  // Requests a worker admitted on its local view because its Redis call
+  // failed (REDIS_FAILURE_MODE=open), by rpm window name: added to the
+  // shared window with the next batch, so that the instances' common count
+  // includes them once Redis answers again.
+  std::map<std::string, std::int64_t> owed_requests;  // under arriving_mutex
+  // From a worker thread: one request admitted so, in window rpm_name.
+  void oweRequest(const std::string& rpm_name);
+  // Wakes this thread to take what arrived, unless a wake-up is pending.
+  // Called with arriving_mutex held.
+  void wakeForArrivals();
   net::steady_timer arriving_timer{io};
   void accountArrived();
   // The day, month and total period ids of period_ids_day (a unix day),

@@ -377,7 +377,15 @@ net::awaitable<Admission> KeyWorker::admit(const AdmissionRequest& request) {
       }
     }
   }
-  if (!counted) counts = svc.local.admit(plan);
+  if (!counted) {
+    counts = svc.local.admit(plan);
+    // Redis did not answer (open mode): the shared window gets this
+    // request with the next accounting batch. A call that timed out after
+    // Redis ran it has reserved a lease no one takes, so the window counts
+    // more than was admitted, never less.
+    if (im.redis && plan.rpm > 0 && counts.verdict == AdmissionCounts::Verdict::kAdmitted)
+      svc.oweRequest(plan.rpm_name);
+  }
 
   const std::int64_t reset = 60 - now % 60;
   a.rate_limit_headers.reserve(plan.rpm > 0 && plan.tpm > 0 ? 256 : 128);

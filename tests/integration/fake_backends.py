@@ -19,11 +19,13 @@ Python standard library only, except the OTLP protobuf decoding, which uses
 Debian's python3-protobuf (scripts/install-deps.sh) and classes generated at
 run time by protoc from src/exporters/otlp/proto.
 """
+import atexit
 import gzip
 import http.server
 import json
 import os
 import re
+import shutil
 import socket
 import socketserver
 import subprocess
@@ -519,6 +521,7 @@ def otlp_protobuf():
         sys.path.append("/usr/lib/python3/dist-packages")
         import google.protobuf  # noqa: F401
     out = tempfile.mkdtemp(prefix="gw-otlp-pb2-")
+    atexit.register(shutil.rmtree, out, True)
     protos = []
     for root, _, files in os.walk(PROTO_DIR):
         protos += [os.path.relpath(os.path.join(root, f), PROTO_DIR) for f in files if f.endswith(".proto")]

@@ -6,6 +6,7 @@ Processes are always killed on exit, and every wait has a deadline.
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -94,19 +95,29 @@ def wait_for_line(stream, prefix, timeout=15.0):
 
 _LIVE = []
 
+# This test process's temporary files (the gateway's stdout and spool, the
+# mock's event log, ...): one directory, removed at exit unless GW_KEEP_TEMP
+# is set (to read them after a failure).
+RUN_DIR = tempfile.mkdtemp(prefix="gw-it-")
+
 
 @atexit.register
-def _kill_leftovers():
+def _clean_up():
     """A failing test must not leave processes behind (they would hold the
-    test runner's pipes open)."""
+    test runner's pipes open), nor its files: a suite run writes gigabytes."""
     for p in _LIVE:
         if p.poll() is None:
             p.kill()
+            p.wait()
+    if os.environ.get("GW_KEEP_TEMP"):
+        sys.stderr.write("temporary files kept in %s\n" % RUN_DIR)
+    else:
+        shutil.rmtree(RUN_DIR, ignore_errors=True)
 
 
 class MockUpstream:
     def __init__(self, extra_args=()):
-        self.log_path = tempfile.mktemp(prefix="mock-upstream-", suffix=".jsonl")
+        self.log_path = tempfile.mktemp(prefix="mock-upstream-", suffix=".jsonl", dir=RUN_DIR)
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "mock_upstream.py"), "--log", self.log_path,
                                       *extra_args],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -134,9 +145,9 @@ class Gateway:
     """The real binary on port 0. stdout (records) and stderr (logs) are kept."""
 
     def __init__(self, env=None, args=None, expect_start=True):
-        self.out = tempfile.NamedTemporaryFile(prefix="gw-stdout-", delete=False)
+        self.out = tempfile.NamedTemporaryFile(prefix="gw-stdout-", delete=False, dir=RUN_DIR)
         full_env = base_env({"PORT": "0", "WORKER_THREADS": "2", "ENABLED_EXPORTERS": "none",
-                             "TELEMETRY_SPOOL_DIR": tempfile.mkdtemp(prefix="gw-spool-")})
+                             "TELEMETRY_SPOOL_DIR": tempfile.mkdtemp(prefix="gw-spool-", dir=RUN_DIR)})
         full_env.update(env or {})
         self.proc = subprocess.Popen([GATEWAY_BIN] + (args or []), env=full_env, stdout=self.out,
                                      stderr=subprocess.PIPE)

@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from harness import GATEWAY_BIN, TEST_KEY, Gateway, MockUpstream, base_env, http_request, sse_events
+from harness import GATEWAY_BIN, RUN_DIR, TEST_KEY, Gateway, MockUpstream, base_env, http_request, sse_events
 
 CHAT_BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -431,7 +431,7 @@ class CliTest(unittest.TestCase):
 
     def test_yaml_config_file(self):
         import tempfile
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False, dir=RUN_DIR) as f:
             f.write("port: 0\nlog_level: chatty\n")
         r = self.run_gw({}, ["--config", f.name])
         self.assertEqual(r.returncode, 2)

@@ -9,7 +9,7 @@ import tempfile
 import unittest
 import urllib.parse
 
-from harness import TEST_KEY, Gateway, MockUpstream, http_request, wait_until
+from harness import RUN_DIR, TEST_KEY, Gateway, MockUpstream, http_request, wait_until
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 AUTH = {"Authorization": "Bearer " + TEST_KEY}
@@ -191,7 +191,7 @@ class DashboardAdminKeyTest(unittest.TestCase):
         mock = MockUpstream()
         self.addCleanup(mock.stop)
         gw = Gateway({"OPENAI_BASE_URL": mock.url, "OPENAI_API_KEY": TEST_KEY, "ENABLED_EXPORTERS": "console",
-                      "GATEWAY_ADMIN_KEY": "adm-secret", "GATEWAY_STATE_DIR": tempfile.mkdtemp(prefix="gw-state-")})
+                      "GATEWAY_ADMIN_KEY": "adm-secret", "GATEWAY_STATE_DIR": tempfile.mkdtemp(prefix="gw-state-", dir=RUN_DIR)})
         self.addCleanup(gw.stop)
         port = gw.port
         self.assertEqual(http_request(port, "GET", "/ui")[0], 200, "the page itself asks for the key")

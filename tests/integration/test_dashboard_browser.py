@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import HERE, TEST_KEY, Gateway, MockUpstream, http_request
+from harness import HERE, RUN_DIR, TEST_KEY, Gateway, MockUpstream, http_request
 
 SCRIPT_DIR = os.path.join(HERE, "dashboard_browser")
 CHROMIUM = os.environ.get("GW_CHROMIUM", "/usr/bin/chromium")
@@ -32,7 +32,7 @@ class DashboardBrowserTest(unittest.TestCase):
         mock = MockUpstream()
         self.addCleanup(mock.stop)
         gw = Gateway({"OPENAI_BASE_URL": mock.url, "OPENAI_API_KEY": TEST_KEY, "ENABLED_EXPORTERS": "console",
-                      "GATEWAY_ADMIN_KEY": ADMIN_KEY, "GATEWAY_STATE_DIR": tempfile.mkdtemp(prefix="gw-state-")})
+                      "GATEWAY_ADMIN_KEY": ADMIN_KEY, "GATEWAY_STATE_DIR": tempfile.mkdtemp(prefix="gw-state-", dir=RUN_DIR)})
         self.addCleanup(gw.stop)
         admin = {"Authorization": "Bearer " + ADMIN_KEY}
         status, _, _ = http_request(gw.port, "POST", "/admin/keys",

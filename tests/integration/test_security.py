@@ -16,7 +16,7 @@ import time
 import unittest
 
 import harness
-from harness import TEST_KEY, Gateway, MockUpstream, http_request
+from harness import RUN_DIR, TEST_KEY, Gateway, MockUpstream, http_request
 
 # Deadlines stretch under slow builds (the TSan preset sets GW_SLOW_FACTOR).
 SLOW = getattr(harness, "SLOW", 1.0)
@@ -878,7 +878,7 @@ class UpstreamTlsExtraTest(unittest.TestCase):
     def test_expired_certificate_is_refused(self):
         import subprocess
         import tempfile
-        d = tempfile.mkdtemp(prefix="gw-sec-tls-")
+        d = tempfile.mkdtemp(prefix="gw-sec-tls-", dir=RUN_DIR)
 
         def run(*args):
             subprocess.run(args, check=True, capture_output=True, timeout=60)

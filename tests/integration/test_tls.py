@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import TEST_KEY, Gateway, MockUpstream, http_request
+from harness import RUN_DIR, TEST_KEY, Gateway, MockUpstream, http_request
 
 CHAT_BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -34,7 +34,7 @@ def make_pki(d, san):
 class UpstreamTlsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="gw-tls-")
+        cls.dir = tempfile.mkdtemp(prefix="gw-tls-", dir=RUN_DIR)
         cls.ca, crt, key = make_pki(cls.dir, "IP:127.0.0.1")
         cls.mock = MockUpstream(["--tls-cert", crt, "--tls-key", key])
         wrong = os.path.join(cls.dir, "wrong")

@@ -469,15 +469,24 @@ void appendJsonDouble(std::string& out, double value) {
   cursor.finish();
 }
 
-void appendJsonValue(std::string& out, const json::value& value) {
+namespace {
+
+template <class Tree>
+void appendTree(std::string& out, const Tree& tree) {
   json::serializer serializer;
-  serializer.reset(&value);
+  serializer.reset(&tree);
   char buffer[4096];
   while (!serializer.done()) {
     const json::string_view written = serializer.read(buffer, sizeof(buffer));
     out.append(written.data(), written.size());
   }
 }
+
+}  // namespace
+
+void appendJsonValue(std::string& out, const json::value& value) { appendTree(out, value); }
+
+void appendJsonValue(std::string& out, const json::object& object) { appendTree(out, object); }
 
 const ScrubbedJsonFacts::Span* ScrubbedJsonFacts::member(std::string_view out, std::string_view name) const {
   for (const Member& m : members)

@@ -34,8 +34,10 @@ void appendJsonUint(std::string& out, std::uint64_t value);
 void appendJsonDouble(std::string& out, double value);
 
 // A tree's compact text, as Boost.JSON's serializer writes it, through a
-// stack buffer (no temporary string).
+// stack buffer (no temporary string). The object overload spares a caller
+// holding an object the copy a conversion to a value would make.
 void appendJsonValue(std::string& out, const boost::json::value& value);
+void appendJsonValue(std::string& out, const boost::json::object& object);
 
 // Text the caller wrote as JSON already (keys, punctuation, null): its bytes.
 template <std::size_t N>

@@ -35,11 +35,10 @@ std::optional<std::string> nonEmptyString(std::string_view text) {
 // The record's fields read from a response as the record holds it:
 // attributes.response.model and .id (as stringAt reads them), and the
 // finish reasons (finishReasonsOf).
-void readResponseFields(const json::value& response, RecordFields& f) {
-  if (!response.is_object()) return;
-  f.response_model = stringAt(response.get_object(), {"model"});
-  f.response_id = stringAt(response.get_object(), {"id"});
-  f.finish_reasons = finishReasonsOf(response.get_object());
+void readResponseFields(const json::object& response, RecordFields& f) {
+  f.response_model = stringAt(response, {"model"});
+  f.response_id = stringAt(response, {"id"});
+  f.finish_reasons = finishReasonsOf(response);
 }
 
 // The same fields from the text appendScrubbedJson wrote and its facts.
@@ -213,7 +212,7 @@ RecordResponse readRecordResponse(const RequestRecord& in, bool with_record, con
       if (capture_response) {
         if (parsed && body.size() <= options.max_body_bytes) {
           scrubForRecord(*parsed);
-          readResponseFields(*parsed, f);
+          if (parsed->is_object()) readResponseFields(parsed->get_object(), f);
           appendJsonValue(response_text, *parsed);
         } else {
           appendCapturedBody(

@@ -6,6 +6,7 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_stack.hpp>
 
 #include <array>
 #include <cmath>
@@ -54,12 +55,19 @@ void StreamAssembler::appendOrSet(json::value& slot, std::string_view text) {
 
 // The fast path: one SAX pass over a chunk that accepts only the common
 // shape -- top-level scalars, choices whose delta has role/content strings
-// (or nulls), text, finish_reason, index -- and refuses (returns false from
-// a callback, which stops the parser) anything the general path must see:
-// a secret or duplicate key anywhere, a number too large for a double,
-// "error" or a non-null "usage" at the
+// (or nulls), text, finish_reason, index, a usage object (top-level, or
+// Groq's in x_groq) -- and refuses (returns false from a callback, which
+// stops the parser) anything the general path must see: a secret or
+// duplicate key anywhere, a number too large for a double, "error" at the
 // top level, other delta members, values of unexpected types. What it picks
 // out is applied only once the whole chunk has been accepted.
+//
+// A usage object is the one tree the fast path builds: the last chunk of
+// nearly every stream carries one (the gateway asks for it), and the
+// record keeps it as it came. Its parser events go to a value_stack, as
+// the general path's parser sends them to its own; being on the fast path,
+// it has no secret or repeated key and no number beyond a double, so the
+// tree is the one the general path would keep after scrubbing.
 class StreamAssembler::FastPass {
  public:
   static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
@@ -88,9 +96,15 @@ class StreamAssembler::FastPass {
   bool on_document_begin(boost::system::error_code&) { return true; }
   bool on_document_end(boost::system::error_code&) { return true; }
   bool on_object_begin(boost::system::error_code& ec);
-  bool on_object_end(std::size_t, boost::system::error_code&) { return close(); }
+  bool on_object_end(std::size_t n, boost::system::error_code&) {
+    if (usage_depth_ > 0) usage_stack_.push_object(n);
+    return closeUsage() && close();
+  }
   bool on_array_begin(boost::system::error_code& ec);
-  bool on_array_end(std::size_t, boost::system::error_code&) { return close(); }
+  bool on_array_end(std::size_t n, boost::system::error_code&) {
+    if (usage_depth_ > 0) usage_stack_.push_array(n);
+    return closeUsage() && close();
+  }
   bool on_key_part(json::string_view s, std::size_t, boost::system::error_code&) {
     part_.append(s.data(), s.size());
     return true;
@@ -104,20 +118,35 @@ class StreamAssembler::FastPass {
   bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
   bool on_int64(std::int64_t i, json::string_view, boost::system::error_code& ec);
   bool on_uint64(std::uint64_t u, json::string_view, boost::system::error_code& ec) {
+    if (usage_depth_ > 0) {
+      usage_stack_.push_uint64(u);
+      return true;
+    }
     return scalar(json::value(u), ec);
   }
   bool on_double(double d, json::string_view, boost::system::error_code& ec) {
     // A number no double holds (1e999) is rewritten by the general path.
-    return std::isfinite(d) ? scalar(json::value(d), ec) : refuse(ec);
+    if (!std::isfinite(d)) return refuse(ec);
+    if (usage_depth_ > 0) {
+      usage_stack_.push_double(d);
+      return true;
+    }
+    return scalar(json::value(d), ec);
   }
-  bool on_bool(bool b, boost::system::error_code& ec) { return scalar(json::value(b), ec); }
+  bool on_bool(bool b, boost::system::error_code& ec) {
+    if (usage_depth_ > 0) {
+      usage_stack_.push_bool(b);
+      return true;
+    }
+    return scalar(json::value(b), ec);
+  }
   bool on_null(boost::system::error_code& ec);
   bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
   bool on_comment(json::string_view, boost::system::error_code&) { return true; }
 
  private:
   // Where the parser is: the innermost open container.
-  enum class Ctx : std::uint8_t { kRoot, kChoices, kChoice, kDelta, kXGroq, kSkip };
+  enum class Ctx : std::uint8_t { kRoot, kChoices, kChoice, kDelta, kXGroq, kSkip, kUsage };
   // What the next value is, from the last key (in an object) or the container (in an array).
   enum class Slot : std::uint8_t {
     kIgnore,
@@ -155,7 +184,9 @@ class StreamAssembler::FastPass {
     if (stack_.empty()) return Slot::kIgnore;
     switch (stack_.back()) {
       case Ctx::kChoices: return Slot::kChoiceElement;
-      case Ctx::kSkip: return Slot::kIgnore;
+      case Ctx::kSkip:
+      case Ctx::kUsage:
+        return Slot::kIgnore;
       default: return slot_;
     }
   }
@@ -171,6 +202,13 @@ class StreamAssembler::FastPass {
     return true;
   }
   bool scalar(json::value v, boost::system::error_code& ec);
+  // A usage object or array in it ends: when it is the usage object
+  // itself, its tree is kept for apply().
+  bool closeUsage() {
+    if (usage_depth_ > 0 && --usage_depth_ == 0)
+      (usage_in_groq_ ? groq_usage_ : usage_).emplace(usage_stack_.release());
+    return true;
+  }
   Slot classify(Ctx where, std::string_view key);
   ChoiceFacts& currentChoice() { return choices_[choice_count_ - 1]; }
   // The string just read is a span a template may vary, when the parser
@@ -205,6 +243,12 @@ class StreamAssembler::FastPass {
   bool has_response_ = false;
   std::string_view chunk_;            // the text being parsed
   std::vector<TemplateSpan> spans_;   // strings of chunk_ a template may vary, in order
+  // The usage object being read (usage_depth_ > 0: the containers open in
+  // it, itself included), and those read: top-level and Groq's.
+  json::value_stack usage_stack_;
+  std::size_t usage_depth_ = 0;
+  bool usage_in_groq_ = false;
+  std::optional<json::value> usage_, groq_usage_;
   static constexpr std::size_t kMaxTemplateSpans = 8;  // more: the rest stay fixed bytes
 };
 
@@ -220,6 +264,9 @@ void StreamAssembler::FastPass::begin(std::string_view chunk) {
   choice_count_ = 0;
   event_type_.clear();
   has_response_ = false;
+  usage_depth_ = 0;
+  usage_.reset();
+  groq_usage_.reset();
 }
 
 void StreamAssembler::FastPass::apply() {
@@ -237,6 +284,8 @@ void StreamAssembler::FastPass::apply() {
     if (f.has_text) appendOrSet(choice["text"], f.text);
     if (f.has_finish_reason) choice["finish_reason"] = f.finish_reason;
   }
+  if (usage_) owner_.usage_ = std::move(*usage_);
+  if (groq_usage_) owner_.x_groq_usage_ = std::move(*groq_usage_);
 }
 
 bool StreamAssembler::FastPass::templateOf(std::vector<TemplateSpan>& spans, std::int64_t& index) const {
@@ -284,6 +333,10 @@ bool StreamAssembler::foldFast(std::string_view chunk) {
 
 bool StreamAssembler::FastPass::on_object_begin(boost::system::error_code& ec) {
   if (stack_.empty()) return push(Ctx::kRoot);
+  if (usage_depth_ > 0) {
+    ++usage_depth_;
+    return push(Ctx::kUsage);
+  }
   switch (nextSlot()) {
     case Slot::kChoiceElement:
       if (choice_count_ == choices_.size()) choices_.emplace_back();
@@ -295,6 +348,14 @@ bool StreamAssembler::FastPass::on_object_begin(boost::system::error_code& ec) {
       return push(Ctx::kChoice);
     case Slot::kDelta: return push(Ctx::kDelta);
     case Slot::kXGroq: return push(Ctx::kXGroq);
+    case Slot::kUsage:
+      // The Responses API's usage is in its response object: a top-level
+      // one is left to the general path.
+      if (owner_.api_ != ResponseApi::kChatCompletions) return refuse(ec);
+      usage_depth_ = 1;
+      usage_in_groq_ = stack_.back() == Ctx::kXGroq;
+      usage_stack_.reset(owner_.sp_);
+      return push(Ctx::kUsage);
     case Slot::kResponse:
       has_response_ = true;
       return push(Ctx::kSkip);
@@ -309,6 +370,10 @@ bool StreamAssembler::FastPass::on_object_begin(boost::system::error_code& ec) {
 
 bool StreamAssembler::FastPass::on_array_begin(boost::system::error_code& ec) {
   if (stack_.empty()) return refuse(ec);  // not an object: the general path lists it without folding
+  if (usage_depth_ > 0) {
+    ++usage_depth_;
+    return push(Ctx::kUsage);
+  }
   switch (nextSlot()) {
     case Slot::kChoices: return push(Ctx::kChoices);
     case Slot::kIgnore:
@@ -341,6 +406,7 @@ bool StreamAssembler::FastPass::on_key(json::string_view s, std::size_t, boost::
     part_.clear();
     return refuse(ec);
   }
+  if (usage_depth_ > 0) usage_stack_.push_key(key);
   part_.clear();
   return true;
 }
@@ -407,6 +473,11 @@ StreamAssembler::FastPass::Slot StreamAssembler::FastPass::classify(Ctx where, s
 
 bool StreamAssembler::FastPass::on_string(json::string_view s, std::size_t, boost::system::error_code& ec) {
   const std::string_view text = complete(s);
+  if (usage_depth_ > 0) {
+    usage_stack_.push_string(text);
+    part_.clear();
+    return true;
+  }
   bool ok = true;
   switch (nextSlot()) {
     case Slot::kTopLevel: {
@@ -455,6 +526,10 @@ bool StreamAssembler::FastPass::on_string(json::string_view s, std::size_t, boos
 }
 
 bool StreamAssembler::FastPass::on_int64(std::int64_t i, json::string_view, boost::system::error_code& ec) {
+  if (usage_depth_ > 0) {
+    usage_stack_.push_int64(i);
+    return true;
+  }
   if (nextSlot() == Slot::kIndex) {
     currentChoice().index = i;
     return true;
@@ -463,6 +538,7 @@ bool StreamAssembler::FastPass::on_int64(std::int64_t i, json::string_view, boos
 }
 
 bool StreamAssembler::FastPass::on_null(boost::system::error_code&) {
+  if (usage_depth_ > 0) usage_stack_.push_null();
   return true;  // a null is skipped wherever the general path reads one
 }
 

@@ -4,13 +4,13 @@
 // `streamed_data` (docs/records.md, "Streams").
 //
 // Why it does not parse each chunk into a tree and walk it: for a stream,
-// that would cost more than relaying the stream. A typical chunk carries one content delta in ~200 bytes of JSON; here it
-// costs one pass of Boost.JSON's SAX parser (basic_parser) that validates
-// it, checks every key (duplicates; secret names, for the keys it has no
-// use for: the ones it reads are none) and picks out what the assembly needs, and its own text is then copied into streamed_data as is.
-// Only a chunk that does anything else (tool calls, usage, an error, a
-// secret to scrub, a duplicate key, a line break to remove, unknown delta
-// members) takes the general path: parse it into a tree, scrub it, fold it
+// that would cost more than relaying the stream. A typical chunk carries one content delta in ~200 bytes of JSON; here
+// it costs one pass of Boost.JSON's SAX parser (basic_parser) that validates it, checks every key (duplicates; secret
+// names, for the keys it has no use for: the ones it reads are none) and picks out what the assembly needs, and its own
+// text is then copied into streamed_data as is. The fast path also reads a usage object (the last chunk of nearly every
+// stream) into the one small tree it builds. Only a chunk that does
+// anything else (tool calls, an error, a secret to scrub, a duplicate key,
+// a line break to remove, unknown delta members) takes the general path: parse it into a tree, scrub it, fold it
 // member by member, serialise it again. Both paths give the same result; the
 // unit tests and fuzz_stream_assembly check that on every input.
 //

@@ -119,8 +119,10 @@ TEST(StreamAssembler, EverythingElseTakesTheGeneralPath) {
   const std::vector<std::string> general = {
       // tool calls, merged by index
       R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\""}}]}}]})",
-      // the usage chunk the gateway asks for
-      R"({"id":"chatcmpl-1","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}})",
+      // a usage object with a secret, a repeated key, a number beyond a double
+      R"({"choices":[],"usage":{"prompt_tokens":5,"details":{"api_key":"sk-leak"}}})",
+      R"({"choices":[],"usage":{"prompt_tokens":5,"prompt_tokens":6}})",
+      R"({"choices":[],"usage":{"prompt_tokens":5,"cost":1e999}})",
       // an error event
       R"({"error":{"message":"overloaded","type":"server_error"}})",
       // a secret, anywhere
@@ -130,15 +132,11 @@ TEST(StreamAssembler, EverythingElseTakesTheGeneralPath) {
       // a line break between tokens
       "{\"choices\":[{\"index\":0,\n\"delta\":{\"content\":\"y\"}}]}",
       // other delta members
-      R"({"choices":[{"index":0,"delta":{"refusal":"no"}}]})",
-      R"({"choices":[{"index":0,"delta":{"content":5}}]})",
-      R"({"choices":[{"index":0,"delta":{"role":{"x":1}}}]})",
-      R"({"choices":[{"index":"0","delta":{"content":"z"}}]})",
-      R"({"choices":[{"index":0,"finish_reason":7}]})",
-      R"({"model":{"name":"m"},"choices":[]})",
+      R"({"choices":[{"index":0,"delta":{"refusal":"no"}}]})", R"({"choices":[{"index":0,"delta":{"content":5}}]})",
+      R"({"choices":[{"index":0,"delta":{"role":{"x":1}}}]})", R"({"choices":[{"index":"0","delta":{"content":"z"}}]})",
+      R"({"choices":[{"index":0,"finish_reason":7}]})", R"({"model":{"name":"m"},"choices":[]})",
       // not an object, not JSON, trailing garbage, too deep
-      "[1,2]", "not json", R"({"a":1} x)", std::string(300, '[') + std::string(300, ']'),
-      "api_key=sk-form-secret"};
+      "[1,2]", "not json", R"({"a":1} x)", std::string(300, '[') + std::string(300, ']'), "api_key=sk-form-secret"};
   for (const auto& chunk : general) {
     SCOPED_TRACE(chunk.substr(0, 80));
     Assembled a = expectSame({contentChunk("a"), chunk, contentChunk("b")});
@@ -222,7 +220,7 @@ TEST(StreamAssembler, XGroqUsageStandsInForAMissingTopLevelUsage) {
   const std::string top_level = R"({"id":"chatcmpl-g","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":51,"total_tokens":71}})";
   Assembled only = expectSame({contentChunk("a"), groq_last});
   EXPECT_EQ(json::serialize(only.response.at("usage")), R"({"prompt_tokens":18,"completion_tokens":50,"total_tokens":68})");
-  EXPECT_EQ(only.fast, 1u) << "x_groq's usage object is read by the general path";
+  EXPECT_EQ(only.fast, 2u) << "x_groq's usage object is read by the fast path";
   // x_groq without usage stays on the fast path and leaves usage null.
   Assembled none = expectSame({contentChunk("a", R"(,"x_groq":{"id":"req_g"})")});
   EXPECT_EQ(none.fast, 1u);
@@ -231,6 +229,40 @@ TEST(StreamAssembler, XGroqUsageStandsInForAMissingTopLevelUsage) {
     Assembled both = expectSame(order);
     EXPECT_EQ(json::serialize(both.response.at("usage")), R"({"prompt_tokens":20,"completion_tokens":51,"total_tokens":71})");
   }
+}
+
+// The usage chunk the gateway asks for ends nearly every stream: the fast
+// path reads its usage object, whatever it holds, into the same tree as the
+// general path, and keeps the chunk's text. The last usage object wins.
+TEST(StreamAssembler, UsageObjectsTakeTheFastPath) {
+  const std::string openai =
+      R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_1","choices":[],"usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}})";
+  const std::string varied =
+      R"({"choices":[],"usage":{"prompt_tokens":18446744073709551615,"cost":0.25,"negative":-3,"flag":true,"none":null,"tier":"de\"fault","list":[1,[2,{"a":"b"}],{}],"empty":{},"nested":{"deeper":{"k":[]}}}})";
+  Assembled a = expectSame({contentChunk("a"), openai});
+  EXPECT_EQ(a.fast, 2u);
+  EXPECT_EQ(a.streamed_text, "[" + contentChunk("a") + "," + openai + "]");
+  EXPECT_EQ(
+      json::serialize(a.response.at("usage")),
+      R"({"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}})");
+  Assembled b = expectSame({contentChunk("a"), varied, contentChunk("b")});
+  EXPECT_EQ(b.fast, 3u);
+  EXPECT_EQ(b.response.at("usage").at("prompt_tokens"), 18446744073709551615ULL);
+  EXPECT_EQ(b.response.at("usage").at("tier"), "de\"fault");
+  EXPECT_EQ(json::serialize(b.response.at("usage").at("list")), R"([1,[2,{"a":"b"}],{}])");
+  Assembled last = expectSame({openai, varied});
+  EXPECT_EQ(last.fast, 2u);
+  EXPECT_EQ(last.response.at("usage").at("cost"), 0.25);
+  // A usage chunk the general path takes (a secret in it) leaves the
+  // response's usage to the general path's tree, and a later fast one wins.
+  Assembled mixed = expectSame({openai, R"({"usage":{"password":"hunter2"}})", varied});
+  EXPECT_EQ(mixed.fast, 2u);
+  Assembled secret_last = expectSame({openai, R"({"usage":{"password":"hunter2"}})"});
+  EXPECT_EQ(secret_last.response.at("usage").at("password"), "[REDACTED]");
+  // A usage chunk refused after its usage object was read leaves no trace.
+  Assembled refused = expectSame({openai, R"({"usage":{"prompt_tokens":1},"error":{"type":"e"}})"});
+  EXPECT_EQ(refused.fast, 1u);
+  EXPECT_EQ(refused.response.at("usage").at("prompt_tokens"), 1);
 }
 
 // The names FastPass::classify gives a slot of their own, whose keys it

@@ -9,7 +9,6 @@
 #include <boost/json/detail/format.hpp>
 #include <boost/json/error.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serializer.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -471,22 +470,77 @@ void appendJsonDouble(std::string& out, double value) {
 
 namespace {
 
-template <class Tree>
-void appendTree(std::string& out, const Tree& tree) {
-  json::serializer serializer;
-  serializer.reset(&tree);
-  char buffer[4096];
-  while (!serializer.done()) {
-    const json::string_view written = serializer.read(buffer, sizeof(buffer));
-    out.append(written.data(), written.size());
+// The serializer's text, written by the cursor's own writers (the same
+// escapes, integer and double formats). Recursive: the trees written here
+// were parsed with kMaxUntrustedJsonDepth or built by the gateway.
+void putTree(TextCursor& c, const json::value& v);
+
+void putObject(TextCursor& c, const json::object& o) {
+  c.literal("{");
+  bool first = true;
+  for (const auto& member : o) {
+    if (!first) c.literal(",");
+    first = false;
+    c.putJsonString({member.key().data(), member.key().size()});
+    c.literal(":");
+    putTree(c, member.value());
+  }
+  c.literal("}");
+}
+
+void putTree(TextCursor& c, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::object:
+      putObject(c, v.get_object());
+      return;
+    case json::kind::array: {
+      c.literal("[");
+      bool first = true;
+      for (const auto& item : v.get_array()) {
+        if (!first) c.literal(",");
+        first = false;
+        putTree(c, item);
+      }
+      c.literal("]");
+      return;
+    }
+    case json::kind::string:
+      c.putJsonString({v.get_string().data(), v.get_string().size()});
+      return;
+    case json::kind::int64:
+      c.putJsonInt(v.get_int64());
+      return;
+    case json::kind::uint64:
+      c.putJsonUint(v.get_uint64());
+      return;
+    case json::kind::double_:
+      c.putJsonDouble(v.get_double());
+      return;
+    case json::kind::bool_:
+      if (v.get_bool())
+        c.literal("true");
+      else
+        c.literal("false");
+      return;
+    case json::kind::null:
+      c.literal("null");
+      return;
   }
 }
 
 }  // namespace
 
-void appendJsonValue(std::string& out, const json::value& value) { appendTree(out, value); }
+void appendJsonValue(std::string& out, const json::value& value) {
+  TextCursor cursor(out, 256);
+  putTree(cursor, value);
+  cursor.finish();
+}
 
-void appendJsonValue(std::string& out, const json::object& object) { appendTree(out, object); }
+void appendJsonValue(std::string& out, const json::object& object) {
+  TextCursor cursor(out, 256);
+  putObject(cursor, object);
+  cursor.finish();
+}
 
 const ScrubbedJsonFacts::Span* ScrubbedJsonFacts::member(std::string_view out, std::string_view name) const {
   for (const Member& m : members)

@@ -33,9 +33,9 @@ void appendJsonUint(std::string& out, std::uint64_t value);
 // `value` in Boost.JSON's form ("1.5E-1", "1E0").
 void appendJsonDouble(std::string& out, double value);
 
-// A tree's compact text, as Boost.JSON's serializer writes it, through a
-// stack buffer (no temporary string). The object overload spares a caller
-// holding an object the copy a conversion to a value would make.
+// A tree's compact text, byte for byte as Boost.JSON's serializer writes
+// it. The object overload spares a caller holding an object the copy a
+// conversion to a value would make.
 void appendJsonValue(std::string& out, const boost::json::value& value);
 void appendJsonValue(std::string& out, const boost::json::object& object);
 

@@ -75,7 +75,14 @@ class StreamAssembler::FastPass {
   static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
   static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
 
-  explicit FastPass(StreamAssembler& owner) : owner_(owner) {}
+  // Room for a typical chunk's nesting and keys at once: an assembler (and
+  // its pass) lives for one record, so growing these from empty would cost
+  // a few allocations per stream.
+  explicit FastPass(StreamAssembler& owner) : owner_(owner) {
+    stack_.reserve(8);
+    key_starts_.reserve(8);
+    keys_.reserve(32);
+  }
 
   // Before each chunk: `chunk` is the text about to be parsed.
   void begin(std::string_view chunk);

@@ -149,6 +149,29 @@ TEST(JsonText, NumbersAreWrittenAsTheSerializerWritesThem) {
   }
 }
 
+TEST(JsonText, TreesAreWrittenAsTheSerializerWritesThem) {
+  for (
+      const std::string& text : std::initializer_list<std::string>{
+          R"({"id":"chatcmpl-1","created":1700000000,"choices":[{"index":0,"delta":{"role":"assistant","content":"Hi \"q\" \u00e9\n\u0001"},"finish_reason":"stop"}],"usage":{"prompt_tokens":18446744073709551615,"cost":-2.5e-7,"neg":-9223372036854775808}})",
+          R"([true,false,null,[],{},[[]],{"":{"":""}},0.1,1e300,-0.0,"\ud83d\ude00"])",
+          R"("just a string")",
+          "42",
+          "null",
+          "1.5",
+          "{\"long\":\"" + std::string(5000, 'x') + "\"}",
+      }) {
+    const json::value tree = json::parse(text);
+    std::string out = "prefix";
+    appendJsonValue(out, tree);
+    EXPECT_EQ(out, "prefix" + json::serialize(tree)) << text;
+    if (tree.is_object()) {
+      std::string object_out;
+      appendJsonValue(object_out, tree.get_object());
+      EXPECT_EQ(object_out, json::serialize(tree)) << text;
+    }
+  }
+}
+
 TEST(JsonText, BodiesAreWrittenAsTheTreePathWritesThem) {
   for (const std::string& body : std::initializer_list<std::string>{
            std::string(R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":0.7,"n":1})"),

@@ -139,6 +139,7 @@ class MockUpstream:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+        self.proc.stdout.close()
 
 
 class Gateway:
@@ -151,6 +152,7 @@ class Gateway:
         full_env.update(env or {})
         self.proc = subprocess.Popen([GATEWAY_BIN] + (args or []), env=full_env, stdout=self.out,
                                      stderr=subprocess.PIPE)
+        self.out.close()  # the gateway has its own descriptor; stdout_text() reads the file by name
         _LIVE.append(self.proc)
         self.stderr_seen = b""
         if expect_start:
@@ -196,6 +198,8 @@ class Gateway:
             self.proc.kill()
             self.proc.wait()
         self._drainer.join(10)
+        if not self._drainer.is_alive():
+            self.proc.stderr.close()
         report = sanitizer_report(self.stderr_seen)
         if report and not getattr(self, "_reported", False):
             self._reported = True  # once, even if stop() is called again by a cleanup

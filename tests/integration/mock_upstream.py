@@ -44,12 +44,13 @@ def load_chunks():
         return [json.loads(line) for line in f if line.strip()]
 
 
-CHAT = open(os.path.join(TRANSCRIPTS, "openai-chat.json"), "rb").read()
-CHUNKS = load_chunks()
-
-
 def transcript(name):
-    return open(os.path.join(TRANSCRIPTS, name), "rb").read()
+    with open(os.path.join(TRANSCRIPTS, name), "rb") as f:
+        return f.read()
+
+
+CHAT = transcript("openai-chat.json")
+CHUNKS = load_chunks()
 
 
 def jsonl(name):

@@ -4,15 +4,20 @@
 // `streamed_data` (docs/records.md, "Streams").
 //
 // Why it does not parse each chunk into a tree and walk it: for a stream,
-// that would cost more than relaying the stream. A typical chunk carries one content delta in ~200 bytes of JSON; here
-// it costs one pass of Boost.JSON's SAX parser (basic_parser) that validates it, checks every key (duplicates; secret
-// names, for the keys it has no use for: the ones it reads are none) and picks out what the assembly needs, and its own
-// text is then copied into streamed_data as is. The fast path also reads a usage object (the last chunk of nearly every
-// stream) into the one small tree it builds. Only a chunk that does
-// anything else (tool calls, an error, a secret to scrub, a duplicate key,
-// a line break to remove, unknown delta members) takes the general path: parse it into a tree, scrub it, fold it
-// member by member, serialise it again. Both paths give the same result; the
-// unit tests and fuzz_stream_assembly check that on every input.
+// that would cost more than relaying the stream. A typical chunk carries
+// one content delta in ~200 bytes of JSON; on the fast path
+// (stream_assembler_fast.cc) it costs one pass of Boost.JSON's SAX parser
+// (basic_parser) that validates it, checks every key (duplicates; secret
+// names, for the keys it has no use for: the ones it reads are none) and
+// picks out what the assembly needs, and its own text is then copied into
+// streamed_data as is. The fast path also reads a usage object (the last
+// chunk of nearly every stream) into the one small tree it builds. Only a
+// chunk that does anything else (tool calls, an error, a secret to scrub, a
+// duplicate key, a line break to remove, unknown delta members) takes the
+// general path: parse it into a tree, scrub it, fold it member by member
+// (stream_assembler_tree.cc), serialise it again. Both paths give the same
+// result; the unit tests and fuzz_stream_assembly check that on every
+// input.
 //
 // The template path, before the fast path: the chunks of a chat stream are
 // mostly the same bytes but for a few strings: the text of the content
@@ -164,7 +169,13 @@ class StreamAssembler {
   boost::json::object message_;
   std::map<std::int64_t, boost::json::object> blocks_;
   std::map<std::int64_t, std::string> partial_json_;
-  std::unique_ptr<boost::json::basic_parser<FastPass>> fast_;  // reused from chunk to chunk
+  // The fast path's parser, made at its first chunk and reused from chunk
+  // to chunk; FastPass is complete only in stream_assembler_fast.cc, which
+  // deletes it.
+  struct FastParserDelete {
+    void operator()(boost::json::basic_parser<FastPass>* p) const;
+  };
+  std::unique_ptr<boost::json::basic_parser<FastPass>, FastParserDelete> fast_;
   // The template (empty: none): its text, its variable spans in order, and
   // the content of its choice in the assembled response (choices_ keeps
   // it in place while only template chunks come: they change no member).

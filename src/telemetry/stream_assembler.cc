@@ -4,7 +4,6 @@
 #include "telemetry/record_builder.h"
 
 #include <boost/json/monotonic_resource.hpp>
-#include <boost/json/serialize.hpp>
 
 namespace gw {
 
@@ -66,7 +65,7 @@ void StreamAssembler::add(std::string_view chunk, std::string* streamed_entry) {
   json::monotonic_resource scratch;
   std::optional<json::value> parsed = parseUntrustedJson(chunk, &scratch);
   if (!parsed) {
-    if (streamed_entry) streamed_entry->append(json::serialize(json::string_view(toValidUtf8(scrubSecretsInText(chunk)))));
+    if (streamed_entry) appendJsonString(*streamed_entry, toValidUtf8(scrubSecretsInText(chunk)));
     return;
   }
   if (api_ == ResponseApi::kChatCompletions && !error_type_) error_type_ = errorTypeOf(*parsed);
@@ -74,7 +73,7 @@ void StreamAssembler::add(std::string_view chunk, std::string* streamed_entry) {
   scrubForRecord(*parsed);
   if (api_ == ResponseApi::kChatCompletions && parsed->is_object()) foldTree(parsed->as_object());
   if (api_ == ResponseApi::kMessages && parsed->is_object()) foldMessagesEvent(parsed->as_object());
-  if (streamed_entry) streamed_entry->append(json::serialize(*parsed));
+  if (streamed_entry) appendJsonValue(*streamed_entry, *parsed);
 }
 
 json::object StreamAssembler::finish() {

@@ -151,8 +151,15 @@ class Exporter {
   virtual ExportResult exportBatch(std::span<const RecordPtr> batch) = 0;
 
   // Pushes anything the exporter buffers itself. Called at shutdown when
-  // init() has succeeded.
+  // init() has succeeded, and while the gateway runs within one
+  // TELEMETRY_FLUSH_INTERVAL_MS of a batch after which flushPending() was
+  // true.
   virtual void flush() {}
+
+  // Whether a batch reported exported left work for flush(): the file
+  // exporter's fdatasync under FILE_EXPORTER_FSYNC=batch. Asked after each
+  // export attempt and each flush().
+  virtual bool flushPending() const { return false; }
 
   // Releases connections. Called once, whether or not init() succeeded.
   virtual void shutdown() {}

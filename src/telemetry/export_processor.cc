@@ -175,6 +175,7 @@ void ExportProcessor::attempt(Clock::time_point now) {
   const auto ended = clock_.now();
   stats_.exportDuration(std::chrono::duration<double>(ended - started).count());
   now = ended;
+  notePendingFlush(now);
 
   const std::size_t n = batch_.size();
   std::vector<char> rejected(n, 0), retry(n, 0);
@@ -322,8 +323,21 @@ Clock::time_point ExportProcessor::step() {
     // come back within one interval to sync it.
     if (!yielded && spool_->dirty()) next = std::min(next, last_sync_ + options_.flush_interval);
   }
+  // The exporter's own deferred work, on the same tick.
+  if (flush_pending_since_) {
+    if (now - *flush_pending_since_ >= options_.flush_interval) {
+      exporter_.flush();
+      flush_pending_since_.reset();
+      notePendingFlush(now);  // a failed flush is tried again one interval later
+    }
+    if (!yielded && flush_pending_since_) next = std::min(next, *flush_pending_since_ + options_.flush_interval);
+  }
   publishHealth();
   return next;
+}
+
+void ExportProcessor::notePendingFlush(Clock::time_point now) {
+  if (!flush_pending_since_ && exporter_.flushPending()) flush_pending_since_ = now;
 }
 
 void ExportProcessor::releaseBatchToSpool() {

@@ -246,6 +246,7 @@ class ExportProcessor {
   void spoolRecords(std::span<const RecordPtr> records);
   void moveQueueToSpool();
   void publishHealth();
+  void notePendingFlush(Clock::time_point now);
   void warn(const std::string& message);
 
   Exporter& exporter_;
@@ -268,6 +269,8 @@ class ExportProcessor {
   // When the queue last became non-empty: the flush interval runs from here.
   std::optional<Clock::time_point> oldest_queued_since_;
   Clock::time_point last_sync_{};
+  // Since when the exporter has had work for flush() (Exporter::flushPending).
+  std::optional<Clock::time_point> flush_pending_since_;
   Clock::time_point last_warning_{};
   std::uint64_t suppressed_warnings_ = 0;
   std::uint64_t corrupt_reported_ = 0;

@@ -1,8 +1,9 @@
 #include "exporters/file/file_exporter.h"
 
+#include "common/log.h"
 #include "exporters/common/write_lines.h"
-#include "gw/setting_table.h"
 #include "gw/exporter_registry.h"
+#include "gw/setting_table.h"
 
 #include <cerrno>
 #include <cstring>
@@ -21,7 +22,9 @@ constexpr SettingDoc kSettings[] = {
      "file the records are appended to (its directory must exist)"},
     {"FILE_EXPORTER_MAX_BYTES", "104857600", "rotate past this size; 0 never rotates"},
     {"FILE_EXPORTER_MAX_FILES", "5", "rotated files kept"},
-    {"FILE_EXPORTER_FSYNC", "true", "fdatasync every batch"},
+    {"FILE_EXPORTER_FSYNC", "batch",
+     "when fdatasync runs: batch (within one TELEMETRY_FLUSH_INTERVAL_MS of a write), always (every batch, before "
+     "it counts as exported) or never; true and false mean always and never"},
 };
 }  // namespace
 
@@ -38,9 +41,15 @@ Result<Options> Options::fromConfig(const ConfigSource& source) {
   auto max_files = config.getInt("FILE_EXPORTER_MAX_FILES", o.max_files, 1, 1000);
   if (!max_files) return max_files.error();
   o.max_files = static_cast<int>(*max_files);
-  auto fsync = config.getBool("FILE_EXPORTER_FSYNC", true);
-  if (!fsync) return fsync.error();
-  o.fsync = *fsync;
+  const std::string fsync = config.getString("FILE_EXPORTER_FSYNC", "batch");
+  if (fsync == "batch")
+    o.fsync = SyncPolicy::kBatch;
+  else if (fsync == "always" || fsync == "true")
+    o.fsync = SyncPolicy::kAlways;
+  else if (fsync == "never" || fsync == "false")
+    o.fsync = SyncPolicy::kNever;
+  else
+    return configError("FILE_EXPORTER_FSYNC", "must be batch, always or never, not '" + fsync + "'");
   // The directory must exist: a typo should stop start-up, not drop records later.
   auto slash = o.path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : o.path.substr(0, slash));
@@ -97,9 +106,28 @@ std::string serializeLines(std::span<const RecordPtr> batch, std::vector<std::si
 FileExporter::FileExporter(Options options) : options_(std::move(options)) {}
 FileExporter::~FileExporter() { closeFile(); }
 
+// Closing a file with unsynced lines syncs them first: rotation renames
+// the file, and the "batch" policy's flush() syncs only the open one.
 void FileExporter::closeFile() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ < 0) return;
+  if (const int err = unsynced_ ? sync() : 0; err != 0)
+    log::get("file")->warn("fdatasync {}: {}", options_.path, std::strerror(err));
+  ::close(fd_);
   fd_ = -1;
+  unsynced_ = false;
+}
+
+int FileExporter::sync() {
+  ++syncs_;
+  if (::fdatasync(fd_) != 0) return errno;
+  unsynced_ = false;
+  return 0;
+}
+
+void FileExporter::flush() {
+  if (fd_ < 0 || !unsynced_) return;
+  if (const int err = sync(); err != 0)
+    log::get("file")->warn("fdatasync {}: {} (tried again in one flush interval)", options_.path, std::strerror(err));
 }
 
 void FileExporter::shutdown() { closeFile(); }
@@ -164,10 +192,13 @@ Status FileExporter::appendFlushed(std::span<const std::string_view> lines, std:
     if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
     return Error::internal(errnoText("file exporter: write " + options_.path, err));
   }
-  if (options_.fsync && ::fdatasync(fd_) != 0) {
-    int err = errno;
-    if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
-    return Error::internal(errnoText("file exporter: fdatasync " + options_.path, err));
+  if (options_.fsync == SyncPolicy::kAlways) {
+    if (const int err = sync(); err != 0) {
+      if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
+      return Error::internal(errnoText("file exporter: fdatasync " + options_.path, err));
+    }
+  } else if (options_.fsync == SyncPolicy::kBatch) {
+    unsynced_ = true;
   }
   size_ = before + bytes;
   return ok();

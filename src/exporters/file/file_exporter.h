@@ -1,12 +1,19 @@
 // The file exporter: one JSON record per line, appended to FILE_EXPORTER_PATH,
 // with size-based rotation. The zero-dependency durable sink.
 //
-// fsync policy: every batch is written with write(2) and then fdatasync(2)
+// fsync policy (FILE_EXPORTER_FSYNC): every batch is written with write(2)
 // before exportBatch() reports success, so a record reported exported
-// survives a crash or power loss (FILE_EXPORTER_FSYNC=false trades that for
-// speed: the OS flushes when it likes). A failed or short write is rolled
-// back (ftruncate to the previous size), so the file never holds a partial
-// line and a retried record is not written twice.
+// survives the gateway's crash. What survives a power loss depends on when
+// the file is synced with fdatasync(2):
+// - batch (default): within one TELEMETRY_FLUSH_INTERVAL_MS of the first
+//   batch written since the last sync (the pipeline calls flush(), as for
+//   the spool's own "batch" policy): at most one sync per interval under
+//   load, whatever the batch rate;
+// - always: after every batch, before it is reported exported;
+// - never: when the OS likes.
+// A failed or short write is rolled back (ftruncate to the previous size),
+// so the file never holds a partial line and a retried record is not
+// written twice.
 //
 // Rotation: when the next record would push the file past
 // FILE_EXPORTER_MAX_BYTES, PATH is renamed PATH.1 (PATH.1 -> PATH.2, ...,
@@ -30,11 +37,13 @@
 
 namespace gw::exporters::file {
 
+enum class SyncPolicy { kAlways, kBatch, kNever };
+
 struct Options {
   std::string path = "magicapi-gateway-records.jsonl";  // FILE_EXPORTER_PATH
   std::uint64_t max_bytes = 100ull * 1024 * 1024;      // FILE_EXPORTER_MAX_BYTES (0: never rotate)
   int max_files = 5;                                    // FILE_EXPORTER_MAX_FILES: rotated files kept
-  bool fsync = true;                                    // FILE_EXPORTER_FSYNC
+  SyncPolicy fsync = SyncPolicy::kBatch;                // FILE_EXPORTER_FSYNC
 
   static Result<Options> fromConfig(const ConfigSource& config);
   // The variables fromConfig() reads, for --help (registered with the factory).
@@ -54,7 +63,14 @@ class FileExporter final : public Exporter {
   std::string_view name() const override { return "file"; }
   Status init() override;
   ExportResult exportBatch(std::span<const RecordPtr> batch) override;
+  // Syncs what was written since the last sync (the "batch" policy); a
+  // failure is logged and tried again at the next call.
+  void flush() override;
+  bool flushPending() const override { return unsynced_; }
   void shutdown() override;
+
+  // fdatasync calls made so far (tests read it).
+  std::uint64_t syncs() const { return syncs_; }
 
  private:
   void dropTornTail();
@@ -62,10 +78,13 @@ class FileExporter final : public Exporter {
   Status rotate();
   Status appendFlushed(std::span<const std::string_view> lines, std::size_t bytes);
   void closeFile();
+  int sync();
 
   Options options_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
+  bool unsynced_ = false;  // written since the last sync of the open file
+  std::uint64_t syncs_ = 0;
 };
 
 }  // namespace gw::exporters::file

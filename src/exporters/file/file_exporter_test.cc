@@ -11,6 +11,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <optional>
 
 namespace gw::exporters::file {
 namespace {
@@ -116,7 +117,20 @@ TEST_F(FileExporterTest, RegisteredAndOptions) {
   EXPECT_EQ(o->path, path());
   EXPECT_EQ(o->max_bytes, 4096u);
   EXPECT_EQ(o->max_files, 3);
-  EXPECT_FALSE(o->fsync);
+  EXPECT_EQ(o->fsync, SyncPolicy::kNever);
+  const auto policy = [&](const char* value) {
+    auto parsed = Options::fromConfig(ConfigSource({{"FILE_EXPORTER_FSYNC", value}}, {}));
+    return parsed ? std::optional(parsed->fsync) : std::nullopt;
+  };
+  EXPECT_EQ(Options::fromConfig(ConfigSource({}, {}))->fsync, SyncPolicy::kBatch);
+  EXPECT_EQ(policy("batch"), SyncPolicy::kBatch);
+  EXPECT_EQ(policy("always"), SyncPolicy::kAlways);
+  EXPECT_EQ(policy("true"), SyncPolicy::kAlways);
+  EXPECT_EQ(policy("never"), SyncPolicy::kNever);
+  EXPECT_EQ(policy("sometimes"), std::nullopt);
+  auto bad_sync = Options::fromConfig(ConfigSource({{"FILE_EXPORTER_FSYNC", "sometimes"}}, {}));
+  ASSERT_FALSE(bad_sync);
+  EXPECT_EQ(bad_sync.error().message.rfind("FILE_EXPORTER_FSYNC: ", 0), 0u) << bad_sync.error().message;
   auto bad_dir = Options::fromConfig(ConfigSource({{"FILE_EXPORTER_PATH", "/nonexistent-dir/x.jsonl"}}, {}));
   ASSERT_FALSE(bad_dir);
   EXPECT_EQ(bad_dir.error().message.rfind("FILE_EXPORTER_PATH: ", 0), 0u);
@@ -219,7 +233,7 @@ TEST_F(FileExporterTest, DiskFullRollsBackPartialBatch) {
   Options o;
   o.path = "/dev/full";
   o.max_bytes = 0;
-  o.fsync = false;
+  o.fsync = SyncPolicy::kNever;
   FileExporter exporter(o);
   auto r = exporter.exportBatch(makeRecords(2));
   EXPECT_EQ(r.kind, Kind::kRetryable);
@@ -323,7 +337,7 @@ TEST_F(FileExporterTest, ManySmallBatchesFillEachFileUpToTheLimit) {
   o.path = path();
   o.max_bytes = 20000;
   o.max_files = 1000;
-  o.fsync = false;
+  o.fsync = SyncPolicy::kNever;
   FileExporter exporter(o);
   std::size_t next = 0;
   for (int b = 0; b < 120; ++b) {
@@ -434,6 +448,81 @@ TEST_F(FileExporterTest, DiskFullInTheSecondFileOfABatchThroughThePipeline) {
   EXPECT_EQ(allIds(), expected);
   for (const auto& f : rotation()) EXPECT_LE(fs::file_size(f), o.max_bytes) << f;
   EXPECT_EQ(ids(path()), idRange(9, 12));
+}
+
+// The three fsync policies through the pipeline: "batch" syncs once per
+// flush interval whatever the batch rate, and at shutdown; "always" after
+// every batch; "never" not at all. Every policy writes each batch before it
+// counts as exported.
+TEST_F(FileExporterTest, SyncPoliciesThroughThePipeline) {
+  struct Case {
+    SyncPolicy policy;
+    std::uint64_t after_batches, after_interval, after_shutdown;
+  };
+  for (const auto& c :
+       {Case{SyncPolicy::kBatch, 0, 1, 2}, Case{SyncPolicy::kAlways, 5, 5, 6}, Case{SyncPolicy::kNever, 0, 0, 0}}) {
+    SCOPED_TRACE(static_cast<int>(c.policy));
+    fs::remove(path());
+    Options o;
+    o.path = path();
+    o.fsync = c.policy;
+    FileExporter exporter(o);
+    ExportOptions eo;
+    eo.batch_size = 2;
+    eo.flush_interval = 1000ms;
+    ManualClock clock;
+    MetricsRegistry metrics;
+    RecordQueue queue(100);
+    ExporterStats stats(metrics, "file");
+    ExportProcessor processor(exporter, eo, clock, queue, nullptr, stats, [] { return 1.0; });
+    const auto start = clock.now();
+
+    // Five full batches within one interval.
+    for (std::size_t i = 0; i < 5; ++i) {
+      for (auto& r : sizedRecords(2, 100, 2 * i)) ASSERT_TRUE(queue.push(std::move(r)));
+      const auto next = processor.step();
+      EXPECT_EQ(next, c.policy == SyncPolicy::kBatch ? start + 1000ms : Clock::time_point::max());
+      clock.advance(100ms);
+    }
+    EXPECT_EQ(ids(path()), idRange(0, 10)) << "written before they count as exported";
+    EXPECT_EQ(stats.exportedTotal(), 10u);
+    EXPECT_EQ(exporter.syncs(), c.after_batches);
+
+    clock.advance(500ms);  // one interval after the first batch
+    EXPECT_EQ(processor.step(), Clock::time_point::max()) << "nothing left to sync";
+    EXPECT_EQ(exporter.syncs(), c.after_interval);
+    EXPECT_FALSE(exporter.flushPending());
+
+    // One more batch, then shutdown before its interval is over.
+    for (auto& r : sizedRecords(2, 100, 10)) ASSERT_TRUE(queue.push(std::move(r)));
+    processor.step();
+    EXPECT_EQ(exporter.flushPending(), c.policy == SyncPolicy::kBatch);
+    processor.drain(clock.now() + 1s);
+    EXPECT_EQ(exporter.syncs(), c.after_shutdown);
+    EXPECT_EQ(ids(path()), idRange(0, 12));
+  }
+}
+
+// Under "batch", a file is synced before rotation renames it: flush() only
+// syncs the file that is open.
+TEST_F(FileExporterTest, BatchPolicySyncsAFileBeforeRotatingIt) {
+  Options o;
+  o.path = path();
+  o.max_bytes = 300;  // three lines of 100 bytes
+  FileExporter exporter(o);
+  ASSERT_EQ(exporter.exportBatch(sizedRecords(2, 100)).kind, Kind::kSuccess);
+  EXPECT_EQ(exporter.syncs(), 0u);
+  EXPECT_TRUE(exporter.flushPending());
+  ASSERT_EQ(exporter.exportBatch(sizedRecords(2, 100, 2)).kind, Kind::kSuccess);
+  EXPECT_EQ(exporter.syncs(), 1u) << "the first file is synced as it is rotated";
+  EXPECT_TRUE(exporter.flushPending()) << "the new file's line is not synced yet";
+  exporter.flush();
+  EXPECT_EQ(exporter.syncs(), 2u);
+  EXPECT_FALSE(exporter.flushPending());
+  exporter.flush();
+  EXPECT_EQ(exporter.syncs(), 2u) << "nothing to sync";
+  EXPECT_EQ(ids(path() + ".1"), idRange(0, 3));
+  EXPECT_EQ(ids(path()), idRange(3, 4));
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <deque>
 #include <map>
+#include <tuple>
 
 namespace gw::exporters::otlp {
 namespace json = boost::json;
@@ -81,11 +83,16 @@ void addServer(KeyValues& a, const RecordFields& f) {
   addInt(a, "server.port", f.provider_port);
 }
 
+// Room for every attribute requestAttributes can write (33): its vector is
+// sized once.
+constexpr std::size_t kRequestAttributes = 40;
+
 // The semantic-convention and gateway attributes of one request (spans and logs).
 KeyValues requestAttributes(const RecordFields& f) {
   KeyValues a;
   if (auto operation = genAiOperationName(f.method, f.path)) {
     a = operationAttributes(f, *operation);
+    a.reserve(kRequestAttributes);
     // An embeddings span has what the embeddings span definition lists
     // (spans.yaml, gen_ai.embeddings.client): input tokens, no output.
     const bool inference = *operation != "embeddings";
@@ -108,6 +115,7 @@ KeyValues requestAttributes(const RecordFields& f) {
       addString(a, "gen_ai.conversation.id", f.thread_id);
     }
   }
+  a.reserve(kRequestAttributes);
   addServer(a, f);
   addString(a, "http.request.method", f.method);
   addString(a, "url.path", f.path);
@@ -205,8 +213,9 @@ class HistogramBuilder {
       : name_(std::move(name)), description_(std::move(description)), unit_(std::move(unit)), bounds_(bounds) {}
 
   // `key` is keyOf of the point's attributes: `base`, then `extra` when
-  // set. They are copied for a new point only.
-  void record(std::string key, const KeyValues& base, const KeyValue* extra, double value) {
+  // set. They are copied for a new point only. Returns the point, which
+  // stays where it is while the builder lives (add() takes it again).
+  HistogramPointData& record(std::string key, const KeyValues& base, const KeyValue* extra, double value) {
     auto [it, inserted] = points_.try_emplace(std::move(key));
     HistogramPointData& p = it->second;
     if (inserted) {
@@ -216,6 +225,12 @@ class HistogramBuilder {
       p.bucket_counts.assign(bounds_.size() + 1, 0);
       p.min = p.max = value;
     }
+    add(p, value);
+    return p;
+  }
+
+  // One more value for a point record() returned.
+  void add(HistogramPointData& p, double value) const {
     ++p.count;
     p.sum += value;
     p.min = std::min(p.min, value);
@@ -251,6 +266,10 @@ struct MetricSet {
                                "Time to receive the first chunk of a streaming response.", "s", kDurationBuckets};
   std::int64_t start = INT64_MAX, end = 0;
 
+  MetricSet() = default;
+  MetricSet(const MetricSet&) = delete;  // its memo points into its own histograms
+  MetricSet& operator=(const MetricSet&) = delete;
+
   void add(const RecordFields& f) {
     // Only GenAI operations are measured: a GET /v1/models is no "chat".
     const auto operation = genAiOperationName(f.method, f.path);
@@ -258,27 +277,73 @@ struct MetricSet {
     const std::int64_t begin = *f.unix_nanos;
     start = std::min(start, begin);
     end = std::max(end, begin + msToNanos(f.latency_ms.value_or(0)));
-    KeyValues base = operationAttributes(f, *operation);
-    addServer(base, f);
-    // A point's key is derived from the base's, written once per record.
-    const std::string base_key = keyOf(base);
-    for (const auto& [type, count] : {std::pair{"input", f.input_tokens}, std::pair{"output", f.output_tokens}}) {
+    // The records of a batch mostly share their base attributes with the
+    // record before them: then the points are those it went to.
+    if (!last_ || !last_->sameBase(f, *operation)) last_.emplace(f, *operation);
+    Base& b = *last_;
+    for (const auto& [type, count, point] :
+         {std::tuple{"input", f.input_tokens, &b.input}, std::tuple{"output", f.output_tokens, &b.output}}) {
       // An embeddings response has input tokens only (its "0" output is the record's).
       if (!count || (*operation == "embeddings" && std::string_view(type) == "output")) continue;
+      const auto value = static_cast<double>(*count);
+      if (*point) {
+        tokens.add(**point, value);
+        continue;
+      }
       const KeyValue token_type{"gen_ai.token.type", json::string(type)};
-      tokens.record(keyWith(base_key, "gen_ai.token.type", type), base, &token_type, static_cast<double>(*count));
+      *point = &tokens.record(keyWith(b.key, "gen_ai.token.type", type), b.attributes, &token_type, value);
     }
     if (f.latency_ms) {
+      const double seconds = *f.latency_ms / 1000.0;
       if (failed(f)) {
         const std::string type = errorType(f);
         const KeyValue error{"error.type", json::string(type)};
-        duration.record(keyWith(base_key, "error.type", type), base, &error, *f.latency_ms / 1000.0);
+        duration.record(keyWith(b.key, "error.type", type), b.attributes, &error, seconds);
+      } else if (b.duration) {
+        duration.add(*b.duration, seconds);
       } else {
-        duration.record(base_key, base, nullptr, *f.latency_ms / 1000.0);
+        b.duration = &duration.record(b.key, b.attributes, nullptr, seconds);
       }
     }
-    if (f.streamed && f.ttfb_ms) first_chunk.record(base_key, base, nullptr, *f.ttfb_ms / 1000.0);
+    if (f.streamed && f.ttfb_ms) {
+      const double seconds = *f.ttfb_ms / 1000.0;
+      if (b.first_chunk)
+        first_chunk.add(*b.first_chunk, seconds);
+      else
+        b.first_chunk = &first_chunk.record(b.key, b.attributes, nullptr, seconds);
+    }
   }
+
+ private:
+  // The attributes every point of a record starts with (operation, provider,
+  // models, server), their grouping key, and the points of the last record
+  // that had them (null until one is recorded).
+  struct Base {
+    Base(const RecordFields& f, std::string_view operation)
+        : operation(operation),
+          provider(f.provider),
+          model(f.model),
+          response_model(f.response_model),
+          address(f.provider_address),
+          port(f.provider_port),
+          attributes(operationAttributes(f, operation)) {
+      addServer(attributes, f);
+      key = keyOf(attributes);
+    }
+    // Whether a record's base attributes are these: the fields they are
+    // made of are.
+    bool sameBase(const RecordFields& f, std::string_view op) const {
+      return op == operation && f.provider == provider && f.model == model && f.response_model == response_model &&
+             f.provider_address == address && f.provider_port == port;
+    }
+    std::string operation;
+    std::optional<std::string> provider, model, response_model, address;
+    std::optional<std::int64_t> port;
+    KeyValues attributes;
+    std::string key;
+    HistogramPointData *input = nullptr, *output = nullptr, *duration = nullptr, *first_chunk = nullptr;
+  };
+  std::optional<Base> last_;
 };
 
 }  // namespace
@@ -306,7 +371,7 @@ BatchModel buildModel(std::span<const RecordPtr> batch, const Attributes& extra)
   // One group per distinct record resource, in first-seen order, with the
   // same index in the logs and traces models.
   std::vector<std::string> keys;
-  std::vector<MetricSet> sets;
+  std::deque<MetricSet> sets;  // never moved: a set holds pointers into its own points
   const RecordFields* previous = nullptr;
   std::size_t group = 0;
   for (const auto& r : batch) {

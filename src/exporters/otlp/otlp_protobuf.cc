@@ -360,6 +360,10 @@ void packedDouble(Writer& w, unsigned field, std::span<const double> values) {
   for (auto v : values) w.fixed64(wire::bitsOf(v));
 }
 
+// About what a span with the attributes of a chat completion takes: the
+// traces request is reserved at once for its spans.
+constexpr std::size_t kSpanBytes = 1024;
+
 }  // namespace
 
 std::string logsProtobuf(const LogsModel& logs) {
@@ -396,6 +400,9 @@ std::string logsProtobuf(const LogsModel& logs) {
 
 std::string tracesProtobuf(const TracesModel& traces) {
   std::string out;
+  std::size_t spans = 0;
+  for (const auto& group : traces) spans += group.items.size();
+  out.reserve(kSpanBytes * spans + 1024);  // taken at once by the writer's first growth
   Writer w(out);
   for (const auto& group : traces) {
     const auto resource_spans = w.open(f::kResourceItems);

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <thread>
 
 namespace gw::exporters::otlp {
@@ -109,6 +110,78 @@ TEST(OtlpSerializer, HistogramBucketsFollowTheConventions) {
   EXPECT_EQ(duration.at("bucketCounts").at(7).as_string(), "1");
   EXPECT_EQ(duration.at("explicitBounds").as_array().size(), 14u);
   EXPECT_EQ(duration.at("count").as_string(), "1");
+}
+
+// A batch's points are those of its records, each alone, added up per
+// histogram and attribute set, whatever the order of the records: runs of
+// records with the same attributes, alternating models and providers,
+// errors between successes, streamed and not.
+TEST(OtlpSerializer, ABatchsPointsAreTheSumOfItsRecordsPoints) {
+  const auto record = [](int i, const std::string& model, const std::string& provider, bool error, bool stream) {
+    return makeRecordWith([&](RecordSpec& s) {
+      s.id = "req-" + std::to_string(i);
+      s.model = model;
+      s.provider = provider;
+      s.stream = stream;
+      s.input_tokens = 10 + i;
+      s.output_tokens = 100 * i;
+      s.latency_ms = 10.0 * i;
+      s.ttfb_ms = 2.0 * i;
+      if (error) {
+        s.status = "error";
+        s.status_code = 502;
+        s.error_type = i % 2 ? "upstream_http_error" : "timeout";
+      }
+    });
+  };
+  const std::vector<RecordPtr> batch = {
+      record(1, "a", "openai", false, false), record(2, "a", "openai", false, false),
+      record(3, "b", "openai", false, true),  record(4, "a", "openai", true, false),
+      record(5, "a", "openai", false, true),  record(6, "a", "anthropic", false, false),
+      record(7, "a", "openai", true, false),  record(8, "b", "openai", false, true),
+      record(9, "b", "openai", true, true),   record(10, "a", "openai", false, false)};
+
+  // histogram name + attributes -> the point's sums.
+  struct Sums {
+    std::uint64_t count = 0;
+    double sum = 0, min = 1e300, max = -1e300;
+    std::vector<std::uint64_t> buckets;
+    bool operator==(const Sums&) const = default;
+  };
+  using Points = std::map<std::string, Sums>;
+  const auto collect = [](const MetricsModel& model, Points& out) {
+    for (const auto& group : model)
+      for (const auto& h : group.items)
+        for (const auto& p : h.points) {
+          json::array attrs;
+          for (const auto& a : p.attributes) attrs.push_back(json::array{json::string(a.key), a.value});
+          Sums& s = out[h.name + " " + json::serialize(attrs)];
+          s.count += p.count;
+          s.sum += p.sum;
+          s.min = std::min(s.min, p.min);
+          s.max = std::max(s.max, p.max);
+          s.buckets.resize(p.bucket_counts.size());
+          for (std::size_t i = 0; i < p.bucket_counts.size(); ++i) s.buckets[i] += p.bucket_counts[i];
+        }
+  };
+  Points together, alone;
+  collect(buildMetrics(batch, {}), together);
+  for (const auto& r : batch) collect(buildMetrics(std::span(&r, 1), {}), alone);
+  EXPECT_EQ(together.size(), alone.size());
+  for (const auto& [key, sums] : alone) {
+    ASSERT_TRUE(together.count(key)) << key;
+    EXPECT_EQ(together[key].count, sums.count) << key;
+    EXPECT_DOUBLE_EQ(together[key].sum, sums.sum) << key;
+    EXPECT_EQ(together[key].min, sums.min) << key;
+    EXPECT_EQ(together[key].max, sums.max) << key;
+    EXPECT_EQ(together[key].buckets, sums.buckets) << key;
+  }
+  // The batch has a point per distinct attribute set, not per record.
+  std::uint64_t durations = 0;
+  for (const auto& [key, sums] : together)
+    if (key.starts_with("gen_ai.client.operation.duration ")) durations += sums.count;
+  EXPECT_EQ(durations, batch.size());
+  EXPECT_LT(together.size(), 3 * batch.size());
 }
 
 TEST(OtlpSerializer, UnexportableRecordsAreLeftOut) {

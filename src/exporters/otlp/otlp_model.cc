@@ -392,7 +392,7 @@ BatchModel buildModel(std::span<const RecordPtr> batch, const Attributes& extra)
     }
     previous = &f;
 
-    auto attributes = std::make_shared<const KeyValues>(requestAttributes(f));
+    auto attributes = std::make_shared<const RequestAttributes>(RequestAttributes{requestAttributes(f), {}});
     const bool error = failed(f);
     const std::int64_t start = *f.unix_nanos;
     const std::int64_t end = start + msToNanos(f.latency_ms.value_or(0));

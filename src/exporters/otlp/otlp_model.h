@@ -17,7 +17,8 @@
 // Records are grouped by resource in first-seen order, so each resource
 // appears once per request. buildModel derives what the three signals share
 // (a record's resource, attributes and ids) once per record; the exporter
-// calls it once per batch. Pure functions, callable from any thread.
+// calls it once per batch. Pure functions, callable from any thread (a
+// model's encoders, from one thread at a time: RequestAttributes).
 #pragma once
 
 #include "gw/exporter.h"
@@ -46,13 +47,23 @@ using KeyValues = std::vector<KeyValue>;
 
 inline constexpr const char* kScopeName = "magicapi-gateway";
 
+// A request's attributes, shared by its span and its log.
+struct RequestAttributes {
+  KeyValues values;
+  // Their protobuf encoding, as the first protobuf encoder that wrote them
+  // did (LogRecord.attributes or Span.attributes fields, otlp_protobuf.cc):
+  // the other signal copies it and changes each field's tag. A model is
+  // encoded from one thread at a time.
+  mutable std::string protobuf;
+};
+
 struct LogRecordData {
   std::int64_t time_unix_nano = 0;  // response finished; also the observed time
   int severity_number = 0;          // SeverityNumber: 9 INFO, 17 ERROR
   std::string severity_text;
   std::string event_name;
-  RecordPtr record;                             // body: the whole record
-  std::shared_ptr<const KeyValues> attributes;  // the same as its span's
+  RecordPtr record;                                     // body: the whole record
+  std::shared_ptr<const RequestAttributes> attributes;  // the same as its span's
   std::string trace_id;                         // 32 hex digits
   std::string span_id;                          // 16 hex digits
 };
@@ -67,7 +78,7 @@ struct SpanData {
   std::string name;
   int kind = 3;  // SPAN_KIND_CLIENT, per the GenAI conventions
   std::int64_t start_time_unix_nano = 0, end_time_unix_nano = 0;
-  std::shared_ptr<const KeyValues> attributes;  // the same as its log's
+  std::shared_ptr<const RequestAttributes> attributes;  // the same as its log's
   std::vector<SpanEventData> events;
   bool error = false;  // status ERROR with status_message; else status unset
   std::string status_message;

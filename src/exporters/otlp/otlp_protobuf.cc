@@ -196,6 +196,37 @@ void attributes(Writer& w, unsigned field, const KeyValues& attrs) {
   for (const auto& a : attrs) keyValue(w, field, a.key, a.value);
 }
 
+// Sets the tag of each field in [p, end), length-delimited fields with
+// one-byte tags, to `tag`.
+void retag(char* p, const char* end, char tag) {
+  while (p < end) {
+    *p++ = tag;
+    std::uint64_t length = 0;
+    for (unsigned shift = 0;; shift += 7) {
+      const auto byte = static_cast<unsigned char>(*p++);
+      length |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+      if (byte < 0x80) break;
+    }
+    p += length;
+  }
+}
+
+// A request's attributes as repeated KeyValue fields numbered `field`
+// (LogRecord.attributes or Span.attributes): encoded by the first signal
+// that writes them, and copied by the other with each field's tag changed.
+void requestAttributes(Writer& w, unsigned field, const RequestAttributes& attrs) {
+  static_assert(wire::tagSize(f::kLogAttributes) == 1 && wire::tagSize(f::kSpanAttributes) == 1);
+  const std::size_t start = w.size();
+  if (attrs.protobuf.empty()) {
+    attributes(w, field, attrs.values);
+    attrs.protobuf.assign(w.bytesFrom(start), w.size() - start);
+    return;
+  }
+  w.raw(attrs.protobuf);
+  const char tag = static_cast<char>((field << 3) | wire::kLength);
+  if (attrs.protobuf.front() != tag) retag(w.bytesFrom(start), w.bytesFrom(w.size()), tag);
+}
+
 // The resource, then the opening of the ScopeLogs/-Spans/-Metrics with its
 // scope, that every ResourceLogs/-Spans/-Metrics starts with; returns what
 // closes that ScopeLogs/-Spans/-Metrics once its items are written.
@@ -384,7 +415,7 @@ std::string logsProtobuf(const LogsModel& logs) {
       const auto body = w.open(f::kLogBody);
       logBodyFields(w, l.record->serialized);
       w.close(body);
-      attributes(w, f::kLogAttributes, *l.attributes);
+      requestAttributes(w, f::kLogAttributes, *l.attributes);
       w.bytesIfSet(f::kLogTraceId, hexToBytes(l.trace_id));
       w.bytesIfSet(f::kLogSpanId, hexToBytes(l.span_id));
       w.fixed64IfSet(f::kLogObservedTime, static_cast<std::uint64_t>(l.time_unix_nano));
@@ -415,7 +446,7 @@ std::string tracesProtobuf(const TracesModel& traces) {
       w.varintIfSet(f::kSpanKind, static_cast<std::uint64_t>(s.kind));
       w.fixed64IfSet(f::kSpanStart, static_cast<std::uint64_t>(s.start_time_unix_nano));
       w.fixed64IfSet(f::kSpanEnd, static_cast<std::uint64_t>(s.end_time_unix_nano));
-      attributes(w, f::kSpanAttributes, *s.attributes);
+      requestAttributes(w, f::kSpanAttributes, *s.attributes);
       for (const auto& e : s.events) {
         const auto event = w.open(f::kSpanEvents);
         w.fixed64IfSet(f::kEventTime, static_cast<std::uint64_t>(e.time_unix_nano));

@@ -121,7 +121,7 @@ std::string logs(std::span<const RecordPtr> batch, const Attributes& extra) {
       log->set_severity_text(l.severity_text);
       log->set_event_name(l.event_name);
       toKeyValueList(l.record->json(), log->mutable_body()->mutable_kvlist_value());
-      addAttributes(*l.attributes, log->mutable_attributes());
+      addAttributes(l.attributes->values, log->mutable_attributes());
       log->set_trace_id(hexToBytes(l.trace_id));
       log->set_span_id(hexToBytes(l.span_id));
     }
@@ -144,7 +144,7 @@ std::string traces(std::span<const RecordPtr> batch, const Attributes& extra) {
       span->set_kind(static_cast<pb::trace::v1::Span::SpanKind>(s.kind));
       span->set_start_time_unix_nano(static_cast<std::uint64_t>(s.start_time_unix_nano));
       span->set_end_time_unix_nano(static_cast<std::uint64_t>(s.end_time_unix_nano));
-      addAttributes(*s.attributes, span->mutable_attributes());
+      addAttributes(s.attributes->values, span->mutable_attributes());
       for (const auto& e : s.events) {
         auto* event = span->add_events();
         event->set_time_unix_nano(static_cast<std::uint64_t>(e.time_unix_nano));
@@ -263,6 +263,18 @@ TEST(OtlpProtobuf, WritesWhatTheGeneratedClassesSerializeByteForByte) {
     EXPECT_EQ(logsProtobuf(batch, extra), reference::logs(batch, extra));
     EXPECT_EQ(tracesProtobuf(batch, extra), reference::traces(batch, extra));
     EXPECT_EQ(metricsProtobuf(batch, extra), reference::metrics(batch, extra));
+  }
+  // One model for both signals, as the exporter encodes it: a request's
+  // attributes are encoded for the first signal and copied for the other,
+  // in either order.
+  for (const bool traces_first : {true, false}) {
+    const BatchModel model = buildModel(batch, {});
+    std::string traces, logs;
+    if (traces_first) traces = tracesProtobuf(model.traces);
+    logs = logsProtobuf(model.logs);
+    if (!traces_first) traces = tracesProtobuf(model.traces);
+    EXPECT_EQ(logs, reference::logs(batch, {})) << traces_first;
+    EXPECT_EQ(traces, reference::traces(batch, {})) << traces_first;
   }
   // One record at a time, too: lengths under 128 bytes stay one byte.
   for (const auto& r : batch) {

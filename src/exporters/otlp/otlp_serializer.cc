@@ -76,7 +76,7 @@ std::string logsJson(const LogsModel& logs) {
                         {"severityText", l.severity_text},
                         {"eventName", l.event_name},
                         {"body", toAnyValue(l.record->json())},
-                        {"attributes", attributes(*l.attributes)},
+                        {"attributes", attributes(l.attributes->values)},
                         {"traceId", l.trace_id},
                         {"spanId", l.span_id}};
   });
@@ -95,7 +95,7 @@ std::string tracesJson(const TracesModel& traces) {
                         {"kind", s.kind},
                         {"startTimeUnixNano", nanos(s.start_time_unix_nano)},
                         {"endTimeUnixNano", nanos(s.end_time_unix_nano)},
-                        {"attributes", attributes(*s.attributes)},
+                        {"attributes", attributes(s.attributes->values)},
                         {"events", std::move(events)},
                         {"status", std::move(status)}};
   });

@@ -59,6 +59,9 @@ class Writer {
   void finish() { out_.resize(size_); }
 
   std::size_t size() const { return size_; }
+  // Where the bytes written from offset `from` on are (valid until the next
+  // write).
+  char* bytesFrom(std::size_t from) { return out_.data() + from; }
   // Drops what was written after the first `n` bytes.
   void truncate(std::size_t n) { size_ = std::min(size_, n); }
 

@@ -58,14 +58,15 @@ constexpr unsigned kPointStart = 2, kPointTime = 3, kPointCount = 4, kPointSum =
                    kPointBounds = 7, kPointAttributes = 9, kPointMin = 11, kPointMax = 12;
 }  // namespace f
 
-// "0af7..." -> raw bytes. The ids come from traceIdFor/spanIdFor: always an
-// even number of lower-case hex digits.
-std::string hexToBytes(const std::string& hex) {
+// "0af7..." -> raw bytes, as an id field (a trace id: 16 bytes, a span
+// id: 8) when set. The ids come from traceIdFor/spanIdFor: 32 or 16
+// lower-case hex digits.
+void idField(Writer& w, unsigned field, const std::string& hex) {
+  char bytes[16];
+  const std::size_t n = std::min(hex.size() / 2, sizeof bytes);
   auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-  std::string out(hex.size() / 2, '\0');
-  for (std::size_t i = 0; i < out.size(); ++i)
-    out[i] = static_cast<char>((nibble(hex[2 * i]) << 4) | nibble(hex[2 * i + 1]));
-  return out;
+  for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<char>((nibble(hex[2 * i]) << 4) | nibble(hex[2 * i + 1]));
+  w.bytesIfSet(field, std::string_view(bytes, n));
 }
 
 std::string_view view(const json::string& s) { return {s.data(), s.size()}; }
@@ -416,8 +417,8 @@ std::string logsProtobuf(const LogsModel& logs) {
       logBodyFields(w, l.record->serialized);
       w.close(body);
       requestAttributes(w, f::kLogAttributes, *l.attributes);
-      w.bytesIfSet(f::kLogTraceId, hexToBytes(l.trace_id));
-      w.bytesIfSet(f::kLogSpanId, hexToBytes(l.span_id));
+      idField(w, f::kLogTraceId, l.trace_id);
+      idField(w, f::kLogSpanId, l.span_id);
       w.fixed64IfSet(f::kLogObservedTime, static_cast<std::uint64_t>(l.time_unix_nano));
       w.bytesIfSet(f::kLogEventName, l.event_name);
       w.close(log);
@@ -440,8 +441,8 @@ std::string tracesProtobuf(const TracesModel& traces) {
     const auto scope_spans = openResourceAndScope(w, group.resource);
     for (const auto& s : group.items) {
       const auto span = w.open(f::kItems);
-      w.bytesIfSet(f::kSpanTraceId, hexToBytes(s.trace_id));
-      w.bytesIfSet(f::kSpanSpanId, hexToBytes(s.span_id));
+      idField(w, f::kSpanTraceId, s.trace_id);
+      idField(w, f::kSpanSpanId, s.span_id);
       w.bytesIfSet(f::kSpanName, s.name);
       w.varintIfSet(f::kSpanKind, static_cast<std::uint64_t>(s.kind));
       w.fixed64IfSet(f::kSpanStart, static_cast<std::uint64_t>(s.start_time_unix_nano));

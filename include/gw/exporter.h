@@ -127,10 +127,10 @@ std::optional<std::chrono::milliseconds> parseRetryAfter(
     std::string_view value, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 // Makes a record from any record text (a spooled line, a test fixture; id
-// from attributes.id). The text is serialised again from the parsed value,
-// so that the record's `serialized` is on one line whatever whitespace the
-// input held (exporters write NDJSON / JSON lines). nullptr when
-// `serialized` is not a JSON object.
+// from attributes.id). A text on one line is kept as it is; one that holds a
+// line break is serialised again from the parsed value, so that the
+// record's `serialized` is always on one line (exporters write NDJSON /
+// JSON lines). nullptr when `serialized` is not a JSON object.
 RecordPtr recordFromJson(std::string_view serialized);
 
 class Exporter {

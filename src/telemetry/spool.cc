@@ -124,9 +124,12 @@ RecordPtr recordFromJson(std::string_view serialized) {
   if (!attrs || !attrs->is_object()) return nullptr;
   const auto* id = attrs->as_object().if_contains("id");
   if (!id || !id->is_string()) return nullptr;
-  // Serialised again, compact: the text read back may hold whitespace (a
-  // raw newline would split a JSON-lines record).
-  return std::make_shared<TelemetryRecord>(std::string(id->as_string()), boost::json::serialize(v),
+  // A text on one line is kept as it is (a spooled record's text is what
+  // the record builder wrote); one with a line break is serialised again,
+  // compact: a raw newline would split a JSON-lines record.
+  std::string text =
+      serialized.find_first_of("\r\n") == std::string_view::npos ? std::string(serialized) : boost::json::serialize(v);
+  return std::make_shared<TelemetryRecord>(std::string(id->as_string()), std::move(text),
                                            fieldsFromJson(v.as_object()));
 }
 

@@ -58,13 +58,20 @@ class SpoolTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST(RecordFromJson, ReadsTheIdAndPutsTheTextOnOneLine) {
+TEST(RecordFromJson, ReadsTheIdAndKeepsTheTextOnOneLine) {
   // Pretty-printed JSON (another build's spool, a hand edit) must not reach
   // an exporter that writes one record per line (fuzz_exporters finding).
   RecordPtr r = recordFromJson("{\"attributes\": {\"id\": \"r1\"},\n \"latency\": 12}");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->id, "r1");
   EXPECT_EQ(r->serialized, R"({"attributes":{"id":"r1"},"latency":12})");
+  // A text on one line (what the spool holds) is kept byte for byte.
+  const std::string one_line = R"({"attributes": {"id": "r2", "latency": 1.50}, "name":"x"})";
+  RecordPtr kept = recordFromJson(one_line);
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->serialized, one_line);
+  EXPECT_EQ(kept->id, "r2");
+  EXPECT_EQ(recordFromJson("{\"attributes\":{\"id\":\"r3\"}}\r")->serialized, R"({"attributes":{"id":"r3"}})");
   EXPECT_FALSE(recordFromJson(R"({"attributes":{}})"));
   EXPECT_FALSE(recordFromJson(R"({"attributes":{"id":7}})"));
   EXPECT_FALSE(recordFromJson("{\"attributes\":"));

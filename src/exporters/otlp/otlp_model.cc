@@ -27,10 +27,10 @@ std::string hex(const unsigned char* data, std::size_t n) {
   return out;
 }
 
-// The first `bytes` bytes of SHA-256(text), in hex. Through a digest
-// fetched once per thread: OpenSSL 3's one-shot SHA256() looks the
+// The first `bytes` bytes of SHA-256(prefix + text), in hex. Through a
+// digest fetched once per thread: OpenSSL 3's one-shot SHA256() looks the
 // algorithm up by name on every call, which costs more than hashing an id.
-std::string sha256Hex(std::string_view text, std::size_t bytes) {
+std::string sha256Hex(std::string_view prefix, std::string_view text, std::size_t bytes) {
   struct Digest {
     EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
@@ -43,10 +43,14 @@ std::string sha256Hex(std::string_view text, std::size_t bytes) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   unsigned int n = 0;
   if (!d.md || !d.ctx || EVP_DigestInit_ex2(d.ctx, d.md, nullptr) != 1 ||
-      EVP_DigestUpdate(d.ctx, text.data(), text.size()) != 1 || EVP_DigestFinal_ex(d.ctx, digest, &n) != 1)
-    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+      EVP_DigestUpdate(d.ctx, prefix.data(), prefix.size()) != 1 ||
+      EVP_DigestUpdate(d.ctx, text.data(), text.size()) != 1 || EVP_DigestFinal_ex(d.ctx, digest, &n) != 1) {
+    const std::string whole = std::string(prefix) + std::string(text);
+    SHA256(reinterpret_cast<const unsigned char*>(whole.data()), whole.size(), digest);
+  }
   return hex(digest, bytes);
 }
+std::string sha256Hex(std::string_view text, std::size_t bytes) { return sha256Hex({}, text, bytes); }
 
 void addString(KeyValues& attrs, const char* key, const std::optional<std::string>& v) {
   if (v) attrs.push_back({key, json::string(*v)});
@@ -143,7 +147,7 @@ KeyValues resourceFor(const TelemetryRecord& r, const Attributes& extra) {
   const RecordFields& f = r.fields;
   for (const auto& [k, v] : {std::pair{"service.name", &f.service_name}, std::pair{"service.version", &f.service_version},
                              std::pair{"deployment.environment", &f.environment}})
-    if (*v) attrs.push_back({std::string(k), json::string(**v)});
+    if (*v) attrs.push_back({k, json::string(**v)});
   for (const auto& [k, v] : extra) {
     // A named capture, not [&]: clang before 16 cannot capture a structured binding.
     bool present = std::any_of(attrs.begin(), attrs.end(), [&key = k](const KeyValue& a) { return a.key == key; });
@@ -349,17 +353,26 @@ struct MetricSet {
 }  // namespace
 
 std::string traceIdFor(const std::string& id) {
-  std::string compact;
-  for (char c : id)
-    if (c != '-') compact += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  bool uuid = id.size() == 36 && compact.size() == 32 &&
-              std::all_of(compact.begin(), compact.end(),
-                          [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }) &&
-              compact != std::string(32, '0');
-  return uuid ? compact : sha256Hex(id, 16);
+  // A UUID: 36 characters, of which 32 hex digits (taken lower-case) and
+  // the rest dashes, not all zero.
+  if (id.size() == 36) {
+    std::string compact(32, '0');
+    std::size_t digits = 0;
+    bool uuid = true;
+    for (char c : id) {
+      if (c == '-') continue;
+      if (digits == compact.size() || !std::isxdigit(static_cast<unsigned char>(c))) {
+        uuid = false;
+        break;
+      }
+      compact[digits++] = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (uuid && digits == compact.size() && compact.find_first_not_of('0') != std::string::npos) return compact;
+  }
+  return sha256Hex(id, 16);
 }
 
-std::string spanIdFor(const std::string& id) { return sha256Hex("span:" + id, 8); }
+std::string spanIdFor(const std::string& id) { return sha256Hex("span:", id, 8); }
 
 bool exportable(const TelemetryRecord& record) {
   if (record.id.empty()) return false;

@@ -29,6 +29,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,9 +39,11 @@ namespace gw::exporters::otlp {
 using Attributes = std::vector<std::pair<std::string, std::string>>;
 
 // An attribute whose value is plain JSON: string, integer, double, bool,
-// array, object (a key-value list) or null (the empty AnyValue).
+// array, object (a key-value list) or null (the empty AnyValue). Its key is
+// a literal, or the name of a resource attribute in the Attributes a model
+// was built from: a model must not outlive those Attributes.
 struct KeyValue {
-  std::string key;
+  std::string_view key;
   boost::json::value value;
 };
 using KeyValues = std::vector<KeyValue>;
@@ -116,9 +119,10 @@ struct BatchModel {
   TracesModel traces;
   MetricsModel metrics;
 };
+// The model refers to the names in `extra_resource` and must not outlive it.
 BatchModel buildModel(std::span<const RecordPtr> batch, const Attributes& extra_resource);
 
-// One signal of buildModel's.
+// One signal of buildModel's (the same bound on its lifetime).
 LogsModel buildLogs(std::span<const RecordPtr> batch, const Attributes& extra_resource);
 TracesModel buildTraces(std::span<const RecordPtr> batch, const Attributes& extra_resource);
 MetricsModel buildMetrics(std::span<const RecordPtr> batch, const Attributes& extra_resource);

@@ -96,7 +96,7 @@ template <class Repeated>
 void addAttributes(const KeyValues& attrs, Repeated* out) {
   for (const auto& a : attrs) {
     auto* kv = out->Add();
-    kv->set_key(a.key);
+    kv->set_key(std::string(a.key));
     toAnyValue(a.value, kv->mutable_value());
   }
 }

@@ -8,9 +8,7 @@ namespace {
 
 json::value str(std::string_view s) { return json::object{{"stringValue", s}}; }
 json::value i64(std::int64_t v) { return json::object{{"intValue", std::to_string(v)}}; }
-json::object kv(std::string key, json::value any) {
-  return json::object{{"key", std::move(key)}, {"value", std::move(any)}};
-}
+json::object kv(std::string_view key, json::value any) { return json::object{{"key", key}, {"value", std::move(any)}}; }
 std::string nanos(std::int64_t v) { return std::to_string(v); }
 
 json::array attributes(const KeyValues& attrs) {
@@ -61,7 +59,7 @@ json::value toAnyValue(const json::value& v) {
     }
     case json::kind::object: {
       json::array values;
-      for (const auto& [k, item] : v.get_object()) values.push_back(kv(std::string(k), toAnyValue(item)));
+      for (const auto& [k, item] : v.get_object()) values.push_back(kv(k, toAnyValue(item)));
       return json::object{{"kvlistValue", json::object{{"values", std::move(values)}}}};
     }
   }

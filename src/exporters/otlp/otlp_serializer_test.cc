@@ -84,6 +84,18 @@ TEST(OtlpSerializer, IdsAreHexOfTheRightLength) {
   std::string from_thread;
   std::thread([&] { from_thread = spanIdFor("x") + traceIdFor("not-a-uuid"); }).join();
   EXPECT_EQ(from_thread, "e922e2f6beb12376" + t);
+  // What is not 32 hex digits and 4 dashes, or is all zeros, is hashed.
+  for (const std::string id : {"00000000-0000-0000-0000-000000000000", "6f1c2a4e-8b3d-4c5e-9f01-23456789abc-",
+                               "6f1c2a4e-8b3d-4c5e-9f01-23456789abcg", "6f1c2a4e08b3d04c5e09f01023456789abcd"}) {
+    const std::string trace = traceIdFor(id);
+    EXPECT_EQ(trace.size(), 32u) << id;
+    EXPECT_EQ(trace, traceIdFor(id)) << id;
+    std::string compact = id;
+    std::erase(compact, '-');
+    EXPECT_NE(trace, compact) << id;
+  }
+  // The dashes may stand anywhere.
+  EXPECT_EQ(traceIdFor("----6f1c2a4e8b3d4c5e9f0123456789abcd"), "6f1c2a4e8b3d4c5e9f0123456789abcd");
 }
 
 TEST(OtlpSerializer, AnyValueMapping) {

@@ -49,6 +49,7 @@
 
 #include "gw/error.h"
 #include "gw/exporter.h"
+#include "telemetry/fsync_policy.h"
 
 #include <chrono>
 #include <cstdint>
@@ -61,8 +62,6 @@
 #include <vector>
 
 namespace gw {
-
-enum class FsyncPolicy { kAlways, kBatch, kNever };
 
 struct SpoolOptions {
   std::filesystem::path dir;               // this exporter's own directory

@@ -68,15 +68,9 @@ Result<TelemetryOptions> TelemetryOptions::fromConfig(const ConfigSource& source
        })
     if (!st) return st.error();
   o.spool_dir = config.getString("TELEMETRY_SPOOL_DIR", "telemetry-spool");
-  const std::string fsync = config.getString("TELEMETRY_SPOOL_FSYNC", "batch");
-  if (fsync == "always")
-    o.spool_fsync = FsyncPolicy::kAlways;
-  else if (fsync == "batch")
-    o.spool_fsync = FsyncPolicy::kBatch;
-  else if (fsync == "never")
-    o.spool_fsync = FsyncPolicy::kNever;
-  else
-    return configError("TELEMETRY_SPOOL_FSYNC", "must be always, batch or never, not '" + fsync + "'");
+  auto fsync = parseFsyncPolicy("TELEMETRY_SPOOL_FSYNC", config.getString("TELEMETRY_SPOOL_FSYNC", "batch"));
+  if (!fsync) return fsync.error();
+  o.spool_fsync = *fsync;
   return o;
 }
 

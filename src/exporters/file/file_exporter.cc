@@ -41,15 +41,13 @@ Result<Options> Options::fromConfig(const ConfigSource& source) {
   auto max_files = config.getInt("FILE_EXPORTER_MAX_FILES", o.max_files, 1, 1000);
   if (!max_files) return max_files.error();
   o.max_files = static_cast<int>(*max_files);
-  const std::string fsync = config.getString("FILE_EXPORTER_FSYNC", "batch");
-  if (fsync == "batch")
-    o.fsync = SyncPolicy::kBatch;
-  else if (fsync == "always" || fsync == "true")
-    o.fsync = SyncPolicy::kAlways;
-  else if (fsync == "never" || fsync == "false")
-    o.fsync = SyncPolicy::kNever;
-  else
-    return configError("FILE_EXPORTER_FSYNC", "must be batch, always or never, not '" + fsync + "'");
+  // true and false are accepted too, as always and never.
+  std::string fsync = config.getString("FILE_EXPORTER_FSYNC", "batch");
+  if (fsync == "true") fsync = "always";
+  if (fsync == "false") fsync = "never";
+  auto policy = parseFsyncPolicy("FILE_EXPORTER_FSYNC", fsync);
+  if (!policy) return policy.error();
+  o.fsync = *policy;
   // The directory must exist: a typo should stop start-up, not drop records later.
   auto slash = o.path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : o.path.substr(0, slash));
@@ -192,12 +190,12 @@ Status FileExporter::appendFlushed(std::span<const std::string_view> lines, std:
     if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
     return Error::internal(errnoText("file exporter: write " + options_.path, err));
   }
-  if (options_.fsync == SyncPolicy::kAlways) {
+  if (options_.fsync == FsyncPolicy::kAlways) {
     if (const int err = sync(); err != 0) {
       if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) closeFile();
       return Error::internal(errnoText("file exporter: fdatasync " + options_.path, err));
     }
-  } else if (options_.fsync == SyncPolicy::kBatch) {
+  } else if (options_.fsync == FsyncPolicy::kBatch) {
     unsynced_ = true;
   }
   size_ = before + bytes;

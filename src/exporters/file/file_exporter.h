@@ -27,8 +27,9 @@
 // Called only from the exporter's worker thread.
 #pragma once
 
-#include "gw/setting_table.h"
 #include "gw/exporter.h"
+#include "gw/setting_table.h"
+#include "telemetry/fsync_policy.h"
 
 #include <cstdint>
 #include <span>
@@ -37,13 +38,11 @@
 
 namespace gw::exporters::file {
 
-enum class SyncPolicy { kAlways, kBatch, kNever };
-
 struct Options {
   std::string path = "magicapi-gateway-records.jsonl";  // FILE_EXPORTER_PATH
   std::uint64_t max_bytes = 100ull * 1024 * 1024;      // FILE_EXPORTER_MAX_BYTES (0: never rotate)
   int max_files = 5;                                    // FILE_EXPORTER_MAX_FILES: rotated files kept
-  SyncPolicy fsync = SyncPolicy::kBatch;                // FILE_EXPORTER_FSYNC
+  FsyncPolicy fsync = FsyncPolicy::kBatch;              // FILE_EXPORTER_FSYNC
 
   static Result<Options> fromConfig(const ConfigSource& config);
   // The variables fromConfig() reads, for --help (registered with the factory).

@@ -117,16 +117,16 @@ TEST_F(FileExporterTest, RegisteredAndOptions) {
   EXPECT_EQ(o->path, path());
   EXPECT_EQ(o->max_bytes, 4096u);
   EXPECT_EQ(o->max_files, 3);
-  EXPECT_EQ(o->fsync, SyncPolicy::kNever);
+  EXPECT_EQ(o->fsync, FsyncPolicy::kNever);
   const auto policy = [&](const char* value) {
     auto parsed = Options::fromConfig(ConfigSource({{"FILE_EXPORTER_FSYNC", value}}, {}));
     return parsed ? std::optional(parsed->fsync) : std::nullopt;
   };
-  EXPECT_EQ(Options::fromConfig(ConfigSource({}, {}))->fsync, SyncPolicy::kBatch);
-  EXPECT_EQ(policy("batch"), SyncPolicy::kBatch);
-  EXPECT_EQ(policy("always"), SyncPolicy::kAlways);
-  EXPECT_EQ(policy("true"), SyncPolicy::kAlways);
-  EXPECT_EQ(policy("never"), SyncPolicy::kNever);
+  EXPECT_EQ(Options::fromConfig(ConfigSource({}, {}))->fsync, FsyncPolicy::kBatch);
+  EXPECT_EQ(policy("batch"), FsyncPolicy::kBatch);
+  EXPECT_EQ(policy("always"), FsyncPolicy::kAlways);
+  EXPECT_EQ(policy("true"), FsyncPolicy::kAlways);
+  EXPECT_EQ(policy("never"), FsyncPolicy::kNever);
   EXPECT_EQ(policy("sometimes"), std::nullopt);
   auto bad_sync = Options::fromConfig(ConfigSource({{"FILE_EXPORTER_FSYNC", "sometimes"}}, {}));
   ASSERT_FALSE(bad_sync);
@@ -233,7 +233,7 @@ TEST_F(FileExporterTest, DiskFullRollsBackPartialBatch) {
   Options o;
   o.path = "/dev/full";
   o.max_bytes = 0;
-  o.fsync = SyncPolicy::kNever;
+  o.fsync = FsyncPolicy::kNever;
   FileExporter exporter(o);
   auto r = exporter.exportBatch(makeRecords(2));
   EXPECT_EQ(r.kind, Kind::kRetryable);
@@ -337,7 +337,7 @@ TEST_F(FileExporterTest, ManySmallBatchesFillEachFileUpToTheLimit) {
   o.path = path();
   o.max_bytes = 20000;
   o.max_files = 1000;
-  o.fsync = SyncPolicy::kNever;
+  o.fsync = FsyncPolicy::kNever;
   FileExporter exporter(o);
   std::size_t next = 0;
   for (int b = 0; b < 120; ++b) {
@@ -456,11 +456,11 @@ TEST_F(FileExporterTest, DiskFullInTheSecondFileOfABatchThroughThePipeline) {
 // counts as exported.
 TEST_F(FileExporterTest, SyncPoliciesThroughThePipeline) {
   struct Case {
-    SyncPolicy policy;
+    FsyncPolicy policy;
     std::uint64_t after_batches, after_interval, after_shutdown;
   };
   for (const auto& c :
-       {Case{SyncPolicy::kBatch, 0, 1, 2}, Case{SyncPolicy::kAlways, 5, 5, 6}, Case{SyncPolicy::kNever, 0, 0, 0}}) {
+       {Case{FsyncPolicy::kBatch, 0, 1, 2}, Case{FsyncPolicy::kAlways, 5, 5, 6}, Case{FsyncPolicy::kNever, 0, 0, 0}}) {
     SCOPED_TRACE(static_cast<int>(c.policy));
     fs::remove(path());
     Options o;
@@ -481,7 +481,7 @@ TEST_F(FileExporterTest, SyncPoliciesThroughThePipeline) {
     for (std::size_t i = 0; i < 5; ++i) {
       for (auto& r : sizedRecords(2, 100, 2 * i)) ASSERT_TRUE(queue.push(std::move(r)));
       const auto next = processor.step();
-      EXPECT_EQ(next, c.policy == SyncPolicy::kBatch ? start + 1000ms : Clock::time_point::max());
+      EXPECT_EQ(next, c.policy == FsyncPolicy::kBatch ? start + 1000ms : Clock::time_point::max());
       clock.advance(100ms);
     }
     EXPECT_EQ(ids(path()), idRange(0, 10)) << "written before they count as exported";
@@ -496,7 +496,7 @@ TEST_F(FileExporterTest, SyncPoliciesThroughThePipeline) {
     // One more batch, then shutdown before its interval is over.
     for (auto& r : sizedRecords(2, 100, 10)) ASSERT_TRUE(queue.push(std::move(r)));
     processor.step();
-    EXPECT_EQ(exporter.flushPending(), c.policy == SyncPolicy::kBatch);
+    EXPECT_EQ(exporter.flushPending(), c.policy == FsyncPolicy::kBatch);
     processor.drain(clock.now() + 1s);
     EXPECT_EQ(exporter.syncs(), c.after_shutdown);
     EXPECT_EQ(ids(path()), idRange(0, 12));

@@ -50,7 +50,6 @@ std::string sha256Hex(std::string_view prefix, std::string_view text, std::size_
   }
   return hex(digest, bytes);
 }
-std::string sha256Hex(std::string_view text, std::size_t bytes) { return sha256Hex({}, text, bytes); }
 
 void addString(KeyValues& attrs, const char* key, const std::optional<std::string>& v) {
   if (v) attrs.push_back({key, json::string(*v)});
@@ -289,13 +288,7 @@ struct MetricSet {
          {std::tuple{"input", f.input_tokens, &b.input}, std::tuple{"output", f.output_tokens, &b.output}}) {
       // An embeddings response has input tokens only (its "0" output is the record's).
       if (!count || (*operation == "embeddings" && std::string_view(type) == "output")) continue;
-      const auto value = static_cast<double>(*count);
-      if (*point) {
-        tokens.add(**point, value);
-        continue;
-      }
-      const KeyValue token_type{"gen_ai.token.type", json::string(type)};
-      *point = &tokens.record(keyWith(b.key, "gen_ai.token.type", type), b.attributes, &token_type, value);
+      addPoint(tokens, *point, "gen_ai.token.type", type, static_cast<double>(*count));
     }
     if (f.latency_ms) {
       const double seconds = *f.latency_ms / 1000.0;
@@ -303,19 +296,11 @@ struct MetricSet {
         const std::string type = errorType(f);
         const KeyValue error{"error.type", json::string(type)};
         duration.record(keyWith(b.key, "error.type", type), b.attributes, &error, seconds);
-      } else if (b.duration) {
-        duration.add(*b.duration, seconds);
       } else {
-        b.duration = &duration.record(b.key, b.attributes, nullptr, seconds);
+        addPoint(duration, b.duration, {}, {}, seconds);
       }
     }
-    if (f.streamed && f.ttfb_ms) {
-      const double seconds = *f.ttfb_ms / 1000.0;
-      if (b.first_chunk)
-        first_chunk.add(*b.first_chunk, seconds);
-      else
-        b.first_chunk = &first_chunk.record(b.key, b.attributes, nullptr, seconds);
-    }
+    if (f.streamed && f.ttfb_ms) addPoint(first_chunk, b.first_chunk, {}, {}, *f.ttfb_ms / 1000.0);
   }
 
  private:
@@ -323,30 +308,40 @@ struct MetricSet {
   // models, server), their grouping key, and the points of the last record
   // that had them (null until one is recorded).
   struct Base {
-    Base(const RecordFields& f, std::string_view operation)
-        : operation(operation),
-          provider(f.provider),
-          model(f.model),
-          response_model(f.response_model),
-          address(f.provider_address),
-          port(f.provider_port),
-          attributes(operationAttributes(f, operation)) {
+    Base(const RecordFields& f, std::string_view op)
+        : fields(&f), operation(op), attributes(operationAttributes(f, op)) {
       addServer(attributes, f);
       key = keyOf(attributes);
     }
     // Whether a record's base attributes are these: the fields they are
-    // made of are.
+    // made of are those of the record that made them.
     bool sameBase(const RecordFields& f, std::string_view op) const {
-      return op == operation && f.provider == provider && f.model == model && f.response_model == response_model &&
-             f.provider_address == address && f.provider_port == port;
+      return op == operation && f.provider == fields->provider && f.model == fields->model &&
+             f.response_model == fields->response_model && f.provider_address == fields->provider_address &&
+             f.provider_port == fields->provider_port;
     }
-    std::string operation;
-    std::optional<std::string> provider, model, response_model, address;
-    std::optional<std::int64_t> port;
+    const RecordFields* fields;  // of the record that made them, which the batch holds
+    std::string_view operation;  // genAiOperationName's, a literal
     KeyValues attributes;
     std::string key;
     HistogramPointData *input = nullptr, *output = nullptr, *duration = nullptr, *first_chunk = nullptr;
   };
+
+  // Adds `value` to `h`'s point with the base attributes (and `extra_key`
+  // set to `extra_value` when there is one): the point `memo` names, else
+  // the one found by its key, which `memo` then names.
+  void addPoint(HistogramBuilder& h, HistogramPointData*& memo, std::string_view extra_key,
+                std::string_view extra_value, double value) {
+    if (memo) return h.add(*memo, value);
+    const Base& b = *last_;
+    if (extra_key.empty()) {
+      memo = &h.record(b.key, b.attributes, nullptr, value);
+      return;
+    }
+    const KeyValue extra{extra_key, json::string(extra_value)};
+    memo = &h.record(keyWith(b.key, extra_key, extra_value), b.attributes, &extra, value);
+  }
+
   std::optional<Base> last_;
 };
 
@@ -369,7 +364,7 @@ std::string traceIdFor(const std::string& id) {
     }
     if (uuid && digits == compact.size() && compact.find_first_not_of('0') != std::string::npos) return compact;
   }
-  return sha256Hex(id, 16);
+  return sha256Hex({}, id, 16);
 }
 
 std::string spanIdFor(const std::string& id) { return sha256Hex("span:", id, 8); }
